@@ -1,0 +1,141 @@
+/* batchnorm_template.h: the whole BatchNorm layer in two flavours, instantiated for
+ * real = float and double by batchnorm.c.
+ *
+ * Legend: x, y, dy, dx are (B, C, S), NCHW with S = H*W; mean, invstd, gamma, beta and the
+ * rolling statistics are (C); M = B*S values per channel.
+ *
+ * exact: the BN paper's transform with the biased batch variance and eps inside the root,
+ *     xhat = (x - mean) * invstd,  invstd = 1 / sqrt(var + eps),  y = gamma * xhat + beta,
+ * and its true gradient. Passes over the tensor: forward, one read of x for the statistics,
+ * one read of x and one write of y; backward, one read of dy and x for the two sums, one read
+ * of both and one write of dx.
+ * darknet: forward_batchnorm_layer / backward_batchnorm_layer, composed of the blas routines
+ * step by step (unbiased variance, eps outside the root forward and inside it backward).
+ */
+
+#define PLANE(p, b, c) ((p) + ((b) * C + (c)) * S)
+#define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
+
+/* y = (x - mean) * (gamma * invstd) + beta, plane by plane */
+static void NAME(normalize_affine)(real *y, const real *x, const real *mean, const real *invstd,
+                                   const real *gamma, const real *beta, size_t B, size_t C,
+                                   size_t S)
+{
+    PARALLEL_OVER(B * C * S)
+    for (size_t p = 0; p < B * C; ++p) {
+        size_t c = p % C;
+        NAME(plane_affine_dev)(y + p * S, x + p * S, mean[c], gamma[c] * invstd[c], beta[c], S);
+    }
+}
+
+/* Training forward: batch statistics (shifted sums, see plane_shifted_sums), saved as mean and
+ * invstd for the backward; rolling = (1 - momentum) * rolling + momentum * batch statistic, with
+ * the unbiased variance var * M / (M - 1) as PyTorch keeps it. M > 1 (checked by the caller). */
+void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
+                                   const real *gamma, const real *beta, real *rolling_mean,
+                                   real *rolling_variance, size_t B, size_t C, size_t S,
+                                   double eps, double momentum)
+{
+    const double M = (double)(B * S);
+    PARALLEL_OVER(B * C * S)
+    for (size_t c = 0; c < C; ++c) {
+        double shift = x[c * S], s1 = 0, s2 = 0;
+        for (size_t b = 0; b < B; ++b) NAME(plane_shifted_sums)(PLANE(x, b, c), shift, S, &s1, &s2);
+        double d = s1 / M, var = s2 / M - d * d;
+        if (var < 0) var = 0; /* rounding; keeps NaN */
+        mean[c] = (real)(shift + d);
+        invstd[c] = (real)(1. / sqrt(var + eps));
+        rolling_mean[c] = (real)((1. - momentum) * rolling_mean[c] + momentum * (shift + d));
+        rolling_variance[c] = (real)((1. - momentum) * rolling_variance[c] + momentum * var * M / (M - 1.));
+    }
+    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S);
+}
+
+/* Inference forward: normalise with the rolling statistics; mean and invstd are written as in
+ * training so that the backward (a frozen BatchNorm) takes the same arguments. */
+void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, const real *x,
+                                  const real *gamma, const real *beta, const real *rolling_mean,
+                                  const real *rolling_variance, size_t B, size_t C, size_t S,
+                                  double eps)
+{
+    for (size_t c = 0; c < C; ++c) {
+        mean[c] = rolling_mean[c];
+        invstd[c] = (real)(1. / sqrt(rolling_variance[c] + eps));
+    }
+    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S);
+}
+
+/* Backward of the exact flavour.
+ *   dbeta  = sum dy
+ *   dgamma = sum dy * xhat
+ * training, the statistics depend on x (BN paper, eq. for dL/dx_i, collected per channel):
+ *   dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma)
+ *      = dy * a + (x - mean) * b + c,   a = gamma * invstd,  b = -a * invstd * dgamma / M,
+ *                                       c = -a * dbeta / M
+ * inference, the statistics are constants: dx = dy * a. */
+void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy, const real *x,
+                              const real *mean, const real *invstd, const real *gamma, size_t B,
+                              size_t C, size_t S, int training)
+{
+    const double M = (double)(B * S);
+    PARALLEL_OVER(B * C * S)
+    for (size_t c = 0; c < C; ++c) {
+        double sum_dy = 0, sum_dy_xmu = 0;
+        for (size_t b = 0; b < B; ++b)
+            NAME(plane_dy_sums)(PLANE(dy, b, c), PLANE(x, b, c), mean[c], S, &sum_dy, &sum_dy_xmu);
+        dbeta[c] = (real)sum_dy;
+        dgamma[c] = (real)(sum_dy_xmu * invstd[c]);
+    }
+    PARALLEL_OVER(B * C * S)
+    for (size_t p = 0; p < B * C; ++p) {
+        size_t c = p % C;
+        double a = (double)gamma[c] * invstd[c];
+        double b = training ? -a * invstd[c] * dgamma[c] / M : 0.;
+        double cc = training ? -a * dbeta[c] / M : 0.;
+        NAME(plane_grad)(dx + p * S, dy + p * S, x + p * S, mean[c], (real)a, (real)b, (real)cc, S);
+    }
+}
+
+/* Darknet's forward_batchnorm_layer: y = copy(x); in training, mean_cpu, variance_cpu, rolling
+ * statistics by scal_cpu(.99) + axpy_cpu(.01), normalize_cpu, x_norm = copy(y); in inference,
+ * normalize_cpu with the rolling statistics; then scale_bias, add_bias. M > 1 in training. */
+void NAME(batchnorm_forward_darknet)(real *y, real *x_norm, real *mean, real *variance,
+                                     const real *x, const real *scales, const real *biases,
+                                     real *rolling_mean, real *rolling_variance, size_t B,
+                                     size_t C, size_t S, int training)
+{
+    NAME(copy_cpu)(B * C * S, x, 1, y, 1);
+    if (training) {
+        NAME(mean_cpu)(y, B, C, S, mean);
+        NAME(variance_cpu)(y, mean, B, C, S, variance);
+        NAME(scal_cpu)(C, (real).99, rolling_mean, 1);
+        NAME(axpy_cpu)(C, (real).01, mean, 1, rolling_mean, 1);
+        NAME(scal_cpu)(C, (real).99, rolling_variance, 1);
+        NAME(axpy_cpu)(C, (real).01, variance, 1, rolling_variance, 1);
+        NAME(normalize_cpu)(y, mean, variance, B, C, S);
+        NAME(copy_cpu)(B * C * S, y, 1, x_norm, 1);
+    } else {
+        NAME(normalize_cpu)(y, rolling_mean, rolling_variance, B, C, S);
+    }
+    NAME(scale_bias)(y, scales, B, C, S);
+    NAME(add_bias)(y, biases, B, C, S);
+}
+
+/* Darknet's backward_batchnorm_layer, in place on delta (dy in, dx out); scale_updates and
+ * bias_updates accumulate (+=); mean_delta and variance_delta are (C) scratch. mean and variance
+ * are the batch statistics of the forward (Darknet passes the rolling ones in inference). */
+void NAME(batchnorm_backward_darknet)(real *delta, real *scale_updates, real *bias_updates,
+                                      real *mean_delta, real *variance_delta, const real *x,
+                                      const real *x_norm, const real *mean, const real *variance,
+                                      const real *scales, size_t B, size_t C, size_t S)
+{
+    NAME(backward_bias)(bias_updates, delta, B, C, S);
+    NAME(backward_scale_cpu)(x_norm, delta, B, C, S, scale_updates);
+    NAME(scale_bias)(delta, scales, B, C, S);
+    NAME(mean_delta_cpu)(delta, variance, B, C, S, mean_delta);
+    NAME(variance_delta_cpu)(x, delta, mean, variance, B, C, S, variance_delta);
+    NAME(normalize_delta_cpu)(x, mean, variance, mean_delta, variance_delta, B, C, S, delta);
+}
+
+#undef PLANE
+#undef PARALLEL_OVER

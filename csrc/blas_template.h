@@ -1,0 +1,175 @@
+/* blas_template.h: Darknet's blas routines (src/blas.c), same names, argument order and
+ * arithmetic, instantiated for real = float and double by blas.c.
+ *
+ * Legend: x is (batch, filters, spatial), NCHW with spatial = H*W, Darknet's index
+ * j*filters*spatial + i*spatial + k. M = batch*spatial values per channel.
+ * Differences from Darknet, none of which changes a result beyond rounding: size_t sizes, sums
+ * in double, per-channel constants (sqrt, pow) hoisted out of the inner loops, OpenMP across
+ * channels or planes once the tensor is large enough.
+ * Darknet's `delta` is the negative gradient; every routine is linear in it, so a true gradient
+ * goes in and comes out just the same.
+ */
+
+#define PLANE(p, j, i) ((p) + ((j) * filters + (i)) * spatial)
+#define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
+
+/* mean[i] = sum_{j,k} x / M */
+void NAME(mean_cpu)(const real *x, size_t batch, size_t filters, size_t spatial, real *mean)
+{
+    PARALLEL_OVER(batch * filters * spatial)
+    for (size_t i = 0; i < filters; ++i) {
+        double sum = 0;
+        for (size_t j = 0; j < batch; ++j) sum += NAME(plane_sum)(PLANE(x, j, i), spatial);
+        mean[i] = (real)(sum / (double)(batch * spatial));
+    }
+}
+
+/* variance[i] = sum_{j,k} (x - mean[i])^2 / (M - 1): the unbiased estimate; M > 1 (checked by
+ * the caller: Darknet divides by zero there) */
+void NAME(variance_cpu)(const real *x, const real *mean, size_t batch, size_t filters,
+                        size_t spatial, real *variance)
+{
+    PARALLEL_OVER(batch * filters * spatial)
+    for (size_t i = 0; i < filters; ++i) {
+        double sum = 0;
+        for (size_t j = 0; j < batch; ++j)
+            sum += NAME(plane_sumsq_dev)(PLANE(x, j, i), mean[i], spatial);
+        variance[i] = (real)(sum / (double)(batch * spatial - 1));
+    }
+}
+
+/* x = (x - mean) / (sqrt(variance) + 1e-6): Darknet's epsilon, outside the root */
+void NAME(normalize_cpu)(real *x, const real *mean, const real *variance, size_t batch,
+                         size_t filters, size_t spatial)
+{
+    PARALLEL_OVER(batch * filters * spatial)
+    for (size_t p = 0; p < batch * filters; ++p) {
+        size_t i = p % filters;
+        real d = (real)(sqrt(variance[i]) + .000001f);
+        NAME(plane_div_dev)(x + p * spatial, mean[i], d, spatial);
+    }
+}
+
+/* Y += ALPHA * X, strided */
+void NAME(axpy_cpu)(size_t N, real ALPHA, const real *X, size_t INCX, real *Y, size_t INCY)
+{
+    PARALLEL_OVER(N)
+    for (size_t i = 0; i < N; ++i) Y[i * INCY] += ALPHA * X[i * INCX];
+}
+
+/* X *= ALPHA, strided */
+void NAME(scal_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
+{
+    PARALLEL_OVER(N)
+    for (size_t i = 0; i < N; ++i) X[i * INCX] *= ALPHA;
+}
+
+/* Y = X, strided */
+void NAME(copy_cpu)(size_t N, const real *X, size_t INCX, real *Y, size_t INCY)
+{
+    if (INCX == 1 && INCY == 1) {
+        /* contiguous: memcpy in blocks shared across threads runs at copy bandwidth */
+        const size_t block = (size_t)1 << 16;
+        PARALLEL_OVER(N)
+        for (size_t start = 0; start < N; start += block)
+            memcpy(Y + start, X + start, (N - start < block ? N - start : block) * sizeof(real));
+        return;
+    }
+    PARALLEL_OVER(N)
+    for (size_t i = 0; i < N; ++i) Y[i * INCY] = X[i * INCX];
+}
+
+/* X = ALPHA, strided */
+void NAME(fill_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
+{
+    PARALLEL_OVER(N)
+    for (size_t i = 0; i < N; ++i) X[i * INCX] = ALPHA;
+}
+
+/* output[b, i, :] *= scales[i] */
+void NAME(scale_bias)(real *output, const real *scales, size_t batch, size_t n, size_t size)
+{
+    PARALLEL_OVER(batch * n * size)
+    for (size_t p = 0; p < batch * n; ++p) NAME(plane_scale)(output + p * size, scales[p % n], size);
+}
+
+/* output[b, i, :] += biases[i] */
+void NAME(add_bias)(real *output, const real *biases, size_t batch, size_t n, size_t size)
+{
+    PARALLEL_OVER(batch * n * size)
+    for (size_t p = 0; p < batch * n; ++p) NAME(plane_shift)(output + p * size, biases[p % n], size);
+}
+
+/* bias_updates[i] += sum_{b,k} delta[b, i, k]: dL/dbeta, accumulated as Darknet does */
+void NAME(backward_bias)(real *bias_updates, const real *delta, size_t batch, size_t n, size_t size)
+{
+    size_t filters = n, spatial = size;
+    PARALLEL_OVER(batch * n * size)
+    for (size_t i = 0; i < n; ++i) {
+        double sum = 0;
+        for (size_t b = 0; b < batch; ++b) sum += NAME(plane_sum)(PLANE(delta, b, i), size);
+        bias_updates[i] += (real)sum;
+    }
+}
+
+/* scale_updates[f] += sum_{b,k} delta * x_norm: dL/dgamma of y = gamma * x_norm + beta */
+void NAME(backward_scale_cpu)(const real *x_norm, const real *delta, size_t batch, size_t n,
+                              size_t size, real *scale_updates)
+{
+    size_t filters = n, spatial = size;
+    PARALLEL_OVER(batch * n * size)
+    for (size_t f = 0; f < n; ++f) {
+        double sum = 0;
+        for (size_t b = 0; b < batch; ++b)
+            sum += NAME(plane_dot)(PLANE(delta, b, f), PLANE(x_norm, b, f), size);
+        scale_updates[f] += (real)sum;
+    }
+}
+
+/* mean_delta[i] = -sum_{j,k} delta / sqrt(variance[i] + 1e-5): the BN paper's dL/dmu, without
+ * the term through the variance (zero for the biased variance, since sum (x - mu) = 0) */
+void NAME(mean_delta_cpu)(const real *delta, const real *variance, size_t batch, size_t filters,
+                          size_t spatial, real *mean_delta)
+{
+    PARALLEL_OVER(batch * filters * spatial)
+    for (size_t i = 0; i < filters; ++i) {
+        double sum = 0;
+        for (size_t j = 0; j < batch; ++j) sum += NAME(plane_sum)(PLANE(delta, j, i), spatial);
+        mean_delta[i] = (real)(sum * (-1. / sqrt(variance[i] + .00001f)));
+    }
+}
+
+/* variance_delta[i] = sum_{j,k} delta * (x - mean) * -1/2 (variance + 1e-5)^(-3/2): dL/dsigma^2 */
+void NAME(variance_delta_cpu)(const real *x, const real *delta, const real *mean,
+                              const real *variance, size_t batch, size_t filters, size_t spatial,
+                              real *variance_delta)
+{
+    PARALLEL_OVER(batch * filters * spatial)
+    for (size_t i = 0; i < filters; ++i) {
+        double sum = 0;
+        for (size_t j = 0; j < batch; ++j)
+            sum += NAME(plane_dot_dev)(PLANE(delta, j, i), PLANE(x, j, i), mean[i], spatial);
+        variance_delta[i] = (real)(sum * -.5 * pow(variance[i] + .00001f, (float)(-3. / 2.)));
+    }
+}
+
+/* delta = delta / sqrt(variance + 1e-5) + variance_delta * 2 (x - mean) / M + mean_delta / M:
+ * dL/dx, the BN paper's last backward equation */
+void NAME(normalize_delta_cpu)(const real *x, const real *mean, const real *variance,
+                               const real *mean_delta, const real *variance_delta, size_t batch,
+                               size_t filters, size_t spatial, real *delta)
+{
+    double M = (double)(batch * spatial);
+    PARALLEL_OVER(batch * filters * spatial)
+    for (size_t p = 0; p < batch * filters; ++p) {
+        size_t f = p % filters;
+        real a = (real)(1. / sqrt(variance[f] + .00001f));
+        real b = (real)(variance_delta[f] * 2. / M);
+        real c = (real)(mean_delta[f] / M);
+        NAME(plane_grad)(delta + p * spatial, delta + p * spatial, x + p * spatial, mean[f], a, b, c,
+                         spatial);
+    }
+}
+
+#undef PLANE
+#undef PARALLEL_OVER

@@ -1,0 +1,236 @@
+# cython: language_level=3
+"""The whole BatchNorm layer, native, in float32 and float64: two flavours, four functions.
+
+exact (the default in the layers): y = gamma * (x - mean) / sqrt(var + eps) + beta with the
+biased batch variance; its backward is the true gradient of its forward. Fused: the forward
+reads x twice and writes y once, the backward reads dy and x twice and writes dx once.
+
+darknet: Darknet's forward_batchnorm_layer / backward_batchnorm_layer, composed of the blas
+routines step by step (unbiased variance, 1e-6 outside the root forward, 1e-5 inside it backward).
+
+x has shape (batch, channels, *spatial), NCHW; per-channel arrays have shape (channels,). All
+outputs are written into the arrays passed (reuse them: a fresh output costs page faults), and
+the function returns the main output. The NumPy twins are in inception_native.reference.
+"""
+cimport numpy as cnp
+import numpy as np
+
+from . import _checks as check
+
+cnp.import_array()
+
+cdef extern from "batchnorm.h" nogil:
+    void in_batchnorm_forward_train_f32(float *y, float *mean, float *invstd, const float *x,
+                                        const float *gamma, const float *beta, float *rolling_mean,
+                                        float *rolling_variance, size_t B, size_t C, size_t S,
+                                        double eps, double momentum)
+    void in_batchnorm_forward_train_f64(double *y, double *mean, double *invstd, const double *x,
+                                        const double *gamma, const double *beta,
+                                        double *rolling_mean, double *rolling_variance, size_t B,
+                                        size_t C, size_t S, double eps, double momentum)
+    void in_batchnorm_forward_eval_f32(float *y, float *mean, float *invstd, const float *x,
+                                       const float *gamma, const float *beta,
+                                       const float *rolling_mean, const float *rolling_variance,
+                                       size_t B, size_t C, size_t S, double eps)
+    void in_batchnorm_forward_eval_f64(double *y, double *mean, double *invstd, const double *x,
+                                       const double *gamma, const double *beta,
+                                       const double *rolling_mean, const double *rolling_variance,
+                                       size_t B, size_t C, size_t S, double eps)
+    void in_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                   const float *x, const float *mean, const float *invstd,
+                                   const float *gamma, size_t B, size_t C, size_t S, int training)
+    void in_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
+                                   const double *x, const double *mean, const double *invstd,
+                                   const double *gamma, size_t B, size_t C, size_t S, int training)
+    void in_batchnorm_forward_darknet_f32(float *y, float *x_norm, float *mean, float *variance,
+                                          const float *x, const float *scales, const float *biases,
+                                          float *rolling_mean, float *rolling_variance, size_t B,
+                                          size_t C, size_t S, int training)
+    void in_batchnorm_forward_darknet_f64(double *y, double *x_norm, double *mean, double *variance,
+                                          const double *x, const double *scales,
+                                          const double *biases, double *rolling_mean,
+                                          double *rolling_variance, size_t B, size_t C, size_t S,
+                                          int training)
+    void in_batchnorm_backward_darknet_f32(float *delta, float *scale_updates, float *bias_updates,
+                                           float *mean_delta, float *variance_delta,
+                                           const float *x, const float *x_norm, const float *mean,
+                                           const float *variance, const float *scales, size_t B,
+                                           size_t C, size_t S)
+    void in_batchnorm_backward_darknet_f64(double *delta, double *scale_updates,
+                                           double *bias_updates, double *mean_delta,
+                                           double *variance_delta, const double *x,
+                                           const double *x_norm, const double *mean,
+                                           const double *variance, const double *scales,
+                                           size_t B, size_t C, size_t S)
+
+
+cdef inline void *data(a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
+                      training=True, eps=1e-5, momentum=0.01):
+    """Exact BatchNorm forward; returns y.
+
+    training: mean and invstd = 1/sqrt(var + eps) of the batch (biased variance) are written
+    for the backward, and rolling = (1 - momentum) * rolling + momentum * batch statistic, with
+    the unbiased variance (momentum 0.01 is Darknet's 0.99/0.01). Needs batch*spatial > 1.
+    inference: normalises with the rolling statistics, which it writes into mean and invstd.
+    """
+    cdef size_t B, C, S
+    B, C, S = check.nchw("x", x)
+    cdef double eps_ = check.number("eps", eps, 0.0, low_open=True)
+    cdef double momentum_ = check.number("momentum", momentum, 0.0, 1.0)
+    cdef bint train = bool(training)
+    if train and B * S == 1:
+        raise ValueError("x: training needs more than one value per channel, got shape "
+                         f"{x.shape}")
+    check.same_shape("y", y, x.shape)
+    cdef bint f64 = check.arrays(
+        ("x", x, x.size, False), ("gamma", gamma, C, False), ("beta", beta, C, False),
+        ("rolling_mean", rolling_mean, C, train), ("rolling_variance", rolling_variance, C, train),
+        ("y", y, x.size, True), ("mean", mean, C, True), ("invstd", invstd, C, True))
+    cdef void *py = data(y)
+    cdef void *pm = data(mean)
+    cdef void *pi = data(invstd)
+    cdef void *px = data(x)
+    cdef void *pg = data(gamma)
+    cdef void *pb = data(beta)
+    cdef void *prm = data(rolling_mean)
+    cdef void *prv = data(rolling_variance)
+    with nogil:
+        if train and f64:
+            in_batchnorm_forward_train_f64(<double *>py, <double *>pm, <double *>pi, <double *>px,
+                                           <double *>pg, <double *>pb, <double *>prm,
+                                           <double *>prv, B, C, S, eps_, momentum_)
+        elif train:
+            in_batchnorm_forward_train_f32(<float *>py, <float *>pm, <float *>pi, <float *>px,
+                                           <float *>pg, <float *>pb, <float *>prm, <float *>prv,
+                                           B, C, S, eps_, momentum_)
+        elif f64:
+            in_batchnorm_forward_eval_f64(<double *>py, <double *>pm, <double *>pi, <double *>px,
+                                          <double *>pg, <double *>pb, <double *>prm,
+                                          <double *>prv, B, C, S, eps_)
+        else:
+            in_batchnorm_forward_eval_f32(<float *>py, <float *>pm, <float *>pi, <float *>px,
+                                          <float *>pg, <float *>pb, <float *>prm, <float *>prv,
+                                          B, C, S, eps_)
+    return y
+
+
+def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=True):
+    """Exact BatchNorm backward, the true gradient of batchnorm_forward; returns dx.
+
+    mean and invstd are what the forward wrote. dgamma and dbeta are overwritten (not
+    accumulated). training=False differentiates the inference forward (frozen statistics).
+    """
+    cdef size_t B, C, S
+    B, C, S = check.nchw("x", x)
+    check.same_shape("dy", dy, x.shape)
+    check.same_shape("dx", dx, x.shape)
+    cdef bint f64 = check.arrays(
+        ("dy", dy, x.size, False), ("x", x, x.size, False), ("mean", mean, C, False),
+        ("invstd", invstd, C, False), ("gamma", gamma, C, False), ("dx", dx, x.size, True),
+        ("dgamma", dgamma, C, True), ("dbeta", dbeta, C, True))
+    cdef int train = bool(training)
+    cdef void *pdx = data(dx)
+    cdef void *pdg = data(dgamma)
+    cdef void *pdb = data(dbeta)
+    cdef void *pdy = data(dy)
+    cdef void *px = data(x)
+    cdef void *pm = data(mean)
+    cdef void *pi = data(invstd)
+    cdef void *pg = data(gamma)
+    with nogil:
+        if f64:
+            in_batchnorm_backward_f64(<double *>pdx, <double *>pdg, <double *>pdb, <double *>pdy,
+                                      <double *>px, <double *>pm, <double *>pi, <double *>pg,
+                                      B, C, S, train)
+        else:
+            in_batchnorm_backward_f32(<float *>pdx, <float *>pdg, <float *>pdb, <float *>pdy,
+                                      <float *>px, <float *>pm, <float *>pi, <float *>pg,
+                                      B, C, S, train)
+    return dx
+
+
+def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean,
+                              variance, training=True):
+    """Darknet's forward_batchnorm_layer; returns y.
+
+    training: mean, variance (unbiased) and x_norm are written, the rolling statistics updated
+    as 0.99 * rolling + 0.01 * batch statistic. Needs batch*spatial > 1.
+    inference: normalises with the rolling statistics; x_norm, mean and variance are untouched.
+    """
+    cdef size_t B, C, S
+    B, C, S = check.nchw("x", x)
+    cdef int train = bool(training)
+    if train and B * S == 1:
+        raise ValueError("x: training needs more than one value per channel, got shape "
+                         f"{x.shape}")
+    check.same_shape("y", y, x.shape)
+    check.same_shape("x_norm", x_norm, x.shape)
+    cdef bint f64 = check.arrays(
+        ("x", x, x.size, False), ("scales", scales, C, False), ("biases", biases, C, False),
+        ("rolling_mean", rolling_mean, C, train), ("rolling_variance", rolling_variance, C, train),
+        ("y", y, x.size, True), ("x_norm", x_norm, x.size, train), ("mean", mean, C, train),
+        ("variance", variance, C, train))
+    cdef void *py = data(y)
+    cdef void *pn = data(x_norm)
+    cdef void *pm = data(mean)
+    cdef void *pv = data(variance)
+    cdef void *px = data(x)
+    cdef void *ps = data(scales)
+    cdef void *pb = data(biases)
+    cdef void *prm = data(rolling_mean)
+    cdef void *prv = data(rolling_variance)
+    with nogil:
+        if f64:
+            in_batchnorm_forward_darknet_f64(<double *>py, <double *>pn, <double *>pm,
+                                             <double *>pv, <double *>px, <double *>ps,
+                                             <double *>pb, <double *>prm, <double *>prv,
+                                             B, C, S, train)
+        else:
+            in_batchnorm_forward_darknet_f32(<float *>py, <float *>pn, <float *>pm, <float *>pv,
+                                             <float *>px, <float *>ps, <float *>pb,
+                                             <float *>prm, <float *>prv, B, C, S, train)
+    return y
+
+
+def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_updates,
+                               bias_updates):
+    """Darknet's backward_batchnorm_layer, in place on delta (dL/dy in, dL/dx out); returns delta.
+
+    scale_updates and bias_updates accumulate (+=) as Darknet's do. mean and variance are the
+    statistics the forward used (the batch ones in training).
+    """
+    cdef size_t B, C, S
+    B, C, S = check.nchw("x", x)
+    check.same_shape("delta", delta, x.shape)
+    check.same_shape("x_norm", x_norm, x.shape)
+    cdef bint f64 = check.arrays(
+        ("delta", delta, x.size, True), ("x", x, x.size, False), ("x_norm", x_norm, x.size, False),
+        ("mean", mean, C, False), ("variance", variance, C, False), ("scales", scales, C, False),
+        ("scale_updates", scale_updates, C, True), ("bias_updates", bias_updates, C, True))
+    scratch = (np.empty_like(mean), np.empty_like(mean))  # mean_delta, variance_delta
+    cdef void *pd = data(delta)
+    cdef void *psu = data(scale_updates)
+    cdef void *pbu = data(bias_updates)
+    cdef void *pmd = data(scratch[0])
+    cdef void *pvd = data(scratch[1])
+    cdef void *px = data(x)
+    cdef void *pn = data(x_norm)
+    cdef void *pm = data(mean)
+    cdef void *pv = data(variance)
+    cdef void *ps = data(scales)
+    with nogil:
+        if f64:
+            in_batchnorm_backward_darknet_f64(<double *>pd, <double *>psu, <double *>pbu,
+                                              <double *>pmd, <double *>pvd, <double *>px,
+                                              <double *>pn, <double *>pm, <double *>pv,
+                                              <double *>ps, B, C, S)
+        else:
+            in_batchnorm_backward_darknet_f32(<float *>pd, <float *>psu, <float *>pbu,
+                                              <float *>pmd, <float *>pvd, <float *>px,
+                                              <float *>pn, <float *>pm, <float *>pv,
+                                              <float *>ps, B, C, S)
+    return delta
