@@ -78,18 +78,10 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
     inference: normalises with the rolling statistics, which it writes into mean and invstd.
     """
     cdef size_t B, C, S
-    B, C, S = check.nchw("x", x)
-    cdef double eps_ = check.number("eps", eps, 0.0, low_open=True)
-    cdef double momentum_ = check.number("momentum", momentum, 0.0, 1.0)
-    cdef bint train = bool(training)
-    if train and B * S == 1:
-        raise ValueError("x: training needs more than one value per channel, got shape "
-                         f"{x.shape}")
-    check.same_shape("y", y, x.shape)
-    cdef bint f64 = check.arrays(
-        ("x", x, x.size, False), ("gamma", gamma, C, False), ("beta", beta, C, False),
-        ("rolling_mean", rolling_mean, C, train), ("rolling_variance", rolling_variance, C, train),
-        ("y", y, x.size, True), ("mean", mean, C, True), ("invstd", invstd, C, True))
+    cdef double eps_, momentum_
+    cdef bint f64, train = bool(training)
+    f64, B, C, S, eps_, momentum_ = check.batchnorm_forward(
+        x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd, train, eps, momentum)
     cdef void *py = data(y)
     cdef void *pm = data(mean)
     cdef void *pi = data(invstd)
@@ -125,14 +117,9 @@ def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=T
     accumulated). training=False differentiates the inference forward (frozen statistics).
     """
     cdef size_t B, C, S
-    B, C, S = check.nchw("x", x)
-    check.same_shape("dy", dy, x.shape)
-    check.same_shape("dx", dx, x.shape)
-    cdef bint f64 = check.arrays(
-        ("dy", dy, x.size, False), ("x", x, x.size, False), ("mean", mean, C, False),
-        ("invstd", invstd, C, False), ("gamma", gamma, C, False), ("dx", dx, x.size, True),
-        ("dgamma", dgamma, C, True), ("dbeta", dbeta, C, True))
+    cdef bint f64
     cdef int train = bool(training)
+    f64, B, C, S = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta)
     cdef void *pdx = data(dx)
     cdef void *pdg = data(dgamma)
     cdef void *pdb = data(dbeta)
@@ -162,18 +149,10 @@ def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance,
     inference: normalises with the rolling statistics; x_norm, mean and variance are untouched.
     """
     cdef size_t B, C, S
-    B, C, S = check.nchw("x", x)
+    cdef bint f64
     cdef int train = bool(training)
-    if train and B * S == 1:
-        raise ValueError("x: training needs more than one value per channel, got shape "
-                         f"{x.shape}")
-    check.same_shape("y", y, x.shape)
-    check.same_shape("x_norm", x_norm, x.shape)
-    cdef bint f64 = check.arrays(
-        ("x", x, x.size, False), ("scales", scales, C, False), ("biases", biases, C, False),
-        ("rolling_mean", rolling_mean, C, train), ("rolling_variance", rolling_variance, C, train),
-        ("y", y, x.size, True), ("x_norm", x_norm, x.size, train), ("mean", mean, C, train),
-        ("variance", variance, C, train))
+    f64, B, C, S = check.batchnorm_forward_darknet(
+        x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean, variance, train)
     cdef void *py = data(y)
     cdef void *pn = data(x_norm)
     cdef void *pm = data(mean)
@@ -204,13 +183,9 @@ def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_u
     statistics the forward used (the batch ones in training).
     """
     cdef size_t B, C, S
-    B, C, S = check.nchw("x", x)
-    check.same_shape("delta", delta, x.shape)
-    check.same_shape("x_norm", x_norm, x.shape)
-    cdef bint f64 = check.arrays(
-        ("delta", delta, x.size, True), ("x", x, x.size, False), ("x_norm", x_norm, x.size, False),
-        ("mean", mean, C, False), ("variance", variance, C, False), ("scales", scales, C, False),
-        ("scale_updates", scale_updates, C, True), ("bias_updates", bias_updates, C, True))
+    cdef bint f64
+    f64, B, C, S = check.batchnorm_backward_darknet(
+        delta, x, x_norm, mean, variance, scales, scale_updates, bias_updates)
     scratch = (np.empty_like(mean), np.empty_like(mean))  # mean_delta, variance_delta
     cdef void *pd = data(delta)
     cdef void *psu = data(scale_updates)

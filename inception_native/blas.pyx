@@ -69,8 +69,8 @@ cdef inline void *data(a):
 def mean_cpu(x, batch, filters, spatial, mean):
     """mean[i] = sum_{j,k} x[j, i, k] / (batch*spatial)"""
     cdef size_t b, f, s
-    b, f, s = check.tensor_sizes(batch=batch, filters=filters, spatial=spatial)
-    cdef bint f64 = check.arrays(("x", x, b * f * s, False), ("mean", mean, f, True))
+    cdef bint f64
+    f64, b, f, s = check.mean_cpu(x, batch, filters, spatial, mean)
     cdef void *px = data(x)
     cdef void *pm = data(mean)
     with nogil:
@@ -81,11 +81,8 @@ def mean_cpu(x, batch, filters, spatial, mean):
 def variance_cpu(x, mean, batch, filters, spatial, variance):
     """variance[i] = sum_{j,k} (x[j, i, k] - mean[i])^2 / (batch*spatial - 1), the unbiased one"""
     cdef size_t b, f, s
-    b, f, s = check.tensor_sizes(batch=batch, filters=filters, spatial=spatial)
-    if b * s == 1:
-        raise ValueError("variance_cpu: batch*spatial must be > 1 (it divides by batch*spatial - 1)")
-    cdef bint f64 = check.arrays(("x", x, b * f * s, False), ("mean", mean, f, False),
-                       ("variance", variance, f, True))
+    cdef bint f64
+    f64, b, f, s = check.variance_cpu(x, mean, batch, filters, spatial, variance)
     cdef void *px = data(x)
     cdef void *pm = data(mean)
     cdef void *pv = data(variance)
@@ -97,9 +94,8 @@ def variance_cpu(x, mean, batch, filters, spatial, variance):
 def normalize_cpu(x, mean, variance, batch, filters, spatial):
     """x = (x - mean[i]) / (sqrt(variance[i]) + 1e-6), in place"""
     cdef size_t b, f, s
-    b, f, s = check.tensor_sizes(batch=batch, filters=filters, spatial=spatial)
-    cdef bint f64 = check.arrays(("x", x, b * f * s, True), ("mean", mean, f, False),
-                       ("variance", variance, f, False))
+    cdef bint f64
+    f64, b, f, s = check.normalize_cpu(x, mean, variance, batch, filters, spatial)
     cdef void *px = data(x)
     cdef void *pm = data(mean)
     cdef void *pv = data(variance)
@@ -110,11 +106,10 @@ def normalize_cpu(x, mean, variance, batch, filters, spatial):
 
 def axpy_cpu(N, ALPHA, X, INCX, Y, INCY):
     """Y[i*INCY] += ALPHA * X[i*INCX] for i < N"""
-    cdef size_t n = check.size("N", N)
-    cdef size_t incx = check.size("INCX", INCX, 1)
-    cdef size_t incy = check.size("INCY", INCY, 1)
-    cdef double alpha = check.number("ALPHA", ALPHA)
-    cdef bint f64 = check.arrays(("X", X, check.strided(n, incx), False), ("Y", Y, check.strided(n, incy), True))
+    cdef size_t n, incx, incy
+    cdef double alpha
+    cdef bint f64
+    f64, n, alpha, incx, incy = check.axpy_cpu(N, ALPHA, X, INCX, Y, INCY)
     cdef void *px = data(X)
     cdef void *py = data(Y)
     with nogil:
@@ -124,10 +119,10 @@ def axpy_cpu(N, ALPHA, X, INCX, Y, INCY):
 
 def scal_cpu(N, ALPHA, X, INCX):
     """X[i*INCX] *= ALPHA for i < N"""
-    cdef size_t n = check.size("N", N)
-    cdef size_t incx = check.size("INCX", INCX, 1)
-    cdef double alpha = check.number("ALPHA", ALPHA)
-    cdef bint f64 = check.arrays(("X", X, check.strided(n, incx), True))
+    cdef size_t n, incx
+    cdef double alpha
+    cdef bint f64
+    f64, n, alpha, incx = check.scal_cpu(N, ALPHA, X, INCX)
     cdef void *px = data(X)
     with nogil:
         if f64: in_scal_cpu_f64(n, alpha, <double *>px, incx)
@@ -136,10 +131,9 @@ def scal_cpu(N, ALPHA, X, INCX):
 
 def copy_cpu(N, X, INCX, Y, INCY):
     """Y[i*INCY] = X[i*INCX] for i < N"""
-    cdef size_t n = check.size("N", N)
-    cdef size_t incx = check.size("INCX", INCX, 1)
-    cdef size_t incy = check.size("INCY", INCY, 1)
-    cdef bint f64 = check.arrays(("X", X, check.strided(n, incx), False), ("Y", Y, check.strided(n, incy), True))
+    cdef size_t n, incx, incy
+    cdef bint f64
+    f64, n, incx, incy = check.copy_cpu(N, X, INCX, Y, INCY)
     cdef void *px = data(X)
     cdef void *py = data(Y)
     with nogil:
@@ -149,10 +143,10 @@ def copy_cpu(N, X, INCX, Y, INCY):
 
 def fill_cpu(N, ALPHA, X, INCX):
     """X[i*INCX] = ALPHA for i < N"""
-    cdef size_t n = check.size("N", N)
-    cdef size_t incx = check.size("INCX", INCX, 1)
-    cdef double alpha = check.number("ALPHA", ALPHA)
-    cdef bint f64 = check.arrays(("X", X, check.strided(n, incx), True))
+    cdef size_t n, incx
+    cdef double alpha
+    cdef bint f64
+    f64, n, alpha, incx = check.fill_cpu(N, ALPHA, X, INCX)
     cdef void *px = data(X)
     with nogil:
         if f64: in_fill_cpu_f64(n, alpha, <double *>px, incx)
@@ -162,8 +156,8 @@ def fill_cpu(N, ALPHA, X, INCX):
 def scale_bias(output, scales, batch, n, size):
     """output[b, i, :] *= scales[i]"""
     cdef size_t b, c, s
-    b, c, s = check.tensor_sizes(batch=batch, n=n, size=size)
-    cdef bint f64 = check.arrays(("output", output, b * c * s, True), ("scales", scales, c, False))
+    cdef bint f64
+    f64, b, c, s = check.scale_bias(output, scales, batch, n, size)
     cdef void *po = data(output)
     cdef void *ps = data(scales)
     with nogil:
@@ -174,8 +168,8 @@ def scale_bias(output, scales, batch, n, size):
 def add_bias(output, biases, batch, n, size):
     """output[b, i, :] += biases[i]"""
     cdef size_t b, c, s
-    b, c, s = check.tensor_sizes(batch=batch, n=n, size=size)
-    cdef bint f64 = check.arrays(("output", output, b * c * s, True), ("biases", biases, c, False))
+    cdef bint f64
+    f64, b, c, s = check.add_bias(output, biases, batch, n, size)
     cdef void *po = data(output)
     cdef void *pb = data(biases)
     with nogil:
@@ -186,8 +180,8 @@ def add_bias(output, biases, batch, n, size):
 def backward_bias(bias_updates, delta, batch, n, size):
     """bias_updates[i] += sum_{b,k} delta[b, i, k] (accumulates, as Darknet's does)"""
     cdef size_t b, c, s
-    b, c, s = check.tensor_sizes(batch=batch, n=n, size=size)
-    cdef bint f64 = check.arrays(("bias_updates", bias_updates, c, True), ("delta", delta, b * c * s, False))
+    cdef bint f64
+    f64, b, c, s = check.backward_bias(bias_updates, delta, batch, n, size)
     cdef void *pu = data(bias_updates)
     cdef void *pd = data(delta)
     with nogil:
@@ -198,9 +192,8 @@ def backward_bias(bias_updates, delta, batch, n, size):
 def backward_scale_cpu(x_norm, delta, batch, n, size, scale_updates):
     """scale_updates[f] += sum_{b,k} delta * x_norm (accumulates, as Darknet's does)"""
     cdef size_t b, c, s
-    b, c, s = check.tensor_sizes(batch=batch, n=n, size=size)
-    cdef bint f64 = check.arrays(("x_norm", x_norm, b * c * s, False), ("delta", delta, b * c * s, False),
-                       ("scale_updates", scale_updates, c, True))
+    cdef bint f64
+    f64, b, c, s = check.backward_scale_cpu(x_norm, delta, batch, n, size, scale_updates)
     cdef void *px = data(x_norm)
     cdef void *pd = data(delta)
     cdef void *pu = data(scale_updates)
@@ -212,9 +205,8 @@ def backward_scale_cpu(x_norm, delta, batch, n, size, scale_updates):
 def mean_delta_cpu(delta, variance, batch, filters, spatial, mean_delta):
     """mean_delta[i] = -sum_{j,k} delta / sqrt(variance[i] + 1e-5)"""
     cdef size_t b, f, s
-    b, f, s = check.tensor_sizes(batch=batch, filters=filters, spatial=spatial)
-    cdef bint f64 = check.arrays(("delta", delta, b * f * s, False), ("variance", variance, f, False),
-                       ("mean_delta", mean_delta, f, True))
+    cdef bint f64
+    f64, b, f, s = check.mean_delta_cpu(delta, variance, batch, filters, spatial, mean_delta)
     cdef void *pd = data(delta)
     cdef void *pv = data(variance)
     cdef void *pm = data(mean_delta)
@@ -226,10 +218,8 @@ def mean_delta_cpu(delta, variance, batch, filters, spatial, mean_delta):
 def variance_delta_cpu(x, delta, mean, variance, batch, filters, spatial, variance_delta):
     """variance_delta[i] = sum_{j,k} delta * (x - mean[i]) * -1/2 * (variance[i] + 1e-5)^(-3/2)"""
     cdef size_t b, f, s
-    b, f, s = check.tensor_sizes(batch=batch, filters=filters, spatial=spatial)
-    cdef bint f64 = check.arrays(("x", x, b * f * s, False), ("delta", delta, b * f * s, False),
-                       ("mean", mean, f, False), ("variance", variance, f, False),
-                       ("variance_delta", variance_delta, f, True))
+    cdef bint f64
+    f64, b, f, s = check.variance_delta_cpu(x, delta, mean, variance, batch, filters, spatial, variance_delta)
     cdef void *px = data(x)
     cdef void *pd = data(delta)
     cdef void *pm = data(mean)
@@ -249,10 +239,8 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
     """delta = delta / sqrt(variance + 1e-5) + variance_delta * 2 (x - mean) / M + mean_delta / M,
     M = batch*spatial, in place"""
     cdef size_t b, f, s
-    b, f, s = check.tensor_sizes(batch=batch, filters=filters, spatial=spatial)
-    cdef bint f64 = check.arrays(("x", x, b * f * s, False), ("mean", mean, f, False),
-                       ("variance", variance, f, False), ("mean_delta", mean_delta, f, False),
-                       ("variance_delta", variance_delta, f, False), ("delta", delta, b * f * s, True))
+    cdef bint f64
+    f64, b, f, s = check.normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, filters, spatial, delta)
     cdef void *px = data(x)
     cdef void *pm = data(mean)
     cdef void *pv = data(variance)
