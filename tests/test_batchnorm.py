@@ -1,0 +1,270 @@
+"""The BatchNorm layer kernels: darknet flavour against the article's code, exact flavour against
+finite differences, both backends, rolling statistics, PyTorch, bad input."""
+import numpy as np
+import pytest
+from conftest import DTYPES, close
+
+from inception_native import _article, native, reference
+
+SHAPES = [(2, 3, 4, 5), (1, 4, 3, 3), (5, 1, 7), (16, 6, 1, 1), (3, 17, 2, 9)]
+NORMALIZE_EPS, DELTA_EPS = float(np.float32(1e-6)), float(np.float32(1e-5))
+
+
+def channel_view(a):
+    """(batch, channels, ...) -> (channels, batch * spatial)"""
+    return np.moveaxis(a.reshape(a.shape[0], a.shape[1], -1), 1, 0).reshape(a.shape[1], -1)
+
+
+def per_channel(v, ndim):
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def buffers(x, dtype):
+    c = x.shape[1]
+    return dict(y=np.empty_like(x), mean=np.empty(c, dtype), invstd=np.empty(c, dtype))
+
+
+def exact_forward(backend, x, gamma, beta, training=True, rolling=None, eps=1e-5):
+    c, dtype = x.shape[1], x.dtype
+    rolling_mean, rolling_variance = rolling if rolling else (np.zeros(c, dtype), np.ones(c, dtype))
+    out = buffers(x, dtype)
+    backend.batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, out["y"],
+                              out["mean"], out["invstd"], training=training, eps=eps)
+    return out
+
+
+def exact_backward(backend, dy, x, out, gamma, training=True):
+    dx, dgamma, dbeta = np.empty_like(x), np.empty_like(gamma), np.empty_like(gamma)
+    backend.batchnorm_backward(dy, x, out["mean"], out["invstd"], gamma, dx, dgamma, dbeta,
+                               training=training)
+    return dx, dgamma, dbeta
+
+
+def random_layer(rng, shape, dtype, offset=0.5):
+    x = (rng.standard_normal(shape) * 2 + offset).astype(dtype)
+    gamma = rng.uniform(0.5, 1.5, shape[1]).astype(dtype)
+    beta = rng.standard_normal(shape[1]).astype(dtype)
+    return x, gamma, beta
+
+
+# ---- darknet flavour ---------------------------------------------------------------------
+
+def article_transcription(x, scales, biases, delta):
+    """The article's forward_batchnorm_layer and backward_batchnorm_layer, per channel, float64."""
+    xc, dc = channel_view(x.astype(np.float64)), channel_view(delta.astype(np.float64))
+    m = xc.shape[1]
+    mean, variance = xc.mean(axis=1), xc.var(axis=1, ddof=1)
+    x_norm = (xc - mean[:, None]) / (np.sqrt(variance[:, None]) + NORMALIZE_EPS)
+    y = scales[:, None] * x_norm + biases[:, None]
+    bias_updates, scale_updates = dc.sum(axis=1), (dc * x_norm).sum(axis=1)
+    d = dc * scales[:, None]
+    mean_delta = d.sum(axis=1) * -1 / np.sqrt(variance + DELTA_EPS)
+    variance_delta = (d * (xc - mean[:, None])).sum(axis=1) * -0.5 * (variance + DELTA_EPS) ** -1.5
+    dx = (d / np.sqrt(variance[:, None] + DELTA_EPS) + variance_delta[:, None] * 2 *
+          (xc - mean[:, None]) / m + mean_delta[:, None] / m)
+    back = lambda a: np.moveaxis(a.reshape((x.shape[1], x.shape[0]) + x.shape[2:]), 0, 1)  # noqa: E731
+    return dict(y=back(y), x_norm=back(x_norm), mean=mean, variance=variance, dx=back(dx),
+                scale_updates=scale_updates, bias_updates=bias_updates)
+
+
+def darknet_step(backend, x, scales, biases, delta):
+    c, dtype = x.shape[1], x.dtype
+    got = dict(y=np.empty_like(x), x_norm=np.empty_like(x), mean=np.empty(c, dtype),
+               variance=np.empty(c, dtype), rolling_mean=np.zeros(c, dtype),
+               rolling_variance=np.ones(c, dtype), scale_updates=np.zeros(c, dtype),
+               bias_updates=np.zeros(c, dtype))
+    backend.batchnorm_forward_darknet(x, scales, biases, got["rolling_mean"],
+                                      got["rolling_variance"], got["y"], got["x_norm"],
+                                      got["mean"], got["variance"])
+    got["dx"] = delta.copy()
+    backend.batchnorm_backward_darknet(got["dx"], x, got["x_norm"], got["mean"], got["variance"],
+                                       scales, got["scale_updates"], got["bias_updates"])
+    return got
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_darknet_flavour_follows_the_article(shape, dtype, backend, rng):
+    x, scales, biases = random_layer(rng, shape, dtype)
+    delta = rng.standard_normal(shape).astype(dtype)
+    got = darknet_step(backend, x, scales, biases, delta)
+    expected = article_transcription(x, scales, biases, delta)
+    for key, value in expected.items():
+        close(got[key], value, dtype, scale=20)
+    close(got["rolling_mean"], 0.01 * expected["mean"], dtype)
+    close(got["rolling_variance"], 0.99 + 0.01 * expected["variance"], dtype)
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 5), (16, 8, 7, 7), (2, 1, 33)], ids=str)
+def test_darknet_flavour_matches_the_article_compiled(shape, rng):
+    """Against csrc/darknet_article.c, the article's loops as they stand (float sums)."""
+    x, scales, biases = random_layer(rng, shape, np.float32)
+    delta = rng.standard_normal(shape).astype(np.float32)
+    got = darknet_step(native, x, scales, biases, delta)
+    article = _article.ArticleBatchNorm(shape[0], shape[1], int(np.prod(shape[2:])))
+    article.scales[:], article.biases[:], article.rolling_variance[:] = scales, biases, 1
+    y = article.forward(x.ravel().copy())
+    dx = article.backward(delta.ravel().copy())
+    np.testing.assert_allclose(got["y"].ravel(), y, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got["dx"].ravel(), dx, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(got["rolling_variance"], article.rolling_variance, rtol=1e-5)
+
+
+def test_darknet_inference_uses_rolling_statistics(backend, rng):
+    x, scales, biases = random_layer(rng, (3, 2, 4), np.float64)
+    rolling_mean, rolling_variance = np.array([0.5, -1.0]), np.array([4.0, 0.25])
+    y, unused = np.empty_like(x), np.empty(2)
+    backend.batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance, y,
+                                      np.empty_like(x), unused, unused.copy(), training=False)
+    expected = ((x - per_channel(rolling_mean, 3)) / (np.sqrt(per_channel(rolling_variance, 3))
+                + NORMALIZE_EPS) * per_channel(scales, 3) + per_channel(biases, 3))
+    np.testing.assert_allclose(y, expected, rtol=1e-13)
+
+
+# ---- exact flavour -----------------------------------------------------------------------
+
+def finite_difference(f, a, h=1e-6):
+    """Central differences of the scalar f() with respect to every element of a (in place)."""
+    grad = np.empty_like(a)
+    flat, g = a.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        keep = flat[i]
+        flat[i] = keep + h
+        plus = f()
+        flat[i] = keep - h
+        minus = f()
+        flat[i] = keep
+        g[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", [(2, 3, 2, 3), (4, 2, 1, 1), (1, 2, 5)], ids=str)
+def test_exact_backward_is_the_gradient(shape, training, backend, rng):
+    x, gamma, beta = random_layer(rng, shape, np.float64)
+    weights = rng.standard_normal(shape)  # loss = sum(weights * y), so dy = weights
+    rolling = (rng.standard_normal(shape[1]), rng.uniform(0.5, 2, shape[1]))
+
+    def loss():
+        r = (rolling[0].copy(), rolling[1].copy())
+        return float((weights * exact_forward(backend, x, gamma, beta, training, r)["y"]).sum())
+
+    out = exact_forward(backend, x, gamma, beta, training, (rolling[0].copy(), rolling[1].copy()))
+    dx, dgamma, dbeta = exact_backward(backend, weights, x, out, gamma, training)
+    np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dgamma, finite_difference(loss, gamma), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dbeta, finite_difference(loss, beta), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", SHAPES + [(16, 32, 14, 14)], ids=str)
+def test_exact_float32_matches_float64(shape, training, rng):
+    x, gamma, beta = random_layer(rng, shape, np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    rolling = (rng.standard_normal(shape[1]).astype(np.float32),
+               rng.uniform(0.5, 2, shape[1]).astype(np.float32))
+    results = []
+    for dtype, backend in [(np.float32, native), (np.float64, reference)]:
+        args = [a.astype(dtype) for a in (x, gamma, beta)]
+        r = tuple(a.astype(dtype) for a in rolling)
+        out = exact_forward(backend, *args, training, r)
+        results.append((out["y"], *exact_backward(backend, dy.astype(dtype), args[0], out, args[1],
+                                                   training), *r))
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exact_rolling_statistics_follow_the_recurrence(dtype, backend, rng):
+    shape, eps = (4, 3, 5, 5), 1e-3
+    gamma, beta = np.ones(3, dtype), np.zeros(3, dtype)
+    rolling_mean, rolling_variance = np.zeros(3, dtype), np.ones(3, dtype)
+    expected_mean, expected_variance = np.zeros(3), np.ones(3)
+    for step in range(5):
+        x = (rng.standard_normal(shape) * (step + 1) + step).astype(dtype)
+        out = exact_forward(backend, x, gamma, beta, True, (rolling_mean, rolling_variance), eps)
+        xc = channel_view(x.astype(np.float64))
+        expected_mean = 0.99 * expected_mean + 0.01 * xc.mean(axis=1)
+        expected_variance = 0.99 * expected_variance + 0.01 * xc.var(axis=1, ddof=1)
+        close(out["mean"], xc.mean(axis=1), dtype, scale=10)
+        close(out["invstd"], 1 / np.sqrt(xc.var(axis=1) + eps), dtype, scale=10)
+    close(rolling_mean, expected_mean, dtype, scale=10)
+    close(rolling_variance, expected_variance, dtype, scale=10)
+    # inference normalises with them
+    x = rng.standard_normal(shape).astype(dtype)
+    out = exact_forward(backend, x, gamma, beta, False, (rolling_mean, rolling_variance), eps)
+    expected = (x - per_channel(expected_mean, 4)) / np.sqrt(per_channel(expected_variance, 4) + eps)
+    close(out["y"], expected, dtype, scale=10)
+
+
+def test_exact_statistics_are_sound_far_from_zero(rng):
+    """Mean 1e4, std 1e-2 in float32: the variance comes out to float32 precision."""
+    x = (1e4 + 1e-2 * rng.standard_normal((16, 4, 8, 8))).astype(np.float32)
+    gamma, beta = np.ones(4, np.float32), np.zeros(4, np.float32)
+    rolling = (np.zeros(4, np.float32), np.zeros(4, np.float32))
+    out = exact_forward(native, x, gamma, beta, True, rolling, eps=1e-12)
+    xc = channel_view(x.astype(np.float64))
+    np.testing.assert_allclose(out["invstd"], 1 / np.sqrt(xc.var(axis=1)), rtol=1e-6)
+    np.testing.assert_allclose(rolling[1], 0.01 * xc.var(axis=1, ddof=1), rtol=1e-6)
+    # and the normalised output is exact to float32 rounding of (x - mean) * invstd
+    expected = (x.astype(np.float64) - per_channel(xc.mean(axis=1), 4)) / np.sqrt(
+        per_channel(xc.var(axis=1), 4))
+    np.testing.assert_allclose(out["y"], expected, atol=0.05)  # one float32 ulp of x is 1e-3 / 1e-2 std
+
+
+def test_nan_propagates(backend):
+    x = np.ones((2, 2, 3), np.float32)
+    x[0, 1, 1] = np.nan
+    out = exact_forward(backend, x, np.ones(2, np.float32), np.zeros(2, np.float32))
+    assert np.isfinite(out["y"][:, 0]).all() and np.isnan(out["y"][:, 1]).all()
+
+
+# ---- PyTorch, when installed -------------------------------------------------------------
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exact_matches_pytorch(dtype, training, rng):
+    torch = pytest.importorskip("torch")
+    shape = (4, 5, 6, 7)
+    x, gamma, beta = random_layer(rng, shape, dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    rolling = (rng.standard_normal(5).astype(dtype), rng.uniform(0.5, 2, 5).astype(dtype))
+    t = [torch.tensor(a, requires_grad=True) for a in (x, gamma, beta)]
+    t_rolling = [torch.tensor(a) for a in rolling]
+    y = torch.nn.functional.batch_norm(t[0], *t_rolling, t[1], t[2], training=training,
+                                       momentum=0.01, eps=1e-5)
+    y.backward(torch.tensor(dy))
+    ours_rolling = (rolling[0].copy(), rolling[1].copy())
+    out = exact_forward(native, x, gamma, beta, training, ours_rolling)
+    grads = exact_backward(native, dy, x, out, gamma, training)
+    close(out["y"], y.detach().numpy(), dtype, scale=10)
+    for ours, theirs in zip(grads, t):
+        close(ours, theirs.grad.numpy(), dtype, scale=50)
+    for ours, theirs in zip(ours_rolling, t_rolling):
+        close(ours, theirs.numpy(), dtype, scale=10)
+
+
+# ---- bad input ---------------------------------------------------------------------------
+
+def test_bad_batchnorm_arguments_are_rejected(backend):
+    x = np.zeros((2, 3, 4), np.float32)
+    c = lambda: np.zeros(3, np.float32)  # noqa: E731
+    good = dict(x=x, gamma=c(), beta=c(), rolling_mean=c(), rolling_variance=c(),
+                y=np.empty_like(x), mean=c(), invstd=c())
+    cases = [
+        (dict(x=np.zeros(3, np.float32)), ValueError, r"x must have shape \(batch, channels"),
+        (dict(x=np.zeros((0, 3, 4), np.float32)), ValueError, "x must not be empty"),
+        (dict(x=np.zeros((1, 3, 1), np.float32)), ValueError, "more than one value per channel"),
+        (dict(y=np.empty((2, 3, 5), np.float32)), ValueError, r"y must have shape \(2, 3, 4\)"),
+        (dict(gamma=np.zeros(4, np.float32)), ValueError, "gamma has 4 elements, expected 3"),
+        (dict(beta=np.zeros(3)), TypeError, "beta has dtype float64, expected float32"),
+        (dict(x=x.astype(np.int64)), TypeError, "x must have dtype float32 or float64"),
+        (dict(x=np.zeros((2, 3, 8), np.float32)[:, :, ::2]), ValueError, "x must be C-contiguous"),
+        (dict(eps=0.0), ValueError, "eps must be a finite number in"),
+        (dict(momentum=1.5), ValueError, "momentum must be a finite number in"),
+    ]
+    for change, error, words in cases:
+        with pytest.raises(error, match=words):
+            backend.batchnorm_forward(**{**good, **change})
+    with pytest.raises(ValueError, match=r"dx must have shape"):
+        backend.batchnorm_backward(x, x, c(), c(), c(), np.empty((3, 3, 4), np.float32), c(), c())
