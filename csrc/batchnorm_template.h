@@ -13,11 +13,10 @@
  * step by step (unbiased variance, eps outside the root forward and inside it backward).
  */
 
-#define PLANE(p, b, c) ((p) + ((b) * C + (c)) * S)
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
 /* y = (x - mean) * (gamma * invstd) + beta, plane by plane */
-static void NAME(normalize_affine)(real *y, const real *x, const real *mean, const real *invstd,
+static inline void NAME(normalize_affine)(real *y, const real *x, const real *mean, const real *invstd,
                                    const real *gamma, const real *beta, size_t B, size_t C,
                                    size_t S)
 {
@@ -31,29 +30,32 @@ static void NAME(normalize_affine)(real *y, const real *x, const real *mean, con
 /* Training forward: batch statistics (shifted sums, see plane_shifted_sums), saved as mean and
  * invstd for the backward; rolling = (1 - momentum) * rolling + momentum * batch statistic, with
  * the unbiased variance var * M / (M - 1) as PyTorch keeps it. M > 1 (checked by the caller). */
-void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
+IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
                                    const real *gamma, const real *beta, real *rolling_mean,
                                    real *rolling_variance, size_t B, size_t C, size_t S,
                                    double eps, double momentum)
 {
     const double M = (double)(B * S);
-    PARALLEL_OVER(B * C * S)
-    for (size_t c = 0; c < C; ++c) {
-        double shift = x[c * S], s1 = 0, s2 = 0;
-        for (size_t b = 0; b < B; ++b) NAME(plane_shifted_sums)(PLANE(x, b, c), shift, S, &s1, &s2);
-        double d = s1 / M, var = s2 / M - d * d;
-        if (var < 0) var = 0; /* rounding; keeps NaN */
-        mean[c] = (real)(shift + d);
-        invstd[c] = (real)(1. / sqrt(var + eps));
-        rolling_mean[c] = (real)((1. - momentum) * rolling_mean[c] + momentum * (shift + d));
-        rolling_variance[c] = (real)((1. - momentum) * rolling_variance[c] + momentum * var * M / (M - 1.));
+    IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
+        double acc[2 * IN_CHUNK];
+        NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, c0, c1, B, C, S);
+        for (size_t c = c0; c < c1; ++c) {
+            double shift = x[c * S], d = acc[2 * (c - c0)] / M;
+            double var = acc[2 * (c - c0) + 1] / M - d * d;
+            if (var < 0) var = 0; /* rounding; keeps NaN */
+            mean[c] = (real)(shift + d);
+            invstd[c] = (real)(1. / sqrt(var + eps));
+            rolling_mean[c] = (real)((1. - momentum) * rolling_mean[c] + momentum * (shift + d));
+            rolling_variance[c] =
+                (real)((1. - momentum) * rolling_variance[c] + momentum * var * M / (M - 1.));
+        }
     }
     NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S);
 }
 
 /* Inference forward: normalise with the rolling statistics; mean and invstd are written as in
  * training so that the backward (a frozen BatchNorm) takes the same arguments. */
-void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, const real *x,
+IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, const real *x,
                                   const real *gamma, const real *beta, const real *rolling_mean,
                                   const real *rolling_variance, size_t B, size_t C, size_t S,
                                   double eps)
@@ -73,18 +75,18 @@ void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, const real 
  *      = dy * a + (x - mean) * b + c,   a = gamma * invstd,  b = -a * invstd * dgamma / M,
  *                                       c = -a * dbeta / M
  * inference, the statistics are constants: dx = dy * a. */
-void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy, const real *x,
+IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy, const real *x,
                               const real *mean, const real *invstd, const real *gamma, size_t B,
                               size_t C, size_t S, int training)
 {
     const double M = (double)(B * S);
-    PARALLEL_OVER(B * C * S)
-    for (size_t c = 0; c < C; ++c) {
-        double sum_dy = 0, sum_dy_xmu = 0;
-        for (size_t b = 0; b < B; ++b)
-            NAME(plane_dy_sums)(PLANE(dy, b, c), PLANE(x, b, c), mean[c], S, &sum_dy, &sum_dy_xmu);
-        dbeta[c] = (real)sum_dy;
-        dgamma[c] = (real)(sum_dy_xmu * invstd[c]);
+    IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
+        double acc[2 * IN_CHUNK]; /* sum dy, sum dy * (x - mean) */
+        NAME(channel_sums)(acc, IN_DY_SUMS, dy, x, mean, c0, c1, B, C, S);
+        for (size_t c = c0; c < c1; ++c) {
+            dbeta[c] = (real)acc[2 * (c - c0)];
+            dgamma[c] = (real)(acc[2 * (c - c0) + 1] * invstd[c]);
+        }
     }
     PARALLEL_OVER(B * C * S)
     for (size_t p = 0; p < B * C; ++p) {
@@ -137,5 +139,4 @@ void NAME(batchnorm_backward_darknet)(real *delta, real *scale_updates, real *bi
     NAME(normalize_delta_cpu)(x, mean, variance, mean_delta, variance_delta, B, C, S, delta);
 }
 
-#undef PLANE
 #undef PARALLEL_OVER

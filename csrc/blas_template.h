@@ -10,36 +10,33 @@
  * goes in and comes out just the same.
  */
 
-#define PLANE(p, j, i) ((p) + ((j) * filters + (i)) * spatial)
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
 /* mean[i] = sum_{j,k} x / M */
-void NAME(mean_cpu)(const real *x, size_t batch, size_t filters, size_t spatial, real *mean)
+IN_HOT void NAME(mean_cpu)(const real *x, size_t batch, size_t filters, size_t spatial, real *mean)
 {
-    PARALLEL_OVER(batch * filters * spatial)
-    for (size_t i = 0; i < filters; ++i) {
-        double sum = 0;
-        for (size_t j = 0; j < batch; ++j) sum += NAME(plane_sum)(PLANE(x, j, i), spatial);
-        mean[i] = (real)(sum / (double)(batch * spatial));
+    IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
+        double acc[2 * IN_CHUNK];
+        NAME(channel_sums)(acc, IN_SUM, x, NULL, NULL, c0, c1, batch, filters, spatial);
+        for (size_t i = c0; i < c1; ++i) mean[i] = (real)(acc[2 * (i - c0)] / (double)(batch * spatial));
     }
 }
 
 /* variance[i] = sum_{j,k} (x - mean[i])^2 / (M - 1): the unbiased estimate; M > 1 (checked by
  * the caller: Darknet divides by zero there) */
-void NAME(variance_cpu)(const real *x, const real *mean, size_t batch, size_t filters,
+IN_HOT void NAME(variance_cpu)(const real *x, const real *mean, size_t batch, size_t filters,
                         size_t spatial, real *variance)
 {
-    PARALLEL_OVER(batch * filters * spatial)
-    for (size_t i = 0; i < filters; ++i) {
-        double sum = 0;
-        for (size_t j = 0; j < batch; ++j)
-            sum += NAME(plane_sumsq_dev)(PLANE(x, j, i), mean[i], spatial);
-        variance[i] = (real)(sum / (double)(batch * spatial - 1));
+    IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
+        double acc[2 * IN_CHUNK];
+        NAME(channel_sums)(acc, IN_SUMSQ_DEV, x, NULL, mean, c0, c1, batch, filters, spatial);
+        for (size_t i = c0; i < c1; ++i)
+            variance[i] = (real)(acc[2 * (i - c0)] / (double)(batch * spatial - 1));
     }
 }
 
 /* x = (x - mean) / (sqrt(variance) + 1e-6): Darknet's epsilon, outside the root */
-void NAME(normalize_cpu)(real *x, const real *mean, const real *variance, size_t batch,
+IN_HOT void NAME(normalize_cpu)(real *x, const real *mean, const real *variance, size_t batch,
                          size_t filters, size_t spatial)
 {
     PARALLEL_OVER(batch * filters * spatial)
@@ -51,14 +48,14 @@ void NAME(normalize_cpu)(real *x, const real *mean, const real *variance, size_t
 }
 
 /* Y += ALPHA * X, strided */
-void NAME(axpy_cpu)(size_t N, real ALPHA, const real *X, size_t INCX, real *Y, size_t INCY)
+IN_HOT void NAME(axpy_cpu)(size_t N, real ALPHA, const real *X, size_t INCX, real *Y, size_t INCY)
 {
     PARALLEL_OVER(N)
     for (size_t i = 0; i < N; ++i) Y[i * INCY] += ALPHA * X[i * INCX];
 }
 
 /* X *= ALPHA, strided */
-void NAME(scal_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
+IN_HOT void NAME(scal_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
 {
     PARALLEL_OVER(N)
     for (size_t i = 0; i < N; ++i) X[i * INCX] *= ALPHA;
@@ -80,82 +77,77 @@ void NAME(copy_cpu)(size_t N, const real *X, size_t INCX, real *Y, size_t INCY)
 }
 
 /* X = ALPHA, strided */
-void NAME(fill_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
+IN_HOT void NAME(fill_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
 {
     PARALLEL_OVER(N)
     for (size_t i = 0; i < N; ++i) X[i * INCX] = ALPHA;
 }
 
 /* output[b, i, :] *= scales[i] */
-void NAME(scale_bias)(real *output, const real *scales, size_t batch, size_t n, size_t size)
+IN_HOT void NAME(scale_bias)(real *output, const real *scales, size_t batch, size_t n, size_t size)
 {
     PARALLEL_OVER(batch * n * size)
     for (size_t p = 0; p < batch * n; ++p) NAME(plane_scale)(output + p * size, scales[p % n], size);
 }
 
 /* output[b, i, :] += biases[i] */
-void NAME(add_bias)(real *output, const real *biases, size_t batch, size_t n, size_t size)
+IN_HOT void NAME(add_bias)(real *output, const real *biases, size_t batch, size_t n, size_t size)
 {
     PARALLEL_OVER(batch * n * size)
     for (size_t p = 0; p < batch * n; ++p) NAME(plane_shift)(output + p * size, biases[p % n], size);
 }
 
 /* bias_updates[i] += sum_{b,k} delta[b, i, k]: dL/dbeta, accumulated as Darknet does */
-void NAME(backward_bias)(real *bias_updates, const real *delta, size_t batch, size_t n, size_t size)
+IN_HOT void NAME(backward_bias)(real *bias_updates, const real *delta, size_t batch, size_t n, size_t size)
 {
-    size_t filters = n, spatial = size;
-    PARALLEL_OVER(batch * n * size)
-    for (size_t i = 0; i < n; ++i) {
-        double sum = 0;
-        for (size_t b = 0; b < batch; ++b) sum += NAME(plane_sum)(PLANE(delta, b, i), size);
-        bias_updates[i] += (real)sum;
+    IN_FOR_CHANNEL_CHUNKS(batch * n * size, n, c0, c1) {
+        double acc[2 * IN_CHUNK];
+        NAME(channel_sums)(acc, IN_SUM, delta, NULL, NULL, c0, c1, batch, n, size);
+        for (size_t i = c0; i < c1; ++i) bias_updates[i] += (real)acc[2 * (i - c0)];
     }
 }
 
 /* scale_updates[f] += sum_{b,k} delta * x_norm: dL/dgamma of y = gamma * x_norm + beta */
-void NAME(backward_scale_cpu)(const real *x_norm, const real *delta, size_t batch, size_t n,
+IN_HOT void NAME(backward_scale_cpu)(const real *x_norm, const real *delta, size_t batch, size_t n,
                               size_t size, real *scale_updates)
 {
-    size_t filters = n, spatial = size;
-    PARALLEL_OVER(batch * n * size)
-    for (size_t f = 0; f < n; ++f) {
-        double sum = 0;
-        for (size_t b = 0; b < batch; ++b)
-            sum += NAME(plane_dot)(PLANE(delta, b, f), PLANE(x_norm, b, f), size);
-        scale_updates[f] += (real)sum;
+    IN_FOR_CHANNEL_CHUNKS(batch * n * size, n, c0, c1) {
+        double acc[2 * IN_CHUNK];
+        NAME(channel_sums)(acc, IN_DOT, delta, x_norm, NULL, c0, c1, batch, n, size);
+        for (size_t f = c0; f < c1; ++f) scale_updates[f] += (real)acc[2 * (f - c0)];
     }
 }
 
 /* mean_delta[i] = -sum_{j,k} delta / sqrt(variance[i] + 1e-5): the BN paper's dL/dmu, without
  * the term through the variance (zero for the biased variance, since sum (x - mu) = 0) */
-void NAME(mean_delta_cpu)(const real *delta, const real *variance, size_t batch, size_t filters,
+IN_HOT void NAME(mean_delta_cpu)(const real *delta, const real *variance, size_t batch, size_t filters,
                           size_t spatial, real *mean_delta)
 {
-    PARALLEL_OVER(batch * filters * spatial)
-    for (size_t i = 0; i < filters; ++i) {
-        double sum = 0;
-        for (size_t j = 0; j < batch; ++j) sum += NAME(plane_sum)(PLANE(delta, j, i), spatial);
-        mean_delta[i] = (real)(sum * (-1. / sqrt(variance[i] + .00001f)));
+    IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
+        double acc[2 * IN_CHUNK];
+        NAME(channel_sums)(acc, IN_SUM, delta, NULL, NULL, c0, c1, batch, filters, spatial);
+        for (size_t i = c0; i < c1; ++i)
+            mean_delta[i] = (real)(acc[2 * (i - c0)] * (-1. / sqrt(variance[i] + .00001f)));
     }
 }
 
 /* variance_delta[i] = sum_{j,k} delta * (x - mean) * -1/2 (variance + 1e-5)^(-3/2): dL/dsigma^2 */
-void NAME(variance_delta_cpu)(const real *x, const real *delta, const real *mean,
+IN_HOT void NAME(variance_delta_cpu)(const real *x, const real *delta, const real *mean,
                               const real *variance, size_t batch, size_t filters, size_t spatial,
                               real *variance_delta)
 {
-    PARALLEL_OVER(batch * filters * spatial)
-    for (size_t i = 0; i < filters; ++i) {
-        double sum = 0;
-        for (size_t j = 0; j < batch; ++j)
-            sum += NAME(plane_dot_dev)(PLANE(delta, j, i), PLANE(x, j, i), mean[i], spatial);
-        variance_delta[i] = (real)(sum * -.5 * pow(variance[i] + .00001f, (float)(-3. / 2.)));
+    IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
+        double acc[2 * IN_CHUNK];
+        NAME(channel_sums)(acc, IN_DOT_DEV, delta, x, mean, c0, c1, batch, filters, spatial);
+        for (size_t i = c0; i < c1; ++i)
+            variance_delta[i] =
+                (real)(acc[2 * (i - c0)] * -.5 * pow(variance[i] + .00001f, (float)(-3. / 2.)));
     }
 }
 
 /* delta = delta / sqrt(variance + 1e-5) + variance_delta * 2 (x - mean) / M + mean_delta / M:
  * dL/dx, the BN paper's last backward equation */
-void NAME(normalize_delta_cpu)(const real *x, const real *mean, const real *variance,
+IN_HOT void NAME(normalize_delta_cpu)(const real *x, const real *mean, const real *variance,
                                const real *mean_delta, const real *variance_delta, size_t batch,
                                size_t filters, size_t spatial, real *delta)
 {
@@ -171,5 +163,4 @@ void NAME(normalize_delta_cpu)(const real *x, const real *mean, const real *vari
     }
 }
 
-#undef PLANE
 #undef PARALLEL_OVER

@@ -6,46 +6,63 @@
  * double whatever `real` is (PyTorch's habit): float sums lose the variance of data far from 0.
  */
 
-/* not every includer uses every loop */
-#define PLANE_FN IN_HOT static IN_MAYBE_UNUSED
+/* Inlined into the kernels that call them, and so compiled for each ISA the kernel is cloned
+ * for (IN_HOT in common.h); not every includer uses every loop. */
+#define PLANE_FN static inline IN_MAYBE_UNUSED
+
+/* The sums below keep IN_LANES independent partial sums, which the compiler turns into several
+ * vector accumulators: one accumulator would wait on the add latency at every step (a reduction
+ * may not be reordered without -ffast-math), this way the loop runs at memory speed. Each
+ * result is a fixed-order sum: the same inputs give the same bits on every run. */
 
 /* sum_k x[k] */
 PLANE_FN double NAME(plane_sum)(const real *x, size_t n)
 {
-    double s = 0;
-    IN_SIMD_SUM(s)
-    for (size_t k = 0; k < n; ++k) s += x[k];
-    return s;
+    double acc[IN_LANES] = {0}, s = 0;
+    size_t k = 0;
+    for (; k + IN_LANES <= n; k += IN_LANES)
+        for (size_t j = 0; j < IN_LANES; ++j) acc[j] += x[k + j];
+    for (; k < n; ++k) s += x[k];
+    return s + in_lanes_total(acc);
 }
 
 /* sum_k x[k] * y[k] */
 PLANE_FN double NAME(plane_dot)(const real *x, const real *y, size_t n)
 {
-    double s = 0;
-    IN_SIMD_SUM(s)
-    for (size_t k = 0; k < n; ++k) s += (double)x[k] * y[k];
-    return s;
+    double acc[IN_LANES] = {0}, s = 0;
+    size_t k = 0;
+    for (; k + IN_LANES <= n; k += IN_LANES)
+        for (size_t j = 0; j < IN_LANES; ++j) acc[j] += (double)x[k + j] * y[k + j];
+    for (; k < n; ++k) s += (double)x[k] * y[k];
+    return s + in_lanes_total(acc);
 }
 
 /* sum_k (x[k] - m)^2, the difference taken in real as Darknet's variance_cpu takes it */
 PLANE_FN double NAME(plane_sumsq_dev)(const real *x, real m, size_t n)
 {
-    double s = 0;
-    IN_SIMD_SUM(s)
-    for (size_t k = 0; k < n; ++k) {
+    double acc[IN_LANES] = {0}, s = 0;
+    size_t k = 0;
+    for (; k + IN_LANES <= n; k += IN_LANES)
+        for (size_t j = 0; j < IN_LANES; ++j) {
+            double d = x[k + j] - m;
+            acc[j] += d * d;
+        }
+    for (; k < n; ++k) {
         double d = x[k] - m;
         s += d * d;
     }
-    return s;
+    return s + in_lanes_total(acc);
 }
 
 /* sum_k d[k] * (x[k] - m) */
 PLANE_FN double NAME(plane_dot_dev)(const real *d, const real *x, real m, size_t n)
 {
-    double s = 0;
-    IN_SIMD_SUM(s)
-    for (size_t k = 0; k < n; ++k) s += (double)d[k] * (x[k] - m);
-    return s;
+    double acc[IN_LANES] = {0}, s = 0;
+    size_t k = 0;
+    for (; k + IN_LANES <= n; k += IN_LANES)
+        for (size_t j = 0; j < IN_LANES; ++j) acc[j] += (double)d[k + j] * (x[k + j] - m);
+    for (; k < n; ++k) s += (double)d[k] * (x[k] - m);
+    return s + in_lanes_total(acc);
 }
 
 /* Shifted sums, one read of x: s1 += sum_k (x[k] - K), s2 += sum_k (x[k] - K)^2.
@@ -53,29 +70,63 @@ PLANE_FN double NAME(plane_dot_dev)(const real *d, const real *x, real m, size_t
  * double rounding, where the naive E[x^2] - E[x]^2 cancels (mean/std)^2: 1e12 at mean 1e4, std 1e-2. */
 PLANE_FN void NAME(plane_shifted_sums)(const real *x, double K, size_t n, double *s1, double *s2)
 {
-    double a = 0, b = 0;
-    IN_SIMD_SUM(a, b)
-    for (size_t k = 0; k < n; ++k) {
+    double a[IN_LANES] = {0}, b[IN_LANES] = {0}, ta = 0, tb = 0;
+    size_t k = 0;
+    for (; k + IN_LANES <= n; k += IN_LANES)
+        for (size_t j = 0; j < IN_LANES; ++j) {
+            double d = (double)x[k + j] - K;
+            a[j] += d;
+            b[j] += d * d;
+        }
+    for (; k < n; ++k) {
         double d = (double)x[k] - K;
-        a += d;
-        b += d * d;
+        ta += d;
+        tb += d * d;
     }
-    *s1 += a;
-    *s2 += b;
+    *s1 += ta + in_lanes_total(a);
+    *s2 += tb + in_lanes_total(b);
 }
 
 /* s1 += sum_k dy[k], s2 += sum_k dy[k] * (x[k] - m): both backward reductions in one read. */
-PLANE_FN void NAME(plane_dy_sums)(const real *dy, const real *x, double m, size_t n,
-                                       double *s1, double *s2)
+PLANE_FN void NAME(plane_dy_sums)(const real *dy, const real *x, double m, size_t n, double *s1,
+                                  double *s2)
 {
-    double a = 0, b = 0;
-    IN_SIMD_SUM(a, b)
-    for (size_t k = 0; k < n; ++k) {
-        a += dy[k];
-        b += dy[k] * ((double)x[k] - m);
+    double a[IN_LANES] = {0}, b[IN_LANES] = {0}, ta = 0, tb = 0;
+    size_t k = 0;
+    for (; k + IN_LANES <= n; k += IN_LANES)
+        for (size_t j = 0; j < IN_LANES; ++j) {
+            a[j] += dy[k + j];
+            b[j] += dy[k + j] * ((double)x[k + j] - m);
+        }
+    for (; k < n; ++k) {
+        ta += dy[k];
+        tb += dy[k] * ((double)x[k] - m);
     }
-    *s1 += a;
-    *s2 += b;
+    *s1 += ta + in_lanes_total(a);
+    *s2 += tb + in_lanes_total(b);
+}
+
+/* acc[2(c - c0)], acc[2(c - c0) + 1] = the reduction `op` over the planes of channel c, images
+ * in order, for c in [c0, c1). `center` is the per-channel m of the *_DEV and DY ops; the shift
+ * of IN_SHIFTED_SUMS is the channel's first value. `b` is the second operand of DOT ops. */
+PLANE_FN void NAME(channel_sums)(double *acc, in_reduction op, const real *a,
+                                               const real *b, const real *center, size_t c0,
+                                               size_t c1, size_t B, size_t C, size_t S)
+{
+    for (size_t i = 0; i < 2 * (c1 - c0); ++i) acc[i] = 0;
+    for (size_t j = 0; j < B; ++j)
+        for (size_t c = c0; c < c1; ++c) {
+            const size_t at = (j * C + c) * S;
+            double *s = acc + 2 * (c - c0);
+            switch (op) {
+            case IN_SUM: s[0] += NAME(plane_sum)(a + at, S); break;
+            case IN_DOT: s[0] += NAME(plane_dot)(a + at, b + at, S); break;
+            case IN_SUMSQ_DEV: s[0] += NAME(plane_sumsq_dev)(a + at, center[c], S); break;
+            case IN_DOT_DEV: s[0] += NAME(plane_dot_dev)(a + at, b + at, center[c], S); break;
+            case IN_SHIFTED_SUMS: NAME(plane_shifted_sums)(a + at, a[c * S], S, s, s + 1); break;
+            case IN_DY_SUMS: NAME(plane_dy_sums)(a + at, b + at, center[c], S, s, s + 1); break;
+            }
+        }
 }
 
 /* y[k] = (x[k] - m) * a + b; y may be x */
