@@ -53,6 +53,18 @@ def compiler_has_openmp(compiler):
 
 
 class BuildExt(build_ext):
+    def run(self):
+        super().run()
+        # Also place the compiled modules in the source tree, as an in-place build would: from
+        # the repository root, `python -m inception_native` imports this folder, not the
+        # installed copy, and must find them here too.
+        if not self.inplace:
+            try:
+                self.copy_extensions_to_source()
+            except OSError as error:  # a read-only checkout still installs fine
+                print(f"inception_native: compiled modules not copied to the source tree: {error}",
+                      file=sys.stderr)
+
     def build_extensions(self):
         openmp = compiler_has_openmp(self.compiler)
         flags = COMPILE_FLAGS + (OPENMP_FLAGS if openmp else [])
