@@ -44,7 +44,7 @@ def main(argv=None):
                        help="activation shapes, e.g. 16x256x28x28 (default: GoogLeNet's)")
     bench.add_argument("--threads", type=positive, help="threads (default: OMP_NUM_THREADS or all cores)")
     bench.add_argument("--repeats", type=positive, default=9, help="timed runs per contender")
-    bench.add_argument("--warmup", type=positive, default=2, help="untimed runs first")
+    bench.add_argument("--warmup", type=positive, default=1, help="untimed rounds first")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     bench.set_defaults(run=lambda args: __import__("inception_native.bench").bench.run(args))

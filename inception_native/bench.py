@@ -3,7 +3,11 @@ Darknet loops compiled as they stand, and PyTorch when it is installed.
 
 Every contender of one case runs interleaved with the others in the same loop (so a noisy
 neighbour hurts all alike); each figure is the median of `repeats` timed calls after `warmup`
-untimed ones. Outputs go to buffers allocated once, as a training loop would reuse them.
+untimed ones, and every timed call follows an untimed call of the same contender, so that none
+inherits the caches or the allocator state that another left behind (the NumPy twin's
+temporaries would otherwise evict a 13 MB tensor from the 32 MB L3 before every native call,
+and hand PyTorch freshly unmapped memory to fault in). Outputs go to buffers allocated once,
+as a training loop would reuse them; PyTorch allocates its own, as it does in training.
 """
 import json
 import platform
@@ -30,6 +34,7 @@ def time_interleaved(contenders, repeats, warmup):
     times = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, run in contenders.items():
+            run()  # settle: this contender's own caches and allocator state
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
