@@ -36,14 +36,14 @@ def number(name, value, low=-math.inf, high=math.inf, low_open=False):
     return value
 
 
-def float_array(name, a, dtype=None, writeable=False):
+def float_array(name, a, dtype=None, writeable=False, like="the first array"):
     """A C-contiguous float32/float64 ndarray (of `dtype`, when given); returns its dtype."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
     if dtype is not None and a.dtype != dtype:
-        raise TypeError(f"{name} has dtype {a.dtype}, expected {dtype} like the first array")
+        raise TypeError(f"{name} has dtype {a.dtype}, expected {dtype} like {like}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
     if writeable and not a.flags.writeable:
@@ -57,9 +57,9 @@ def arrays(*specs):
     The expected count is an int (exact) or ("at least", n) for strided vectors.
     Returns True for float64, False for float32.
     """
-    dtype = None
+    dtype, first = None, specs[0][0]
     for name, a, count, written in specs:
-        dtype = float_array(name, a, dtype, written)
+        dtype = float_array(name, a, dtype, written, first)
         if isinstance(count, tuple):
             if a.size < count[1]:
                 raise ValueError(f"{name} has {a.size} elements, needs at least {count[1]}")

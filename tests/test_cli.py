@@ -1,0 +1,45 @@
+"""The command line: info reports the build, bench times every contender and writes its JSON."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from inception_native import __main__ as cli
+from inception_native import native, reference
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "inception_native", *args], capture_output=True,
+                          text=True, check=True, timeout=300).stdout
+
+
+def test_info_reports_the_build():
+    out = run("info")
+    assert "inception_native 0.1.0" in out
+    assert "OpenMP:" in out and "threads:" in out and "compiler:" in out
+
+
+def test_bench_measures_every_contender(tmp_path):
+    path = tmp_path / "bench.json"
+    out = run("bench", "--shapes", "2x8x6x6", "--repeats", "2", "--warmup", "1", "--threads", "1",
+              "--json", str(path))
+    assert "x copy bound" in out
+    rows = json.loads(path.read_text())["batchnorm"]
+    seen = {(r["flavour"], r["pass"], r["contender"]) for r in rows}
+    for direction in ("forward", "backward"):
+        assert {("exact", direction, "native"), ("exact", direction, "numpy"),
+                ("darknet", direction, "native"), ("darknet", direction, "article C")} <= seen
+    assert all(r["ms"] > 0 and r["shape"] == [2, 8, 6, 6] for r in rows)
+
+
+def test_bad_bench_options_are_rejected():
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--shapes", "16x0x3"])
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--repeats", "0"])
+
+
+def test_native_and_reference_export_the_same_kernels():
+    public = lambda module: {n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))}  # noqa: E731
+    assert set(native.__all__) <= public(reference)
