@@ -16,9 +16,9 @@
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
 /* y = (x - mean) * (gamma * invstd) + beta, plane by plane */
-static inline void NAME(normalize_affine)(real *y, const real *x, const real *mean, const real *invstd,
-                                   const real *gamma, const real *beta, size_t B, size_t C,
-                                   size_t S)
+static inline void NAME(normalize_affine)(real *y, const real *x, const real *mean,
+                                          const real *invstd, const real *gamma, const real *beta,
+                                          size_t B, size_t C, size_t S)
 {
     PARALLEL_OVER(B * C * S)
     for (size_t p = 0; p < B * C; ++p) {
@@ -31,9 +31,9 @@ static inline void NAME(normalize_affine)(real *y, const real *x, const real *me
  * invstd for the backward; rolling = (1 - momentum) * rolling + momentum * batch statistic, with
  * the unbiased variance var * M / (M - 1) as PyTorch keeps it. M > 1 (checked by the caller). */
 IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
-                                   const real *gamma, const real *beta, real *rolling_mean,
-                                   real *rolling_variance, size_t B, size_t C, size_t S,
-                                   double eps, double momentum)
+                                          const real *gamma, const real *beta, real *rolling_mean,
+                                          real *rolling_variance, size_t B, size_t C, size_t S,
+                                          double eps, double momentum)
 {
     const double M = (double)(B * S);
     IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
@@ -56,9 +56,9 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
 /* Inference forward: normalise with the rolling statistics; mean and invstd are written as in
  * training so that the backward (a frozen BatchNorm) takes the same arguments. */
 IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, const real *x,
-                                  const real *gamma, const real *beta, const real *rolling_mean,
-                                  const real *rolling_variance, size_t B, size_t C, size_t S,
-                                  double eps)
+                                         const real *gamma, const real *beta,
+                                         const real *rolling_mean, const real *rolling_variance,
+                                         size_t B, size_t C, size_t S, double eps)
 {
     for (size_t c = 0; c < C; ++c) {
         mean[c] = rolling_mean[c];
@@ -75,9 +75,9 @@ IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, cons
  *      = dy * a + (x - mean) * b + c,   a = gamma * invstd,  b = -a * invstd * dgamma / M,
  *                                       c = -a * dbeta / M
  * inference, the statistics are constants: dx = dy * a. */
-IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy, const real *x,
-                              const real *mean, const real *invstd, const real *gamma, size_t B,
-                              size_t C, size_t S, int training)
+IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy,
+                                     const real *x, const real *mean, const real *invstd,
+                                     const real *gamma, size_t B, size_t C, size_t S, int training)
 {
     const double M = (double)(B * S);
     IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
@@ -103,8 +103,8 @@ IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const 
  * normalize_cpu with the rolling statistics; then scale_bias, add_bias. M > 1 in training. */
 void NAME(batchnorm_forward_darknet)(real *y, real *x_norm, real *mean, real *variance,
                                      const real *x, const real *scales, const real *biases,
-                                     real *rolling_mean, real *rolling_variance, size_t B,
-                                     size_t C, size_t S, int training)
+                                     real *rolling_mean, real *rolling_variance, size_t B, size_t C,
+                                     size_t S, int training)
 {
     NAME(copy_cpu)(B * C * S, x, 1, y, 1);
     if (training) {

@@ -18,14 +18,15 @@ IN_HOT void NAME(mean_cpu)(const real *x, size_t batch, size_t filters, size_t s
     IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
         double acc[2 * IN_CHUNK];
         NAME(channel_sums)(acc, IN_SUM, x, NULL, NULL, c0, c1, batch, filters, spatial);
-        for (size_t i = c0; i < c1; ++i) mean[i] = (real)(acc[2 * (i - c0)] / (double)(batch * spatial));
+        for (size_t i = c0; i < c1; ++i)
+            mean[i] = (real)(acc[2 * (i - c0)] / (double)(batch * spatial));
     }
 }
 
 /* variance[i] = sum_{j,k} (x - mean[i])^2 / (M - 1): the unbiased estimate; M > 1 (checked by
  * the caller: Darknet divides by zero there) */
 IN_HOT void NAME(variance_cpu)(const real *x, const real *mean, size_t batch, size_t filters,
-                        size_t spatial, real *variance)
+                               size_t spatial, real *variance)
 {
     IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
         double acc[2 * IN_CHUNK];
@@ -37,7 +38,7 @@ IN_HOT void NAME(variance_cpu)(const real *x, const real *mean, size_t batch, si
 
 /* x = (x - mean) / (sqrt(variance) + 1e-6): Darknet's epsilon, outside the root */
 IN_HOT void NAME(normalize_cpu)(real *x, const real *mean, const real *variance, size_t batch,
-                         size_t filters, size_t spatial)
+                                size_t filters, size_t spatial)
 {
     PARALLEL_OVER(batch * filters * spatial)
     for (size_t p = 0; p < batch * filters; ++p) {
@@ -87,18 +88,21 @@ IN_HOT void NAME(fill_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
 IN_HOT void NAME(scale_bias)(real *output, const real *scales, size_t batch, size_t n, size_t size)
 {
     PARALLEL_OVER(batch * n * size)
-    for (size_t p = 0; p < batch * n; ++p) NAME(plane_scale)(output + p * size, scales[p % n], size);
+    for (size_t p = 0; p < batch * n; ++p)
+        NAME(plane_scale)(output + p * size, scales[p % n], size);
 }
 
 /* output[b, i, :] += biases[i] */
 IN_HOT void NAME(add_bias)(real *output, const real *biases, size_t batch, size_t n, size_t size)
 {
     PARALLEL_OVER(batch * n * size)
-    for (size_t p = 0; p < batch * n; ++p) NAME(plane_shift)(output + p * size, biases[p % n], size);
+    for (size_t p = 0; p < batch * n; ++p)
+        NAME(plane_shift)(output + p * size, biases[p % n], size);
 }
 
 /* bias_updates[i] += sum_{b,k} delta[b, i, k]: dL/dbeta, accumulated as Darknet does */
-IN_HOT void NAME(backward_bias)(real *bias_updates, const real *delta, size_t batch, size_t n, size_t size)
+IN_HOT void NAME(backward_bias)(real *bias_updates, const real *delta, size_t batch, size_t n,
+                                size_t size)
 {
     IN_FOR_CHANNEL_CHUNKS(batch * n * size, n, c0, c1) {
         double acc[2 * IN_CHUNK];
@@ -109,7 +113,7 @@ IN_HOT void NAME(backward_bias)(real *bias_updates, const real *delta, size_t ba
 
 /* scale_updates[f] += sum_{b,k} delta * x_norm: dL/dgamma of y = gamma * x_norm + beta */
 IN_HOT void NAME(backward_scale_cpu)(const real *x_norm, const real *delta, size_t batch, size_t n,
-                              size_t size, real *scale_updates)
+                                     size_t size, real *scale_updates)
 {
     IN_FOR_CHANNEL_CHUNKS(batch * n * size, n, c0, c1) {
         double acc[2 * IN_CHUNK];
@@ -120,8 +124,8 @@ IN_HOT void NAME(backward_scale_cpu)(const real *x_norm, const real *delta, size
 
 /* mean_delta[i] = -sum_{j,k} delta / sqrt(variance[i] + 1e-5): the BN paper's dL/dmu, without
  * the term through the variance (zero for the biased variance, since sum (x - mu) = 0) */
-IN_HOT void NAME(mean_delta_cpu)(const real *delta, const real *variance, size_t batch, size_t filters,
-                          size_t spatial, real *mean_delta)
+IN_HOT void NAME(mean_delta_cpu)(const real *delta, const real *variance, size_t batch,
+                                 size_t filters, size_t spatial, real *mean_delta)
 {
     IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
         double acc[2 * IN_CHUNK];
@@ -133,8 +137,8 @@ IN_HOT void NAME(mean_delta_cpu)(const real *delta, const real *variance, size_t
 
 /* variance_delta[i] = sum_{j,k} delta * (x - mean) * -1/2 (variance + 1e-5)^(-3/2): dL/dsigma^2 */
 IN_HOT void NAME(variance_delta_cpu)(const real *x, const real *delta, const real *mean,
-                              const real *variance, size_t batch, size_t filters, size_t spatial,
-                              real *variance_delta)
+                                     const real *variance, size_t batch, size_t filters,
+                                     size_t spatial, real *variance_delta)
 {
     IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
         double acc[2 * IN_CHUNK];
@@ -148,8 +152,8 @@ IN_HOT void NAME(variance_delta_cpu)(const real *x, const real *delta, const rea
 /* delta = delta / sqrt(variance + 1e-5) + variance_delta * 2 (x - mean) / M + mean_delta / M:
  * dL/dx, the BN paper's last backward equation */
 IN_HOT void NAME(normalize_delta_cpu)(const real *x, const real *mean, const real *variance,
-                               const real *mean_delta, const real *variance_delta, size_t batch,
-                               size_t filters, size_t spatial, real *delta)
+                                      const real *mean_delta, const real *variance_delta,
+                                      size_t batch, size_t filters, size_t spatial, real *delta)
 {
     double M = (double)(batch * spatial);
     PARALLEL_OVER(batch * filters * spatial)
@@ -158,8 +162,8 @@ IN_HOT void NAME(normalize_delta_cpu)(const real *x, const real *mean, const rea
         real a = (real)(1. / sqrt(variance[f] + .00001f));
         real b = (real)(variance_delta[f] * 2. / M);
         real c = (real)(mean_delta[f] / M);
-        NAME(plane_grad)(delta + p * spatial, delta + p * spatial, x + p * spatial, mean[f], a, b, c,
-                         spatial);
+        real *d = delta + p * spatial;
+        NAME(plane_grad)(d, d, x + p * spatial, mean[f], a, b, c, spatial);
     }
 }
 

@@ -66,8 +66,9 @@ PLANE_FN double NAME(plane_dot_dev)(const real *d, const real *x, real m, size_t
 }
 
 /* Shifted sums, one read of x: s1 += sum_k (x[k] - K), s2 += sum_k (x[k] - K)^2.
- * With K a value of the channel, var = (s2 - s1^2/M)/M cancels only ((mean-K)/std)^2 times the
- * double rounding, where the naive E[x^2] - E[x]^2 cancels (mean/std)^2: 1e12 at mean 1e4, std 1e-2. */
+ * With K a value of the channel, var = (s2 - s1^2/M)/M cancels only ((mean-K)/std)^2 times
+ * the double rounding, where the naive E[x^2] - E[x]^2 cancels (mean/std)^2: 1e12 at mean 1e4,
+ * std 1e-2. */
 PLANE_FN void NAME(plane_shifted_sums)(const real *x, double K, size_t n, double *s1, double *s2)
 {
     double a[IN_LANES] = {0}, b[IN_LANES] = {0}, ta = 0, tb = 0;
@@ -109,9 +110,9 @@ PLANE_FN void NAME(plane_dy_sums)(const real *dy, const real *x, double m, size_
 /* acc[2(c - c0)], acc[2(c - c0) + 1] = the reduction `op` over the planes of channel c, images
  * in order, for c in [c0, c1). `center` is the per-channel m of the *_DEV and DY ops; the shift
  * of IN_SHIFTED_SUMS is the channel's first value. `b` is the second operand of DOT ops. */
-PLANE_FN void NAME(channel_sums)(double *acc, in_reduction op, const real *a,
-                                               const real *b, const real *center, size_t c0,
-                                               size_t c1, size_t B, size_t C, size_t S)
+PLANE_FN void NAME(channel_sums)(double *acc, in_reduction op, const real *a, const real *b,
+                                 const real *center, size_t c0, size_t c1, size_t B, size_t C,
+                                 size_t S)
 {
     for (size_t i = 0; i < 2 * (c1 - c0); ++i) acc[i] = 0;
     for (size_t j = 0; j < B; ++j)
@@ -142,8 +143,8 @@ PLANE_FN void NAME(plane_div_dev)(real *x, real m, real d, size_t n)
 }
 
 /* out[k] = g[k] * a + (x[k] - m) * b + c; out may be g */
-PLANE_FN void NAME(plane_grad)(real *out, const real *g, const real *x, real m, real a,
-                                    real b, real c, size_t n)
+PLANE_FN void NAME(plane_grad)(real *out, const real *g, const real *x, real m, real a, real b,
+                               real c, size_t n)
 {
     for (size_t k = 0; k < n; ++k) out[k] = g[k] * a + (x[k] - m) * b + c;
 }
