@@ -4,18 +4,19 @@
 
 #include <string.h>
 
-#include "blas.h"
 #include "gemm.h"
 #include "im2col.h"
 
 #define real float
 #define NAME(f) IN_NAME3(in_, f, _f32)
+#include "plane_template.h"
 #include "conv_template.h"
 #undef real
 #undef NAME
 
 #define real double
 #define NAME(f) IN_NAME3(in_, f, _f64)
+#include "plane_template.h"
 #include "conv_template.h"
 #undef real
 #undef NAME

@@ -4,26 +4,29 @@
  * Legend: x (B, C, H, W); w (OC, C, kh, kw), read as the matrix (OC, K), K = C*kh*kw; bias (OC);
  * y (B, OC, oh, ow), ohw = oh*ow; strides sh, sw; paddings ph, pw (see im2col_template.h).
  *     y[b, o, p] = sum_r w[o, r] * col_b[r, p] + bias[o]
- * Images go through the GEMM in groups of G (the caller's choice, 1 on large maps): a
- * 7x7 or 14x14 map alone makes a GEMM with 49 or 196 columns, too thin for the BLAS to be fast,
- * so g images are lowered side by side into one col (K, g*ohw) and one GEMM does them all; its
- * (OC, g*ohw) result is then scattered to y. The workspace holds col and that result;
- * a 1x1 stride-1 unpadded convolution of single images needs neither (col_b is x_b itself).
- * work holds K*G*ohw values for col, plus OC*G*ohw when G > 1; nothing in that 1x1 case.
+ * The GEMMs run on blocks, chosen by the caller:
+ * - small maps (G > 1): a 7x7 or 14x14 map alone makes a GEMM with 49 or 196 columns, too thin
+ *   for the BLAS to be fast, so G images are lowered side by side into one col (K, G*ohw) and
+ *   one GEMM does them all; its (OC, G*ohw) result Y is then scattered to y.
+ * - large maps (G = 1): R output rows of one image at a time, so that col (K, R*ow) stays in the
+ *   last-level cache between im2col writing it and the GEMM reading it; the GEMM writes its
+ *   (OC, R*ow) block straight into y (row stride ohw).
+ * work holds col, K*G*R*ow values, plus Y, OC*G*ohw, when G > 1. A 1x1 stride-1 unpadded
+ * convolution with G = 1 needs no work at all: x_b itself is col.
+ * The loops here stay on the calling thread: between multi-threaded BLAS calls, an OpenMP team
+ * and the BLAS's own idle threads would spin against each other (measured: 3-30x slower on 2
+ * cores); the copies are a small part of the time next to the GEMMs.
  */
 
-#define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
-
-/* dst[o, b*S + k] = src[b, o, k] for b < g: g images of (O, S) side by side as one (O, g*S) */
 /* 1x1, stride 1, no padding: x itself is the col matrix of one image */
 static int NAME(pointwise)(size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
 {
     return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
 }
 
+/* dst[o, b*S + k] = src[b, o, k] for b < g: g images of (O, S) side by side as one (O, g*S) */
 static void NAME(images_to_matrix)(real *dst, const real *src, size_t g, size_t O, size_t S)
 {
-    PARALLEL_OVER(g * O * S)
     for (size_t p = 0; p < g * O; ++p)
         memcpy(dst + (p % O) * g * S + (p / O) * S, src + p * S, S * sizeof(real));
 }
@@ -32,7 +35,6 @@ static void NAME(images_to_matrix)(real *dst, const real *src, size_t g, size_t 
 static void NAME(matrix_to_images)(real *dst, const real *src, const real *bias, size_t g,
                                    size_t O, size_t S)
 {
-    PARALLEL_OVER(g * O * S)
     for (size_t p = 0; p < g * O; ++p) {
         const real *s = src + (p % O) * g * S + (p / O) * S;
         real *d = dst + p * S;
@@ -41,66 +43,83 @@ static void NAME(matrix_to_images)(real *dst, const real *src, const real *bias,
     }
 }
 
-/* Forward, group by group: col = im2col(x group); Y = w * col; y = Y (+ bias). One GEMM of
- * 2*OC*K*g*ohw flops per group; passes: one write of col, one write of y (plus one
- * read-and-write of y for the bias when the GEMM writes y directly). */
+/* Forward, block by block: col = im2col(block); y_block = w * col (+ bias). One GEMM of
+ * 2*OC*K*columns flops per block; passes: col written once (from cache when it fits), y
+ * written once (plus one read-and-write for the bias when the GEMM writes y directly). */
 void NAME(conv2d_forward)(real *y, real *work, const real *x, const real *w, const real *bias,
                           size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw,
-                          size_t sh, size_t sw, size_t ph, size_t pw, size_t G)
+                          size_t sh, size_t sw, size_t ph, size_t pw, size_t G, size_t R)
 {
     const size_t oh = (H + 2 * ph - kh) / sh + 1, ow = (W + 2 * pw - kw) / sw + 1;
     const size_t ohw = oh * ow, K = C * kh * kw;
     const int direct = NAME(pointwise)(kh, kw, sh, sw, ph, pw) && G == 1;
-    real *col = work, *Y = work + (direct ? 0 : K * G * ohw);
+    real *col = work, *Y = work + K * G * R * ow;
     for (size_t b0 = 0; b0 < B; b0 += G) {
-        size_t g = B - b0 < G ? B - b0 : G, n = g * ohw;
+        size_t g = B - b0 < G ? B - b0 : G;
         const real *xb = x + b0 * C * H * W;
         real *yb = y + b0 * OC * ohw;
-        if (!direct) NAME(im2col)(col, xb, g, C, H, W, kh, kw, sh, sw, ph, pw);
-        NAME(gemm)(0, 0, OC, n, K, 1, w, K, direct ? xb : col, n, 0, g > 1 ? Y : yb, n);
-        if (g > 1) NAME(matrix_to_images)(yb, Y, bias, g, OC, ohw);
-        else if (bias) NAME(add_bias)(yb, bias, 1, OC, ohw);
+        if (direct) {
+            NAME(gemm)(0, 0, OC, ohw, K, 1, w, K, xb, ohw, 0, yb, ohw);
+        } else if (g > 1) {
+            NAME(im2col)(col, xb, g, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 0);
+            NAME(gemm)(0, 0, OC, g * ohw, K, 1, w, K, col, g * ohw, 0, Y, g * ohw);
+            NAME(matrix_to_images)(yb, Y, bias, g, OC, ohw);
+            continue;
+        } else {
+            for (size_t y0 = 0; y0 < oh; y0 += R) {
+                size_t n = (oh - y0 < R ? oh - y0 : R) * ow;
+                NAME(im2col)(col, xb, 1, C, H, W, kh, kw, sh, sw, ph, pw, y0, y0 + n / ow, 0);
+                NAME(gemm)(0, 0, OC, n, K, 1, w, K, col, n, 0, yb + y0 * ow, ohw);
+            }
+        }
+        for (size_t o = 0; bias && o < OC; ++o) NAME(plane_shift)(yb + o * ohw, bias[o], ohw);
     }
 }
 
-/* Backward, the true gradients:
- *     dbias[o] = sum_{b,p} dy[b, o, p]                     (overwritten)
- *     dw = sum_groups dY * col^T            (OC, K)        (overwritten)
- *     dcol = w^T * dY; dx = col2im(dcol)    (K, g*ohw)     (dx may be NULL: not computed)
- * dY is the group's dy as one (OC, g*ohw) matrix; col is recomputed from x (cheaper to lower
- * again than to keep B*K*ohw values from the forward), then reused for dcol. */
+/* Backward, the true gradients, block by block as the forward:
+ *     dbias[o] = sum_{b,p} dy[b, o, p]                     (overwritten; sums in double)
+ *     dw = sum_blocks dY * col^T            (OC, K)        (overwritten)
+ *     dcol = w^T * dY; dx = col2im(dcol)    (K, columns)   (dx may be NULL: not computed)
+ * dY is the block's dy as an (OC, columns) matrix (gathered when G > 1, a view of dy
+ * otherwise); col is lowered again from x (cheaper than keeping B*K*ohw values from the
+ * forward), then reused for dcol. */
 void NAME(conv2d_backward)(real *dx, real *dw, real *dbias, real *work, const real *dy,
                            const real *x, const real *w, size_t B, size_t C, size_t H, size_t W,
                            size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                           size_t pw, size_t G)
+                           size_t pw, size_t G, size_t R)
 {
     const size_t oh = (H + 2 * ph - kh) / sh + 1, ow = (W + 2 * pw - kw) / sw + 1;
     const size_t ohw = oh * ow, K = C * kh * kw;
     const int direct = NAME(pointwise)(kh, kw, sh, sw, ph, pw) && G == 1;
-    real *col = work, *dY = work + (direct ? 0 : K * G * ohw);
-    if (dbias) {
-        memset(dbias, 0, OC * sizeof(real));
-        NAME(backward_bias)(dbias, dy, B, OC, ohw);
+    real *col = work, *dY = work + K * G * R * ow;
+    for (size_t o = 0; dbias && o < OC; ++o) {
+        double sum = 0;
+        for (size_t b = 0; b < B; ++b) sum += NAME(plane_sum)(dy + (b * OC + o) * ohw, ohw);
+        dbias[o] = (real)sum;
     }
     if (dx) memset(dx, 0, B * C * H * W * sizeof(real));
     for (size_t b0 = 0; b0 < B; b0 += G) {
-        size_t g = B - b0 < G ? B - b0 : G, n = g * ohw;
-        const real *xb = x + b0 * C * H * W, *dyb = dy + b0 * OC * ohw, *Yg = dyb;
+        size_t g = B - b0 < G ? B - b0 : G, ld = g * ohw, rows = g > 1 ? oh : R;
+        const real *xb = x + b0 * C * H * W, *Yg = dy + b0 * OC * ohw;
         real *dxb = dx ? dx + b0 * C * H * W : NULL;
         if (g > 1) {
-            NAME(images_to_matrix)(dY, dyb, g, OC, ohw);
+            NAME(images_to_matrix)(dY, Yg, g, OC, ohw);
             Yg = dY;
         }
-        if (!direct) NAME(im2col)(col, xb, g, C, H, W, kh, kw, sh, sw, ph, pw);
-        /* dw (+)= dY (OC, n) * col^T (n, K) */
-        NAME(gemm)(0, 1, OC, K, n, 1, Yg, n, direct ? xb : col, n, b0 == 0 ? 0 : 1, dw, K);
-        if (!dx) continue;
-        if (direct) {  /* dx_b = w^T (K, OC) * dy_b (OC, ohw), written in place */
-            NAME(gemm)(1, 0, K, n, OC, 1, w, K, Yg, n, 0, dxb, n);
+        if (direct) {  /* dw += dy_b x_b^T; dx_b = w^T dy_b, written in place */
+            NAME(gemm)(0, 1, OC, K, ohw, 1, Yg, ohw, xb, ohw, b0 == 0 ? 0 : 1, dw, K);
+            if (dx) NAME(gemm)(1, 0, K, ohw, OC, 1, w, K, Yg, ohw, 0, dxb, ohw);
             continue;
         }
-        NAME(gemm)(1, 0, K, n, OC, 1, w, K, Yg, n, 0, col, n);
-        NAME(col2im)(col, dxb, g, C, H, W, kh, kw, sh, sw, ph, pw);
+        for (size_t y0 = 0; y0 < oh; y0 += rows) {
+            size_t y1 = oh - y0 < rows ? oh : y0 + rows, n = g * (y1 - y0) * ow;
+            const real *dYb = Yg + y0 * ow;  /* y0 = 0 when g > 1 */
+            NAME(im2col)(col, xb, g, C, H, W, kh, kw, sh, sw, ph, pw, y0, y1, 0);
+            NAME(gemm)(0, 1, OC, K, n, 1, dYb, ld, col, n, b0 == 0 && y0 == 0 ? 0 : 1, dw, K);
+            if (!dx) continue;
+            NAME(gemm)(1, 0, K, n, OC, 1, w, K, dYb, ld, 0, col, n);
+            NAME(col2im)(col, dxb, g, C, H, W, kh, kw, sh, sw, ph, pw, y0, y1, 0);
+        }
     }
 }
 
@@ -128,4 +147,3 @@ void NAME(linear_backward)(real *dx, real *dw, real *dbias, const real *dy, cons
         }
 }
 
-#undef PARALLEL_OVER

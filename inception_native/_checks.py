@@ -235,8 +235,11 @@ def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_u
 # ---- convolution, pooling and the other layers (issue 3) ------------------------------------
 # Sizes that reach the BLAS are Fortran ints.
 BLAS_INT_MAX = 2**31 - 1
-# Images lowered into one GEMM: at least this many columns (see csrc/conv_template.h).
+# Convolution blocks (see csrc/conv_template.h): images lowered into one GEMM until it has at
+# least CONV_MIN_COLUMNS columns; on large maps, output rows lowered at a time so that col holds
+# about CONV_BLOCK_VALUES values (4 MiB of float32: stays in the last-level cache).
 CONV_MIN_COLUMNS = 1024
+CONV_BLOCK_VALUES = 1 << 20
 
 
 def pair(name, value, minimum=0):
@@ -373,15 +376,24 @@ def conv_group(B, ohw):
     return max(1, min(B, -(-CONV_MIN_COLUMNS // ohw)))
 
 
+def conv_blocking(B, K, oh, ow):
+    """(G, R): G images per GEMM, or (G = 1) R output rows of one image per GEMM."""
+    G = conv_group(B, oh * ow)
+    if G > 1:
+        return G, oh
+    rows = max(CONV_BLOCK_VALUES // (K * ow), -(-CONV_MIN_COLUMNS // ow))
+    return 1, max(1, min(oh, rows))
+
+
 def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0):
     """Elements of the workspace conv2d_forward and conv2d_backward use (0: none needed)."""
     (B, C, H, W), (OC, _, kh, kw) = x_shape, weight_shape
     (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
     oh, ow = conv_output(H, W, kh, kw, sh, sw, ph, pw)
-    g = conv_group(B, oh * ow)
-    if g == 1 and (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
+    G, R = conv_blocking(B, C * kh * kw, oh, ow)
+    if G == 1 and (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
         return 0
-    return C * kh * kw * g * oh * ow + (OC * g * oh * ow if g > 1 else 0)
+    return C * kh * kw * G * R * ow + (OC * G * oh * ow if G > 1 else 0)
 
 
 def _conv_sizes(x, weight, stride, padding):
@@ -412,7 +424,7 @@ def conv2d_forward(x, weight, bias, y, stride, padding, workspace):
     specs += [s for s in (("bias", bias, OC, False) if bias is not None else None, ws) if s]
     f64 = arrays(*specs)
     distinct(("x", x), ("weight", weight), ("bias", bias), ("y", y), ("workspace", workspace))
-    return f64, (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, conv_group(B, oh * ow)), need
+    return f64, (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, *conv_blocking(B, C * kh * kw, oh, ow)), need
 
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding, workspace):
@@ -429,7 +441,7 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding, workspac
     f64 = arrays(*specs)
     distinct(("dy", dy), ("x", x), ("weight", weight), ("dx", dx), ("dweight", dweight),
              ("dbias", dbias), ("workspace", workspace))
-    return f64, (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, conv_group(B, oh * ow)), need
+    return f64, (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, *conv_blocking(B, C * kh * kw, oh, ow)), need
 
 
 def _linear_sizes(x, weight):

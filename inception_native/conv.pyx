@@ -42,31 +42,35 @@ cdef extern from "gemm.h" nogil:
 
 cdef extern from "im2col.h" nogil:
     void in_im2col_f32(float *col, const float *im, size_t n, size_t C, size_t H, size_t W,
-                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw,
+                       size_t y0, size_t y1, int parallel)
     void in_im2col_f64(double *col, const double *im, size_t n, size_t C, size_t H, size_t W,
-                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw,
+                       size_t y0, size_t y1, int parallel)
     void in_col2im_f32(const float *col, float *im, size_t n, size_t C, size_t H, size_t W,
-                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw,
+                       size_t y0, size_t y1, int parallel)
     void in_col2im_f64(const double *col, double *im, size_t n, size_t C, size_t H, size_t W,
-                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw,
+                       size_t y0, size_t y1, int parallel)
 
 cdef extern from "conv.h" nogil:
     void in_conv2d_forward_f32(float *y, float *work, const float *x, const float *w,
                                const float *bias, size_t B, size_t C, size_t H, size_t W,
                                size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                               size_t pw, size_t G)
+                               size_t pw, size_t G, size_t R)
     void in_conv2d_forward_f64(double *y, double *work, const double *x, const double *w,
                                const double *bias, size_t B, size_t C, size_t H, size_t W,
                                size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                               size_t pw, size_t G)
+                               size_t pw, size_t G, size_t R)
     void in_conv2d_backward_f32(float *dx, float *dw, float *dbias, float *work, const float *dy,
                                 const float *x, const float *w, size_t B, size_t C, size_t H,
                                 size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
-                                size_t ph, size_t pw, size_t G)
+                                size_t ph, size_t pw, size_t G, size_t R)
     void in_conv2d_backward_f64(double *dx, double *dw, double *dbias, double *work,
                                 const double *dy, const double *x, const double *w, size_t B,
                                 size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw,
-                                size_t sh, size_t sw, size_t ph, size_t pw, size_t G)
+                                size_t sh, size_t sw, size_t ph, size_t pw, size_t G, size_t R)
     void in_linear_forward_f32(float *y, const float *x, const float *w, const float *bias,
                                size_t N, size_t Fin, size_t Fout)
     void in_linear_forward_f64(double *y, const double *x, const double *w, const double *bias,
@@ -101,13 +105,14 @@ BLAS = _hand_over_blas()
 
 def _lower(bint to_col, bint f64, src, dst, size_t C, size_t H, size_t W, size_t kh, size_t kw,
            size_t ph, size_t pw, size_t sh, size_t sw):
+    cdef size_t oh = (H + 2 * ph - kh) // sh + 1
     cdef void *ps = data(src)
     cdef void *pd = data(dst)
     with nogil:
-        if to_col and f64: in_im2col_f64(<double *>pd, <double *>ps, 1, C, H, W, kh, kw, sh, sw, ph, pw)
-        elif to_col: in_im2col_f32(<float *>pd, <float *>ps, 1, C, H, W, kh, kw, sh, sw, ph, pw)
-        elif f64: in_col2im_f64(<double *>ps, <double *>pd, 1, C, H, W, kh, kw, sh, sw, ph, pw)
-        else: in_col2im_f32(<float *>ps, <float *>pd, 1, C, H, W, kh, kw, sh, sw, ph, pw)
+        if to_col and f64: in_im2col_f64(<double *>pd, <double *>ps, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
+        elif to_col: in_im2col_f32(<float *>pd, <float *>ps, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
+        elif f64: in_col2im_f64(<double *>ps, <double *>pd, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
+        else: in_col2im_f32(<float *>ps, <float *>pd, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
 
 
 def im2col_cpu(data_im, channels, height, width, ksize, stride, pad, data_col):
@@ -191,7 +196,7 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
     is64, s, need = check.conv2d_forward(x, weight, bias, y, stride, padding, workspace)
     cdef bint f64 = is64
     cdef size_t B = s[0], C = s[1], H = s[2], W = s[3], OC = s[4], kh = s[5], kw = s[6]
-    cdef size_t sh = s[7], sw = s[8], ph = s[9], pw = s[10], G = s[11]
+    cdef size_t sh = s[7], sw = s[8], ph = s[9], pw = s[10], G = s[11], R = s[12]
     work = _workspace(workspace, need, x)
     cdef void *py = data(y)
     cdef void *pk = data(work)
@@ -201,10 +206,10 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
     with nogil:
         if f64:
             in_conv2d_forward_f64(<double *>py, <double *>pk, <double *>px, <double *>pw_,
-                                  <double *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G)
+                                  <double *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R)
         else:
             in_conv2d_forward_f32(<float *>py, <float *>pk, <float *>px, <float *>pw_,
-                                  <float *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G)
+                                  <float *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R)
     return y
 
 
@@ -218,7 +223,7 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
                                           workspace)
     cdef bint f64 = is64
     cdef size_t B = s[0], C = s[1], H = s[2], W = s[3], OC = s[4], kh = s[5], kw = s[6]
-    cdef size_t sh = s[7], sw = s[8], ph = s[9], pw = s[10], G = s[11]
+    cdef size_t sh = s[7], sw = s[8], ph = s[9], pw = s[10], G = s[11], R = s[12]
     work = _workspace(workspace, need, x)
     cdef void *pdx = data(dx)
     cdef void *pdw = data(dweight)
@@ -231,11 +236,11 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
         if f64:
             in_conv2d_backward_f64(<double *>pdx, <double *>pdw, <double *>pdb, <double *>pk,
                                    <double *>pdy, <double *>px, <double *>pw_, B, C, H, W, OC,
-                                   kh, kw, sh, sw, ph, pw, G)
+                                   kh, kw, sh, sw, ph, pw, G, R)
         else:
             in_conv2d_backward_f32(<float *>pdx, <float *>pdw, <float *>pdb, <float *>pk,
                                    <float *>pdy, <float *>px, <float *>pw_, B, C, H, W, OC,
-                                   kh, kw, sh, sw, ph, pw, G)
+                                   kh, kw, sh, sw, ph, pw, G, R)
     return dx
 
 

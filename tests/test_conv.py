@@ -254,6 +254,21 @@ def test_conv2d_optional_outputs_and_workspace(case, rng):
             forward(native, x, w, None, stride, padding, workspace=workspace[:need - 1])
 
 
+@pytest.mark.parametrize("min_columns, block_values", [(1, 1), (1, 60), (20, 1), (100, 1)])
+@pytest.mark.parametrize("case", FIXED_CASES + CASES[-6:], ids=str)
+def test_conv2d_every_blocking_gives_the_same_result(case, min_columns, block_values, monkeypatch, rng):
+    """Row blocks of one image (down to one row), groups of images, remainders: all the same."""
+    from inception_native import _checks
+    x, w, b, stride, padding = make_conv(rng, case, np.float64)
+    dy = rng.standard_normal(out_shape(x, w, stride, padding))
+    expected = forward(native, x, w, b, stride, padding), *backward(native, dy, x, w, stride, padding)
+    monkeypatch.setattr(_checks, "CONV_MIN_COLUMNS", min_columns)
+    monkeypatch.setattr(_checks, "CONV_BLOCK_VALUES", block_values)
+    got = forward(native, x, w, b, stride, padding), *backward(native, dy, x, w, stride, padding)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
 def test_conv2d_groups_small_maps_and_not_large_ones():
     """7x7 maps: 21 images per GEMM (>= 1024 columns); 56x56: one image; 1x1 on 28x28: none."""
     from inception_native import _checks
@@ -261,6 +276,8 @@ def test_conv2d_groups_small_maps_and_not_large_ones():
     assert _checks.conv_group(16, 56 * 56) == 1
     assert native.conv2d_workspace_size((16, 192, 56, 56), (64, 192, 1, 1)) == 0
     assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1)) == (832 + 384) * 16 * 49
+    assert _checks.conv_blocking(16, 147, 112, 112) == (1, 63)  # conv1: 63 rows, 4 MiB of col
+    assert _checks.conv_blocking(16, 576, 56, 56) == (1, 32)
 
 
 @pytest.mark.parametrize("case", FIXED_CASES[:5] + [(3, 3, 10, 10, 4, 3, 3, (2, 2), (0, 0))], ids=str)
