@@ -316,24 +316,25 @@ _EXT_NAMES = ("channels", "height", "width", "kernel_h", "kernel_w", "pad_h", "p
 _DARKNET_NAMES = ("channels", "height", "width", "ksize", "ksize", "pad", "pad", "stride", "stride")
 
 
+def _lowering_arrays(names, im, col, im_written, *sizes):
+    """The image (channels, height, width) and col (K, oh*ow) arrays of im2col or col2im."""
+    sizes, cols = _lowering(names, *sizes)
+    C, H, W = sizes[:3]
+    distinct(("data_im", im), ("data_col", col))
+    specs = [("data_im", im, C * H * W, im_written), ("data_col", col, cols, not im_written)]
+    return (arrays(*(specs if not im_written else specs[::-1])), *sizes)
+
+
 def im2col_ext(data_im, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h,
                stride_w, data_col, _names=_EXT_NAMES):
-    sizes, cols = _lowering(_names, channels, height, width, kernel_h, kernel_w, pad_h, pad_w,
-                            stride_h, stride_w)
-    C, H, W = sizes[:3]
-    distinct(("data_im", data_im), ("data_col", data_col))
-    return (arrays(("data_im", data_im, C * H * W, False), ("data_col", data_col, cols, True)),
-            *sizes)
+    return _lowering_arrays(_names, data_im, data_col, False, channels, height, width, kernel_h,
+                            kernel_w, pad_h, pad_w, stride_h, stride_w)
 
 
 def col2im_ext(data_col, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h,
                stride_w, data_im, _names=_EXT_NAMES):
-    sizes, cols = _lowering(_names, channels, height, width, kernel_h, kernel_w, pad_h, pad_w,
-                            stride_h, stride_w)
-    C, H, W = sizes[:3]
-    distinct(("data_im", data_im), ("data_col", data_col))
-    return (arrays(("data_col", data_col, cols, False), ("data_im", data_im, C * H * W, True)),
-            *sizes)
+    return _lowering_arrays(_names, data_im, data_col, True, channels, height, width, kernel_h,
+                            kernel_w, pad_h, pad_w, stride_h, stride_w)
 
 
 def im2col_cpu(data_im, channels, height, width, ksize, stride, pad, data_col):
@@ -533,20 +534,25 @@ def max_pool2d_backward(dy, argmax, dx):
     return f64, dx.shape[0] * dx.shape[1], dx.shape[2] * dx.shape[3], dy.shape[2] * dy.shape[3]
 
 
-def avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode, count_include_pad):
+def _avg_pool(image, pooled, backward, kernel, stride, padding, ceil_mode, count_include_pad):
+    """x and y (forward) or dx and dy (backward: the image is written)."""
+    (image_name, x), (pooled_name, y) = image, pooled
     sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
-    same_shape("y", y, (sizes[0], sizes[1], sizes[10], sizes[11]))
-    f64 = arrays(("x", x, x.size, False), ("y", y, y.size, True))
-    distinct(("x", x), ("y", y))
+    same_shape(pooled_name, y, (sizes[0], sizes[1], sizes[10], sizes[11]))
+    specs = [(pooled_name, y, y.size, not backward), (image_name, x, x.size, backward)]
+    f64 = arrays(*(specs if backward else specs[::-1]))
+    distinct(image, pooled)
     return f64, sizes, int(bool(count_include_pad))
+
+
+def avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode, count_include_pad):
+    return _avg_pool(("x", x), ("y", y), False, kernel, stride, padding, ceil_mode,
+                     count_include_pad)
 
 
 def avg_pool2d_backward(dy, dx, kernel, stride, padding, ceil_mode, count_include_pad):
-    sizes = pool_sizes(dx, kernel, stride, padding, ceil_mode)
-    same_shape("dy", dy, (sizes[0], sizes[1], sizes[10], sizes[11]))
-    f64 = arrays(("dy", dy, dy.size, False), ("dx", dx, dx.size, True))
-    distinct(("dy", dy), ("dx", dx))
-    return f64, sizes, int(bool(count_include_pad))
+    return _avg_pool(("dx", dx), ("dy", dy), True, kernel, stride, padding, ceil_mode,
+                     count_include_pad)
 
 
 def global_avg_pool_forward(x, y):

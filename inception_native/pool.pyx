@@ -89,45 +89,42 @@ def max_pool2d_backward(dy, argmax, dx):
     return dx
 
 
+def _avg_pool(bint forward, src, dst, s, int count_include_pad, bint f64):
+    """y = avg_pool(x) (forward: src x, dst y) or dx = its adjoint applied to dy (src dy, dst dx)."""
+    cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
+    cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
+    cdef void *pd = data(dst)
+    cdef void *ps = data(src)
+    with nogil:
+        if forward and f64:
+            in_avg_pool2d_forward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
+                                      ph, pw, count_include_pad)
+        elif forward:
+            in_avg_pool2d_forward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
+                                      ph, pw, count_include_pad)
+        elif f64:
+            in_avg_pool2d_backward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow, kh, kw, sh,
+                                       sw, ph, pw, count_include_pad)
+        else:
+            in_avg_pool2d_backward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
+                                       ph, pw, count_include_pad)
+
+
 def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True):
     """y = the mean of each window (see the module's note on the divisor); returns y."""
-    is64, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, bool(ceil_mode),
+    f64, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, bool(ceil_mode),
                                            count_include_pad)
-    cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
-    cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
-    cdef int inc = cip
-    cdef bint f64 = is64
-    cdef void *py = data(y)
-    cdef void *px = data(x)
-    with nogil:
-        if f64:
-            in_avg_pool2d_forward_f64(<double *>py, <double *>px, P, H, W, oh, ow, kh, kw, sh,
-                                      sw, ph, pw, inc)
-        else:
-            in_avg_pool2d_forward_f32(<float *>py, <float *>px, P, H, W, oh, ow, kh, kw, sh, sw,
-                                      ph, pw, inc)
+    _avg_pool(True, x, y, s, cip, f64)
     return y
 
 
 def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
     """dx = 0, then each window adds dy / divisor to its pixels; returns dx."""
-    is64, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, bool(ceil_mode),
+    f64, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, bool(ceil_mode),
                                             count_include_pad)
-    cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
-    cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
-    cdef int inc = cip
-    cdef bint f64 = is64
-    cdef void *pdx = data(dx)
-    cdef void *pdy = data(dy)
-    with nogil:
-        if f64:
-            in_avg_pool2d_backward_f64(<double *>pdx, <double *>pdy, P, H, W, oh, ow, kh, kw, sh,
-                                       sw, ph, pw, inc)
-        else:
-            in_avg_pool2d_backward_f32(<float *>pdx, <float *>pdy, P, H, W, oh, ow, kh, kw, sh,
-                                       sw, ph, pw, inc)
+    _avg_pool(False, dy, dx, s, cip, f64)
     return dx
 
 

@@ -360,6 +360,13 @@ def _window_counts(n, k, s, p, out, include_pad):
     return np.minimum(end, n) - np.maximum(start, 0)
 
 
+def _avg_divisor(s, include_pad):
+    """(oh, ow) divisors of average pooling with sizes s = check.pool_sizes(...)."""
+    _, _, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
+    return np.outer(_window_counts(H, kh, sh, ph, oh, include_pad),
+                    _window_counts(W, kw, sw, pw, ow, include_pad))
+
+
 def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
     _, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, bool(ceil_mode))
     B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
@@ -394,8 +401,7 @@ def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
     total = np.zeros(y.shape, np.float64)
     for _, _, v in _windows(x, kh, kw, sh, sw, ph, pw, oh, ow, 0):
         total += v
-    count = np.outer(_window_counts(H, kh, sh, ph, oh, cip), _window_counts(W, kw, sw, pw, ow, cip))
-    y[...] = total / count
+    y[...] = total / _avg_divisor(s, cip)
     return y
 
 
@@ -404,8 +410,7 @@ def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
     _, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, bool(ceil_mode),
                                           count_include_pad)
     B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
-    count = np.outer(_window_counts(H, kh, sh, ph, oh, cip), _window_counts(W, kw, sw, pw, ow, cip))
-    g = dy / count
+    g = dy / _avg_divisor(s, cip)
     P = B * C
     flat = np.zeros((P, H * W), np.float64)
     for plane_index, inside, _ in _windows(dx, kh, kw, sh, sw, ph, pw, oh, ow, 0):

@@ -4,6 +4,7 @@ input raises."""
 import numpy as np
 import pytest
 from conftest import DTYPES, close
+from test_batchnorm import finite_difference
 
 from inception_native import native, reference
 
@@ -207,21 +208,6 @@ def test_conv2d_backward_matches_numpy(case, dtype, rng):
         close(got, expected, dtype, scale=LOOSE)
 
 
-def numerical_gradient(f, a, h=1e-6):
-    """Central differences of the scalar f() with respect to every element of a (in place)."""
-    g = np.zeros_like(a)
-    flat, gflat = a.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        keep = flat[i]
-        flat[i] = keep + h
-        up = f()
-        flat[i] = keep - h
-        down = f()
-        flat[i] = keep
-        gflat[i] = (up - down) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("case", [FIXED_CASES[0], FIXED_CASES[1], FIXED_CASES[3],
                                   (2, 2, 6, 5, 3, 3, 2, (2, 1), (1, 0)), (4, 3, 3, 3, 2, 3, 3, (2, 2), (1, 1))],
                          ids=str)
@@ -230,9 +216,9 @@ def test_conv2d_backward_matches_finite_differences(case, backend, rng):
     r = rng.standard_normal(out_shape(x, w, stride, padding))  # L = sum(r * y)
     loss = lambda: float((r * forward(backend, x, w, b, stride, padding)).sum())  # noqa: E731
     dx, dw, db = backward(backend, r, x, w, stride, padding)
-    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(dw, numerical_gradient(loss, w), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(db, numerical_gradient(loss, b), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dw, finite_difference(loss, w), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(db, finite_difference(loss, b), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("case", [FIXED_CASES[0], FIXED_CASES[6], FIXED_CASES[7]], ids=str)
@@ -341,7 +327,7 @@ def test_linear_matches_numpy_and_finite_differences(N, I, O, dtype, rng):
         loss = lambda: float((dy * native.linear_forward(x, w, b, y)).sum())  # noqa: E731
         _, dx, dw, db = out[native]
         for got, a in ((dx, x), (dw, w), (db, b)):
-            np.testing.assert_allclose(got, numerical_gradient(loss, a), rtol=1e-6, atol=1e-8)
+            np.testing.assert_allclose(got, finite_difference(loss, a), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])

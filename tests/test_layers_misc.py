@@ -3,7 +3,7 @@ NumPy twin, finite differences, a float64 log-sum-exp reference and PyTorch; bad
 import numpy as np
 import pytest
 from conftest import DTYPES, close
-from test_conv import numerical_gradient
+from test_batchnorm import finite_difference
 
 from inception_native import native, reference
 
@@ -156,7 +156,7 @@ def test_softmax_cross_entropy_gradient_matches_finite_differences(e, backend, r
     logits, labels = rng.standard_normal((5, 7)), rng.integers(0, 7, 5)
     _, _, dlogits = xent(backend, logits, labels, e)
     loss = lambda: backend.softmax_cross_entropy_forward(logits, labels, np.empty_like(logits), e)  # noqa: E731
-    np.testing.assert_allclose(dlogits, numerical_gradient(loss, logits), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dlogits, finite_difference(loss, logits), rtol=1e-6, atol=1e-9)
     scaled = backend.softmax_cross_entropy_backward(np.full((5, 7), 1 / 7), labels, np.empty((5, 7)), e, dloss=3.0)
     q = np.full((5, 7), e / 7)
     q[np.arange(5), labels] += 1 - e

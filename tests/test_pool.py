@@ -3,7 +3,7 @@ finite differences and PyTorch; ceil mode's partial windows; bad input raises.""
 import numpy as np
 import pytest
 from conftest import DTYPES, close
-from test_conv import numerical_gradient
+from test_batchnorm import finite_difference
 
 from inception_native import native, reference
 from inception_native._checks import pool_output
@@ -107,11 +107,11 @@ def test_pool_backward_matches_finite_differences(case, backend, rng):
     _, argmax = max_pool(backend, x, case)
     dx = backend.max_pool2d_backward(r, argmax, np.empty_like(x))
     loss = lambda: float((r * max_pool(backend, x, case)[0]).sum())  # noqa: E731
-    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
     for include_pad in (True, False):
         dx = backend.avg_pool2d_backward(r, np.empty_like(x), *case[4:], count_include_pad=include_pad)
         loss = lambda: float((r * avg_pool(backend, x, case, include_pad)).sum())  # noqa: E731
-        np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -128,7 +128,7 @@ def test_global_avg_pool(shape, dtype, backend, rng):
     if dtype == np.float64 and x.size < 200:
         x -= 100  # finite differences want values near 1
         loss = lambda: float((dy * backend.global_avg_pool_forward(x, y)).sum())  # noqa: E731
-        np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
 
 
 def test_max_pool_nan_wins(rng):
