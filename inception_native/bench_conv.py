@@ -1,8 +1,9 @@
-"""Convolution benchmark: GoogLeNet's conv layers at batch 16, native vs the BLAS's own sgemm at
-the equivalent GEMM shape, the NumPy twin and PyTorch (when installed), in GFLOP/s.
+"""Convolution and pooling benchmarks: GoogLeNet's conv layers at batch 16, native vs the BLAS's
+own sgemm at the equivalent GEMM shape, the NumPy twin and PyTorch (when installed), in GFLOP/s;
+GoogLeNet's pooling layers in milliseconds.
 
-    from inception_native.bench_conv import conv_benchmark
-    for row in conv_benchmark(threads=2, repeats=5): print(row)
+    from inception_native.bench_conv import conv_benchmark, format_rows
+    print(format_rows(conv_benchmark(threads=2, repeats=5)))
 
 A convolution of x (B, C, H, W) by w (OC, C, kh, kw) into (B, OC, oh, ow) is the GEMM
 (OC, C*kh*kw) x (C*kh*kw, B*oh*ow): 2*OC*C*kh*kw*B*oh*ow flops forward, twice that backward
@@ -132,18 +133,90 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
     return rows
 
 
-def format_rows(rows):
-    """The rows as a fixed-width text table."""
-    keys = ["native fwd", "sgemm", "numpy fwd", "torch fwd", "native fwd+bwd", "numpy fwd+bwd",
-            "torch fwd+bwd"]
-    lines = [f"{'layer (GFLOP/s)':<26}" + "".join(f"{k:>15}" for k in keys)]
+# name, (C, H, W), kernel, stride, padding, ceil_mode, kind
+GOOGLENET_POOLS = [
+    ("pool1 max 3x3/2 ceil @112", (64, 112, 112), 3, 2, 0, True, "max"),
+    ("pool2 max 3x3/2 ceil @56", (192, 56, 56), 3, 2, 0, True, "max"),
+    ("3a branch max 3x3/1 p1 @28", (192, 28, 28), 3, 1, 1, True, "max"),
+    ("v3 branch avg 3x3/1 p1 @35", (192, 35, 35), 3, 1, 1, False, "avg"),
+    ("head global avg @7", (1024, 7, 7), None, None, None, None, "global"),
+]
+
+
+def _pool_layer(backend, x, kernel, stride, padding, ceil_mode, kind):
+    from ._checks import pool_output
+    B, C, H, W = x.shape
+    if kind == "global":
+        y, dx = np.empty((B, C), x.dtype), np.empty_like(x)
+        return (lambda: backend.global_avg_pool_forward(x, y),
+                lambda: backend.global_avg_pool_backward(y, dx))
+    oh, ow = (pool_output(n, kernel, stride, padding, ceil_mode) for n in (H, W))
+    y, dx, argmax = np.empty((B, C, oh, ow), x.dtype), np.empty_like(x), np.empty((B, C, oh, ow), np.int64)
+    if kind == "max":
+        return (lambda: backend.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode),
+                lambda: backend.max_pool2d_backward(y, argmax, dx))
+    return (lambda: backend.avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode),
+            lambda: backend.avg_pool2d_backward(y, dx, kernel, stride, padding, ceil_mode))
+
+
+def _torch_pool(torch, x, kernel, stride, padding, ceil_mode, kind):
+    F = torch.nn.functional
+    xt = torch.tensor(x, requires_grad=True)
+    run = {"max": lambda: F.max_pool2d(xt, kernel, stride, padding, ceil_mode=ceil_mode),
+           "avg": lambda: F.avg_pool2d(xt, kernel, stride, padding, ceil_mode=ceil_mode),
+           "global": lambda: F.adaptive_avg_pool2d(xt, 1)}[kind]
+
+    def fwd():
+        with torch.no_grad():
+            run()
+
+    def fwd_bwd():
+        y = run()
+        y.backward(y.detach())
+
+    return fwd, fwd_bwd
+
+
+def pool_benchmark(threads=1, repeats=5, batch=BATCH, numpy_twin=True):
+    """One dict per pooling layer of GoogLeNet / Inception v3 at `batch`: milliseconds of the
+    forward and forward+backward, native, NumPy twin and PyTorch (None when not installed)."""
+    set_num_threads(threads)
+    try:
+        import torch
+        torch.set_num_threads(threads)
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, (C, H, W), *args in GOOGLENET_POOLS:
+        x = rng.standard_normal((batch, C, H, W), np.float32)
+        row = {"layer": name}
+        backends = [("native", native)] + ([("numpy", reference)] if numpy_twin else [])
+        for label, backend in backends:
+            fwd, bwd = _pool_layer(backend, x, *args)
+            row[f"{label} fwd"] = _best(fwd, repeats) * 1e3
+            row[f"{label} fwd+bwd"] = _best(lambda: (fwd(), bwd()), repeats) * 1e3
+        if torch is not None:
+            fwd, fwd_bwd = _torch_pool(torch, x, *args)
+            row["torch fwd"], row["torch fwd+bwd"] = (_best(f, repeats) * 1e3 for f in (fwd, fwd_bwd))
+        rows.append(row)
+    return rows
+
+
+def format_rows(rows, unit="GFLOP/s"):
+    """Benchmark rows as a fixed-width text table."""
+    keys = [k for k in ["native fwd", "sgemm", "numpy fwd", "torch fwd", "native fwd+bwd",
+                        "numpy fwd+bwd", "torch fwd+bwd"] if any(k in r for r in rows)]
+    lines = [f"{'layer (' + unit + ')':<28}" + "".join(f"{k:>15}" for k in keys)]
     for r in rows:
-        cells = "".join(f"{'-' if r[k] is None else format(r[k], '.1f'):>15}" for k in keys)
-        lines.append(f"{r['layer']:<26}" + cells)
+        cells = "".join(f"{'-' if r.get(k) is None else format(r[k], '.1f'):>15}" for k in keys)
+        lines.append(f"{r['layer']:<28}" + cells)
     return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
     import sys
-    print(format_rows(conv_benchmark(int(sys.argv[1]) if len(sys.argv) > 1 else 1,
-                                     int(sys.argv[2]) if len(sys.argv) > 2 else 3)))
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    print(format_rows(conv_benchmark(threads, repeats)))
+    print(format_rows(pool_benchmark(threads, repeats), unit="ms"))
