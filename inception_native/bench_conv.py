@@ -49,13 +49,18 @@ def _openblas_set_threads(n):
     return reached
 
 
-def _best(fn, repeats):
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _best_of(runs, repeats):
+    """Best time of each closure over `repeats` rounds, after one warm-up round. The closures
+    take turns within a round, so a neighbour's burst of load (the machine may be shared) hits
+    them alike instead of spoiling one column."""
+    for fn in runs.values():
         fn()
-        best = min(best, time.perf_counter() - start)
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for key, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[key] = min(best[key], time.perf_counter() - start)
     return best
 
 
@@ -113,22 +118,18 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         w = (rng.standard_normal((OC, C, kh, kw), np.float32) / np.sqrt(C * kh * kw)).astype(np.float32)
         fwd, fwd_bwd, yshape = _layer(native, x, w, stride, padding)
         M, N, K = OC, batch * yshape[2] * yshape[3], C * kh * kw
-        flops = 2.0 * M * N * K
         A, B, Cm = (rng.standard_normal(s, np.float32) for s in ((M, K), (K, N), (M, N)))
-        sgemm = _best(lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N), repeats)
-        row = {"layer": name, "gemm (M, N, K)": (M, N, K),
-               "native fwd": flops / _best(fwd, repeats) / 1e9,
-               "native fwd+bwd": 3 * flops / _best(fwd_bwd, repeats) / 1e9,
-               "sgemm": flops / sgemm / 1e9, "numpy fwd": None, "numpy fwd+bwd": None,
-               "torch fwd": None, "torch fwd+bwd": None}
+        runs = {"native fwd": fwd, "native fwd+bwd": fwd_bwd,
+                "sgemm": lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N)}
         if numpy_twin:
-            tf, tfb, _ = _layer(reference, x, w, stride, padding)
-            row["numpy fwd"] = flops / _best(tf, max(1, repeats // 2)) / 1e9
-            row["numpy fwd+bwd"] = 3 * flops / _best(tfb, max(1, repeats // 2)) / 1e9
+            runs["numpy fwd"], runs["numpy fwd+bwd"], _ = _layer(reference, x, w, stride, padding)
         if torch is not None:
-            tf, tfb = _torch_layer(torch, x, w, stride, padding)
-            row["torch fwd"] = flops / _best(tf, repeats) / 1e9
-            row["torch fwd+bwd"] = 3 * flops / _best(tfb, repeats) / 1e9
+            runs["torch fwd"], runs["torch fwd+bwd"] = _torch_layer(torch, x, w, stride, padding)
+        flops = 2.0 * M * N * K  # forward; the backward is twice that (dx and dw)
+        row = {"layer": name, "gemm (M, N, K)": (M, N, K), "numpy fwd": None,
+               "numpy fwd+bwd": None, "torch fwd": None, "torch fwd+bwd": None}
+        for key, seconds in _best_of(runs, repeats).items():
+            row[key] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
         rows.append(row)
     return rows
 
@@ -177,7 +178,7 @@ def _torch_pool(torch, x, kernel, stride, padding, ceil_mode, kind):
     return fwd, fwd_bwd
 
 
-def pool_benchmark(threads=1, repeats=5, batch=BATCH, numpy_twin=True):
+def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
     """One dict per pooling layer of GoogLeNet / Inception v3 at `batch`: milliseconds of the
     forward and forward+backward, native, NumPy twin and PyTorch (None when not installed)."""
     set_num_threads(threads)
@@ -188,17 +189,16 @@ def pool_benchmark(threads=1, repeats=5, batch=BATCH, numpy_twin=True):
         torch = None
     rng = np.random.default_rng(0)
     rows = []
-    for name, (C, H, W), *args in GOOGLENET_POOLS:
+    for name, (C, H, W), *args in layers or GOOGLENET_POOLS:
         x = rng.standard_normal((batch, C, H, W), np.float32)
-        row = {"layer": name}
-        backends = [("native", native)] + ([("numpy", reference)] if numpy_twin else [])
-        for label, backend in backends:
+        runs = {}
+        for label, backend in [("native", native)] + ([("numpy", reference)] if numpy_twin else []):
             fwd, bwd = _pool_layer(backend, x, *args)
-            row[f"{label} fwd"] = _best(fwd, repeats) * 1e3
-            row[f"{label} fwd+bwd"] = _best(lambda: (fwd(), bwd()), repeats) * 1e3
+            runs[f"{label} fwd"], runs[f"{label} fwd+bwd"] = fwd, lambda f=fwd, b=bwd: (f(), b())
         if torch is not None:
-            fwd, fwd_bwd = _torch_pool(torch, x, *args)
-            row["torch fwd"], row["torch fwd+bwd"] = (_best(f, repeats) * 1e3 for f in (fwd, fwd_bwd))
+            runs["torch fwd"], runs["torch fwd+bwd"] = _torch_pool(torch, x, *args)
+        row = {"layer": name}
+        row.update({key: seconds * 1e3 for key, seconds in _best_of(runs, repeats).items()})
         rows.append(row)
     return rows
 
