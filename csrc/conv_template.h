@@ -14,8 +14,9 @@
  * work holds col, K*G*R*ow values, plus Y, OC*G*ohw, when G > 1. A 1x1 stride-1 unpadded
  * convolution with G = 1 needs no work at all: x_b itself is col.
  * The loops here stay on the calling thread: between multi-threaded BLAS calls, an OpenMP team
- * and the BLAS's own idle threads would spin against each other (measured: 3-30x slower on 2
- * cores); the copies are a small part of the time next to the GEMMs.
+ * and the BLAS's own idle threads spin against each other (measured on 2 cores with OpenMP
+ * lowering: 2-20x slower). Serial lowering costs 5-15% next to the GEMMs on one thread; on two,
+ * more (the other core's BLAS thread reads col lines still dirty in this core's cache).
  */
 
 /* 1x1, stride 1, no padding: x itself is the col matrix of one image */
