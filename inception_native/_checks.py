@@ -230,3 +230,445 @@ def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_u
                   ("variance", variance, C, False), ("scales", scales, C, False),
                   ("scale_updates", scale_updates, C, True),
                   ("bias_updates", bias_updates, C, True)), B, C, S
+
+
+# ---- convolution, pooling and the other layers (issue 3) ------------------------------------
+# Sizes that reach the BLAS are Fortran ints.
+BLAS_INT_MAX = 2**31 - 1
+# Convolution blocks (see csrc/conv_template.h): images lowered into one GEMM until it has at
+# least CONV_MIN_COLUMNS columns; on large maps, output rows lowered at a time so that col holds
+# about CONV_BLOCK_VALUES values (4 MiB of float32: stays in the last-level cache).
+CONV_MIN_COLUMNS = 1024
+CONV_BLOCK_VALUES = 1 << 20
+
+
+def pair(name, value, minimum=0):
+    """An int or a pair of ints (height, width), each >= minimum, as a tuple of two ints."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
+        return size(f"{name}[0]", value[0], minimum), size(f"{name}[1]", value[1], minimum)
+    v = size(name, value, minimum)
+    return v, v
+
+
+def blas_int(name, value):
+    if value > BLAS_INT_MAX:
+        raise ValueError(f"{name} = {value} does not fit the BLAS's 32-bit int")
+    return value
+
+
+def index_array(name, a, count, written=False):
+    """A C-contiguous int64 ndarray of `count` elements."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype != np.int64:
+        raise TypeError(f"{name} must have dtype int64, got {a.dtype}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    if written and not a.flags.writeable:
+        raise ValueError(f"{name} is read-only but is written to")
+    if a.size != count:
+        raise ValueError(f"{name} has {a.size} elements, expected {count}")
+
+
+def distinct(*named, same_ok=()):
+    """No two of the (name, array) pairs may overlap in memory, except pairs listed in same_ok
+    that are the very same array (in-place use)."""
+    named = [(n, a) for n, a in named if a is not None]
+    for i, (n1, a1) in enumerate(named):
+        for n2, a2 in named[i + 1:]:
+            if a1 is a2 and ({n1, n2} in [set(p) for p in same_ok]):
+                continue
+            if np.may_share_memory(a1, a2):
+                raise ValueError(f"{n1} and {n2} must not overlap in memory")
+
+
+def image(name, a):
+    """(B, C, H, W) of a 4-d ndarray with every size >= 1."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.ndim != 4 or 0 in a.shape:
+        raise ValueError(f"{name} must have shape (batch, channels, height, width), all >= 1, "
+                         f"got shape {a.shape}")
+    return a.shape
+
+
+def conv_output(H, W, kh, kw, sh, sw, ph, pw):
+    """(oh, ow) of a convolution; the kernel must fit the padded input."""
+    if H + 2 * ph < kh or W + 2 * pw < kw:
+        raise ValueError(f"kernel {kh}x{kw} is larger than the padded input "
+                         f"{H + 2 * ph}x{W + 2 * pw}")
+    return (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+
+
+def _lowering(names, channels, height, width, kh, kw, ph, pw, sh, sw):
+    C, H, W = (size(n, v, 1) for n, v in zip(names[:3], (channels, height, width)))
+    kh, kw = size(names[3], kh, 1), size(names[4], kw, 1)
+    ph, pw = size(names[5], ph), size(names[6], pw)
+    sh, sw = size(names[7], sh, 1), size(names[8], sw, 1)
+    oh, ow = conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    return (C, H, W, kh, kw, ph, pw, sh, sw), C * kh * kw * oh * ow
+
+
+_EXT_NAMES = ("channels", "height", "width", "kernel_h", "kernel_w", "pad_h", "pad_w", "stride_h",
+              "stride_w")
+_DARKNET_NAMES = ("channels", "height", "width", "ksize", "ksize", "pad", "pad", "stride", "stride")
+
+
+def _lowering_arrays(names, im, col, im_written, *sizes):
+    """The image (channels, height, width) and col (K, oh*ow) arrays of im2col or col2im."""
+    sizes, cols = _lowering(names, *sizes)
+    C, H, W = sizes[:3]
+    distinct(("data_im", im), ("data_col", col))
+    specs = [("data_im", im, C * H * W, im_written), ("data_col", col, cols, not im_written)]
+    return (arrays(*(specs if not im_written else specs[::-1])), *sizes)
+
+
+def im2col_ext(data_im, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h,
+               stride_w, data_col, _names=_EXT_NAMES):
+    return _lowering_arrays(_names, data_im, data_col, False, channels, height, width, kernel_h,
+                            kernel_w, pad_h, pad_w, stride_h, stride_w)
+
+
+def col2im_ext(data_col, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h,
+               stride_w, data_im, _names=_EXT_NAMES):
+    return _lowering_arrays(_names, data_im, data_col, True, channels, height, width, kernel_h,
+                            kernel_w, pad_h, pad_w, stride_h, stride_w)
+
+
+def im2col_cpu(data_im, channels, height, width, ksize, stride, pad, data_col):
+    return im2col_ext(data_im, channels, height, width, ksize, ksize, pad, pad, stride, stride,
+                      data_col, _names=_DARKNET_NAMES)
+
+
+def col2im_cpu(data_col, channels, height, width, ksize, stride, pad, data_im):
+    return col2im_ext(data_col, channels, height, width, ksize, ksize, pad, pad, stride, stride,
+                      data_im, _names=_DARKNET_NAMES)
+
+
+def flag(name, value):
+    if isinstance(value, (bool, np.bool_)) or value in (0, 1):
+        return int(bool(value))
+    raise ValueError(f"{name} must be 0 or 1 (or a bool), got {value!r}")
+
+
+def _matrix(name, a, rows, cols, ld_name, ld, written, dtype=None):
+    ld = blas_int(ld_name, size(ld_name, ld, max(1, cols)))
+    count = ("at least", (rows - 1) * ld + cols if rows and cols else 0)
+    return (name, a, count, written), ld
+
+
+def gemm(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
+    ta, tb = flag("TA", TA), flag("TB", TB)
+    m, n, k = (blas_int(nm, size(nm, v)) for nm, v in (("M", M), ("N", N), ("K", K)))
+    alpha, beta = number("ALPHA", ALPHA), number("BETA", BETA)
+    spec_a, lda = _matrix("A", A, *((k, m) if ta else (m, k)), "lda", lda, False)
+    spec_b, ldb = _matrix("B", B, *((n, k) if tb else (k, n)), "ldb", ldb, False)
+    spec_c, ldc = _matrix("C", C, m, n, "ldc", ldc, True)
+    f64 = arrays(spec_a, spec_b, spec_c)
+    distinct(("A", A), ("C", C))
+    distinct(("B", B), ("C", C))
+    return f64, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc
+
+
+def conv_group(B, ohw):
+    """Images lowered side by side into one GEMM: enough for CONV_MIN_COLUMNS columns."""
+    return max(1, min(B, -(-CONV_MIN_COLUMNS // ohw)))
+
+
+def conv_blocking(B, K, oh, ow):
+    """(G, R): G images per GEMM, or (G = 1) R output rows of one image per GEMM."""
+    G = conv_group(B, oh * ow)
+    if G > 1:
+        return G, oh
+    rows = max(CONV_BLOCK_VALUES // (K * ow), -(-CONV_MIN_COLUMNS // ow))
+    return 1, max(1, min(oh, rows))
+
+
+def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0):
+    """Elements of the workspace conv2d_forward and conv2d_backward use (0: none needed)."""
+    (B, C, H, W), (OC, _, kh, kw) = x_shape, weight_shape
+    (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
+    oh, ow = conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    G, R = conv_blocking(B, C * kh * kw, oh, ow)
+    if G == 1 and (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
+        return 0
+    return C * kh * kw * G * R * ow + (OC * G * oh * ow if G > 1 else 0)
+
+
+def _conv_sizes(x, weight, stride, padding):
+    B, C, H, W = image("x", x)
+    OC, Cw, kh, kw = image("weight", weight)
+    if Cw != C:
+        raise ValueError(f"weight has {Cw} input channels (shape {weight.shape}), x has {C} "
+                         f"(shape {x.shape})")
+    (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
+    oh, ow = conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    blas_int("output channels", OC)
+    blas_int("C*kh*kw", C * kh * kw)
+    blas_int("batch*out_h*out_w", B * oh * ow)
+    return B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow
+
+
+def _workspace(workspace, x, weight, stride, padding):
+    need = conv2d_workspace_size(x.shape, weight.shape, stride, padding)
+    return None if workspace is None else ("workspace", workspace, ("at least", need), True), need
+
+
+def conv2d_forward(x, weight, bias, y, stride, padding, workspace):
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow = _conv_sizes(x, weight, stride, padding)
+    same_shape("y", y, (B, OC, oh, ow))
+    ws, need = _workspace(workspace, x, weight, stride, padding)
+    specs = [("x", x, x.size, False), ("weight", weight, weight.size, False),
+             ("y", y, y.size, True)]
+    specs += [s for s in (("bias", bias, OC, False) if bias is not None else None, ws) if s]
+    f64 = arrays(*specs)
+    distinct(("x", x), ("weight", weight), ("bias", bias), ("y", y), ("workspace", workspace))
+    return f64, (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, *conv_blocking(B, C * kh * kw, oh, ow)), need
+
+
+def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding, workspace):
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow = _conv_sizes(x, weight, stride, padding)
+    same_shape("dy", dy, (B, OC, oh, ow))
+    same_shape("dweight", dweight, weight.shape)
+    if dx is not None:
+        same_shape("dx", dx, x.shape)
+    ws, need = _workspace(workspace, x, weight, stride, padding)
+    specs = [("dy", dy, dy.size, False), ("x", x, x.size, False),
+             ("weight", weight, weight.size, False), ("dweight", dweight, weight.size, True)]
+    specs += [s for s in (("dx", dx, x.size, True) if dx is not None else None,
+                          ("dbias", dbias, OC, True) if dbias is not None else None, ws) if s]
+    f64 = arrays(*specs)
+    distinct(("dy", dy), ("x", x), ("weight", weight), ("dx", dx), ("dweight", dweight),
+             ("dbias", dbias), ("workspace", workspace))
+    return f64, (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, *conv_blocking(B, C * kh * kw, oh, ow)), need
+
+
+def _linear_sizes(x, weight):
+    if not isinstance(x, np.ndarray) or not isinstance(weight, np.ndarray):
+        raise TypeError("x and weight must be numpy.ndarray")
+    if x.ndim != 2 or weight.ndim != 2 or 0 in x.shape or 0 in weight.shape:
+        raise ValueError(f"x must be (batch, in_features) and weight (out_features, "
+                         f"in_features), got shapes {x.shape} and {weight.shape}")
+    (N, I), (O, Iw) = x.shape, weight.shape
+    if Iw != I:
+        raise ValueError(f"weight has {Iw} input features (shape {weight.shape}), x has {I}")
+    for nm, v in (("batch", N), ("in_features", I), ("out_features", O)):
+        blas_int(nm, v)
+    return N, I, O
+
+
+def linear_forward(x, weight, bias, y):
+    N, I, O = _linear_sizes(x, weight)
+    same_shape("y", y, (N, O))
+    specs = [("x", x, x.size, False), ("weight", weight, weight.size, False), ("y", y, y.size, True)]
+    if bias is not None:
+        specs.append(("bias", bias, O, False))
+    f64 = arrays(*specs)
+    distinct(("x", x), ("weight", weight), ("bias", bias), ("y", y))
+    return f64, N, I, O
+
+
+def linear_backward(dy, x, weight, dx, dweight, dbias):
+    N, I, O = _linear_sizes(x, weight)
+    same_shape("dy", dy, (N, O))
+    same_shape("dweight", dweight, weight.shape)
+    if dx is not None:
+        same_shape("dx", dx, x.shape)
+    specs = [("dy", dy, dy.size, False), ("x", x, x.size, False),
+             ("weight", weight, weight.size, False), ("dweight", dweight, weight.size, True)]
+    specs += [s for s in (("dx", dx, x.size, True) if dx is not None else None,
+                          ("dbias", dbias, O, True) if dbias is not None else None) if s]
+    f64 = arrays(*specs)
+    distinct(("dy", dy), ("x", x), ("weight", weight), ("dx", dx), ("dweight", dweight),
+             ("dbias", dbias))
+    return f64, N, I, O
+
+
+def pool_output(n, k, s, p, ceil_mode):
+    """Output length of a pooling window sweep, PyTorch's rule: floor or ceil of (n + 2p - k)/s,
+    plus one, minus one in ceil mode when the last window would start past the input and its
+    left padding."""
+    out = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def pool_sizes(x, kernel, stride, padding, ceil_mode):
+    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow); stride None means the kernel's size."""
+    B, C, H, W = image("x", x)
+    kh, kw = pair("kernel", kernel, 1)
+    sh, sw = (kh, kw) if stride is None else pair("stride", stride, 1)
+    ph, pw = pair("padding", padding)
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(f"padding ({ph}, {pw}) must be at most half the kernel ({kh}, {kw})")
+    if H + 2 * ph < kh or W + 2 * pw < kw:
+        raise ValueError(f"kernel {kh}x{kw} is larger than the padded input "
+                         f"{H + 2 * ph}x{W + 2 * pw}")
+    oh, ow = pool_output(H, kh, sh, ph, ceil_mode), pool_output(W, kw, sw, pw, ceil_mode)
+    return B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow
+
+
+def max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode):
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
+    B, C, oh, ow = sizes[0], sizes[1], sizes[10], sizes[11]
+    same_shape("y", y, (B, C, oh, ow))
+    index_array("argmax", argmax, y.size, True)
+    same_shape("argmax", argmax, y.shape)
+    f64 = arrays(("x", x, x.size, False), ("y", y, y.size, True))
+    distinct(("x", x), ("y", y), ("argmax", argmax))
+    return f64, sizes
+
+
+def max_pool2d_backward(dy, argmax, dx):
+    image("dx", dx)
+    image("dy", dy)
+    if dy.shape[:2] != dx.shape[:2]:
+        raise ValueError(f"dy {dy.shape} and dx {dx.shape} must agree in batch and channels")
+    index_array("argmax", argmax, dy.size)
+    same_shape("argmax", argmax, dy.shape)
+    f64 = arrays(("dy", dy, dy.size, False), ("dx", dx, dx.size, True))
+    distinct(("dy", dy), ("dx", dx))
+    return f64, dx.shape[0] * dx.shape[1], dx.shape[2] * dx.shape[3], dy.shape[2] * dy.shape[3]
+
+
+def _avg_pool(image, pooled, backward, kernel, stride, padding, ceil_mode, count_include_pad):
+    """x and y (forward) or dx and dy (backward: the image is written)."""
+    (image_name, x), (pooled_name, y) = image, pooled
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
+    same_shape(pooled_name, y, (sizes[0], sizes[1], sizes[10], sizes[11]))
+    specs = [(pooled_name, y, y.size, not backward), (image_name, x, x.size, backward)]
+    f64 = arrays(*(specs if backward else specs[::-1]))
+    distinct(image, pooled)
+    return f64, sizes, int(bool(count_include_pad))
+
+
+def avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode, count_include_pad):
+    return _avg_pool(("x", x), ("y", y), False, kernel, stride, padding, ceil_mode,
+                     count_include_pad)
+
+
+def avg_pool2d_backward(dy, dx, kernel, stride, padding, ceil_mode, count_include_pad):
+    return _avg_pool(("dx", dx), ("dy", dy), True, kernel, stride, padding, ceil_mode,
+                     count_include_pad)
+
+
+def global_avg_pool_forward(x, y):
+    B, C, S = nchw("x", x)
+    f64 = arrays(("x", x, x.size, False), ("y", y, B * C, True))
+    distinct(("x", x), ("y", y))
+    return f64, B * C, S
+
+
+def global_avg_pool_backward(dy, dx):
+    B, C, S = nchw("dx", dx)
+    f64 = arrays(("dy", dy, B * C, False), ("dx", dx, dx.size, True))
+    distinct(("dy", dy), ("dx", dx))
+    return f64, B * C, S
+
+
+def _elementwise(first, *others, same_ok=()):
+    """Arrays of one shape and dtype; (name, array, written) tuples, the first one setting the shape."""
+    name, a, _ = first
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    for n, b, _ in others:
+        same_shape(n, b, a.shape)
+    f64 = arrays(*[(n, b, a.size, w) for n, b, w in (first,) + others])
+    distinct(*[(n, b) for n, b, _ in (first,) + others], same_ok=same_ok)
+    return f64, a.size
+
+
+def relu_forward(x, y):
+    return _elementwise(("x", x, False), ("y", y, True), same_ok=[("x", "y")])
+
+
+def relu_backward(dy, y, dx):
+    return _elementwise(("dy", dy, False), ("y", y, False), ("dx", dx, True),
+                        same_ok=[("dy", "dx")])
+
+
+def dropout_forward(x, y, mask, p, seed):
+    p = number("p", p, 0.0, 1.0)
+    if p >= 1:
+        raise ValueError(f"p must be < 1 (the kept values are scaled by 1/(1 - p)), got {p}")
+    seed = size("seed", seed)
+    if seed >= 2**64:
+        raise ValueError(f"seed must be < 2**64, got {seed}")
+    f64, n = _elementwise(("x", x, False), ("y", y, True), ("mask", mask, True),
+                          same_ok=[("x", "y")])
+    return f64, n, p, seed
+
+
+def dropout_backward(dy, mask, dx):
+    return _elementwise(("dy", dy, False), ("mask", mask, False), ("dx", dx, True),
+                        same_ok=[("dy", "dx")])
+
+
+def _concat_parts(name, parts, whole_name, whole):
+    B, Cy, S = nchw(whole_name, whole)
+    if not isinstance(parts, (list, tuple)) or not parts:
+        raise TypeError(f"{name} must be a non-empty list of numpy.ndarray")
+    total, channels = 0, []
+    for i, a in enumerate(parts):
+        Bi, Ci, _ = nchw(f"{name}[{i}]", a)
+        if a.shape[0] != B or a.shape[2:] != whole.shape[2:]:
+            raise ValueError(f"{name}[{i}] has shape {a.shape}; every part must match "
+                             f"{whole_name} {whole.shape} except in channels")
+        channels.append(Ci)
+        total += Ci
+    if total != Cy:
+        raise ValueError(f"the parts of {name} have {total} channels in all, {whole_name} has {Cy}")
+    return B, Cy, S, channels
+
+
+def concat_forward(xs, y):
+    B, Cy, S, channels = _concat_parts("xs", xs, "y", y)
+    f64 = arrays(("y", y, y.size, True), *[(f"xs[{i}]", a, a.size, False) for i, a in enumerate(xs)])
+    distinct(("y", y), *[(f"xs[{i}]", a) for i, a in enumerate(xs)])
+    return f64, B, Cy, S, channels
+
+
+def concat_backward(dy, dxs):
+    B, Cy, S, channels = _concat_parts("dxs", dxs, "dy", dy)
+    f64 = arrays(("dy", dy, dy.size, False), *[(f"dxs[{i}]", a, a.size, True) for i, a in enumerate(dxs)])
+    distinct(("dy", dy), *[(f"dxs[{i}]", a) for i, a in enumerate(dxs)])
+    return f64, B, Cy, S, channels
+
+
+def _labels(labels, N, K):
+    index_array("labels", labels, N)
+    if N and (labels.min() < 0 or labels.max() >= K):
+        raise ValueError(f"labels must lie in [0, {K}), got values in "
+                         f"[{labels.min()}, {labels.max()}]")
+
+
+def _logit_sizes(name, a):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"{name} must have shape (batch, classes), both >= 1, got {a.shape}")
+    return a.shape
+
+
+def softmax_cross_entropy_forward(logits, labels, probs, label_smoothing):
+    N, K = _logit_sizes("logits", logits)
+    e = number("label_smoothing", label_smoothing, 0.0, 1.0)
+    same_shape("probs", probs, logits.shape)
+    f64 = arrays(("logits", logits, logits.size, False), ("probs", probs, probs.size, True))
+    _labels(labels, N, K)
+    distinct(("logits", logits), ("probs", probs))
+    return f64, N, K, e
+
+
+def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing, dloss):
+    N, K = _logit_sizes("probs", probs)
+    e = number("label_smoothing", label_smoothing, 0.0, 1.0)
+    dloss = number("dloss", dloss)
+    same_shape("dlogits", dlogits, probs.shape)
+    f64 = arrays(("probs", probs, probs.size, False), ("dlogits", dlogits, dlogits.size, True))
+    _labels(labels, N, K)
+    distinct(("probs", probs), ("dlogits", dlogits), same_ok=[("probs", "dlogits")])
+    return f64, N, K, e, dloss

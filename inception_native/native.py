@@ -8,6 +8,15 @@ from .batchnorm import (batchnorm_backward, batchnorm_backward_darknet, batchnor
 from .blas import (add_bias, axpy_cpu, backward_bias, backward_scale_cpu, copy_cpu, fill_cpu,
                    mean_cpu, mean_delta_cpu, normalize_cpu, normalize_delta_cpu, scal_cpu,
                    scale_bias, variance_cpu, variance_delta_cpu)
+from .activation import (concat_backward, concat_forward, dropout_backward, dropout_forward,
+                         relu_backward, relu_forward, softmax_cross_entropy_backward,
+                         softmax_cross_entropy_forward)
+from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward,
+                   conv2d_workspace_size, gemm, gemm_cpu, im2col_cpu, im2col_ext,
+                   linear_backward, linear_forward)
+from .pool import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool_backward,
+                   global_avg_pool_forward, max_pool2d_backward, max_pool2d_forward)
+from .reference import fold_batchnorm  # parameter arithmetic, done once: NumPy is the kernel
 
 __all__ = [
     "mean_cpu", "variance_cpu", "normalize_cpu", "axpy_cpu", "scal_cpu", "copy_cpu", "fill_cpu",
@@ -15,4 +24,11 @@ __all__ = [
     "variance_delta_cpu", "normalize_delta_cpu",
     "batchnorm_forward", "batchnorm_backward", "batchnorm_forward_darknet",
     "batchnorm_backward_darknet",
+    "im2col_cpu", "col2im_cpu", "im2col_ext", "col2im_ext", "gemm", "gemm_cpu",
+    "conv2d_workspace_size", "conv2d_forward", "conv2d_backward", "linear_forward",
+    "linear_backward", "fold_batchnorm",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "global_avg_pool_forward", "global_avg_pool_backward",
+    "relu_forward", "relu_backward", "dropout_forward", "dropout_backward", "concat_forward",
+    "concat_backward", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
 ]

@@ -187,3 +187,318 @@ def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_u
     variance_delta_cpu(x, delta, mean, variance, B, C, S, variance_delta)
     normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, B, C, S, delta)
     return delta
+
+
+# ---- convolution lowering and gemm -------------------------------------------------------
+
+def _lower(x, kh, kw, ph, pw, sh, sw):
+    """x (B, C, H, W) -> cols (C, kh, kw, B, oh, ow): the col matrix (K, B*ohw) of the B images,
+    cols[c, i, j, b, y, x] = x[b, c, y*sh - ph + i, x*sw - pw + j], 0 in the padding."""
+    B, C, H, W = x.shape
+    oh, ow = check.conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.empty((C, kh, kw, B, oh, ow), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = xp[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw].transpose(1, 0, 2, 3)
+    return cols
+
+
+def _raise(cols, shape, kh, kw, ph, pw, sh, sw):
+    """The adjoint of _lower: (B, C, H, W) where each pixel sums the cols entries lowered from it."""
+    B, C, H, W = shape
+    oh, ow = cols.shape[-2:]
+    xp = np.zeros((B, C, H + 2 * ph, W + 2 * pw), cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            xp[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += cols[:, i, j].transpose(1, 0, 2, 3)
+    return xp[:, :, ph:ph + H, pw:pw + W]
+
+
+def im2col_ext(data_im, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h,
+               stride_w, data_col):
+    _, C, H, W, kh, kw, ph, pw, sh, sw = check.im2col_ext(
+        data_im, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w,
+        data_col)
+    data_col.reshape(-1)[...] = _lower(data_im.reshape(1, C, H, W), kh, kw, ph, pw, sh, sw).ravel()
+
+
+def col2im_ext(data_col, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h,
+               stride_w, data_im):
+    _, C, H, W, kh, kw, ph, pw, sh, sw = check.col2im_ext(
+        data_col, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w,
+        data_im)
+    oh, ow = check.conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    cols = data_col.reshape(C, kh, kw, 1, oh, ow)
+    data_im.reshape(1, C, H, W)[...] += _raise(cols, (1, C, H, W), kh, kw, ph, pw, sh, sw)
+
+
+def im2col_cpu(data_im, channels, height, width, ksize, stride, pad, data_col):
+    check.im2col_cpu(data_im, channels, height, width, ksize, stride, pad, data_col)
+    im2col_ext(data_im, channels, height, width, ksize, ksize, pad, pad, stride, stride, data_col)
+
+
+def col2im_cpu(data_col, channels, height, width, ksize, stride, pad, data_im):
+    check.col2im_cpu(data_col, channels, height, width, ksize, stride, pad, data_im)
+    col2im_ext(data_col, channels, height, width, ksize, ksize, pad, pad, stride, stride, data_im)
+
+
+def _matrix(a, rows, cols, ld):
+    """rows x cols view of a flat C-contiguous array with row stride ld; writes go through."""
+    return np.lib.stride_tricks.as_strided(a.reshape(-1), (rows, cols),
+                                           (ld * a.itemsize, a.itemsize))
+
+
+def gemm(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
+    _, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc = check.gemm(TA, TB, M, N, K, ALPHA, A, lda,
+                                                                B, ldb, BETA, C, ldc)
+    a = _matrix(A, *((k, m) if ta else (m, k)), lda)
+    b = _matrix(B, *((n, k) if tb else (k, n)), ldb)
+    c = _matrix(C, m, n, ldc)
+    product = (a.T if ta else a) @ (b.T if tb else b)
+    real = C.dtype.type
+    c[...] = real(alpha) * product + (real(beta) * c if beta != 0 else 0)
+
+
+gemm_cpu = gemm  # native has both (BLAS and Darknet's triple loop); NumPy has one matmul
+
+
+# ---- convolution and linear layers ---------------------------------------------------------
+
+conv2d_workspace_size = check.conv2d_workspace_size
+
+
+def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
+    _, s, _ = check.conv2d_forward(x, weight, bias, y, stride, padding, workspace)
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, _, _ = s
+    cols = _lower(x, kh, kw, ph, pw, sh, sw)
+    out = weight.reshape(OC, -1) @ cols.reshape(C * kh * kw, -1)  # (OC, B*ohw): one GEMM
+    y[...] = out.reshape(OC, B, *y.shape[2:]).transpose(1, 0, 2, 3)
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y
+
+
+def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None):
+    _, s, _ = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding, workspace)
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, _, _ = s
+    cols = _lower(x, kh, kw, ph, pw, sh, sw)
+    dY = dy.transpose(1, 0, 2, 3).reshape(OC, -1)  # (OC, B*ohw)
+    dweight.reshape(OC, -1)[...] = dY @ cols.reshape(C * kh * kw, -1).T
+    if dbias is not None:
+        dbias[...] = dy.sum(axis=(0, 2, 3), dtype=np.float64)
+    if dx is not None:
+        dcols = (weight.reshape(OC, -1).T @ dY).reshape(cols.shape)
+        dx[...] = _raise(dcols, x.shape, kh, kw, ph, pw, sh, sw)
+    return dx
+
+
+def linear_forward(x, weight, bias, y):
+    check.linear_forward(x, weight, bias, y)
+    y[...] = x @ weight.T
+    if bias is not None:
+        y += bias
+    return y
+
+
+def linear_backward(dy, x, weight, dx, dweight, dbias):
+    check.linear_backward(dy, x, weight, dx, dweight, dbias)
+    if dx is not None:
+        dx[...] = dy @ weight
+    dweight[...] = dy.T @ x
+    if dbias is not None:
+        dbias[...] = dy.sum(axis=0, dtype=np.float64)
+    return dx
+
+
+def fold_batchnorm(weight, bias, gamma, beta, mean, var, eps=1e-5):
+    """Fold an inference BatchNorm into the convolution (or linear layer) before it:
+        bn(conv(x, w) + b) = conv(x, w * a) + (b - mean) * a + beta,  a = gamma / sqrt(var + eps)
+    weight (OC, ...), bias (OC,) or None (no bias: 0); returns the new (weight, bias), in the
+    dtype of weight, computed in float64."""
+    if not isinstance(weight, np.ndarray) or weight.ndim < 2:
+        raise ValueError("weight must be an ndarray of shape (out_channels, ...)")
+    OC = weight.shape[0]
+    params = {"gamma": gamma, "beta": beta, "mean": mean, "var": var}
+    if bias is not None:
+        params["bias"] = bias
+    for name, v in params.items():
+        if not isinstance(v, np.ndarray) or v.shape != (OC,):
+            raise ValueError(f"{name} must be an ndarray of shape ({OC},)")
+    eps = check.number("eps", eps, 0.0, low_open=True)
+    a = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
+    b = np.zeros(OC) if bias is None else bias.astype(np.float64)
+    new_weight = weight * a.reshape((OC,) + (1,) * (weight.ndim - 1))
+    new_bias = (b - mean) * a + beta
+    return new_weight.astype(weight.dtype), new_bias.astype(weight.dtype)
+
+
+# ---- pooling -------------------------------------------------------------------------------
+
+def _windows(x, kh, kw, sh, sw, ph, pw, oh, ow, fill):
+    """Yield (plane index, value) of each kernel offset (i, j), row-major, for every output
+    position, and whether that offset lies inside the image (padding is `fill`)."""
+    B, C, H, W = x.shape
+    bottom = max(0, (oh - 1) * sh + kh - H - ph)  # ceil mode can reach past the padding
+    right = max(0, (ow - 1) * sw + kw - W - pw)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, bottom), (pw, right)), constant_values=fill)
+    rows = np.arange(oh)[:, None] * sh - ph
+    columns = np.arange(ow)[None, :] * sw - pw
+    for i in range(kh):
+        for j in range(kw):
+            iy, ix = rows + i, columns + j
+            inside = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+            yield iy * W + ix, inside, xp[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]
+
+
+def _window_counts(n, k, s, p, out, include_pad):
+    """Per output index along one axis: the divisor's factor (see the pool module's note)."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, n + p)
+    if include_pad:
+        return end - start
+    return np.minimum(end, n) - np.maximum(start, 0)
+
+
+def _avg_divisor(s, include_pad):
+    """(oh, ow) divisors of average pooling with sizes s = check.pool_sizes(...)."""
+    _, _, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
+    return np.outer(_window_counts(H, kh, sh, ph, oh, include_pad),
+                    _window_counts(W, kw, sw, pw, ow, include_pad))
+
+
+def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
+    _, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, bool(ceil_mode))
+    B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
+    best = np.full(y.shape, -np.inf, x.dtype)
+    index = np.full(y.shape, -1, np.int64)
+    for plane_index, inside, v in _windows(x, kh, kw, sh, sw, ph, pw, oh, ow, -np.inf):
+        take = inside & ((index < 0) | (v > best) | (np.isnan(v) & ~np.isnan(best)))
+        best = np.where(take, v, best)
+        index = np.where(take, plane_index, index)
+    y[...] = best
+    argmax[...] = index
+    return y
+
+
+def max_pool2d_backward(dy, argmax, dx):
+    _, P, HW, ohw = check.max_pool2d_backward(dy, argmax, dx)
+    flat, index = dx.reshape(P, HW), argmax.reshape(P, ohw)
+    flat[...] = 0
+    bad = (index < 0) | (index >= HW)
+    rows = np.broadcast_to(np.arange(P)[:, None], index.shape)
+    np.add.at(flat, (rows[~bad], index[~bad]), dy.reshape(P, ohw)[~bad])
+    if bad.any():
+        raise ValueError(f"argmax has {bad.sum()} entries outside [0, {HW}): not max_pool2d_forward's")
+    return dx
+
+
+def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
+                       count_include_pad=True):
+    _, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, bool(ceil_mode),
+                                         count_include_pad)
+    B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
+    total = np.zeros(y.shape, np.float64)
+    for _, _, v in _windows(x, kh, kw, sh, sw, ph, pw, oh, ow, 0):
+        total += v
+    y[...] = total / _avg_divisor(s, cip)
+    return y
+
+
+def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    _, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, bool(ceil_mode),
+                                          count_include_pad)
+    B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
+    g = dy / _avg_divisor(s, cip)
+    P = B * C
+    flat = np.zeros((P, H * W), np.float64)
+    for plane_index, inside, _ in _windows(dx, kh, kw, sh, sw, ph, pw, oh, ow, 0):
+        np.add.at(flat, (slice(None), plane_index[inside]), g.reshape(P, oh, ow)[:, inside])
+    dx.reshape(P, H * W)[...] = flat
+    return dx
+
+
+def global_avg_pool_forward(x, y):
+    _, P, S = check.global_avg_pool_forward(x, y)
+    y.reshape(-1)[...] = x.reshape(P, S).mean(axis=1, dtype=np.float64)
+    return y
+
+
+def global_avg_pool_backward(dy, dx):
+    _, P, S = check.global_avg_pool_backward(dy, dx)
+    dx.reshape(P, S)[...] = dy.reshape(P, 1) / S
+    return dx
+
+
+# ---- activations, dropout, concatenation, loss --------------------------------------------
+
+def relu_forward(x, y):
+    check.relu_forward(x, y)
+    np.maximum(x, 0, out=y)
+    y[np.isnan(x)] = np.nan  # NaN stays NaN (np.maximum would too; kept explicit)
+    return y
+
+
+def relu_backward(dy, y, dx):
+    check.relu_backward(dy, y, dx)
+    dx[...] = np.where(y > 0, dy, 0)
+    return dx
+
+
+def uniform24(seed, n):
+    """The native dropout's draws: SplitMix64 of seed + (i + 1) * golden gamma, top 24 bits,
+    for i < n (see csrc/activation.c), as uint64."""
+    z = np.uint64(seed) + (np.arange(n, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z >> np.uint64(40)
+
+
+def dropout_forward(x, y, mask, p, seed):
+    _, n, p, seed = check.dropout_forward(x, y, mask, p, seed)
+    kept = uniform24(seed, n).astype(np.float64) >= p * 2.0 ** 24
+    scale = mask.dtype.type(1.0 / (1.0 - p))
+    mask.reshape(-1)[...] = np.where(kept, scale, mask.dtype.type(0))
+    y[...] = x * mask
+    return y
+
+
+def dropout_backward(dy, mask, dx):
+    check.dropout_backward(dy, mask, dx)
+    dx[...] = dy * mask
+    return dx
+
+
+def concat_forward(xs, y):
+    check.concat_forward(xs, y)
+    y[...] = np.concatenate(xs, axis=1)
+    return y
+
+
+def concat_backward(dy, dxs):
+    _, _, _, _, channels = check.concat_backward(dy, dxs)
+    for dx, part in zip(dxs, np.split(dy, np.cumsum(channels)[:-1], axis=1)):
+        dx[...] = part
+    return dxs
+
+
+def softmax_cross_entropy_forward(logits, labels, probs, label_smoothing=0.0):
+    _, N, K, e = check.softmax_cross_entropy_forward(logits, labels, probs, label_smoothing)
+    z = logits.astype(np.float64)
+    m = z.max(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+    probs[...] = np.exp(z - lse)
+    q = np.full((N, K), e / K)
+    q[np.arange(N), labels] += 1 - e
+    return float(-(q * (z - lse)).sum() / N)
+
+
+def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing=0.0, dloss=1.0):
+    _, N, K, e, dloss = check.softmax_cross_entropy_backward(probs, labels, dlogits,
+                                                             label_smoothing, dloss)
+    q = np.full((N, K), e / K)
+    q[np.arange(N), labels] += 1 - e
+    dlogits[...] = dloss * (probs.astype(np.float64) - q) / N
+    return dlogits

@@ -1,0 +1,103 @@
+/* activation_template.h: elementwise layers and the loss, forward and backward, for
+ * real = float and double (activation.c instantiates it).
+ *
+ * Legend: n elements; x, y, dy, dx, mask of n; logits, probs, dlogits (N, K) with labels (N).
+ * ReLU keeps its output for the backward (y > 0 <=> x > 0), so both directions may run in place.
+ */
+
+#define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
+
+/* y = max(x, 0); y may be x. NaN stays NaN. */
+void NAME(relu_forward)(real *y, const real *x, size_t n)
+{
+    PARALLEL_OVER(n)
+    for (size_t i = 0; i < n; ++i) y[i] = x[i] < 0 ? 0 : x[i];
+}
+
+/* dx = dy where y > 0, else 0; dx may be dy */
+void NAME(relu_backward)(real *dx, const real *dy, const real *y, size_t n)
+{
+    PARALLEL_OVER(n)
+    for (size_t i = 0; i < n; ++i) dx[i] = y[i] > 0 ? dy[i] : 0;
+}
+
+/* Inverted dropout: element i is kept when u_i >= p, u_i = in_uniform24(seed, i) in [0, 1);
+ * mask = kept / (1 - p), y = x * mask (y may be x). p < 1 (checked by the caller). */
+void NAME(dropout_forward)(real *y, real *mask, const real *x, size_t n, double p, uint64_t seed)
+{
+    const real scale = (real)(1.0 / (1.0 - p));
+    const double threshold = p * IN_UNIFORM24_ONE;
+    PARALLEL_OVER(n)
+    for (size_t i = 0; i < n; ++i) {
+        mask[i] = (double)in_uniform24(seed, i) >= threshold ? scale : 0;
+        y[i] = x[i] * mask[i];
+    }
+}
+
+/* dx = dy * mask; dx may be dy (also dropout's inverse: mask is the Jacobian's diagonal) */
+void NAME(dropout_backward)(real *dx, const real *dy, const real *mask, size_t n)
+{
+    PARALLEL_OVER(n)
+    for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * mask[i];
+}
+
+/* Channel concatenation of one input: y[b, offset + c, :] = x[b, c, :] for c < Cx, y having Cy
+ * channels of S values. concat_backward (the split) is the same copy the other way. */
+void NAME(concat_forward)(real *y, const real *x, size_t B, size_t Cx, size_t Cy, size_t offset,
+                          size_t S)
+{
+    PARALLEL_OVER(B * Cx * S)
+    for (size_t b = 0; b < B; ++b)
+        memcpy(y + (b * Cy + offset) * S, x + b * Cx * S, Cx * S * sizeof(real));
+}
+
+void NAME(concat_backward)(real *dx, const real *dy, size_t B, size_t Cx, size_t Cy,
+                           size_t offset, size_t S)
+{
+    PARALLEL_OVER(B * Cx * S)
+    for (size_t b = 0; b < B; ++b)
+        memcpy(dx + b * Cx * S, dy + (b * Cy + offset) * S, Cx * S * sizeof(real));
+}
+
+/* Softmax cross-entropy with label smoothing e, mean over the N rows, one row at a time in double:
+ *     m = max_k z_k,  lse = m + log sum_k exp(z_k - m),  probs_k = exp(z_k - lse)
+ *     q = (1 - e) onehot(label) + e / K
+ *     loss_n = -sum_k q_k log probs_k = lse - (1 - e) z_label - (e / K) sum_k z_k
+ * Subtracting the max keeps exp() <= 1: logits of 1e4 neither overflow nor lose the loss.
+ * Returns the mean loss; probs are written for the backward. */
+double NAME(softmax_cross_entropy_forward)(real *probs, const real *logits, const int64_t *labels,
+                                           size_t N, size_t K, double e)
+{
+    double total = 0;
+    IN_PRAGMA(omp parallel for schedule(static) reduction(+ : total) if (N * K >= IN_PARALLEL_MIN))
+    for (size_t n = 0; n < N; ++n) {
+        const real *z = logits + n * K;
+        real *pr = probs + n * K;
+        double m = z[0], s = 0, zsum = 0;
+        for (size_t k = 1; k < K; ++k) m = z[k] > m ? z[k] : m;
+        for (size_t k = 0; k < K; ++k) {
+            s += exp((double)z[k] - m);
+            zsum += z[k];
+        }
+        double lse = m + log(s);
+        for (size_t k = 0; k < K; ++k) pr[k] = (real)exp((double)z[k] - lse);
+        total += lse - (1 - e) * z[labels[n]] - e / (double)K * zsum;
+    }
+    return total / (double)N;
+}
+
+/* dlogits = dloss * (probs - q) / N: the gradient of dloss * mean loss; dlogits may be probs */
+void NAME(softmax_cross_entropy_backward)(real *dlogits, const real *probs, const int64_t *labels,
+                                          size_t N, size_t K, double e, double dloss)
+{
+    const double a = dloss / (double)N, off = e / (double)K;
+    PARALLEL_OVER(N * K)
+    for (size_t n = 0; n < N; ++n) {
+        for (size_t k = 0; k < K; ++k) {
+            double q = off + ((size_t)labels[n] == k ? 1 - e : 0);
+            dlogits[n * K + k] = (real)(a * ((double)probs[n * K + k] - q));
+        }
+    }
+}
+
+#undef PARALLEL_OVER

@@ -1,0 +1,22 @@
+/* conv.c: convolution and linear layers on gemm, float (_f32) and double (_f64), from
+ * conv_template.h. */
+#include "conv.h"
+
+#include <string.h>
+
+#include "gemm.h"
+#include "im2col.h"
+
+#define real float
+#define NAME(f) IN_NAME3(in_, f, _f32)
+#include "plane_template.h"
+#include "conv_template.h"
+#undef real
+#undef NAME
+
+#define real double
+#define NAME(f) IN_NAME3(in_, f, _f64)
+#include "plane_template.h"
+#include "conv_template.h"
+#undef real
+#undef NAME

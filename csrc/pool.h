@@ -1,0 +1,30 @@
+/* pool.h: max, average and global average pooling, forward and backward, float and double (see
+ * pool_template.h). The caller checks sizes: oh, ow from the pooling rule, padding <= kernel/2,
+ * strides >= 1. */
+#ifndef IN_POOL_H
+#define IN_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#define IN_POOL_DECLARE(real, sfx)                                                              \
+    void in_max_pool2d_forward_##sfx(real *y, int64_t *argmax, const real *x, size_t P,         \
+                                     size_t H, size_t W, size_t oh, size_t ow, size_t kh,       \
+                                     size_t kw, size_t sh, size_t sw, size_t ph, size_t pw);    \
+    size_t in_max_pool2d_backward_##sfx(real *dx, const real *dy, const int64_t *argmax,        \
+                                        size_t P, size_t HW, size_t ohw);                       \
+    void in_avg_pool2d_forward_##sfx(real *y, const real *x, size_t P, size_t H, size_t W,      \
+                                     size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,     \
+                                     size_t sw, size_t ph, size_t pw, int count_include_pad);   \
+    void in_avg_pool2d_backward_##sfx(real *dx, const real *dy, size_t P, size_t H, size_t W,   \
+                                      size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,    \
+                                      size_t sw, size_t ph, size_t pw, int count_include_pad);  \
+    void in_global_avg_pool_forward_##sfx(real *y, const real *x, size_t P, size_t S);          \
+    void in_global_avg_pool_backward_##sfx(real *dx, const real *dy, size_t P, size_t S);
+
+IN_POOL_DECLARE(float, f32)
+IN_POOL_DECLARE(double, f64)
+
+#endif

@@ -1,0 +1,148 @@
+/* pool_template.h: max, average and global average pooling, forward and backward, for
+ * real = float and double (pool.c instantiates it).
+ *
+ * Legend: x, dx (B, C, H, W); y, dy (B, C, oh, ow); P = B*C planes; kernel kh x kw, strides sh,
+ * sw, paddings ph, pw. Window (oy, ox) covers rows oy*sh - ph .. oy*sh - ph + kh - 1 (likewise
+ * columns); the caller computes oh, ow (floor or ceil mode, PyTorch's rule: the last window
+ * starts inside the image or its left padding) and checks ph <= kh/2, pw <= kw/2, so every
+ * window holds at least one pixel. Padding is never a value: max ignores it, average counts it
+ * or not (count_include_pad) but never sums it.
+ */
+
+#define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
+
+/* The window [*start, *end) of output index o along one axis, clipped to [0, n); returns its
+ * length before clipping to the image but after clipping to the padded image (PyTorch's
+ * count_include_pad divisor along this axis). */
+static size_t NAME(window)(size_t *start, size_t *end, size_t o, size_t k, size_t s, size_t p,
+                           size_t n)
+{
+    ptrdiff_t a = (ptrdiff_t)(o * s) - (ptrdiff_t)p, b = a + (ptrdiff_t)k;
+    if (b > (ptrdiff_t)(n + p)) b = (ptrdiff_t)(n + p);
+    size_t padded = (size_t)(b - a);
+    *start = a < 0 ? 0 : (size_t)a;
+    *end = b > (ptrdiff_t)n ? n : (size_t)b;
+    return padded;
+}
+
+/* y = max over the window, argmax = its plane index iy*W + ix (the first maximum; NaN wins,
+ * as in PyTorch). One read of x, one write of y and argmax. */
+void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
+                              size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                              size_t sw, size_t ph, size_t pw)
+{
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        const real *xp = x + p * H * W;
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
+                size_t best = y0 * W + x0;
+                real m = xp[best];
+                for (size_t iy = y0; iy < y1; ++iy)
+                    for (size_t ix = x0; ix < x1; ++ix) {
+                        real v = xp[iy * W + ix];
+                        if (v > m || (v != v && m == m)) {
+                            m = v;
+                            best = iy * W + ix;
+                        }
+                    }
+                y[(p * oh + oy) * ow + ox] = m;
+                argmax[(p * oh + oy) * ow + ox] = (int64_t)best;
+            }
+        }
+    }
+}
+
+/* dx = 0, then dx[argmax] += dy. Returns the number of argmax entries outside [0, H*W), which
+ * are skipped (the wrapper raises): a corrupted argmax never writes out of bounds. */
+size_t NAME(max_pool2d_backward)(real *dx, const real *dy, const int64_t *argmax, size_t P,
+                                 size_t HW, size_t ohw)
+{
+    size_t bad = 0;
+    PARALLEL_OVER(P * HW)
+    for (size_t p = 0; p < P; ++p) {
+        real *dxp = dx + p * HW;
+        memset(dxp, 0, HW * sizeof(real));
+        for (size_t k = 0; k < ohw; ++k) {
+            int64_t i = argmax[p * ohw + k];
+            if (i < 0 || (uint64_t)i >= HW) {
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+                ++bad;
+                continue;
+            }
+            dxp[i] += dy[p * ohw + k];
+        }
+    }
+    return bad;
+}
+
+/* y = sum over the window / divisor, divisor = the window's size within the padded image
+ * (count_include_pad, PyTorch's default) or within the image. */
+void NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W, size_t oh,
+                              size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
+                              size_t pw, int count_include_pad)
+{
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        const real *xp = x + p * H * W;
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            size_t ny = NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                size_t nx = NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
+                double sum = 0;
+                for (size_t iy = y0; iy < y1; ++iy)
+                    for (size_t ix = x0; ix < x1; ++ix) sum += xp[iy * W + ix];
+                size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
+                y[(p * oh + oy) * ow + ox] = (real)(sum / (double)count);
+            }
+        }
+    }
+}
+
+/* dx = 0, then every window adds dy / divisor to each of its pixels. */
+void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W, size_t oh,
+                               size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
+                               size_t pw, int count_include_pad)
+{
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        real *dxp = dx + p * H * W;
+        memset(dxp, 0, H * W * sizeof(real));
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            size_t ny = NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                size_t nx = NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
+                size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
+                real g = (real)(dy[(p * oh + oy) * ow + ox] / (double)count);
+                for (size_t iy = y0; iy < y1; ++iy)
+                    for (size_t ix = x0; ix < x1; ++ix) dxp[iy * W + ix] += g;
+            }
+        }
+    }
+}
+
+/* y[p] = sum_k x[p, k] / S, summed in double */
+void NAME(global_avg_pool_forward)(real *y, const real *x, size_t P, size_t S)
+{
+    PARALLEL_OVER(P * S)
+    for (size_t p = 0; p < P; ++p) y[p] = (real)(NAME(plane_sum)(x + p * S, S) / (double)S);
+}
+
+/* dx[p, k] = dy[p] / S */
+void NAME(global_avg_pool_backward)(real *dx, const real *dy, size_t P, size_t S)
+{
+    PARALLEL_OVER(P * S)
+    for (size_t p = 0; p < P; ++p) {
+        real g = (real)(dy[p] / (double)S);
+        for (size_t k = 0; k < S; ++k) dx[p * S + k] = g;
+    }
+}
+
+#undef PARALLEL_OVER

@@ -1,0 +1,172 @@
+# cython: language_level=3
+"""ReLU, inverted dropout, channel concatenation and softmax cross-entropy with label smoothing,
+forward and backward, native, float32 and float64.
+
+Outputs are written into the arrays passed (ReLU and dropout may run in place: pass the same
+array twice); functions return the main output (the loss for the cross-entropy forward).
+The NumPy twins, with the same signatures, are in inception_native.reference.
+"""
+cimport numpy as cnp
+from libc.stdint cimport int64_t, uint64_t
+
+from . import _checks as check
+
+cnp.import_array()
+
+cdef extern from "activation.h" nogil:
+    void in_relu_forward_f32(float *y, const float *x, size_t n)
+    void in_relu_forward_f64(double *y, const double *x, size_t n)
+    void in_relu_backward_f32(float *dx, const float *dy, const float *y, size_t n)
+    void in_relu_backward_f64(double *dx, const double *dy, const double *y, size_t n)
+    void in_dropout_forward_f32(float *y, float *mask, const float *x, size_t n, double p,
+                                uint64_t seed)
+    void in_dropout_forward_f64(double *y, double *mask, const double *x, size_t n, double p,
+                                uint64_t seed)
+    void in_dropout_backward_f32(float *dx, const float *dy, const float *mask, size_t n)
+    void in_dropout_backward_f64(double *dx, const double *dy, const double *mask, size_t n)
+    void in_concat_forward_f32(float *y, const float *x, size_t B, size_t Cx, size_t Cy,
+                               size_t offset, size_t S)
+    void in_concat_forward_f64(double *y, const double *x, size_t B, size_t Cx, size_t Cy,
+                               size_t offset, size_t S)
+    void in_concat_backward_f32(float *dx, const float *dy, size_t B, size_t Cx, size_t Cy,
+                                size_t offset, size_t S)
+    void in_concat_backward_f64(double *dx, const double *dy, size_t B, size_t Cx, size_t Cy,
+                                size_t offset, size_t S)
+    double in_softmax_cross_entropy_forward_f32(float *probs, const float *logits,
+                                                const int64_t *labels, size_t N, size_t K,
+                                                double e)
+    double in_softmax_cross_entropy_forward_f64(double *probs, const double *logits,
+                                                const int64_t *labels, size_t N, size_t K,
+                                                double e)
+    void in_softmax_cross_entropy_backward_f32(float *dlogits, const float *probs,
+                                               const int64_t *labels, size_t N, size_t K,
+                                               double e, double dloss)
+    void in_softmax_cross_entropy_backward_f64(double *dlogits, const double *probs,
+                                               const int64_t *labels, size_t N, size_t K,
+                                               double e, double dloss)
+
+
+cdef inline void *data(a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def relu_forward(x, y):
+    """y = max(x, 0); y may be x (in place); returns y."""
+    cdef size_t n
+    cdef bint f64
+    f64, n = check.relu_forward(x, y)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    with nogil:
+        if f64: in_relu_forward_f64(<double *>py, <double *>px, n)
+        else: in_relu_forward_f32(<float *>py, <float *>px, n)
+    return y
+
+
+def relu_backward(dy, y, dx):
+    """dx = dy where the forward's output y > 0, else 0; dx may be dy; returns dx."""
+    cdef size_t n
+    cdef bint f64
+    f64, n = check.relu_backward(dy, y, dx)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *py = data(y)
+    with nogil:
+        if f64: in_relu_backward_f64(<double *>pdx, <double *>pdy, <double *>py, n)
+        else: in_relu_backward_f32(<float *>pdx, <float *>pdy, <float *>py, n)
+    return dx
+
+
+def dropout_forward(x, y, mask, p, seed):
+    """Inverted dropout: mask = 1/(1 - p) where kept, 0 where dropped (probability p), y = x * mask;
+    y may be x; returns y. The draws are a function of (seed, element index) only: the same seed
+    gives the same mask on any thread count, and in the NumPy twin."""
+    cdef size_t n
+    cdef double p_
+    cdef uint64_t s
+    cdef bint f64
+    f64, n, p_, s = check.dropout_forward(x, y, mask, p, seed)
+    cdef void *py = data(y)
+    cdef void *pm = data(mask)
+    cdef void *px = data(x)
+    with nogil:
+        if f64: in_dropout_forward_f64(<double *>py, <double *>pm, <double *>px, n, p_, s)
+        else: in_dropout_forward_f32(<float *>py, <float *>pm, <float *>px, n, p_, s)
+    return y
+
+
+def dropout_backward(dy, mask, dx):
+    """dx = dy * mask; dx may be dy; returns dx."""
+    cdef size_t n
+    cdef bint f64
+    f64, n = check.dropout_backward(dy, mask, dx)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *pm = data(mask)
+    with nogil:
+        if f64: in_dropout_backward_f64(<double *>pdx, <double *>pdy, <double *>pm, n)
+        else: in_dropout_backward_f32(<float *>pdx, <float *>pdy, <float *>pm, n)
+    return dx
+
+
+def _concat(bint forward, whole, parts, bint f64, size_t B, size_t Cy, size_t S, channels):
+    cdef size_t offset = 0, Cx
+    cdef void *pw = data(whole)
+    cdef void *pp
+    for part, c in zip(parts, channels):
+        Cx = c
+        pp = data(part)
+        with nogil:
+            if forward and f64: in_concat_forward_f64(<double *>pw, <double *>pp, B, Cx, Cy, offset, S)
+            elif forward: in_concat_forward_f32(<float *>pw, <float *>pp, B, Cx, Cy, offset, S)
+            elif f64: in_concat_backward_f64(<double *>pp, <double *>pw, B, Cx, Cy, offset, S)
+            else: in_concat_backward_f32(<float *>pp, <float *>pw, B, Cx, Cy, offset, S)
+        offset += Cx
+
+
+def concat_forward(xs, y):
+    """y = the xs side by side along channels (axis 1); xs a list of (B, Ci, ...); returns y."""
+    f64, B, Cy, S, channels = check.concat_forward(xs, y)
+    _concat(True, y, xs, f64, B, Cy, S, channels)
+    return y
+
+
+def concat_backward(dy, dxs):
+    """The split: dxs[i] = dy's channels of part i; returns dxs."""
+    f64, B, Cy, S, channels = check.concat_backward(dy, dxs)
+    _concat(False, dy, dxs, f64, B, Cy, S, channels)
+    return dxs
+
+
+def softmax_cross_entropy_forward(logits, labels, probs, label_smoothing=0.0):
+    """Mean over the batch of -sum_k q_k log softmax(logits)_k with q = (1 - e) onehot(label)
+    + e / K (PyTorch's label_smoothing e); logits (N, K), labels int64 (N,) in [0, K), probs
+    (N, K) receives the softmax for the backward. Returns the loss as a Python float."""
+    cdef size_t N, K
+    cdef double e, loss
+    cdef bint f64
+    f64, N, K, e = check.softmax_cross_entropy_forward(logits, labels, probs, label_smoothing)
+    cdef void *pp = data(probs)
+    cdef void *pz = data(logits)
+    cdef void *pl = data(labels)
+    with nogil:
+        if f64: loss = in_softmax_cross_entropy_forward_f64(<double *>pp, <double *>pz, <int64_t *>pl, N, K, e)
+        else: loss = in_softmax_cross_entropy_forward_f32(<float *>pp, <float *>pz, <int64_t *>pl, N, K, e)
+    return loss
+
+
+def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing=0.0, dloss=1.0):
+    """dlogits = dloss * (probs - q) / N, the gradient of dloss * the mean loss; dlogits may be
+    probs; returns dlogits."""
+    cdef size_t N, K
+    cdef double e, dl
+    cdef bint f64
+    f64, N, K, e, dl = check.softmax_cross_entropy_backward(probs, labels, dlogits,
+                                                            label_smoothing, dloss)
+    cdef void *pd = data(dlogits)
+    cdef void *pp = data(probs)
+    cdef void *pl = data(labels)
+    with nogil:
+        if f64: in_softmax_cross_entropy_backward_f64(<double *>pd, <double *>pp, <int64_t *>pl, N, K, e, dl)
+        else: in_softmax_cross_entropy_backward_f32(<float *>pd, <float *>pp, <int64_t *>pl, N, K, e, dl)
+    return dlogits

@@ -1,0 +1,154 @@
+# cython: language_level=3
+"""Max, average and global average pooling, forward and backward, native, float32 and float64.
+
+x (B, C, H, W), y (B, C, oh, ow). kernel, stride, padding: an int or (h, w); stride None is the
+kernel's size. Output size as PyTorch's: oh = floor((H + 2 padding - kh) / stride) + 1, or ceil
+in ceil_mode, where a last window that would start past the input and its left padding is
+dropped. padding > kernel // 2 is rejected (PyTorch's rule: every window then holds a pixel).
+Average pooling divides by the window's size within the padded input when count_include_pad
+(PyTorch's default, and ours), within the input otherwise; a window sticking out past the
+padding in ceil mode is never counted beyond it.
+Outputs are written into the arrays passed; functions return the main output.
+The NumPy twins, with the same signatures, are in inception_native.reference.
+"""
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+
+from . import _checks as check
+from ._checks import pool_output
+
+cnp.import_array()
+
+cdef extern from "pool.h" nogil:
+    void in_max_pool2d_forward_f32(float *y, int64_t *argmax, const float *x, size_t P, size_t H,
+                                   size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
+                                   size_t sh, size_t sw, size_t ph, size_t pw)
+    void in_max_pool2d_forward_f64(double *y, int64_t *argmax, const double *x, size_t P,
+                                   size_t H, size_t W, size_t oh, size_t ow, size_t kh,
+                                   size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+    size_t in_max_pool2d_backward_f32(float *dx, const float *dy, const int64_t *argmax,
+                                      size_t P, size_t HW, size_t ohw)
+    size_t in_max_pool2d_backward_f64(double *dx, const double *dy, const int64_t *argmax,
+                                      size_t P, size_t HW, size_t ohw)
+    void in_avg_pool2d_forward_f32(float *y, const float *x, size_t P, size_t H, size_t W,
+                                   size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                                   size_t sw, size_t ph, size_t pw, int count_include_pad)
+    void in_avg_pool2d_forward_f64(double *y, const double *x, size_t P, size_t H, size_t W,
+                                   size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                                   size_t sw, size_t ph, size_t pw, int count_include_pad)
+    void in_avg_pool2d_backward_f32(float *dx, const float *dy, size_t P, size_t H, size_t W,
+                                    size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                                    size_t sw, size_t ph, size_t pw, int count_include_pad)
+    void in_avg_pool2d_backward_f64(double *dx, const double *dy, size_t P, size_t H, size_t W,
+                                    size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                                    size_t sw, size_t ph, size_t pw, int count_include_pad)
+    void in_global_avg_pool_forward_f32(float *y, const float *x, size_t P, size_t S)
+    void in_global_avg_pool_forward_f64(double *y, const double *x, size_t P, size_t S)
+    void in_global_avg_pool_backward_f32(float *dx, const float *dy, size_t P, size_t S)
+    void in_global_avg_pool_backward_f64(double *dx, const double *dy, size_t P, size_t S)
+
+
+cdef inline void *data(a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
+    """y = the maximum of each window, argmax (int64, like y) = its index iy*W + ix in the plane
+    (the first maximum; a NaN wins); returns y."""
+    is64, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, bool(ceil_mode))
+    cdef bint f64 = is64
+    cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
+    cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
+    cdef void *py = data(y)
+    cdef void *pi = data(argmax)
+    cdef void *px = data(x)
+    with nogil:
+        if f64:
+            in_max_pool2d_forward_f64(<double *>py, <int64_t *>pi, <double *>px, P, H, W, oh, ow,
+                                      kh, kw, sh, sw, ph, pw)
+        else:
+            in_max_pool2d_forward_f32(<float *>py, <int64_t *>pi, <float *>px, P, H, W, oh, ow,
+                                      kh, kw, sh, sw, ph, pw)
+    return y
+
+
+def max_pool2d_backward(dy, argmax, dx):
+    """dx = 0, then dx[argmax] += dy, plane by plane; returns dx. An argmax entry outside the
+    plane raises ValueError (after the call; nothing is written out of bounds)."""
+    cdef size_t P, HW, ohw, bad
+    cdef bint f64
+    f64, P, HW, ohw = check.max_pool2d_backward(dy, argmax, dx)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *pi = data(argmax)
+    with nogil:
+        if f64: bad = in_max_pool2d_backward_f64(<double *>pdx, <double *>pdy, <int64_t *>pi, P, HW, ohw)
+        else: bad = in_max_pool2d_backward_f32(<float *>pdx, <float *>pdy, <int64_t *>pi, P, HW, ohw)
+    if bad:
+        raise ValueError(f"argmax has {bad} entries outside [0, {HW}): not max_pool2d_forward's")
+    return dx
+
+
+def _avg_pool(bint forward, src, dst, s, int count_include_pad, bint f64):
+    """y = avg_pool(x) (forward: src x, dst y) or dx = its adjoint applied to dy (src dy, dst dx)."""
+    cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
+    cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
+    cdef void *pd = data(dst)
+    cdef void *ps = data(src)
+    with nogil:
+        if forward and f64:
+            in_avg_pool2d_forward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
+                                      ph, pw, count_include_pad)
+        elif forward:
+            in_avg_pool2d_forward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
+                                      ph, pw, count_include_pad)
+        elif f64:
+            in_avg_pool2d_backward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow, kh, kw, sh,
+                                       sw, ph, pw, count_include_pad)
+        else:
+            in_avg_pool2d_backward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
+                                       ph, pw, count_include_pad)
+
+
+def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
+                       count_include_pad=True):
+    """y = the mean of each window (see the module's note on the divisor); returns y."""
+    f64, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, bool(ceil_mode),
+                                           count_include_pad)
+    _avg_pool(True, x, y, s, cip, f64)
+    return y
+
+
+def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """dx = 0, then each window adds dy / divisor to its pixels; returns dx."""
+    f64, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, bool(ceil_mode),
+                                            count_include_pad)
+    _avg_pool(False, dy, dx, s, cip, f64)
+    return dx
+
+
+def global_avg_pool_forward(x, y):
+    """y[b, c] = mean of x[b, c] over all positions; x (B, C, ...), y B*C values; returns y."""
+    cdef size_t P, S
+    cdef bint f64
+    f64, P, S = check.global_avg_pool_forward(x, y)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    with nogil:
+        if f64: in_global_avg_pool_forward_f64(<double *>py, <double *>px, P, S)
+        else: in_global_avg_pool_forward_f32(<float *>py, <float *>px, P, S)
+    return y
+
+
+def global_avg_pool_backward(dy, dx):
+    """dx[b, c, :] = dy[b, c] / positions; returns dx."""
+    cdef size_t P, S
+    cdef bint f64
+    f64, P, S = check.global_avg_pool_backward(dy, dx)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    with nogil:
+        if f64: in_global_avg_pool_backward_f64(<double *>pdx, <double *>pdy, P, S)
+        else: in_global_avg_pool_backward_f32(<float *>pdx, <float *>pdy, P, S)
+    return dx

@@ -1,0 +1,187 @@
+"""Max, average and global average pooling: native against the NumPy twin, a direct window loop,
+finite differences and PyTorch; ceil mode's partial windows; bad input raises."""
+import numpy as np
+import pytest
+from conftest import DTYPES, close
+from test_batchnorm import finite_difference
+
+from inception_native import native, reference
+from inception_native._checks import pool_output
+
+# (B, C, H, W, kernel, stride, padding, ceil_mode)
+CASES = [
+    (2, 3, 8, 8, 3, 2, 0, True),     # GoogLeNet's 3x3/2 ceil: a partial last window
+    (2, 3, 9, 9, 3, 2, 0, True),     # ... that lines up exactly
+    (1, 2, 7, 7, 3, 1, 1, False),    # Inception's pool branch, 3x3/1 pad 1
+    (2, 2, 6, 5, 2, 2, 0, False),
+    (1, 3, 11, 10, 3, 2, 1, True),   # padding and ceil mode together
+    (2, 1, 5, 7, (2, 3), (1, 2), (1, 1), True),
+    (1, 2, 1, 1, 1, 1, 0, False),
+    (3, 4, 14, 14, 3, 2, 0, True),
+    (1, 1, 4, 4, 4, 4, 2, True),     # half-kernel padding, one window mostly padding
+]
+
+
+def pair(v):
+    return v if isinstance(v, tuple) else (v, v)
+
+
+def direct_pool(x, kernel, stride, padding, ceil_mode, mode, include_pad=True):
+    """Window by window, in float64, with the size rule written out."""
+    B, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
+    oh, ow = pool_output(H, kh, sh, ph, ceil_mode), pool_output(W, kw, sw, pw, ceil_mode)
+    y = np.empty((B, C, oh, ow))
+    for oy in range(oh):
+        for ox in range(ow):
+            y0, x0 = oy * sh - ph, ox * sw - pw
+            y1, x1 = min(y0 + kh, H + ph), min(x0 + kw, W + pw)
+            window = x[:, :, max(y0, 0):min(y1, H), max(x0, 0):min(x1, W)].astype(np.float64)
+            if mode == "max":
+                y[:, :, oy, ox] = window.max(axis=(2, 3))
+            else:
+                count = (y1 - y0) * (x1 - x0) if include_pad else window.shape[2] * window.shape[3]
+                y[:, :, oy, ox] = window.sum(axis=(2, 3)) / count
+    return y
+
+
+def out_shape(case):
+    B, C, H, W, kernel, stride, padding, ceil_mode = case
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
+    return B, C, pool_output(H, kh, sh, ph, ceil_mode), pool_output(W, kw, sw, pw, ceil_mode)
+
+
+def max_pool(backend, x, case):
+    y, argmax = np.empty(out_shape(case), x.dtype), np.empty(out_shape(case), np.int64)
+    assert backend.max_pool2d_forward(x, y, argmax, *case[4:]) is y
+    return y, argmax
+
+
+def avg_pool(backend, x, case, include_pad=True):
+    y = np.empty(out_shape(case), x.dtype)
+    assert backend.avg_pool2d_forward(x, y, *case[4:], count_include_pad=include_pad) is y
+    return y
+
+
+def test_ceil_mode_sizes():
+    assert pool_output(112, 3, 2, 0, True) == 56 and pool_output(112, 3, 2, 0, False) == 55
+    assert pool_output(8, 3, 2, 0, True) == 4  # last window starts at 6, covers 6..7 only
+    assert pool_output(5, 2, 2, 1, True) == 3  # a 4th window would start in the right padding
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_max_pool_matches_direct_and_numpy(case, dtype, backend, rng):
+    x = rng.standard_normal(case[:4]).astype(dtype)
+    y, argmax = max_pool(backend, x, case)
+    np.testing.assert_array_equal(y, direct_pool(x, *case[4:], "max").astype(dtype))
+    planes = x.reshape(x.shape[0] * x.shape[1], -1)
+    np.testing.assert_array_equal(np.take_along_axis(planes, argmax.reshape(len(planes), -1), 1),
+                                  y.reshape(len(planes), -1))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = np.full_like(x, np.nan)
+    assert backend.max_pool2d_backward(dy, argmax, dx) is dx
+    dx_numpy = reference.max_pool2d_backward(dy, argmax, np.empty_like(x))
+    close(dx, dx_numpy, dtype)
+
+
+@pytest.mark.parametrize("include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_avg_pool_matches_direct_and_numpy(case, dtype, include_pad, backend, rng):
+    x = rng.standard_normal(case[:4]).astype(dtype)
+    y = avg_pool(backend, x, case, include_pad)
+    close(y, direct_pool(x, *case[4:], "avg", include_pad), dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = {}
+    for b in (native, reference):
+        dx[b] = np.full_like(x, np.nan)
+        assert b.avg_pool2d_backward(dy, dx[b], *case[4:], count_include_pad=include_pad) is dx[b]
+    close(dx[native], dx[reference], dtype)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_pool_backward_matches_finite_differences(case, backend, rng):
+    x = rng.permutation(np.prod(case[:4])).reshape(case[:4]) / np.prod(case[:4])  # distinct: no ties
+    r = rng.standard_normal(out_shape(case))
+    _, argmax = max_pool(backend, x, case)
+    dx = backend.max_pool2d_backward(r, argmax, np.empty_like(x))
+    loss = lambda: float((r * max_pool(backend, x, case)[0]).sum())  # noqa: E731
+    np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+    for include_pad in (True, False):
+        dx = backend.avg_pool2d_backward(r, np.empty_like(x), *case[4:], count_include_pad=include_pad)
+        loss = lambda: float((r * avg_pool(backend, x, case, include_pad)).sum())  # noqa: E731
+        np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 7, 7), (1, 1, 1, 1), (4, 5, 3), (2, 1024, 7, 7)], ids=str)
+def test_global_avg_pool(shape, dtype, backend, rng):
+    x = (rng.standard_normal(shape) + 100).astype(dtype)
+    y = np.empty(shape[:2], dtype)
+    assert backend.global_avg_pool_forward(x, y) is y
+    close(y, x.reshape(*shape[:2], -1).astype(np.float64).mean(axis=2), dtype)
+    dy = rng.standard_normal(shape[:2]).astype(dtype)
+    dx = np.empty_like(x)
+    assert backend.global_avg_pool_backward(dy, dx) is dx
+    close(dx.reshape(*shape[:2], -1), np.repeat(dy[..., None], np.prod(shape[2:]), 2) / np.prod(shape[2:]), dtype)
+    if dtype == np.float64 and x.size < 200:
+        x -= 100  # finite differences want values near 1
+        loss = lambda: float((dy * backend.global_avg_pool_forward(x, y)).sum())  # noqa: E731
+        np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def test_max_pool_nan_wins(rng):
+    x = rng.standard_normal((1, 1, 4, 4))
+    x[0, 0, 1, 1] = np.nan
+    for backend in (native, reference):
+        y, argmax = max_pool(backend, x, (1, 1, 4, 4, 2, 2, 0, False))
+        assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 5 and np.isfinite(y.ravel()[1:]).all()
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], (2, 3, 10, 10, 3, 1, 1, False)], ids=str)
+def test_pooling_matches_pytorch(case, rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rng.standard_normal(case[:4])
+    kernel, stride, padding, ceil_mode = case[4:]
+    dy = rng.standard_normal(out_shape(case))
+    xt = torch.tensor(x, requires_grad=True)
+    F.max_pool2d(xt, kernel, stride, padding, ceil_mode=ceil_mode).backward(torch.tensor(dy))
+    y, argmax = max_pool(native, x, case)
+    np.testing.assert_array_equal(y, F.max_pool2d(torch.tensor(x), kernel, stride, padding, ceil_mode=ceil_mode).numpy())
+    np.testing.assert_allclose(native.max_pool2d_backward(dy, argmax, np.empty_like(x)), xt.grad.numpy(), rtol=1e-12)
+    for include_pad in (True, False):
+        xt = torch.tensor(x, requires_grad=True)
+        yt = F.avg_pool2d(xt, kernel, stride, padding, ceil_mode=ceil_mode, count_include_pad=include_pad)
+        yt.backward(torch.tensor(dy))
+        np.testing.assert_allclose(avg_pool(native, x, case, include_pad), yt.detach().numpy(), rtol=1e-12)
+        dx = native.avg_pool2d_backward(dy, np.empty_like(x), kernel, stride, padding, ceil_mode, include_pad)
+        np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
+def test_pooling_rejects_bad_input(backend):
+    x, y = np.ones((1, 2, 6, 6), np.float32), np.empty((1, 2, 3, 3), np.float32)
+    argmax = np.empty((1, 2, 3, 3), np.int64)
+    with pytest.raises(ValueError, match=r"padding \(2, 2\) must be at most half the kernel \(3, 3\)"):
+        backend.max_pool2d_forward(x, y, argmax, 3, 2, 2)
+    with pytest.raises(ValueError, match=r"padding \(0, 2\) must be at most half the kernel \(3, 3\)"):
+        backend.avg_pool2d_forward(x, y, 3, 2, (0, 2))
+    with pytest.raises(ValueError, match="kernel 7x7 is larger than the padded input 6x6"):
+        backend.avg_pool2d_forward(x, y, 7, 1)
+    with pytest.raises(ValueError, match="stride must be >= 1, got 0"):
+        backend.max_pool2d_forward(x, y, argmax, 3, 0)
+    with pytest.raises(TypeError, match="argmax must have dtype int64"):
+        backend.max_pool2d_forward(x, y, argmax.astype(np.int32), 2, 2)
+    with pytest.raises(ValueError, match=r"y must have shape \(1, 2, 3, 3\)"):
+        backend.max_pool2d_forward(x, np.empty((1, 2, 2, 2), np.float32), argmax, 2, 2)
+    with pytest.raises(TypeError, match="y has dtype float64, expected float32"):
+        backend.avg_pool2d_forward(x, y.astype(np.float64), 2, 2)
+    with pytest.raises(ValueError, match="x and y must not overlap"):
+        backend.avg_pool2d_forward(x, x, 1, 1)
+    bad = np.full((1, 2, 3, 3), 36, np.int64)
+    with pytest.raises(ValueError, match=r"argmax has 18 entries outside \[0, 36\)"):
+        backend.max_pool2d_backward(np.ones((1, 2, 3, 3), np.float32), bad, np.empty_like(x))
+    with pytest.raises(ValueError, match="y has 3 elements, expected 2"):
+        backend.global_avg_pool_forward(x, np.empty(3, np.float32))
