@@ -18,12 +18,14 @@ from .layers import (AvgPool2d, BatchNorm, Concat, Conv2d, Dropout, Linear, MaxP
 
 
 class Builder:
-    """What the layers of one network share: BN or not, BN's eps, dtype, backend, the random
-    generator of the weights, and whether pools round up (ceil_mode, Caffe's GoogLeNet)."""
+    """What the layers of one network share: BN or not, BN's eps and momentum, dtype, backend,
+    the random generator of the weights, and whether pools round up (ceil_mode, Caffe's
+    GoogLeNet)."""
 
     def __init__(self, bn=True, eps=1e-5, dtype=np.float32, backend=native, seed=0,
-                 ceil_mode=True):
+                 ceil_mode=True, bn_momentum=0.01):
         self.bn, self.eps, self.dtype, self.backend, self.ceil_mode = bn, eps, dtype, backend, ceil_mode
+        self.bn_momentum = bn_momentum
         self.rng = np.random.default_rng(seed)
 
     def conv(self, cin, cout, kernel, stride=1, padding=0):
@@ -31,7 +33,8 @@ class Builder:
                       backend=self.backend, rng=self.rng)
         if not self.bn:
             return Sequential(conv, self.relu(), names=("conv", "relu"))
-        bn = BatchNorm(cout, eps=self.eps, dtype=self.dtype, backend=self.backend)
+        bn = BatchNorm(cout, eps=self.eps, momentum=self.bn_momentum, dtype=self.dtype,
+                       backend=self.backend)
         return Sequential(conv, bn, self.relu(), names=("conv", "bn", "relu"))
 
     def relu(self):

@@ -206,3 +206,27 @@ def inception_v3(num_classes=1000, aux=True, input_size=299, in_channels=3, drop
                ("mixed_7c", inception_e(b, 2048)), ("classifier", _classifier(b, 2048, num_classes, dropout))]
     heads = {"mixed_6e": _v3_aux(b, 768, num_classes)} if aux else {}
     return _network(b, stages, heads, in_channels, input_size)
+
+
+# ---- a small GoogLeNet for small images -----------------------------------------------------
+
+TINY_TABLE = {"inception_3a": (16, 16, 24, 4, 8, 8), "inception_3b": (24, 24, 32, 8, 12, 12),
+              "inception_4a": (32, 32, 48, 8, 16, 16)}
+
+
+def tiny_inception(num_classes=10, in_channels=1, input_size=32, bn=True, dropout=0.2,
+                   dtype=np.float32, backend=native, seed=0):
+    """GoogLeNet in miniature for small images (32x32 digits): a 3x3 stem with 32 filters,
+    3x3/2 max pool, two Figure 2(b) modules, 3x3/2 max pool, one more module, global average
+    pooling, dropout, linear; BN after every convolution by default, its rolling statistics
+    updated with momentum 0.1 (a short training run: 0.01 would lag behind the weights)."""
+    b = Builder(bn=bn, eps=1e-5, dtype=dtype, backend=backend, seed=seed, ceil_mode=True,
+                bn_momentum=0.1)
+    stages, cin = [("conv1", b.conv(in_channels, 32, 3, padding=1)), ("pool1", b.max_pool())], 32
+    for name, row in TINY_TABLE.items():
+        if name == "inception_4a":
+            stages.append(("pool3", b.max_pool()))
+        stages.append((name, inception_v1(b, cin, *row)))
+        cin = row[0] + row[2] + row[4] + row[5]
+    stages.append(("classifier", _classifier(b, cin, num_classes, dropout)))
+    return _network(b, stages, {}, in_channels, input_size)
