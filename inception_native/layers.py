@@ -54,6 +54,12 @@ class Layer:
     def output_shape(self, shape):
         return tuple(shape)
 
+    def _saved(self, value):
+        """What the forward kept for the backward; a backward before any forward raises."""
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+        return value
+
     def _check_input(self, x, ndim):
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
@@ -120,7 +126,7 @@ class Conv2d(Layer):
                                            self._y, self.stride, self.padding, self._workspace(x))
 
     def backward(self, dy):
-        x = self._x
+        x = self._saved(self._x)
         self._dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
         return self.backend.conv2d_backward(dy, x, self.params["weight"], self._dx,
                                             self.grads["weight"], self.grads.get("bias"),
@@ -154,8 +160,9 @@ class Linear(Layer):
         return self.backend.linear_forward(x, self.params["weight"], self.params.get("bias"), self._y)
 
     def backward(self, dy):
-        self._dx = _reuse(self._dx, self._x.shape, self._x.dtype)
-        return self.backend.linear_backward(dy, self._x, self.params["weight"], self._dx,
+        x = self._saved(self._x)
+        self._dx = _reuse(self._dx, x.shape, x.dtype)
+        return self.backend.linear_backward(dy, x, self.params["weight"], self._dx,
                                             self.grads["weight"], self.grads.get("bias"))
 
 
@@ -170,7 +177,7 @@ class ReLU(Layer):
 
     def backward(self, dy):
         self._dx = _reuse(self._dx, dy.shape, dy.dtype)
-        return self.backend.relu_backward(dy, self._y, self._dx)
+        return self.backend.relu_backward(dy, self._saved(self._y), self._dx)
 
 
 class MaxPool2d(Layer):
@@ -186,6 +193,9 @@ class MaxPool2d(Layer):
         kh, kw = check.pair("kernel", self.kernel, 1)
         sh, sw = (kh, kw) if self.stride is None else check.pair("stride", self.stride, 1)
         ph, pw = check.pair("padding", self.padding)
+        if H + 2 * ph < kh or W + 2 * pw < kw:
+            raise ValueError(f"the {kh}x{kw} pooling window is larger than the padded input "
+                             f"{H + 2 * ph}x{W + 2 * pw}")
         return (B, C, check.pool_output(H, kh, sh, ph, self.ceil_mode),
                 check.pool_output(W, kw, sw, pw, self.ceil_mode))
 
@@ -199,7 +209,7 @@ class MaxPool2d(Layer):
         return self.backend.max_pool2d_forward(x, self._y, self._argmax, *self._window())
 
     def backward(self, dy):
-        self._dx = _reuse(self._dx, self._x_shape, dy.dtype)
+        self._dx = _reuse(self._dx, self._saved(self._x_shape), dy.dtype)
         return self.backend.max_pool2d_backward(dy, self._argmax, self._dx)
 
 
@@ -221,7 +231,7 @@ class AvgPool2d(MaxPool2d):
         return self.backend.avg_pool2d_forward(x, self._y, *self._window())
 
     def backward(self, dy):
-        self._dx = _reuse(self._dx, self._x_shape, dy.dtype)
+        self._dx = _reuse(self._dx, self._saved(self._x_shape), dy.dtype)
         return self.backend.avg_pool2d_backward(dy, self._dx, *self._window())
 
 
@@ -242,11 +252,13 @@ class GlobalAvgPool(Layer):
         return self.backend.global_avg_pool_forward(x, self._y)
 
     def backward(self, dy):
-        return self.backend.global_avg_pool_backward(dy, self._dx)
+        return self.backend.global_avg_pool_backward(dy, self._saved(self._dx))
 
 
 class Flatten(Layer):
     """(batch, ...) -> (batch, features): a view, no copy."""
+
+    _x_shape = None
 
     def output_shape(self, shape):
         return (shape[0], int(np.prod(shape[1:])))
@@ -256,7 +268,7 @@ class Flatten(Layer):
         return x.reshape(self.output_shape(x.shape))
 
     def backward(self, dy):
-        return dy.reshape(self._x_shape)
+        return dy.reshape(self._saved(self._x_shape))
 
 
 class Dropout(Layer):
@@ -268,7 +280,7 @@ class Dropout(Layer):
         self.p = check.number("p", p, 0.0, 1.0)
         self.seed, self.backend = check.size("seed", seed), backend
         self.buffers = {"step": np.zeros((), np.int64)}
-        self._y = self._mask = self._dx = None
+        self._y = self._mask = self._dx = self._dropped = None
 
     def forward(self, x):
         self._dropped = self.training
@@ -280,7 +292,7 @@ class Dropout(Layer):
                                             (self.seed + int(self.buffers["step"])) % 2**64)
 
     def backward(self, dy):
-        if not self._dropped:
+        if not self._saved(self._dropped):
             return dy
         self._dx = _reuse(self._dx, dy.shape, dy.dtype)
         return self.backend.dropout_backward(dy, self._mask, self._dx)
@@ -390,7 +402,7 @@ class Concat(Container):
             raise ValueError("Concat needs at least one branch")
         self.children = [(f"branch{i}", b) for i, b in enumerate(branches)]
         self.backend = backend
-        self._y = self._dx = self._dys = None
+        self._y = self._dx = self._dys = self._shapes = None
 
     def output_shape(self, shape):
         shapes = [b.output_shape(shape) for _, b in self.children]
@@ -406,6 +418,7 @@ class Concat(Container):
         return self.backend.concat_forward(outputs, self._y)
 
     def backward(self, dy):
+        self._saved(self._shapes)
         if self._dys is None or [d.shape for d in self._dys] != self._shapes or self._dys[0].dtype != dy.dtype:
             self._dys = [np.empty(s, dy.dtype) for s in self._shapes]
         self.backend.concat_backward(dy, self._dys)

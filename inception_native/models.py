@@ -21,7 +21,7 @@ class Network(Container):
         self.stages, self.heads = list(stages), dict(heads)
         self.children = self.stages + [(f"aux_{name}", head) for name, head in self.heads.items()]
         self.input_shape, self.backend = tuple(input_shape), backend
-        self._sums = {}
+        self._sums, self._with_heads = {}, None
 
     def __getitem__(self, name):
         return dict(self.stages)[name]
@@ -61,6 +61,7 @@ class Network(Container):
 
     def backward(self, dys):
         """dys: dL/dlogits of each output of the last forward, in its order; returns dL/dx."""
+        self._saved(self._with_heads)
         outputs = 1 + (len(self.heads) if self._with_heads else 0)
         if len(dys) != outputs:
             raise ValueError(f"dys must hold {outputs} gradients (one per output), got {len(dys)}")
@@ -81,8 +82,10 @@ def _classifier(b, channels, num_classes, dropout):
 
 
 def _network(b, stages, heads, in_channels, input_size):
-    """The Network; its first convolution skips dL/dx (nothing needs the input's)."""
+    """The Network, its shapes checked; its first convolution skips dL/dx (nothing needs the
+    input's)."""
     net = Network(stages, heads, (in_channels, input_size, input_size), b.backend)
+    net.summary()  # raises ValueError where a stage does not fit input_size
     first = net
     while not isinstance(first, Conv2d):
         first = first.children[0][1]
@@ -122,8 +125,8 @@ def _googlenet_aux(b, shape, num_classes):
 def googlenet(num_classes=1000, bn=False, aux=True, input_size=224, in_channels=3,
               dropout=0.4, dtype=np.float32, backend=native, seed=0):
     """GoogLeNet as Table 1 of the paper: the 5x5 branches, 3x3/2 max pools rounding up (Caffe's),
-    two auxiliary heads after 4a and 4d (aux=True; they need input_size >= 160), global average
-    pooling, dropout 0.4, one linear layer. bn=True puts BatchNorm (eps 1e-3, as torchvision's)
+    two auxiliary heads after 4a and 4d (aux=True), global average pooling, dropout 0.4, one
+    linear layer. input_size >= 79 with the heads, >= 47 without. bn=True puts BatchNorm (eps 1e-3, as torchvision's)
     between every convolution and its ReLU. The paper's local response normalisation layers are
     left out (as torchvision does). Weights He-normal from `seed`."""
     b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
@@ -166,7 +169,7 @@ def inception_v2(num_classes=1000, input_size=224, in_channels=3, dtype=np.float
     by two 3x3, stride-2 modules 3c and 4e in place of max pools between the stages, global
     average pooling and one linear layer (no dropout, no auxiliary heads: the paper removes
     dropout and keeps no aux heads in its table). The first convolution is a plain 7x7/2 (the
-    paper's is depthwise separable)."""
+    paper's is depthwise separable). input_size >= 63."""
     b = Builder(bn=True, eps=1e-5, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
     stages = [("conv1", b.conv(in_channels, 64, 7, 2, 3)), ("pool1", b.max_pool()),
               ("conv2", b.seq(b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1))),
