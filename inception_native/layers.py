@@ -120,10 +120,11 @@ class Conv2d(Layer):
 
     def forward(self, x):
         self._check_input(x, 4)
-        self._x = x
         self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
-        return self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"),
-                                           self._y, self.stride, self.padding, self._workspace(x))
+        self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self._y,
+                                    self.stride, self.padding, self._workspace(x))
+        self._x = x  # kept for the backward once the forward has succeeded
+        return self._y
 
     def backward(self, dy):
         x = self._saved(self._x)
@@ -155,9 +156,10 @@ class Linear(Layer):
 
     def forward(self, x):
         self._check_input(x, 2)
-        self._x = x
         self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
-        return self.backend.linear_forward(x, self.params["weight"], self.params.get("bias"), self._y)
+        self.backend.linear_forward(x, self.params["weight"], self.params.get("bias"), self._y)
+        self._x = x
+        return self._y
 
     def backward(self, dy):
         x = self._saved(self._x)
