@@ -275,13 +275,14 @@ class Flatten(Layer):
 
 class Dropout(Layer):
     """Inverted dropout with probability p in training, the identity in eval. The mask of the
-    n-th training forward is drawn from seed + n: a seeded run is reproducible, and the count
-    (buffer "step") is saved with a checkpoint so that a resumed run draws the same masks."""
+    n-th training forward is drawn from seed + n: a seeded run is reproducible, and seed and
+    count are buffers, saved with a checkpoint, so that a resumed run draws the same masks."""
 
     def __init__(self, p=0.5, seed=0, backend=native):
         self.p = check.number("p", p, 0.0, 1.0)
-        self.seed, self.backend = check.size("seed", seed), backend
-        self.buffers = {"step": np.zeros((), np.int64)}
+        self.backend = backend
+        self.buffers = {"seed": np.array(check.size("seed", seed), np.uint64),
+                        "step": np.zeros((), np.uint64)}
         self._y = self._mask = self._dx = self._dropped = None
 
     def forward(self, x):
@@ -289,9 +290,9 @@ class Dropout(Layer):
         if not self.training:
             return x
         self._y, self._mask = _reuse(self._y, x.shape, x.dtype), _reuse(self._mask, x.shape, x.dtype)
-        self.buffers["step"] += 1
-        return self.backend.dropout_forward(x, self._y, self._mask, self.p,
-                                            (self.seed + int(self.buffers["step"])) % 2**64)
+        self.buffers["step"] += np.uint64(1)
+        seed = (int(self.buffers["seed"]) + int(self.buffers["step"])) % 2**64
+        return self.backend.dropout_forward(x, self._y, self._mask, self.p, seed)
 
     def backward(self, dy):
         if not self._saved(self._dropped):
