@@ -45,17 +45,29 @@ def _listed(names):
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
+def _read(path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a readable checkpoint: {error}") from None
+
+
+def _meta(stored):
+    return {k[5:]: v.item() for k, v in stored.items() if k.startswith("meta/")}
+
+
+def meta(path):
+    """The meta numbers save stored in path (a dict), without a model."""
+    return _meta(_read(path))
+
+
 def load(path, model, optimizer=None):
     """Restore what save wrote into model (and optimizer, whose velocities must then be in the
     file); returns the meta numbers as a dict. Velocities in the file are ignored without an
     optimizer (loading a training checkpoint to predict)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            stored = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} is not a readable checkpoint: {error}") from None
+    stored = _read(path)
     targets = _arrays(model, optimizer)
-    meta = {k[5:]: v.item() for k, v in stored.items() if k.startswith("meta/")}
     ignored = ("meta/",) + (("velocity/",) if optimizer is None else ())
     present = {k for k in stored if not k.startswith(ignored)}
     problems = []
@@ -70,4 +82,4 @@ def load(path, model, optimizer=None):
         raise ValueError(f"{path} does not fit the model: " + "; ".join(problems))
     for k, t in targets.items():
         t[...] = stored[k]
-    return meta
+    return _meta(stored)
