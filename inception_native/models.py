@@ -197,7 +197,8 @@ def inception_v3(num_classes=1000, aux=True, input_size=299, in_channels=3, drop
     modules (35x35x288), a grid reduction to 17x17x768, four Figure 6 modules (n = 7), the
     auxiliary head after the last of them, a reduction to 8x8x1280, two Figure 7 modules
     (8x8x2048), global average pooling, dropout, linear. BN (eps 1e-3) after every convolution;
-    pools round down. input_size >= 75."""
+    pools round down. input_size >= 299 with the auxiliary head (its 5x5 conv needs the 17x17
+    grid), >= 75 without."""
     b = Builder(bn=True, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=False)
     stages = [("conv1", b.seq(b.conv(in_channels, 32, 3, 2), b.conv(32, 32, 3), b.conv(32, 64, 3, padding=1))),
               ("pool1", b.max_pool()),

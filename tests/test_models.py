@@ -141,6 +141,9 @@ def test_input_size_and_shape_errors():
     assert models.googlenet(input_size=96).stage_shapes()["inception_5b"] == (1, 1024, 3, 3)
     with pytest.raises(ValueError, match="pooling window is larger"):
         models.googlenet(input_size=64)  # the auxiliary heads' 5x5 pooling needs 4a >= 5x5
+    assert models.inception_v3(aux=False, input_size=75).stage_shapes()["mixed_7c"] == (1, 2048, 1, 1)
+    with pytest.raises(ValueError, match="kernel 5x5 is larger than the padded input"):
+        models.inception_v3(input_size=298)  # the auxiliary head's 5x5 conv needs the 17x17 grid
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 3, 96, 96\)"):
         models.googlenet(input_size=96).forward(np.zeros((1, 3, 64, 64), np.float32))
 
