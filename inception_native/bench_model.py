@@ -4,11 +4,13 @@ kernels, their NumPy twins and the same network in PyTorch (benchmarks/torch_twi
 network written out as torch.nn modules with the same weights; eager mode), at the same thread
 count (OpenMP and OpenBLAS). Interleaved rounds, best of `repeats` after one warm-up.
 
-    from inception_native.bench_model import model_benchmark
-    rows = model_benchmark("googlenet", threads=2)
+    from inception_native.bench_model import model_benchmark, format_rows, profile
+    print(format_rows(model_benchmark("googlenet", threads=2)))
+    profile("googlenet", threads=2)     # where a native training step spends its time
 """
 import importlib.util
 import os
+import time
 
 import numpy as np
 
@@ -106,3 +108,44 @@ def format_rows(rows):
         lines.append(f"{r['model']:>13} {r['pass']:>10} {r['batch']:>5} {r['contender']:>9} "
                      f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10}")
     return "\n".join(lines)
+
+
+def _leaves(layer):
+    if not layer.children:
+        yield layer
+    for _, child in layer.children:
+        yield from _leaves(child)
+
+
+def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000, steps=2):
+    """Seconds per training step spent in each layer type's forward and backward (native;
+    the rest: loss, optimiser, the containers' glue), averaged over `steps` after one warm-up.
+    Returns {(layer type, "forward"/"backward"): seconds}, largest first."""
+    factory, default_size = MODELS[model]
+    set_num_threads(threads)
+    _openblas_set_threads(threads)
+    net = factory(num_classes=num_classes, input_size=size or default_size)
+    spent = {}
+
+    def timed(layer, direction):
+        run, key = getattr(layer, direction), (type(layer).__name__, direction)
+
+        def wrapper(a):
+            start = time.perf_counter()
+            out = run(a)
+            spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
+            return out
+        setattr(layer, direction, wrapper)
+
+    for leaf in _leaves(net):
+        timed(leaf, "forward")
+        timed(leaf, "backward")
+    step = _ours(lambda backend: net, native, batch, size, True)
+    step()
+    spent.clear()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    spent[("total step", "")] = time.perf_counter() - start
+    spent[("rest", "")] = 2 * spent[("total step", "")] - sum(spent.values())
+    return dict(sorted(((k, v / steps) for k, v in spent.items()), key=lambda kv: -kv[1]))

@@ -36,3 +36,10 @@ def test_model_benchmark_rows():
         ("inference", 1, "native"), ("inference", 1, "numpy"), ("training", 2, "native"), ("training", 2, "numpy")}
     assert all(r["images_per_s"] > 0 for r in rows)
     assert "training" in bench_model.format_rows(rows)
+
+
+def test_profile_accounts_for_the_step():
+    spent = bench_model.profile("googlenet", threads=1, batch=2, size=80, num_classes=10, steps=1)
+    total = spent.pop(("total step", ""))
+    assert {("Conv2d", "forward"), ("Conv2d", "backward"), ("MaxPool2d", "forward"), ("rest", "")} <= set(spent)
+    assert sum(spent.values()) == pytest.approx(total)
