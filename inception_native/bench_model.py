@@ -11,6 +11,7 @@ count (OpenMP and OpenBLAS). Interleaved rounds, best of `repeats` after one war
 import importlib.util
 import os
 import time
+from functools import partial
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from . import losses, models, native, optim, reference, set_num_threads
 from .bench import load_torch
 from .bench_conv import _best_of, _openblas_set_threads
 
-MODELS = {"googlenet": (models.googlenet, 224), "inception_v2": (models.inception_v2, 224),
+MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.googlenet, bn=True), 224),
+          "inception_v2": (models.inception_v2, 224),
           "inception_v3": (models.inception_v3, 299)}
 TWIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks", "torch_twin.py")
 
@@ -100,10 +102,11 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
 
 def format_rows(rows):
     """A table; vs PyTorch: its time over the row's (higher is faster)."""
-    torch_time = {(r["pass"], r["batch"]): r["seconds"] for r in rows if r["contender"] == "pytorch"}
+    key = lambda r: (r["model"], r["size"], r["pass"], r["batch"])  # noqa: E731
+    torch_time = {key(r): r["seconds"] for r in rows if r["contender"] == "pytorch"}
     lines = [f"{'model':>13} {'pass':>10} {'batch':>5} {'contender':>9} {'s':>9} {'img/s':>9} {'vs PyTorch':>10}"]
     for r in rows:
-        theirs = torch_time.get((r["pass"], r["batch"]))
+        theirs = torch_time.get(key(r))
         ratio = f"{theirs / r['seconds']:.2f}x" if theirs else "-"
         lines.append(f"{r['model']:>13} {r['pass']:>10} {r['batch']:>5} {r['contender']:>9} "
                      f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10}")

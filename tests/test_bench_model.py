@@ -43,3 +43,11 @@ def test_profile_accounts_for_the_step():
     total = spent.pop(("total step", ""))
     assert {("Conv2d", "forward"), ("Conv2d", "backward"), ("MaxPool2d", "forward"), ("rest", "")} <= set(spent)
     assert sum(spent.values()) == pytest.approx(total)
+
+
+def test_format_rows_compares_each_model_with_its_own_pytorch_row():
+    row = lambda model, contender, seconds: {"model": model, "size": 8, "pass": "inference", "batch": 1,  # noqa: E731
+                                             "contender": contender, "seconds": seconds, "images_per_s": 1 / seconds}
+    table = bench_model.format_rows([row("a", "native", 1.0), row("a", "pytorch", 2.0),
+                                     row("b", "native", 3.0), row("b", "pytorch", 1.5)])
+    assert [line.split()[-1] for line in table.splitlines()[1:]] == ["2.00x", "1.00x", "0.50x", "1.00x"]
