@@ -2,7 +2,9 @@
 
 `forward(x)` returns a list of logits: the main classifier's first, then (in training mode,
 with auxiliary heads) each head's, in the order of the stages they hang from. `backward(dys)`
-takes one dL/dlogits per output and returns dL/dx. `summary()` lists every stage's output shape
+takes one dL/dlogits per output and fills the gradients; it returns dL/dx only when the first
+convolution's `input_grad` is set (the models clear it: nothing needs the images' gradient,
+and it saves conv1's largest col2im), else None. `summary()` lists every stage's output shape
 and parameter count, computed from the shapes alone (nothing runs).
 """
 import numpy as np

@@ -192,6 +192,11 @@ def test_stage_outputs_have_the_shapes_summary_reports(rng):
         x = stage.forward(x)
         assert x.shape == expected[name], name
     assert len(net.forward(rng.standard_normal((2, 3, 96, 96)).astype(np.float32))) == 1  # eval: no heads
+    assert net["inception_4a"] is dict(net.stages)["inception_4a"]
+    net.train().forward(rng.standard_normal((2, 3, 96, 96)).astype(np.float32))
+    with pytest.raises(ValueError, match="dys must hold 3 gradients"):
+        net.backward([np.ones((2, 10), np.float32)])
+    assert net.backward([np.ones((2, 10), np.float32)] * 3) is None  # the images' gradient is skipped
 
 
 @pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
