@@ -22,6 +22,16 @@ def positive(text):
     return value
 
 
+def positive_number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
 def info(args):
     from ._runtime import build_info, get_num_threads
 
@@ -51,7 +61,7 @@ def main(argv=None):
     train = commands.add_parser("train", help="train a small Inception network on scikit-learn's digits")
     train.add_argument("--epochs", type=positive, default=8, help="epochs (default 8)")
     train.add_argument("--batch-size", type=positive, default=32, help="images per step (default 32)")
-    train.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
+    train.add_argument("--lr", type=positive_number, default=0.1, help="peak learning rate (default 0.1)")
     train.add_argument("--size", type=positive, default=32, help="images upsampled to size x size (default 32)")
     train.add_argument("--checkpoint", default="inception_digits.npz", help="checkpoint file (.npz)")
     train.add_argument("--resume", action="store_true", help="continue from --checkpoint")

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import io, losses, models, optim
 from ._runtime import get_num_threads, set_num_threads
+from .bench_conv import _openblas_set_threads
 
 HELD_OUT = 0.2
 CLASSES = 10
@@ -64,6 +65,7 @@ def accuracy(model, x, labels, batch=256):
 
 def train(args):
     set_num_threads(args.threads)
+    _openblas_set_threads(args.threads)  # SciPy's BLAS has threads of its own
     x, labels, train_idx, test_idx = digits(args.size)
     train_idx = train_idx[:args.limit] if args.limit else train_idx
     model = build(args.size, args.seed)

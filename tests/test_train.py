@@ -52,3 +52,11 @@ def test_bad_input_is_reported(tmp_path):
     assert result.returncode != 0
     result = run("train", "--resume", "--checkpoint", str(tmp_path / "none.npz"), check=False)
     assert result.returncode != 0 and "not a readable checkpoint" in result.stderr
+
+
+def test_bad_options_are_rejected():
+    from inception_native import __main__ as cli
+    for argv in (["train", "--lr", "-1"], ["train", "--lr", "inf"], ["train", "--epochs", "0"],
+                 ["predict", "--input", "x.npy"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
