@@ -178,16 +178,16 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
                   ("variance_delta", variance_delta, f, False), ("delta", delta, b * f * s, True)), b, f, s
 
 
-def _training_sizes(x, training):
+def _training_sizes(x, training, unbiased=True):
     B, C, S = nchw("x", x)
-    if training and B * S == 1:
+    if training and unbiased and B * S == 1:
         raise ValueError(f"x: training needs more than one value per channel, got shape {x.shape}")
     return B, C, S
 
 
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
-                      training, eps, momentum):
-    B, C, S = _training_sizes(x, training)
+                      training, eps, momentum, unbiased):
+    B, C, S = _training_sizes(x, training, unbiased)
     eps = number("eps", eps, 0.0, low_open=True)
     momentum = number("momentum", momentum, 0.0, 1.0)
     same_shape("y", y, x.shape)

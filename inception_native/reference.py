@@ -117,10 +117,10 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
 # ---- the BatchNorm layer -----------------------------------------------------------------
 
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
-                      training=True, eps=1e-5, momentum=0.01):
+                      training=True, eps=1e-5, momentum=0.01, unbiased=True):
     _, B, C, S, eps, momentum = check.batchnorm_forward(
         x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd, bool(training), eps,
-        momentum)
+        momentum, bool(unbiased))
     x3 = _planes(x, B, C, S).astype(np.float64)
     if training:
         m = B * S
@@ -129,7 +129,8 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
         mean[...] = batch_mean
         invstd[...] = 1 / np.sqrt(batch_var + eps)
         rolling_mean[...] = (1 - momentum) * rolling_mean + momentum * batch_mean
-        rolling_variance[...] = (1 - momentum) * rolling_variance + momentum * batch_var * m / (m - 1)
+        correction = m / (m - 1) if unbiased else 1
+        rolling_variance[...] = (1 - momentum) * rolling_variance + momentum * batch_var * correction
     else:
         mean[...] = rolling_mean
         invstd[...] = 1 / np.sqrt(rolling_variance.astype(np.float64) + eps)
