@@ -50,17 +50,23 @@ def _openblas_set_threads(n):
 
 
 def _best_of(runs, repeats):
-    """Best time of each closure over `repeats` rounds, after one warm-up round. The closures
-    take turns within a round, so a neighbour's burst of load (the machine may be shared) hits
-    them alike instead of spoiling one column."""
-    for fn in runs.values():
-        fn()
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for key, fn in runs.items():
-            start = time.perf_counter()
+    """Best time of each closure over `repeats` rounds, after one warm-up round. Closures are
+    grouped by their first word (the library: native, numpy, torch): within a group they take
+    turns in each round, so a neighbour's burst of load (the machine may be shared) hits them
+    alike; groups run one after the other with a pause between, so that one library's idle
+    threads, still spinning, do not slow the next library down."""
+    best = {}
+    for library in dict.fromkeys(key.split()[0] for key in runs):
+        group = {key: fn for key, fn in runs.items() if key.split()[0] == library}
+        time.sleep(0.2)
+        for fn in group.values():
             fn()
-            best[key] = min(best[key], time.perf_counter() - start)
+        best.update(dict.fromkeys(group, float("inf")))
+        for _ in range(repeats):
+            for key, fn in group.items():
+                start = time.perf_counter()
+                fn()
+                best[key] = min(best[key], time.perf_counter() - start)
     return best
 
 
@@ -120,7 +126,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         M, N, K = OC, batch * yshape[2] * yshape[3], C * kh * kw
         A, B, Cm = (rng.standard_normal(s, np.float32) for s in ((M, K), (K, N), (M, N)))
         runs = {"native fwd": fwd, "native fwd+bwd": fwd_bwd,
-                "sgemm": lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N)}
+                "native sgemm": lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N)}
         if numpy_twin:
             runs["numpy fwd"], runs["numpy fwd+bwd"], _ = _layer(reference, x, w, stride, padding)
         if torch is not None:
@@ -129,7 +135,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         row = {"layer": name, "gemm (M, N, K)": (M, N, K), "numpy fwd": None,
                "numpy fwd+bwd": None, "torch fwd": None, "torch fwd+bwd": None}
         for key, seconds in _best_of(runs, repeats).items():
-            row[key] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
+            row[key.replace("native sgemm", "sgemm")] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
         rows.append(row)
     return rows
 

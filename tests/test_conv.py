@@ -258,6 +258,8 @@ def test_conv2d_every_blocking_gives_the_same_result(case, min_columns, block_va
 def test_conv2d_groups_small_maps_and_not_large_ones():
     """7x7 maps: 21 images per GEMM (>= 1024 columns); 56x56: one image; 1x1 on 28x28: none."""
     from inception_native import _checks
+    assert _checks.conv_group(16, 28 * 28) == 2 and _checks.conv_group(16, 28 * 28, pointwise=True) == 1
+    assert native.conv2d_workspace_size((16, 192, 28, 28), (64, 192, 1, 1)) == 0
     assert _checks.conv_group(16, 7 * 7) == 16 and _checks.conv_group(32, 7 * 7) == 21
     assert _checks.conv_group(16, 56 * 56) == 1
     assert native.conv2d_workspace_size((16, 192, 56, 56), (64, 192, 1, 1)) == 0
