@@ -396,8 +396,12 @@ def conv_threads():
 
 def conv_blocking(B, K, oh, ow, pointwise=False, threads=1):
     """(G, R): G images per GEMM, or (G = 1) R output rows of one image per GEMM; with several
-    threads, G leaves every thread a block."""
+    threads, G makes a whole number of blocks per thread (16 images of 14x14 on 2 threads:
+    4 blocks of 4, not 6 + 6 + 4, which would leave one thread 10 images)."""
     G = min(conv_group(B, oh * ow, pointwise), -(-B // threads))
+    if G > 1 and threads > 1:
+        blocks = -(-B // G)
+        G = -(-B // (-(-blocks // threads) * threads))
     if G > 1:
         return G, oh
     rows = max(CONV_BLOCK_VALUES // (K * ow), -(-CONV_MIN_COLUMNS // ow))

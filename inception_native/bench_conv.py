@@ -51,7 +51,7 @@ def _openblas_set_threads(n):
 
 def _best_of(runs, repeats):
     """Best time of each closure over `repeats` rounds, after one warm-up round. Closures are
-    grouped by their first word (the library: native, numpy, torch): within a group they take
+    grouped by their first word (the library: native, blas, numpy, torch): within a group they take
     turns in each round, so a neighbour's burst of load (the machine may be shared) hits them
     alike; groups run one after the other with a pause between, so that one library's idle
     threads, still spinning, do not slow the next library down."""
@@ -126,7 +126,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         M, N, K = OC, batch * yshape[2] * yshape[3], C * kh * kw
         A, B, Cm = (rng.standard_normal(s, np.float32) for s in ((M, K), (K, N), (M, N)))
         runs = {"native fwd": fwd, "native fwd+bwd": fwd_bwd,
-                "native sgemm": lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N)}
+                "blas sgemm": lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N)}
         if numpy_twin:
             runs["numpy fwd"], runs["numpy fwd+bwd"], _ = _layer(reference, x, w, stride, padding)
         if torch is not None:
@@ -135,7 +135,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         row = {"layer": name, "gemm (M, N, K)": (M, N, K), "numpy fwd": None,
                "numpy fwd+bwd": None, "torch fwd": None, "torch fwd+bwd": None}
         for key, seconds in _best_of(runs, repeats).items():
-            row[key.replace("native sgemm", "sgemm")] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
+            row[key.replace("blas sgemm", "sgemm")] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
         rows.append(row)
     return rows
 
