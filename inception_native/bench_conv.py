@@ -10,6 +10,9 @@ A convolution of x (B, C, H, W) by w (OC, C, kh, kw) into (B, OC, oh, ow) is the
 (dx and dw), so forward+backward counts 3x. The sgemm column times that GEMM alone, on
 preallocated matrices, through the same BLAS the native gemm calls: the ceiling the lowering
 overheads are measured against. Timings are the best of `repeats` runs after one warm-up.
+`threads` sets the OpenMP threads (the native convolution shares image blocks among them, with
+a single-threaded BLAS each), the BLAS threads (sgemm, the linear layer, the NumPy twin) and
+PyTorch's threads alike.
 """
 import ctypes
 import glob
@@ -18,7 +21,7 @@ import time
 
 import numpy as np
 
-from . import native, reference, set_num_threads
+from . import _blas_threads, native, reference, set_num_threads
 
 # name, (C, H, W), (OC, kh, kw), stride, padding: GoogLeNet (Szegedy et al. 2014, Table 1)
 GOOGLENET_CONVS = [
@@ -33,20 +36,15 @@ BATCH = 16
 
 
 def _openblas_set_threads(n):
-    """Set the thread count of the OpenBLAS builds SciPy and NumPy ship (each has its own);
-    returns the libraries it reached. OPENBLAS_NUM_THREADS only counts at load time."""
+    """Set the thread count of the BLAS behind gemm (SciPy's OpenBLAS) and of NumPy's own
+    OpenBLAS (the NumPy twin's); OPENBLAS_NUM_THREADS only counts at load time."""
     import numpy
-    import scipy
-    reached = []
-    for package, symbol in ((scipy, "scipy_openblas_set_num_threads"),
-                            (numpy, "scipy_openblas_set_num_threads64_")):
-        libs = os.path.join(os.path.dirname(package.__file__), os.pardir, package.__name__ + ".libs")
-        for path in glob.glob(os.path.join(libs, "*openblas*")):
-            lib = ctypes.CDLL(path)
-            if hasattr(lib, symbol):
-                getattr(lib, symbol)(ctypes.c_int(n))
-                reached.append(os.path.basename(path))
-    return reached
+    _blas_threads.set(n)
+    libs = os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs")
+    for path in glob.glob(os.path.join(libs, "*openblas*")):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "scipy_openblas_set_num_threads64_"):
+            lib.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
 
 
 def _best_of(runs, repeats):
