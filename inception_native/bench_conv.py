@@ -104,18 +104,23 @@ def _torch_layer(torch, x, w, stride, padding):
     return fwd, fwd_bwd
 
 
-def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
-    """One dict per layer: name, gemm shape (M, N, K), GFLOP/s of native forward and
-    forward+backward, of sgemm at the equivalent shape, of the NumPy twin and of PyTorch
-    (None when not installed)."""
+def _setup(threads):
+    """Every library on `threads` threads; returns torch, or None when it is not installed."""
     set_num_threads(threads)
     _openblas_set_threads(threads)
     try:
         import torch
-        torch.set_num_threads(threads)
     except ImportError:
-        torch = None
-    rng = np.random.default_rng(0)
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
+    """One dict per layer: name, gemm shape (M, N, K), GFLOP/s of native forward and
+    forward+backward, of sgemm at the equivalent shape, of the NumPy twin and of PyTorch
+    (None when not installed)."""
+    torch, rng = _setup(threads), np.random.default_rng(0)
     rows = []
     for name, (C, H, W), (OC, kh, kw), stride, padding in layers or GOOGLENET_CONVS:
         x = rng.standard_normal((batch, C, H, W), np.float32)
@@ -185,13 +190,7 @@ def _torch_pool(torch, x, kernel, stride, padding, ceil_mode, kind):
 def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
     """One dict per pooling layer of GoogLeNet / Inception v3 at `batch`: milliseconds of the
     forward and forward+backward, native, NumPy twin and PyTorch (None when not installed)."""
-    set_num_threads(threads)
-    try:
-        import torch
-        torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
-    rng = np.random.default_rng(0)
+    torch, rng = _setup(threads), np.random.default_rng(0)
     rows = []
     for name, (C, H, W), *args in layers or GOOGLENET_POOLS:
         x = rng.standard_normal((batch, C, H, W), np.float32)
