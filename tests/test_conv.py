@@ -243,6 +243,29 @@ def test_conv2d_threads_give_the_same_result(case, threads, rng):
     assert _blas_threads.get() == blas_before
 
 
+def test_conv2d_overlapping_calls_from_python_threads(rng):
+    """The GIL is released: several Python threads convolve at once, on two OpenMP threads
+    each; every result is right and the BLAS's thread count is restored once, at the end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inception_native import _blas_threads, get_num_threads, set_num_threads
+    x, w, b, stride, padding = make_conv(rng, FIXED_CASES[6], np.float32)
+    expected = direct_conv2d(x, w, b, stride, padding)
+    blas_before, before = _blas_threads.get(), get_num_threads()
+    try:
+        set_num_threads(2)  # per calling thread in OpenMP: set it in each worker too
+        def run(_):
+            set_num_threads(2)
+            return [forward(native, x, w, b, stride, padding) for _ in range(5)]
+        with ThreadPoolExecutor(3) as pool:
+            results = [y for ys in pool.map(run, range(6)) for y in ys]
+    finally:
+        set_num_threads(before)
+    for y in results:
+        close(y, expected, np.float32, scale=LOOSE)
+    assert _blas_threads.get() == blas_before
+
+
 @pytest.mark.parametrize("case", [FIXED_CASES[0], FIXED_CASES[6], FIXED_CASES[7]], ids=str)
 def test_conv2d_optional_outputs_and_workspace(case, rng):
     x, w, _, stride, padding = make_conv(rng, case, np.float32)
