@@ -271,7 +271,7 @@ conv2d_workspace_size = check.conv2d_workspace_size
 
 def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
     _, s, _ = check.conv2d_forward(x, weight, bias, y, stride, padding, workspace)
-    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, _, _ = s
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = s[:11]
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     out = weight.reshape(OC, -1) @ cols.reshape(C * kh * kw, -1)  # (OC, B*ohw): one GEMM
     y[...] = out.reshape(OC, B, *y.shape[2:]).transpose(1, 0, 2, 3)
@@ -282,7 +282,7 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None):
     _, s, _ = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding, workspace)
-    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, _, _ = s
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = s[:11]
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     dY = dy.transpose(1, 0, 2, 3).reshape(OC, -1)  # (OC, B*ohw)
     dweight.reshape(OC, -1)[...] = dY @ cols.reshape(C * kh * kw, -1).T
