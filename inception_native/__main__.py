@@ -1,4 +1,4 @@
-"""python -m inception_native {info,bench}"""
+"""python -m inception_native {info,bench,train,predict}"""
 import argparse
 import sys
 
@@ -48,6 +48,24 @@ def main(argv=None):
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     bench.set_defaults(run=lambda args: __import__("inception_native.bench").bench.run(args))
+    train = commands.add_parser("train", help="train a small Inception network on scikit-learn's digits")
+    train.add_argument("--epochs", type=positive, default=8, help="epochs (default 8)")
+    train.add_argument("--batch-size", type=positive, default=32, help="images per step (default 32)")
+    train.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
+    train.add_argument("--size", type=positive, default=32, help="images upsampled to size x size (default 32)")
+    train.add_argument("--checkpoint", default="inception_digits.npz", help="checkpoint file (.npz)")
+    train.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    train.add_argument("--limit", type=positive, help="train on the first N training images only")
+    train.add_argument("--seed", type=int, default=0, help="weights and shuffling (default 0)")
+    train.add_argument("--threads", type=positive, default=1,
+                       help="threads (default 1: this network's kernels are too small to gain from more)")
+    train.set_defaults(run=lambda args: __import__("inception_native.train").train.train(args))
+    predict = commands.add_parser("predict", help="top classes of digits in a .npy file")
+    predict.add_argument("--checkpoint", required=True, help="a checkpoint written by train")
+    predict.add_argument("--input", required=True,
+                         help=".npy of digits like scikit-learn's: (N, 8, 8), values 0..16")
+    predict.add_argument("--top", type=positive, default=3, help="classes shown per image (default 3)")
+    predict.set_defaults(run=lambda args: __import__("inception_native.train").train.predict(args))
     args = parser.parse_args(argv)
     args.run(args)
     return 0

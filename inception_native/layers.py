@@ -4,16 +4,304 @@ gradients, train/eval mode. The same layer runs on the native kernels or on thei
 
 Layers do no arithmetic of their own beyond glue: the kernels do the work. The arrays a layer
 returns are buffers it owns and reuses on the next call with the same input shape (fresh
-allocations cost page faults); copy them to keep them.
+allocations cost page faults); copy them to keep them. Gradients in `grads` are overwritten by
+each backward, not accumulated (every parameter is used once per forward).
+
+Every layer: `forward(x)`, `backward(dy)`, `params` and `grads` (name -> array, the same arrays
+every time: an optimiser updates them in place), `buffers` (state that is not trained, e.g.
+BatchNorm's rolling statistics), `train()`/`eval()`, and `output_shape(shape)`, the output
+shape for an input shape, computed without running anything.
 """
+from types import MappingProxyType
+
 import numpy as np
 
+from . import _checks as check
 from . import native
 
 FLAVOURS = ("exact", "darknet")
 
 
-class BatchNorm:
+def _reuse(current, shape, dtype):
+    """current if it has this shape and dtype, else a fresh array."""
+    if current is not None and current.shape == tuple(shape) and current.dtype == dtype:
+        return current
+    return np.empty(shape, dtype)
+
+
+def _prefixed(children, attribute):
+    return {f"{name}.{key}": value for name, child in children
+            for key, value in getattr(child, attribute).items()}
+
+
+class Layer:
+    """What every layer shares: mode, backend, no parameters or buffers unless it says so."""
+
+    backend = native
+    training = True
+    params = grads = buffers = MappingProxyType({})  # none, read-only
+    children = ()  # (name, layer) pairs of a container
+
+    def train(self, mode=True):
+        self.training = mode
+        for _, child in self.children:
+            child.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def output_shape(self, shape):
+        return tuple(shape)
+
+    def _saved(self, value):
+        """What the forward kept for the backward; a backward before any forward raises."""
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+        return value
+
+    def _check_input(self, x, ndim):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        if x.ndim != ndim:
+            raise ValueError(f"x must have {ndim} dimensions for {type(self).__name__}, "
+                             f"got shape {x.shape}")
+
+
+class Container(Layer):
+    """A layer made of named children: its params, grads and buffers are theirs, prefixed."""
+
+    @property
+    def params(self):
+        return _prefixed(self.children, "params")
+
+    @property
+    def grads(self):
+        return _prefixed(self.children, "grads")
+
+    @property
+    def buffers(self):
+        return _prefixed(self.children, "buffers")
+
+
+class Conv2d(Layer):
+    """y = conv2d(x, weight) + bias; weight (out, in, kh, kw) He-initialised from `rng`,
+    bias optional (left out before a BatchNorm). kernel, stride, padding: int or (h, w).
+    input_grad=False skips dL/dx (a network's first layer): backward returns None."""
+
+    def __init__(self, in_channels, out_channels, kernel, stride=1, padding=0, bias=True,
+                 dtype=np.float32, backend=native, rng=None, input_grad=True):
+        kh, kw = check.pair("kernel", kernel, 1)
+        self.stride, self.padding = check.pair("stride", stride, 1), check.pair("padding", padding)
+        self.backend, self.input_grad = backend, input_grad
+        rng = np.random.default_rng() if rng is None else rng
+        fan_in = check.size("in_channels", in_channels, 1) * kh * kw
+        shape = (check.size("out_channels", out_channels, 1), in_channels, kh, kw)
+        self.params = {"weight": (rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(dtype)}
+        if bias:
+            self.params["bias"] = np.zeros(out_channels, dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self._x = self._y = self._dx = self._work = None
+
+    def output_shape(self, shape):
+        B, C, H, W = shape
+        weight = self.params["weight"]
+        if C != weight.shape[1]:
+            raise ValueError(f"x has {C} channels, the convolution expects {weight.shape[1]}")
+        (kh, kw), (sh, sw), (ph, pw) = weight.shape[2:], self.stride, self.padding
+        return (B, weight.shape[0], *check.conv_output(H, W, kh, kw, sh, sw, ph, pw))
+
+    def _workspace(self, x):
+        need = check.conv2d_workspace_size(x.shape, self.params["weight"].shape, self.stride,
+                                           self.padding)
+        if self._work is None or self._work.size < need or self._work.dtype != x.dtype:
+            self._work = np.empty(need, x.dtype)
+        return self._work
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
+        self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self._y,
+                                    self.stride, self.padding, self._workspace(x))
+        self._x = x  # kept for the backward once the forward has succeeded
+        return self._y
+
+    def backward(self, dy):
+        x = self._saved(self._x)
+        self._dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
+        return self.backend.conv2d_backward(dy, x, self.params["weight"], self._dx,
+                                            self.grads["weight"], self.grads.get("bias"),
+                                            self.stride, self.padding, self._workspace(x))
+
+
+class Linear(Layer):
+    """y = x weight^T + bias; x (batch, in_features), weight (out, in) He-initialised."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, backend=native,
+                 rng=None):
+        self.backend = backend
+        rng = np.random.default_rng() if rng is None else rng
+        shape = (check.size("out_features", out_features, 1), check.size("in_features", in_features, 1))
+        self.params = {"weight": (rng.standard_normal(shape) * np.sqrt(1 / in_features)).astype(dtype)}
+        if bias:
+            self.params["bias"] = np.zeros(out_features, dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self._x = self._y = self._dx = None
+
+    def output_shape(self, shape):
+        if shape[1:] != (self.params["weight"].shape[1],):
+            raise ValueError(f"x must have shape (batch, {self.params['weight'].shape[1]}), "
+                             f"got {tuple(shape)}")
+        return (shape[0], self.params["weight"].shape[0])
+
+    def forward(self, x):
+        self._check_input(x, 2)
+        self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
+        self.backend.linear_forward(x, self.params["weight"], self.params.get("bias"), self._y)
+        self._x = x
+        return self._y
+
+    def backward(self, dy):
+        x = self._saved(self._x)
+        self._dx = _reuse(self._dx, x.shape, x.dtype)
+        return self.backend.linear_backward(dy, x, self.params["weight"], self._dx,
+                                            self.grads["weight"], self.grads.get("bias"))
+
+
+class ReLU(Layer):
+    def __init__(self, backend=native):
+        self.backend = backend
+        self._y = self._dx = None
+
+    def forward(self, x):
+        self._y = _reuse(self._y, x.shape, x.dtype)
+        return self.backend.relu_forward(x, self._y)
+
+    def backward(self, dy):
+        self._dx = _reuse(self._dx, dy.shape, dy.dtype)
+        return self.backend.relu_backward(dy, self._saved(self._y), self._dx)
+
+
+class MaxPool2d(Layer):
+    """Max pooling; stride None is the kernel's size; ceil_mode as GoogLeNet's (Caffe's) pools."""
+
+    def __init__(self, kernel, stride=None, padding=0, ceil_mode=False, backend=native):
+        self.kernel, self.stride, self.padding, self.ceil_mode = kernel, stride, padding, ceil_mode
+        self.backend = backend
+        self._y = self._argmax = self._dx = self._x_shape = None
+
+    def output_shape(self, shape):
+        B, C, H, W = shape
+        kh, kw = check.pair("kernel", self.kernel, 1)
+        sh, sw = (kh, kw) if self.stride is None else check.pair("stride", self.stride, 1)
+        ph, pw = check.pair("padding", self.padding)
+        if H + 2 * ph < kh or W + 2 * pw < kw:
+            raise ValueError(f"the {kh}x{kw} pooling window is larger than the padded input "
+                             f"{H + 2 * ph}x{W + 2 * pw}")
+        return (B, C, check.pool_output(H, kh, sh, ph, self.ceil_mode),
+                check.pool_output(W, kw, sw, pw, self.ceil_mode))
+
+    def _window(self):
+        return self.kernel, self.stride, self.padding, self.ceil_mode
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        self._x_shape, shape = x.shape, self.output_shape(x.shape)
+        self._y, self._argmax = _reuse(self._y, shape, x.dtype), _reuse(self._argmax, shape, np.int64)
+        return self.backend.max_pool2d_forward(x, self._y, self._argmax, *self._window())
+
+    def backward(self, dy):
+        self._dx = _reuse(self._dx, self._saved(self._x_shape), dy.dtype)
+        return self.backend.max_pool2d_backward(dy, self._argmax, self._dx)
+
+
+class AvgPool2d(MaxPool2d):
+    """Average pooling; the divisor counts the padding (count_include_pad, PyTorch's default)."""
+
+    def __init__(self, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 backend=native):
+        super().__init__(kernel, stride, padding, ceil_mode, backend)
+        self.count_include_pad = count_include_pad
+
+    def _window(self):
+        return super()._window() + (self.count_include_pad,)
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        self._x_shape = x.shape
+        self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
+        return self.backend.avg_pool2d_forward(x, self._y, *self._window())
+
+    def backward(self, dy):
+        self._dx = _reuse(self._dx, self._saved(self._x_shape), dy.dtype)
+        return self.backend.avg_pool2d_backward(dy, self._dx, *self._window())
+
+
+class GlobalAvgPool(Layer):
+    """(batch, channels, H, W) -> (batch, channels): the mean over all positions."""
+
+    def __init__(self, backend=native):
+        self.backend = backend
+        self._y = self._dx = None
+
+    def output_shape(self, shape):
+        return tuple(shape[:2])
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        self._y = _reuse(self._y, x.shape[:2], x.dtype)
+        self._dx = _reuse(self._dx, x.shape, x.dtype)
+        return self.backend.global_avg_pool_forward(x, self._y)
+
+    def backward(self, dy):
+        return self.backend.global_avg_pool_backward(dy, self._saved(self._dx))
+
+
+class Flatten(Layer):
+    """(batch, ...) -> (batch, features): a view, no copy."""
+
+    _x_shape = None
+
+    def output_shape(self, shape):
+        return (shape[0], int(np.prod(shape[1:])))
+
+    def forward(self, x):
+        self._x_shape = x.shape
+        return x.reshape(self.output_shape(x.shape))
+
+    def backward(self, dy):
+        return dy.reshape(self._saved(self._x_shape))
+
+
+class Dropout(Layer):
+    """Inverted dropout with probability p in training, the identity in eval. The mask of the
+    n-th training forward is drawn from seed + n: a seeded run is reproducible, and seed and
+    count are buffers, saved with a checkpoint, so that a resumed run draws the same masks."""
+
+    def __init__(self, p=0.5, seed=0, backend=native):
+        self.p = check.number("p", p, 0.0, 1.0)
+        self.backend = backend
+        self.buffers = {"seed": np.array(check.size("seed", seed), np.uint64),
+                        "step": np.zeros((), np.uint64)}
+        self._y = self._mask = self._dx = self._dropped = None
+
+    def forward(self, x):
+        self._dropped = self.training
+        if not self.training:
+            return x
+        self._y, self._mask = _reuse(self._y, x.shape, x.dtype), _reuse(self._mask, x.shape, x.dtype)
+        self.buffers["step"] += np.uint64(1)
+        seed = (int(self.buffers["seed"]) + int(self.buffers["step"])) % 2**64
+        return self.backend.dropout_forward(x, self._y, self._mask, self.p, seed)
+
+    def backward(self, dy):
+        if not self._saved(self._dropped):
+            return dy
+        self._dx = _reuse(self._dx, dy.shape, dy.dtype)
+        return self.backend.dropout_backward(dy, self._mask, self._dx)
+
+
+class BatchNorm(Layer):
     """BatchNorm over the channels of (batch, channels, ...) activations.
 
     flavour "exact" (default): the BN paper's transform with the biased batch variance and eps
@@ -35,29 +323,19 @@ class BatchNorm:
         self.rolling_mean = np.zeros(channels, dtype)
         self.rolling_variance = np.ones(channels, dtype)
         self.mean, self.spread = np.zeros(channels, dtype), np.zeros(channels, dtype)
-        self.training = True
+        self.buffers = {"rolling_mean": self.rolling_mean, "rolling_variance": self.rolling_variance}
         self._x = self._y = self._x_norm = self._dx = None
-
-    def train(self, mode=True):
-        self.training = mode
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def _buffer(self, current, x):
-        return current if current is not None and current.shape == x.shape and current.dtype == x.dtype else np.empty_like(x)
 
     def forward(self, x):
         """y for x of shape (batch, channels, ...); x is kept (not copied) for the backward."""
         gamma, beta = self.params["gamma"], self.params["beta"]
-        self._x, self._y = x, self._buffer(self._y, x)
+        self._x, self._y = x, _reuse(self._y, x.shape, x.dtype)
         self._trained = self.training
         if self.flavour == "exact":  # self.spread holds invstd = 1 / sqrt(var + eps)
             return self.backend.batchnorm_forward(
                 x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self.mean,
                 self.spread, training=self.training, eps=self.eps, momentum=self.momentum)
-        self._x_norm = self._buffer(self._x_norm, x)  # self.spread holds the variance
+        self._x_norm = _reuse(self._x_norm, x.shape, x.dtype)  # self.spread holds the variance
         return self.backend.batchnorm_forward_darknet(
             x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self._x_norm,
             self.mean, self.spread, training=self.training)
@@ -66,7 +344,7 @@ class BatchNorm:
         """dL/dx from dL/dy; fills grads["gamma"] and grads["beta"]."""
         if self._x is None:
             raise RuntimeError("backward called before forward")
-        self._dx = self._buffer(self._dx, dy)
+        self._dx = _reuse(self._dx, dy.shape, dy.dtype)
         if self.flavour == "exact":
             return self.backend.batchnorm_backward(
                 dy, self._x, self.mean, self.spread, self.params["gamma"], self._dx,
@@ -79,3 +357,74 @@ class BatchNorm:
         return self.backend.batchnorm_backward_darknet(
             self._dx, self._x, self._x_norm, self.mean, self.spread, self.params["gamma"],
             self.grads["gamma"], self.grads["beta"])
+
+
+def _add_into(backend, total, parts):
+    """total = the sum of the arrays in parts, by the backend's copy and axpy."""
+    backend.copy_cpu(total.size, parts[0], 1, total, 1)
+    for part in parts[1:]:
+        backend.axpy_cpu(total.size, 1.0, part, 1, total, 1)
+    return total
+
+
+class Sequential(Container):
+    """Layers applied one after another; children named "0", "1", ... or by `names`."""
+
+    def __init__(self, *layers, names=None):
+        names = [str(i) for i in range(len(layers))] if names is None else list(names)
+        if len(names) != len(layers):
+            raise ValueError(f"{len(names)} names for {len(layers)} layers")
+        self.children = list(zip(names, layers))
+
+    def __getitem__(self, name):
+        return dict(self.children)[name]
+
+    def output_shape(self, shape):
+        for _, layer in self.children:
+            shape = layer.output_shape(shape)
+        return shape
+
+    def forward(self, x):
+        for _, layer in self.children:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy):
+        for _, layer in reversed(self.children):
+            dy = layer.backward(dy)
+        return dy
+
+
+class Concat(Container):
+    """Parallel branches on the same input, their outputs side by side along the channels
+    (an Inception module). The backward splits dy by branch and sums the branches' input
+    gradients into dL/dx."""
+
+    def __init__(self, *branches, backend=native):
+        if not branches:
+            raise ValueError("Concat needs at least one branch")
+        self.children = [(f"branch{i}", b) for i, b in enumerate(branches)]
+        self.backend = backend
+        self._y = self._dx = self._dys = self._shapes = None
+
+    def output_shape(self, shape):
+        shapes = [b.output_shape(shape) for _, b in self.children]
+        if len({s[:1] + s[2:] for s in shapes}) != 1:
+            raise ValueError(f"the branches' outputs {shapes} differ beyond their channels")
+        return (shapes[0][0], sum(s[1] for s in shapes), *shapes[0][2:])
+
+    def forward(self, x):
+        outputs = [b.forward(x) for _, b in self.children]
+        shape = (x.shape[0], sum(o.shape[1] for o in outputs), *outputs[0].shape[2:])
+        self._y = _reuse(self._y, shape, x.dtype)
+        self._shapes = [o.shape for o in outputs]
+        return self.backend.concat_forward(outputs, self._y)
+
+    def backward(self, dy):
+        self._saved(self._shapes)
+        if self._dys is None or [d.shape for d in self._dys] != self._shapes or self._dys[0].dtype != dy.dtype:
+            self._dys = [np.empty(s, dy.dtype) for s in self._shapes]
+        self.backend.concat_backward(dy, self._dys)
+        dxs = [b.backward(d) for (_, b), d in zip(self.children, self._dys)]
+        self._dx = _reuse(self._dx, dxs[0].shape, dy.dtype)
+        return _add_into(self.backend, self._dx, dxs)

@@ -50,3 +50,88 @@ def test_misuse_is_reported():
         layers.BatchNorm(3).backward(np.zeros((2, 3, 4), np.float32))
     with pytest.raises(TypeError, match="gamma has dtype float32, expected float64 like x"):
         layers.BatchNorm(3).forward(np.zeros((2, 3, 4)))
+
+
+# ---- the other layers: against PyTorch's autograd, on both backends --------------------------
+
+def _layer_cases(seed=5):
+    rng = np.random.default_rng(seed)
+    f64 = dict(dtype=np.float64, rng=rng)
+    return {  # name: (layer factory taking the backend, input shape)
+        "conv_bias": (lambda be: layers.Conv2d(3, 4, (3, 2), (2, 1), 1, backend=be, **f64), (2, 3, 7, 6)),
+        "conv_1x1_no_bias": (lambda be: layers.Conv2d(3, 5, 1, bias=False, backend=be, **f64), (2, 3, 4, 4)),
+        "linear": (lambda be: layers.Linear(6, 3, backend=be, **f64), (4, 6)),
+        "relu": (lambda be: layers.ReLU(be), (2, 3, 4, 4)),
+        "maxpool_ceil": (lambda be: layers.MaxPool2d(3, 2, ceil_mode=True, backend=be), (2, 3, 8, 8)),
+        "maxpool_pad": (lambda be: layers.MaxPool2d(3, 1, 1, backend=be), (2, 3, 5, 5)),
+        "avgpool_ceil": (lambda be: layers.AvgPool2d(5, 3, ceil_mode=True, backend=be), (2, 3, 14, 14)),
+        "avgpool_pad": (lambda be: layers.AvgPool2d(3, 1, 1, backend=be), (2, 3, 5, 5)),
+        "global_avg_pool": (lambda be: layers.GlobalAvgPool(be), (2, 3, 5, 4)),
+        "flatten": (lambda be: layers.Flatten(), (2, 3, 2, 2)),
+        "dropout": (lambda be: layers.Dropout(0.4, seed=9, backend=be), (3, 50)),
+        "concat_sums_branch_gradients": (lambda be: layers.Concat(
+            layers.Conv2d(3, 2, 1, backend=be, **f64),
+            layers.Sequential(layers.Conv2d(3, 4, 3, padding=1, backend=be, **f64), layers.ReLU(be)),
+            layers.MaxPool2d(3, 1, 1, backend=be), backend=be), (2, 3, 5, 5)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_layer_cases()))
+def test_layer_matches_pytorch(name, backend, rng):
+    torch = pytest.importorskip("torch")
+    from torch_mirror import compare
+
+    make, shape = _layer_cases()[name]
+    layer = make(backend)
+    out_shape = layer.output_shape(shape)
+    x = rng.standard_normal(shape)
+    assert layer.forward(x).shape == out_shape
+    compare(layer, x, [rng.standard_normal(out_shape)], torch)
+
+
+def test_outputs_are_reused_buffers_for_the_same_shape(rng):
+    conv = layers.Conv2d(2, 3, 3, padding=1)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    y1, dx1 = conv.forward(x), conv.backward(np.ones((2, 3, 5, 5), np.float32))
+    assert conv.forward(x) is y1 and conv.backward(np.ones((2, 3, 5, 5), np.float32)) is dx1
+    assert conv.forward(x[:1].copy()) is not y1
+
+
+def test_dropout_is_seeded_and_the_identity_in_eval(rng):
+    x = rng.standard_normal((4, 1000))
+    a, b = layers.Dropout(0.5, seed=1, backend=native), layers.Dropout(0.5, seed=1, backend=reference)
+    first = a.forward(x).copy()
+    np.testing.assert_array_equal(first, b.forward(x))
+    assert set(np.unique(a._mask)) == {0.0, 2.0}
+    assert not np.array_equal(a.forward(x), first)  # the next call draws a new mask
+    assert int(a.buffers["step"]) == 2
+    assert a.eval().forward(x) is x and a.backward(x) is x
+
+
+def test_container_names_its_children_parameters():
+    seq = layers.Sequential(layers.Conv2d(1, 2, 1), layers.ReLU(), layers.BatchNorm(2), names=["c", "r", "n"])
+    assert list(seq.params) == ["c.weight", "c.bias", "n.gamma", "n.beta"]
+    assert all(seq.params[k] is seq["c"].params[k[2:]] for k in ("c.weight", "c.bias"))
+    assert list(seq.buffers) == ["n.rolling_mean", "n.rolling_variance"]
+    assert not seq.eval().training and not seq["n"].training and not seq["r"].training
+
+
+def test_layer_misuse_is_reported():
+    conv = layers.Conv2d(3, 4, 3)
+    with pytest.raises(ValueError, match="x has 2 channels, the convolution expects 3"):
+        conv.forward(np.zeros((1, 2, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="x must have 4 dimensions"):
+        conv.forward(np.zeros((2, 3, 5), np.float32))
+    with pytest.raises(TypeError, match="dtype float32, expected float64"):
+        conv.forward(np.zeros((1, 3, 5, 5)))
+    with pytest.raises(ValueError, match="must have shape \\(batch, 6\\)"):
+        layers.Linear(6, 2).forward(np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match="pooling window is larger than the padded input"):
+        layers.MaxPool2d(3, 2).forward(np.zeros((1, 1, 2, 2), np.float32))
+    for layer in (layers.Conv2d(3, 4, 3), layers.Linear(2, 2), layers.ReLU(), layers.MaxPool2d(2), layers.AvgPool2d(2),
+                  layers.GlobalAvgPool(), layers.Flatten(), layers.Dropout(),
+                  layers.Concat(layers.ReLU())):
+        with pytest.raises(RuntimeError, match="backward called before forward"):
+            layer.backward(np.zeros((1, 1, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="2 names for 1 layers"):
+        layers.Sequential(layers.ReLU(), names=["a", "b"])

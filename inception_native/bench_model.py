@@ -1,0 +1,151 @@
+"""Whole-network speed: images/s of inference at batch 1 and 16 and of one training step at
+batch 16 (forward with the auxiliary heads, backward, SGD with momentum), for the native
+kernels, their NumPy twins and the same network in PyTorch (benchmarks/torch_twin.py: our
+network written out as torch.nn modules with the same weights; eager mode), at the same thread
+count (OpenMP and OpenBLAS). Interleaved rounds, best of `repeats` after one warm-up.
+
+    from inception_native.bench_model import model_benchmark, format_rows, profile
+    print(format_rows(model_benchmark("googlenet", threads=2)))
+    profile("googlenet", threads=2)     # where a native training step spends its time
+"""
+import importlib.util
+import os
+import time
+
+import numpy as np
+
+from . import losses, models, native, optim, reference, set_num_threads
+from .bench import load_torch
+from .bench_conv import _best_of, _openblas_set_threads
+
+MODELS = {"googlenet": (models.googlenet, 224), "inception_v2": (models.inception_v2, 224),
+          "inception_v3": (models.inception_v3, 299)}
+TWIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks", "torch_twin.py")
+
+
+def load_twin():
+    """benchmarks/torch_twin.py (in a source checkout, with PyTorch installed), else None."""
+    if load_torch() is None or not os.path.exists(TWIN):
+        return None
+    spec = importlib.util.spec_from_file_location("torch_twin", TWIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ours(build, backend, batch, size, training):
+    net = build(backend=backend).train(training)
+    x = np.random.default_rng(0).standard_normal((batch, *net.input_shape), np.float32)
+    if not training:
+        return lambda: net.forward(x)
+    labels = np.arange(batch) % 10
+    loss = losses.CrossEntropy(aux_weight=0.3, backend=backend)
+    opt = optim.SGD(net.params, net.grads, lr=1e-3, momentum=0.9, weight_decay=1e-4, backend=backend)
+
+    def step():
+        loss.forward(net.forward(x), labels)
+        net.backward(loss.backward())
+        opt.step()
+    return step
+
+
+def _theirs(torch, twin, build, batch, training):
+    net = build()
+    module = twin.build(net).train(training)
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((batch, *net.input_shape), np.float32))
+    if not training:
+        def infer():
+            with torch.no_grad():
+                module(x)
+        return infer
+    labels = torch.arange(batch) % 10
+    opt = torch.optim.SGD(module.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    ce = torch.nn.functional.cross_entropy
+
+    def step():
+        outputs = module(x)
+        total = ce(outputs[0], labels) + sum(0.3 * ce(o, labels) for o in outputs[1:])
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    return step
+
+
+def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=16, size=None,
+                    num_classes=1000, repeats=1, numpy_twin=True, use_torch=True):
+    """Rows of {model, size, pass ("inference"/"training"), batch, contender, seconds, images_per_s}."""
+    factory, default_size = MODELS[model]
+    size = size or default_size
+    build = lambda backend=native: factory(num_classes=num_classes, input_size=size, backend=backend)  # noqa: E731
+    set_num_threads(threads)
+    _openblas_set_threads(threads)
+    torch = load_torch()
+    twin = load_twin() if use_torch else None
+    if twin is not None:
+        torch.set_num_threads(threads)
+    rows = []
+    for training, batch in [(False, b) for b in batches] + [(True, train_batch)]:
+        runs = {"native": _ours(build, native, batch, size, training)}
+        if numpy_twin:
+            runs["numpy"] = _ours(build, reference, batch, size, training)
+        if twin is not None:
+            runs["pytorch"] = _theirs(torch, twin, build, batch, training)
+        for contender, seconds in _best_of(runs, repeats).items():
+            rows.append({"model": model, "size": size, "pass": "training" if training else "inference",
+                         "batch": batch, "contender": contender, "seconds": seconds,
+                         "images_per_s": batch / seconds})
+        del runs
+    return rows
+
+
+def format_rows(rows):
+    """A table; vs PyTorch: its time over the row's (higher is faster)."""
+    torch_time = {(r["pass"], r["batch"]): r["seconds"] for r in rows if r["contender"] == "pytorch"}
+    lines = [f"{'model':>13} {'pass':>10} {'batch':>5} {'contender':>9} {'s':>9} {'img/s':>9} {'vs PyTorch':>10}"]
+    for r in rows:
+        theirs = torch_time.get((r["pass"], r["batch"]))
+        ratio = f"{theirs / r['seconds']:.2f}x" if theirs else "-"
+        lines.append(f"{r['model']:>13} {r['pass']:>10} {r['batch']:>5} {r['contender']:>9} "
+                     f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10}")
+    return "\n".join(lines)
+
+
+def _leaves(layer):
+    if not layer.children:
+        yield layer
+    for _, child in layer.children:
+        yield from _leaves(child)
+
+
+def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000, steps=2):
+    """Seconds per training step spent in each layer type's forward and backward (native;
+    the rest: loss, optimiser, the containers' glue), averaged over `steps` after one warm-up.
+    Returns {(layer type, "forward"/"backward"): seconds}, largest first."""
+    factory, default_size = MODELS[model]
+    set_num_threads(threads)
+    _openblas_set_threads(threads)
+    net = factory(num_classes=num_classes, input_size=size or default_size)
+    spent = {}
+
+    def timed(layer, direction):
+        run, key = getattr(layer, direction), (type(layer).__name__, direction)
+
+        def wrapper(a):
+            start = time.perf_counter()
+            out = run(a)
+            spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
+            return out
+        setattr(layer, direction, wrapper)
+
+    for leaf in _leaves(net):
+        timed(leaf, "forward")
+        timed(leaf, "backward")
+    step = _ours(lambda backend: net, native, batch, size, True)
+    step()
+    spent.clear()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    spent[("total step", "")] = time.perf_counter() - start
+    spent[("rest", "")] = 2 * spent[("total step", "")] - sum(spent.values())
+    return dict(sorted(((k, v / steps) for k, v in spent.items()), key=lambda kv: -kv[1]))

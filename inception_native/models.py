@@ -1,0 +1,236 @@
+"""GoogLeNet, BN-Inception (Inception v2) and Inception v3, as `Network`s of named stages.
+
+`forward(x)` returns a list of logits: the main classifier's first, then (in training mode,
+with auxiliary heads) each head's, in the order of the stages they hang from. `backward(dys)`
+takes one dL/dlogits per output and returns dL/dx. `summary()` lists every stage's output shape
+and parameter count, computed from the shapes alone (nothing runs).
+"""
+import numpy as np
+
+from . import native
+from .inception import Builder, inception_a, inception_bn, inception_c, inception_e, inception_v1
+from .inception import reduction_b, reduction_d
+from .layers import Container, Conv2d, Flatten, GlobalAvgPool, _add_into, _reuse
+
+
+class Network(Container):
+    """Stages applied in order; `heads` maps a stage's name to an auxiliary classifier fed
+    with that stage's output (in training mode only). input_shape is (channels, height, width)."""
+
+    def __init__(self, stages, heads, input_shape, backend=native):
+        self.stages, self.heads = list(stages), dict(heads)
+        self.children = self.stages + [(f"aux_{name}", head) for name, head in self.heads.items()]
+        self.input_shape, self.backend = tuple(input_shape), backend
+        self._sums, self._with_heads = {}, None
+
+    def __getitem__(self, name):
+        return dict(self.stages)[name]
+
+    def stage_shapes(self, batch=1):
+        """{stage name: output shape} for an input of `batch` images of input_shape."""
+        shape, shapes = (batch, *self.input_shape), {}
+        for name, stage in self.stages:
+            shape = shapes[name] = stage.output_shape(shape)
+        return shapes
+
+    def num_params(self):
+        return sum(p.size for p in self.params.values())
+
+    def summary(self):
+        """A table: each stage (and head) with its output shape and parameter count."""
+        shapes = self.stage_shapes()
+        rows = [(name, shapes[name][1:], sum(p.size for p in stage.params.values()))
+                for name, stage in self.stages]
+        rows += [(f"aux_{name}", head.output_shape(shapes[name])[1:],
+                  sum(p.size for p in head.params.values())) for name, head in self.heads.items()]
+        lines = [f"{'stage':<20}{'output (C, H, W)':<18}{'params':>12}"]
+        lines += [f"{n:<20}{'x'.join(map(str, s)):<18}{p:>12,}" for n, s, p in rows]
+        lines.append(f"{'total':<38}{self.num_params():>12,}")
+        return "\n".join(lines)
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray) or x.shape[1:] != self.input_shape:
+            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.input_shape))}), "
+                             f"got {getattr(x, 'shape', type(x).__name__)}")
+        self._with_heads, aux = self.training and bool(self.heads), []
+        for name, stage in self.stages:
+            x = stage.forward(x)
+            if self._with_heads and name in self.heads:
+                aux.append(self.heads[name].forward(x))
+        return [x] + aux
+
+    def backward(self, dys):
+        """dys: dL/dlogits of each output of the last forward, in its order; returns dL/dx."""
+        self._saved(self._with_heads)
+        outputs = 1 + (len(self.heads) if self._with_heads else 0)
+        if len(dys) != outputs:
+            raise ValueError(f"dys must hold {outputs} gradients (one per output), got {len(dys)}")
+        dy, head_grads = dys[0], list(dys[1:])
+        for name, stage in reversed(self.stages):
+            if self._with_heads and name in self.heads:  # the stage's output feeds the head too
+                dhead = self.heads[name].backward(head_grads.pop())
+                self._sums[name] = _reuse(self._sums.get(name), dy.shape, dy.dtype)
+                dy = _add_into(self.backend, self._sums[name], [dy, dhead])
+            dy = stage.backward(dy)
+        return dy
+
+
+def _classifier(b, channels, num_classes, dropout):
+    """Global average pooling, dropout (when p > 0), one linear layer."""
+    return b.seq(GlobalAvgPool(b.backend), *([b.dropout(dropout)] if dropout else []),
+                 b.linear(channels, num_classes))
+
+
+def _network(b, stages, heads, in_channels, input_size):
+    """The Network, its shapes checked; its first convolution skips dL/dx (nothing needs the
+    input's)."""
+    net = Network(stages, heads, (in_channels, input_size, input_size), b.backend)
+    net.summary()  # raises ValueError where a stage does not fit input_size
+    first = net
+    while not isinstance(first, Conv2d):
+        first = first.children[0][1]
+    first.input_grad = False
+    return net
+
+
+def _output(stages, shape):
+    """The output shape of the stages built so far, for an input of `shape`."""
+    for _, stage in stages:
+        shape = stage.output_shape(shape)
+    return shape
+
+
+# ---- GoogLeNet ------------------------------------------------------------------------------
+
+# Table 1 of "Going deeper with convolutions": #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5,
+# pool proj; the input channels follow from the previous row.
+GOOGLENET_TABLE = {
+    "inception_3a": (64, 96, 128, 16, 32, 32), "inception_3b": (128, 128, 192, 32, 96, 64),
+    "inception_4a": (192, 96, 208, 16, 48, 64), "inception_4b": (160, 112, 224, 24, 64, 64),
+    "inception_4c": (128, 128, 256, 24, 64, 64), "inception_4d": (112, 144, 288, 32, 64, 64),
+    "inception_4e": (256, 160, 320, 32, 128, 128), "inception_5a": (256, 160, 320, 32, 128, 128),
+    "inception_5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def _googlenet_aux(b, shape, num_classes):
+    """GoogLeNet's auxiliary classifier (section 5): 5x5/3 average pooling, 1x1 conv with 128
+    filters and ReLU, a 1024-unit fully connected layer with ReLU, dropout 0.7, linear."""
+    pool, conv = b.avg_pool(5, 3, 0), b.conv(shape[1], 128, 1)
+    features = Flatten().output_shape(conv.output_shape(pool.output_shape(shape)))[1]
+    return b.seq(pool, conv, Flatten(), b.linear(features, 1024), b.relu(), b.dropout(0.7),
+                 b.linear(1024, num_classes))
+
+
+def googlenet(num_classes=1000, bn=False, aux=True, input_size=224, in_channels=3,
+              dropout=0.4, dtype=np.float32, backend=native, seed=0):
+    """GoogLeNet as Table 1 of the paper: the 5x5 branches, 3x3/2 max pools rounding up (Caffe's),
+    two auxiliary heads after 4a and 4d (aux=True), global average pooling, dropout 0.4, one
+    linear layer. input_size >= 79 with the heads, >= 47 without. bn=True puts BatchNorm (eps 1e-3, as torchvision's)
+    between every convolution and its ReLU. The paper's local response normalisation layers are
+    left out (as torchvision does). Weights He-normal from `seed`."""
+    b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
+    stages = [("conv1", b.conv(in_channels, 64, 7, 2, 3)), ("pool1", b.max_pool()),
+              ("conv2", b.seq(b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1))),
+              ("pool2", b.max_pool())]
+    heads, cin = {}, 192
+    for name, row in GOOGLENET_TABLE.items():
+        stages.append((name, inception_v1(b, cin, *row)))
+        cin = row[0] + row[2] + row[4] + row[5]
+        if aux and name in ("inception_4a", "inception_4d"):
+            heads[name] = _googlenet_aux(b, _output(stages, (1, in_channels, input_size, input_size)), num_classes)
+        if name in ("inception_3b", "inception_4e"):
+            stages.append((f"pool{name[-2]}", b.max_pool()))
+    stages.append(("classifier", _classifier(b, cin, num_classes, dropout)))
+    return _network(b, stages, heads, in_channels, input_size)
+
+
+# ---- BN-Inception ---------------------------------------------------------------------------
+
+# Figure 5 of Ioffe & Szegedy 2015: #1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3,
+# pool, pool proj (0: pass through), stride.
+INCEPTION_V2_TABLE = {
+    "inception_3a": (64, 64, 64, 64, 96, "avg", 32, 1),
+    "inception_3b": (64, 64, 96, 64, 96, "avg", 64, 1),
+    "inception_3c": (0, 128, 160, 64, 96, "max", 0, 2),
+    "inception_4a": (224, 64, 96, 96, 128, "avg", 128, 1),
+    "inception_4b": (192, 96, 128, 96, 128, "avg", 128, 1),
+    "inception_4c": (160, 128, 160, 128, 160, "avg", 128, 1),
+    "inception_4d": (96, 128, 192, 160, 192, "avg", 128, 1),
+    "inception_4e": (0, 128, 192, 192, 256, "max", 0, 2),
+    "inception_5a": (352, 192, 320, 160, 224, "avg", 128, 1),
+    "inception_5b": (352, 192, 320, 192, 224, "max", 128, 1),
+}
+
+
+def inception_v2(num_classes=1000, input_size=224, in_channels=3, dtype=np.float32,
+                 backend=native, seed=0):
+    """BN-Inception (Ioffe & Szegedy 2015, Figure 5): BN after every convolution, 5x5 replaced
+    by two 3x3, stride-2 modules 3c and 4e in place of max pools between the stages, global
+    average pooling and one linear layer (no dropout, no auxiliary heads: the paper removes
+    dropout and keeps no aux heads in its table). The first convolution is a plain 7x7/2 (the
+    paper's is depthwise separable). input_size >= 63."""
+    b = Builder(bn=True, eps=1e-5, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
+    stages = [("conv1", b.conv(in_channels, 64, 7, 2, 3)), ("pool1", b.max_pool()),
+              ("conv2", b.seq(b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1))),
+              ("pool2", b.max_pool())]
+    cin = 192
+    for name, (c1, c3r, c3, d3r, d3, pool, proj, stride) in INCEPTION_V2_TABLE.items():
+        stages.append((name, inception_bn(b, cin, c1, c3r, c3, d3r, d3, pool, proj, stride)))
+        cin = c1 + c3 + d3 + (proj or cin)
+    stages.append(("classifier", _classifier(b, cin, num_classes, 0)))
+    return _network(b, stages, {}, in_channels, input_size)
+
+
+# ---- Inception v3 ---------------------------------------------------------------------------
+
+def _v3_aux(b, channels, num_classes):
+    """Inception v3's auxiliary classifier on the 17x17 grid: 5x5/3 average pooling, 1x1 conv
+    128, 5x5 conv 768 (BN and ReLU after each), global average pooling, linear."""
+    return b.seq(b.avg_pool(5, 3, 0), b.conv(channels, 128, 1), b.conv(128, 768, 5),
+                 GlobalAvgPool(b.backend), b.linear(768, num_classes))
+
+
+def inception_v3(num_classes=1000, aux=True, input_size=299, in_channels=3, dropout=0.5,
+                 dtype=np.float32, backend=native, seed=0):
+    """Inception v3 as released (torchvision's layout): the stem to 35x35x192, three Figure 5
+    modules (35x35x288), a grid reduction to 17x17x768, four Figure 6 modules (n = 7), the
+    auxiliary head after the last of them, a reduction to 8x8x1280, two Figure 7 modules
+    (8x8x2048), global average pooling, dropout, linear. BN (eps 1e-3) after every convolution;
+    pools round down. input_size >= 299 with the auxiliary head (its 5x5 conv needs the 17x17
+    grid), >= 75 without."""
+    b = Builder(bn=True, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=False)
+    stages = [("conv1", b.seq(b.conv(in_channels, 32, 3, 2), b.conv(32, 32, 3), b.conv(32, 64, 3, padding=1))),
+              ("pool1", b.max_pool()),
+              ("conv2", b.seq(b.conv(64, 80, 1), b.conv(80, 192, 3))), ("pool2", b.max_pool()),
+              ("mixed_5b", inception_a(b, 192, 32)), ("mixed_5c", inception_a(b, 256, 64)),
+              ("mixed_5d", inception_a(b, 288, 64)), ("mixed_6a", reduction_b(b, 288))]
+    stages += [(f"mixed_6{n}", inception_c(b, 768, c7)) for n, c7 in zip("bcde", (128, 160, 160, 192))]
+    stages += [("mixed_7a", reduction_d(b, 768)), ("mixed_7b", inception_e(b, 1280)),
+               ("mixed_7c", inception_e(b, 2048)), ("classifier", _classifier(b, 2048, num_classes, dropout))]
+    heads = {"mixed_6e": _v3_aux(b, 768, num_classes)} if aux else {}
+    return _network(b, stages, heads, in_channels, input_size)
+
+
+# ---- a small GoogLeNet for small images -----------------------------------------------------
+
+TINY_TABLE = {"inception_3a": (16, 16, 24, 4, 8, 8), "inception_3b": (24, 24, 32, 8, 12, 12),
+              "inception_4a": (32, 32, 48, 8, 16, 16)}
+
+
+def tiny_inception(num_classes=10, in_channels=1, input_size=32, bn=True, dropout=0.2,
+                   dtype=np.float32, backend=native, seed=0):
+    """GoogLeNet in miniature for small images (32x32 digits): a 3x3 stem with 32 filters,
+    3x3/2 max pool, two Figure 2(b) modules, 3x3/2 max pool, one more module, global average
+    pooling, dropout, linear; BN after every convolution by default, its rolling statistics
+    updated with momentum 0.1 (a short training run: 0.01 would lag behind the weights)."""
+    b = Builder(bn=bn, eps=1e-5, dtype=dtype, backend=backend, seed=seed, ceil_mode=True,
+                bn_momentum=0.1)
+    stages, cin = [("conv1", b.conv(in_channels, 32, 3, padding=1)), ("pool1", b.max_pool())], 32
+    for name, row in TINY_TABLE.items():
+        if name == "inception_4a":
+            stages.append(("pool3", b.max_pool()))
+        stages.append((name, inception_v1(b, cin, *row)))
+        cin = row[0] + row[2] + row[4] + row[5]
+    stages.append(("classifier", _classifier(b, cin, num_classes, dropout)))
+    return _network(b, stages, {}, in_channels, input_size)

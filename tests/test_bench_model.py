@@ -1,0 +1,45 @@
+"""bench_model: the PyTorch twin is the same network (same logits, same parameters); the
+benchmark returns a row per pass, batch and contender."""
+import numpy as np
+import pytest
+
+from inception_native import bench_model, models
+
+
+@pytest.mark.parametrize("build", [lambda: models.googlenet(num_classes=10, bn=True, input_size=96),
+                                   lambda: models.inception_v3(num_classes=10, aux=False, input_size=75)],
+                         ids=["googlenet", "inception_v3"])
+def test_torch_twin_is_the_same_network(build, rng):
+    torch = pytest.importorskip("torch")
+    twin_module = bench_model.load_twin()
+    net = build()
+    twin = twin_module.build(net)
+    renamed = {k.replace("stages.", "").replace("heads.", "aux_").replace("branches.", "")
+               .replace("bn.weight", "bn.gamma").replace("bn.bias", "bn.beta"): v
+               for k, v in twin.named_parameters()}
+    assert set(renamed) == set(net.params)
+    assert all(np.array_equal(renamed[k].detach().numpy(), p) for k, p in net.params.items())
+    x = rng.standard_normal((2, *net.input_shape)).astype(np.float32)
+    net.eval()
+    twin.eval()
+    with torch.no_grad():
+        theirs = twin(torch.from_numpy(x))
+    ours = net.forward(x)
+    assert len(ours) == len(theirs) == 1
+    np.testing.assert_allclose(ours[0], theirs[0].numpy(), rtol=1e-3, atol=1e-3 * np.abs(ours[0]).max())
+
+
+def test_model_benchmark_rows():
+    rows = bench_model.model_benchmark("googlenet", threads=1, batches=(1,), train_batch=2, size=80,
+                                       num_classes=10, use_torch=False)
+    assert {(r["pass"], r["batch"], r["contender"]) for r in rows} == {
+        ("inference", 1, "native"), ("inference", 1, "numpy"), ("training", 2, "native"), ("training", 2, "numpy")}
+    assert all(r["images_per_s"] > 0 for r in rows)
+    assert "training" in bench_model.format_rows(rows)
+
+
+def test_profile_accounts_for_the_step():
+    spent = bench_model.profile("googlenet", threads=1, batch=2, size=80, num_classes=10, steps=1)
+    total = spent.pop(("total step", ""))
+    assert {("Conv2d", "forward"), ("Conv2d", "backward"), ("MaxPool2d", "forward"), ("rest", "")} <= set(spent)
+    assert sum(spent.values()) == pytest.approx(total)
