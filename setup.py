@@ -4,6 +4,7 @@ OpenMP is used when the compiler can build and link a test program with -fopenmp
 the kernels build serial (INCEPTION_NATIVE_NO_OPENMP=1 forces that). No -march=native and no
 -ffast-math: hot kernels are multi-versioned (csrc/common.h) and NaNs must stay visible.
 """
+import glob
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ def extension(name, *c_files):
         f"inception_native.{name}",
         [f"inception_native/{name}.pyx"] + [f"csrc/{c}.c" for c in c_files],
         include_dirs=["csrc", numpy.get_include()],
+        depends=sorted(glob.glob("csrc/*.h")),  # a header or template change rebuilds
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 

@@ -9,7 +9,8 @@
     void in_batchnorm_forward_train_##sfx(real *y, real *mean, real *invstd, const real *x,     \
                                           const real *gamma, const real *beta,                  \
                                           real *rolling_mean, real *rolling_variance, size_t B, \
-                                          size_t C, size_t S, double eps, double momentum);     \
+                                          size_t C, size_t S, double eps, double momentum,      \
+                                          int unbiased);                                        \
     void in_batchnorm_forward_eval_##sfx(real *y, real *mean, real *invstd, const real *x,      \
                                          const real *gamma, const real *beta,                   \
                                          const real *rolling_mean,                              \

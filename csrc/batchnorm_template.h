@@ -29,13 +29,14 @@ static inline void NAME(normalize_affine)(real *y, const real *x, const real *me
 
 /* Training forward: batch statistics (shifted sums, see plane_shifted_sums), saved as mean and
  * invstd for the backward; rolling = (1 - momentum) * rolling + momentum * batch statistic, with
- * the unbiased variance var * M / (M - 1) as PyTorch keeps it. M > 1 (checked by the caller). */
+ * the unbiased variance var * M / (M - 1) as PyTorch keeps it when `unbiased` (then M > 1,
+ * checked by the caller), else the biased var as CS231N keeps it. */
 IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
                                           const real *gamma, const real *beta, real *rolling_mean,
                                           real *rolling_variance, size_t B, size_t C, size_t S,
-                                          double eps, double momentum)
+                                          double eps, double momentum, int unbiased)
 {
-    const double M = (double)(B * S);
+    const double M = (double)(B * S), correction = unbiased ? M / (M - 1.) : 1.;
     IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
         double acc[2 * IN_CHUNK];
         NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, c0, c1, B, C, S);
@@ -47,7 +48,7 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
             invstd[c] = (real)(1. / sqrt(var + eps));
             rolling_mean[c] = (real)((1. - momentum) * rolling_mean[c] + momentum * (shift + d));
             rolling_variance[c] =
-                (real)((1. - momentum) * rolling_variance[c] + momentum * var * M / (M - 1.));
+                (real)((1. - momentum) * rolling_variance[c] + momentum * var * correction);
         }
     }
     NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S);

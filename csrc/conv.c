@@ -7,6 +7,15 @@
 #include "gemm.h"
 #include "im2col.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+static int in_thread_num(void) { return omp_get_thread_num(); }
+static int in_team_size(void) { return omp_get_num_threads(); }
+#else
+static int in_thread_num(void) { return 0; }
+static int in_team_size(void) { return 1; }
+#endif
+
 #define real float
 #define NAME(f) IN_NAME3(in_, f, _f32)
 #include "plane_template.h"

@@ -11,12 +11,15 @@
  * - large maps (G = 1): R output rows of one image at a time, so that col (K, R*ow) stays in the
  *   last-level cache between im2col writing it and the GEMM reading it; the GEMM writes its
  *   (OC, R*ow) block straight into y (row stride ohw).
- * work holds col, K*G*R*ow values, plus Y, OC*G*ohw, when G > 1. A 1x1 stride-1 unpadded
- * convolution with G = 1 needs no work at all: x_b itself is col.
- * The loops here stay on the calling thread: between multi-threaded BLAS calls, an OpenMP team
- * and the BLAS's own idle threads spin against each other (measured on 2 cores with OpenMP
- * lowering: 2-20x slower). Serial lowering costs 5-15% next to the GEMMs on one thread; on two,
- * more (the other core's BLAS thread reads col lines still dirty in this core's cache).
+ * Threads: blocks are shared out among OpenMP threads, each lowering and multiplying its own
+ * blocks with a single-threaded BLAS (the caller sets the BLAS to one thread for the call).
+ * Measured on 2 cores, this beats a serial lowering between two-threaded GEMMs by 1.2-1.7x:
+ * there, the other core's BLAS thread reads col lines still dirty in this core's cache, and
+ * the lowering runs on one core. Lowering with OpenMP between multi-threaded BLAS calls is
+ * worse still (2-20x slower): the idle threads of both pools spin against each other.
+ * work holds, per thread: col, K*G*R*ow values (none for a 1x1 stride-1 unpadded convolution
+ * with G = 1: x_b itself is col); Y or dY, OC*G*ohw, when G > 1; with threads > 1, a partial
+ * dw of OC*K for the backward.
  */
 
 /* 1x1, stride 1, no padding: x itself is the col matrix of one image */
@@ -44,83 +47,150 @@ static void NAME(matrix_to_images)(real *dst, const real *src, const real *bias,
     }
 }
 
-/* Forward, block by block: col = im2col(block); y_block = w * col (+ bias). One GEMM of
- * 2*OC*K*columns flops per block; passes: col written once (from cache when it fits), y
- * written once (plus one read-and-write for the bias when the GEMM writes y directly). */
-void NAME(conv2d_forward)(real *y, real *work, const real *x, const real *w, const real *bias,
-                          size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw,
-                          size_t sh, size_t sw, size_t ph, size_t pw, size_t G, size_t R)
+/* The sizes every block function needs, derived once. */
+typedef struct {
+    size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R, oh, ow, ohw, K;
+    int direct;
+} NAME(conv_geometry);
+
+static NAME(conv_geometry) NAME(geometry)(size_t B, size_t C, size_t H, size_t W, size_t OC,
+                                          size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
+                                          size_t pw, size_t G, size_t R)
 {
-    const size_t oh = (H + 2 * ph - kh) / sh + 1, ow = (W + 2 * pw - kw) / sw + 1;
-    const size_t ohw = oh * ow, K = C * kh * kw;
-    const int direct = NAME(pointwise)(kh, kw, sh, sw, ph, pw) && G == 1;
-    real *col = work, *Y = work + K * G * R * ow;
-    for (size_t b0 = 0; b0 < B; b0 += G) {
-        size_t g = B - b0 < G ? B - b0 : G;
-        const real *xb = x + b0 * C * H * W;
-        real *yb = y + b0 * OC * ohw;
-        if (direct) {
-            NAME(gemm)(0, 0, OC, ohw, K, 1, w, K, xb, ohw, 0, yb, ohw);
-        } else if (g > 1) {
-            NAME(im2col)(col, xb, g, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 0);
-            NAME(gemm)(0, 0, OC, g * ohw, K, 1, w, K, col, g * ohw, 0, Y, g * ohw);
-            NAME(matrix_to_images)(yb, Y, bias, g, OC, ohw);
-            continue;
-        } else {
-            for (size_t y0 = 0; y0 < oh; y0 += R) {
-                size_t n = (oh - y0 < R ? oh - y0 : R) * ow;
-                NAME(im2col)(col, xb, 1, C, H, W, kh, kw, sh, sw, ph, pw, y0, y0 + n / ow, 0);
-                NAME(gemm)(0, 0, OC, n, K, 1, w, K, col, n, 0, yb + y0 * ow, ohw);
-            }
-        }
-        for (size_t o = 0; bias && o < OC; ++o) NAME(plane_shift)(yb + o * ohw, bias[o], ohw);
-    }
+    NAME(conv_geometry) g = {B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R, 0, 0, 0, 0, 0};
+    g.oh = (H + 2 * ph - kh) / sh + 1;
+    g.ow = (W + 2 * pw - kw) / sw + 1;
+    g.ohw = g.oh * g.ow;
+    g.K = C * kh * kw;
+    g.direct = NAME(pointwise)(kh, kw, sh, sw, ph, pw) && G == 1;
+    return g;
 }
 
-/* Backward, the true gradients, block by block as the forward:
- *     dbias[o] = sum_{b,p} dy[b, o, p]                     (overwritten; sums in double)
- *     dw = sum_blocks dY * col^T            (OC, K)        (overwritten)
+/* One thread's share of work: col (none when direct), then Y or dY (when G > 1), then (in the
+ * backward, threads > 1) its partial dw. */
+static size_t NAME(work_per_thread)(const NAME(conv_geometry) *c, int threads)
+{
+    return (c->direct ? 0 : c->K * c->G * c->R * c->ow) + (c->G > 1 ? c->OC * c->G * c->ohw : 0)
+           + (threads > 1 ? c->OC * c->K : 0);
+}
+
+/* Forward of images [b0, b0 + g): col = im2col(block); y_block = w * col (+ bias). One GEMM of
+ * 2*OC*K*columns flops per block; passes: col written once (from cache when it fits), y
+ * written once (plus one read-and-write for the bias when the GEMM writes y directly). */
+static void NAME(forward_images)(const NAME(conv_geometry) *c, real *y, real *work,
+                                 const real *x, const real *w, const real *bias, size_t b0,
+                                 size_t g)
+{
+    const size_t K = c->K, OC = c->OC, ohw = c->ohw, ow = c->ow;
+    const real *xb = x + b0 * c->C * c->H * c->W;
+    real *yb = y + b0 * OC * ohw, *col = work, *Y = work + (c->direct ? 0 : K * c->G * c->R * ow);
+    if (c->direct) {
+        NAME(gemm)(0, 0, OC, ohw, K, 1, w, K, xb, ohw, 0, yb, ohw);
+    } else if (g > 1) {
+        NAME(im2col)(col, xb, g, c->C, c->H, c->W, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, 0,
+                     c->oh, 0);
+        NAME(gemm)(0, 0, OC, g * ohw, K, 1, w, K, col, g * ohw, 0, Y, g * ohw);
+        NAME(matrix_to_images)(yb, Y, bias, g, OC, ohw);
+        return;
+    } else {
+        for (size_t y0 = 0; y0 < c->oh; y0 += c->R) {
+            size_t y1 = c->oh - y0 < c->R ? c->oh : y0 + c->R, n = (y1 - y0) * ow;
+            NAME(im2col)(col, xb, 1, c->C, c->H, c->W, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw,
+                         y0, y1, 0);
+            NAME(gemm)(0, 0, OC, n, K, 1, w, K, col, n, 0, yb + y0 * ow, ohw);
+        }
+    }
+    for (size_t o = 0; bias && o < OC; ++o) NAME(plane_shift)(yb + o * ohw, bias[o], ohw);
+}
+
+/* Backward of images [b0, b0 + g), the true gradients:
+ *     dw (+)= dY * col^T                    (OC, K)        (overwritten when first)
  *     dcol = w^T * dY; dx = col2im(dcol)    (K, columns)   (dx may be NULL: not computed)
  * dY is the block's dy as an (OC, columns) matrix (gathered when G > 1, a view of dy
  * otherwise); col is lowered again from x (cheaper than keeping B*K*ohw values from the
  * forward), then reused for dcol. */
+static void NAME(backward_images)(const NAME(conv_geometry) *c, real *dx, real *dw, real *work,
+                                  const real *dy, const real *x, const real *w, size_t b0,
+                                  size_t g, int first)
+{
+    const size_t K = c->K, OC = c->OC, ohw = c->ohw, ow = c->ow, ld = g * ohw;
+    const size_t rows = g > 1 ? c->oh : c->R, image = c->C * c->H * c->W;
+    const real *xb = x + b0 * image, *Yg = dy + b0 * OC * ohw;
+    real *dxb = dx ? dx + b0 * image : NULL, *col = work;
+    if (dx) memset(dxb, 0, g * image * sizeof(real));
+    if (g > 1) {
+        real *dY = work + (c->direct ? 0 : K * c->G * c->R * ow);
+        NAME(images_to_matrix)(dY, Yg, g, OC, ohw);
+        Yg = dY;
+    }
+    if (c->direct) {  /* dw += dy_b x_b^T; dx_b = w^T dy_b, written in place */
+        NAME(gemm)(0, 1, OC, K, ohw, 1, Yg, ohw, xb, ohw, first ? 0 : 1, dw, K);
+        if (dx) NAME(gemm)(1, 0, K, ohw, OC, 1, w, K, Yg, ohw, 0, dxb, ohw);
+        return;
+    }
+    for (size_t y0 = 0; y0 < c->oh; y0 += rows) {
+        size_t y1 = c->oh - y0 < rows ? c->oh : y0 + rows, n = g * (y1 - y0) * ow;
+        const real *dYb = Yg + y0 * ow;  /* y0 = 0 when g > 1 */
+        NAME(im2col)(col, xb, g, c->C, c->H, c->W, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, y0,
+                     y1, 0);
+        NAME(gemm)(0, 1, OC, K, n, 1, dYb, ld, col, n, first && y0 == 0 ? 0 : 1, dw, K);
+        if (!dx) continue;
+        NAME(gemm)(1, 0, K, n, OC, 1, w, K, dYb, ld, 0, col, n);
+        NAME(col2im)(col, dxb, g, c->C, c->H, c->W, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, y0,
+                     y1, 0);
+    }
+}
+
+/* Forward over all blocks of G images: with threads > 1, each OpenMP thread takes whole blocks,
+ * lowering and multiplying them in its own share of work (the caller makes the BLAS
+ * single-threaded meanwhile: col stays in the cache of the core that wrote it). */
+void NAME(conv2d_forward)(real *y, real *work, const real *x, const real *w, const real *bias,
+                          size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw,
+                          size_t sh, size_t sw, size_t ph, size_t pw, size_t G, size_t R,
+                          int threads)
+{
+    const NAME(conv_geometry) c = NAME(geometry)(B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R);
+    const size_t blocks = (B + G - 1) / G, per = NAME(work_per_thread)(&c, threads);
+    IN_PRAGMA(omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1))
+    for (size_t i = 0; i < blocks; ++i) {
+        size_t b0 = i * G, g = B - b0 < G ? B - b0 : G;
+        NAME(forward_images)(&c, y, work + (size_t)in_thread_num() * per, x, w, bias, b0, g);
+    }
+}
+
+/* Backward over all blocks, threaded like the forward; dw and dbias are overwritten:
+ *     dbias[o] = sum_{b,p} dy[b, o, p]   (sums in double, on the calling thread)
+ *     dw = sum over threads of each thread's partial sum over its blocks (thread 0 sums into dw
+ *     itself, the others into their share of work). */
 void NAME(conv2d_backward)(real *dx, real *dw, real *dbias, real *work, const real *dy,
                            const real *x, const real *w, size_t B, size_t C, size_t H, size_t W,
                            size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                           size_t pw, size_t G, size_t R)
+                           size_t pw, size_t G, size_t R, int threads)
 {
-    const size_t oh = (H + 2 * ph - kh) / sh + 1, ow = (W + 2 * pw - kw) / sw + 1;
-    const size_t ohw = oh * ow, K = C * kh * kw;
-    const int direct = NAME(pointwise)(kh, kw, sh, sw, ph, pw) && G == 1;
-    real *col = work, *dY = work + K * G * R * ow;
+    const NAME(conv_geometry) c = NAME(geometry)(B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R);
+    const size_t blocks = (B + G - 1) / G, per = NAME(work_per_thread)(&c, threads);
+    const size_t partial = per - (threads > 1 ? OC * c.K : 0);  /* offset of a thread's dw */
+    int team = 1;
     for (size_t o = 0; dbias && o < OC; ++o) {
         double sum = 0;
-        for (size_t b = 0; b < B; ++b) sum += NAME(plane_sum)(dy + (b * OC + o) * ohw, ohw);
+        for (size_t b = 0; b < B; ++b) sum += NAME(plane_sum)(dy + (b * OC + o) * c.ohw, c.ohw);
         dbias[o] = (real)sum;
     }
-    if (dx) memset(dx, 0, B * C * H * W * sizeof(real));
-    for (size_t b0 = 0; b0 < B; b0 += G) {
-        size_t g = B - b0 < G ? B - b0 : G, ld = g * ohw, rows = g > 1 ? oh : R;
-        const real *xb = x + b0 * C * H * W, *Yg = dy + b0 * OC * ohw;
-        real *dxb = dx ? dx + b0 * C * H * W : NULL;
-        if (g > 1) {
-            NAME(images_to_matrix)(dY, Yg, g, OC, ohw);
-            Yg = dY;
+    IN_PRAGMA(omp parallel num_threads(threads) if (threads > 1))
+    {
+        int t = in_thread_num(), first = 1;
+        real *mine = work + (size_t)t * per, *dwt = t == 0 ? dw : mine + partial;
+        if (t == 0) team = in_team_size();
+        for (size_t i = (size_t)t; i < blocks; i += (size_t)in_team_size()) {
+            size_t b0 = i * G, g = B - b0 < G ? B - b0 : G;
+            NAME(backward_images)(&c, dx, dwt, mine, dy, x, w, b0, g, first);
+            first = 0;
         }
-        if (direct) {  /* dw += dy_b x_b^T; dx_b = w^T dy_b, written in place */
-            NAME(gemm)(0, 1, OC, K, ohw, 1, Yg, ohw, xb, ohw, b0 == 0 ? 0 : 1, dw, K);
-            if (dx) NAME(gemm)(1, 0, K, ohw, OC, 1, w, K, Yg, ohw, 0, dxb, ohw);
-            continue;
-        }
-        for (size_t y0 = 0; y0 < oh; y0 += rows) {
-            size_t y1 = oh - y0 < rows ? oh : y0 + rows, n = g * (y1 - y0) * ow;
-            const real *dYb = Yg + y0 * ow;  /* y0 = 0 when g > 1 */
-            NAME(im2col)(col, xb, g, C, H, W, kh, kw, sh, sw, ph, pw, y0, y1, 0);
-            NAME(gemm)(0, 1, OC, K, n, 1, dYb, ld, col, n, b0 == 0 && y0 == 0 ? 0 : 1, dw, K);
-            if (!dx) continue;
-            NAME(gemm)(1, 0, K, n, OC, 1, w, K, dYb, ld, 0, col, n);
-            NAME(col2im)(col, dxb, g, C, H, W, kh, kw, sh, sw, ph, pw, y0, y1, 0);
-        }
+        if (first) memset(dwt, 0, OC * c.K * sizeof(real));
+    }
+    for (int t = 1; t < team; ++t) {
+        const real *dwt = work + (size_t)t * per + partial;
+        for (size_t k = 0; k < OC * c.K; ++k) dw[k] += dwt[k];
     }
 }
 

@@ -16,26 +16,12 @@
 #define PARALLEL_OVER(n) \
     IN_PRAGMA(omp parallel for schedule(static) if (parallel && (n) >= IN_PARALLEL_MIN))
 
-/* The output columns x in [*lo, *hi) whose input column x*s + off lies in [0, W). */
-static void NAME(valid_range)(size_t *lo, size_t *hi, ptrdiff_t off, size_t s, size_t W,
-                              size_t ow)
-{
-    /* x*s + off >= 0  <=>  x >= ceil(-off / s);  x*s + off < W  <=>  x < ceil((W - off) / s) */
-    size_t a = off < 0 ? ((size_t)(-off) + s - 1) / s : 0;
-    ptrdiff_t end = (ptrdiff_t)W - off;
-    size_t b = end <= 0 ? 0 : ((size_t)end + s - 1) / s;
-    if (b > ow) b = ow;
-    if (a > b) a = b;
-    *lo = a;
-    *hi = b;
-}
-
 /* dst[x] = src[x*s + off] for x < ow, 0 where that falls outside [0, W) */
 IN_HOT static void NAME(gather_row)(real *dst, const real *src, ptrdiff_t off, size_t s,
                                     size_t W, size_t ow)
 {
     size_t lo, hi;
-    NAME(valid_range)(&lo, &hi, off, s, W, ow);
+    in_valid_range(&lo, &hi, off, s, W, ow);
     for (size_t x = 0; x < lo; ++x) dst[x] = 0;
     if (s == 1) {
         if (hi > lo) memcpy(dst + lo, src + (ptrdiff_t)lo + off, (hi - lo) * sizeof(real));
@@ -50,7 +36,7 @@ IN_HOT static void NAME(scatter_add_row)(real *dst, const real *src, ptrdiff_t o
                                          size_t W, size_t ow)
 {
     size_t lo, hi;
-    NAME(valid_range)(&lo, &hi, off, s, W, ow);
+    in_valid_range(&lo, &hi, off, s, W, ow);
     for (size_t x = lo; x < hi; ++x) dst[(ptrdiff_t)(x * s) + off] += src[x];
 }
 

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "range.h"
+
 #define real float
 #define NAME(f) IN_NAME3(in_, f, _f32)
 #include "plane_template.h"

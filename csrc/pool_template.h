@@ -10,6 +10,7 @@
  */
 
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
+#define IN_POOL_LANES 128
 
 /* The window [*start, *end) of output index o along one axis, clipped to [0, n); returns its
  * length before clipping to the image but after clipping to the padded image (PyTorch's
@@ -25,6 +26,52 @@ static size_t NAME(window)(size_t *start, size_t *end, size_t o, size_t k, size_
     return padded;
 }
 
+/* One window tap for output columns [lo, hi) of a lane block starting at c0: pixel
+ * row[ox*s + off] against the running maximum m (the first tap, best < 0, always takes). */
+static inline void NAME(max_tap)(real *m, int64_t *best, const real *row, size_t row_start,
+                                 ptrdiff_t off, size_t s, size_t c0, size_t lo, size_t hi)
+{
+    for (size_t ox = lo; ox < hi; ++ox) {
+        size_t k = ox - c0, at = (size_t)((ptrdiff_t)(ox * s) + off);
+        real v = row[at];
+        int take = (best[k] < 0) | (v > m[k]) | ((v != v) & (m[k] == m[k]));
+        m[k] = take ? v : m[k];
+        best[k] = take ? (int64_t)(row_start + at) : best[k];
+    }
+}
+
+/* Output columns [c0, c0 + n) of one output row of max pooling, window rows [y0, y1). Lanes run
+ * across output columns: for each window row and kernel column, every output column compares
+ * its pixel at once. (Window by window, the compares form one long dependency chain.)
+ * Taps are visited in the window's row-major order, so the first maximum wins, as it would.
+ * Strides 1 and 2 get their own copy of the tap loop, which the compiler vectorises. */
+IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real *xp, size_t W,
+                                          size_t y0, size_t y1, size_t ow, size_t kw, size_t sw,
+                                          size_t pw, size_t c0, size_t n)
+{
+    real m[IN_POOL_LANES];
+    int64_t best[IN_POOL_LANES];
+    for (size_t k = 0; k < n; ++k) {
+        m[k] = 0;
+        best[k] = -1;  /* no tap yet */
+    }
+    for (size_t iy = y0; iy < y1; ++iy) {
+        for (size_t j = 0; j < kw; ++j) {
+            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)pw;
+            size_t lo, hi;
+            in_valid_range(&lo, &hi, off, sw, W, ow);
+            lo = lo > c0 ? lo : c0;
+            hi = hi < c0 + n ? hi : c0 + n;
+            const real *row = xp + iy * W;
+            if (sw == 1) NAME(max_tap)(m, best, row, iy * W, off, 1, c0, lo, hi);
+            else if (sw == 2) NAME(max_tap)(m, best, row, iy * W, off, 2, c0, lo, hi);
+            else NAME(max_tap)(m, best, row, iy * W, off, sw, c0, lo, hi);
+        }
+    }
+    memcpy(yrow + c0, m, n * sizeof(real));
+    memcpy(arow + c0, best, n * sizeof(int64_t));
+}
+
 /* y = max over the window, argmax = its plane index iy*W + ix (the first maximum; NaN wins,
  * as in PyTorch). One read of x, one write of y and argmax. */
 void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
@@ -33,25 +80,12 @@ void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P,
 {
     PARALLEL_OVER(P * H * W)
     for (size_t p = 0; p < P; ++p) {
-        const real *xp = x + p * H * W;
         for (size_t oy = 0; oy < oh; ++oy) {
-            size_t y0, y1, x0, x1;
+            size_t y0, y1, r = (p * oh + oy) * ow;
             NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
-            for (size_t ox = 0; ox < ow; ++ox) {
-                NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
-                size_t best = y0 * W + x0;
-                real m = xp[best];
-                for (size_t iy = y0; iy < y1; ++iy)
-                    for (size_t ix = x0; ix < x1; ++ix) {
-                        real v = xp[iy * W + ix];
-                        if (v > m || (v != v && m == m)) {
-                            m = v;
-                            best = iy * W + ix;
-                        }
-                    }
-                y[(p * oh + oy) * ow + ox] = m;
-                argmax[(p * oh + oy) * ow + ox] = (int64_t)best;
-            }
+            for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES)
+                NAME(max_pool_columns)(y + r, argmax + r, x + p * H * W, W, y0, y1, ow, kw, sw,
+                                       pw, c0, ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
         }
     }
 }
@@ -146,3 +180,4 @@ void NAME(global_avg_pool_backward)(real *dx, const real *dy, size_t P, size_t S
 }
 
 #undef PARALLEL_OVER
+#undef IN_POOL_LANES

@@ -42,7 +42,21 @@ def info(args):
     print(f"OpenMP:     {'on' if build['openmp'] else 'off (serial build)'}")
     print(f"threads:    {get_num_threads()}")
     print(f"kernels:    {build['kernel_isa']}")
-    print("BLAS:       none yet (the BatchNorm kernels need none)")
+    print(f"BLAS:       {blas_description()}")
+
+
+def blas_description():
+    """Which BLAS gemm calls: SciPy's, and the library behind it as SciPy reports it."""
+    from .conv import BLAS
+
+    try:
+        import scipy
+
+        library = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        detail = library.get("openblas configuration") or f"{library['name']} {library['version']}"
+        return f"{BLAS} (SciPy {scipy.__version__}): {detail}"
+    except (ImportError, KeyError, TypeError):
+        return BLAS
 
 
 def main(argv=None):

@@ -23,11 +23,12 @@ cdef extern from "batchnorm.h" nogil:
     void in_batchnorm_forward_train_f32(float *y, float *mean, float *invstd, const float *x,
                                         const float *gamma, const float *beta, float *rolling_mean,
                                         float *rolling_variance, size_t B, size_t C, size_t S,
-                                        double eps, double momentum)
+                                        double eps, double momentum, int unbiased)
     void in_batchnorm_forward_train_f64(double *y, double *mean, double *invstd, const double *x,
                                         const double *gamma, const double *beta,
                                         double *rolling_mean, double *rolling_variance, size_t B,
-                                        size_t C, size_t S, double eps, double momentum)
+                                        size_t C, size_t S, double eps, double momentum,
+                                        int unbiased)
     void in_batchnorm_forward_eval_f32(float *y, float *mean, float *invstd, const float *x,
                                        const float *gamma, const float *beta,
                                        const float *rolling_mean, const float *rolling_variance,
@@ -69,19 +70,22 @@ cdef inline void *data(a):
 
 
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
-                      training=True, eps=1e-5, momentum=0.01):
+                      training=True, eps=1e-5, momentum=0.01, unbiased=True):
     """Exact BatchNorm forward; returns y.
 
     training: mean and invstd = 1/sqrt(var + eps) of the batch (biased variance) are written
     for the backward, and rolling = (1 - momentum) * rolling + momentum * batch statistic, with
-    the unbiased variance (momentum 0.01 is Darknet's 0.99/0.01). Needs batch*spatial > 1.
+    the unbiased variance (as PyTorch; needs batch*spatial > 1), or the biased one when
+    unbiased=False (as CS231N). momentum 0.01 is Darknet's 0.99/0.01.
     inference: normalises with the rolling statistics, which it writes into mean and invstd.
     """
     cdef size_t B, C, S
     cdef double eps_, momentum_
     cdef bint f64, train = bool(training)
+    cdef int unbiased_ = bool(unbiased)
     f64, B, C, S, eps_, momentum_ = check.batchnorm_forward(
-        x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd, train, eps, momentum)
+        x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd, train, eps, momentum,
+        unbiased_)
     cdef void *py = data(y)
     cdef void *pm = data(mean)
     cdef void *pi = data(invstd)
@@ -94,11 +98,11 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
         if train and f64:
             in_batchnorm_forward_train_f64(<double *>py, <double *>pm, <double *>pi, <double *>px,
                                            <double *>pg, <double *>pb, <double *>prm,
-                                           <double *>prv, B, C, S, eps_, momentum_)
+                                           <double *>prv, B, C, S, eps_, momentum_, unbiased_)
         elif train:
             in_batchnorm_forward_train_f32(<float *>py, <float *>pm, <float *>pi, <float *>px,
                                            <float *>pg, <float *>pb, <float *>prm, <float *>prv,
-                                           B, C, S, eps_, momentum_)
+                                           B, C, S, eps_, momentum_, unbiased_)
         elif f64:
             in_batchnorm_forward_eval_f64(<double *>py, <double *>pm, <double *>pi, <double *>px,
                                           <double *>pg, <double *>pb, <double *>prm,

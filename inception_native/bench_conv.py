@@ -10,6 +10,9 @@ A convolution of x (B, C, H, W) by w (OC, C, kh, kw) into (B, OC, oh, ow) is the
 (dx and dw), so forward+backward counts 3x. The sgemm column times that GEMM alone, on
 preallocated matrices, through the same BLAS the native gemm calls: the ceiling the lowering
 overheads are measured against. Timings are the best of `repeats` runs after one warm-up.
+`threads` sets the OpenMP threads (the native convolution shares image blocks among them, with
+a single-threaded BLAS each), the BLAS threads (sgemm, the linear layer, the NumPy twin) and
+PyTorch's threads alike.
 """
 import ctypes
 import glob
@@ -18,7 +21,7 @@ import time
 
 import numpy as np
 
-from . import native, reference, set_num_threads
+from . import _blas_threads, native, reference, set_num_threads
 
 # name, (C, H, W), (OC, kh, kw), stride, padding: GoogLeNet (Szegedy et al. 2014, Table 1)
 GOOGLENET_CONVS = [
@@ -33,34 +36,35 @@ BATCH = 16
 
 
 def _openblas_set_threads(n):
-    """Set the thread count of the OpenBLAS builds SciPy and NumPy ship (each has its own);
-    returns the libraries it reached. OPENBLAS_NUM_THREADS only counts at load time."""
+    """Set the thread count of the BLAS behind gemm (SciPy's OpenBLAS) and of NumPy's own
+    OpenBLAS (the NumPy twin's); OPENBLAS_NUM_THREADS only counts at load time."""
     import numpy
-    import scipy
-    reached = []
-    for package, symbol in ((scipy, "scipy_openblas_set_num_threads"),
-                            (numpy, "scipy_openblas_set_num_threads64_")):
-        libs = os.path.join(os.path.dirname(package.__file__), os.pardir, package.__name__ + ".libs")
-        for path in glob.glob(os.path.join(libs, "*openblas*")):
-            lib = ctypes.CDLL(path)
-            if hasattr(lib, symbol):
-                getattr(lib, symbol)(ctypes.c_int(n))
-                reached.append(os.path.basename(path))
-    return reached
+    _blas_threads.set(n)
+    libs = os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs")
+    for path in glob.glob(os.path.join(libs, "*openblas*")):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "scipy_openblas_set_num_threads64_"):
+            lib.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
 
 
 def _best_of(runs, repeats):
-    """Best time of each closure over `repeats` rounds, after one warm-up round. The closures
-    take turns within a round, so a neighbour's burst of load (the machine may be shared) hits
-    them alike instead of spoiling one column."""
-    for fn in runs.values():
-        fn()
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for key, fn in runs.items():
-            start = time.perf_counter()
+    """Best time of each closure over `repeats` rounds, after one warm-up round. Closures are
+    grouped by their first word (the library: native, blas, numpy, torch): within a group they take
+    turns in each round, so a neighbour's burst of load (the machine may be shared) hits them
+    alike; groups run one after the other with a pause between, so that one library's idle
+    threads, still spinning, do not slow the next library down."""
+    best = {}
+    for library in dict.fromkeys(key.split()[0] for key in runs):
+        group = {key: fn for key, fn in runs.items() if key.split()[0] == library}
+        time.sleep(0.2)
+        for fn in group.values():
             fn()
-            best[key] = min(best[key], time.perf_counter() - start)
+        best.update(dict.fromkeys(group, float("inf")))
+        for _ in range(repeats):
+            for key, fn in group.items():
+                start = time.perf_counter()
+                fn()
+                best[key] = min(best[key], time.perf_counter() - start)
     return best
 
 
@@ -100,18 +104,23 @@ def _torch_layer(torch, x, w, stride, padding):
     return fwd, fwd_bwd
 
 
-def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
-    """One dict per layer: name, gemm shape (M, N, K), GFLOP/s of native forward and
-    forward+backward, of sgemm at the equivalent shape, of the NumPy twin and of PyTorch
-    (None when not installed)."""
+def _setup(threads):
+    """Every library on `threads` threads; returns torch, or None when it is not installed."""
     set_num_threads(threads)
     _openblas_set_threads(threads)
     try:
         import torch
-        torch.set_num_threads(threads)
     except ImportError:
-        torch = None
-    rng = np.random.default_rng(0)
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
+    """One dict per layer: name, gemm shape (M, N, K), GFLOP/s of native forward and
+    forward+backward, of sgemm at the equivalent shape, of the NumPy twin and of PyTorch
+    (None when not installed)."""
+    torch, rng = _setup(threads), np.random.default_rng(0)
     rows = []
     for name, (C, H, W), (OC, kh, kw), stride, padding in layers or GOOGLENET_CONVS:
         x = rng.standard_normal((batch, C, H, W), np.float32)
@@ -120,7 +129,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         M, N, K = OC, batch * yshape[2] * yshape[3], C * kh * kw
         A, B, Cm = (rng.standard_normal(s, np.float32) for s in ((M, K), (K, N), (M, N)))
         runs = {"native fwd": fwd, "native fwd+bwd": fwd_bwd,
-                "sgemm": lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N)}
+                "blas sgemm": lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N)}
         if numpy_twin:
             runs["numpy fwd"], runs["numpy fwd+bwd"], _ = _layer(reference, x, w, stride, padding)
         if torch is not None:
@@ -129,7 +138,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         row = {"layer": name, "gemm (M, N, K)": (M, N, K), "numpy fwd": None,
                "numpy fwd+bwd": None, "torch fwd": None, "torch fwd+bwd": None}
         for key, seconds in _best_of(runs, repeats).items():
-            row[key] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
+            row[key.replace("blas sgemm", "sgemm")] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
         rows.append(row)
     return rows
 
@@ -181,13 +190,7 @@ def _torch_pool(torch, x, kernel, stride, padding, ceil_mode, kind):
 def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
     """One dict per pooling layer of GoogLeNet / Inception v3 at `batch`: milliseconds of the
     forward and forward+backward, native, NumPy twin and PyTorch (None when not installed)."""
-    set_num_threads(threads)
-    try:
-        import torch
-        torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
-    rng = np.random.default_rng(0)
+    torch, rng = _setup(threads), np.random.default_rng(0)
     rows = []
     for name, (C, H, W), *args in layers or GOOGLENET_POOLS:
         x = rng.standard_normal((batch, C, H, W), np.float32)

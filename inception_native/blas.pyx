@@ -254,3 +254,8 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
         else:
             in_normalize_delta_cpu_f32(<float *>px, <float *>pm, <float *>pv, <float *>pmd,
                                        <float *>pvd, b, f, s, <float *>pd)
+
+
+# Darknet's convolution lowering and gemm live beside these in the same API (DESIGN.md); they are
+# built with the convolution kernels.
+from .conv import col2im_cpu, gemm, im2col_cpu  # noqa: E402

@@ -15,8 +15,11 @@ The NumPy twins, with the same signatures, are in inception_native.reference.
 cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from libc.stdint cimport int64_t
+import contextlib
+
 import numpy as np
 
+from . import _blas_threads
 from . import _checks as check
 from ._checks import conv2d_workspace_size
 
@@ -58,19 +61,20 @@ cdef extern from "conv.h" nogil:
     void in_conv2d_forward_f32(float *y, float *work, const float *x, const float *w,
                                const float *bias, size_t B, size_t C, size_t H, size_t W,
                                size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                               size_t pw, size_t G, size_t R)
+                               size_t pw, size_t G, size_t R, int threads)
     void in_conv2d_forward_f64(double *y, double *work, const double *x, const double *w,
                                const double *bias, size_t B, size_t C, size_t H, size_t W,
                                size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                               size_t pw, size_t G, size_t R)
+                               size_t pw, size_t G, size_t R, int threads)
     void in_conv2d_backward_f32(float *dx, float *dw, float *dbias, float *work, const float *dy,
                                 const float *x, const float *w, size_t B, size_t C, size_t H,
                                 size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
-                                size_t ph, size_t pw, size_t G, size_t R)
+                                size_t ph, size_t pw, size_t G, size_t R, int threads)
     void in_conv2d_backward_f64(double *dx, double *dw, double *dbias, double *work,
                                 const double *dy, const double *x, const double *w, size_t B,
                                 size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw,
-                                size_t sh, size_t sw, size_t ph, size_t pw, size_t G, size_t R)
+                                size_t sh, size_t sw, size_t ph, size_t pw, size_t G, size_t R,
+                                int threads)
     void in_linear_forward_f32(float *y, const float *x, const float *w, const float *bias,
                                size_t N, size_t Fin, size_t Fout)
     void in_linear_forward_f64(double *y, const double *x, const double *w, const double *bias,
@@ -181,6 +185,10 @@ def gemm_cpu(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
     _gemm(True, TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc)
 
 
+def _blas_single_threaded(threads):
+    return _blas_threads.single_threaded() if threads > 1 else contextlib.nullcontext()
+
+
 def _workspace(workspace, need, x):
     return np.empty(need, x.dtype) if workspace is None else workspace
 
@@ -191,25 +199,31 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
     x (B, C, H, W), weight (OC, C, kh, kw), bias (OC,) or None, y (B, OC, oh, ow) with
     oh = (H + 2 padding - kh) // stride + 1. stride and padding: an int or (h, w).
     workspace: conv2d_workspace_size(x.shape, weight.shape, stride, padding) values of x's dtype
-    or more, reused across calls; None allocates one for this call.
+    or more, reused across calls; None allocates one for this call. Its size depends on the
+    thread count (set_num_threads): blocks of images are shared among OpenMP threads, each with
+    its share of the workspace, and the BLAS runs single-threaded for the call.
     """
     is64, s, need = check.conv2d_forward(x, weight, bias, y, stride, padding, workspace)
     cdef bint f64 = is64
     cdef size_t B = s[0], C = s[1], H = s[2], W = s[3], OC = s[4], kh = s[5], kw = s[6]
     cdef size_t sh = s[7], sw = s[8], ph = s[9], pw = s[10], G = s[11], R = s[12]
+    cdef int threads = s[13]
     work = _workspace(workspace, need, x)
     cdef void *py = data(y)
     cdef void *pk = data(work)
     cdef void *px = data(x)
     cdef void *pw_ = data(weight)
     cdef void *pb = data(bias)
-    with nogil:
-        if f64:
-            in_conv2d_forward_f64(<double *>py, <double *>pk, <double *>px, <double *>pw_,
-                                  <double *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R)
-        else:
-            in_conv2d_forward_f32(<float *>py, <float *>pk, <float *>px, <float *>pw_,
-                                  <float *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R)
+    with _blas_single_threaded(threads):
+        with nogil:
+            if f64:
+                in_conv2d_forward_f64(<double *>py, <double *>pk, <double *>px, <double *>pw_,
+                                      <double *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R,
+                                      threads)
+            else:
+                in_conv2d_forward_f32(<float *>py, <float *>pk, <float *>px, <float *>pw_,
+                                      <float *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R,
+                                      threads)
     return y
 
 
@@ -224,6 +238,7 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
     cdef bint f64 = is64
     cdef size_t B = s[0], C = s[1], H = s[2], W = s[3], OC = s[4], kh = s[5], kw = s[6]
     cdef size_t sh = s[7], sw = s[8], ph = s[9], pw = s[10], G = s[11], R = s[12]
+    cdef int threads = s[13]
     work = _workspace(workspace, need, x)
     cdef void *pdx = data(dx)
     cdef void *pdw = data(dweight)
@@ -232,15 +247,16 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
     cdef void *pdy = data(dy)
     cdef void *px = data(x)
     cdef void *pw_ = data(weight)
-    with nogil:
-        if f64:
-            in_conv2d_backward_f64(<double *>pdx, <double *>pdw, <double *>pdb, <double *>pk,
-                                   <double *>pdy, <double *>px, <double *>pw_, B, C, H, W, OC,
-                                   kh, kw, sh, sw, ph, pw, G, R)
-        else:
-            in_conv2d_backward_f32(<float *>pdx, <float *>pdw, <float *>pdb, <float *>pk,
-                                   <float *>pdy, <float *>px, <float *>pw_, B, C, H, W, OC,
-                                   kh, kw, sh, sw, ph, pw, G, R)
+    with _blas_single_threaded(threads):
+        with nogil:
+            if f64:
+                in_conv2d_backward_f64(<double *>pdx, <double *>pdw, <double *>pdb, <double *>pk,
+                                       <double *>pdy, <double *>px, <double *>pw_, B, C, H, W, OC,
+                                       kh, kw, sh, sw, ph, pw, G, R, threads)
+            else:
+                in_conv2d_backward_f32(<float *>pdx, <float *>pdw, <float *>pdb, <float *>pk,
+                                       <float *>pdy, <float *>px, <float *>pw_, B, C, H, W, OC,
+                                       kh, kw, sh, sw, ph, pw, G, R, threads)
     return dx
 
 

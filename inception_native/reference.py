@@ -117,10 +117,10 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
 # ---- the BatchNorm layer -----------------------------------------------------------------
 
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
-                      training=True, eps=1e-5, momentum=0.01):
+                      training=True, eps=1e-5, momentum=0.01, unbiased=True):
     _, B, C, S, eps, momentum = check.batchnorm_forward(
         x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd, bool(training), eps,
-        momentum)
+        momentum, bool(unbiased))
     x3 = _planes(x, B, C, S).astype(np.float64)
     if training:
         m = B * S
@@ -129,7 +129,8 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
         mean[...] = batch_mean
         invstd[...] = 1 / np.sqrt(batch_var + eps)
         rolling_mean[...] = (1 - momentum) * rolling_mean + momentum * batch_mean
-        rolling_variance[...] = (1 - momentum) * rolling_variance + momentum * batch_var * m / (m - 1)
+        correction = m / (m - 1) if unbiased else 1
+        rolling_variance[...] = (1 - momentum) * rolling_variance + momentum * batch_var * correction
     else:
         mean[...] = rolling_mean
         invstd[...] = 1 / np.sqrt(rolling_variance.astype(np.float64) + eps)
@@ -270,7 +271,7 @@ conv2d_workspace_size = check.conv2d_workspace_size
 
 def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
     _, s, _ = check.conv2d_forward(x, weight, bias, y, stride, padding, workspace)
-    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, _, _ = s
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = s[:11]
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     out = weight.reshape(OC, -1) @ cols.reshape(C * kh * kw, -1)  # (OC, B*ohw): one GEMM
     y[...] = out.reshape(OC, B, *y.shape[2:]).transpose(1, 0, 2, 3)
@@ -281,7 +282,7 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None):
     _, s, _ = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding, workspace)
-    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, _, _ = s
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = s[:11]
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     dY = dy.transpose(1, 0, 2, 3).reshape(OC, -1)  # (OC, B*ohw)
     dweight.reshape(OC, -1)[...] = dY @ cols.reshape(C * kh * kw, -1).T

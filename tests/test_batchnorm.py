@@ -174,18 +174,21 @@ def test_exact_float32_matches_float64(shape, training, rng):
         np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)
 
 
+@pytest.mark.parametrize("unbiased", [True, False], ids=["unbiased", "biased"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_exact_rolling_statistics_follow_the_recurrence(dtype, backend, rng):
+def test_exact_rolling_statistics_follow_the_recurrence(dtype, unbiased, backend, rng):
     shape, eps = (4, 3, 5, 5), 1e-3
     gamma, beta = np.ones(3, dtype), np.zeros(3, dtype)
     rolling_mean, rolling_variance = np.zeros(3, dtype), np.ones(3, dtype)
     expected_mean, expected_variance = np.zeros(3), np.ones(3)
     for step in range(5):
         x = (rng.standard_normal(shape) * (step + 1) + step).astype(dtype)
-        out = exact_forward(backend, x, gamma, beta, True, (rolling_mean, rolling_variance), eps)
+        out = buffers(x, dtype)
+        backend.batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, out["y"],
+                                  out["mean"], out["invstd"], eps=eps, unbiased=unbiased)
         xc = channel_view(x.astype(np.float64))
         expected_mean = 0.99 * expected_mean + 0.01 * xc.mean(axis=1)
-        expected_variance = 0.99 * expected_variance + 0.01 * xc.var(axis=1, ddof=1)
+        expected_variance = 0.99 * expected_variance + 0.01 * xc.var(axis=1, ddof=int(unbiased))
         close(out["mean"], xc.mean(axis=1), dtype, scale=10)
         close(out["invstd"], 1 / np.sqrt(xc.var(axis=1) + eps), dtype, scale=10)
     close(rolling_mean, expected_mean, dtype, scale=10)
@@ -195,6 +198,17 @@ def test_exact_rolling_statistics_follow_the_recurrence(dtype, backend, rng):
     out = exact_forward(backend, x, gamma, beta, False, (rolling_mean, rolling_variance), eps)
     expected = (x - per_channel(expected_mean, 4)) / np.sqrt(per_channel(expected_variance, 4) + eps)
     close(out["y"], expected, dtype, scale=10)
+
+
+def test_one_value_per_channel_trains_with_the_biased_rolling_variance(backend):
+    x = np.array([[1.0, 2.0]])  # batch 1, two channels, no spatial extent
+    out = buffers(x, np.float64)
+    rolling = (np.zeros(2), np.ones(2))
+    backend.batchnorm_forward(x, np.ones(2), np.zeros(2), *rolling, out["y"], out["mean"],
+                              out["invstd"], momentum=0.5, unbiased=False)
+    np.testing.assert_allclose(out["y"], 0.0)
+    np.testing.assert_allclose(rolling[0], [0.5, 1.0])
+    np.testing.assert_allclose(rolling[1], [0.5, 0.5])
 
 
 def test_exact_statistics_are_sound_far_from_zero(rng):

@@ -221,6 +221,51 @@ def test_conv2d_backward_matches_finite_differences(case, backend, rng):
     np.testing.assert_allclose(db, finite_difference(loss, b), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("case", FIXED_CASES + CASES[-4:], ids=str)
+def test_conv2d_threads_give_the_same_result(case, threads, rng):
+    """Blocks shared among threads, partial dw summed: as on one thread; the BLAS's thread
+    count is back to what it was."""
+    from inception_native import _blas_threads, get_num_threads, set_num_threads
+    x, w, b, stride, padding = make_conv(rng, case, np.float64)
+    dy = rng.standard_normal(out_shape(x, w, stride, padding))
+    before, blas_before = get_num_threads(), _blas_threads.get()
+    expected = forward(native, x, w, b, stride, padding), *backward(native, dy, x, w, stride, padding)
+    try:
+        set_num_threads(threads)
+        got = forward(native, x, w, b, stride, padding), *backward(native, dy, x, w, stride, padding)
+        dx, dw, _ = backward(native, dy, x, w, stride, padding, with_dx=False, with_db=False)
+    finally:
+        set_num_threads(before)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, expected[2], rtol=1e-12, atol=1e-12)
+    assert _blas_threads.get() == blas_before
+
+
+def test_conv2d_overlapping_calls_from_python_threads(rng):
+    """The GIL is released: several Python threads convolve at once, on two OpenMP threads
+    each; every result is right and the BLAS's thread count is restored once, at the end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inception_native import _blas_threads, get_num_threads, set_num_threads
+    x, w, b, stride, padding = make_conv(rng, FIXED_CASES[6], np.float32)
+    expected = direct_conv2d(x, w, b, stride, padding)
+    blas_before, before = _blas_threads.get(), get_num_threads()
+    try:
+        set_num_threads(2)  # per calling thread in OpenMP: set it in each worker too
+        def run(_):
+            set_num_threads(2)
+            return [forward(native, x, w, b, stride, padding) for _ in range(5)]
+        with ThreadPoolExecutor(3) as pool:
+            results = [y for ys in pool.map(run, range(6)) for y in ys]
+    finally:
+        set_num_threads(before)
+    for y in results:
+        close(y, expected, np.float32, scale=LOOSE)
+    assert _blas_threads.get() == blas_before
+
+
 @pytest.mark.parametrize("case", [FIXED_CASES[0], FIXED_CASES[6], FIXED_CASES[7]], ids=str)
 def test_conv2d_optional_outputs_and_workspace(case, rng):
     x, w, _, stride, padding = make_conv(rng, case, np.float32)
@@ -258,10 +303,16 @@ def test_conv2d_every_blocking_gives_the_same_result(case, min_columns, block_va
 def test_conv2d_groups_small_maps_and_not_large_ones():
     """7x7 maps: 21 images per GEMM (>= 1024 columns); 56x56: one image; 1x1 on 28x28: none."""
     from inception_native import _checks
+    assert _checks.conv_group(16, 28 * 28) == 2 and _checks.conv_group(16, 28 * 28, pointwise=True) == 1
+    assert native.conv2d_workspace_size((16, 192, 28, 28), (64, 192, 1, 1), threads=1) == 0
     assert _checks.conv_group(16, 7 * 7) == 16 and _checks.conv_group(32, 7 * 7) == 21
     assert _checks.conv_group(16, 56 * 56) == 1
-    assert native.conv2d_workspace_size((16, 192, 56, 56), (64, 192, 1, 1)) == 0
-    assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1)) == (832 + 384) * 16 * 49
+    assert native.conv2d_workspace_size((16, 192, 56, 56), (64, 192, 1, 1), threads=1) == 0
+    assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1), threads=1) == (832 + 384) * 16 * 49
+    assert _checks.conv_blocking(16, 1440, 14, 14, threads=2) == (4, 14)  # 4 blocks of 4, not 6+6+4
+    # two threads: 8 images each, and a partial dw each
+    assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1), threads=2) == \
+        2 * ((832 + 384) * 8 * 49 + 384 * 832)
     assert _checks.conv_blocking(16, 147, 112, 112) == (1, 63)  # conv1: 63 rows, 4 MiB of col
     assert _checks.conv_blocking(16, 576, 56, 56) == (1, 32)
 

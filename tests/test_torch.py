@@ -1,0 +1,72 @@
+"""inception_native.torch: the native kernels as PyTorch modules (skipped without PyTorch)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from inception_native.torch import (BatchNorm2d, BatchNormFunction, Conv2d,  # noqa: E402
+                                    Conv2dFunction, use_native)
+
+
+def small_network():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1, bias=False), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 6, (1, 3), stride=(2, 1), padding=(0, 1)), torch.nn.BatchNorm2d(6, eps=1e-3),
+        torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(6, 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_swapped_network_gives_the_same_outputs_gradients_and_statistics(dtype):
+    original = small_network().to(dtype)
+    ours = use_native(small_network().to(dtype))
+    assert sum(isinstance(m, (BatchNorm2d, Conv2d)) for m in ours.modules()) == 4
+    x = torch.randn(5, 3, 9, 9, dtype=dtype)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
+    for _ in range(2):  # two training steps: running statistics move
+        y0, y1 = original(x), ours(x)
+        torch.testing.assert_close(y1, y0, **tol)
+        y0.square().sum().backward()
+        y1.square().sum().backward()
+    for (name, p0), p1 in zip(original.named_parameters(), ours.parameters()):
+        torch.testing.assert_close(p1.grad, p0.grad, **tol, msg=name)
+    for (name, b0), b1 in zip(original.named_buffers(), ours.buffers()):
+        torch.testing.assert_close(b1, b0, **tol, msg=name)
+    original.eval(), ours.eval()
+    torch.testing.assert_close(ours(x), original(x), **tol)
+    assert ours.state_dict().keys() == original.state_dict().keys()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_function_passes_gradcheck(training):
+    x = torch.randn(3, 4, 2, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.rand(4, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    running = (torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64))
+    f = lambda a, w, b: BatchNormFunction.apply(a, w, b, *running, training, 0.1, 1e-5)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x, weight, bias))
+
+
+def test_conv_function_passes_gradcheck():
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 3, 3, 2, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    f = lambda a, w, b: Conv2dFunction.apply(a, w, b, (2, 1), (1, 0))  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x, weight, bias))
+
+
+def test_unsupported_configurations_are_refused():
+    with pytest.raises(NotImplementedError, match="groups=1"):
+        Conv2d(4, 4, 3, groups=2)
+    with pytest.raises(NotImplementedError, match="momentum"):
+        BatchNorm2d(4, momentum=None)
+    with pytest.raises(NotImplementedError, match="dilation=1"):
+        use_native(torch.nn.Sequential(torch.nn.Conv2d(2, 2, 3, dilation=2)))
+
+
+def test_modules_are_drop_in_replacements():
+    conv = Conv2d(3, 5, 3, stride=2, padding=1)
+    reference = torch.nn.Conv2d(3, 5, 3, stride=2, padding=1)
+    reference.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(conv(x), reference(x), rtol=1e-4, atol=1e-5)
+    assert np.isfinite(conv(x).detach().numpy()).all()
