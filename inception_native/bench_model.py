@@ -75,7 +75,8 @@ def _theirs(torch, twin, build, batch, training):
 
 def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=16, size=None,
                     num_classes=1000, repeats=1, numpy_twin=True, use_torch=True):
-    """Rows of {model, size, pass ("inference"/"training"), batch, contender, seconds, images_per_s}."""
+    """Rows of {model, size, threads, pass ("inference"/"training"), batch, contender, seconds,
+    images_per_s}."""
     factory, default_size = MODELS[model]
     size = size or default_size
     build = lambda backend=native: factory(num_classes=num_classes, input_size=size, backend=backend)  # noqa: E731
@@ -93,7 +94,8 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
         if twin is not None:
             runs["pytorch"] = _theirs(torch, twin, build, batch, training)
         for contender, seconds in _best_of(runs, repeats).items():
-            rows.append({"model": model, "size": size, "pass": "training" if training else "inference",
+            rows.append({"model": model, "size": size, "threads": threads,
+                         "pass": "training" if training else "inference",
                          "batch": batch, "contender": contender, "seconds": seconds,
                          "images_per_s": batch / seconds})
         del runs
@@ -102,13 +104,14 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
 
 def format_rows(rows):
     """A table; vs PyTorch: its time over the row's (higher is faster)."""
-    key = lambda r: (r["model"], r["size"], r["pass"], r["batch"])  # noqa: E731
+    key = lambda r: (r["model"], r["size"], r["threads"], r["pass"], r["batch"])  # noqa: E731
     torch_time = {key(r): r["seconds"] for r in rows if r["contender"] == "pytorch"}
-    lines = [f"{'model':>13} {'pass':>10} {'batch':>5} {'contender':>9} {'s':>9} {'img/s':>9} {'vs PyTorch':>10}"]
+    lines = [f"{'model':>13} {'threads':>7} {'pass':>10} {'batch':>5} {'contender':>9} {'s':>9} "
+             f"{'img/s':>9} {'vs PyTorch':>10}"]
     for r in rows:
         theirs = torch_time.get(key(r))
         ratio = f"{theirs / r['seconds']:.2f}x" if theirs else "-"
-        lines.append(f"{r['model']:>13} {r['pass']:>10} {r['batch']:>5} {r['contender']:>9} "
+        lines.append(f"{r['model']:>13} {r['threads']:>7} {r['pass']:>10} {r['batch']:>5} {r['contender']:>9} "
                      f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10}")
     return "\n".join(lines)
 

@@ -46,7 +46,7 @@ def test_profile_accounts_for_the_step():
 
 
 def test_format_rows_compares_each_model_with_its_own_pytorch_row():
-    row = lambda model, contender, seconds: {"model": model, "size": 8, "pass": "inference", "batch": 1,  # noqa: E731
+    row = lambda model, contender, seconds: {"model": model, "size": 8, "threads": 1, "pass": "inference", "batch": 1,  # noqa: E731
                                              "contender": contender, "seconds": seconds, "images_per_s": 1 / seconds}
     table = bench_model.format_rows([row("a", "native", 1.0), row("a", "pytorch", 2.0),
                                      row("b", "native", 3.0), row("b", "pytorch", 1.5)])
