@@ -13,18 +13,22 @@ bias) or conv + bias -> ReLU (bn=False, GoogLeNet as published).
 import numpy as np
 
 from . import native
-from .layers import (AvgPool2d, BatchNorm, Concat, Conv2d, Dropout, Linear, MaxPool2d, ReLU,
-                     Sequential)
+from .layers import (FLAVOURS, AvgPool2d, BatchNorm, Concat, Conv2d, Dropout, Linear, MaxPool2d,
+                     ReLU, Sequential)
 
 
 class Builder:
-    """What the layers of one network share: BN or not, BN's eps and momentum, dtype, backend,
-    the random generator of the weights, and whether pools round up (ceil_mode, Caffe's
-    GoogLeNet)."""
+    """What the layers of one network share: BN or not (bn: False, True or a BatchNorm flavour,
+    "exact" (True) or "darknet"), BN's eps and momentum (the darknet flavour has its own), dtype,
+    backend, the random generator of the weights, and whether pools round up (ceil_mode,
+    Caffe's GoogLeNet)."""
 
     def __init__(self, bn=True, eps=1e-5, dtype=np.float32, backend=native, seed=0,
                  ceil_mode=True, bn_momentum=0.01):
-        self.bn, self.eps, self.dtype, self.backend, self.ceil_mode = bn, eps, dtype, backend, ceil_mode
+        if bn not in (False, True) + FLAVOURS:
+            raise ValueError(f"bn must be False, True or one of {FLAVOURS}, got {bn!r}")
+        self.bn = "exact" if bn is True else bn
+        self.eps, self.dtype, self.backend, self.ceil_mode = eps, dtype, backend, ceil_mode
         self.bn_momentum = bn_momentum
         self.rng = np.random.default_rng(seed)
 
@@ -33,7 +37,7 @@ class Builder:
                       backend=self.backend, rng=self.rng)
         if not self.bn:
             return Sequential(conv, self.relu(), names=("conv", "relu"))
-        bn = BatchNorm(cout, eps=self.eps, momentum=self.bn_momentum, dtype=self.dtype,
+        bn = BatchNorm(cout, self.bn, eps=self.eps, momentum=self.bn_momentum, dtype=self.dtype,
                        backend=self.backend)
         return Sequential(conv, bn, self.relu(), names=("conv", "bn", "relu"))
 

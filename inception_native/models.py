@@ -128,9 +128,10 @@ def googlenet(num_classes=1000, bn=False, aux=True, input_size=224, in_channels=
               dropout=0.4, dtype=np.float32, backend=native, seed=0):
     """GoogLeNet as Table 1 of the paper: the 5x5 branches, 3x3/2 max pools rounding up (Caffe's),
     two auxiliary heads after 4a and 4d (aux=True), global average pooling, dropout 0.4, one
-    linear layer. input_size >= 79 with the heads, >= 47 without. bn=True puts BatchNorm (eps 1e-3, as torchvision's)
-    between every convolution and its ReLU. The paper's local response normalisation layers are
-    left out (as torchvision does). Weights He-normal from `seed`."""
+    linear layer. input_size >= 79 with the heads, >= 47 without. bn=True (or "darknet", the
+    other BatchNorm flavour) puts BatchNorm (eps 1e-3, as torchvision's) between every
+    convolution and its ReLU. The paper's local response normalisation layers are left out (as
+    torchvision does). Weights He-normal from `seed`."""
     b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
     stages = [("conv1", b.conv(in_channels, 64, 7, 2, 3)), ("pool1", b.max_pool()),
               ("conv2", b.seq(b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1))),
@@ -165,14 +166,14 @@ INCEPTION_V2_TABLE = {
 }
 
 
-def inception_v2(num_classes=1000, input_size=224, in_channels=3, dtype=np.float32,
+def inception_v2(num_classes=1000, input_size=224, in_channels=3, bn="exact", dtype=np.float32,
                  backend=native, seed=0):
     """BN-Inception (Ioffe & Szegedy 2015, Figure 5): BN after every convolution, 5x5 replaced
     by two 3x3, stride-2 modules 3c and 4e in place of max pools between the stages, global
     average pooling and one linear layer (no dropout, no auxiliary heads: the paper removes
     dropout and keeps no aux heads in its table). The first convolution is a plain 7x7/2 (the
-    paper's is depthwise separable). input_size >= 63."""
-    b = Builder(bn=True, eps=1e-5, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
+    paper's is depthwise separable). bn: the BatchNorm flavour. input_size >= 63."""
+    b = Builder(bn=bn, eps=1e-5, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
     stages = [("conv1", b.conv(in_channels, 64, 7, 2, 3)), ("pool1", b.max_pool()),
               ("conv2", b.seq(b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1))),
               ("pool2", b.max_pool())]
@@ -194,14 +195,14 @@ def _v3_aux(b, channels, num_classes):
 
 
 def inception_v3(num_classes=1000, aux=True, input_size=299, in_channels=3, dropout=0.5,
-                 dtype=np.float32, backend=native, seed=0):
+                 bn="exact", dtype=np.float32, backend=native, seed=0):
     """Inception v3 as released (torchvision's layout): the stem to 35x35x192, three Figure 5
     modules (35x35x288), a grid reduction to 17x17x768, four Figure 6 modules (n = 7), the
     auxiliary head after the last of them, a reduction to 8x8x1280, two Figure 7 modules
     (8x8x2048), global average pooling, dropout, linear. BN (eps 1e-3) after every convolution;
-    pools round down. input_size >= 299 with the auxiliary head (its 5x5 conv needs the 17x17
+    pools round down; bn: the BatchNorm flavour. input_size >= 299 with the auxiliary head (its 5x5 conv needs the 17x17
     grid), >= 75 without."""
-    b = Builder(bn=True, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=False)
+    b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=False)
     stages = [("conv1", b.seq(b.conv(in_channels, 32, 3, 2), b.conv(32, 32, 3), b.conv(32, 64, 3, padding=1))),
               ("pool1", b.max_pool()),
               ("conv2", b.seq(b.conv(64, 80, 1), b.conv(80, 192, 3))), ("pool2", b.max_pool()),

@@ -243,3 +243,25 @@ def test_whole_googlenet_matches_pytorch_autograd(bn, rng):
     net = models.googlenet(num_classes=5, bn=bn, input_size=80, dtype=np.float64, seed=5)
     x = rng.standard_normal((2, 3, 80, 80))
     compare(net, x, [rng.standard_normal((2, 5)) for _ in range(3)], torch, rtol=1e-8)
+
+
+def test_darknet_flavour_networks_agree_across_backends_and_train(rng):
+    x = rng.standard_normal((4, 1, 12, 12)).astype(np.float32)
+    labels = np.arange(4) % 5
+    runs = []
+    for backend in (native, reference):
+        net = models.tiny_inception(num_classes=5, input_size=12, bn="darknet", dropout=0, backend=backend)
+        assert net["conv1"]["bn"].flavour == "darknet"
+        loss = losses.CrossEntropy(backend=backend)
+        opt = optim.SGD(net.params, net.grads, lr=0.05, backend=backend)
+        values = []
+        for _ in range(3):
+            values.append(loss.forward(net.forward(x), labels))
+            net.backward(loss.backward())
+            opt.step()
+        runs.append(values)
+    assert runs[0] == pytest.approx(runs[1], rel=1e-4)
+    assert runs[0][-1] < runs[0][0]
+    assert models.inception_v2(bn="darknet").num_params() == models.inception_v2().num_params()
+    with pytest.raises(ValueError, match="bn must be False, True or one of"):
+        models.googlenet(bn="keras")
