@@ -76,7 +76,8 @@ def main(argv=None):
     train.add_argument("--epochs", type=positive, default=8, help="epochs (default 8)")
     train.add_argument("--batch-size", type=positive, default=32, help="images per step (default 32)")
     train.add_argument("--lr", type=positive_number, default=0.1, help="peak learning rate (default 0.1)")
-    train.add_argument("--size", type=positive, default=32, help="images upsampled to size x size (default 32)")
+    train.add_argument("--size", type=positive, default=32,
+                       help="images upsampled to size x size (default 32)")
     train.add_argument("--checkpoint", default="inception_digits.npz", help="checkpoint file (.npz)")
     train.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     train.add_argument("--limit", type=positive, help="train on the first N training images only")

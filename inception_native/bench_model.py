@@ -79,7 +79,7 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
     images_per_s}."""
     factory, default_size = MODELS[model]
     size = size or default_size
-    build = lambda backend=native: factory(num_classes=num_classes, input_size=size, backend=backend)  # noqa: E731
+    build = partial(factory, num_classes=num_classes, input_size=size)
     set_num_threads(threads)
     _openblas_set_threads(threads)
     torch = load_torch()
@@ -111,7 +111,8 @@ def format_rows(rows):
     for r in rows:
         theirs = torch_time.get(key(r))
         ratio = f"{theirs / r['seconds']:.2f}x" if theirs else "-"
-        lines.append(f"{r['model']:>13} {r['threads']:>7} {r['pass']:>10} {r['batch']:>5} {r['contender']:>9} "
+        lines.append(f"{r['model']:>13} {r['threads']:>7} {r['pass']:>10} {r['batch']:>5} "
+                     f"{r['contender']:>9} "
                      f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10}")
     return "\n".join(lines)
 

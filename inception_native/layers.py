@@ -422,8 +422,8 @@ class Concat(Container):
 
     def backward(self, dy):
         self._saved(self._shapes)
-        if self._dys is None or [d.shape for d in self._dys] != self._shapes or self._dys[0].dtype != dy.dtype:
-            self._dys = [np.empty(s, dy.dtype) for s in self._shapes]
+        self._dys = [_reuse(d, s, dy.dtype) for d, s in zip(self._dys or [None] * len(self._shapes),
+                                                             self._shapes)]
         self.backend.concat_backward(dy, self._dys)
         dxs = [b.backward(d) for (_, b), d in zip(self.children, self._dys)]
         self._dx = _reuse(self._dx, dxs[0].shape, dy.dtype)

@@ -141,7 +141,8 @@ def googlenet(num_classes=1000, bn=False, aux=True, input_size=224, in_channels=
         stages.append((name, inception_v1(b, cin, *row)))
         cin = row[0] + row[2] + row[4] + row[5]
         if aux and name in ("inception_4a", "inception_4d"):
-            heads[name] = _googlenet_aux(b, _output(stages, (1, in_channels, input_size, input_size)), num_classes)
+            shape = _output(stages, (1, in_channels, input_size, input_size))
+            heads[name] = _googlenet_aux(b, shape, num_classes)
         if name in ("inception_3b", "inception_4e"):
             stages.append((f"pool{name[-2]}", b.max_pool()))
     stages.append(("classifier", _classifier(b, cin, num_classes, dropout)))
@@ -200,10 +201,11 @@ def inception_v3(num_classes=1000, aux=True, input_size=299, in_channels=3, drop
     modules (35x35x288), a grid reduction to 17x17x768, four Figure 6 modules (n = 7), the
     auxiliary head after the last of them, a reduction to 8x8x1280, two Figure 7 modules
     (8x8x2048), global average pooling, dropout, linear. BN (eps 1e-3) after every convolution;
-    pools round down; bn: the BatchNorm flavour. input_size >= 299 with the auxiliary head (its 5x5 conv needs the 17x17
-    grid), >= 75 without."""
+    pools round down; bn: the BatchNorm flavour. input_size >= 299 with the auxiliary head (its
+    5x5 conv needs the 17x17 grid), >= 75 without."""
     b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=False)
-    stages = [("conv1", b.seq(b.conv(in_channels, 32, 3, 2), b.conv(32, 32, 3), b.conv(32, 64, 3, padding=1))),
+    stem = b.seq(b.conv(in_channels, 32, 3, 2), b.conv(32, 32, 3), b.conv(32, 64, 3, padding=1))
+    stages = [("conv1", stem),
               ("pool1", b.max_pool()),
               ("conv2", b.seq(b.conv(64, 80, 1), b.conv(80, 192, 3))), ("pool2", b.max_pool()),
               ("mixed_5b", inception_a(b, 192, 32)), ("mixed_5c", inception_a(b, 256, 64)),

@@ -73,7 +73,8 @@ def train(args):
     loss = losses.CrossEntropy(label_smoothing=0.1)
     steps_per_epoch = len(train_idx) // args.batch_size
     if steps_per_epoch == 0:
-        raise SystemExit(f"--batch-size {args.batch_size} is larger than the {len(train_idx)} training images")
+        raise SystemExit(f"--batch-size {args.batch_size} is larger than the {len(train_idx)} "
+                         "training images")
     total, first = args.epochs * steps_per_epoch, 0
     if args.resume:
         try:
