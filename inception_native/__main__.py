@@ -64,10 +64,15 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="version, compiler, flags, OpenMP, threads").set_defaults(run=info)
     bench = commands.add_parser("bench", help="time the native kernels against NumPy and PyTorch")
+    bench.add_argument("--sections", nargs="+", choices=("batchnorm", "conv", "pool"),
+                       help="kernel sections to run (default: all three)")
+    bench.add_argument("--model", choices=("googlenet", "googlenet_bn", "inception_v2", "inception_v3"),
+                       help="time a whole network instead: inference at batch 1 and 16, a training step at 16")
     bench.add_argument("--shapes", type=parse_shape, nargs="+",
-                       help="activation shapes, e.g. 16x256x28x28 (default: GoogLeNet's)")
+                       help="BatchNorm activation shapes, e.g. 16x256x28x28 (default: GoogLeNet's)")
     bench.add_argument("--threads", type=positive, help="threads (default: OMP_NUM_THREADS or all cores)")
-    bench.add_argument("--repeats", type=positive, default=9, help="timed runs per contender")
+    bench.add_argument("--repeats", type=positive,
+                       help="timed runs per contender (default: 9 BatchNorm, 5 conv and pool, 3 model)")
     bench.add_argument("--warmup", type=positive, default=1, help="untimed rounds first")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")

@@ -207,18 +207,48 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+SECTIONS = ("batchnorm", "conv", "pool")
+DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3}
+
+
 def run(args):
+    """The kernel sections (BatchNorm, convolution, pooling), or one network with --model."""
     threads = args.threads or get_num_threads()
-    shapes = args.shapes or GOOGLENET_SHAPES
     started = time.perf_counter()
-    rows = bench_batchnorm(shapes, threads, args.repeats, args.warmup, use_torch=not args.no_torch)
     env = environment(threads)
-    print(f"BatchNorm, float32, {threads} threads, median of {args.repeats} after "
-          f"{args.warmup} warm-up; {env['compiler']}, kernels {env['kernel_isa']}, "
-          f"NumPy {env['numpy']}, PyTorch {env['torch'] or 'not installed'}")
-    print(format_table(rows))
+    print(f"{threads} threads; {env['compiler']}, kernels {env['kernel_isa']}, NumPy {env['numpy']}, "
+          f"PyTorch {env['torch'] or 'not installed'}")
+    repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
+    results = {"environment": env}
+    if args.model:
+        from . import bench_model
+
+        rows = bench_model.model_benchmark(args.model, threads, repeats=repeats("model"),
+                                           use_torch=not args.no_torch)
+        print(f"\n{args.model}: images/s, median of {repeats('model')} after one warm-up")
+        print(bench_model.format_rows(rows))
+        results["model"] = rows
+    for section in [] if args.model else args.sections or SECTIONS:
+        print()
+        if section == "batchnorm":
+            rows = bench_batchnorm(args.shapes or GOOGLENET_SHAPES, threads, repeats(section),
+                                   args.warmup, use_torch=not args.no_torch)
+            print(f"BatchNorm, float32: median of {repeats(section)} after {args.warmup} warm-up")
+            print(format_table(rows))
+        else:
+            from . import bench_conv
+
+            if section == "conv":
+                rows = bench_conv.conv_benchmark(threads, repeats(section))
+                print(f"Convolution, GoogLeNet's layers at batch 16: GFLOP/s, median of "
+                      f"{repeats(section)} (forward+backward counts 3x the forward's flops)")
+            else:
+                rows = bench_conv.pool_benchmark(threads, repeats(section))
+                print(f"Pooling, batch 16: ms, median of {repeats(section)}")
+            print(bench_conv.format_rows(rows, "GFLOP/s" if section == "conv" else "ms"))
+        results[section] = rows
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"environment": env, "batchnorm": rows}, f, indent=1)
+            json.dump(results, f, indent=1)
         print(f"wrote {args.json}")

@@ -1,6 +1,6 @@
 """Whole-network speed: images/s of inference at batch 1 and 16 and of one training step at
 batch 16 (forward with the auxiliary heads, backward, SGD with momentum), for the native
-kernels, their NumPy twins and the same network in PyTorch (benchmarks/torch_twin.py: our
+kernels, their NumPy twins and the same network in PyTorch (inception_native/torch_twin.py: our
 network written out as torch.nn modules with the same weights; eager mode), at the same thread
 count (OpenMP and OpenBLAS). Interleaved rounds, best of `repeats` after one warm-up.
 
@@ -8,8 +8,6 @@ count (OpenMP and OpenBLAS). Interleaved rounds, best of `repeats` after one war
     print(format_rows(model_benchmark("googlenet", threads=2)))
     profile("googlenet", threads=2)     # where a native training step spends its time
 """
-import importlib.util
-import os
 import time
 from functools import partial
 
@@ -22,17 +20,15 @@ from .bench_conv import _best_of, _openblas_set_threads
 MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.googlenet, bn=True), 224),
           "inception_v2": (models.inception_v2, 224),
           "inception_v3": (models.inception_v3, 299)}
-TWIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks", "torch_twin.py")
 
 
 def load_twin():
-    """benchmarks/torch_twin.py (in a source checkout, with PyTorch installed), else None."""
-    if load_torch() is None or not os.path.exists(TWIN):
+    """inception_native.torch_twin (it imports PyTorch), or None without PyTorch."""
+    if load_torch() is None:
         return None
-    spec = importlib.util.spec_from_file_location("torch_twin", TWIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from . import torch_twin
+
+    return torch_twin
 
 
 def _ours(build, backend, batch, size, training):

@@ -22,7 +22,8 @@ def test_info_reports_the_build():
 
 def test_bench_measures_every_contender(tmp_path):
     path = tmp_path / "bench.json"
-    out = run("bench", "--shapes", "2x8x6x6", "--repeats", "2", "--warmup", "1", "--threads", "1",
+    out = run("bench", "--sections", "batchnorm", "--shapes", "2x8x6x6", "--repeats", "2",
+              "--warmup", "1", "--threads", "1",
               "--json", str(path))
     assert "x copy bound" in out
     rows = json.loads(path.read_text())["batchnorm"]
