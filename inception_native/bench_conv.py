@@ -47,24 +47,24 @@ def _openblas_set_threads(n):
             lib.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
 
 
-def _best_of(runs, repeats):
-    """Best time of each closure over `repeats` rounds, after one warm-up round. Closures are
-    grouped by their first word (the library: native, blas, numpy, torch): within a group they take
-    turns in each round, so a neighbour's burst of load (the machine may be shared) hits them
-    alike; groups run one after the other with a pause between, so that one library's idle
-    threads, still spinning, do not slow the next library down."""
-    best = {}
-    for library in dict.fromkeys(key.split()[0] for key in runs):
-        group = {key: fn for key, fn in runs.items() if key.split()[0] == library}
-        time.sleep(0.2)
-        for fn in group.values():
-            fn()
-        best.update(dict.fromkeys(group, float("inf")))
-        for _ in range(repeats):
+def _best_of(runs, repeats, pause=0.05):
+    """Best time of each closure over `repeats` rounds, after one warm-up round. Every round runs
+    every closure once, so a neighbour's burst of load (the machine may be shared) hits them all
+    alike; closures are grouped by their first word (the library: native, blas, numpy, torch),
+    with a pause before each group, so that one library's idle threads, still spinning, do not
+    slow the next library down."""
+    groups = {}
+    for key, fn in runs.items():
+        groups.setdefault(key.split()[0], {})[key] = fn
+    best = dict.fromkeys(runs, float("inf"))
+    for round_ in range(repeats + 1):
+        for group in groups.values():
+            time.sleep(pause)
             for key, fn in group.items():
                 start = time.perf_counter()
                 fn()
-                best[key] = min(best[key], time.perf_counter() - start)
+                if round_:  # round 0 warms up
+                    best[key] = min(best[key], time.perf_counter() - start)
     return best
 
 
