@@ -10,6 +10,8 @@
  * goes in and comes out just the same.
  */
 
+#include "plane_template.h"
+
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
 /* mean[i] = sum_{j,k} x / M */

@@ -9,7 +9,7 @@ A convolution of x (B, C, H, W) by w (OC, C, kh, kw) into (B, OC, oh, ow) is the
 (OC, C*kh*kw) x (C*kh*kw, B*oh*ow): 2*OC*C*kh*kw*B*oh*ow flops forward, twice that backward
 (dx and dw), so forward+backward counts 3x. The sgemm column times that GEMM alone, on
 preallocated matrices, through the same BLAS the native gemm calls: the ceiling the lowering
-overheads are measured against. Timings are the best of `repeats` runs after one warm-up.
+overheads are measured against. Timings are the median of `repeats` runs after one warm-up.
 `threads` sets the OpenMP threads (the native convolution shares image blocks among them, with
 a single-threaded BLAS each), the BLAS threads (sgemm, the linear layer, the NumPy twin) and
 PyTorch's threads alike.
@@ -17,6 +17,7 @@ PyTorch's threads alike.
 import ctypes
 import glob
 import os
+import statistics
 import time
 
 import numpy as np
@@ -47,8 +48,8 @@ def _openblas_set_threads(n):
             lib.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
 
 
-def _best_of(runs, repeats, pause=0.05):
-    """Best time of each closure over `repeats` rounds, after one warm-up round. Every round runs
+def _median_of(runs, repeats, pause=0.05):
+    """Median time of each closure over `repeats` rounds, after one warm-up round. Every round runs
     every closure once, so a neighbour's burst of load (the machine may be shared) hits them all
     alike; closures are grouped by their first word (the library: native, blas, numpy, torch),
     with a pause before each group, so that one library's idle threads, still spinning, do not
@@ -56,7 +57,7 @@ def _best_of(runs, repeats, pause=0.05):
     groups = {}
     for key, fn in runs.items():
         groups.setdefault(key.split()[0], {})[key] = fn
-    best = dict.fromkeys(runs, float("inf"))
+    times = {key: [] for key in runs}
     for round_ in range(repeats + 1):
         for group in groups.values():
             time.sleep(pause)
@@ -64,8 +65,8 @@ def _best_of(runs, repeats, pause=0.05):
                 start = time.perf_counter()
                 fn()
                 if round_:  # round 0 warms up
-                    best[key] = min(best[key], time.perf_counter() - start)
-    return best
+                    times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(t) for key, t in times.items()}
 
 
 def _layer(backend, x, w, stride, padding):
@@ -137,7 +138,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         flops = 2.0 * M * N * K  # forward; the backward is twice that (dx and dw)
         row = {"layer": name, "gemm (M, N, K)": (M, N, K), "numpy fwd": None,
                "numpy fwd+bwd": None, "torch fwd": None, "torch fwd+bwd": None}
-        for key, seconds in _best_of(runs, repeats).items():
+        for key, seconds in _median_of(runs, repeats).items():
             row[key.replace("blas sgemm", "sgemm")] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
         rows.append(row)
     return rows
@@ -201,7 +202,7 @@ def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         if torch is not None:
             runs["torch fwd"], runs["torch fwd+bwd"] = _torch_pool(torch, x, *args)
         row = {"layer": name}
-        row.update({key: seconds * 1e3 for key, seconds in _best_of(runs, repeats).items()})
+        row.update({key: seconds * 1e3 for key, seconds in _median_of(runs, repeats).items()})
         rows.append(row)
     return rows
 

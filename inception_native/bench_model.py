@@ -2,7 +2,7 @@
 batch 16 (forward with the auxiliary heads, backward, SGD with momentum), for the native
 kernels, their NumPy twins and the same network in PyTorch (inception_native/torch_twin.py: our
 network written out as torch.nn modules with the same weights; eager mode), at the same thread
-count (OpenMP and OpenBLAS). Interleaved rounds, best of `repeats` after one warm-up.
+count (OpenMP and OpenBLAS). Interleaved rounds, median of `repeats` after one warm-up.
 
     from inception_native.bench_model import model_benchmark, format_rows, profile
     print(format_rows(model_benchmark("googlenet", threads=2)))
@@ -15,7 +15,7 @@ import numpy as np
 
 from . import losses, models, native, optim, reference, set_num_threads
 from .bench import load_torch
-from .bench_conv import _best_of, _openblas_set_threads
+from .bench_conv import _median_of, _openblas_set_threads
 
 MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.googlenet, bn=True), 224),
           "inception_v2": (models.inception_v2, 224),
@@ -89,7 +89,7 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
             runs["numpy"] = _ours(build, reference, batch, size, training)
         if twin is not None:
             runs["pytorch"] = _theirs(torch, twin, build, batch, training)
-        for contender, seconds in _best_of(runs, repeats).items():
+        for contender, seconds in _median_of(runs, repeats).items():
             rows.append({"model": model, "size": size, "threads": threads,
                          "pass": "training" if training else "inference",
                          "batch": batch, "contender": contender, "seconds": seconds,
