@@ -76,6 +76,7 @@ def main(argv=None):
     bench.add_argument("--warmup", type=positive, default=1, help="untimed rounds first")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups (needs matplotlib)")
     bench.set_defaults(run=lambda args: __import__("inception_native.bench").bench.run(args))
     train = commands.add_parser("train", help="train a small Inception network on scikit-learn's digits")
     train.add_argument("--epochs", type=positive, default=8, help="epochs (default 8)")

@@ -248,6 +248,11 @@ def run(args):
             print(bench_conv.format_rows(rows, "GFLOP/s" if section == "conv" else "ms"))
         results[section] = rows
     print(f"({time.perf_counter() - started:.0f} s)")
+    if args.plot:
+        from .plot import plot
+
+        plot(results, args.plot)
+        print(f"wrote {args.plot}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
