@@ -224,7 +224,7 @@ def run(args):
         from . import bench_model
 
         rows = bench_model.model_benchmark(args.model, threads, repeats=repeats("model"),
-                                           use_torch=not args.no_torch)
+                                           use_torch=not args.no_torch, memory=True)
         print(f"\n{args.model}: images/s, median of {repeats('model')} after one warm-up")
         print(bench_model.format_rows(rows))
         results["model"] = rows

@@ -8,6 +8,8 @@ count (OpenMP and OpenBLAS). Interleaved rounds, median of `repeats` after one w
     print(format_rows(model_benchmark("googlenet", threads=2)))
     profile("googlenet", threads=2)     # where a native training step spends its time
 """
+import subprocess
+import sys
 import time
 from functools import partial
 
@@ -69,10 +71,37 @@ def _theirs(torch, twin, build, batch, training):
     return step
 
 
+_PEAK = """
+import resource, sys
+import numpy as np
+from functools import partial
+from inception_native import bench_model, native, reference
+model, contender, batch, training, size, num_classes = {args!r}
+factory = partial(bench_model.MODELS[model][0], num_classes=num_classes, input_size=size)
+torch = bench_model.load_torch() if contender == "pytorch" else None
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if torch is not None:
+    step = bench_model._theirs(torch, bench_model.load_twin(), factory, batch, training)
+else:
+    step = bench_model._ours(factory, dict(native=native, numpy=reference)[contender], batch, size, training)
+step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def peak_memory_mb(model, contender, batch, training, size, num_classes):
+    """MB by which a fresh process's peak resident memory grows while it builds `contender`'s
+    network and runs one step: weights, activations, buffers and workspaces (Linux's ru_maxrss,
+    so every contender is measured alone, from the same starting point)."""
+    code = _PEAK.format(args=(model, contender, batch, training, size, num_classes))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
 def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=16, size=None,
-                    num_classes=1000, repeats=1, numpy_twin=True, use_torch=True):
+                    num_classes=1000, repeats=1, numpy_twin=True, use_torch=True, memory=False):
     """Rows of {model, size, threads, pass ("inference"/"training"), batch, contender, seconds,
-    images_per_s}."""
+    images_per_s, and with memory=True peak_MB (see peak_memory_mb)}."""
     factory, default_size = MODELS[model]
     size = size or default_size
     build = partial(factory, num_classes=num_classes, input_size=size)
@@ -93,7 +122,9 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
             rows.append({"model": model, "size": size, "threads": threads,
                          "pass": "training" if training else "inference",
                          "batch": batch, "contender": contender, "seconds": seconds,
-                         "images_per_s": batch / seconds})
+                         "images_per_s": batch / seconds,
+                         "peak_MB": peak_memory_mb(model, contender, batch, training, size,
+                                                   num_classes) if memory else None})
         del runs
     return rows
 
@@ -103,13 +134,14 @@ def format_rows(rows):
     key = lambda r: (r["model"], r["size"], r["threads"], r["pass"], r["batch"])  # noqa: E731
     torch_time = {key(r): r["seconds"] for r in rows if r["contender"] == "pytorch"}
     lines = [f"{'model':>13} {'threads':>7} {'pass':>10} {'batch':>5} {'contender':>9} {'s':>9} "
-             f"{'img/s':>9} {'vs PyTorch':>10}"]
+             f"{'img/s':>9} {'vs PyTorch':>10} {'peak MB':>8}"]
     for r in rows:
         theirs = torch_time.get(key(r))
         ratio = f"{theirs / r['seconds']:.2f}x" if theirs else "-"
         lines.append(f"{r['model']:>13} {r['threads']:>7} {r['pass']:>10} {r['batch']:>5} "
                      f"{r['contender']:>9} "
-                     f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10}")
+                     f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10} "
+                     f"{'-' if r.get('peak_MB') is None else format(r['peak_MB'], '.0f'):>8}")
     return "\n".join(lines)
 
 
