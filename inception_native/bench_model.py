@@ -72,27 +72,29 @@ def _theirs(torch, twin, build, batch, training):
 
 
 _PEAK = """
-import resource, sys
+import re
 import numpy as np
 from functools import partial
 from inception_native import bench_model, native, reference
 model, contender, batch, training, size, num_classes = {args!r}
 factory = partial(bench_model.MODELS[model][0], num_classes=num_classes, input_size=size)
 torch = bench_model.load_torch() if contender == "pytorch" else None
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def high_water_kb():  # this process's own peak (ru_maxrss would start from the parent's)
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+before = high_water_kb()
 if torch is not None:
     step = bench_model._theirs(torch, bench_model.load_twin(), factory, batch, training)
 else:
     step = bench_model._ours(factory, dict(native=native, numpy=reference)[contender], batch, size, training)
 step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+print(high_water_kb() - before)
 """
 
 
 def peak_memory_mb(model, contender, batch, training, size, num_classes):
     """MB by which a fresh process's peak resident memory grows while it builds `contender`'s
-    network and runs one step: weights, activations, buffers and workspaces (Linux's ru_maxrss,
-    so every contender is measured alone, from the same starting point)."""
+    network and runs one step: weights, activations, buffers and workspaces (Linux's VmHWM:
+    every contender is measured alone, from the same starting point)."""
     code = _PEAK.format(args=(model, contender, batch, training, size, num_classes))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1]) / 1024
