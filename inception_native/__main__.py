@@ -89,6 +89,11 @@ def main(argv=None):
     train.add_argument("--seed", type=int, default=0, help="weights and shuffling (default 0)")
     train.add_argument("--threads", type=positive, default=1,
                        help="threads (default 1: robust on a shared machine; 2 is faster on a quiet one)")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel on MPI: run under mpirun (needs mpi4py, the 'mpi' extra)")
+    train.add_argument("--timeout", type=positive_number, default=120,
+                       help="--distributed: seconds a collective may wait for the other ranks "
+                            "before the job is aborted (default 120)")
     train.set_defaults(run=lambda args: __import__("inception_native.train").train.train(args))
     predict = commands.add_parser("predict", help="top classes of digits in a .npy file")
     predict.add_argument("--checkpoint", required=True, help="a checkpoint written by train")
