@@ -1,0 +1,134 @@
+"""Data-parallel training on MPI: 2 processes on localhost (skipped without mpirun or mpi4py).
+
+- after each step the parameters equal those of one process trained on the whole batch
+  (float64; BatchNorm in inference mode, or a network without BatchNorm);
+- `train --distributed` trains, checkpoints from rank 0 and resumes on every rank;
+- a rank killed mid-run (SIGKILL) or hanging (SIGSTOP) ends the job with a non-zero exit and a
+  message within a bounded time, not a hang.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from inception_native import distributed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
+
+
+def _mpi4py_reason():
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError as error:
+        return f"mpi4py is missing ({error}): pip install mpi4py"
+    return None
+
+
+SKIP = ("mpirun is missing: apt-get install openmpi-bin libopenmpi-dev" if MPIRUN is None
+        else _mpi4py_reason())
+needs_mpi = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+
+
+def mpirun(n, *command):
+    """mpirun -n n command, with what Open MPI needs as root on a shared 2-core machine."""
+    extra = []
+    version = subprocess.run([MPIRUN, "--version"], capture_output=True, text=True).stdout
+    if "Open MPI" in version or "OpenRTE" in version:
+        extra = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
+    return [MPIRUN, *extra, "-n", str(n), *command]
+
+
+def env():
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                OMPI_MCA_btl_vader_single_copy_mechanism="none")
+
+
+def train_command(tmp_path, *args):
+    return mpirun(2, sys.executable, "-m", "inception_native", "train", "--distributed",
+                  "--size", "16", "--limit", "128", "--checkpoint", str(tmp_path / "d.npz"), *args)
+
+
+@needs_mpi
+def test_two_ranks_equal_one_process_on_the_whole_batch():
+    result = subprocess.run(mpirun(2, sys.executable, os.path.join(HERE, "mpi_equivalence.py")),
+                            capture_output=True, text=True, timeout=120, env=env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(re.findall(r"rank \d/2: 3 steps equal", result.stdout)) == 2, result.stdout
+
+
+@needs_mpi
+def test_train_distributed_checkpoints_and_resumes(tmp_path):
+    pytest.importorskip("sklearn", reason="train needs scikit-learn (the 'train' extra)")
+    result = subprocess.run(train_command(tmp_path, "--epochs", "2"), capture_output=True,
+                            text=True, timeout=120, env=env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "2 ranks, 16 images each per step" in out and "BatchNorm statistics per rank" in out
+    assert out.count("epoch 2/2") == 1 and "held-out accuracy" in out  # rank 0 alone prints
+    resumed = subprocess.run(train_command(tmp_path, "--epochs", "3", "--resume"),
+                             capture_output=True, text=True, timeout=120, env=env())
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.stdout.count("after epoch 2") == 1 and "epoch 3/3" in resumed.stdout
+    import numpy as np
+    with np.load(tmp_path / "d.npz") as saved:
+        assert int(saved["meta/epoch"]) == 3
+
+
+def _run_and_break(tmp_path, sig, *args):
+    """Start a long distributed training, wait for its first epoch, send sig to rank 1; returns
+    (exit code, stdout + stderr, seconds from the signal to the end)."""
+    job = subprocess.Popen(train_command(tmp_path, "--epochs", "200", *args), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, env=env(), start_new_session=True)
+    lines, pid = [], None
+    try:
+        for line in job.stdout:
+            lines.append(line)
+            found = re.search(r"rank 1/2: pid (\d+)", line)
+            pid = int(found.group(1)) if found else pid
+            if pid and "epoch 1/200" in line:
+                break
+        assert pid, "".join(lines)
+        os.kill(pid, sig)
+        killed = time.monotonic()
+        rest, _ = job.communicate(timeout=90)
+        return job.returncode, "".join(lines) + rest, time.monotonic() - killed
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@needs_mpi
+def test_a_killed_rank_fails_the_job(tmp_path):
+    pytest.importorskip("sklearn", reason="train needs scikit-learn (the 'train' extra)")
+    code, out, seconds = _run_and_break(tmp_path, signal.SIGKILL, "--timeout", "20")
+    assert code != 0, out
+    assert seconds < 60
+    assert re.search(r"signal 9|did not complete|exited|killed", out, re.I), out
+
+
+@needs_mpi
+def test_a_hanging_rank_times_out(tmp_path):
+    pytest.importorskip("sklearn", reason="train needs scikit-learn (the 'train' extra)")
+    code, out, seconds = _run_and_break(tmp_path, signal.SIGSTOP, "--timeout", "5")
+    assert code != 0, out
+    assert seconds < 60
+    assert "did not complete within 5 s: another rank has died or hangs" in out, out
+
+
+def test_without_mpi4py_it_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py raises ImportError
+    with pytest.raises(SystemExit, match=r"pip install 'inception-native\[mpi\]'"):
+        distributed.world()
