@@ -55,7 +55,7 @@ def measure(comm, model="googlenet", batch=16, steps=3, warmup=1, threads=1, num
         reduced = time.perf_counter()
         opt.step()
         done = time.perf_counter()
-        comm.Barrier()
+        distributed.wait(comm, comm.Ibarrier(), timeout, "the barrier before the timed allreduce")
         transfer = time.perf_counter()
         if ranks > 1:
             averager.average(net.grads, [value], what="the timed allreduce")

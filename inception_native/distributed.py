@@ -67,7 +67,7 @@ class GradientAverager:
 
     The gradients are copied into the buffer and back: the layers own their gradient arrays
     (and may reallocate them), so the buffer does not alias them. `bytes` is the buffer's size,
-    what one allreduce reduces; `timings` collects (seconds in the allreduce) per call."""
+    what one allreduce reduces; `seconds` the time the last one took (waiting included)."""
 
     def __init__(self, comm, grads, extras=0, timeout=300.0):
         self.comm, self.timeout, self.step = comm, timeout, 0
@@ -96,7 +96,7 @@ class GradientAverager:
         self.seconds = time.perf_counter() - start
         buffer *= 1.0 / self.comm.Get_size()
         for i, name in enumerate(self.names):
-            grads[name].reshape(-1)[...] = buffer[offsets[i]:offsets[i + 1]]
+            np.copyto(grads[name], buffer[offsets[i]:offsets[i + 1]].reshape(grads[name].shape))
         return buffer[offsets[-1]:].copy()
 
 

@@ -123,7 +123,8 @@ def _train(args, comm):
         sys.stderr.write(f"rank {rank}/{ranks}: pid {os.getpid()} on {socket.gethostname()}\n")
         sys.stderr.flush()
         say(f"{ranks} ranks, {local} images each per step; {averager.bytes:,} bytes allreduced "
-            "per step; BatchNorm statistics per rank")
+            "per step; BatchNorm statistics per rank"
+            + ("" if ranks > 1 else " (one rank: start it with mpirun -n N for N)"))
     say(f"{len(train_idx)} training and {len(test_idx)} held-out digits at {args.size}x{args.size}, "
         f"{model.num_params():,} parameters, {get_num_threads()} threads")
     for epoch in range(first, args.epochs):
@@ -145,7 +146,7 @@ def _train(args, comm):
         if comm:
             distributed.average_buffers(comm, model, args.timeout)
             mine = test_idx[rank::ranks]
-            right = np.array([hits(model, x[mine], labels[mine])], np.float64)
+            right = np.array([hits(model, x[mine], labels[mine]) if len(mine) else 0], np.float64)
             held_out = distributed.allreduce_sum(comm, right, args.timeout,
                                                  "the held-out accuracy's allreduce")[0] / len(test_idx)
         else:
