@@ -8,7 +8,7 @@ import numpy as np
 from mpi4py import MPI
 
 from inception_native import losses, models, optim
-from inception_native.distributed import GradientAverager
+from inception_native.distributed import GradientAverager, average_buffers
 
 STEPS, BATCH, SIZE = 3, 8, 16
 
@@ -47,9 +47,24 @@ def check(comm, eval_mode, **kwargs):
     return averager.bytes
 
 
+def check_buffers(comm):
+    """BatchNorm statistics per rank: after a training forward on different slices the rolling
+    statistics differ; average_buffers makes them the ranks' mean, on every rank."""
+    net = models.tiny_inception(input_size=SIZE, dtype=np.float64, seed=3).train()
+    x = np.random.default_rng(comm.Get_rank()).standard_normal((4, 1, SIZE, SIZE))
+    net.forward(x)
+    before = comm.allgather({k: v.copy() for k, v in net.buffers.items() if v.dtype.kind == "f"})
+    assert not np.array_equal(before[0]["conv1.bn.rolling_mean"], before[1]["conv1.bn.rolling_mean"])
+    average_buffers(comm, net)
+    for name in before[0]:
+        expected = np.mean([b[name] for b in before], axis=0)
+        np.testing.assert_allclose(net.buffers[name], expected, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
 def main():
     comm = MPI.COMM_WORLD
     sizes = [check(comm, eval_mode=True), check(comm, eval_mode=False, bn=False, dropout=0)]
+    check_buffers(comm)
     print(f"rank {comm.Get_rank()}/{comm.Get_size()}: {STEPS} steps equal, {sizes} bytes", flush=True)
 
 

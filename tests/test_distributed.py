@@ -66,19 +66,23 @@ def test_two_ranks_equal_one_process_on_the_whole_batch():
 @needs_mpi
 def test_train_distributed_checkpoints_and_resumes(tmp_path):
     pytest.importorskip("sklearn", reason="train needs scikit-learn (the 'train' extra)")
-    result = subprocess.run(train_command(tmp_path, "--epochs", "2"), capture_output=True,
+    missing = subprocess.run(train_command(tmp_path, "--resume"), capture_output=True,
+                             text=True, timeout=120, env=env())  # one rank's error ends all
+    assert missing.returncode != 0
+    assert re.search(r"rank \d/2: .*d\.npz is not a readable checkpoint", missing.stderr), missing.stderr
+    result = subprocess.run(train_command(tmp_path, "--epochs", "1"), capture_output=True,
                             text=True, timeout=120, env=env())
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "2 ranks, 16 images each per step" in out and "BatchNorm statistics per rank" in out
-    assert out.count("epoch 2/2") == 1 and "held-out accuracy" in out  # rank 0 alone prints
-    resumed = subprocess.run(train_command(tmp_path, "--epochs", "3", "--resume"),
+    assert out.count("epoch 1/1") == 1 and "held-out accuracy" in out  # rank 0 alone prints
+    resumed = subprocess.run(train_command(tmp_path, "--epochs", "2", "--resume"),
                              capture_output=True, text=True, timeout=120, env=env())
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert resumed.stdout.count("after epoch 2") == 1 and "epoch 3/3" in resumed.stdout
+    assert resumed.stdout.count("after epoch 1") == 1 and "epoch 2/2" in resumed.stdout
     import numpy as np
     with np.load(tmp_path / "d.npz") as saved:
-        assert int(saved["meta/epoch"]) == 3
+        assert int(saved["meta/epoch"]) == 2
 
 
 def _run_and_break(tmp_path, sig, *args):
@@ -123,6 +127,28 @@ def test_a_broken_rank_fails_the_job_in_bounded_time(tmp_path, sig, timeout, mes
     assert code != 0, out
     assert seconds < 60, out
     assert re.search(message, out, re.I), out
+
+
+@needs_mpi
+def test_bench_distributed_reports_step_allreduce_and_bytes():
+    code = ("from mpi4py import MPI; from inception_native import bench_distributed as b; "
+            "r = b.measure(MPI.COMM_WORLD, 'googlenet', batch=2, steps=1, warmup=0, num_classes=10, "
+            "size=96); MPI.COMM_WORLD.Get_rank() or print(b.format_row(r), r['buffer_bytes'], "
+            "r['sent_bytes'], flush=True)")
+    result = subprocess.run(mpirun(2, sys.executable, "-c", code), capture_output=True, text=True,
+                            timeout=120, env=env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    from inception_native import models
+    params = models.googlenet(num_classes=10, input_size=96).num_params()
+    line = result.stdout.strip()
+    assert line.endswith(f" {4 * (params + 1)} {4 * (params + 1)}"), line  # float32 + the loss
+    assert re.search(r"2 rank\(s\) x 1 thread\(s\), global batch 2: step [\d.]+ s .* allreduce "
+                     r"[\d.]+ s \([\d.]+% of the step", line), line
+
+
+def test_ring_bytes():
+    from inception_native.bench_distributed import ring_bytes
+    assert ring_bytes(1000, 1) == 0 and ring_bytes(1000, 2) == 1000 and ring_bytes(1000, 4) == 1500
 
 
 def test_without_mpi4py_it_says_what_to_install(monkeypatch):
