@@ -59,12 +59,6 @@ def blas_description():
         return BLAS
 
 
-def run_bench(args):
-    if args.distributed:
-        return __import__("inception_native.bench_distributed").bench_distributed.run(args)
-    return __import__("inception_native.bench").bench.run(args)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m inception_native")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +68,9 @@ def main(argv=None):
                        help="kernel sections to run (default: all three)")
     bench.add_argument("--model", choices=("googlenet", "googlenet_bn", "inception_v2", "inception_v3"),
                        help="time a whole network instead: inference at batch 1 and 16, a training step at 16")
+    bench.add_argument("--distributed", action="store_true",
+                       help="with --model (default googlenet): the data-parallel training step "
+                            "under mpirun, its allreduce share and bytes (needs mpi4py)")
     bench.add_argument("--shapes", type=parse_shape, nargs="+",
                        help="BatchNorm activation shapes, e.g. 16x256x28x28 (default: GoogLeNet's)")
     bench.add_argument("--threads", type=positive, help="threads (default: OMP_NUM_THREADS or all cores)")
@@ -82,10 +79,7 @@ def main(argv=None):
     bench.add_argument("--warmup", type=positive, default=1, help="untimed rounds first")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    bench.add_argument("--distributed", action="store_true",
-                       help="with --model (default googlenet): the data-parallel training step "
-                            "under mpirun, its allreduce share and bytes (needs mpi4py)")
-    bench.set_defaults(run=run_bench)
+    bench.set_defaults(run=lambda args: __import__("inception_native.bench").bench.run(args))
     train = commands.add_parser("train", help="train a small Inception network on scikit-learn's digits")
     train.add_argument("--epochs", type=positive, default=8, help="epochs (default 8)")
     train.add_argument("--batch-size", type=positive, default=32, help="images per step (default 32)")
