@@ -6,6 +6,7 @@
 - a rank killed mid-run (SIGKILL) or hanging (SIGSTOP) ends the job with a non-zero exit and a
   message within a bounded time, not a hang.
 """
+import argparse
 import os
 import re
 import shutil
@@ -156,3 +157,20 @@ def test_without_mpi4py_it_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py raises ImportError
     with pytest.raises(SystemExit, match=r"pip install 'inception-native\[mpi\]'"):
         distributed.world()
+
+
+def test_batch_size_must_split_over_the_ranks():
+    pytest.importorskip("sklearn", reason="train needs scikit-learn (the 'train' extra)")
+    from inception_native import train
+
+    class TwoRanks:  # checked before any collective: no MPI needed
+        def Get_rank(self):
+            return 0
+
+        def Get_size(self):
+            return 2
+
+    args = argparse.Namespace(
+        size=16, limit=64, batch_size=33, threads=1, seed=0, lr=0.1, epochs=1, resume=False)
+    with pytest.raises(SystemExit, match="--batch-size 33 must be a multiple of the 2 ranks"):
+        train._train(args, TwoRanks())
