@@ -91,7 +91,7 @@ def train(args):
 
 def _train(args, comm):
     """One process (comm None) or one rank of an MPI job."""
-    rank, ranks = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
+    rank, ranks = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
     say = print if rank == 0 else (lambda *a, **k: None)
     set_num_threads(args.threads)
     _openblas_set_threads(args.threads)  # SciPy's BLAS has threads of its own
@@ -117,7 +117,7 @@ def _train(args, comm):
             raise SystemExit(f"{args.checkpoint} was trained at --size {meta.get('size')}, not {args.size}")
         first = int(meta["epoch"])
         say(f"resumed from {args.checkpoint} after epoch {first}")
-    if comm:
+    if comm is not None:
         distributed.decorrelate_dropout(model, rank)
         averager = distributed.GradientAverager(comm, model.grads, extras=1, timeout=args.timeout)
         sys.stderr.write(f"rank {rank}/{ranks}: pid {os.getpid()} on {socket.gethostname()}\n")
@@ -136,14 +136,14 @@ def _train(args, comm):
             opt.lr = optim.cosine_lr(epoch * steps_per_epoch + i, total, args.lr, warmup_steps=20)
             value = loss.forward(model.forward(np.ascontiguousarray(x[batch])), labels[batch])
             model.backward(loss.backward())
-            if comm:
+            if comm is not None:
                 grads = model.grads
                 value = float(averager.average(grads, [value])[0])
             opt.step()
             seen, running = seen + 1, running + value
             if rank == 0:
                 progress(i + 1, steps_per_epoch, f"loss {running / seen:.4f}")
-        if comm:
+        if comm is not None:
             distributed.average_buffers(comm, model, args.timeout)
             mine = test_idx[rank::ranks]
             right = np.array([hits(model, x[mine], labels[mine]) if len(mine) else 0], np.float64)
