@@ -212,7 +212,12 @@ DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3}
 
 
 def run(args):
-    """The kernel sections (BatchNorm, convolution, pooling), or one network with --model."""
+    """The kernel sections (BatchNorm, convolution, pooling), or one network with --model
+    (with --distributed: its data-parallel training step, inception_native.bench_distributed)."""
+    if getattr(args, "distributed", False):
+        from . import bench_distributed
+
+        return bench_distributed.run(args)
     threads = args.threads or get_num_threads()
     started = time.perf_counter()
     env = environment(threads)
