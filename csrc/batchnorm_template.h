@@ -18,7 +18,7 @@
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
 /* y = (x - mean) * (gamma * invstd) + beta, plane by plane */
-static inline void NAME(normalize_affine)(real *y, const real *x, const real *mean,
+IN_HOT static void NAME(normalize_affine)(real *y, const real *x, const real *mean,
                                           const real *invstd, const real *gamma, const real *beta,
                                           size_t B, size_t C, size_t S)
 {
@@ -29,9 +29,12 @@ static inline void NAME(normalize_affine)(real *y, const real *x, const real *me
     }
 }
 
-/* Training forward: batch statistics (shifted sums, see plane_shifted_sums), saved as mean and
- * invstd for the backward; rolling = (1 - momentum) * rolling + momentum * batch statistic, with
- * the unbiased variance var * M / (M - 1) as PyTorch keeps it when `unbiased` (then M > 1,
+/* Training forward: batch statistics from shifted sums in double, s1 = sum (x - K) and
+ * s2 = sum (x - K)^2 with K the channel's first value: var = s2/M - (s1/M)^2 cancels only
+ * ((mean - K)/std)^2 times the double rounding, where the naive E[x^2] - E[x]^2 cancels
+ * (mean/std)^2, 1e12 at mean 1e4, std 1e-2. One pass over x (each plane's second read, for s2,
+ * comes from L1). Saved as mean and invstd for the backward; rolling = (1 - momentum) *
+ * rolling + momentum * batch statistic, with the unbiased variance var * M / (M - 1) as PyTorch keeps it when `unbiased` (then M > 1,
  * checked by the caller), else the biased var as CS231N keeps it. */
 IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
                                           const real *gamma, const real *beta, real *rolling_mean,

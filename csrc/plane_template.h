@@ -37,74 +37,37 @@ PLANE_FN double NAME(plane_dot)(const real *x, const real *y, size_t n)
     return s + in_lanes_total(acc);
 }
 
-/* sum_k (x[k] - m)^2, the difference taken in real as Darknet's variance_cpu takes it */
-PLANE_FN double NAME(plane_sumsq_dev)(const real *x, real m, size_t n)
+/* sum_k (x[k] - m)^2, the difference taken in double */
+PLANE_FN double NAME(plane_sumsq_dev)(const real *x, double m, size_t n)
 {
     double acc[IN_LANES] = {0}, s = 0;
     size_t k = 0;
     for (; k + IN_LANES <= n; k += IN_LANES)
-        for (size_t j = 0; j < IN_LANES; ++j) {
-            double d = x[k + j] - m;
-            acc[j] += d * d;
-        }
-    for (; k < n; ++k) {
-        double d = x[k] - m;
-        s += d * d;
-    }
+        for (size_t j = 0; j < IN_LANES; ++j) acc[j] += ((double)x[k + j] - m) * ((double)x[k + j] - m);
+    for (; k < n; ++k) s += ((double)x[k] - m) * ((double)x[k] - m);
+    return s + in_lanes_total(acc);
+}
+
+/* sum_k (x[k] - m) */
+PLANE_FN double NAME(plane_sum_dev)(const real *x, double m, size_t n)
+{
+    double acc[IN_LANES] = {0}, s = 0;
+    size_t k = 0;
+    for (; k + IN_LANES <= n; k += IN_LANES)
+        for (size_t j = 0; j < IN_LANES; ++j) acc[j] += (double)x[k + j] - m;
+    for (; k < n; ++k) s += (double)x[k] - m;
     return s + in_lanes_total(acc);
 }
 
 /* sum_k d[k] * (x[k] - m) */
-PLANE_FN double NAME(plane_dot_dev)(const real *d, const real *x, real m, size_t n)
+PLANE_FN double NAME(plane_dot_dev)(const real *d, const real *x, double m, size_t n)
 {
     double acc[IN_LANES] = {0}, s = 0;
     size_t k = 0;
     for (; k + IN_LANES <= n; k += IN_LANES)
-        for (size_t j = 0; j < IN_LANES; ++j) acc[j] += (double)d[k + j] * (x[k + j] - m);
-    for (; k < n; ++k) s += (double)d[k] * (x[k] - m);
+        for (size_t j = 0; j < IN_LANES; ++j) acc[j] += d[k + j] * ((double)x[k + j] - m);
+    for (; k < n; ++k) s += d[k] * ((double)x[k] - m);
     return s + in_lanes_total(acc);
-}
-
-/* Shifted sums, one read of x: s1 += sum_k (x[k] - K), s2 += sum_k (x[k] - K)^2.
- * With K a value of the channel, var = (s2 - s1^2/M)/M cancels only ((mean-K)/std)^2 times
- * the double rounding, where the naive E[x^2] - E[x]^2 cancels (mean/std)^2: 1e12 at mean 1e4,
- * std 1e-2. */
-PLANE_FN void NAME(plane_shifted_sums)(const real *x, double K, size_t n, double *s1, double *s2)
-{
-    double a[IN_LANES] = {0}, b[IN_LANES] = {0}, ta = 0, tb = 0;
-    size_t k = 0;
-    for (; k + IN_LANES <= n; k += IN_LANES)
-        for (size_t j = 0; j < IN_LANES; ++j) {
-            double d = (double)x[k + j] - K;
-            a[j] += d;
-            b[j] += d * d;
-        }
-    for (; k < n; ++k) {
-        double d = (double)x[k] - K;
-        ta += d;
-        tb += d * d;
-    }
-    *s1 += ta + in_lanes_total(a);
-    *s2 += tb + in_lanes_total(b);
-}
-
-/* s1 += sum_k dy[k], s2 += sum_k dy[k] * (x[k] - m): both backward reductions in one read. */
-PLANE_FN void NAME(plane_dy_sums)(const real *dy, const real *x, double m, size_t n, double *s1,
-                                  double *s2)
-{
-    double a[IN_LANES] = {0}, b[IN_LANES] = {0}, ta = 0, tb = 0;
-    size_t k = 0;
-    for (; k + IN_LANES <= n; k += IN_LANES)
-        for (size_t j = 0; j < IN_LANES; ++j) {
-            a[j] += dy[k + j];
-            b[j] += dy[k + j] * ((double)x[k + j] - m);
-        }
-    for (; k < n; ++k) {
-        ta += dy[k];
-        tb += dy[k] * ((double)x[k] - m);
-    }
-    *s1 += ta + in_lanes_total(a);
-    *s2 += tb + in_lanes_total(b);
 }
 
 /* acc[2(c - c0)], acc[2(c - c0) + 1] = the reduction `op` over the planes of channel c, images
@@ -124,8 +87,14 @@ PLANE_FN void NAME(channel_sums)(double *acc, in_reduction op, const real *a, co
             case IN_DOT: s[0] += NAME(plane_dot)(a + at, b + at, S); break;
             case IN_SUMSQ_DEV: s[0] += NAME(plane_sumsq_dev)(a + at, center[c], S); break;
             case IN_DOT_DEV: s[0] += NAME(plane_dot_dev)(a + at, b + at, center[c], S); break;
-            case IN_SHIFTED_SUMS: NAME(plane_shifted_sums)(a + at, a[c * S], S, s, s + 1); break;
-            case IN_DY_SUMS: NAME(plane_dy_sums)(a + at, b + at, center[c], S, s, s + 1); break;
+            case IN_SHIFTED_SUMS: /* see batchnorm_forward_train; the second read hits L1 */
+                s[0] += NAME(plane_sum_dev)(a + at, a[c * S], S);
+                s[1] += NAME(plane_sumsq_dev)(a + at, a[c * S], S);
+                break;
+            case IN_DY_SUMS: /* sum dy, sum dy (x - m): the second read of the plane hits L1 */
+                s[0] += NAME(plane_sum)(a + at, S);
+                s[1] += NAME(plane_dot_dev)(a + at, b + at, center[c], S);
+                break;
             }
         }
 }
