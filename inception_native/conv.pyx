@@ -18,7 +18,6 @@ The NumPy twins, with the same signatures, are in inception_native.reference.
 cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from libc.stdint cimport int64_t
-import contextlib
 
 import numpy as np
 
@@ -189,7 +188,11 @@ def gemm_cpu(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
 
 
 def _blas_single_threaded(threads):
-    return _blas_threads.single_threaded() if threads > 1 else contextlib.nullcontext()
+    """The BLAS on one thread for the convolution, also when it runs on one thread itself (a
+    batch of one): a multi-threaded BLAS's idle threads spin after each call and starve the
+    OpenMP threads of the pooling and ReLU kernels around it (GoogLeNet at batch 1 on 2 threads
+    ran 4x slower than on 1)."""
+    return _blas_threads.single_threaded()
 
 
 def _workspace(workspace, need, x):
