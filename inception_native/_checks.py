@@ -525,9 +525,10 @@ def pool_output(n, k, s, p, ceil_mode):
     return out
 
 
-def pool_sizes(x, kernel, stride, padding, ceil_mode):
-    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow); stride None means the kernel's size."""
-    B, C, H, W = image("x", x)
+def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x"):
+    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow) of the image `x` (argument `name`); stride
+    None means the kernel's size."""
+    B, C, H, W = image(name, x)
     kh, kw = pair("kernel", kernel, 1)
     sh, sw = (kh, kw) if stride is None else pair("stride", stride, 1)
     ph, pw = pair("padding", padding)
@@ -566,7 +567,7 @@ def max_pool2d_backward(dy, argmax, dx):
 def _avg_pool(image, pooled, backward, kernel, stride, padding, ceil_mode, count_include_pad):
     """x and y (forward) or dx and dy (backward: the image is written)."""
     (image_name, x), (pooled_name, y) = image, pooled
-    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode, image_name)
     same_shape(pooled_name, y, (sizes[0], sizes[1], sizes[10], sizes[11]))
     specs = [(pooled_name, y, y.size, not backward), (image_name, x, x.size, backward)]
     f64 = arrays(*(specs if backward else specs[::-1]))

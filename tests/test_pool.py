@@ -185,3 +185,10 @@ def test_pooling_rejects_bad_input(backend):
         backend.max_pool2d_backward(np.ones((1, 2, 3, 3), np.float32), bad, np.empty_like(x))
     with pytest.raises(ValueError, match="y has 3 elements, expected 2"):
         backend.global_avg_pool_forward(x, np.empty(3, np.float32))
+
+
+def test_avg_pool2d_backward_names_dx_when_it_is_not_an_array(backend):
+    # found by the fuzz suite (tests/fuzz_kernels.py): the message said "x"
+    dy = np.zeros((1, 1, 2, 2), np.float32)
+    with pytest.raises(TypeError, match="^dx must be a numpy.ndarray"):
+        backend.avg_pool2d_backward(dy, [[0.0]], 2)
