@@ -245,14 +245,20 @@ CONV_BLOCK_VALUES = 1 << 20
 CONV_POINTWISE_ALONE = 512
 
 
-def pair(name, value, minimum=0):
-    """An int or a pair of ints (height, width), each >= minimum, as a tuple of two ints."""
+def pair(name, value, minimum=0, maximum=None):
+    """An int or a pair of ints (height, width), each in [minimum, maximum], as a tuple of two
+    ints."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
-        return size(f"{name}[0]", value[0], minimum), size(f"{name}[1]", value[1], minimum)
-    v = size(name, value, minimum)
-    return v, v
+        names = (f"{name}[0]", f"{name}[1]")
+    else:
+        names, value = (name, name), (value, value)
+    values = tuple(size(n, v, minimum) for n, v in zip(names, value))
+    for n, v in zip(names, values):
+        if maximum is not None and v > maximum:
+            raise ValueError(f"{n} must be <= {maximum}, got {v}")
+    return values
 
 
 def blas_int(name, value):
@@ -529,9 +535,10 @@ def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x"):
     """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow) of the image `x` (argument `name`); stride
     None means the kernel's size."""
     B, C, H, W = image(name, x)
-    kh, kw = pair("kernel", kernel, 1)
-    sh, sw = (kh, kw) if stride is None else pair("stride", stride, 1)
-    ph, pw = pair("padding", padding)
+    # windows, strides and padding past 2^31 mean nothing here and overflow NumPy's strides
+    kh, kw = pair("kernel", kernel, 1, BLAS_INT_MAX)
+    sh, sw = (kh, kw) if stride is None else pair("stride", stride, 1, BLAS_INT_MAX)
+    ph, pw = pair("padding", padding, 0, BLAS_INT_MAX)
     if ph > kh // 2 or pw > kw // 2:
         raise ValueError(f"padding ({ph}, {pw}) must be at most half the kernel ({kh}, {kw})")
     if H + 2 * ph < kh or W + 2 * pw < kw:
