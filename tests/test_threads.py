@@ -133,9 +133,11 @@ def test_thread_counts_repeat_bit_for_bit_and_agree():
     for n in (2, 3):
         for got, want in zip(results[n][0], results[1][0]):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * max(1, np.abs(want).max()))
-    # the BatchNorm and blas reductions claim more: the same bits for every thread count
+    # all but the convolution (its GEMMs are split by thread) claim more: the same bits for
+    # every thread count (README, "What the C does")
+    not_conv = lambda r: r[:-2] + r[-1:]  # noqa: E731
     for n in (2, 3):
-        assert same_bits(results[n][0][:8], results[1][0][:8]), f"{n} threads: BatchNorm bits"
+        assert same_bits(not_conv(results[n][0]), not_conv(results[1][0])), f"{n} threads: bits"
 
 
 def test_set_num_threads_checks_its_argument():
