@@ -1,8 +1,8 @@
 /* test_kernels.c: drives the csrc/ kernels directly, with no Python in the way, for the
  * sanitizer builds of tests/c/run_sanitizers.sh (AddressSanitizer, UndefinedBehaviorSanitizer).
- * Blas routines, both BatchNorm flavours, pooling and gemm, in float and double, at edge sizes
- * (1, around the vector widths, past the OpenMP threshold), each result checked against a naive
- * loop in double or an identity. Prints "ok" and exits 0, or lists the failures and exits 1. */
+ * Blas routines, both BatchNorm flavours, pooling, gemm and convolution (im2col included), in
+ * float and double, at edge sizes (1, around the vector widths, past the OpenMP threshold), each
+ * result checked against a naive loop in double or an identity. Prints "ok" and exits 0, or lists the failures and exits 1. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 
 #include "batchnorm.h"
 #include "blas.h"
+#include "conv.h"
 #include "gemm.h"
 #include "pool.h"
 

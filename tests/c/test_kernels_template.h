@@ -242,6 +242,59 @@ static void NAME(test_gemm)(size_t M, size_t N, size_t Kd, int ta, int tb, unsig
     free(A); free(B); free(C); free(C0);
 }
 
+/* Convolution, forward and backward, against one direct loop nest in double: blocks of G images
+ * (G = 1 with R output rows at a time, or G > 1 whole images), 1 or 2 threads, work allocated to
+ * the exact size the kernels use (see conv_template.h) */
+static void NAME(test_conv)(size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh,
+                            size_t kw, size_t s, size_t p, size_t G, size_t R, int threads,
+                            unsigned seed)
+{
+    size_t oh = (H + 2 * p - kh) / s + 1, ow = (W + 2 * p - kw) / s + 1, K = C * kh * kw;
+    int direct = kh == 1 && kw == 1 && s == 1 && p == 0 && G == 1;
+    size_t per = (direct ? 0 : K * G * R * ow) + (G > 1 ? OC * G * oh * ow : 0)
+                 + (threads > 1 ? OC * K : 0);
+    size_t nx = B * C * H * W, ny = B * OC * oh * ow, nw = OC * K;
+    real *x = NAME(alloc)(nx, &seed), *w = NAME(alloc)(nw, &seed), *bias = NAME(alloc)(OC, &seed);
+    real *y = NAME(alloc)(ny, &seed), *dy = NAME(alloc)(ny, &seed), *dx = NAME(alloc)(nx, &seed);
+    real *dw = NAME(alloc)(nw, &seed), *db = NAME(alloc)(OC, &seed);
+    real *work = NAME(alloc)(per * (size_t)threads, &seed);
+    double *ey = calloc(ny, sizeof(double)), *edx = calloc(nx, sizeof(double));
+    double *edw = calloc(nw, sizeof(double));
+    for (size_t b = 0; b < B; ++b)
+        for (size_t o = 0; o < OC; ++o)
+            for (size_t q = 0; q < oh * ow; ++q) {
+                size_t iy = b * OC * oh * ow + o * oh * ow + q;
+                ey[iy] += bias[o];
+                for (size_t c = 0; c < C; ++c)
+                    for (size_t i = 0; i < kh; ++i)
+                        for (size_t j = 0; j < kw; ++j) {
+                            size_t r = q / ow * s + i, t = q % ow * s + j; /* padded coords */
+                            if (r < p || t < p || r - p >= H || t - p >= W) continue;
+                            size_t ix = ((b * C + c) * H + r - p) * W + t - p;
+                            size_t iw = ((o * C + c) * kh + i) * kw + j;
+                            ey[iy] += (double)w[iw] * x[ix];
+                            edx[ix] += (double)w[iw] * dy[iy];
+                            edw[iw] += (double)x[ix] * dy[iy];
+                        }
+            }
+    K(conv2d_forward)(y, work, x, w, bias, B, C, H, W, OC, kh, kw, s, s, p, p, G, R, threads);
+    for (size_t q = 0; q < ny; ++q) NAME(check)("conv2d_forward", q, y[q], ey[q], B, C, H);
+    K(conv2d_backward)(dx, dw, db, work, dy, x, w, B, C, H, W, OC, kh, kw, s, s, p, p, G, R,
+                       threads);
+    for (size_t q = 0; q < nx; ++q) NAME(check)("conv2d_backward dx", q, dx[q], edx[q], B, C, H);
+    for (size_t q = 0; q < nw; ++q) NAME(check)("conv2d_backward dw", q, dw[q], edw[q], B, C, H);
+    for (size_t o = 0; o < OC; ++o) {
+        double sum = 0;
+        for (size_t b = 0; b < B; ++b)
+            for (size_t q = 0; q < oh * ow; ++q) sum += dy[(b * OC + o) * oh * ow + q];
+        NAME(check)("conv2d_backward dbias", o, db[o], sum, B, C, H);
+    }
+    K(conv2d_backward)(NULL, dw, NULL, work, dy, x, w, B, C, H, W, OC, kh, kw, s, s, p, p, G, R,
+                       threads);
+    free(x); free(w); free(bias); free(y); free(dy); free(dx); free(dw); free(db); free(work);
+    free(ey); free(edx); free(edw);
+}
+
 static void NAME(run_all)(void)
 {
     /* 1, around the vector widths (4, 8, 16 lanes) and IN_LANES, and a size past
@@ -272,4 +325,20 @@ static void NAME(run_all)(void)
         for (size_t N = 1; N <= 17; N += 8)
             for (size_t Kd = 1; Kd <= 17; Kd += 8)
                 for (int t = 0; t < 4; ++t) NAME(test_gemm)(M, N, Kd, t & 1, t >> 1, ++seed);
+    /* B, C, H, W, OC, kernel, stride, padding; then blockings (G, R) and 1 or 2 threads */
+    static const size_t convs[][8] = {{1, 1, 1, 1, 1, 1, 1, 0}, {3, 2, 5, 7, 3, 3, 1, 1},
+                                      {2, 3, 8, 8, 4, 1, 1, 0}, {3, 2, 9, 6, 2, 3, 2, 1},
+                                      {2, 1, 4, 4, 2, 4, 1, 2}, {4, 3, 7, 7, 5, 1, 2, 0}};
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; ++i) {
+        const size_t *v = convs[i];
+        size_t B = v[0], oh = (v[2] + 2 * v[7] - v[5]) / v[6] + 1;
+        for (int threads = 1; threads <= 2; ++threads) {
+            NAME(test_conv)(B, v[1], v[2], v[3], v[4], v[5], v[5], v[6], v[7], 1, 1, threads, ++seed);
+            NAME(test_conv)(B, v[1], v[2], v[3], v[4], v[5], v[5], v[6], v[7], 1, oh, threads, ++seed);
+            NAME(test_conv)(B, v[1], v[2], v[3], v[4], v[5], v[5], v[6], v[7], B, oh, threads, ++seed);
+            if (B > 2)
+                NAME(test_conv)(B, v[1], v[2], v[3], v[4], v[5], v[5], v[6], v[7], 2, oh, threads,
+                                ++seed);
+        }
+    }
 }
