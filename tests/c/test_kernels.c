@@ -2,7 +2,8 @@
  * sanitizer builds of tests/c/run_sanitizers.sh (AddressSanitizer, UndefinedBehaviorSanitizer).
  * Blas routines, both BatchNorm flavours, pooling, gemm and convolution (im2col included), in
  * float and double, at edge sizes (1, around the vector widths, past the OpenMP threshold), each
- * result checked against a naive loop in double or an identity. Prints "ok" and exits 0, or lists the failures and exits 1. */
+ * result checked against a naive loop in double or an identity. Prints "ok" and exits 0, or
+ * lists the failures and exits 1. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
