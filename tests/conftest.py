@@ -32,6 +32,6 @@ try:
 except ImportError:  # the fuzz tests skip themselves
     pass
 else:
-    _settings.register_profile("ci", max_examples=12, derandomize=True, database=None,
+    _settings.register_profile("ci", max_examples=20, derandomize=True, database=None,
                                print_blob=True)
     _settings.register_profile("long", max_examples=10_000, database=None, print_blob=True)

@@ -15,10 +15,13 @@ same TypeError/ValueError with the same message, and that message names an argum
 succeeds, the native wrapper must succeed and leave every array equal to the twin's, to float
 tolerance.
 """
+import atexit
+import collections
 import copy
 import inspect
 import math
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -381,6 +384,18 @@ ALWAYS_INVALID = {"dtype", "float16", "list", "str", "nan", "inf"}
 
 # ---- the oracle ---------------------------------------------------------------------------
 
+# examples run per kernel: "matched" (both succeeded, equal) or "raised" (both raised alike)
+TALLY = collections.defaultdict(collections.Counter)
+
+
+@atexit.register
+def _print_tally():
+    if TALLY:
+        lines = [f"{name:28s} {sum(c.values()):7d} examples: {c['matched']:6d} matched the twin, "
+                 f"{c['raised']:6d} raised alike" for name, c in sorted(TALLY.items())]
+        print("\nfuzz_kernels tally\n" + "\n".join(lines), file=sys.stderr)
+
+
 def run(fn, args):
     try:
         fn(*args)
@@ -422,6 +437,7 @@ def check_kernel(name, data):
         assert type(nat_error) is type(ref_error), (repr(nat_error), repr(ref_error))
         assert str(nat_error) == str(ref_error)
         assert names_an_argument(str(ref_error), names), str(ref_error)
+        TALLY[name]["raised"] += 1
         return
     assert nat_error is None, repr(nat_error)
     if spoiled is not None:
@@ -429,6 +445,7 @@ def check_kernel(name, data):
     for r, n, arg in zip(ref_args, nat_args, names):
         if arg != "workspace":  # scratch space: its contents are no result
             equal(n, r, dtype)
+    TALLY[name]["matched"] += 1
 
 
 KERNELS = sorted(BUILDERS)

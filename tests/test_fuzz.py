@@ -25,3 +25,7 @@ def test_fuzz_kernels_short_profile_in_a_child():
     output = done.stdout[-6000:] + done.stderr[-3000:]
     assert done.returncode >= 0, f"the fuzz child died of signal {-done.returncode}:\n{output}"
     assert done.returncode == 0, output
+    # every kernel ran its examples (the child prints a tally at exit)
+    tally = [line for line in done.stderr.splitlines() if " examples: " in line]
+    assert len(tally) >= 32, done.stderr[-3000:]
+    print("\n".join(tally))
