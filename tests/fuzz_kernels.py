@@ -240,12 +240,9 @@ def b_col2im_ext(d):
 
 
 def b_im2col_cpu(d):
-    _, C, H, W, k, _, p, _, s, _, oh, ow = _conv_geometry(d)
-    k = min(k, W + 2 * p)
+    _, C, H, W, k, _, p, _, s, _, _, _ = _conv_geometry(d)  # one ksize, stride, pad
+    k = min(k, W + 2 * p, H + 2 * p)
     oh, ow = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
-    if H + 2 * p < k:
-        H = k
-        oh = 1
     return [d.array((C, H, W)), C, H, W, k, s, p, d.array(C * k * k * oh * ow)]
 
 
