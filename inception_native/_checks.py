@@ -36,6 +36,15 @@ def number(name, value, low=-math.inf, high=math.inf, low_open=False):
     return value
 
 
+def truth(name, value):
+    """A flag's truth value, as bool() gives it, but naming the argument where bool() fails (a
+    NumPy array of several values has none)."""
+    try:
+        return bool(value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name} must be a bool, got {type(value).__name__}: {error}") from None
+
+
 def float_array(name, a, dtype=None, writeable=False, like="the first array"):
     """A C-contiguous float32/float64 ndarray (of `dtype`, when given); returns its dtype."""
     if not isinstance(a, np.ndarray):
@@ -579,7 +588,7 @@ def _avg_pool(image, pooled, backward, kernel, stride, padding, ceil_mode, count
     specs = [(pooled_name, y, y.size, not backward), (image_name, x, x.size, backward)]
     f64 = arrays(*(specs if backward else specs[::-1]))
     distinct(image, pooled)
-    return f64, sizes, int(bool(count_include_pad))
+    return f64, sizes, int(truth("count_include_pad", count_include_pad))
 
 
 def avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode, count_include_pad):

@@ -351,8 +351,9 @@ def spoil(d, args, names):
             args[i] = a.tolist()
         return i, kind
     if a is None or isinstance(a, (bool, np.bool_)):
-        kind = d.choice(["none", "int 2", "flag str"], "flag spoil")
-        args[i] = {"none": None, "int 2": 2, "flag str": "yes"}[kind]
+        kind = d.choice(["none", "int 2", "flag str", "flag array"], "flag spoil")
+        args[i] = {"none": None, "int 2": 2, "flag str": "yes",
+                   "flag array": np.array([True, False])}[kind]
         return i, kind
     if isinstance(a, (int, np.integer)):
         kind = d.choice(["-1", "0", "+1", "-1 off", "huge", "2**63", "float", "bool", "str",
@@ -376,7 +377,7 @@ def spoil(d, args, names):
 
 # Spoils that can never be a valid call (others, such as a size + 1 or a read-only input,
 # may still be valid: then both backends must agree on the result)
-ALWAYS_INVALID = {"dtype", "float16", "list", "str", "nan", "inf"}
+ALWAYS_INVALID = {"dtype", "float16", "list", "str", "nan", "inf", "flag array"}
 
 
 # ---- the oracle ---------------------------------------------------------------------------

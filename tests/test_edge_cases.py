@@ -156,3 +156,18 @@ def test_empty_batch_raises_in_every_entry_point(backend, shape):
         backend.batchnorm_backward_darknet(e, x, np.empty_like(x), v, v, v, v.copy(), v.copy())
     with pytest.raises(ValueError, match="batch must be >= 1, got 0"):
         backend.mean_cpu(x, 0, 3, 4, np.empty(3, np.float32))
+
+
+@BACKENDS
+def test_a_flag_without_a_truth_value_is_named(backend):
+    """bool() of an array of two values fails; the message names the flag (found by fuzzing)."""
+    x = np.ones((2, 3, 4), np.float32)
+    flags = np.array([True, False])
+    with pytest.raises(ValueError, match="^training must be a bool, got ndarray"):
+        exact(backend, x, training=flags)
+    with pytest.raises(ValueError, match="^ceil_mode must be a bool, got ndarray"):
+        backend.max_pool2d_forward(x.reshape(1, 2, 3, 4), np.empty((1, 2, 1, 2), np.float32),
+                                   np.empty((1, 2, 1, 2), np.int64), 2, ceil_mode=flags)
+    with pytest.raises(ValueError, match="^count_include_pad must be a bool, got ndarray"):
+        backend.avg_pool2d_forward(x.reshape(1, 2, 3, 4), np.empty((1, 2, 1, 2), np.float32), 2,
+                                   count_include_pad=flags)
