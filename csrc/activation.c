@@ -17,14 +17,5 @@ uint32_t in_uniform24(uint64_t seed, size_t i)
     return (uint32_t)(z >> 40);
 }
 
-#define real float
-#define NAME(f) IN_NAME3(in_, f, _f32)
-#include "activation_template.h"
-#undef real
-#undef NAME
-
-#define real double
-#define NAME(f) IN_NAME3(in_, f, _f64)
-#include "activation_template.h"
-#undef real
-#undef NAME
+#define IN_TEMPLATE "activation_template.h"
+#include "instantiate.h"

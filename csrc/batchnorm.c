@@ -5,16 +5,5 @@
 
 #include <math.h>
 
-#define real float
-#define NAME(f) IN_NAME3(in_, f, _f32)
-#include "plane_template.h"
-#include "batchnorm_template.h"
-#undef real
-#undef NAME
-
-#define real double
-#define NAME(f) IN_NAME3(in_, f, _f64)
-#include "plane_template.h"
-#include "batchnorm_template.h"
-#undef real
-#undef NAME
+#define IN_TEMPLATE "batchnorm_template.h"
+#include "instantiate.h"

@@ -13,6 +13,8 @@
  * step by step (unbiased variance, eps outside the root forward and inside it backward).
  */
 
+#include "plane_template.h"
+
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
 /* y = (x - mean) * (gamma * invstd) + beta, plane by plane */

@@ -10,6 +10,8 @@
  * goes in and comes out just the same.
  */
 
+#include "plane_template.h"
+
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
 /* mean[i] = sum_{j,k} x / M */
@@ -48,10 +50,18 @@ IN_HOT void NAME(normalize_cpu)(real *x, const real *mean, const real *variance,
     }
 }
 
+/* Spans of X and Y overlap, but are not the same span: threads would race and memcpy is
+ * undefined, so the loop runs serially, in Darknet's order (X == Y itself is elementwise-safe). */
+static int NAME(partial_overlap)(const real *X, size_t INCX, const real *Y, size_t INCY, size_t N)
+{
+    const real *x_end = X + (N - 1) * INCX + 1, *y_end = Y + (N - 1) * INCY + 1;
+    return N > 0 && X < y_end && Y < x_end && !(X == Y && INCX == INCY);
+}
+
 /* Y += ALPHA * X, strided */
 IN_HOT void NAME(axpy_cpu)(size_t N, real ALPHA, const real *X, size_t INCX, real *Y, size_t INCY)
 {
-    PARALLEL_OVER(N)
+    PARALLEL_OVER(NAME(partial_overlap)(X, INCX, Y, INCY, N) ? 0 : N)
     for (size_t i = 0; i < N; ++i) Y[i * INCY] += ALPHA * X[i * INCX];
 }
 
@@ -65,6 +75,10 @@ IN_HOT void NAME(scal_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
 /* Y = X, strided */
 void NAME(copy_cpu)(size_t N, const real *X, size_t INCX, real *Y, size_t INCY)
 {
+    if (NAME(partial_overlap)(X, INCX, Y, INCY, N)) {
+        for (size_t i = 0; i < N; ++i) Y[i * INCY] = X[i * INCX];
+        return;
+    }
     if (INCX == 1 && INCY == 1) {
         /* contiguous: memcpy in blocks shared across threads runs at copy bandwidth */
         const size_t block = (size_t)1 << 16;

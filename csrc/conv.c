@@ -16,16 +16,5 @@ static int in_thread_num(void) { return 0; }
 static int in_team_size(void) { return 1; }
 #endif
 
-#define real float
-#define NAME(f) IN_NAME3(in_, f, _f32)
-#include "plane_template.h"
-#include "conv_template.h"
-#undef real
-#undef NAME
-
-#define real double
-#define NAME(f) IN_NAME3(in_, f, _f64)
-#include "plane_template.h"
-#include "conv_template.h"
-#undef real
-#undef NAME
+#define IN_TEMPLATE "conv_template.h"
+#include "instantiate.h"

@@ -22,6 +22,8 @@
  * dw of OC*K for the backward.
  */
 
+#include "plane_template.h"
+
 /* 1x1, stride 1, no padding: x itself is the col matrix of one image */
 static int NAME(pointwise)(size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
 {

@@ -13,18 +13,5 @@ void in_gemm_set_blas(in_sgemm_fn sgemm, in_dgemm_fn dgemm)
 
 int in_gemm_has_blas(void) { return blas_sgemm != NULL && blas_dgemm != NULL; }
 
-#define real float
-#define NAME(f) IN_NAME3(in_, f, _f32)
-#define XGEMM blas_sgemm
-#include "gemm_template.h"
-#undef real
-#undef NAME
-#undef XGEMM
-
-#define real double
-#define NAME(f) IN_NAME3(in_, f, _f64)
-#define XGEMM blas_dgemm
-#include "gemm_template.h"
-#undef real
-#undef NAME
-#undef XGEMM
+#define IN_TEMPLATE "gemm_template.h"
+#include "instantiate.h"

@@ -7,6 +7,12 @@
  * Darknet's gemm_cpu multiplies it by 0.
  */
 
+#if IN_DOUBLE
+#define XGEMM blas_dgemm
+#else
+#define XGEMM blas_sgemm
+#endif
+
 /* Darknet's gemm_cpu: scale C by BETA, then the triple loop. The reference, and the fallback
  * when no BLAS was handed over. Sums in double. */
 void NAME(gemm_cpu)(int TA, int TB, size_t M, size_t N, size_t K, real ALPHA, const real *A,
@@ -40,3 +46,5 @@ void NAME(gemm)(int TA, int TB, size_t M, size_t N, size_t K, real ALPHA, const 
     int m = (int)M, n = (int)N, k = (int)K, la = (int)lda, lb = (int)ldb, lc = (int)ldc;
     XGEMM(&tb, &ta, &n, &m, &k, &ALPHA, (real *)B, &lb, (real *)A, &la, &BETA, C, &lc);
 }
+
+#undef XGEMM

@@ -5,14 +5,5 @@
 
 #include "range.h"
 
-#define real float
-#define NAME(f) IN_NAME3(in_, f, _f32)
-#include "im2col_template.h"
-#undef real
-#undef NAME
-
-#define real double
-#define NAME(f) IN_NAME3(in_, f, _f64)
-#include "im2col_template.h"
-#undef real
-#undef NAME
+#define IN_TEMPLATE "im2col_template.h"
+#include "instantiate.h"

@@ -9,6 +9,8 @@
  * or not (count_include_pad) but never sums it.
  */
 
+#include "plane_template.h"
+
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 #define IN_POOL_LANES 128
 

@@ -68,6 +68,9 @@ def main(argv=None):
                        help="kernel sections to run (default: all three)")
     bench.add_argument("--model", choices=("googlenet", "googlenet_bn", "inception_v2", "inception_v3"),
                        help="time a whole network instead: inference at batch 1 and 16, a training step at 16")
+    bench.add_argument("--distributed", action="store_true",
+                       help="with --model (default googlenet): the data-parallel training step "
+                            "under mpirun, its allreduce share and bytes (needs mpi4py)")
     bench.add_argument("--shapes", type=parse_shape, nargs="+",
                        help="BatchNorm activation shapes, e.g. 16x256x28x28 (default: GoogLeNet's)")
     bench.add_argument("--threads", type=positive, help="threads (default: OMP_NUM_THREADS or all cores)")
@@ -76,6 +79,7 @@ def main(argv=None):
     bench.add_argument("--warmup", type=positive, default=1, help="untimed rounds first")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups (needs matplotlib)")
     bench.set_defaults(run=lambda args: __import__("inception_native.bench").bench.run(args))
     train = commands.add_parser("train", help="train a small Inception network on scikit-learn's digits")
     train.add_argument("--epochs", type=positive, default=8, help="epochs (default 8)")
@@ -89,6 +93,11 @@ def main(argv=None):
     train.add_argument("--seed", type=int, default=0, help="weights and shuffling (default 0)")
     train.add_argument("--threads", type=positive, default=1,
                        help="threads (default 1: robust on a shared machine; 2 is faster on a quiet one)")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel on MPI: run under mpirun (needs mpi4py, the 'mpi' extra)")
+    train.add_argument("--timeout", type=positive_number, default=120,
+                       help="--distributed: seconds a collective may wait for the other ranks "
+                            "before the job is aborted (default 120)")
     train.set_defaults(run=lambda args: __import__("inception_native.train").train.train(args))
     predict = commands.add_parser("predict", help="top classes of digits in a .npy file")
     predict.add_argument("--checkpoint", required=True, help="a checkpoint written by train")

@@ -429,7 +429,7 @@ def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0, threads=No
     (B, C, H, W), (OC, _, kh, kw) = x_shape, weight_shape
     (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
     oh, ow = conv_output(H, W, kh, kw, sh, sw, ph, pw)
-    threads = conv_threads() if threads is None else size("threads", threads, 1)
+    threads = min(B, conv_threads() if threads is None else size("threads", threads, 1))
     pointwise = _pointwise(kh, kw, sh, sw, ph, pw)
     G, R = conv_blocking(B, C * kh * kw, oh, ow, pointwise, threads)
     col = 0 if G == 1 and pointwise else C * kh * kw * G * R * ow
@@ -448,7 +448,7 @@ def _conv_sizes(x, weight, stride, padding):
     blas_int("output channels", OC)
     blas_int("C*kh*kw", C * kh * kw)
     blas_int("batch*out_h*out_w", B * oh * ow)
-    threads = conv_threads()
+    threads = min(B, conv_threads())  # a thread takes whole images: no more threads than images
     G, R = conv_blocking(B, C * kh * kw, oh, ow, _pointwise(kh, kw, sh, sw, ph, pw), threads)
     return (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R, threads), oh, ow
 

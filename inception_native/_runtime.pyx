@@ -15,9 +15,13 @@ def openmp_enabled():
 
 
 def set_num_threads(n):
-    """Threads the native kernels use from now on (OMP_NUM_THREADS sets the starting value)."""
+    """Threads the native kernels use from now on: OpenMP's (OMP_NUM_THREADS sets the starting
+    value; the setting belongs to the calling Python thread) and the BLAS's behind gemm."""
+    from . import _blas_threads
     from ._checks import size
-    in_set_num_threads(size("n", n, 1))
+    n = size("n", n, 1)
+    in_set_num_threads(n)
+    _blas_threads.set(n)
 
 
 def get_num_threads():

@@ -212,7 +212,12 @@ DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3}
 
 
 def run(args):
-    """The kernel sections (BatchNorm, convolution, pooling), or one network with --model."""
+    """The kernel sections (BatchNorm, convolution, pooling), or one network with --model
+    (with --distributed: its data-parallel training step, inception_native.bench_distributed)."""
+    if getattr(args, "distributed", False):
+        from . import bench_distributed
+
+        return bench_distributed.run(args)
     threads = args.threads or get_num_threads()
     started = time.perf_counter()
     env = environment(threads)
@@ -224,7 +229,7 @@ def run(args):
         from . import bench_model
 
         rows = bench_model.model_benchmark(args.model, threads, repeats=repeats("model"),
-                                           use_torch=not args.no_torch)
+                                           use_torch=not args.no_torch, memory=True)
         print(f"\n{args.model}: images/s, median of {repeats('model')} after one warm-up")
         print(bench_model.format_rows(rows))
         results["model"] = rows
@@ -248,6 +253,11 @@ def run(args):
             print(bench_conv.format_rows(rows, "GFLOP/s" if section == "conv" else "ms"))
         results[section] = rows
     print(f"({time.perf_counter() - started:.0f} s)")
+    if args.plot:
+        from .plot import plot
+
+        plot(results, args.plot)
+        print(f"wrote {args.plot}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

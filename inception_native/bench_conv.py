@@ -9,7 +9,7 @@ A convolution of x (B, C, H, W) by w (OC, C, kh, kw) into (B, OC, oh, ow) is the
 (OC, C*kh*kw) x (C*kh*kw, B*oh*ow): 2*OC*C*kh*kw*B*oh*ow flops forward, twice that backward
 (dx and dw), so forward+backward counts 3x. The sgemm column times that GEMM alone, on
 preallocated matrices, through the same BLAS the native gemm calls: the ceiling the lowering
-overheads are measured against. Timings are the best of `repeats` runs after one warm-up.
+overheads are measured against. Timings are the median of `repeats` runs after one warm-up.
 `threads` sets the OpenMP threads (the native convolution shares image blocks among them, with
 a single-threaded BLAS each), the BLAS threads (sgemm, the linear layer, the NumPy twin) and
 PyTorch's threads alike.
@@ -17,6 +17,7 @@ PyTorch's threads alike.
 import ctypes
 import glob
 import os
+import statistics
 import time
 
 import numpy as np
@@ -47,25 +48,25 @@ def _openblas_set_threads(n):
             lib.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
 
 
-def _best_of(runs, repeats):
-    """Best time of each closure over `repeats` rounds, after one warm-up round. Closures are
-    grouped by their first word (the library: native, blas, numpy, torch): within a group they take
-    turns in each round, so a neighbour's burst of load (the machine may be shared) hits them
-    alike; groups run one after the other with a pause between, so that one library's idle
-    threads, still spinning, do not slow the next library down."""
-    best = {}
-    for library in dict.fromkeys(key.split()[0] for key in runs):
-        group = {key: fn for key, fn in runs.items() if key.split()[0] == library}
-        time.sleep(0.2)
-        for fn in group.values():
-            fn()
-        best.update(dict.fromkeys(group, float("inf")))
-        for _ in range(repeats):
+def _median_of(runs, repeats, pause=0.05):
+    """Median time of each closure over `repeats` rounds, after one warm-up round. Every round runs
+    every closure once, so a neighbour's burst of load (the machine may be shared) hits them all
+    alike; closures are grouped by their first word (the library: native, blas, numpy, torch),
+    with a pause before each group, so that one library's idle threads, still spinning, do not
+    slow the next library down."""
+    groups = {}
+    for key, fn in runs.items():
+        groups.setdefault(key.split()[0], {})[key] = fn
+    times = {key: [] for key in runs}
+    for round_ in range(repeats + 1):
+        for group in groups.values():
+            time.sleep(pause)
             for key, fn in group.items():
                 start = time.perf_counter()
                 fn()
-                best[key] = min(best[key], time.perf_counter() - start)
-    return best
+                if round_:  # round 0 warms up
+                    times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(t) for key, t in times.items()}
 
 
 def _layer(backend, x, w, stride, padding):
@@ -137,7 +138,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         flops = 2.0 * M * N * K  # forward; the backward is twice that (dx and dw)
         row = {"layer": name, "gemm (M, N, K)": (M, N, K), "numpy fwd": None,
                "numpy fwd+bwd": None, "torch fwd": None, "torch fwd+bwd": None}
-        for key, seconds in _best_of(runs, repeats).items():
+        for key, seconds in _median_of(runs, repeats).items():
             row[key.replace("blas sgemm", "sgemm")] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
         rows.append(row)
     return rows
@@ -201,7 +202,7 @@ def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         if torch is not None:
             runs["torch fwd"], runs["torch fwd+bwd"] = _torch_pool(torch, x, *args)
         row = {"layer": name}
-        row.update({key: seconds * 1e3 for key, seconds in _best_of(runs, repeats).items()})
+        row.update({key: seconds * 1e3 for key, seconds in _median_of(runs, repeats).items()})
         rows.append(row)
     return rows
 

@@ -2,12 +2,14 @@
 batch 16 (forward with the auxiliary heads, backward, SGD with momentum), for the native
 kernels, their NumPy twins and the same network in PyTorch (inception_native/torch_twin.py: our
 network written out as torch.nn modules with the same weights; eager mode), at the same thread
-count (OpenMP and OpenBLAS). Interleaved rounds, best of `repeats` after one warm-up.
+count (OpenMP and OpenBLAS). Interleaved rounds, median of `repeats` after one warm-up.
 
     from inception_native.bench_model import model_benchmark, format_rows, profile
     print(format_rows(model_benchmark("googlenet", threads=2)))
     profile("googlenet", threads=2)     # where a native training step spends its time
 """
+import subprocess
+import sys
 import time
 from functools import partial
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from . import losses, models, native, optim, reference, set_num_threads
 from .bench import load_torch
-from .bench_conv import _best_of, _openblas_set_threads
+from .bench_conv import _median_of, _openblas_set_threads
 
 MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.googlenet, bn=True), 224),
           "inception_v2": (models.inception_v2, 224),
@@ -69,10 +71,39 @@ def _theirs(torch, twin, build, batch, training):
     return step
 
 
+_PEAK = """
+import re
+import numpy as np
+from functools import partial
+from inception_native import bench_model, native, reference
+model, contender, batch, training, size, num_classes = {args!r}
+factory = partial(bench_model.MODELS[model][0], num_classes=num_classes, input_size=size)
+torch = bench_model.load_torch() if contender == "pytorch" else None
+def high_water_kb():  # this process's own peak (ru_maxrss would start from the parent's)
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+before = high_water_kb()
+if torch is not None:
+    step = bench_model._theirs(torch, bench_model.load_twin(), factory, batch, training)
+else:
+    step = bench_model._ours(factory, dict(native=native, numpy=reference)[contender], batch, size, training)
+step()
+print(high_water_kb() - before)
+"""
+
+
+def peak_memory_mb(model, contender, batch, training, size, num_classes):
+    """MB by which a fresh process's peak resident memory grows while it builds `contender`'s
+    network and runs one step: weights, activations, buffers and workspaces (Linux's VmHWM:
+    every contender is measured alone, from the same starting point)."""
+    code = _PEAK.format(args=(model, contender, batch, training, size, num_classes))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
 def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=16, size=None,
-                    num_classes=1000, repeats=1, numpy_twin=True, use_torch=True):
+                    num_classes=1000, repeats=1, numpy_twin=True, use_torch=True, memory=False):
     """Rows of {model, size, threads, pass ("inference"/"training"), batch, contender, seconds,
-    images_per_s}."""
+    images_per_s, and with memory=True peak_MB (see peak_memory_mb)}."""
     factory, default_size = MODELS[model]
     size = size or default_size
     build = partial(factory, num_classes=num_classes, input_size=size)
@@ -89,11 +120,13 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
             runs["numpy"] = _ours(build, reference, batch, size, training)
         if twin is not None:
             runs["pytorch"] = _theirs(torch, twin, build, batch, training)
-        for contender, seconds in _best_of(runs, repeats).items():
+        for contender, seconds in _median_of(runs, repeats).items():
             rows.append({"model": model, "size": size, "threads": threads,
                          "pass": "training" if training else "inference",
                          "batch": batch, "contender": contender, "seconds": seconds,
-                         "images_per_s": batch / seconds})
+                         "images_per_s": batch / seconds,
+                         "peak_MB": peak_memory_mb(model, contender, batch, training, size,
+                                                   num_classes) if memory else None})
         del runs
     return rows
 
@@ -103,13 +136,14 @@ def format_rows(rows):
     key = lambda r: (r["model"], r["size"], r["threads"], r["pass"], r["batch"])  # noqa: E731
     torch_time = {key(r): r["seconds"] for r in rows if r["contender"] == "pytorch"}
     lines = [f"{'model':>13} {'threads':>7} {'pass':>10} {'batch':>5} {'contender':>9} {'s':>9} "
-             f"{'img/s':>9} {'vs PyTorch':>10}"]
+             f"{'img/s':>9} {'vs PyTorch':>10} {'peak MB':>8}"]
     for r in rows:
         theirs = torch_time.get(key(r))
         ratio = f"{theirs / r['seconds']:.2f}x" if theirs else "-"
         lines.append(f"{r['model']:>13} {r['threads']:>7} {r['pass']:>10} {r['batch']:>5} "
                      f"{r['contender']:>9} "
-                     f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10}")
+                     f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10} "
+                     f"{'-' if r.get('peak_MB') is None else format(r['peak_MB'], '.0f'):>8}")
     return "\n".join(lines)
 
 

@@ -8,8 +8,11 @@ this module is imported: SciPy is a run-time dependency only, nothing links a BL
 gemm_cpu is Darknet's triple loop, the reference.
 
 The layers write into the arrays passed and return the main output. The convolution lowers
-several images into one GEMM on small maps; its workspace (conv2d_workspace_size values) is
-passed by the caller, who reuses it across calls, or allocated for the call when None.
+several images into one GEMM on small maps, a few output rows at a time on large ones; its
+workspace (conv2d_workspace_size values) is passed by the caller, who reuses it across calls,
+or allocated for the call when None. It shares its blocks of images among the OpenMP threads
+(set_num_threads), each with a single-threaded BLAS for the duration of the call (see
+_blas_threads); gemm and the linear layer use the BLAS's own threads.
 The NumPy twins, with the same signatures, are in inception_native.reference.
 """
 cimport numpy as cnp

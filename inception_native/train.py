@@ -6,13 +6,22 @@ A fixed 20% of the images (seed 0) is held out; training runs SGD with momentum,
 schedule after a short warm-up, label smoothing 0.1; it prints a progress bar, then the mean
 loss and the held-out accuracy per epoch, and saves a checkpoint after every epoch (so also at
 the end); --resume continues from the checkpoint's epoch, with the same shuffles.
+
+With --distributed, under mpirun (see inception_native.distributed): every rank draws the same
+shuffle, takes its slice of each global batch of --batch-size images, and the gradients (and
+the loss) are averaged with one allreduce per step; BatchNorm's batch statistics are per rank,
+its rolling statistics averaged over the ranks at the end of each epoch, before the held-out
+accuracy (each rank scores a slice of the held-out digits) and rank 0's checkpoint. Rank 0 alone
+prints and writes; every rank reads the checkpoint on --resume.
 """
+import os
+import socket
 import sys
 import time
 
 import numpy as np
 
-from . import io, losses, models, optim
+from . import distributed, io, losses, models, optim
 from ._runtime import get_num_threads, set_num_threads
 from .bench_conv import _openblas_set_threads
 
@@ -56,18 +65,41 @@ def progress(done, total, text, width=30):
     sys.stderr.flush()
 
 
-def accuracy(model, x, labels, batch=256):
+def hits(model, x, labels, batch=256):
+    """How many of x the model (in inference mode) classifies right."""
     model.eval()
-    hits = sum(int((model.forward(x[i:i + batch])[0].argmax(1) == labels[i:i + batch]).sum())
+    return sum(int((model.forward(x[i:i + batch])[0].argmax(1) == labels[i:i + batch]).sum())
                for i in range(0, len(labels), batch))
-    return hits / len(labels)
+
+
+def accuracy(model, x, labels, batch=256):
+    return hits(model, x, labels, batch) / len(labels)
 
 
 def train(args):
+    if not getattr(args, "distributed", False):
+        return _train(args, None)
+    comm = distributed.world()
+    try:
+        _train(args, comm)
+    except SystemExit as error:  # one rank's error (a bad checkpoint ...) ends every rank
+        if error.code not in (None, 0):
+            distributed.abort(comm, str(error.code))
+    except BaseException as error:
+        distributed.abort(comm, f"{type(error).__name__}: {error}")
+
+
+def _train(args, comm):
+    """One process (comm None) or one rank of an MPI job."""
+    rank, ranks = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
+    say = print if rank == 0 else (lambda *a, **k: None)
     set_num_threads(args.threads)
     _openblas_set_threads(args.threads)  # SciPy's BLAS has threads of its own
     x, labels, train_idx, test_idx = digits(args.size)
     train_idx = train_idx[:args.limit] if args.limit else train_idx
+    if args.batch_size % ranks:
+        raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the {ranks} ranks")
+    local = args.batch_size // ranks  # this rank's slice of every global batch
     model = build(args.size, args.seed)
     opt = optim.SGD(model.params, model.grads, lr=args.lr, momentum=0.9, weight_decay=5e-4)
     loss = losses.CrossEntropy(label_smoothing=0.1)
@@ -84,27 +116,47 @@ def train(args):
         if meta.get("size") != args.size:
             raise SystemExit(f"{args.checkpoint} was trained at --size {meta.get('size')}, not {args.size}")
         first = int(meta["epoch"])
-        print(f"resumed from {args.checkpoint} after epoch {first}")
-    print(f"{len(train_idx)} training and {len(test_idx)} held-out digits at {args.size}x{args.size}, "
-          f"{model.num_params():,} parameters, {get_num_threads()} threads")
+        say(f"resumed from {args.checkpoint} after epoch {first}")
+    if comm is not None:
+        distributed.decorrelate_dropout(model, rank)
+        averager = distributed.GradientAverager(comm, model.grads, extras=1, timeout=args.timeout)
+        sys.stderr.write(f"rank {rank}/{ranks}: pid {os.getpid()} on {socket.gethostname()}\n")
+        sys.stderr.flush()
+        say(f"{ranks} ranks, {local} images each per step; {averager.bytes:,} bytes allreduced "
+            "per step; BatchNorm statistics per rank"
+            + ("" if ranks > 1 else " (one rank: start it with mpirun -n N for N)"))
+    say(f"{len(train_idx)} training and {len(test_idx)} held-out digits at {args.size}x{args.size}, "
+        f"{model.num_params():,} parameters, {get_num_threads()} threads")
     for epoch in range(first, args.epochs):
         start, seen, running = time.perf_counter(), 0, 0.0
         order = np.random.default_rng([args.seed, epoch]).permutation(train_idx)
         model.train()
         for i in range(steps_per_epoch):
-            batch = order[i * args.batch_size:(i + 1) * args.batch_size]
+            batch = order[i * args.batch_size + rank * local:i * args.batch_size + (rank + 1) * local]
             opt.lr = optim.cosine_lr(epoch * steps_per_epoch + i, total, args.lr, warmup_steps=20)
             value = loss.forward(model.forward(np.ascontiguousarray(x[batch])), labels[batch])
             model.backward(loss.backward())
+            if comm is not None:
+                grads = model.grads
+                value = float(averager.average(grads, [value])[0])
             opt.step()
             seen, running = seen + 1, running + value
-            progress(i + 1, steps_per_epoch, f"loss {running / seen:.4f}")
-        held_out = accuracy(model, x[test_idx], labels[test_idx])
-        sys.stderr.write("\n")
-        print(f"epoch {epoch + 1}/{args.epochs}  loss {running / seen:.4f}  held-out accuracy "
-              f"{held_out:.2%}  {time.perf_counter() - start:.1f}s", flush=True)
-        io.save(args.checkpoint, model, opt, epoch=epoch + 1, size=args.size)
-    print(f"checkpoint: {args.checkpoint}")
+            if rank == 0:
+                progress(i + 1, steps_per_epoch, f"loss {running / seen:.4f}")
+        if comm is not None:
+            distributed.average_buffers(comm, model, args.timeout)
+            mine = test_idx[rank::ranks]
+            right = np.array([hits(model, x[mine], labels[mine]) if len(mine) else 0], np.float64)
+            held_out = distributed.allreduce_sum(comm, right, args.timeout,
+                                                 "the held-out accuracy's allreduce")[0] / len(test_idx)
+        else:
+            held_out = accuracy(model, x[test_idx], labels[test_idx])
+        if rank == 0:
+            sys.stderr.write("\n")
+            say(f"epoch {epoch + 1}/{args.epochs}  loss {running / seen:.4f}  held-out accuracy "
+                f"{held_out:.2%}  {time.perf_counter() - start:.1f}s", flush=True)
+            io.save(args.checkpoint, model, opt, epoch=epoch + 1, size=args.size)
+    say(f"checkpoint: {args.checkpoint}")
 
 
 def predict(args):

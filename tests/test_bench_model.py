@@ -50,4 +50,11 @@ def test_format_rows_compares_each_model_with_its_own_pytorch_row():
                                              "contender": contender, "seconds": seconds, "images_per_s": 1 / seconds}
     table = bench_model.format_rows([row("a", "native", 1.0), row("a", "pytorch", 2.0),
                                      row("b", "native", 3.0), row("b", "pytorch", 1.5)])
-    assert [line.split()[-1] for line in table.splitlines()[1:]] == ["2.00x", "1.00x", "0.50x", "1.00x"]
+    assert [line.split()[-2] for line in table.splitlines()[1:]] == ["2.00x", "1.00x", "0.50x", "1.00x"]
+
+
+def test_peak_memory_counts_the_network():
+    """A fresh process grows by at least the weights it builds (GoogLeNet at 96: 6M floats)."""
+    grown = bench_model.peak_memory_mb("googlenet", "native", 1, False, 96, 10)
+    weights_mb = models.googlenet(num_classes=10, input_size=96).num_params() * 4 / 2**20
+    assert weights_mb < grown < 50 * weights_mb

@@ -173,3 +173,15 @@ def test_bad_sizes_are_rejected(module):
     with pytest.raises(ValueError, match="mean is read-only"):
         out.flags.writeable = False
         module.mean_cpu(x, 2, 3, 4, out)
+
+
+@pytest.mark.parametrize("n", [5, 100_000])
+def test_overlapping_vectors_follow_darknets_serial_loop(n):
+    """X and Y views of one buffer, shifted by one: Darknet's serial loop carries X[0] forward
+    (NumPy, which buffers, would not: the native kernel follows Darknet here, never a race)."""
+    a = np.arange(n + 1, dtype=np.float64)
+    blas.copy_cpu(n, a[:-1], 1, a[1:], 1)
+    np.testing.assert_array_equal(a, np.zeros(n + 1))
+    b = np.ones(n + 1)
+    blas.axpy_cpu(n, 1.0, b[:-1], 1, b[1:], 1)
+    np.testing.assert_array_equal(b, np.arange(1, n + 2, dtype=np.float64))

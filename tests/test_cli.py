@@ -44,3 +44,18 @@ def test_bad_bench_options_are_rejected():
 def test_native_and_reference_export_the_same_kernels():
     public = lambda module: {n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))}  # noqa: E731
     assert set(native.__all__) <= public(reference)
+
+
+def test_plot_panels_are_the_speed_ups(tmp_path):
+    from inception_native import plot
+
+    results = {"pool": [{"layer": "p", "native fwd": 2.0, "numpy fwd": 8.0, "torch fwd": 3.0}],
+               "model": [{"model": "googlenet", "pass": "inference", "batch": 16,
+                          "contender": c, "images_per_s": v}
+                         for c, v in (("native", 30.0), ("numpy", 10.0), ("pytorch", 20.0))]}
+    charts = dict((title.split(":")[0], series) for title, _, series in plot.panels(results))
+    assert charts["Pooling"] == {"fwd vs NumPy": [4.0], "fwd vs PyTorch": [1.5]}
+    assert charts["googlenet"] == {"vs numpy": [3.0], "vs pytorch": [1.5]}
+    pytest.importorskip("matplotlib")
+    plot.plot(results, tmp_path / "speed.png")
+    assert (tmp_path / "speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -310,6 +310,8 @@ def test_conv2d_groups_small_maps_and_not_large_ones():
     assert native.conv2d_workspace_size((16, 192, 56, 56), (64, 192, 1, 1), threads=1) == 0
     assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1), threads=1) == (832 + 384) * 16 * 49
     assert _checks.conv_blocking(16, 1440, 14, 14, threads=2) == (4, 14)  # 4 blocks of 4, not 6+6+4
+    assert native.conv2d_workspace_size((2, 64, 56, 56), (64, 64, 3, 3), threads=8) == \
+        native.conv2d_workspace_size((2, 64, 56, 56), (64, 64, 3, 3), threads=2)  # 2 images
     # two threads: 8 images each, and a partial dw each
     assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1), threads=2) == \
         2 * ((832 + 384) * 8 * 49 + 384 * 832)
