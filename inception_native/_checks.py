@@ -36,6 +36,15 @@ def number(name, value, low=-math.inf, high=math.inf, low_open=False):
     return value
 
 
+def truth(name, value):
+    """A flag's truth value, as bool() gives it, but naming the argument where bool() fails (a
+    NumPy array of several values has none)."""
+    try:
+        return bool(value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name} must be a bool, got {type(value).__name__}: {error}") from None
+
+
 def float_array(name, a, dtype=None, writeable=False, like="the first array"):
     """A C-contiguous float32/float64 ndarray (of `dtype`, when given); returns its dtype."""
     if not isinstance(a, np.ndarray):
@@ -245,14 +254,20 @@ CONV_BLOCK_VALUES = 1 << 20
 CONV_POINTWISE_ALONE = 512
 
 
-def pair(name, value, minimum=0):
-    """An int or a pair of ints (height, width), each >= minimum, as a tuple of two ints."""
+def pair(name, value, minimum=0, maximum=None):
+    """An int or a pair of ints (height, width), each in [minimum, maximum], as a tuple of two
+    ints."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
-        return size(f"{name}[0]", value[0], minimum), size(f"{name}[1]", value[1], minimum)
-    v = size(name, value, minimum)
-    return v, v
+        names = (f"{name}[0]", f"{name}[1]")
+    else:
+        names, value = (name, name), (value, value)
+    values = tuple(size(n, v, minimum) for n, v in zip(names, value))
+    for n, v in zip(names, values):
+        if maximum is not None and v > maximum:
+            raise ValueError(f"{n} must be <= {maximum}, got {v}")
+    return values
 
 
 def blas_int(name, value):
@@ -525,12 +540,14 @@ def pool_output(n, k, s, p, ceil_mode):
     return out
 
 
-def pool_sizes(x, kernel, stride, padding, ceil_mode):
-    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow); stride None means the kernel's size."""
-    B, C, H, W = image("x", x)
-    kh, kw = pair("kernel", kernel, 1)
-    sh, sw = (kh, kw) if stride is None else pair("stride", stride, 1)
-    ph, pw = pair("padding", padding)
+def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x"):
+    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow) of the image `x` (argument `name`); stride
+    None means the kernel's size."""
+    B, C, H, W = image(name, x)
+    # windows, strides and padding past 2^31 mean nothing here and overflow NumPy's strides
+    kh, kw = pair("kernel", kernel, 1, BLAS_INT_MAX)
+    sh, sw = (kh, kw) if stride is None else pair("stride", stride, 1, BLAS_INT_MAX)
+    ph, pw = pair("padding", padding, 0, BLAS_INT_MAX)
     if ph > kh // 2 or pw > kw // 2:
         raise ValueError(f"padding ({ph}, {pw}) must be at most half the kernel ({kh}, {kw})")
     if H + 2 * ph < kh or W + 2 * pw < kw:
@@ -566,12 +583,12 @@ def max_pool2d_backward(dy, argmax, dx):
 def _avg_pool(image, pooled, backward, kernel, stride, padding, ceil_mode, count_include_pad):
     """x and y (forward) or dx and dy (backward: the image is written)."""
     (image_name, x), (pooled_name, y) = image, pooled
-    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode, image_name)
     same_shape(pooled_name, y, (sizes[0], sizes[1], sizes[10], sizes[11]))
     specs = [(pooled_name, y, y.size, not backward), (image_name, x, x.size, backward)]
     f64 = arrays(*(specs if backward else specs[::-1]))
     distinct(image, pooled)
-    return f64, sizes, int(bool(count_include_pad))
+    return f64, sizes, int(truth("count_include_pad", count_include_pad))
 
 
 def avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode, count_include_pad):

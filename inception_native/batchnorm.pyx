@@ -81,8 +81,8 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
     """
     cdef size_t B, C, S
     cdef double eps_, momentum_
-    cdef bint f64, train = bool(training)
-    cdef int unbiased_ = bool(unbiased)
+    cdef bint f64, train = check.truth("training", training)
+    cdef int unbiased_ = check.truth("unbiased", unbiased)
     f64, B, C, S, eps_, momentum_ = check.batchnorm_forward(
         x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd, train, eps, momentum,
         unbiased_)
@@ -122,7 +122,7 @@ def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=T
     """
     cdef size_t B, C, S
     cdef bint f64
-    cdef int train = bool(training)
+    cdef int train = check.truth("training", training)
     f64, B, C, S = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta)
     cdef void *pdx = data(dx)
     cdef void *pdg = data(dgamma)
@@ -154,7 +154,7 @@ def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance,
     """
     cdef size_t B, C, S
     cdef bint f64
-    cdef int train = bool(training)
+    cdef int train = check.truth("training", training)
     f64, B, C, S = check.batchnorm_forward_darknet(
         x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean, variance, train)
     cdef void *py = data(y)

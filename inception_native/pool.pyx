@@ -55,7 +55,8 @@ cdef inline void *data(a):
 def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
     """y = the maximum of each window, argmax (int64, like y) = its index iy*W + ix in the plane
     (the first maximum; a NaN wins); returns y."""
-    is64, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, bool(ceil_mode))
+    ceil_mode = check.truth("ceil_mode", ceil_mode)
+    is64, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode)
     cdef bint f64 = is64
     cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
     cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
@@ -113,7 +114,8 @@ def _avg_pool(bint forward, src, dst, s, int count_include_pad, bint f64):
 def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True):
     """y = the mean of each window (see the module's note on the divisor); returns y."""
-    f64, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, bool(ceil_mode),
+    ceil_mode = check.truth("ceil_mode", ceil_mode)
+    f64, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode,
                                            count_include_pad)
     _avg_pool(True, x, y, s, cip, f64)
     return y
@@ -122,7 +124,8 @@ def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
 def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
     """dx = 0, then each window adds dy / divisor to its pixels; returns dx."""
-    f64, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, bool(ceil_mode),
+    ceil_mode = check.truth("ceil_mode", ceil_mode)
+    f64, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, ceil_mode,
                                             count_include_pad)
     _avg_pool(False, dy, dx, s, cip, f64)
     return dx

@@ -119,8 +119,8 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
                       training=True, eps=1e-5, momentum=0.01, unbiased=True):
     _, B, C, S, eps, momentum = check.batchnorm_forward(
-        x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd, bool(training), eps,
-        momentum, bool(unbiased))
+        x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
+        check.truth("training", training), eps, momentum, check.truth("unbiased", unbiased))
     x3 = _planes(x, B, C, S).astype(np.float64)
     if training:
         m = B * S
@@ -140,6 +140,7 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
 
 
 def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=True):
+    training = check.truth("training", training)
     _, B, C, S = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta)
     dy3 = _planes(dy, B, C, S).astype(np.float64)
     xhat = (_planes(x, B, C, S) - _per_channel(mean)) * _per_channel(invstd.astype(np.float64))
@@ -158,7 +159,7 @@ def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance,
                               variance, training=True):
     _, B, C, S = check.batchnorm_forward_darknet(
         x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean, variance,
-        bool(training))
+        check.truth("training", training))
     copy_cpu(x.size, x, 1, y, 1)
     if training:
         mean_cpu(y, B, C, S, mean)
@@ -369,7 +370,8 @@ def _avg_divisor(s, include_pad):
 
 
 def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
-    _, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, bool(ceil_mode))
+    ceil_mode = check.truth("ceil_mode", ceil_mode)
+    _, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode)
     B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
     best = np.full(y.shape, -np.inf, x.dtype)
     index = np.full(y.shape, -1, np.int64)
@@ -396,7 +398,8 @@ def max_pool2d_backward(dy, argmax, dx):
 
 def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True):
-    _, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, bool(ceil_mode),
+    ceil_mode = check.truth("ceil_mode", ceil_mode)
+    _, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode,
                                          count_include_pad)
     B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
     total = np.zeros(y.shape, np.float64)
@@ -408,7 +411,8 @@ def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
 
 def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
-    _, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, bool(ceil_mode),
+    ceil_mode = check.truth("ceil_mode", ceil_mode)
+    _, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, ceil_mode,
                                           count_include_pad)
     B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
     g = dy / _avg_divisor(s, cip)

@@ -22,3 +22,16 @@ def rng():
 @pytest.fixture(params=[native, reference], ids=["native", "numpy"])
 def backend(request):
     return request.param
+
+
+# Hypothesis profiles of the fuzz suite (tests/fuzz_kernels.py, run by tests/test_fuzz.py):
+# `--hypothesis-profile=ci` (the default run: a few examples per kernel) or `long` (10,000 per
+# kernel; see README.md, "Reliability").
+try:
+    from hypothesis import settings as _settings
+except ImportError:  # the fuzz tests skip themselves
+    pass
+else:
+    _settings.register_profile("ci", max_examples=20, derandomize=True, database=None,
+                               print_blob=True)
+    _settings.register_profile("long", max_examples=10_000, database=None, print_blob=True)

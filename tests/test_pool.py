@@ -185,3 +185,24 @@ def test_pooling_rejects_bad_input(backend):
         backend.max_pool2d_backward(np.ones((1, 2, 3, 3), np.float32), bad, np.empty_like(x))
     with pytest.raises(ValueError, match="y has 3 elements, expected 2"):
         backend.global_avg_pool_forward(x, np.empty(3, np.float32))
+
+
+def test_avg_pool2d_backward_names_dx_when_it_is_not_an_array(backend):
+    # found by the fuzz suite (tests/fuzz_kernels.py): the message said "x"
+    dy = np.zeros((1, 1, 2, 2), np.float32)
+    with pytest.raises(TypeError, match="^dx must be a numpy.ndarray"):
+        backend.avg_pool2d_backward(dy, [[0.0]], 2)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("argument", ["kernel", "stride", "padding"])
+def test_pool_sizes_past_2_31_are_rejected(argument, kind, backend):
+    # found by the fuzz suite's long profile: stride 2**63 raised OverflowError
+    x, y = np.zeros((1, 1, 2, 2), np.float32), np.zeros((1, 1, 1, 1), np.float32)
+    sizes = dict(kernel=2, stride=2, padding=0, ceil_mode=False)
+    sizes[argument] = 2**63
+    with pytest.raises(ValueError, match=f"^{argument} must be <= 2147483647, got {2**63}"):
+        if kind == "max":
+            backend.max_pool2d_forward(x, y, np.zeros(y.shape, np.int64), **sizes)
+        else:
+            backend.avg_pool2d_backward(y, x, **sizes)
