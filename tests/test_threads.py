@@ -16,7 +16,7 @@ import pytest
 from inception_native import get_num_threads, native, set_num_threads
 from inception_native._runtime import openmp_enabled
 
-PACKAGE = Path(native.__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1] / "inception_native"  # the sources: the .pyx are not installed
 ROOT = PACKAGE.parent
 
 
