@@ -10,7 +10,7 @@ RTOL = {np.float32: 2e-5, np.float64: 1e-12}
 ATOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 
-def close(actual, expected, dtype, scale=1.0):
+def assert_close(actual, expected, dtype, scale=1.0):
     np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype] * scale, atol=ATOL[dtype] * scale)
 
 

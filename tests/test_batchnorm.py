@@ -2,7 +2,7 @@
 finite differences, both backends, rolling statistics, PyTorch, bad input."""
 import numpy as np
 import pytest
-from conftest import DTYPES, close
+from conftest import DTYPES, assert_close
 
 from inception_native import _article, native, reference
 
@@ -90,9 +90,9 @@ def test_darknet_flavour_follows_the_article(shape, dtype, backend, rng):
     got = darknet_step(backend, x, scales, biases, delta)
     expected = article_transcription(x, scales, biases, delta)
     for key, value in expected.items():
-        close(got[key], value, dtype, scale=20)
-    close(got["rolling_mean"], 0.01 * expected["mean"], dtype)
-    close(got["rolling_variance"], 0.99 + 0.01 * expected["variance"], dtype)
+        assert_close(got[key], value, dtype, scale=20)
+    assert_close(got["rolling_mean"], 0.01 * expected["mean"], dtype)
+    assert_close(got["rolling_variance"], 0.99 + 0.01 * expected["variance"], dtype)
 
 
 @pytest.mark.parametrize("shape", [(4, 3, 5, 5), (16, 8, 7, 7), (2, 1, 33)], ids=str)
@@ -189,15 +189,15 @@ def test_exact_rolling_statistics_follow_the_recurrence(dtype, unbiased, backend
         xc = channel_view(x.astype(np.float64))
         expected_mean = 0.99 * expected_mean + 0.01 * xc.mean(axis=1)
         expected_variance = 0.99 * expected_variance + 0.01 * xc.var(axis=1, ddof=int(unbiased))
-        close(out["mean"], xc.mean(axis=1), dtype, scale=10)
-        close(out["invstd"], 1 / np.sqrt(xc.var(axis=1) + eps), dtype, scale=10)
-    close(rolling_mean, expected_mean, dtype, scale=10)
-    close(rolling_variance, expected_variance, dtype, scale=10)
+        assert_close(out["mean"], xc.mean(axis=1), dtype, scale=10)
+        assert_close(out["invstd"], 1 / np.sqrt(xc.var(axis=1) + eps), dtype, scale=10)
+    assert_close(rolling_mean, expected_mean, dtype, scale=10)
+    assert_close(rolling_variance, expected_variance, dtype, scale=10)
     # inference normalises with them
     x = rng.standard_normal(shape).astype(dtype)
     out = exact_forward(backend, x, gamma, beta, False, (rolling_mean, rolling_variance), eps)
     expected = (x - per_channel(expected_mean, 4)) / np.sqrt(per_channel(expected_variance, 4) + eps)
-    close(out["y"], expected, dtype, scale=10)
+    assert_close(out["y"], expected, dtype, scale=10)
 
 
 def test_one_value_per_channel_trains_with_the_biased_rolling_variance(backend):
@@ -251,11 +251,11 @@ def test_exact_matches_pytorch(dtype, training, rng):
     ours_rolling = (rolling[0].copy(), rolling[1].copy())
     out = exact_forward(native, x, gamma, beta, training, ours_rolling)
     grads = exact_backward(native, dy, x, out, gamma, training)
-    close(out["y"], y.detach().numpy(), dtype, scale=10)
+    assert_close(out["y"], y.detach().numpy(), dtype, scale=10)
     for ours, theirs in zip(grads, t):
-        close(ours, theirs.grad.numpy(), dtype, scale=50)
+        assert_close(ours, theirs.grad.numpy(), dtype, scale=50)
     for ours, theirs in zip(ours_rolling, t_rolling):
-        close(ours, theirs.numpy(), dtype, scale=10)
+        assert_close(ours, theirs.numpy(), dtype, scale=10)
 
 
 # ---- bad input ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Each Darknet blas routine, native against its NumPy twin, and their shared argument checks."""
 import numpy as np
 import pytest
-from conftest import DTYPES, close
+from conftest import DTYPES, assert_close
 
 from inception_native import blas, reference
 
@@ -13,7 +13,7 @@ def random_tensor(rng, shape, dtype, offset=0.0):
     return (rng.standard_normal(shape) + offset).astype(dtype)
 
 
-def run_both(name, rng, dtype, make_args, written):
+def assert_same_results(name, rng, dtype, make_args, written):
     """Call blas.name and reference.name on copies of the same arguments; compare what is written."""
     args = make_args(rng, dtype)
     native_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
@@ -21,7 +21,7 @@ def run_both(name, rng, dtype, make_args, written):
     assert getattr(blas, name)(*native_args) is None
     getattr(reference, name)(*numpy_args)
     for i in written:
-        close(native_args[i], numpy_args[i], dtype)
+        assert_close(native_args[i], numpy_args[i], dtype)
     return native_args, args
 
 
@@ -70,7 +70,7 @@ TENSOR_ROUTINES = {
 @pytest.mark.parametrize("name", sorted(TENSOR_ROUTINES))
 def test_tensor_routine_matches_numpy(name, shape, dtype, rng):
     make, written = TENSOR_ROUTINES[name]
-    run_both(name, rng, dtype, lambda rng, dt: make(rng, dt, *shape), written)
+    assert_same_results(name, rng, dtype, lambda rng, dt: make(rng, dt, *shape), written)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -78,14 +78,14 @@ def test_tensor_routine_matches_numpy(name, shape, dtype, rng):
                                            (9, 2, 3), (40_000, 3, 1)])
 def test_vector_routines_match_numpy(n, incx, incy, dtype, rng):
     span = lambda inc: max((n - 1) * inc + 1, 1) + 2  # noqa: E731 - room past the last element
-    run_both("axpy_cpu", rng, dtype, lambda rng, dt: [n, 0.7, random_tensor(rng, span(incx), dt),
+    assert_same_results("axpy_cpu", rng, dtype, lambda rng, dt: [n, 0.7, random_tensor(rng, span(incx), dt),
                                                        incx, random_tensor(rng, span(incy), dt),
                                                        incy], [4])
-    run_both("scal_cpu", rng, dtype, lambda rng, dt: [n, -1.5, random_tensor(rng, span(incx), dt),
+    assert_same_results("scal_cpu", rng, dtype, lambda rng, dt: [n, -1.5, random_tensor(rng, span(incx), dt),
                                                        incx], [2])
-    run_both("copy_cpu", rng, dtype, lambda rng, dt: [n, random_tensor(rng, span(incx), dt), incx,
+    assert_same_results("copy_cpu", rng, dtype, lambda rng, dt: [n, random_tensor(rng, span(incx), dt), incx,
                                                        random_tensor(rng, span(incy), dt), incy], [3])
-    run_both("fill_cpu", rng, dtype, lambda rng, dt: [n, 2.5, random_tensor(rng, span(incx), dt),
+    assert_same_results("fill_cpu", rng, dtype, lambda rng, dt: [n, 2.5, random_tensor(rng, span(incx), dt),
                                                        incx], [2])
 
 
@@ -95,7 +95,7 @@ def test_strided_routines_leave_other_elements_alone(dtype, rng):
     before = y.copy()
     blas.axpy_cpu(4, 2.0, np.ones(4, dtype), 1, y, 3)  # touches 0, 3, 6, 9
     touched = np.arange(10) % 3 == 0
-    close(y[touched], before[touched] + 2, dtype)
+    assert_close(y[touched], before[touched] + 2, dtype)
     np.testing.assert_array_equal(y[~touched], before[~touched])
 
 
@@ -106,10 +106,10 @@ def test_backward_bias_and_scale_accumulate(dtype, rng):
     bias_updates, scale_updates = np.full(f, 10, dtype), np.full(f, -10, dtype)
     blas.backward_bias(bias_updates, delta, b, f, s)
     blas.backward_scale_cpu(x_norm, delta, b, f, s, scale_updates)
-    close(bias_updates, 10 + delta.sum(axis=(0, 2)), dtype)
-    close(scale_updates, -10 + (delta * x_norm).sum(axis=(0, 2)), dtype)
+    assert_close(bias_updates, 10 + delta.sum(axis=(0, 2)), dtype)
+    assert_close(scale_updates, -10 + (delta * x_norm).sum(axis=(0, 2)), dtype)
     blas.backward_bias(bias_updates, delta, b, f, s)  # a second call adds again
-    close(bias_updates, 10 + 2 * delta.sum(axis=(0, 2)), dtype)
+    assert_close(bias_updates, 10 + 2 * delta.sum(axis=(0, 2)), dtype)
 
 
 def test_darknet_arithmetic_constants(rng):

@@ -3,7 +3,7 @@ twin, against a direct nested-loop convolution, against finite differences and P
 input raises."""
 import numpy as np
 import pytest
-from conftest import DTYPES, close
+from conftest import DTYPES, assert_close
 from test_batchnorm import finite_difference
 
 from inception_native import native, reference
@@ -102,7 +102,7 @@ def test_im2col_ext_and_col2im_ext_match_numpy(case, dtype, rng):
     for backend in (native, reference):
         back[backend] = np.ones_like(im)  # col2im adds into data_im
         backend.col2im_ext(cols[native], C, H, W, kh, kw, ph, pw, sh, sw, back[backend])
-    close(back[native], back[reference], dtype)
+    assert_close(back[native], back[reference], dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -161,7 +161,7 @@ def test_gemm_matches_numpy_and_darknet_loop(TA, TB, M, N, K, pad, BETA, dtype, 
     expected = C0.reshape(M, ldc).astype(np.float64).copy()
     expected[:, :N] = 0.75 * (a.T if TA else a) @ (b.T if TB else b) + BETA * expected[:, :N]
     for C in results:
-        close(C.reshape(M, ldc), expected, dtype, scale=LOOSE)  # the padding columns untouched
+        assert_close(C.reshape(M, ldc), expected, dtype, scale=LOOSE)  # the padding columns untouched
 
 
 @pytest.mark.parametrize("fn", [native.gemm, reference.gemm], ids=["native", "numpy"])
@@ -195,7 +195,7 @@ def test_gemm_rejects_bad_arguments(backend):
 def test_conv2d_forward_matches_direct_convolution(case, dtype, backend, rng):
     x, w, b, stride, padding = make_conv(rng, case, dtype, bias=case[0] != 3)
     y = forward(backend, x, w, b, stride, padding)
-    close(y, direct_conv2d(x, w, b, stride, padding), dtype, scale=LOOSE)
+    assert_close(y, direct_conv2d(x, w, b, stride, padding), dtype, scale=LOOSE)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -205,7 +205,7 @@ def test_conv2d_backward_matches_numpy(case, dtype, rng):
     dy = rng.standard_normal(out_shape(x, w, stride, padding)).astype(dtype)
     for got, expected in zip(backward(native, dy, x, w, stride, padding),
                              backward(reference, dy, x, w, stride, padding)):
-        close(got, expected, dtype, scale=LOOSE)
+        assert_close(got, expected, dtype, scale=LOOSE)
 
 
 @pytest.mark.parametrize("case", [FIXED_CASES[0], FIXED_CASES[1], FIXED_CASES[3],
@@ -262,7 +262,7 @@ def test_conv2d_overlapping_calls_from_python_threads(rng):
     finally:
         set_num_threads(before)
     for y in results:
-        close(y, expected, np.float32, scale=LOOSE)
+        assert_close(y, expected, np.float32, scale=LOOSE)
     assert _blas_threads.get() == blas_before
 
 
@@ -374,7 +374,7 @@ def test_linear_matches_numpy_and_finite_differences(N, I, O, dtype, rng):
         assert backend.linear_backward(dy, x, w, dx, dw, db) is dx
         out[backend] = (y, dx, dw, db)
     for got, expected in zip(out[native], out[reference]):
-        close(got, expected, dtype, scale=LOOSE * 10)
+        assert_close(got, expected, dtype, scale=LOOSE * 10)
     if dtype == np.float64 and N * I < 100:
         y = np.empty((N, O))
         loss = lambda: float((dy * native.linear_forward(x, w, b, y)).sum())  # noqa: E731

@@ -2,7 +2,7 @@
 run in PyTorch's autograd (float64), on both backends."""
 import numpy as np
 import pytest
-from torch_mirror import compare
+from torch_mirror import assert_matches_torch
 
 from inception_native import inception
 
@@ -31,7 +31,7 @@ def test_block_matches_pytorch(name, backend, rng):
     x = rng.standard_normal((2, cin, size, size))
     out = REDUCED.get(name, size)
     assert block.output_shape(x.shape) == (2, cout, out, out)
-    compare(block, x, [rng.standard_normal((2, cout, out, out))], torch)
+    assert_matches_torch(block, x, [rng.standard_normal((2, cout, out, out))], torch)
 
 
 def test_builder_without_bn_gives_biased_convolutions():

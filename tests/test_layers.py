@@ -79,14 +79,14 @@ def _layer_cases(seed=5):
 @pytest.mark.parametrize("name", list(_layer_cases()))
 def test_layer_matches_pytorch(name, backend, rng):
     torch = pytest.importorskip("torch")
-    from torch_mirror import compare
+    from torch_mirror import assert_matches_torch
 
     make, shape = _layer_cases()[name]
     layer = make(backend)
     out_shape = layer.output_shape(shape)
     x = rng.standard_normal(shape)
     assert layer.forward(x).shape == out_shape
-    compare(layer, x, [rng.standard_normal(out_shape)], torch)
+    assert_matches_torch(layer, x, [rng.standard_normal(out_shape)], torch)
 
 
 def test_outputs_are_reused_buffers_for_the_same_shape(rng):

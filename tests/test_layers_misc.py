@@ -2,7 +2,7 @@
 NumPy twin, finite differences, a float64 log-sum-exp reference and PyTorch; bad input raises."""
 import numpy as np
 import pytest
-from conftest import DTYPES, close
+from conftest import DTYPES, assert_close
 from test_batchnorm import finite_difference
 
 from inception_native import native, reference
@@ -55,7 +55,7 @@ def test_dropout_native_and_numpy_draw_the_same_mask(p, dtype, rng):
     y, mask = out[native]
     kept = mask != 0
     assert abs(kept.mean() - (1 - p)) < 4 * np.sqrt(p * (1 - p) / x.size) + 1e-12
-    close(mask[kept], np.full(kept.sum(), 1 / (1 - p)), dtype)
+    assert_close(mask[kept], np.full(kept.sum(), 1 / (1 - p)), dtype)
     np.testing.assert_array_equal(y, x * mask)
     dy = rng.standard_normal(x.shape).astype(dtype)
     dx = native.dropout_backward(dy, mask, np.empty_like(x))
@@ -146,9 +146,9 @@ def test_softmax_cross_entropy_matches_logsumexp(N, K, scale, e, dtype, backend,
     loss, probs, dlogits = xent(backend, logits, labels, e)
     assert np.isfinite(loss) and np.isfinite(probs).all() and np.isfinite(dlogits).all()
     np.testing.assert_allclose(loss, logsumexp_loss(logits, labels, e), rtol=1e-12 if dtype == np.float64 else 1e-6, atol=1e-12)
-    close(probs.sum(axis=1), np.ones(N), dtype)
+    assert_close(probs.sum(axis=1), np.ones(N), dtype)
     native_out = xent(native, logits, labels, e)
-    close(dlogits, native_out[2], dtype)
+    assert_close(dlogits, native_out[2], dtype)
 
 
 @pytest.mark.parametrize("e", [0.0, 0.1])

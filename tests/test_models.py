@@ -238,11 +238,11 @@ def test_whole_googlenet_matches_pytorch_autograd(bn, rng):
     """Main and auxiliary logits, every parameter gradient: against the same network (same
     weights, same dropout masks) differentiated by PyTorch, in float64."""
     torch = pytest.importorskip("torch")
-    from torch_mirror import compare
+    from torch_mirror import assert_matches_torch
 
     net = models.googlenet(num_classes=5, bn=bn, input_size=80, dtype=np.float64, seed=5)
     x = rng.standard_normal((2, 3, 80, 80))
-    compare(net, x, [rng.standard_normal((2, 5)) for _ in range(3)], torch, rtol=1e-8)
+    assert_matches_torch(net, x, [rng.standard_normal((2, 5)) for _ in range(3)], torch, rtol=1e-8)
 
 
 def test_darknet_flavour_networks_agree_across_backends_and_train(rng):

@@ -2,7 +2,7 @@
 finite differences and PyTorch; ceil mode's partial windows; bad input raises."""
 import numpy as np
 import pytest
-from conftest import DTYPES, close
+from conftest import DTYPES, assert_close
 from test_batchnorm import finite_difference
 
 from inception_native import native, reference
@@ -82,7 +82,7 @@ def test_max_pool_matches_direct_and_numpy(case, dtype, backend, rng):
     dx = np.full_like(x, np.nan)
     assert backend.max_pool2d_backward(dy, argmax, dx) is dx
     dx_numpy = reference.max_pool2d_backward(dy, argmax, np.empty_like(x))
-    close(dx, dx_numpy, dtype)
+    assert_close(dx, dx_numpy, dtype)
 
 
 @pytest.mark.parametrize("include_pad", [True, False])
@@ -91,13 +91,13 @@ def test_max_pool_matches_direct_and_numpy(case, dtype, backend, rng):
 def test_avg_pool_matches_direct_and_numpy(case, dtype, include_pad, backend, rng):
     x = rng.standard_normal(case[:4]).astype(dtype)
     y = avg_pool(backend, x, case, include_pad)
-    close(y, direct_pool(x, *case[4:], "avg", include_pad), dtype)
+    assert_close(y, direct_pool(x, *case[4:], "avg", include_pad), dtype)
     dy = rng.standard_normal(y.shape).astype(dtype)
     dx = {}
     for b in (native, reference):
         dx[b] = np.full_like(x, np.nan)
         assert b.avg_pool2d_backward(dy, dx[b], *case[4:], count_include_pad=include_pad) is dx[b]
-    close(dx[native], dx[reference], dtype)
+    assert_close(dx[native], dx[reference], dtype)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -120,11 +120,11 @@ def test_global_avg_pool(shape, dtype, backend, rng):
     x = (rng.standard_normal(shape) + 100).astype(dtype)
     y = np.empty(shape[:2], dtype)
     assert backend.global_avg_pool_forward(x, y) is y
-    close(y, x.reshape(*shape[:2], -1).astype(np.float64).mean(axis=2), dtype)
+    assert_close(y, x.reshape(*shape[:2], -1).astype(np.float64).mean(axis=2), dtype)
     dy = rng.standard_normal(shape[:2]).astype(dtype)
     dx = np.empty_like(x)
     assert backend.global_avg_pool_backward(dy, dx) is dx
-    close(dx.reshape(*shape[:2], -1), np.repeat(dy[..., None], np.prod(shape[2:]), 2) / np.prod(shape[2:]), dtype)
+    assert_close(dx.reshape(*shape[:2], -1), np.repeat(dy[..., None], np.prod(shape[2:]), 2) / np.prod(shape[2:]), dtype)
     if dtype == np.float64 and x.size < 200:
         x -= 100  # finite differences want values near 1
         loss = lambda: float((dy * backend.global_avg_pool_forward(x, y)).sum())  # noqa: E731

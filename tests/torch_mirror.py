@@ -51,7 +51,7 @@ def mirror(layer, t, leaf, torch):
     raise TypeError(f"no PyTorch mirror for {type(layer).__name__}")
 
 
-def compare(layer, x, dys, torch, rtol=1e-9):
+def assert_matches_torch(layer, x, dys, torch, rtol=1e-9):
     """Run our forward and backward (dys: dL/dy, one per output) and PyTorch's; assert that
     outputs, dL/dx and every parameter gradient agree."""
     ours = layer.forward(x)
