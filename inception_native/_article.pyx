@@ -16,9 +16,12 @@ cdef extern from "darknet_article.h":
                                     float *bias_updates, int batch, int out_c, int spatial) nogil
 
 
-cdef float *f32(cnp.ndarray a) except NULL:
+cdef float *f32(cnp.ndarray a, Py_ssize_t size) except NULL:
+    """The data of a C-contiguous float32 array of `size` elements (the loops index blindly)."""
     if a.dtype != "float32" or not a.flags.c_contiguous:
         raise TypeError("the article's kernels take C-contiguous float32 arrays")
+    if a.size != size:
+        raise ValueError(f"expected {size} elements, got {a.size}")
     return <float *>cnp.PyArray_DATA(a)
 
 
@@ -38,17 +41,20 @@ class ArticleBatchNorm:
 
     def forward(self, x):
         b, c, s = self.shape
-        article_forward_batchnorm(f32(x), f32(self.output), f32(self.x), f32(self.x_norm),
-                                  f32(self.mean), f32(self.variance), f32(self.rolling_mean),
-                                  f32(self.rolling_variance), f32(self.scales), f32(self.biases),
-                                  b, c, s)
+        n = b * c * s
+        article_forward_batchnorm(f32(x, n), f32(self.output, n), f32(self.x, n),
+                                  f32(self.x_norm, n), f32(self.mean, c), f32(self.variance, c),
+                                  f32(self.rolling_mean, c), f32(self.rolling_variance, c),
+                                  f32(self.scales, c), f32(self.biases, c), b, c, s)
         return self.output
 
     def backward(self, delta):
         """In place on delta; the result is also copied to net_delta, as Darknet does."""
         b, c, s = self.shape
-        article_backward_batchnorm(f32(delta), f32(self.net_delta), f32(self.x), f32(self.x_norm),
-                                   f32(self.mean), f32(self.variance), f32(self.mean_delta),
-                                   f32(self.variance_delta), f32(self.scales),
-                                   f32(self.scale_updates), f32(self.bias_updates), b, c, s)
+        n = b * c * s
+        article_backward_batchnorm(f32(delta, n), f32(self.net_delta, n), f32(self.x, n),
+                                   f32(self.x_norm, n), f32(self.mean, c), f32(self.variance, c),
+                                   f32(self.mean_delta, c), f32(self.variance_delta, c),
+                                   f32(self.scales, c), f32(self.scale_updates, c),
+                                   f32(self.bias_updates, c), b, c, s)
         return self.net_delta

@@ -282,3 +282,11 @@ def test_bad_batchnorm_arguments_are_rejected(backend):
             backend.batchnorm_forward(**{**good, **change})
     with pytest.raises(ValueError, match=r"dx must have shape"):
         backend.batchnorm_backward(x, x, c(), c(), c(), np.empty((3, 3, 4), np.float32), c(), c())
+
+
+def test_article_layer_refuses_a_tensor_of_the_wrong_size():
+    layer = _article.ArticleBatchNorm(2, 3, 4)
+    with pytest.raises(ValueError, match="expected 24 elements, got 23"):
+        layer.forward(np.zeros(23, np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        layer.backward(np.zeros(24))
