@@ -73,12 +73,13 @@ def naive_inception(b, cin, c1, c3, c5):
                     b.max_pool(3, 1, 1))
 
 
-def inception_v1(b, cin, c1, c3r, c3, c5r, c5, pool_proj):
+def inception_v1(b, cin, c1, c3r, c3, c5r, c5, pool_proj, k5=5):
     """GoogLeNet Figure 2(b), with dimension reductions; the arguments are Table 1's columns
-    (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); out: c1 + c3 + c5 + pool_proj."""
+    (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); out: c1 + c3 + c5 + pool_proj.
+    k5: the third branch's kernel (torchvision's GoogLeNet has 3, a slip its weights keep)."""
     return b.concat(b.conv(cin, c1, 1),
                     b.seq(b.conv(cin, c3r, 1), b.conv(c3r, c3, 3, padding=1)),
-                    b.seq(b.conv(cin, c5r, 1), b.conv(c5r, c5, 5, padding=2)),
+                    b.seq(b.conv(cin, c5r, 1), b.conv(c5r, c5, k5, padding=k5 // 2)),
                     b.seq(b.max_pool(3, 1, 1), b.conv(cin, pool_proj, 1)))
 
 

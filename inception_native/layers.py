@@ -257,6 +257,46 @@ class GlobalAvgPool(Layer):
         return self.backend.global_avg_pool_backward(dy, self._saved(self._dx))
 
 
+class ChannelAffine(Layer):
+    """y[:, c] = x[:, c] * scale[c] + shift[c], fixed (not trained): an input transform, e.g.
+    torchvision's transform_input. backward returns dy * scale; a None dy (the next layer
+    skipped its dL/dx) passes through."""
+
+    def __init__(self, scale, shift, dtype=np.float32, backend=native):
+        self.scale, self.shift = np.array(scale, dtype), np.array(shift, dtype)
+        if self.scale.ndim != 1 or self.scale.shape != self.shift.shape:
+            raise ValueError(f"scale and shift must be 1-D and alike, got shapes "
+                             f"{self.scale.shape} and {self.shift.shape}")
+        self.backend = backend
+        self._y = self._dx = None
+
+    def output_shape(self, shape):
+        if shape[1] != self.scale.size:
+            raise ValueError(f"x has {shape[1]} channels, the transform expects {self.scale.size}")
+        return tuple(shape)
+
+    def _scaled(self, out, x, shift):
+        """out = x * scale (+ shift) per channel, by the backend's copy, scale_bias, add_bias."""
+        B, C, spatial = x.shape[0], x.shape[1], x[0, 0].size
+        self.backend.copy_cpu(x.size, x, 1, out, 1)
+        self.backend.scale_bias(out, self.scale, B, C, spatial)
+        if shift:
+            self.backend.add_bias(out, self.shift, B, C, spatial)
+        return out
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        self.output_shape(x.shape)
+        self._y = _reuse(self._y, x.shape, x.dtype)
+        return self._scaled(self._y, x, shift=True)
+
+    def backward(self, dy):
+        if dy is None:
+            return None
+        self._dx = _reuse(self._dx, dy.shape, dy.dtype)
+        return self._scaled(self._dx, dy, shift=False)
+
+
 class Flatten(Layer):
     """(batch, ...) -> (batch, features): a view, no copy."""
 
@@ -428,3 +468,20 @@ class Concat(Container):
         dxs = [b.backward(d) for (_, b), d in zip(self.children, self._dys)]
         self._dx = _reuse(self._dx, dxs[0].shape, dy.dtype)
         return _add_into(self.backend, self._dx, dxs)
+
+
+class AdaptiveAvgPool2d(Layer):  # TEMP STUB
+    def __init__(self, output_size, backend=native):
+        self.size = check.pair("output_size", output_size, 1)
+
+    def output_shape(self, shape):
+        return (*shape[:2], *self.size)
+
+    def forward(self, x):
+        H, W = x.shape[2:]
+        oh, ow = self.size
+        y = np.empty(self.output_shape(x.shape), x.dtype)
+        for i in range(oh):
+            for j in range(ow):
+                y[:, :, i, j] = x[:, :, i * H // oh:-(-(i + 1) * H // oh), j * W // ow:-(-(j + 1) * W // ow)].mean((2, 3))
+        return y

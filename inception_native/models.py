@@ -12,7 +12,8 @@ import numpy as np
 from . import native
 from .inception import Builder, inception_a, inception_bn, inception_c, inception_e, inception_v1
 from .inception import reduction_b, reduction_d
-from .layers import Container, Conv2d, Flatten, GlobalAvgPool, _add_into, _reuse
+from .layers import (AdaptiveAvgPool2d, ChannelAffine, Container, Conv2d, Flatten, GlobalAvgPool,
+                     _add_into, _reuse)
 
 
 class Network(Container):
@@ -83,16 +84,34 @@ def _classifier(b, channels, num_classes, dropout):
                  b.linear(channels, num_classes))
 
 
-def _network(b, stages, heads, in_channels, input_size):
+def _network(b, stages, heads, in_channels, input_size, layout=None):
     """The Network, its shapes checked; its first convolution skips dL/dx (nothing needs the
-    input's)."""
+    input's). layout names the parameter layout a network shares with another library's
+    (io.load_torchvision reads it)."""
     net = Network(stages, heads, (in_channels, input_size, input_size), b.backend)
     net.summary()  # raises ValueError where a stage does not fit input_size
-    first = net
-    while not isinstance(first, Conv2d):
-        first = first.children[0][1]
-    first.input_grad = False
+    net.layout = layout
+    _first_conv(net).input_grad = False
     return net
+
+
+def _first_conv(layer):
+    """The first Conv2d a forward runs (depth first), or None."""
+    if isinstance(layer, Conv2d):
+        return layer
+    return next(filter(None, (_first_conv(child) for _, child in layer.children)), None)
+
+
+# torchvision's transform_input: its GoogLeNet and Inception v3 weights were trained (by Google)
+# on inputs scaled to [-1, 1]; they take images normalised with ImageNet's mean and std and map
+# them back, per channel: x * std / 0.5 + (mean - 0.5) / 0.5.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _transform_input(b):
+    return ("transform_input", ChannelAffine([s / 0.5 for s in IMAGENET_STD],
+                                             [(m - 0.5) / 0.5 for m in IMAGENET_MEAN],
+                                             b.dtype, b.backend))
 
 
 def _output(stages, shape):
@@ -115,38 +134,56 @@ GOOGLENET_TABLE = {
 }
 
 
-def _googlenet_aux(b, shape, num_classes):
-    """GoogLeNet's auxiliary classifier (section 5): 5x5/3 average pooling, 1x1 conv with 128
-    filters and ReLU, a 1024-unit fully connected layer with ReLU, dropout 0.7, linear."""
-    pool, conv = b.avg_pool(5, 3, 0), b.conv(shape[1], 128, 1)
+def _googlenet_aux(b, shape, num_classes, layout):
+    """GoogLeNet's auxiliary classifier (section 5): 5x5/3 average pooling (torchvision's
+    layout: adaptive average pooling to 4x4, whatever the input size), 1x1 conv with 128 filters
+    and ReLU, a 1024-unit fully connected layer with ReLU, dropout 0.7, linear."""
+    pool = b.avg_pool(5, 3, 0) if layout == "paper" else AdaptiveAvgPool2d(4, b.backend)
+    conv = b.conv(shape[1], 128, 1)
     features = Flatten().output_shape(conv.output_shape(pool.output_shape(shape)))[1]
     return b.seq(pool, conv, Flatten(), b.linear(features, 1024), b.relu(), b.dropout(0.7),
                  b.linear(1024, num_classes))
 
 
-def googlenet(num_classes=1000, bn=False, aux=True, input_size=224, in_channels=3,
-              dropout=0.4, dtype=np.float32, backend=native, seed=0):
+def googlenet(num_classes=1000, bn=None, aux=True, input_size=224, in_channels=3, dropout=None,
+              layout="paper", transform_input=False, dtype=np.float32, backend=native, seed=0):
     """GoogLeNet as Table 1 of the paper: the 5x5 branches, 3x3/2 max pools rounding up (Caffe's),
     two auxiliary heads after 4a and 4d (aux=True), global average pooling, dropout 0.4, one
     linear layer. input_size >= 79 with the heads, >= 47 without. bn=True (or "darknet", the
     other BatchNorm flavour) puts BatchNorm (eps 1e-3, as torchvision's) between every
     convolution and its ReLU. The paper's local response normalisation layers are left out (as
-    torchvision does). Weights He-normal from `seed`."""
+    torchvision does). Weights He-normal from `seed`.
+
+    layout="torchvision": torchvision's GoogLeNet, the layout its weights load into
+    (io.load_torchvision): BatchNorm always (bn defaults to True), 3x3 convolutions where the
+    paper has 5x5 (its third branch), a 2x2/2 max pool before 5a, the heads' adaptive average
+    pooling to 4x4, dropout 0.2. transform_input=True maps ImageNet-normalised images back to
+    [-1, 1] first, as torchvision does with its weights."""
+    if layout not in ("paper", "torchvision"):
+        raise ValueError(f"layout must be 'paper' or 'torchvision', got {layout!r}")
+    torchvision = layout == "torchvision"
+    bn = torchvision if bn is None else bn
+    if torchvision and not bn:
+        raise ValueError("layout='torchvision' has BatchNorm after every convolution: bn must not be False")
+    dropout = (0.2 if torchvision else 0.4) if dropout is None else dropout
     b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
-    stages = [("conv1", b.conv(in_channels, 64, 7, 2, 3)), ("pool1", b.max_pool()),
-              ("conv2", b.seq(b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1))),
-              ("pool2", b.max_pool())]
+    stages = [_transform_input(b)] if transform_input else []
+    stages += [("conv1", b.conv(in_channels, 64, 7, 2, 3)), ("pool1", b.max_pool()),
+               ("conv2", b.seq(b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1))),
+               ("pool2", b.max_pool())]
     heads, cin = {}, 192
-    for name, row in GOOGLENET_TABLE.items():
-        stages.append((name, inception_v1(b, cin, *row)))
-        cin = row[0] + row[2] + row[4] + row[5]
+    for name, (c1, c3r, c3, c5r, c5, proj) in GOOGLENET_TABLE.items():
+        stages.append((name, inception_v1(b, cin, c1, c3r, c3, c5r, c5, proj, 3 if torchvision else 5)))
+        cin = c1 + c3 + c5 + proj
         if aux and name in ("inception_4a", "inception_4d"):
             shape = _output(stages, (1, in_channels, input_size, input_size))
-            heads[name] = _googlenet_aux(b, shape, num_classes)
+            heads[name] = _googlenet_aux(b, shape, num_classes, layout)
         if name in ("inception_3b", "inception_4e"):
-            stages.append((f"pool{name[-2]}", b.max_pool()))
+            kernel = 2 if torchvision and name == "inception_4e" else 3  # torchvision's pool4: 2x2/2
+            stages.append((f"pool{name[-2]}", b.max_pool(kernel)))
     stages.append(("classifier", _classifier(b, cin, num_classes, dropout)))
-    return _network(b, stages, heads, in_channels, input_size)
+    return _network(b, stages, heads, in_channels, input_size,
+                    "torchvision googlenet" if torchvision and b.bn == "exact" else None)
 
 
 # ---- BN-Inception ---------------------------------------------------------------------------
@@ -196,25 +233,27 @@ def _v3_aux(b, channels, num_classes):
 
 
 def inception_v3(num_classes=1000, aux=True, input_size=299, in_channels=3, dropout=0.5,
-                 bn="exact", dtype=np.float32, backend=native, seed=0):
+                 bn="exact", transform_input=False, dtype=np.float32, backend=native, seed=0):
     """Inception v3 as released (torchvision's layout): the stem to 35x35x192, three Figure 5
     modules (35x35x288), a grid reduction to 17x17x768, four Figure 6 modules (n = 7), the
     auxiliary head after the last of them, a reduction to 8x8x1280, two Figure 7 modules
     (8x8x2048), global average pooling, dropout, linear. BN (eps 1e-3) after every convolution;
     pools round down; bn: the BatchNorm flavour. input_size >= 299 with the auxiliary head (its
-    5x5 conv needs the 17x17 grid), >= 75 without."""
+    5x5 conv needs the 17x17 grid), >= 75 without. transform_input: as googlenet's; with the
+    exact flavour, torchvision's Inception v3 weights load into it (io.load_torchvision)."""
     b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=False)
     stem = b.seq(b.conv(in_channels, 32, 3, 2), b.conv(32, 32, 3), b.conv(32, 64, 3, padding=1))
-    stages = [("conv1", stem),
-              ("pool1", b.max_pool()),
-              ("conv2", b.seq(b.conv(64, 80, 1), b.conv(80, 192, 3))), ("pool2", b.max_pool()),
-              ("mixed_5b", inception_a(b, 192, 32)), ("mixed_5c", inception_a(b, 256, 64)),
-              ("mixed_5d", inception_a(b, 288, 64)), ("mixed_6a", reduction_b(b, 288))]
+    stages = [_transform_input(b)] if transform_input else []
+    stages += [("conv1", stem), ("pool1", b.max_pool()),
+               ("conv2", b.seq(b.conv(64, 80, 1), b.conv(80, 192, 3))), ("pool2", b.max_pool()),
+               ("mixed_5b", inception_a(b, 192, 32)), ("mixed_5c", inception_a(b, 256, 64)),
+               ("mixed_5d", inception_a(b, 288, 64)), ("mixed_6a", reduction_b(b, 288))]
     stages += [(f"mixed_6{n}", inception_c(b, 768, c7)) for n, c7 in zip("bcde", (128, 160, 160, 192))]
     stages += [("mixed_7a", reduction_d(b, 768)), ("mixed_7b", inception_e(b, 1280)),
                ("mixed_7c", inception_e(b, 2048)), ("classifier", _classifier(b, 2048, num_classes, dropout))]
     heads = {"mixed_6e": _v3_aux(b, 768, num_classes)} if aux else {}
-    return _network(b, stages, heads, in_channels, input_size)
+    return _network(b, stages, heads, in_channels, input_size,
+                    "torchvision inception_v3" if b.bn == "exact" else None)
 
 
 # ---- a small GoogLeNet for small images -----------------------------------------------------
