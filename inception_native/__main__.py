@@ -59,6 +59,16 @@ def blas_description():
         return BLAS
 
 
+def run_predict(args):
+    if args.weights is not None:
+        if args.input is not None:
+            raise SystemExit("--input goes with --checkpoint; --weights reads IMAGE arguments")
+        return __import__("inception_native.imagenet").imagenet.predict(args)
+    if args.images:
+        raise SystemExit("IMAGE arguments go with --weights; --checkpoint reads --input")
+    return __import__("inception_native.train").train.predict(args)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m inception_native")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,12 +109,21 @@ def main(argv=None):
                        help="--distributed: seconds a collective may wait for the other ranks "
                             "before the job is aborted (default 120)")
     train.set_defaults(run=lambda args: __import__("inception_native.train").train.train(args))
-    predict = commands.add_parser("predict", help="top classes of digits in a .npy file")
-    predict.add_argument("--checkpoint", required=True, help="a checkpoint written by train")
-    predict.add_argument("--input", required=True,
-                         help=".npy of digits like scikit-learn's: (N, 8, 8), values 0..16")
-    predict.add_argument("--top", type=positive, default=3, help="classes shown per image (default 3)")
-    predict.set_defaults(run=lambda args: __import__("inception_native.train").train.predict(args))
+    predict = commands.add_parser(
+        "predict", help="top classes: of images by torchvision's ImageNet weights, or of digits by a train checkpoint")
+    weights = predict.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--weights", metavar="FILE",
+                         help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz)")
+    weights.add_argument("--checkpoint", help="a checkpoint written by train (digits)")
+    predict.add_argument("--model", choices=("googlenet", "inception_v3"), default="googlenet",
+                         help="with --weights: the network (default googlenet)")
+    predict.add_argument("images", nargs="*", metavar="IMAGE",
+                         help="with --weights: image files (needs Pillow)")
+    predict.add_argument("--input",
+                         help="with --checkpoint: .npy of digits like scikit-learn's: (N, 8, 8), values 0..16")
+    predict.add_argument("--top", type=positive,
+                         help="classes shown per image (default 5 for --weights, 3 for --checkpoint)")
+    predict.set_defaults(run=run_predict)
     args = parser.parse_args(argv)
     args.run(args)
     return 0

@@ -34,3 +34,12 @@ class CrossEntropy:
             raise RuntimeError("backward called before forward")
         return [self.backend.softmax_cross_entropy_backward(p, self._labels, p, self.label_smoothing, w)
                 for p, w in zip(self._probs, self.weights())]
+
+
+def top_classes(logits, k):
+    """For each row of logits: [(class, softmax probability)] of its k likeliest classes,
+    likeliest first."""
+    logits = np.asarray(logits, np.float64)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    return [[(int(c), float(p[c])) for c in np.argsort(-p, kind="stable")[:k]] for p in probs]

@@ -160,6 +160,8 @@ def _train(args, comm):
 
 
 def predict(args):
+    if args.input is None:
+        raise SystemExit("predict --checkpoint needs --input DIGITS.npy")
     try:
         images = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError) as error:
@@ -170,11 +172,8 @@ def predict(args):
             raise ValueError(f"{args.checkpoint} is not a train checkpoint (no meta/size)")
         model = build(size)
         io.load(args.checkpoint, model)
-        logits = model.eval().forward(prepare(images, size))[0].astype(np.float64)
+        logits = model.eval().forward(prepare(images, size))[0]
     except ValueError as error:
         raise SystemExit(str(error)) from None
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    for n, p in enumerate(probs):
-        top = np.argsort(-p)[:args.top]
-        print(f"{n}: " + ", ".join(f"{k} ({p[k]:.1%})" for k in top))
+    for n, top in enumerate(losses.top_classes(logits, args.top or 3)):
+        print(f"{n}: " + ", ".join(f"{k} ({p:.1%})" for k, p in top))

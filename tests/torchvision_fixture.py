@@ -63,6 +63,9 @@ def read():
                        data[f"{arch}/aux"]) for arch in CASES}
 
 
+FIXTURE_SHAPES = {arch: shapes for arch, (shapes, _, _) in read().items()} if os.path.exists(PATH) else {}
+
+
 def torchvision_logits(arch, state, transform_input, images):
     """torchvision's model `arch` with `state` loaded, in eval mode: its logits for images and
     its auxiliary heads' (stacked), each head fed with its module's output."""
