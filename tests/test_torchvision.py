@@ -132,3 +132,11 @@ def test_live_against_torchvisions_own_initialisation(arch):
         expected = theirs(torch.from_numpy(images)).numpy()
     ours = io.torchvision_model(arch, theirs.state_dict(), transform_input=not transform_input)
     assert relative_error(our_outputs(ours, images)[0], expected) < 1e-4
+    # the other way: our own weights, exported, load into torchvision's model (strictly)
+    builder = models.googlenet if arch == "googlenet" else models.inception_v3
+    mine = builder(seed=5, transform_input=not transform_input,
+                   **({"layout": "torchvision"} if arch == "googlenet" else {})).eval()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in io.export_torchvision(mine).items()})
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(images)).numpy()
+    assert relative_error(mine.forward(images)[0], expected) < 1e-4
