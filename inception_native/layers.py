@@ -469,19 +469,3 @@ class Concat(Container):
         self._dx = _reuse(self._dx, dxs[0].shape, dy.dtype)
         return _add_into(self.backend, self._dx, dxs)
 
-
-class AdaptiveAvgPool2d(Layer):  # TEMP STUB
-    def __init__(self, output_size, backend=native):
-        self.size = check.pair("output_size", output_size, 1)
-
-    def output_shape(self, shape):
-        return (*shape[:2], *self.size)
-
-    def forward(self, x):
-        H, W = x.shape[2:]
-        oh, ow = self.size
-        y = np.empty(self.output_shape(x.shape), x.dtype)
-        for i in range(oh):
-            for j in range(ow):
-                y[:, :, i, j] = x[:, :, i * H // oh:-(-(i + 1) * H // oh), j * W // ow:-(-(j + 1) * W // ow)].mean((2, 3))
-        return y
