@@ -117,6 +117,25 @@ size_t NAME(max_pool2d_backward)(real *dx, const real *dy, const int64_t *argmax
     return bad;
 }
 
+/* sum of the rectangle rows [y0, y1) x columns [x0, x1) of a plane of width W, row by row, in
+ * double */
+static inline double NAME(rect_sum)(const real *xp, size_t W, size_t y0, size_t y1, size_t x0,
+                                    size_t x1)
+{
+    double sum = 0;
+    for (size_t iy = y0; iy < y1; ++iy)
+        for (size_t ix = x0; ix < x1; ++ix) sum += xp[iy * W + ix];
+    return sum;
+}
+
+/* g added to every pixel of the rectangle rows [y0, y1) x columns [x0, x1) */
+static inline void NAME(rect_add)(real *dxp, size_t W, size_t y0, size_t y1, size_t x0,
+                                  size_t x1, real g)
+{
+    for (size_t iy = y0; iy < y1; ++iy)
+        for (size_t ix = x0; ix < x1; ++ix) dxp[iy * W + ix] += g;
+}
+
 /* y = sum over the window / divisor, divisor = the window's size within the padded image
  * (count_include_pad, PyTorch's default) or within the image. */
 void NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W, size_t oh,
@@ -131,9 +150,7 @@ void NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t
             size_t ny = NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
             for (size_t ox = 0; ox < ow; ++ox) {
                 size_t nx = NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
-                double sum = 0;
-                for (size_t iy = y0; iy < y1; ++iy)
-                    for (size_t ix = x0; ix < x1; ++ix) sum += xp[iy * W + ix];
+                double sum = NAME(rect_sum)(xp, W, y0, y1, x0, x1);
                 size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
                 y[(p * oh + oy) * ow + ox] = (real)(sum / (double)count);
             }
@@ -156,9 +173,8 @@ void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, siz
             for (size_t ox = 0; ox < ow; ++ox) {
                 size_t nx = NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
                 size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
-                real g = (real)(dy[(p * oh + oy) * ow + ox] / (double)count);
-                for (size_t iy = y0; iy < y1; ++iy)
-                    for (size_t ix = x0; ix < x1; ++ix) dxp[iy * W + ix] += g;
+                NAME(rect_add)(dxp, W, y0, y1, x0, x1,
+                               (real)(dy[(p * oh + oy) * ow + ox] / (double)count));
             }
         }
     }
