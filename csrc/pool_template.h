@@ -1,5 +1,5 @@
-/* pool_template.h: max, average and global average pooling, forward and backward, for
- * real = float and double (pool.c instantiates it).
+/* pool_template.h: max, average, adaptive average and global average pooling, forward and
+ * backward, for real = float and double (pool.c instantiates it).
  *
  * Legend: x, dx (B, C, H, W); y, dy (B, C, oh, ow); P = B*C planes; kernel kh x kw, strides sh,
  * sw, paddings ph, pw. Window (oy, ox) covers rows oy*sh - ph .. oy*sh - ph + kh - 1 (likewise
@@ -175,6 +175,57 @@ void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, siz
                 size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
                 NAME(rect_add)(dxp, W, y0, y1, x0, x1,
                                (real)(dy[(p * oh + oy) * ow + ox] / (double)count));
+            }
+        }
+    }
+}
+
+/* Adaptive average pooling (PyTorch's adaptive_avg_pool2d): the output size is given, not the
+ * window. Along an axis of n pixels pooled to m, output index i averages the window
+ *     [floor(i*n/m), ceil((i+1)*n/m)),
+ * never empty and inside [0, n); neighbours share at most one pixel (14 -> 4: [0,4) [3,7) [7,11)
+ * [10,14)). The caller checks 1 <= m <= n < 2^31, so (i+1)*n fits. */
+static void NAME(adaptive_window)(size_t *start, size_t *end, size_t i, size_t n, size_t m)
+{
+    *start = i * n / m;
+    *end = ((i + 1) * n + m - 1) / m;
+}
+
+/* y[p, oy, ox] = sum over window rows x window columns / (rows * columns), summed in double.
+ * One read of x (the shared rows and columns twice), one write of y. */
+void NAME(adaptive_avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W,
+                                       size_t oh, size_t ow)
+{
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            NAME(adaptive_window)(&y0, &y1, oy, H, oh);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                NAME(adaptive_window)(&x0, &x1, ox, W, ow);
+                double sum = NAME(rect_sum)(x + p * H * W, W, y0, y1, x0, x1);
+                y[(p * oh + oy) * ow + ox] = (real)(sum / (double)((y1 - y0) * (x1 - x0)));
+            }
+        }
+    }
+}
+
+/* dx = 0, then every window adds dy[p, oy, ox] / (rows * columns) to each of its pixels: the
+ * adjoint of the forward. */
+void NAME(adaptive_avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W,
+                                        size_t oh, size_t ow)
+{
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        real *dxp = dx + p * H * W;
+        memset(dxp, 0, H * W * sizeof(real));
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            NAME(adaptive_window)(&y0, &y1, oy, H, oh);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                NAME(adaptive_window)(&x0, &x1, ox, W, ow);
+                double area = (double)((y1 - y0) * (x1 - x0));
+                NAME(rect_add)(dxp, W, y0, y1, x0, x1, (real)(dy[(p * oh + oy) * ow + ox] / area));
             }
         }
     }
