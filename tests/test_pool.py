@@ -1,6 +1,6 @@
 """Max, average, adaptive average and global average pooling: native against the NumPy twin, a
 direct window loop, finite differences and PyTorch; ceil mode's partial windows; adaptive
-pooling's overlapping windows; bad input raises."""
+pooling's overlapping windows and its layer; bad input raises."""
 import math
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 from conftest import DTYPES, assert_close
 from test_batchnorm import finite_difference
 
-from inception_native import native, reference
+from inception_native import layers, native, reference
 from inception_native._checks import pool_output
 
 # (B, C, H, W, kernel, stride, padding, ceil_mode)
@@ -295,6 +295,8 @@ def test_adaptive_avg_pool_backward_is_the_adjoint_and_the_gradient(case, backen
 @pytest.mark.parametrize("case", ADAPTIVE, ids=str)
 def test_adaptive_avg_pool_matches_pytorch(case, rng):
     torch = pytest.importorskip("torch")
+    from inception_native import torch_twin
+
     x, dy = rng.standard_normal(case[:4]), rng.standard_normal(case[:2] + case[4:])
     xt = torch.tensor(x, requires_grad=True)
     yt = torch.nn.functional.adaptive_avg_pool2d(xt, case[4:])
@@ -302,6 +304,8 @@ def test_adaptive_avg_pool_matches_pytorch(case, rng):
     np.testing.assert_allclose(adaptive_pool(native, x, *case[4:]), yt.detach().numpy(), rtol=1e-12)
     dx = native.adaptive_avg_pool2d_backward(dy, np.empty_like(x))
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    twin = torch_twin.build(layers.AdaptiveAvgPool2d(case[4:]))
+    np.testing.assert_array_equal(twin(torch.tensor(x)).numpy(), yt.detach().numpy())
 
 
 @pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
@@ -338,3 +342,23 @@ def test_adaptive_avg_pool_rejects_bad_input(backend):
     tall = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (1, 1, 2**31, 1), (0,) * 4)
     with pytest.raises(ValueError, match="x's height must be <= 2147483647, got 2147483648"):
         backend.adaptive_avg_pool2d_forward(tall, np.empty((1, 1, 1, 1), np.float32))
+
+
+def test_adaptive_avg_pool2d_layer(backend, rng):
+    layer = layers.AdaptiveAvgPool2d((4, 3), backend)
+    assert layer.output_shape((2, 3, 14, 9)) == (2, 3, 4, 3)
+    assert layers.AdaptiveAvgPool2d(4).output_size == (4, 4)
+    x = rng.standard_normal((2, 3, 14, 9)).astype(np.float32)
+    y = layer.forward(x)
+    np.testing.assert_array_equal(y, adaptive_pool(backend, x, 4, 3))
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = layer.backward(dy)
+    np.testing.assert_array_equal(dx, backend.adaptive_avg_pool2d_backward(dy, np.empty_like(x)))
+    assert layer.forward(x) is y and layer.backward(dy) is dx  # buffers reused
+    with pytest.raises(ValueError, match="the 4x3 adaptive pooling output is larger than the "
+                                         "input 3x9"):
+        layer.forward(x[:, :, :3].copy())
+    with pytest.raises(ValueError, match="output_size must be >= 1, got 0"):
+        layers.AdaptiveAvgPool2d(0)
+    with pytest.raises(ValueError, match=r"output_size must be an int or a pair \(height, width\)"):
+        layers.AdaptiveAvgPool2d((4, 4, 4))
