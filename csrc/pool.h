@@ -1,6 +1,6 @@
-/* pool.h: max, average and global average pooling, forward and backward, float and double (see
- * pool_template.h). The caller checks sizes: oh, ow from the pooling rule, padding <= kernel/2,
- * strides >= 1. */
+/* pool.h: max, average, adaptive average and global average pooling, forward and backward,
+ * float and double (see pool_template.h). The caller checks sizes: oh, ow from the pooling rule,
+ * padding <= kernel/2, strides >= 1; adaptive pooling 1 <= oh <= H < 2^31, 1 <= ow <= W < 2^31. */
 #ifndef IN_POOL_H
 #define IN_POOL_H
 
@@ -21,6 +21,10 @@
     void in_avg_pool2d_backward_##sfx(real *dx, const real *dy, size_t P, size_t H, size_t W,   \
                                       size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,    \
                                       size_t sw, size_t ph, size_t pw, int count_include_pad);  \
+    void in_adaptive_avg_pool2d_forward_##sfx(real *y, const real *x, size_t P, size_t H,       \
+                                              size_t W, size_t oh, size_t ow);                  \
+    void in_adaptive_avg_pool2d_backward_##sfx(real *dx, const real *dy, size_t P, size_t H,    \
+                                               size_t W, size_t oh, size_t ow);                 \
     void in_global_avg_pool_forward_##sfx(real *y, const real *x, size_t P, size_t S);          \
     void in_global_avg_pool_backward_##sfx(real *dx, const real *dy, size_t P, size_t S);
 

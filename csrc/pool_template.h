@@ -1,5 +1,5 @@
-/* pool_template.h: max, average and global average pooling, forward and backward, for
- * real = float and double (pool.c instantiates it).
+/* pool_template.h: max, average, adaptive average and global average pooling, forward and
+ * backward, for real = float and double (pool.c instantiates it).
  *
  * Legend: x, dx (B, C, H, W); y, dy (B, C, oh, ow); P = B*C planes; kernel kh x kw, strides sh,
  * sw, paddings ph, pw. Window (oy, ox) covers rows oy*sh - ph .. oy*sh - ph + kh - 1 (likewise
@@ -117,6 +117,25 @@ size_t NAME(max_pool2d_backward)(real *dx, const real *dy, const int64_t *argmax
     return bad;
 }
 
+/* sum of the rectangle rows [y0, y1) x columns [x0, x1) of a plane of width W, row by row, in
+ * double */
+static inline double NAME(rect_sum)(const real *xp, size_t W, size_t y0, size_t y1, size_t x0,
+                                    size_t x1)
+{
+    double sum = 0;
+    for (size_t iy = y0; iy < y1; ++iy)
+        for (size_t ix = x0; ix < x1; ++ix) sum += xp[iy * W + ix];
+    return sum;
+}
+
+/* g added to every pixel of the rectangle rows [y0, y1) x columns [x0, x1) */
+static inline void NAME(rect_add)(real *dxp, size_t W, size_t y0, size_t y1, size_t x0,
+                                  size_t x1, real g)
+{
+    for (size_t iy = y0; iy < y1; ++iy)
+        for (size_t ix = x0; ix < x1; ++ix) dxp[iy * W + ix] += g;
+}
+
 /* y = sum over the window / divisor, divisor = the window's size within the padded image
  * (count_include_pad, PyTorch's default) or within the image. */
 void NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W, size_t oh,
@@ -131,9 +150,7 @@ void NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t
             size_t ny = NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
             for (size_t ox = 0; ox < ow; ++ox) {
                 size_t nx = NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
-                double sum = 0;
-                for (size_t iy = y0; iy < y1; ++iy)
-                    for (size_t ix = x0; ix < x1; ++ix) sum += xp[iy * W + ix];
+                double sum = NAME(rect_sum)(xp, W, y0, y1, x0, x1);
                 size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
                 y[(p * oh + oy) * ow + ox] = (real)(sum / (double)count);
             }
@@ -156,9 +173,59 @@ void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, siz
             for (size_t ox = 0; ox < ow; ++ox) {
                 size_t nx = NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
                 size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
-                real g = (real)(dy[(p * oh + oy) * ow + ox] / (double)count);
-                for (size_t iy = y0; iy < y1; ++iy)
-                    for (size_t ix = x0; ix < x1; ++ix) dxp[iy * W + ix] += g;
+                NAME(rect_add)(dxp, W, y0, y1, x0, x1,
+                               (real)(dy[(p * oh + oy) * ow + ox] / (double)count));
+            }
+        }
+    }
+}
+
+/* Adaptive average pooling (PyTorch's adaptive_avg_pool2d): the output size is given, not the
+ * window. Along an axis of n pixels pooled to m, output index i averages the window
+ *     [floor(i*n/m), ceil((i+1)*n/m)),
+ * never empty and inside [0, n); neighbours share at most one pixel (14 -> 4: [0,4) [3,7) [7,11)
+ * [10,14)). The caller checks 1 <= m <= n < 2^31, so (i+1)*n fits. */
+static void NAME(adaptive_window)(size_t *start, size_t *end, size_t i, size_t n, size_t m)
+{
+    *start = i * n / m;
+    *end = ((i + 1) * n + m - 1) / m;
+}
+
+/* y[p, oy, ox] = sum over window rows x window columns / (rows * columns), summed in double.
+ * One read of x (the shared rows and columns twice), one write of y. */
+void NAME(adaptive_avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W,
+                                       size_t oh, size_t ow)
+{
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            NAME(adaptive_window)(&y0, &y1, oy, H, oh);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                NAME(adaptive_window)(&x0, &x1, ox, W, ow);
+                double sum = NAME(rect_sum)(x + p * H * W, W, y0, y1, x0, x1);
+                y[(p * oh + oy) * ow + ox] = (real)(sum / (double)((y1 - y0) * (x1 - x0)));
+            }
+        }
+    }
+}
+
+/* dx = 0, then every window adds dy[p, oy, ox] / (rows * columns) to each of its pixels: the
+ * adjoint of the forward. */
+void NAME(adaptive_avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W,
+                                        size_t oh, size_t ow)
+{
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        real *dxp = dx + p * H * W;
+        memset(dxp, 0, H * W * sizeof(real));
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            NAME(adaptive_window)(&y0, &y1, oy, H, oh);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                NAME(adaptive_window)(&x0, &x1, ox, W, ow);
+                double area = (double)((y1 - y0) * (x1 - x0));
+                NAME(rect_add)(dxp, W, y0, y1, x0, x1, (real)(dy[(p * oh + oy) * ow + ox] / area));
             }
         }
     }

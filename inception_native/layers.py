@@ -257,6 +257,36 @@ class GlobalAvgPool(Layer):
         return self.backend.global_avg_pool_backward(dy, self._saved(self._dx))
 
 
+class AdaptiveAvgPool2d(Layer):
+    """(batch, channels, H, W) -> (batch, channels, oh, ow), output_size = (oh, ow) or one int for
+    both, at most (H, W): output row i is the mean over input rows [floor(i H / oh),
+    ceil((i + 1) H / oh)), likewise columns (PyTorch's adaptive_avg_pool2d; torchvision's
+    GoogLeNet auxiliary heads pool 14x14 to 4x4 so)."""
+
+    def __init__(self, output_size, backend=native):
+        self.output_size = check.pair("output_size", output_size, 1)
+        self.backend = backend
+        self._y = self._dx = self._x_shape = None
+
+    def output_shape(self, shape):
+        B, C, H, W = shape
+        oh, ow = self.output_size
+        if oh > H or ow > W:
+            raise ValueError(f"the {oh}x{ow} adaptive pooling output is larger than the input "
+                             f"{H}x{W}")
+        return (B, C, oh, ow)
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        self._x_shape = x.shape
+        self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
+        return self.backend.adaptive_avg_pool2d_forward(x, self._y)
+
+    def backward(self, dy):
+        self._dx = _reuse(self._dx, self._saved(self._x_shape), dy.dtype)
+        return self.backend.adaptive_avg_pool2d_backward(dy, self._dx)
+
+
 class ChannelAffine(Layer):
     """y[:, c] = x[:, c] * scale[c] + shift[c], fixed (not trained): an input transform, e.g.
     torchvision's transform_input. backward returns dy * scale; a None dy (the next layer

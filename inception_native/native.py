@@ -14,8 +14,9 @@ from .activation import (concat_backward, concat_forward, dropout_backward, drop
 from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward,
                    conv2d_workspace_size, gemm, gemm_cpu, im2col_cpu, im2col_ext,
                    linear_backward, linear_forward)
-from .pool import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool_backward,
-                   global_avg_pool_forward, max_pool2d_backward, max_pool2d_forward)
+from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
+                   avg_pool2d_forward, global_avg_pool_backward, global_avg_pool_forward,
+                   max_pool2d_backward, max_pool2d_forward)
 from .reference import fold_batchnorm  # parameter arithmetic, done once: NumPy is the kernel
 
 __all__ = [
@@ -28,7 +29,8 @@ __all__ = [
     "conv2d_workspace_size", "conv2d_forward", "conv2d_backward", "linear_forward",
     "linear_backward", "fold_batchnorm",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-    "global_avg_pool_forward", "global_avg_pool_backward",
+    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "global_avg_pool_forward",
+    "global_avg_pool_backward",
     "relu_forward", "relu_backward", "dropout_forward", "dropout_backward", "concat_forward",
     "concat_backward", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
 ]

@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Max, average and global average pooling, forward and backward, native, float32 and float64.
+"""Max, average, adaptive average and global average pooling, forward and backward, native,
+float32 and float64.
 
 x (B, C, H, W), y (B, C, oh, ow). kernel, stride, padding: an int or (h, w); stride None is the
 kernel's size. Output size as PyTorch's: oh = floor((H + 2 padding - kh) / stride) + 1, or ceil
@@ -8,6 +9,9 @@ dropped. padding > kernel // 2 is rejected (PyTorch's rule: every window then ho
 Average pooling divides by the window's size within the padded input when count_include_pad
 (PyTorch's default, and ours), within the input otherwise; a window sticking out past the
 padding in ceil mode is never counted beyond it.
+Adaptive average pooling takes the output size from y (1 <= oh <= H, 1 <= ow <= W), as PyTorch's
+adaptive_avg_pool2d: output row i averages input rows [floor(i H / oh), ceil((i + 1) H / oh)),
+likewise columns; neighbouring windows may share a row or column.
 Outputs are written into the arrays passed; functions return the main output.
 The NumPy twins, with the same signatures, are in inception_native.reference.
 """
@@ -42,6 +46,14 @@ cdef extern from "pool.h" nogil:
     void in_avg_pool2d_backward_f64(double *dx, const double *dy, size_t P, size_t H, size_t W,
                                     size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
                                     size_t sw, size_t ph, size_t pw, int count_include_pad)
+    void in_adaptive_avg_pool2d_forward_f32(float *y, const float *x, size_t P, size_t H,
+                                            size_t W, size_t oh, size_t ow)
+    void in_adaptive_avg_pool2d_forward_f64(double *y, const double *x, size_t P, size_t H,
+                                            size_t W, size_t oh, size_t ow)
+    void in_adaptive_avg_pool2d_backward_f32(float *dx, const float *dy, size_t P, size_t H,
+                                             size_t W, size_t oh, size_t ow)
+    void in_adaptive_avg_pool2d_backward_f64(double *dx, const double *dy, size_t P, size_t H,
+                                             size_t W, size_t oh, size_t ow)
     void in_global_avg_pool_forward_f32(float *y, const float *x, size_t P, size_t S)
     void in_global_avg_pool_forward_f64(double *y, const double *x, size_t P, size_t S)
     void in_global_avg_pool_backward_f32(float *dx, const float *dy, size_t P, size_t S)
@@ -128,6 +140,37 @@ def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
     f64, s, cip = check.avg_pool2d_backward(dy, dx, kernel, stride, padding, ceil_mode,
                                             count_include_pad)
     _avg_pool(False, dy, dx, s, cip, f64)
+    return dx
+
+
+def _adaptive_avg_pool(bint forward, src, dst, s, bint f64):
+    """y = adaptive_avg_pool(x) (forward: src x, dst y) or dx = its adjoint applied to dy (src dy,
+    dst dx)."""
+    cdef size_t P = s[0], H = s[1], W = s[2], oh = s[3], ow = s[4]
+    cdef void *pd = data(dst)
+    cdef void *ps = data(src)
+    with nogil:
+        if forward and f64:
+            in_adaptive_avg_pool2d_forward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow)
+        elif forward:
+            in_adaptive_avg_pool2d_forward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow)
+        elif f64:
+            in_adaptive_avg_pool2d_backward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow)
+        else:
+            in_adaptive_avg_pool2d_backward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow)
+
+
+def adaptive_avg_pool2d_forward(x, y):
+    """y = the mean of each window, the output size y's (see the module's note); returns y."""
+    f64, s = check.adaptive_avg_pool2d_forward(x, y)
+    _adaptive_avg_pool(True, x, y, s, f64)
+    return y
+
+
+def adaptive_avg_pool2d_backward(dy, dx):
+    """dx = 0, then each window adds dy / its size to its pixels; returns dx."""
+    f64, s = check.adaptive_avg_pool2d_backward(dy, dx)
+    _adaptive_avg_pool(False, dy, dx, s, f64)
     return dx
 
 

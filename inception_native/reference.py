@@ -424,6 +424,36 @@ def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
     return dx
 
 
+def _adaptive_windows(n, m):
+    """[start, end) of the m windows along an axis of n: [floor(i n / m), ceil((i + 1) n / m))."""
+    return [(i * n // m, -(-(i + 1) * n // m)) for i in range(m)]
+
+
+def _adaptive_bins(s):
+    """Every output bin (i, j) of sizes s = (P, H, W, oh, ow): its window in the image (an index)
+    and the window's area."""
+    _, H, W, oh, ow = s
+    for i, (y0, y1) in enumerate(_adaptive_windows(H, oh)):
+        for j, (x0, x1) in enumerate(_adaptive_windows(W, ow)):
+            yield (i, j), np.s_[:, :, y0:y1, x0:x1], (y1 - y0) * (x1 - x0)
+
+
+def adaptive_avg_pool2d_forward(x, y):
+    _, s = check.adaptive_avg_pool2d_forward(x, y)
+    for (i, j), window, area in _adaptive_bins(s):
+        y[:, :, i, j] = x[window].sum(axis=(2, 3), dtype=np.float64) / area
+    return y
+
+
+def adaptive_avg_pool2d_backward(dy, dx):
+    _, s = check.adaptive_avg_pool2d_backward(dy, dx)
+    total = np.zeros(dx.shape, np.float64)
+    for (i, j), window, area in _adaptive_bins(s):
+        total[window] += (dy[:, :, i, j] / area)[:, :, None, None]
+    dx[...] = total
+    return dx
+
+
 def global_avg_pool_forward(x, y):
     _, P, S = check.global_avg_pool_forward(x, y)
     y.reshape(-1)[...] = x.reshape(P, S).mean(axis=1, dtype=np.float64)

@@ -72,6 +72,8 @@ def build(layer):
         return nn.AvgPool2d(layer.kernel, layer.stride, layer.padding, layer.ceil_mode, layer.count_include_pad)
     if isinstance(layer, layers.MaxPool2d):
         return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+    if isinstance(layer, layers.AdaptiveAvgPool2d):
+        return nn.AdaptiveAvgPool2d(layer.output_size)
     if isinstance(layer, layers.GlobalAvgPool):
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
     if isinstance(layer, layers.Linear):

@@ -307,6 +307,16 @@ def b_avg_pool2d_backward(d):
     return [y, x, *rest]
 
 
+def b_adaptive_avg_pool2d_forward(d):
+    B, C, H, W = _image(d)
+    return [d.array((B, C, H, W)), d.array((B, C, d.int(1, H, "oh"), d.int(1, W, "ow")))]
+
+
+def b_adaptive_avg_pool2d_backward(d):
+    x, y = b_adaptive_avg_pool2d_forward(d)
+    return [y, x]
+
+
 def b_global_avg_pool_forward(d):
     shape, _ = _nchw(d)
     return [d.array(shape), d.array(shape[:2])]

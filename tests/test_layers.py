@@ -67,6 +67,7 @@ def _layer_cases(seed=5):
         "avgpool_ceil": (lambda be: layers.AvgPool2d(5, 3, ceil_mode=True, backend=be), (2, 3, 14, 14)),
         "avgpool_pad": (lambda be: layers.AvgPool2d(3, 1, 1, backend=be), (2, 3, 5, 5)),
         "global_avg_pool": (lambda be: layers.GlobalAvgPool(be), (2, 3, 5, 4)),
+        "adaptive_avg_pool": (lambda be: layers.AdaptiveAvgPool2d((4, 3), be), (2, 3, 14, 8)),
         "flatten": (lambda be: layers.Flatten(), (2, 3, 2, 2)),
         "dropout": (lambda be: layers.Dropout(0.4, seed=9, backend=be), (3, 50)),
         "concat_sums_branch_gradients": (lambda be: layers.Concat(
@@ -129,8 +130,8 @@ def test_layer_misuse_is_reported():
     with pytest.raises(ValueError, match="pooling window is larger than the padded input"):
         layers.MaxPool2d(3, 2).forward(np.zeros((1, 1, 2, 2), np.float32))
     for layer in (layers.Conv2d(3, 4, 3), layers.Linear(2, 2), layers.ReLU(), layers.MaxPool2d(2), layers.AvgPool2d(2),
-                  layers.GlobalAvgPool(), layers.Flatten(), layers.Dropout(),
-                  layers.Concat(layers.ReLU())):
+                  layers.GlobalAvgPool(), layers.AdaptiveAvgPool2d(1), layers.Flatten(),
+                  layers.Dropout(), layers.Concat(layers.ReLU())):
         with pytest.raises(RuntimeError, match="backward called before forward"):
             layer.backward(np.zeros((1, 1, 2, 2), np.float32))
     with pytest.raises(ValueError, match="2 names for 1 layers"):

@@ -1,11 +1,14 @@
-"""Max, average and global average pooling: native against the NumPy twin, a direct window loop,
-finite differences and PyTorch; ceil mode's partial windows; bad input raises."""
+"""Max, average, adaptive average and global average pooling: native against the NumPy twin, a
+direct window loop, finite differences and PyTorch; ceil mode's partial windows; adaptive
+pooling's overlapping windows and its layer; bad input raises."""
+import math
+
 import numpy as np
 import pytest
 from conftest import DTYPES, assert_close
 from test_batchnorm import finite_difference
 
-from inception_native import native, reference
+from inception_native import layers, native, reference
 from inception_native._checks import pool_output
 
 # (B, C, H, W, kernel, stride, padding, ceil_mode)
@@ -206,3 +209,156 @@ def test_pool_sizes_past_2_31_are_rejected(argument, kind, backend):
             backend.max_pool2d_forward(x, y, np.zeros(y.shape, np.int64), **sizes)
         else:
             backend.avg_pool2d_backward(y, x, **sizes)
+
+
+# ---- adaptive average pooling ---------------------------------------------------------------
+
+# (B, C, H, W, oh, ow)
+ADAPTIVE = [
+    (2, 3, 14, 14, 4, 4),   # torchvision GoogLeNet's auxiliary heads at 224: overlapping windows
+    (1, 2, 7, 7, 3, 3),     # [0,3) [2,5) [4,7)
+    (2, 2, 5, 5, 5, 5),     # the identity
+    (2, 3, 8, 8, 1, 1),     # the global mean
+    (2, 2, 9, 6, 4, 5),     # non-square; windows of 2 and 3 rows, of 1 and 2 columns
+    (1, 3, 1, 10, 1, 3),
+    (3, 4, 17, 13, 6, 13),
+]
+
+
+def direct_adaptive(x, oh, ow):
+    """Window by window, in float64, with PyTorch's rule written out."""
+    B, C, H, W = x.shape
+    y = np.empty((B, C, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(math.floor(i * H / oh), math.ceil((i + 1) * H / oh))
+            columns = slice(math.floor(j * W / ow), math.ceil((j + 1) * W / ow))
+            y[:, :, i, j] = x[:, :, rows, columns].astype(np.float64).mean(axis=(2, 3))
+    return y
+
+
+def adaptive_pool(backend, x, oh, ow):
+    y = np.empty(x.shape[:2] + (oh, ow), x.dtype)
+    assert backend.adaptive_avg_pool2d_forward(x, y) is y
+    return y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ADAPTIVE, ids=str)
+def test_adaptive_avg_pool_matches_direct_and_numpy(case, dtype, backend, rng):
+    x = rng.standard_normal(case[:4]).astype(dtype)
+    y = adaptive_pool(backend, x, *case[4:])
+    assert_close(y, direct_adaptive(x, *case[4:]), dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = {}
+    for b in (native, reference):
+        dx[b] = np.full_like(x, np.nan)  # the backward zeroes dx first
+        assert b.adaptive_avg_pool2d_backward(dy, dx[b]) is dx[b]
+    assert_close(dx[native], dx[reference], dtype)
+
+
+def test_adaptive_avg_pool_windows(backend):
+    # x[r, c] = 100 r + c: each output is 100 (mean row) + (mean column) of its window, exactly
+    x = (100 * np.arange(14)[:, None] + np.arange(14)).reshape(1, 1, 14, 14).astype(np.float64)
+    means = np.array([1.5, 4.5, 8.5, 11.5])  # of [0,4) [3,7) [7,11) [10,14)
+    np.testing.assert_array_equal(adaptive_pool(backend, x, 4, 4)[0, 0],
+                                  100 * means[:, None] + means)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 5, 5))
+    np.testing.assert_array_equal(adaptive_pool(backend, x, 5, 5), x)
+    np.testing.assert_array_equal(backend.adaptive_avg_pool2d_backward(x, np.empty_like(x)), x)
+    g = backend.global_avg_pool_forward(x, np.empty(x.shape[:2]))
+    np.testing.assert_allclose(adaptive_pool(backend, x, 1, 1)[..., 0, 0], g, rtol=1e-12, atol=1e-15)
+    # a pixel gets a share of every window it is in: 14 -> 4, row and column 3 are in two
+    dx = backend.adaptive_avg_pool2d_backward(np.ones((1, 1, 4, 4)), np.empty((1, 1, 14, 14)))
+    np.testing.assert_array_equal(dx[0, 0, [0, 3], :4], np.array([[1, 1, 1, 2], [2, 2, 2, 4]]) / 16)
+    # an inf reaches the windows that hold it, no other (no 0 * inf)
+    x = np.zeros((1, 1, 14, 14))
+    x[0, 0, 0, 0] = np.inf
+    y = adaptive_pool(backend, x, 4, 4)
+    assert np.isinf(y[0, 0, 0, 0]) and (y.ravel()[1:] == 0).all()
+    dx = backend.adaptive_avg_pool2d_backward(y, np.empty_like(x))
+    assert np.isinf(dx[0, 0, :4, :4]).all() and dx[0, 0, 4:].sum() == dx[0, 0, :, 4:].sum() == 0
+
+
+@pytest.mark.parametrize("case", ADAPTIVE, ids=str)
+def test_adaptive_avg_pool_backward_is_the_adjoint_and_the_gradient(case, backend, rng):
+    x, r = rng.standard_normal(case[:4]), rng.standard_normal(case[:2] + case[4:])
+    dx = backend.adaptive_avg_pool2d_backward(r, np.empty_like(x))
+    # <pool(x), r> = <x, pool_backward(r)>
+    np.testing.assert_allclose((adaptive_pool(backend, x, *case[4:]) * r).sum(), (x * dx).sum(),
+                               rtol=1e-12)
+    loss = lambda: float((r * adaptive_pool(backend, x, *case[4:])).sum())  # noqa: E731
+    np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", ADAPTIVE, ids=str)
+def test_adaptive_avg_pool_matches_pytorch(case, rng):
+    torch = pytest.importorskip("torch")
+    from inception_native import torch_twin
+
+    x, dy = rng.standard_normal(case[:4]), rng.standard_normal(case[:2] + case[4:])
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.adaptive_avg_pool2d(xt, case[4:])
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(adaptive_pool(native, x, *case[4:]), yt.detach().numpy(), rtol=1e-12)
+    dx = native.adaptive_avg_pool2d_backward(dy, np.empty_like(x))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    twin = torch_twin.build(layers.AdaptiveAvgPool2d(case[4:]))
+    np.testing.assert_array_equal(twin(torch.tensor(x)).numpy(), yt.detach().numpy())
+
+
+@pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
+def test_adaptive_avg_pool_rejects_bad_input(backend):
+    x, y = np.ones((1, 2, 6, 6), np.float32), np.empty((1, 2, 3, 3), np.float32)
+    with pytest.raises(TypeError, match="y has dtype float64, expected float32 like x"):
+        backend.adaptive_avg_pool2d_forward(x, y.astype(np.float64))
+    with pytest.raises(TypeError, match="x must have dtype float32 or float64, got int32"):
+        backend.adaptive_avg_pool2d_forward(x.astype(np.int32), y)
+    with pytest.raises(ValueError, match="x must be C-contiguous"):
+        backend.adaptive_avg_pool2d_forward(np.ones((1, 2, 6, 12), np.float32)[..., ::2], y)
+    with pytest.raises(ValueError, match="y's height must be <= 6, x's, got 7"):
+        backend.adaptive_avg_pool2d_forward(x, np.empty((1, 2, 7, 3), np.float32))
+    with pytest.raises(ValueError, match="dy's width must be <= 6, dx's, got 7"):
+        backend.adaptive_avg_pool2d_backward(np.empty((1, 2, 3, 7), np.float32), x)
+    with pytest.raises(ValueError, match=r"^y must have shape \(batch, channels, height, width\), "
+                                         r"all >= 1, got shape \(1, 2, 0, 3\)"):
+        backend.adaptive_avg_pool2d_forward(x, np.empty((1, 2, 0, 3), np.float32))
+    with pytest.raises(ValueError, match=r"^x must have shape .*got shape \(0, 2, 6, 6\)"):
+        backend.adaptive_avg_pool2d_forward(np.ones((0, 2, 6, 6), np.float32), y[:0])
+    with pytest.raises(ValueError, match=r"^dx must have shape .*got shape \(2, 6, 6\)"):
+        backend.adaptive_avg_pool2d_backward(y, x[0])
+    for shape in ((2, 2, 3, 3), (1, 3, 3, 3)):
+        with pytest.raises(ValueError, match=fr"y \({shape[0]}, {shape[1]}, 3, 3\) and x "
+                                             r"\(1, 2, 6, 6\) must agree in batch and channels"):
+            backend.adaptive_avg_pool2d_forward(x, np.empty(shape, np.float32))
+    with pytest.raises(ValueError, match="x and y must not overlap"):
+        backend.adaptive_avg_pool2d_forward(x, x)
+    y.setflags(write=False)
+    with pytest.raises(ValueError, match="y is read-only but is written to"):
+        backend.adaptive_avg_pool2d_forward(x, y)
+    with pytest.raises(TypeError, match="^dx must be a numpy.ndarray, got list"):
+        backend.adaptive_avg_pool2d_backward(y, [[0.0]])
+    tall = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (1, 1, 2**31, 1), (0,) * 4)
+    with pytest.raises(ValueError, match="x's height must be <= 2147483647, got 2147483648"):
+        backend.adaptive_avg_pool2d_forward(tall, np.empty((1, 1, 1, 1), np.float32))
+
+
+def test_adaptive_avg_pool2d_layer(backend, rng):
+    layer = layers.AdaptiveAvgPool2d((4, 3), backend)
+    assert layer.output_shape((2, 3, 14, 9)) == (2, 3, 4, 3)
+    assert layers.AdaptiveAvgPool2d(4).output_size == (4, 4)
+    x = rng.standard_normal((2, 3, 14, 9)).astype(np.float32)
+    y = layer.forward(x)
+    np.testing.assert_array_equal(y, adaptive_pool(backend, x, 4, 3))
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = layer.backward(dy)
+    np.testing.assert_array_equal(dx, backend.adaptive_avg_pool2d_backward(dy, np.empty_like(x)))
+    assert layer.forward(x) is y and layer.backward(dy) is dx  # buffers reused
+    with pytest.raises(ValueError, match="the 4x3 adaptive pooling output is larger than the "
+                                         "input 3x9"):
+        layer.forward(x[:, :, :3].copy())
+    with pytest.raises(ValueError, match="output_size must be >= 1, got 0"):
+        layers.AdaptiveAvgPool2d(0)
+    with pytest.raises(ValueError, match=r"output_size must be an int or a pair \(height, width\)"):
+        layers.AdaptiveAvgPool2d((4, 4, 4))

@@ -40,6 +40,8 @@ def mirror(layer, t, leaf, torch):
         return F.max_pool2d(t, layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
     if isinstance(layer, layers.ReLU):
         return F.relu(t)
+    if isinstance(layer, layers.AdaptiveAvgPool2d):
+        return F.adaptive_avg_pool2d(t, layer.output_size)
     if isinstance(layer, layers.GlobalAvgPool):
         return t.mean((2, 3))
     if isinstance(layer, layers.Flatten):

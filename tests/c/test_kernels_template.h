@@ -223,6 +223,36 @@ static void NAME(test_pool)(size_t P, size_t H, size_t W, size_t k, size_t st, s
     free(x); free(dx); free(y); free(dy); free(g); free(argmax);
 }
 
+/* Adaptive average pooling H x W -> oh x ow against a window loop in double (rule written with
+ * floor and ceil); every window hands all of its dy back, so sum(dx) = sum(dy) */
+static void NAME(test_adaptive_pool)(size_t P, size_t H, size_t W, size_t oh, size_t ow,
+                                     unsigned seed)
+{
+    real *x = NAME(alloc)(P * H * W, &seed), *dx = NAME(alloc)(P * H * W, &seed);
+    real *y = NAME(alloc)(P * oh * ow, &seed), *dy = NAME(alloc)(P * oh * ow, &seed);
+    K(adaptive_avg_pool2d_forward)(y, x, P, H, W, oh, ow);
+    for (size_t p = 0; p < P; ++p)
+        for (size_t i = 0; i < oh; ++i)
+            for (size_t j = 0; j < ow; ++j) {
+                size_t y0 = (size_t)floor((double)(i * H) / (double)oh);
+                size_t y1 = (size_t)ceil((double)((i + 1) * H) / (double)oh);
+                size_t x0 = (size_t)floor((double)(j * W) / (double)ow);
+                size_t x1 = (size_t)ceil((double)((j + 1) * W) / (double)ow);
+                double sum = 0;
+                for (size_t r = y0; r < y1; ++r)
+                    for (size_t c = x0; c < x1; ++c) sum += x[(p * H + r) * W + c];
+                size_t q = (p * oh + i) * ow + j;
+                NAME(check)("adaptive_avg_pool2d_forward", q, y[q],
+                            sum / (double)((y1 - y0) * (x1 - x0)), P, H, W);
+            }
+    K(adaptive_avg_pool2d_backward)(dx, dy, P, H, W, oh, ow);
+    double sdy = 0, sdx = 0;
+    for (size_t q = 0; q < P * oh * ow; ++q) sdy += dy[q];
+    for (size_t q = 0; q < P * H * W; ++q) sdx += dx[q];
+    NAME(check)("adaptive_avg_pool2d_backward sum", 0, sdx, sdy, P, H, W);
+    free(x); free(dx); free(y); free(dy);
+}
+
 /* gemm (the triple loop: no BLAS is handed over here) on exact-size row-major matrices */
 static void NAME(test_gemm)(size_t M, size_t N, size_t Kd, int ta, int tb, unsigned seed)
 {
@@ -321,6 +351,11 @@ static void NAME(run_all)(void)
         for (size_t k = 1; k <= 3 && k <= H; ++k)
             for (size_t st = 1; st <= 3; ++st)
                 for (size_t p = 0; p <= k / 2; ++p) NAME(test_pool)(3, H, H + 2, k, st, p, ++seed);
+    for (size_t H = 1; H <= 9; ++H)
+        for (size_t oh = 1; oh <= H; ++oh)
+            for (size_t ow = 1; ow <= H + 2; ow += 2)
+                NAME(test_adaptive_pool)(3, H, H + 2, oh, ow, ++seed);
+    NAME(test_adaptive_pool)(200, 14, 14, 4, 4, ++seed); /* 39,200 values: the parallel loop */
     for (size_t M = 1; M <= 9; M += 4)
         for (size_t N = 1; N <= 17; N += 8)
             for (size_t Kd = 1; Kd <= 17; Kd += 8)
