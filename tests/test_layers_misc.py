@@ -190,3 +190,25 @@ def test_softmax_cross_entropy_rejects_bad_input(backend):
         backend.softmax_cross_entropy_forward(z, np.array([0, 1]), np.empty_like(z), 1.5)
     with pytest.raises(ValueError, match=r"logits must have shape \(batch, classes\)"):
         backend.softmax_cross_entropy_forward(np.zeros(3), np.array([0]), np.empty(3))
+
+
+# ---- ChannelAffine (torchvision's transform_input) --------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_channel_affine_forward_backward(dtype, backend, rng):
+    from inception_native.layers import ChannelAffine
+    scale, shift = [0.458, 0.448, 0.450], [-0.03, -0.088, -0.188]
+    layer = ChannelAffine(scale, shift, dtype, backend)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    expected = x * np.array(scale)[:, None, None] + np.array(shift)[:, None, None]
+    assert_close(layer.forward(x), expected, dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    assert_close(layer.backward(dy), dy * np.array(scale, dtype)[:, None, None], dtype)
+    assert layer.backward(None) is None  # the next layer skipped its dL/dx
+    if dtype == np.float64:  # dL/dx of L = sum(dy * y) by central differences
+        numeric = finite_difference(lambda: float((layer.forward(x) * dy).sum()), x)
+        np.testing.assert_allclose(layer.backward(dy), numeric, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="x has 2 channels, the transform expects 3"):
+        layer.forward(x[:, :2].copy())
+    with pytest.raises(ValueError, match="scale and shift must be 1-D and alike"):
+        ChannelAffine([1.0, 2.0], [0.0], dtype, backend)
