@@ -104,9 +104,9 @@ LEAVES = {"gamma": "weight", "beta": "bias", "rolling_mean": "running_mean",
 COUNTER = "num_batches_tracked"
 
 
-def _numbered(ours, theirs, count, first=0):
-    """{ours.i: theirs_(i+1)} for i = first .. first + count - 1: a branch's convolutions."""
-    return {f"{ours}.{first + i}": f"{theirs}_{i + 1}" for i in range(count)}
+def _numbered(ours, theirs, count):
+    """{ours.i: theirs_(i+1)} for i < count: a branch's convolutions."""
+    return {f"{ours}.{i}": f"{theirs}_{i + 1}" for i in range(count)}
 
 
 def _googlenet_table():
