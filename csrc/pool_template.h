@@ -183,8 +183,8 @@ void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, siz
 /* Adaptive average pooling (PyTorch's adaptive_avg_pool2d): the output size is given, not the
  * window. Along an axis of n pixels pooled to m, output index i averages the window
  *     [floor(i*n/m), ceil((i+1)*n/m)),
- * never empty and inside [0, n); neighbours share at most one pixel (14 -> 4: [0,4) [3,7) [7,11)
- * [10,14)). The caller checks 1 <= m <= n < 2^31, so (i+1)*n fits. */
+ * never empty and inside [0, n) (14 -> 4: [0,4) [3,7) [7,11) [10,14); m > n repeats pixels,
+ * 2 -> 3: [0,1) [0,2) [1,2)). The caller checks 1 <= m, n < 2^31, so (i+1)*n fits. */
 static void NAME(adaptive_window)(size_t *start, size_t *end, size_t i, size_t n, size_t m)
 {
     *start = i * n / m;

@@ -603,7 +603,7 @@ def avg_pool2d_backward(dy, dx, kernel, stride, padding, ceil_mode, count_includ
 
 def _adaptive_avg_pool(named_image, named_pooled, backward):
     """x and y (forward) or dx and dy (backward: the image is written); the output size is the
-    pooled array's (height, width), at most the image's."""
+    pooled array's (height, width), smaller or larger than the image's."""
     (image_name, x), (pooled_name, y) = named_image, named_pooled
     B, C, H, W = image(image_name, x)
     _, _, oh, ow = image(pooled_name, y)
@@ -611,10 +611,9 @@ def _adaptive_avg_pool(named_image, named_pooled, backward):
         raise ValueError(f"{pooled_name} {y.shape} and {image_name} {x.shape} must agree in batch "
                          f"and channels")
     for axis, n, m in (("height", H, oh), ("width", W, ow)):
-        if n > BLAS_INT_MAX:  # the kernel's window bounds i*n/m then fit in 64 bits
-            raise ValueError(f"{image_name}'s {axis} must be <= {BLAS_INT_MAX}, got {n}")
-        if m > n:
-            raise ValueError(f"{pooled_name}'s {axis} must be <= {n}, {image_name}'s, got {m}")
+        for name, size in ((image_name, n), (pooled_name, m)):
+            if size > BLAS_INT_MAX:  # the kernel's window bounds (i+1)*n then fit in 64 bits
+                raise ValueError(f"{name}'s {axis} must be <= {BLAS_INT_MAX}, got {size}")
     specs = [(pooled_name, y, y.size, not backward), (image_name, x, x.size, backward)]
     f64 = arrays(*(specs if backward else specs[::-1]))
     distinct(named_image, named_pooled)

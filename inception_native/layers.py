@@ -259,7 +259,7 @@ class GlobalAvgPool(Layer):
 
 class AdaptiveAvgPool2d(Layer):
     """(batch, channels, H, W) -> (batch, channels, oh, ow), output_size = (oh, ow) or one int for
-    both, at most (H, W): output row i is the mean over input rows [floor(i H / oh),
+    both, smaller or larger than (H, W): output row i is the mean over input rows [floor(i H / oh),
     ceil((i + 1) H / oh)), likewise columns (PyTorch's adaptive_avg_pool2d; torchvision's
     GoogLeNet auxiliary heads pool 14x14 to 4x4 so)."""
 
@@ -269,12 +269,7 @@ class AdaptiveAvgPool2d(Layer):
         self._y = self._dx = self._x_shape = None
 
     def output_shape(self, shape):
-        B, C, H, W = shape
-        oh, ow = self.output_size
-        if oh > H or ow > W:
-            raise ValueError(f"the {oh}x{ow} adaptive pooling output is larger than the input "
-                             f"{H}x{W}")
-        return (B, C, oh, ow)
+        return (*shape[:2], *self.output_size)
 
     def forward(self, x):
         self._check_input(x, 4)

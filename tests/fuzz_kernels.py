@@ -309,7 +309,7 @@ def b_avg_pool2d_backward(d):
 
 def b_adaptive_avg_pool2d_forward(d):
     B, C, H, W = _image(d)
-    return [d.array((B, C, H, W)), d.array((B, C, d.int(1, H, "oh"), d.int(1, W, "ow")))]
+    return [d.array((B, C, H, W)), d.array((B, C, d.int(1, 2 * H, "oh"), d.int(1, 2 * W, "ow")))]
 
 
 def b_adaptive_avg_pool2d_backward(d):

@@ -352,8 +352,8 @@ static void NAME(run_all)(void)
             for (size_t st = 1; st <= 3; ++st)
                 for (size_t p = 0; p <= k / 2; ++p) NAME(test_pool)(3, H, H + 2, k, st, p, ++seed);
     for (size_t H = 1; H <= 9; ++H)
-        for (size_t oh = 1; oh <= H; ++oh)
-            for (size_t ow = 1; ow <= H + 2; ow += 2)
+        for (size_t oh = 1; oh <= H + 3; ++oh)  /* past H and W: windows repeat pixels */
+            for (size_t ow = 1; ow <= H + 5; ow += 2)
                 NAME(test_adaptive_pool)(3, H, H + 2, oh, ow, ++seed);
     NAME(test_adaptive_pool)(200, 14, 14, 4, 4, ++seed); /* 39,200 values: the parallel loop */
     for (size_t M = 1; M <= 9; M += 4)
