@@ -1,6 +1,6 @@
 /* pool.h: max, average, adaptive average and global average pooling, forward and backward,
  * float and double (see pool_template.h). The caller checks sizes: oh, ow from the pooling rule,
- * padding <= kernel/2, strides >= 1; adaptive pooling 1 <= oh <= H < 2^31, 1 <= ow <= W < 2^31. */
+ * padding <= kernel/2, strides >= 1; adaptive pooling 1 <= oh, H, ow, W < 2^31. */
 #ifndef IN_POOL_H
 #define IN_POOL_H
 

@@ -136,99 +136,107 @@ static inline void NAME(rect_add)(real *dxp, size_t W, size_t y0, size_t y1, siz
         for (size_t ix = x0; ix < x1; ++ix) dxp[iy * W + ix] += g;
 }
 
-/* y = sum over the window / divisor, divisor = the window's size within the padded image
- * (count_include_pad, PyTorch's default) or within the image. */
+#ifndef IN_POOL_AXIS
+#define IN_POOL_AXIS
+/* How one axis of n pixels is pooled to m outputs: a sliding window (kernel k, stride s,
+ * padding p) or, with k = 0, adaptively (PyTorch's adaptive_avg_pool2d: output i averages
+ *     [floor(i*n/m), ceil((i+1)*n/m)),
+ * never empty and inside [0, n); 14 -> 4: [0,4) [3,7) [7,11) [10,14); m > n repeats pixels,
+ * 2 -> 3: [0,1) [0,2) [1,2). The caller checks 1 <= m, n < 2^31, so (i+1)*n fits.) */
+typedef struct { size_t n, m, k, s, p; } in_pool_axis;
+
+/* The divisor of window rows [y0, y1) x columns [x0, x1), of padded lengths ny, nx. */
+static inline double in_pool_divisor(size_t ny, size_t nx, size_t y0, size_t y1, size_t x0,
+                                     size_t x1, int count_include_pad)
+{
+    return (double)(count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0));
+}
+#endif
+
+/* The window [*start, *end) of output o along axis a; returns its length counting the padding
+ * (the count_include_pad divisor's factor; adaptive windows have none). */
+static size_t NAME(axis_window)(size_t *start, size_t *end, size_t o, in_pool_axis a)
+{
+    if (a.k)
+        return NAME(window)(start, end, o, a.k, a.s, a.p, a.n);
+    *start = o * a.n / a.m;
+    *end = ((o + 1) * a.n + a.m - 1) / a.m;
+    return *end - *start;
+}
+
+/* y[p, oy, ox] = the window's sum (in double) / its divisor; one read of x, one write of y. */
+static void NAME(average_forward)(real *y, const real *x, size_t P, in_pool_axis rows,
+                                  in_pool_axis cols, int count_include_pad)
+{
+    size_t H = rows.n, W = cols.n, oh = rows.m, ow = cols.m;
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            size_t ny = NAME(axis_window)(&y0, &y1, oy, rows);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                size_t nx = NAME(axis_window)(&x0, &x1, ox, cols);
+                double sum = NAME(rect_sum)(x + p * H * W, W, y0, y1, x0, x1);
+                y[(p * oh + oy) * ow + ox] =
+                    (real)(sum / in_pool_divisor(ny, nx, y0, y1, x0, x1, count_include_pad));
+            }
+        }
+    }
+}
+
+/* dx = 0, then every window adds dy[p, oy, ox] / its divisor to each of its pixels: the
+ * adjoint of the forward. */
+static void NAME(average_backward)(real *dx, const real *dy, size_t P, in_pool_axis rows,
+                                   in_pool_axis cols, int count_include_pad)
+{
+    size_t H = rows.n, W = cols.n, oh = rows.m, ow = cols.m;
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p) {
+        real *dxp = dx + p * H * W;
+        memset(dxp, 0, H * W * sizeof(real));
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, x0, x1;
+            size_t ny = NAME(axis_window)(&y0, &y1, oy, rows);
+            for (size_t ox = 0; ox < ow; ++ox) {
+                size_t nx = NAME(axis_window)(&x0, &x1, ox, cols);
+                double d = in_pool_divisor(ny, nx, y0, y1, x0, x1, count_include_pad);
+                NAME(rect_add)(dxp, W, y0, y1, x0, x1, (real)(dy[(p * oh + oy) * ow + ox] / d));
+            }
+        }
+    }
+}
+
+/* Average pooling: the divisor is the window's size within the padded image (count_include_pad,
+ * PyTorch's default) or within the image. */
 void NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W, size_t oh,
                               size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
                               size_t pw, int count_include_pad)
 {
-    PARALLEL_OVER(P * H * W)
-    for (size_t p = 0; p < P; ++p) {
-        const real *xp = x + p * H * W;
-        for (size_t oy = 0; oy < oh; ++oy) {
-            size_t y0, y1, x0, x1;
-            size_t ny = NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
-            for (size_t ox = 0; ox < ow; ++ox) {
-                size_t nx = NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
-                double sum = NAME(rect_sum)(xp, W, y0, y1, x0, x1);
-                size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
-                y[(p * oh + oy) * ow + ox] = (real)(sum / (double)count);
-            }
-        }
-    }
+    NAME(average_forward)(y, x, P, (in_pool_axis){H, oh, kh, sh, ph},
+                          (in_pool_axis){W, ow, kw, sw, pw}, count_include_pad);
 }
 
-/* dx = 0, then every window adds dy / divisor to each of its pixels. */
 void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W, size_t oh,
                                size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
                                size_t pw, int count_include_pad)
 {
-    PARALLEL_OVER(P * H * W)
-    for (size_t p = 0; p < P; ++p) {
-        real *dxp = dx + p * H * W;
-        memset(dxp, 0, H * W * sizeof(real));
-        for (size_t oy = 0; oy < oh; ++oy) {
-            size_t y0, y1, x0, x1;
-            size_t ny = NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
-            for (size_t ox = 0; ox < ow; ++ox) {
-                size_t nx = NAME(window)(&x0, &x1, ox, kw, sw, pw, W);
-                size_t count = count_include_pad ? ny * nx : (y1 - y0) * (x1 - x0);
-                NAME(rect_add)(dxp, W, y0, y1, x0, x1,
-                               (real)(dy[(p * oh + oy) * ow + ox] / (double)count));
-            }
-        }
-    }
+    NAME(average_backward)(dx, dy, P, (in_pool_axis){H, oh, kh, sh, ph},
+                           (in_pool_axis){W, ow, kw, sw, pw}, count_include_pad);
 }
 
-/* Adaptive average pooling (PyTorch's adaptive_avg_pool2d): the output size is given, not the
- * window. Along an axis of n pixels pooled to m, output index i averages the window
- *     [floor(i*n/m), ceil((i+1)*n/m)),
- * never empty and inside [0, n) (14 -> 4: [0,4) [3,7) [7,11) [10,14); m > n repeats pixels,
- * 2 -> 3: [0,1) [0,2) [1,2)). The caller checks 1 <= m, n < 2^31, so (i+1)*n fits. */
-static void NAME(adaptive_window)(size_t *start, size_t *end, size_t i, size_t n, size_t m)
-{
-    *start = i * n / m;
-    *end = ((i + 1) * n + m - 1) / m;
-}
-
-/* y[p, oy, ox] = sum over window rows x window columns / (rows * columns), summed in double.
- * One read of x (the shared rows and columns twice), one write of y. */
+/* Adaptive average pooling H x W -> oh x ow (in_pool_axis with k = 0): the mean of each window. */
 void NAME(adaptive_avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W,
                                        size_t oh, size_t ow)
 {
-    PARALLEL_OVER(P * H * W)
-    for (size_t p = 0; p < P; ++p) {
-        for (size_t oy = 0; oy < oh; ++oy) {
-            size_t y0, y1, x0, x1;
-            NAME(adaptive_window)(&y0, &y1, oy, H, oh);
-            for (size_t ox = 0; ox < ow; ++ox) {
-                NAME(adaptive_window)(&x0, &x1, ox, W, ow);
-                double sum = NAME(rect_sum)(x + p * H * W, W, y0, y1, x0, x1);
-                y[(p * oh + oy) * ow + ox] = (real)(sum / (double)((y1 - y0) * (x1 - x0)));
-            }
-        }
-    }
+    NAME(average_forward)(y, x, P, (in_pool_axis){H, oh, 0, 0, 0}, (in_pool_axis){W, ow, 0, 0, 0},
+                          0);
 }
 
-/* dx = 0, then every window adds dy[p, oy, ox] / (rows * columns) to each of its pixels: the
- * adjoint of the forward. */
 void NAME(adaptive_avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W,
                                         size_t oh, size_t ow)
 {
-    PARALLEL_OVER(P * H * W)
-    for (size_t p = 0; p < P; ++p) {
-        real *dxp = dx + p * H * W;
-        memset(dxp, 0, H * W * sizeof(real));
-        for (size_t oy = 0; oy < oh; ++oy) {
-            size_t y0, y1, x0, x1;
-            NAME(adaptive_window)(&y0, &y1, oy, H, oh);
-            for (size_t ox = 0; ox < ow; ++ox) {
-                NAME(adaptive_window)(&x0, &x1, ox, W, ow);
-                double area = (double)((y1 - y0) * (x1 - x0));
-                NAME(rect_add)(dxp, W, y0, y1, x0, x1, (real)(dy[(p * oh + oy) * ow + ox] / area));
-            }
-        }
-    }
+    NAME(average_backward)(dx, dy, P, (in_pool_axis){H, oh, 0, 0, 0},
+                           (in_pool_axis){W, ow, 0, 0, 0}, 0);
 }
 
 /* y[p] = sum_k x[p, k] / S, summed in double */
