@@ -140,3 +140,13 @@ def test_live_against_torchvisions_own_initialisation(arch):
     with torch.no_grad():
         expected = theirs(torch.from_numpy(images)).numpy()
     assert relative_error(mine.forward(images)[0], expected) < 1e-4
+
+
+def test_torchvision_googlenet_runs_its_heads_at_small_inputs(rng):
+    # the heads pool adaptively to 4x4 whatever 4a's size (2x2 at 32x32, upsampled as PyTorch does)
+    net = models.googlenet(num_classes=7, layout="torchvision", input_size=32)
+    assert net.stage_shapes()["inception_4a"] == (1, 512, 2, 2)
+    outputs = net.train().forward(rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
+    assert [o.shape for o in outputs] == [(2, 7)] * 3
+    assert net.backward([np.ones((2, 7), np.float32)] * 3) is None
+    assert all(np.isfinite(g).all() for g in net.grads.values())
