@@ -51,6 +51,17 @@ def _listed(names):
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
+def _key_problems(expected, present, ignored=frozenset()):
+    """What keeps a set of names `present` from fitting `expected` (names in `ignored` may be
+    present too): the missing and the extra, listed."""
+    problems = []
+    if expected - present:
+        problems.append(f"missing {_listed(expected - present)}")
+    if present - expected - ignored:
+        problems.append(f"not in the model: {_listed(present - expected - ignored)}")
+    return problems
+
+
 def _read(path):
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -76,11 +87,7 @@ def load(path, model, optimizer=None):
     targets = _arrays(model, optimizer)
     ignored = ("meta/",) + (("velocity/",) if optimizer is None else ())
     present = {k for k in stored if not k.startswith(ignored)}
-    problems = []
-    if targets.keys() - present:
-        problems.append(f"missing {_listed(targets.keys() - present)}")
-    if present - targets.keys():
-        problems.append(f"not in the model: {_listed(present - targets.keys())}")
+    problems = _key_problems(set(targets), present)
     problems += [f"{k} has shape {stored[k].shape} and dtype {stored[k].dtype}, the model's "
                  f"{t.shape} and {t.dtype}" for k, t in targets.items()
                  if k in stored and (stored[k].shape != t.shape or stored[k].dtype != t.dtype)]
@@ -180,6 +187,11 @@ def _tensors(model):
     return {**model.params, **model.buffers}
 
 
+def _counter(name):
+    """The batch count beside torchvision's BatchNorm tensor `name` (its running_var), or None."""
+    return name[: -len("running_var")] + COUNTER if name.endswith(".running_var") else None
+
+
 def export_torchvision(model):
     """The model's tensors as torchvision's state dict: {name: NumPy array} (copies), with a 0
     batch count per BatchNorm. torch.save({k: torch.from_numpy(v) ...}) makes a .pth of it;
@@ -187,8 +199,8 @@ def export_torchvision(model):
     tensors, state = _tensors(model), {}
     for ours, theirs in torchvision_names(model).items():
         state[theirs] = tensors[ours].copy()
-        if theirs.endswith(".running_var"):
-            state[theirs[: -len("running_var")] + COUNTER] = np.zeros((), np.int64)
+        if _counter(theirs):
+            state[_counter(theirs)] = np.zeros((), np.int64)
     return state
 
 
@@ -218,13 +230,8 @@ def load_torchvision(model, weights):
     written: a missing, unexpected, mis-shaped or non-finite tensor raises ValueError naming it
     and leaves the model unchanged."""
     names, state, tensors = torchvision_names(model), read_state_dict(weights), _tensors(model)
-    counters = {n[: -len("running_var")] + COUNTER for n in names.values() if n.endswith("running_var")}
-    problems = []
-    missing = set(names.values()) - state.keys()
-    if missing:
-        problems.append(f"missing {_listed(missing)}")
-    if state.keys() - set(names.values()) - counters:
-        problems.append(f"not in the model: {_listed(state.keys() - set(names.values()) - counters)}")
+    counters = set(map(_counter, names.values())) - {None}
+    problems = _key_problems(set(names.values()), set(state), counters)
     for ours, theirs in names.items():
         if theirs not in state:
             continue
