@@ -33,7 +33,8 @@ def positive_number(text):
 
 
 def info(args):
-    from ._runtime import build_info, get_num_threads
+    from ._runtime import build_info
+    from .threads import get_num_threads
 
     build = build_info()
     print(f"inception_native {__version__}")

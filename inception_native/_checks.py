@@ -404,9 +404,8 @@ def _pointwise(kh, kw, sh, sw, ph, pw):
 def conv_threads():
     """Threads the convolution shares its blocks among: the OpenMP thread count, when the BLAS
     can be made single-threaded meanwhile (see _blas_threads), else 1."""
-    from . import _blas_threads
-    from ._runtime import get_num_threads
-    return get_num_threads() if _blas_threads.available() else 1
+    from . import threads
+    return threads.get_num_threads() if threads.blas_controllable() else 1
 
 
 def conv_blocking(B, K, oh, ow, pointwise=False, threads=1):

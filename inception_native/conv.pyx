@@ -12,7 +12,7 @@ several images into one GEMM on small maps, a few output rows at a time on large
 workspace (conv2d_workspace_size values) is passed by the caller, who reuses it across calls,
 or allocated for the call when None. It shares its blocks of images among the OpenMP threads
 (set_num_threads), each with a single-threaded BLAS for the duration of the call (see
-_blas_threads); gemm and the linear layer use the BLAS's own threads.
+inception_native.threads); gemm and the linear layer use the BLAS's own threads.
 The NumPy twins, with the same signatures, are in inception_native.reference.
 """
 cimport numpy as cnp
@@ -21,7 +21,7 @@ from libc.stdint cimport int64_t
 
 import numpy as np
 
-from . import _blas_threads
+from .threads import single_threaded_blas
 from . import _checks as check
 from ._checks import conv2d_workspace_size
 
@@ -187,14 +187,6 @@ def gemm_cpu(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
     _gemm(True, TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc)
 
 
-def _blas_single_threaded(threads):
-    """The BLAS on one thread for the convolution, also when it runs on one thread itself (a
-    batch of one): a multi-threaded BLAS's idle threads spin after each call and starve the
-    OpenMP threads of the pooling and ReLU kernels around it (GoogLeNet at batch 1 on 2 threads
-    ran 4x slower than on 1)."""
-    return _blas_threads.single_threaded()
-
-
 def _workspace(workspace, need, x):
     return np.empty(need, x.dtype) if workspace is None else workspace
 
@@ -220,7 +212,7 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
     cdef void *px = data(x)
     cdef void *pw_ = data(weight)
     cdef void *pb = data(bias)
-    with _blas_single_threaded(threads):
+    with single_threaded_blas():  # its idle threads would spin against ours
         with nogil:
             if f64:
                 in_conv2d_forward_f64(<double *>py, <double *>pk, <double *>px, <double *>pw_,
@@ -253,7 +245,7 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
     cdef void *pdy = data(dy)
     cdef void *px = data(x)
     cdef void *pw_ = data(weight)
-    with _blas_single_threaded(threads):
+    with single_threaded_blas():  # its idle threads would spin against ours
         with nogil:
             if f64:
                 in_conv2d_backward_f64(<double *>pdx, <double *>pdw, <double *>pdb, <double *>pk,

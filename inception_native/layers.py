@@ -387,7 +387,11 @@ class BatchNorm(Layer):
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.rolling_mean = np.zeros(channels, dtype)
         self.rolling_variance = np.ones(channels, dtype)
-        self.mean, self.spread = np.zeros(channels, dtype), np.zeros(channels, dtype)
+        # the last batch's statistics, kept for the backward: its mean, and 1 / sqrt(var + eps)
+        # (exact) or the unbiased variance (darknet; None in the other flavour)
+        self.mean = np.zeros(channels, dtype)
+        self.invstd = np.zeros(channels, dtype) if flavour == "exact" else None
+        self.variance = np.zeros(channels, dtype) if flavour == "darknet" else None
         self.buffers = {"rolling_mean": self.rolling_mean, "rolling_variance": self.rolling_variance}
         self._x = self._y = self._x_norm = self._dx = None
 
@@ -396,14 +400,14 @@ class BatchNorm(Layer):
         gamma, beta = self.params["gamma"], self.params["beta"]
         self._x, self._y = x, _reuse(self._y, x.shape, x.dtype)
         self._trained = self.training
-        if self.flavour == "exact":  # self.spread holds invstd = 1 / sqrt(var + eps)
+        if self.flavour == "exact":
             return self.backend.batchnorm_forward(
                 x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self.mean,
-                self.spread, training=self.training, eps=self.eps, momentum=self.momentum)
-        self._x_norm = _reuse(self._x_norm, x.shape, x.dtype)  # self.spread holds the variance
+                self.invstd, training=self.training, eps=self.eps, momentum=self.momentum)
+        self._x_norm = _reuse(self._x_norm, x.shape, x.dtype)
         return self.backend.batchnorm_forward_darknet(
             x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self._x_norm,
-            self.mean, self.spread, training=self.training)
+            self.mean, self.variance, training=self.training)
 
     def backward(self, dy):
         """dL/dx from dL/dy; fills grads["gamma"] and grads["beta"]."""
@@ -412,7 +416,7 @@ class BatchNorm(Layer):
         self._dx = _reuse(self._dx, dy.shape, dy.dtype)
         if self.flavour == "exact":
             return self.backend.batchnorm_backward(
-                dy, self._x, self.mean, self.spread, self.params["gamma"], self._dx,
+                dy, self._x, self.mean, self.invstd, self.params["gamma"], self._dx,
                 self.grads["gamma"], self.grads["beta"], training=self._trained)
         if not self._trained:
             raise NotImplementedError("the darknet flavour differentiates training mode only")
@@ -420,7 +424,7 @@ class BatchNorm(Layer):
         for g in self.grads.values():
             g.fill(0)  # Darknet's updates accumulate; a layer's grads are per backward
         return self.backend.batchnorm_backward_darknet(
-            self._dx, self._x, self._x_norm, self.mean, self.spread, self.params["gamma"],
+            self._dx, self._x, self._x_norm, self.mean, self.variance, self.params["gamma"],
             self.grads["gamma"], self.grads["beta"])
 
 

@@ -47,7 +47,7 @@ def test_native_and_reference_export_the_same_kernels():
 
 
 def test_plot_panels_are_the_speed_ups(tmp_path):
-    from inception_native import plot
+    from inception_native.bench import plot
 
     results = {"pool": [{"layer": "p", "native fwd": 2.0, "numpy fwd": 8.0, "torch fwd": 3.0}],
                "model": [{"model": "googlenet", "pass": "inference", "batch": 16,

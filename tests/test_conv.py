@@ -226,10 +226,10 @@ def test_conv2d_backward_matches_finite_differences(case, backend, rng):
 def test_conv2d_threads_give_the_same_result(case, threads, rng):
     """Blocks shared among threads, partial dw summed: as on one thread; the BLAS's thread
     count is back to what it was."""
-    from inception_native import _blas_threads, get_num_threads, set_num_threads
+    from inception_native import get_num_threads, set_num_threads, threads as native_threads
     x, w, b, stride, padding = make_conv(rng, case, np.float64)
     dy = rng.standard_normal(out_shape(x, w, stride, padding))
-    before, blas_before = get_num_threads(), _blas_threads.get()
+    before, blas_before = get_num_threads(), native_threads.get_blas_threads()
     expected = forward(native, x, w, b, stride, padding), *backward(native, dy, x, w, stride, padding)
     try:
         set_num_threads(threads)
@@ -240,7 +240,7 @@ def test_conv2d_threads_give_the_same_result(case, threads, rng):
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dw, expected[2], rtol=1e-12, atol=1e-12)
-    assert _blas_threads.get() == blas_before
+    assert native_threads.get_blas_threads() == blas_before
 
 
 def test_conv2d_overlapping_calls_from_python_threads(rng):
@@ -248,10 +248,10 @@ def test_conv2d_overlapping_calls_from_python_threads(rng):
     each; every result is right and the BLAS's thread count is restored once, at the end."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from inception_native import _blas_threads, get_num_threads, set_num_threads
+    from inception_native import get_num_threads, set_num_threads, threads as native_threads
     x, w, b, stride, padding = make_conv(rng, FIXED_CASES[6], np.float32)
     expected = direct_conv2d(x, w, b, stride, padding)
-    blas_before, before = _blas_threads.get(), get_num_threads()
+    blas_before, before = native_threads.get_blas_threads(), get_num_threads()
     try:
         set_num_threads(2)  # per calling thread in OpenMP: set it in each worker too
         def run(_):
@@ -263,7 +263,7 @@ def test_conv2d_overlapping_calls_from_python_threads(rng):
         set_num_threads(before)
     for y in results:
         assert_close(y, expected, np.float32, scale=LOOSE)
-    assert _blas_threads.get() == blas_before
+    assert native_threads.get_blas_threads() == blas_before
 
 
 @pytest.mark.parametrize("case", [FIXED_CASES[0], FIXED_CASES[6], FIXED_CASES[7]], ids=str)

@@ -141,9 +141,22 @@ def test_thread_counts_repeat_bit_for_bit_and_agree():
 
 
 def test_set_num_threads_checks_its_argument():
-    for bad, error in ((0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError)):
+    from inception_native.threads import MAX_THREADS
+    for bad, error in ((0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError),
+                       (MAX_THREADS + 1, ValueError), (100000, ValueError), (10**9, ValueError)):
         with pytest.raises(error, match=r"^n must be"):
             set_num_threads(bad)
+
+
+def test_set_num_threads_accepts_up_to_the_cap():
+    from inception_native.threads import CPUS, MAX_THREADS
+    assert MAX_THREADS == max(8, 4 * CPUS)
+    before = get_num_threads()
+    try:
+        set_num_threads(MAX_THREADS)
+        assert get_num_threads() == MAX_THREADS
+    finally:
+        set_num_threads(before)
 
 
 SPAWN = textwrap.dedent("""
