@@ -17,7 +17,8 @@ PyTorch's threads alike.
 import numpy as np
 
 from .. import native, reference
-from .._checks import conv_output, pair, pool_output
+from .._checks import pair
+from ..shapes import output_hw, output_size
 from .timing import median_of_rounds, use_threads
 
 BATCH = 16
@@ -78,7 +79,7 @@ def pool_layers(batch=BATCH):
 def _layer(backend, x, w, stride, padding):
     """Closures running forward and forward+backward with preallocated buffers."""
     (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
-    y = np.empty((x.shape[0], w.shape[0], *conv_output(*x.shape[2:], *w.shape[2:], sh, sw, ph, pw)),
+    y = np.empty((x.shape[0], w.shape[0], *output_hw(*x.shape[2:], *w.shape[2:], sh, sw, ph, pw)),
                  x.dtype)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], x.dtype)
     b = np.zeros(w.shape[0], x.dtype)
@@ -145,7 +146,7 @@ def _pool_layer(backend, x, kernel, stride, padding, ceil_mode, kind):
         y, dx = np.empty((B, C), x.dtype), np.empty_like(x)
         return (lambda: backend.global_avg_pool_forward(x, y),
                 lambda: backend.global_avg_pool_backward(y, dx))
-    oh, ow = (pool_output(n, kernel, stride, padding, ceil_mode) for n in (H, W))
+    oh, ow = (output_size(n, kernel, stride, padding, ceil_mode) for n in (H, W))
     y, dx, argmax = np.empty((B, C, oh, ow), x.dtype), np.empty_like(x), np.empty((B, C, oh, ow), np.int64)
     if kind == "max":
         return (lambda: backend.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode),
