@@ -42,11 +42,23 @@ static inline void NAME(max_tap)(real *m, int64_t *best, const real *row, size_t
     }
 }
 
-/* Output columns [c0, c0 + n) of one output row of max pooling, window rows [y0, y1). Lanes run
- * across output columns: for each window row and kernel column, every output column compares
- * its pixel at once. (Window by window, the compares form one long dependency chain.)
- * Taps are visited in the window's row-major order, so the first maximum wins, as it would.
- * Strides 1 and 2 get their own copy of the tap loop, which the compiler vectorises. */
+/* One window tap without argmax (inference): m starts at -inf, a larger pixel or a first NaN
+ * takes, so the maximum (a NaN wins) is the one max_tap finds, with half its work. */
+static inline void NAME(max_tap_value)(real *m, const real *row, ptrdiff_t off, size_t s,
+                                       size_t c0, size_t lo, size_t hi)
+{
+    for (size_t ox = lo; ox < hi; ++ox) {
+        real v = row[(size_t)((ptrdiff_t)(ox * s) + off)], *mk = m + (ox - c0);
+        *mk = ((v > *mk) | ((v != v) & (*mk == *mk))) ? v : *mk;
+    }
+}
+
+/* Output columns [c0, c0 + n) of one output row of max pooling, window rows [y0, y1); arow
+ * NULL: no argmax (inference). Lanes run across output columns: for each window row and kernel
+ * column, every output column compares its pixel at once. (Window by window, the compares form
+ * one long dependency chain.) Taps are visited in the window's row-major order, so the first
+ * maximum wins, as it would. Strides 1 and 2 get their own copy of the tap loop, which the
+ * compiler vectorises. */
 IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real *xp, size_t W,
                                           size_t y0, size_t y1, size_t ow, size_t kw, size_t sw,
                                           size_t pw, size_t c0, size_t n)
@@ -54,7 +66,7 @@ IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real 
     real m[IN_POOL_LANES];
     int64_t best[IN_POOL_LANES];
     for (size_t k = 0; k < n; ++k) {
-        m[k] = 0;
+        m[k] = arow ? 0 : (real)-INFINITY;
         best[k] = -1;  /* no tap yet */
     }
     for (size_t iy = y0; iy < y1; ++iy) {
@@ -65,17 +77,20 @@ IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real 
             lo = lo > c0 ? lo : c0;
             hi = hi < c0 + n ? hi : c0 + n;
             const real *row = xp + iy * W;
-            if (sw == 1) NAME(max_tap)(m, best, row, iy * W, off, 1, c0, lo, hi);
+            if (!arow && sw == 1) NAME(max_tap_value)(m, row, off, 1, c0, lo, hi);
+            else if (!arow && sw == 2) NAME(max_tap_value)(m, row, off, 2, c0, lo, hi);
+            else if (!arow) NAME(max_tap_value)(m, row, off, sw, c0, lo, hi);
+            else if (sw == 1) NAME(max_tap)(m, best, row, iy * W, off, 1, c0, lo, hi);
             else if (sw == 2) NAME(max_tap)(m, best, row, iy * W, off, 2, c0, lo, hi);
             else NAME(max_tap)(m, best, row, iy * W, off, sw, c0, lo, hi);
         }
     }
     memcpy(yrow + c0, m, n * sizeof(real));
-    memcpy(arow + c0, best, n * sizeof(int64_t));
+    if (arow) memcpy(arow + c0, best, n * sizeof(int64_t));
 }
 
 /* y = max over the window, argmax = its plane index iy*W + ix (the first maximum; NaN wins,
- * as in PyTorch). One read of x, one write of y and argmax. */
+ * as in PyTorch); argmax NULL: y alone (inference). One read of x, one write of y (and argmax). */
 void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
                               size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
                               size_t sw, size_t ph, size_t pw)
@@ -86,8 +101,9 @@ void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P,
             size_t y0, y1, r = (p * oh + oy) * ow;
             NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
             for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES)
-                NAME(max_pool_columns)(y + r, argmax + r, x + p * H * W, W, y0, y1, ow, kw, sw,
-                                       pw, c0, ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
+                NAME(max_pool_columns)(y + r, argmax ? argmax + r : NULL, x + p * H * W, W, y0,
+                                       y1, ow, kw, sw, pw, c0,
+                                       ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
         }
     }
 }

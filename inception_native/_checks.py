@@ -491,8 +491,9 @@ def max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode):
     sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
     B, C, oh, ow = sizes[0], sizes[1], sizes[10], sizes[11]
     same_shape("y", y, (B, C, oh, ow))
-    index_array("argmax", argmax, y.size, True)
-    same_shape("argmax", argmax, y.shape)
+    if argmax is not None:  # None: inference, no argmax written
+        index_array("argmax", argmax, y.size, True)
+        same_shape("argmax", argmax, y.shape)
     f64 = arrays(("x", x, x.size, False), ("y", y, y.size, True))
     distinct(("x", x), ("y", y), ("argmax", argmax))
     return f64, sizes

@@ -31,17 +31,17 @@ cdef inline void *data(a):
 
 def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
     """y = the maximum of each window, argmax (int64, like y) = its index iy*W + ix in the plane
-    (the first maximum; a NaN wins); returns y."""
+    (the first maximum; a NaN wins); argmax None: y alone (inference); returns y."""
     ceil_mode = check.truth("ceil_mode", ceil_mode)
     is64, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode)
     cdef bint f64 = is64
     cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
     cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
     cdef void *py = data(y)
-    cdef void *pi = data(argmax)
+    cdef void *pi = NULL if argmax is None else data(argmax)
     cdef void *px = data(x)
     with nogil:
-                    in_max_pool2d_forward(f64, py, <int64_t *>pi, px, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw)
+        in_max_pool2d_forward(f64, py, <int64_t *>pi, px, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw)
     return y
 
 

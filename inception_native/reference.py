@@ -385,7 +385,8 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
         best = np.where(take, v, best)
         index = np.where(take, plane_index, index)
     y[...] = best
-    argmax[...] = index
+    if argmax is not None:
+        argmax[...] = index
     return y
 
 

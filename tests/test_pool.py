@@ -363,3 +363,17 @@ def test_adaptive_avg_pool2d_layer(backend, rng):
         layers.AdaptiveAvgPool2d(0)
     with pytest.raises(ValueError, match=r"output_size must be an int or a pair \(height, width\)"):
         layers.AdaptiveAvgPool2d((4, 4, 4))
+
+
+@pytest.mark.parametrize("backend", [native, reference])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("window", [(3, 2, 0, True), (3, 1, 1, False), (2, 2, 0, True), (3, 3, 1, True)])
+def test_max_pool_without_argmax_gives_the_same_maximum(backend, dtype, window):
+    """argmax=None (inference): y as with an argmax, NaN winning as before."""
+    x = np.random.default_rng(1).standard_normal((2, 3, 13, 11)).astype(dtype)
+    x[0, 0, 2, 2] = np.nan
+    shape = layers.MaxPool2d(*window).output_shape(x.shape)
+    with_argmax, alone = np.empty(shape, dtype), np.empty(shape, dtype)
+    native.max_pool2d_forward(x, with_argmax, np.empty(shape, np.int64), *window)
+    backend.max_pool2d_forward(x, alone, None, *window)
+    np.testing.assert_array_equal(alone, with_argmax)
