@@ -56,6 +56,12 @@ class Layer:
     def output_shape(self, shape):
         return tuple(shape)
 
+    def freeze(self, input_shape=None):
+        """Inference only, from a snapshot of the weights: see inception_native.freeze."""
+        from .freeze import freeze
+
+        return freeze(self, input_shape)
+
     def _saved(self, value):
         """What the forward kept for the backward; a backward before any forward raises."""
         if value is None:

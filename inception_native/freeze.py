@@ -1,0 +1,359 @@
+"""Frozen inference: `net.freeze()` turns a network (or any layer, given its input shape) into
+an inference-only `Frozen` object whose forward(x) returns what `net.eval().forward(x)` returns,
+computed from a snapshot of the weights taken at freeze time (freeze again after changing them).
+
+Freezing lowers the layer tree to a graph of steps (`Graph`, which io.onnx exports too) and
+simplifies it:
+- every BatchNorm that follows a convolution is folded into it, each flavour with its own
+  arithmetic (exact: gamma / sqrt(var + eps); darknet: gamma / (sqrt(var) + 1e-6)), in float64;
+  a BatchNorm elsewhere becomes a per-channel affine step;
+- a ReLU after a convolution, linear or affine step runs in that step, in place;
+- dropout disappears (the identity in inference), flatten is a view, max pooling keeps no argmax;
+- a layer type the freezer does not know runs through its own forward (a snapshot copy of it).
+
+`Frozen.forward` runs a `Plan` made on the first call for each (batch size, thread count): every
+intermediate array and convolution workspace is a view into one arena, their offsets assigned by
+liveness (two arrays share bytes when no step needs both), and the branches of a Concat write
+straight into their slice of its output when the slice is contiguous (batch 1), so the concat
+copies nothing; with larger batches it copies the branches (the kernels write contiguous
+outputs only).
+"""
+import copy
+
+import numpy as np
+
+from . import layers as L
+from . import native
+from .threads import get_num_threads
+
+ALIGN = 64  # bytes: every arena array starts on a cache line
+
+
+class Node:
+    """One step: op, input value ids, output value id and the op's attributes."""
+
+    def __init__(self, op, inputs, output, attrs):
+        self.op, self.inputs, self.output, self.attrs = op, list(inputs), output, attrs
+
+    def __repr__(self):
+        return f"Node({self.op}, {self.inputs} -> {self.output})"
+
+
+class Graph:
+    """Values (id -> per-image shape; value 0 is the input) and the nodes that compute them, in
+    an order that runs (every input computed before it is read); `output` is the result's id."""
+
+    def __init__(self, input_shape, dtype):
+        self.shapes, self.nodes, self.dtype, self.output = [tuple(input_shape)], [], dtype, 0
+
+    def add(self, op, inputs, shape, **attrs):
+        self.shapes.append(tuple(shape))
+        self.nodes.append(Node(op, inputs, len(self.shapes) - 1, attrs))
+        return len(self.shapes) - 1
+
+    def consumers(self, value):
+        return [n for n in self.nodes if value in n.inputs] + ([None] if value == self.output else [])
+
+    def producer(self, value):
+        return next((n for n in self.nodes if n.output == value), None)
+
+
+# ---- lowering: layer tree -> graph ----------------------------------------------------------
+
+def _window(layer):
+    kh, kw = L.check.pair("kernel", layer.kernel, 1)
+    stride = (kh, kw) if layer.stride is None else L.check.pair("stride", layer.stride, 1)
+    return {"kernel": (kh, kw), "stride": stride, "padding": L.check.pair("padding", layer.padding),
+            "ceil_mode": bool(layer.ceil_mode)}
+
+
+def _bn_affine(bn):
+    """(scale, shift) of an inference BatchNorm, y = scale * x + shift per channel, in float64."""
+    var = bn.rolling_variance.astype(np.float64)
+    root = np.sqrt(var + bn.eps) if bn.flavour == "exact" else np.sqrt(var) + 1e-6
+    scale = bn.params["gamma"].astype(np.float64) / root
+    return scale, bn.params["beta"] - bn.rolling_mean.astype(np.float64) * scale
+
+
+def _lower(layer, src, graph):
+    """Add layer's steps reading value src; returns the value holding its output."""
+    shape = (1, *graph.shapes[src])
+    out = layer.output_shape(shape)[1:]
+    kind = type(layer)
+    if isinstance(layer, L.Sequential):
+        for _, child in layer.children:
+            src = _lower(child, src, graph)
+        return src
+    if isinstance(layer, L.Concat):
+        parts = [_lower(branch, src, graph) for _, branch in layer.children]
+        return graph.add("concat", parts, out)
+    if kind is L.Dropout:
+        return src
+    if kind is L.Conv2d:
+        weight = layer.params["weight"].astype(np.float64)
+        bias = layer.params.get("bias", np.zeros(weight.shape[0]))
+        return graph.add("conv", [src], out, weight=weight, bias=bias.astype(np.float64),
+                         stride=layer.stride, padding=layer.padding, relu=False)
+    if kind is L.Linear:
+        weight = layer.params["weight"].astype(np.float64)
+        bias = layer.params.get("bias", np.zeros(weight.shape[0]))
+        return graph.add("linear", [src], out, weight=weight, bias=bias.astype(np.float64),
+                         relu=False)
+    if kind is L.BatchNorm and len(shape) == 4:
+        scale, shift = _bn_affine(layer)
+        return graph.add("affine", [src], out, scale=scale, shift=shift, relu=False)
+    if kind is L.ChannelAffine:
+        return graph.add("affine", [src], out, scale=layer.scale.astype(np.float64),
+                         shift=layer.shift.astype(np.float64), relu=False)
+    if kind is L.ReLU:
+        return graph.add("relu", [src], out)
+    if kind is L.MaxPool2d:
+        return graph.add("maxpool", [src], out, **_window(layer))
+    if kind is L.AvgPool2d:
+        return graph.add("avgpool", [src], out, count_include_pad=bool(layer.count_include_pad),
+                         **_window(layer))
+    if kind is L.GlobalAvgPool:
+        return graph.add("global_avgpool", [src], out)
+    if kind is L.AdaptiveAvgPool2d:
+        return graph.add("adaptive_avgpool", [src], out)
+    if kind is L.Flatten:
+        return graph.add("flatten", [src], out)
+    return graph.add("layer", [src], out, layer=copy.deepcopy(layer).eval())
+
+
+def _only_consumer(graph, value, node):
+    return graph.consumers(value) == [node]
+
+
+def _fuse(graph):
+    """Fold each affine step into the convolution before it, and each ReLU into the
+    convolution, linear or affine step before it, where that step's output feeds nothing else."""
+    for node in list(graph.nodes):
+        before = graph.producer(node.inputs[0]) if node.inputs else None
+        if before is None or not _only_consumer(graph, node.inputs[0], node):
+            continue
+        fold_affine = node.op == "affine" and before.op == "conv"
+        fuse_relu = node.op == "relu" and before.op in ("conv", "linear", "affine")
+        if not (fold_affine or fuse_relu) or before.attrs.get("relu"):
+            continue
+        if fold_affine:
+            scale, a = node.attrs["scale"], before.attrs
+            a["weight"] = a["weight"] * scale[:, None, None, None]
+            a["bias"] = a["bias"] * scale + node.attrs["shift"]
+            a["relu"] = node.attrs["relu"]
+        else:
+            before.attrs["relu"] = True
+        _bypass(graph, node, before)
+
+
+def _bypass(graph, node, before):
+    """Drop node; before now computes node's output."""
+    graph.nodes.remove(node)
+    for other in graph.nodes:
+        other.inputs = [before.output if v == node.output else v for v in other.inputs]
+    if graph.output == node.output:
+        graph.output = before.output
+
+
+def lower(layer, input_shape, dtype):
+    """The fused graph of layer (a Network: its stages, inference only) for inputs of
+    input_shape (C, H, W); weights and statistics copied, cast to dtype."""
+    graph = Graph(input_shape, np.dtype(dtype))
+    stages = layer.stages if hasattr(layer, "stages") else [("", layer)]
+    value = 0
+    for _, stage in stages:
+        value = _lower(stage, value, graph)
+    graph.output = value
+    _fuse(graph)
+    for node in graph.nodes:
+        for name in ("weight", "bias", "scale", "shift"):
+            if name in node.attrs:
+                node.attrs[name] = np.ascontiguousarray(node.attrs[name], graph.dtype)
+    return graph
+
+
+# ---- planning: buffers and steps for one batch size -----------------------------------------
+
+def _aligned(n_bytes):
+    return -(-n_bytes // ALIGN) * ALIGN
+
+
+def _place(intervals):
+    """Offsets (bytes) for (first step, last step, bytes) intervals: the largest first, each at
+    the lowest offset clear of every placed interval whose steps overlap it; and the total."""
+    placed, offsets = [], {}
+    for key in sorted(intervals, key=lambda k: -intervals[k][2]):
+        first, last, size = intervals[key]
+        taken = sorted((o, o + s) for (f, l, s), o in placed if f <= last and first <= l)
+        offset = 0
+        for start, end in taken:
+            if offset + size <= start:
+                break
+            offset = max(offset, end)
+        offsets[key] = offset
+        placed.append(((first, last, size), offset))
+    return offsets, max((o + s for (_, _, s), o in placed), default=0)
+
+
+class Plan:
+    """The steps of a graph for `batch` images, with every array a view into one arena."""
+
+    def __init__(self, graph, batch, backend=native):
+        self.graph, self.batch, self.backend = graph, batch, backend
+        nodes, itemsize = graph.nodes, graph.dtype.itemsize
+        shapes = [(batch, *s) for s in graph.shapes]
+        # views: value -> (parent value, channel slice or None for a reshape)
+        views = {}
+        for node in nodes:
+            if node.op == "flatten" and node.inputs[0] != 0:
+                views[node.output] = (node.inputs[0], None)
+            if node.op == "concat" and batch == 1:
+                start = 0
+                for part in node.inputs:
+                    producer = graph.producer(part)
+                    if (producer is not None and producer.op != "flatten" and part not in views
+                            and _only_consumer(graph, part, node) and node.inputs.count(part) == 1):
+                        views[part] = (node.output, slice(start, start + shapes[part][1]))
+                    start += shapes[part][1]
+        self.views = views
+        root = lambda v: root(views[v][0]) if v in views else v  # noqa: E731
+        # liveness of each root array: from the first write of any view to the last read
+        intervals = {}
+
+        def use(value, step):
+            r = root(value)
+            if r == 0:
+                return
+            first, last, size = intervals.get(r, (step, step, _aligned(np.prod(shapes[r]) * itemsize)))
+            intervals[r] = (min(first, step), max(last, step), size)
+
+        self.conv_plans = {}
+        for step, node in enumerate(nodes):
+            use(node.output, step)
+            for v in node.inputs:
+                use(v, step)
+            if node.op == "conv":
+                plan = backend.conv2d_plan(shapes[node.inputs[0]], node.attrs["weight"].shape,
+                                           node.attrs["stride"], node.attrs["padding"])
+                self.conv_plans[step] = plan
+                if plan.workspace:
+                    intervals[("work", step)] = (step, step, _aligned(plan.workspace * itemsize))
+        use(graph.output, len(nodes))
+        offsets, total = _place(intervals)
+        self.arena = np.empty(total // itemsize, graph.dtype)
+        self.bytes = total
+
+        def array(key, shape):
+            start = offsets[key] // itemsize
+            return self.arena[start:start + int(np.prod(shape))].reshape(shape)
+
+        self.arrays = {}
+
+        def view(v):
+            if v not in self.arrays:
+                if v in views:
+                    parent, channels = views[v]
+                    base = view(parent)
+                    self.arrays[v] = (base.reshape(shapes[v]) if channels is None
+                                      else base[:, channels])
+                elif v != 0:
+                    self.arrays[v] = array(v, shapes[v])
+            return self.arrays.get(v)
+
+        for v in range(1, len(shapes)):
+            if root(v) in offsets:
+                view(v)
+        self.workspaces = {step: array(("work", step), (self.conv_plans[step].workspace,))
+                           for step in self.conv_plans if ("work", step) in offsets}
+
+    def run(self, x):
+        """The output array (a view into the arena) for x of (batch, *input_shape)."""
+        arrays, backend = dict(self.arrays), self.backend
+        arrays[0] = x
+        for step, node in enumerate(self.graph.nodes):
+            a, y = node.attrs, arrays[node.output]
+            xs = [arrays[v] for v in node.inputs]
+            if node.op == "conv":
+                backend.conv2d_forward(xs[0], a["weight"], a["bias"], y, a["stride"], a["padding"],
+                                       self.workspaces.get(step), plan=self.conv_plans[step])
+            elif node.op == "linear":
+                backend.linear_forward(xs[0], a["weight"], a["bias"], y)
+            elif node.op == "affine":
+                B, C = y.shape[:2]
+                spatial = y[0, 0].size
+                backend.copy_cpu(y.size, xs[0], 1, y, 1)
+                backend.scale_bias(y, a["scale"], B, C, spatial)
+                backend.add_bias(y, a["shift"], B, C, spatial)
+            elif node.op == "relu":
+                backend.relu_forward(xs[0], y)
+            elif node.op == "maxpool":
+                backend.max_pool2d_forward(xs[0], y, None, a["kernel"], a["stride"], a["padding"],
+                                           a["ceil_mode"])
+            elif node.op == "avgpool":
+                backend.avg_pool2d_forward(xs[0], y, a["kernel"], a["stride"], a["padding"],
+                                           a["ceil_mode"], a["count_include_pad"])
+            elif node.op == "global_avgpool":
+                backend.global_avg_pool_forward(xs[0], y)
+            elif node.op == "adaptive_avgpool":
+                backend.adaptive_avg_pool2d_forward(xs[0], y)
+            elif node.op == "concat":
+                start = 0
+                for v, part in zip(node.inputs, xs):
+                    if self.views.get(v, (None,))[0] != node.output:
+                        np.copyto(y[:, start:start + part.shape[1]], part)
+                    start += part.shape[1]
+            elif node.op == "flatten" and node.output not in self.views:
+                np.copyto(y, xs[0].reshape(y.shape))
+            elif node.op == "layer":
+                np.copyto(y, a["layer"].forward(xs[0]))
+            if a.get("relu"):
+                backend.relu_forward(y, y)
+        return arrays[self.graph.output]
+
+
+class Frozen:
+    """Inference only: forward(x) for x of (batch, *input_shape) in the network's dtype; returns
+    a fresh array ([array] for a Network, as its forward does). Plans are made on the first call
+    for each batch size and thread count, and kept."""
+
+    def __init__(self, layer, input_shape=None, backend=None):
+        if input_shape is None:
+            input_shape = getattr(layer, "input_shape", None)
+            if input_shape is None:
+                raise ValueError("freezing a layer needs its input_shape (channels, height, width)")
+        params = list(layer.params.values())
+        dtype = params[0].dtype if params else np.float32
+        self.input_shape, self.dtype = tuple(input_shape), np.dtype(dtype)
+        self.backend = backend or getattr(layer, "backend", native)
+        self.as_list = hasattr(layer, "stages")
+        self.graph = lower(layer, self.input_shape, self.dtype)
+        self.output_shape = self.graph.shapes[self.graph.output]
+        self.plans = {}
+
+    def plan(self, batch):
+        key = (batch, get_num_threads())
+        if key not in self.plans:
+            self.plans[key] = Plan(self.graph, batch, self.backend)
+        return self.plans[key]
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        if x.ndim != 1 + len(self.input_shape) or x.shape[1:] != self.input_shape:
+            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.input_shape))}), "
+                             f"got {x.shape}")
+        if x.dtype != self.dtype:
+            raise TypeError(f"x must have dtype {self.dtype} (the network's), got {x.dtype}")
+        if len(x) == 0:
+            y = np.empty((0, *self.output_shape), self.dtype)
+        else:
+            y = self.plan(len(x)).run(np.ascontiguousarray(x)).copy()
+        return [y] if self.as_list else y
+
+    __call__ = forward
+
+
+def freeze(layer, input_shape=None):
+    """Frozen inference of layer (see the module's note); input_shape (C, H, W): a Network's own
+    when None."""
+    return Frozen(layer, input_shape)
