@@ -1,0 +1,146 @@
+"""net.freeze(): the frozen forward equals eval().forward (BatchNorm folded per flavour, ReLU
+fused, no argmax), keeps its snapshot of the weights, plans each batch size into one arena, and
+refuses bad input clearly; torchvision's weights give torchvision's logits through it."""
+import numpy as np
+import pytest
+
+from inception_native import layers, models, reference
+from torchvision_fixture import CASES, read, seeded_images, seeded_state_dict
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def relative_error(actual, expected):
+    return np.abs(actual - expected).max() / np.abs(expected).max()
+
+
+def randomised(net, seed=0):
+    """net with BatchNorm statistics, scales and biases away from their initial values (so that
+    folding them is tested), in training mode."""
+    rng = np.random.default_rng(seed)
+    for name, value in {**net.params, **net.buffers}.items():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ("rolling_mean", "beta", "bias"):
+            value[...] = rng.standard_normal(value.shape) * 0.1
+        elif leaf in ("rolling_variance", "gamma"):
+            value[...] = rng.uniform(0.5, 2, value.shape)
+    return net.train()
+
+
+BUILDS = {
+    "tiny": lambda dtype: models.tiny_inception(dtype=dtype),
+    "tiny_darknet": lambda dtype: models.tiny_inception(bn="darknet", dtype=dtype),
+    "googlenet": lambda dtype: models.googlenet(input_size=64, num_classes=10, aux=False, dtype=dtype),
+    "googlenet_torchvision": lambda dtype: models.googlenet(
+        layout="torchvision", input_size=96, num_classes=10, transform_input=True, dtype=dtype),
+    "inception_v2_darknet": lambda dtype: models.inception_v2(input_size=64, num_classes=10,
+                                                              bn="darknet", dtype=dtype),
+    "inception_v3": lambda dtype: models.inception_v3(input_size=75, num_classes=10, aux=False,
+                                                      dtype=dtype),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(BUILDS))
+def test_frozen_equals_eval_forward(name, dtype):
+    net = randomised(BUILDS[name](dtype))
+    frozen = net.freeze()  # from training mode: the frozen net is inference all the same
+    assert net.training
+    rng = np.random.default_rng(1)
+    for batch in (1, 3, 1):
+        x = rng.standard_normal((batch, *net.input_shape)).astype(dtype)
+        (out,) = frozen.forward(x)
+        expected = net.eval().forward(x)[0]
+        net.train()
+        assert out.dtype == dtype and out.shape == expected.shape
+        assert relative_error(out, expected) < TOL[dtype]
+    assert {key[0] for key in frozen.plans} == {1, 3}
+
+
+def test_batchnorm_and_relu_are_fused_and_pools_keep_no_argmax():
+    graph = randomised(BUILDS["googlenet_torchvision"](np.float32)).freeze().graph
+    ops = [node.op for node in graph.nodes]
+    assert "relu" not in ops and ops.count("affine") == 1  # transform_input alone
+    assert all(node.attrs["relu"] for node in graph.nodes if node.op == "conv")
+    assert "layer" not in ops and "maxpool" in ops
+
+
+def test_the_frozen_net_keeps_its_snapshot():
+    net = randomised(BUILDS["tiny"](np.float32))
+    frozen = net.freeze()
+    x = np.random.default_rng(2).standard_normal((2, *net.input_shape)).astype(np.float32)
+    before = net.eval().forward(x)[0].copy()
+    for value in {**net.params, **net.buffers}.values():
+        value[...] = value * 1.5 + 0.25
+    assert relative_error(frozen.forward(x)[0], before) < 1e-5
+    assert relative_error(net.freeze().forward(x)[0], net.forward(x)[0]) < 1e-5  # freeze again
+
+
+def test_arrays_share_one_arena_by_liveness():
+    net = BUILDS["googlenet"](np.float32)
+    plan = net.freeze().plan(4)
+    owned = [a for v, a in plan.arrays.items() if v not in plan.views]
+    separate = sum(a.nbytes for a in owned + list(plan.workspaces.values()))
+    assert plan.bytes < separate / 3  # most arrays reuse dead ones' bytes
+    for array in plan.arrays.values():
+        assert np.shares_memory(array, plan.arena)
+
+
+def test_concat_branches_write_in_place_at_batch_one():
+    plan = BUILDS["googlenet"](np.float32).freeze().plan(1)
+    concats = [n for n in plan.graph.nodes if n.op == "concat"]
+    assert concats and all(plan.views.get(v, (None,))[0] == n.output for n in concats
+                           for v in n.inputs)
+
+
+def test_unknown_layers_run_their_own_forward_from_a_snapshot():
+    class Doubling(layers.Layer):
+        def __init__(self):
+            self.factor = np.array(2, np.float32)
+
+        def forward(self, x):
+            return x * self.factor
+
+    doubling = Doubling()
+    seq = layers.Sequential(layers.Conv2d(2, 3, 3, padding=1), doubling, layers.ReLU())
+    frozen = seq.freeze((2, 5, 5))
+    doubling.factor[...] = 7
+    x = np.random.default_rng(3).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    expected = np.maximum(seq["0"].forward(x) * 2, 0)
+    np.testing.assert_allclose(frozen.forward(x), expected, rtol=1e-6)
+
+
+def test_the_reference_backend_freezes_too():
+    net = randomised(models.tiny_inception(backend=reference, input_size=16))
+    x = np.random.default_rng(4).standard_normal((2, *net.input_shape)).astype(np.float32)
+    assert relative_error(net.freeze().forward(x)[0], net.eval().forward(x)[0]) < 1e-5
+
+
+def test_bad_input_is_refused_clearly():
+    frozen = BUILDS["tiny"](np.float32).freeze()
+    with pytest.raises(ValueError, match="shape"):
+        frozen.forward(np.zeros((2, 1, 16, 16), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        frozen.forward(np.zeros((1, 32, 32), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        frozen.forward(np.zeros((2, 1, 32, 32)))
+    with pytest.raises(TypeError, match="ndarray"):
+        frozen.forward([[0.0]])
+    with pytest.raises(ValueError, match="input_shape"):
+        layers.ReLU().freeze()
+
+
+def test_zero_images_give_an_empty_result():
+    (out,) = BUILDS["tiny"](np.float32).freeze().forward(np.zeros((0, 1, 32, 32), np.float32))
+    assert out.shape == (0, 10) and out.dtype == np.float32
+
+
+@pytest.mark.parametrize("arch", list(CASES))
+def test_torchvision_weights_give_torchvisions_logits_frozen(arch):
+    from inception_native import io
+
+    logits = read()[arch][1]
+    net = io.torchvision_model(arch, seeded_state_dict(read()[arch][0]), transform_input=CASES[arch][1])
+    (out,) = net.freeze().forward(seeded_images(arch))
+    assert relative_error(out, logits) < 1e-4
+    assert (out.argmax(1) == logits.argmax(1)).all()

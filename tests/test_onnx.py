@@ -1,0 +1,60 @@
+"""io.export_onnx: standard operators, opset 17, a dynamic batch; onnxruntime running the file
+gives our forward's logits (auxiliary heads left out: the inference graph)."""
+import numpy as np
+import pytest
+
+from inception_native import io, layers, models
+from test_freeze import randomised, relative_error
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+STANDARD = {"Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Concat",
+            "Gemm", "Mul", "Add", "Identity"}
+BUILDS = {
+    "tiny_inception": lambda: models.tiny_inception(),
+    "tiny_darknet": lambda: models.tiny_inception(bn="darknet"),
+    "googlenet": lambda: models.googlenet(input_size=96, num_classes=10),
+    "googlenet_torchvision": lambda: models.googlenet(layout="torchvision", input_size=96,
+                                                      num_classes=10, transform_input=True),
+    "inception_v2": lambda: models.inception_v2(input_size=96, num_classes=10),
+    "inception_v3": lambda: models.inception_v3(num_classes=10),  # 299: its aux head is built
+}
+
+
+@pytest.mark.parametrize("name", list(BUILDS))
+def test_onnxruntime_on_the_export_gives_our_logits(name, tmp_path):
+    net = randomised(BUILDS[name]())
+    path = tmp_path / f"{name}.onnx"
+    model = io.export_onnx(net, path)
+    assert {n.op_type for n in model.graph.node} <= STANDARD
+    assert model.opset_import[0].version >= 17
+    assert [o.name for o in model.graph.output] == ["logits"]  # no auxiliary heads
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for batch in (1, 2):  # one file, any batch
+        x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
+        (theirs,) = session.run(None, {"input": x})
+        assert relative_error(theirs, net.eval().forward(x)[0]) < 1e-5
+
+
+def test_the_batch_dimension_is_dynamic_and_the_rest_fixed(tmp_path):
+    model = io.export_onnx(models.tiny_inception(), tmp_path / "t.onnx")
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [1, 32, 32]
+
+
+def test_a_layer_without_an_onnx_operator_is_refused(tmp_path):
+    class Custom(layers.Layer):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="Custom has no ONNX export"):
+        io.export_onnx(layers.Sequential(layers.Conv2d(1, 2, 3), Custom()), tmp_path / "c.onnx",
+                       input_shape=(1, 8, 8))
+    assert not (tmp_path / "c.onnx").exists()
+
+
+def test_an_unwritable_path_raises_oserror(tmp_path):
+    with pytest.raises(OSError):
+        io.export_onnx(models.tiny_inception(), tmp_path / "missing" / "t.onnx")
