@@ -1,4 +1,4 @@
-"""python -m inception_native {info,bench,train,predict}"""
+"""python -m inception_native {info,bench,train,predict,export}"""
 import argparse
 import os
 import sys
@@ -71,6 +71,26 @@ def run_predict(args):
     return __import__("inception_native.train").train.predict(args)
 
 
+def run_export(args):
+    """export --onnx: torchvision's weights (--weights, --model) or a train checkpoint."""
+    from . import io
+
+    try:
+        if args.weights is not None:
+            net = io.torchvision_model(args.model, args.weights)
+        else:
+            net = __import__("inception_native.train").train.checkpoint_model(args.checkpoint)
+    except (ValueError, TypeError, ImportError) as error:
+        raise SystemExit(f"cannot load {args.weights or args.checkpoint}: {error}") from None
+    try:
+        io.export_onnx(net, args.onnx)
+    except ImportError as error:
+        raise SystemExit(str(error)) from None
+    except OSError as error:
+        raise SystemExit(f"cannot write {args.onnx}: {error.strerror or error}") from None
+    print(f"wrote {args.onnx}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m inception_native")
     parser.add_argument("--version", action="version", version=f"inception_native {__version__}")
@@ -127,6 +147,16 @@ def main(argv=None):
     predict.add_argument("--top", type=positive,
                          help="classes shown per image (default 5 for --weights, 3 for --checkpoint)")
     predict.set_defaults(run=run_predict)
+    export = commands.add_parser("export", help="write a network as ONNX (needs the onnx package)")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", metavar="FILE",
+                        help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz)")
+    source.add_argument("--checkpoint", help="a checkpoint written by train (digits)")
+    export.add_argument("--model", choices=("googlenet", "inception_v3"), default="googlenet",
+                        help="with --weights: the network (default googlenet)")
+    export.add_argument("--onnx", metavar="OUT.onnx", required=True,
+                        help="the inference graph in standard ONNX operators, dynamic batch")
+    export.set_defaults(run=run_export)
     args = parser.parse_args(argv)
     args.run(args)
     return 0

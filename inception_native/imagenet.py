@@ -5,7 +5,9 @@ Images are prepared as torchvision's weights expect (their transforms(), for a P
 the shorter side resized to 256 (342 for Inception v3) by Pillow's antialiased bilinear filter,
 the centre 224x224 (299x299) cropped, scaled to [0, 1], normalised with ImageNet's mean and std;
 the model's transform_input maps them to the [-1, 1] the weights were trained on. Reading images
-needs Pillow (the `images` extra).
+needs Pillow (the `images` extra). An IMAGE that is a directory stands for the image files in it;
+images are read and classified BATCH at a time by the frozen network, so any number of them runs
+in bounded memory.
 """
 import os
 
@@ -17,6 +19,8 @@ from .models import IMAGENET_MEAN, IMAGENET_STD
 
 # arch -> (crop, resize): torchvision's IMAGENET1K_V1 transforms
 SIZES = {"googlenet": (224, 256), "inception_v3": (299, 342)}
+BATCH = 16
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 MISSING_PILLOW = "reading images needs Pillow: pip install 'inception-native[images]' (or pip install Pillow)"
 
 
@@ -62,19 +66,34 @@ def read_images(paths, crop, resize):
     return np.stack(batch)
 
 
+def image_paths(arguments):
+    """The IMAGE arguments, each directory replaced by its image files (by name)."""
+    paths = []
+    for path in arguments:
+        if os.path.isdir(path):
+            paths += sorted(os.path.join(path, name) for name in os.listdir(path)
+                            if name.lower().endswith(EXTENSIONS))
+        else:
+            paths.append(path)
+    return paths
+
+
 def predict(args):
-    if not args.images:
+    paths = image_paths(args.images)
+    if not paths:
         raise SystemExit("predict --weights needs at least one IMAGE")
     crop, resize = SIZES[args.model]
-    images = read_images(args.images, crop, resize)
     try:
-        model = io.torchvision_model(args.model, args.weights)
+        model = io.torchvision_model(args.model, args.weights).freeze()
     except (ValueError, TypeError, ImportError) as error:
         raise SystemExit(f"cannot load {args.weights}: {error}") from None
-    names, logits = class_names(), model.eval().forward(images)[0]
-    if logits.shape[1] != len(names):
-        raise SystemExit(f"{args.weights} has {logits.shape[1]} classes, not ImageNet's {len(names)}")
-    for path, top in zip(args.images, top_classes(logits, args.top or 5)):
-        print(path)
-        for k, p in top:
-            print(f"  {p:6.1%}  {names[k]} ({k})")
+    names, (classes,) = class_names(), model.output_shape
+    if classes != len(names):
+        raise SystemExit(f"{args.weights} has {classes} classes, not ImageNet's {len(names)}")
+    for start in range(0, len(paths), BATCH):
+        batch = paths[start:start + BATCH]
+        logits = model.forward(read_images(batch, crop, resize))[0]
+        for path, top in zip(batch, top_classes(logits, args.top or 5)):
+            print(path)
+            for k, p in top:
+                print(f"  {p:6.1%}  {names[k]} ({k})")

@@ -157,21 +157,32 @@ def _train(args, comm):
     say(f"checkpoint: {args.checkpoint}")
 
 
-def predict(args):
+def checkpoint_model(path):
+    """The network of a train checkpoint, its weights loaded; ValueError when it is not one."""
+    size = io.meta(path).get("size")
+    if size is None:
+        raise ValueError(f"{path} is not a train checkpoint (no meta/size)")
+    model = build(size)
+    io.load(path, model)
+    return model
+
+
+def predict(args, batch=256):
+    """Top classes of each digit in --input, by the frozen network, `batch` digits at a time
+    (any number of them in bounded memory)."""
     if args.input is None:
         raise SystemExit("predict --checkpoint needs --input DIGITS.npy")
     try:
-        images = np.load(args.input, allow_pickle=False)
+        images = np.load(args.input, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError) as error:
         raise SystemExit(f"cannot read {args.input}: {error}") from None
     try:
-        size = io.meta(args.checkpoint).get("size")
-        if size is None:
-            raise ValueError(f"{args.checkpoint} is not a train checkpoint (no meta/size)")
-        model = build(size)
-        io.load(args.checkpoint, model)
-        logits = model.eval().forward(prepare(images, size))[0]
+        model = checkpoint_model(args.checkpoint)
+        frozen, size = model.freeze(), model.input_shape[-1]
+        images = images[None] if images.ndim in (0, 2) else images  # one digit
+        for start in range(0, max(len(images), 1), batch):
+            logits = frozen.forward(prepare(images[start:start + batch], size))[0]
+            for n, top in enumerate(losses.top_classes(logits, args.top or 3), start):
+                print(f"{n}: " + ", ".join(f"{k} ({p:.1%})" for k, p in top))
     except ValueError as error:
         raise SystemExit(str(error)) from None
-    for n, top in enumerate(losses.top_classes(logits, args.top or 3)):
-        print(f"{n}: " + ", ".join(f"{k} ({p:.1%})" for k, p in top))

@@ -144,3 +144,43 @@ def test_torchvision_weights_give_torchvisions_logits_frozen(arch):
     (out,) = net.freeze().forward(seeded_images(arch))
     assert relative_error(out, logits) < 1e-4
     assert (out.argmax(1) == logits.argmax(1)).all()
+
+
+def test_predict_digits_runs_in_batches_through_the_frozen_net(tmp_path, capsys):
+    from argparse import Namespace
+
+    from inception_native import io, train
+
+    net = randomised(train.build(16)).eval()
+    io_path = tmp_path / "digits.npz"
+    io.save(io_path, net, epoch=1, size=16)
+    digits = np.random.default_rng(6).integers(0, 17, (7, 8, 8)).astype(np.float64)
+    np.save(tmp_path / "seven.npy", digits)
+    train.predict(Namespace(input=str(tmp_path / "seven.npy"), checkpoint=str(io_path), top=1), batch=3)
+    lines = capsys.readouterr().out.splitlines()
+    best = net.forward(train.prepare(digits, 16))[0].argmax(1)
+    assert [line.split(": ")[0] for line in lines] == [str(n) for n in range(7)]
+    assert [int(line.split(": ")[1].split()[0]) for line in lines] == list(best)
+    np.save(tmp_path / "none.npy", np.zeros((0, 8, 8)))
+    train.predict(Namespace(input=str(tmp_path / "none.npy"), checkpoint=str(io_path), top=1))
+    assert capsys.readouterr().out == ""
+
+
+def test_predict_images_reads_directories_in_batches(tmp_path, capsys, monkeypatch):
+    Image = pytest.importorskip("PIL.Image")
+    from inception_native import __main__ as cli
+    from inception_native import imagenet
+    from torchvision_fixture import FIXTURE_SHAPES
+
+    np.savez(tmp_path / "w.npz", **seeded_state_dict(FIXTURE_SHAPES["googlenet"]))
+    (tmp_path / "images").mkdir()
+    rng = np.random.default_rng(7)
+    for n in range(3):
+        pixels = rng.integers(0, 256, (240, 250, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "images" / f"{n}.png")
+    (tmp_path / "images" / "notes.txt").write_text("not an image")
+    monkeypatch.setattr(imagenet, "BATCH", 2)
+    assert cli.main(["predict", "--weights", str(tmp_path / "w.npz"), "--top", "1",
+                     str(tmp_path / "images")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[::2] == [str(tmp_path / "images" / f"{n}.png") for n in range(3)]

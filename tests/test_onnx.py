@@ -58,3 +58,40 @@ def test_a_layer_without_an_onnx_operator_is_refused(tmp_path):
 def test_an_unwritable_path_raises_oserror(tmp_path):
     with pytest.raises(OSError):
         io.export_onnx(models.tiny_inception(), tmp_path / "missing" / "t.onnx")
+
+
+def test_export_command_writes_what_onnxruntime_runs(tmp_path, capsys):
+    from inception_native import __main__ as cli
+    from inception_native import train
+    from torchvision_fixture import FIXTURE_SHAPES, seeded_state_dict
+
+    net = randomised(train.build(16)).eval()
+    io.save(tmp_path / "digits.npz", net, epoch=1, size=16)
+    weights = tmp_path / "googlenet.npz"
+    np.savez(weights, **seeded_state_dict(FIXTURE_SHAPES["googlenet"]))
+    x = np.random.default_rng(5).standard_normal((2, 1, 16, 16)).astype(np.float32)
+    for source, expected in ((["--checkpoint", str(tmp_path / "digits.npz")], net.forward(x)[0]),
+                             (["--weights", str(weights), "--model", "googlenet"], None)):
+        out = tmp_path / "out.onnx"
+        assert cli.main(["export", *source, "--onnx", str(out)]) == 0
+        assert capsys.readouterr().out.strip() == f"wrote {out}"
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        if expected is not None:
+            assert relative_error(session.run(None, {"input": x})[0], expected) < 1e-5
+    assert session.get_outputs()[0].shape[1] == 1000
+
+
+def test_export_command_reports_errors_in_one_line(tmp_path):
+    from inception_native import __main__ as cli
+
+    io.save(tmp_path / "digits.npz", models.tiny_inception(input_size=16), epoch=1, size=16)
+    cases = [(["--checkpoint", str(tmp_path / "digits.npz"), "--onnx", str(tmp_path / "no" / "x.onnx")],
+              "cannot write .*x.onnx: No such file or directory"),
+             (["--checkpoint", str(tmp_path / "none.npz"), "--onnx", str(tmp_path / "x.onnx")],
+              "cannot load"),
+             (["--weights", str(tmp_path / "digits.npz"), "--onnx", str(tmp_path / "x.onnx")],
+              "cannot load")]
+    for argv, message in cases:
+        with pytest.raises(SystemExit, match=message) as error:
+            cli.main(["export", *argv])
+        assert "\n" not in str(error.value.code)
