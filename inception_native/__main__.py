@@ -99,7 +99,8 @@ def main(argv=None):
     bench = commands.add_parser("bench", help="time the native kernels against NumPy and PyTorch")
     bench.add_argument("--sections", nargs="+", choices=("batchnorm", "conv", "pool"),
                        help="kernel sections to run (default: all three)")
-    bench.add_argument("--model", choices=("googlenet", "googlenet_bn", "inception_v2", "inception_v3"),
+    bench.add_argument("--model", choices=("googlenet", "googlenet_bn", "googlenet_torchvision", "inception_v2",
+                                           "inception_v3"),
                        help="time a whole network instead: inference at batch 1 and 16, a training step at 16")
     bench.add_argument("--distributed", action="store_true",
                        help="with --model (default googlenet): the data-parallel training step "

@@ -89,16 +89,12 @@ def _lower(layer, src, graph):
         return graph.add("concat", parts, out)
     if kind is L.Dropout:
         return src
-    if kind is L.Conv2d:
-        weight = layer.params["weight"].astype(np.float64)
-        bias = layer.params.get("bias", np.zeros(weight.shape[0]))
-        return graph.add("conv", [src], out, weight=weight, bias=bias.astype(np.float64),
-                         stride=layer.stride, padding=layer.padding, relu=False)
-    if kind is L.Linear:
-        weight = layer.params["weight"].astype(np.float64)
-        bias = layer.params.get("bias", np.zeros(weight.shape[0]))
-        return graph.add("linear", [src], out, weight=weight, bias=bias.astype(np.float64),
-                         relu=False)
+    if kind in (L.Conv2d, L.Linear):
+        weight = layer.params["weight"].astype(graph.dtype)  # a copy: the snapshot
+        bias = layer.params.get("bias", np.zeros(weight.shape[0])).astype(graph.dtype)
+        window = {"stride": layer.stride, "padding": layer.padding} if kind is L.Conv2d else {}
+        return graph.add("conv" if window else "linear", [src], out, weight=weight, bias=bias,
+                         relu=False, **window)
     if kind is L.BatchNorm and len(shape) == 4:
         scale, shift = _bn_affine(layer)
         return graph.add("affine", [src], out, scale=scale, shift=shift, relu=False)
@@ -136,10 +132,10 @@ def _fuse(graph):
         fuse_relu = node.op == "relu" and before.op in ("conv", "linear", "affine")
         if not (fold_affine or fuse_relu) or before.attrs.get("relu"):
             continue
-        if fold_affine:
+        if fold_affine:  # in float64, one convolution at a time
             scale, a = node.attrs["scale"], before.attrs
-            a["weight"] = a["weight"] * scale[:, None, None, None]
-            a["bias"] = a["bias"] * scale + node.attrs["shift"]
+            a["weight"] = (a["weight"] * scale[:, None, None, None]).astype(graph.dtype)
+            a["bias"] = (a["bias"] * scale + node.attrs["shift"]).astype(graph.dtype)
             a["relu"] = node.attrs["relu"]
         else:
             before.attrs["relu"] = True
@@ -157,7 +153,7 @@ def _bypass(graph, node, before):
 
 def lower(layer, input_shape, dtype):
     """The fused graph of layer (a Network: its stages, inference only) for inputs of
-    input_shape (C, H, W); weights and statistics copied, cast to dtype."""
+    input_shape (C, H, W); weights and statistics copied in dtype (folding computes in float64)."""
     graph = Graph(input_shape, np.dtype(dtype))
     stages = layer.stages if hasattr(layer, "stages") else [("", layer)]
     value = 0
@@ -167,7 +163,7 @@ def lower(layer, input_shape, dtype):
     _fuse(graph)
     for node in graph.nodes:
         for name in ("weight", "bias", "scale", "shift"):
-            if name in node.attrs:
+            if name in node.attrs:  # scale and shift of unfolded affine steps are float64 still
                 node.attrs[name] = np.ascontiguousarray(node.attrs[name], graph.dtype)
     return graph
 

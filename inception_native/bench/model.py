@@ -2,25 +2,32 @@
 batch 16 (forward with the auxiliary heads, backward, SGD with momentum), for the native
 kernels, their NumPy twins and the same network in PyTorch (inception_native/torch_twin.py: our
 network written out as torch.nn modules with the same weights; eager mode), at the same thread
-count (OpenMP and OpenBLAS). Interleaved rounds, median of `repeats` after one warm-up.
+count (OpenMP and OpenBLAS). Inference adds the frozen native network (net.freeze()), PyTorch
+in channels_last and onnxruntime running our own ONNX export (io.export_onnx; ORT_ENABLE_ALL,
+intra-op threads = threads). Interleaved rounds, median of `repeats` after one warm-up.
 
     from inception_native.bench.model import model_benchmark, format_rows, profile
     print(format_rows(model_benchmark("googlenet", threads=2)))
     profile("googlenet", threads=2)     # where a native training step spends its time
 """
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
 
 import numpy as np
 
-from .. import losses, models, native, optim, reference
+from .. import io, losses, models, native, optim, reference
 from .timing import load_torch, median_of_rounds, use_threads
 
 MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.googlenet, bn=True), 224),
+          "googlenet_torchvision": (partial(models.googlenet, layout="torchvision"), 224),
           "inception_v2": (models.inception_v2, 224),
           "inception_v3": (models.inception_v3, 299)}
+BACKENDS = {"native": native, "numpy": reference}
+INFERENCE_ONLY = ("frozen", "pytorch_cl", "onnxruntime")
 
 
 def load_twin():
@@ -48,10 +55,37 @@ def _ours(build, backend, batch, size, training):
     return step
 
 
-def _theirs(torch, twin, build, batch, training):
+def _frozen(build, batch):
+    frozen = build().freeze()  # the network itself is dropped: the frozen one keeps a copy
+    x = np.random.default_rng(0).standard_normal((batch, *frozen.input_shape), np.float32)
+    return lambda: frozen.forward(x)
+
+
+def export_for_onnxruntime(build, directory):
+    """Our ONNX export of build()'s network, written into directory; its path."""
+    path = os.path.join(directory, "network.onnx")
+    io.export_onnx(build(), path)
+    return path
+
+
+def _onnxruntime(path, batch, threads):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    shape = [d if isinstance(d, int) else batch for d in session.get_inputs()[0].shape]
+    x = np.random.default_rng(0).standard_normal(shape, np.float32)
+    return lambda: session.run(None, {"input": x})
+
+
+def _theirs(torch, twin, build, batch, training, channels_last=False):
     net = build()
     module = twin.build(net).train(training)
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((batch, *net.input_shape), np.float32))
+    if channels_last:
+        module, x = module.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     if not training:
         def infer():
             with torch.no_grad():
@@ -70,60 +104,82 @@ def _theirs(torch, twin, build, batch, training):
     return step
 
 
+def contender(name, build, batch, training=False, threads=1, onnx_path=None):
+    """The closure that runs one step of contender `name` (native, numpy, frozen, pytorch,
+    pytorch_cl, onnxruntime: the last reads onnx_path, export_for_onnxruntime's file)."""
+    if name in BACKENDS:
+        return _ours(build, BACKENDS[name], batch, None, training)
+    if name == "frozen":
+        return _frozen(build, batch)
+    if name == "onnxruntime":
+        return _onnxruntime(onnx_path, batch, threads)
+    return _theirs(load_torch(), load_twin(), build, batch, training, name == "pytorch_cl")
+
+
 _PEAK = """
 import re
-import numpy as np
 from functools import partial
-from inception_native import native, reference
 from inception_native.bench import model as bench_model
-model, contender, batch, training, size, num_classes = {args!r}
+model, name, batch, training, size, num_classes, threads, onnx_path = {args!r}
 factory = partial(bench_model.MODELS[model][0], num_classes=num_classes, input_size=size)
-torch = bench_model.load_torch() if contender == "pytorch" else None
+bench_model.use_threads(threads)
 def high_water_kb():  # this process's own peak (ru_maxrss would start from the parent's)
     return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
 before = high_water_kb()
-if torch is not None:
-    step = bench_model._theirs(torch, bench_model.load_twin(), factory, batch, training)
-else:
-    step = bench_model._ours(factory, dict(native=native, numpy=reference)[contender], batch, size, training)
-step()
+bench_model.contender(name, factory, batch, training, threads, onnx_path)()
 print(high_water_kb() - before)
 """
 
 
-def peak_memory_mb(model, contender, batch, training, size, num_classes):
+def peak_memory_mb(model, contender, batch, training, size, num_classes, threads=1, onnx_path=None):
     """MB by which a fresh process's peak resident memory grows while it builds `contender`'s
     network and runs one step: weights, activations, buffers and workspaces (Linux's VmHWM:
-    every contender is measured alone, from the same starting point)."""
-    code = _PEAK.format(args=(model, contender, batch, training, size, num_classes))
+    every contender is measured alone, from the same starting point; onnxruntime loads the file
+    the parent exported)."""
+    code = _PEAK.format(args=(model, contender, batch, training, size, num_classes, threads, onnx_path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1]) / 1024
 
 
+def contenders(numpy_twin=True, use_torch=True, use_onnxruntime=True):
+    """The contenders that can run here, in table order."""
+    names = ["native", "frozen"] + (["numpy"] if numpy_twin else [])
+    if use_torch and load_twin() is not None:
+        names += ["pytorch", "pytorch_cl"]
+    try:
+        import onnx, onnxruntime  # noqa: F401, E401
+    except ImportError:
+        use_onnxruntime = False
+    return names + (["onnxruntime"] if use_onnxruntime else [])
+
+
 def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=16, size=None,
-                    num_classes=1000, repeats=1, numpy_twin=True, use_torch=True, memory=False):
+                    num_classes=1000, repeats=1, numpy_twin=True, use_torch=True, memory=False,
+                    use_onnxruntime=True, training=True):
     """Rows of {model, size, threads, pass ("inference"/"training"), batch, contender, seconds,
-    images_per_s, and with memory=True peak_MB (see peak_memory_mb)}."""
+    images_per_s, and with memory=True peak_MB (see peak_memory_mb)}. Training rows (train_batch,
+    when training) for native, numpy and pytorch."""
     factory, default_size = MODELS[model]
     size = size or default_size
     build = partial(factory, num_classes=num_classes, input_size=size)
-    torch = use_threads(threads)
-    twin = load_twin() if use_torch else None
+    use_threads(threads)
+    names = contenders(numpy_twin, use_torch, use_onnxruntime)
     rows = []
-    for training, batch in [(False, b) for b in batches] + [(True, train_batch)]:
-        runs = {"native": _ours(build, native, batch, size, training)}
-        if numpy_twin:
-            runs["numpy"] = _ours(build, reference, batch, size, training)
-        if twin is not None:
-            runs["pytorch"] = _theirs(torch, twin, build, batch, training)
-        for contender, seconds in median_of_rounds(runs, repeats).items():
-            rows.append({"model": model, "size": size, "threads": threads,
-                         "pass": "training" if training else "inference",
-                         "batch": batch, "contender": contender, "seconds": seconds,
-                         "images_per_s": batch / seconds,
-                         "peak_MB": peak_memory_mb(model, contender, batch, training, size,
-                                                   num_classes) if memory else None})
-        del runs
+    with tempfile.TemporaryDirectory() as directory:
+        onnx_path = export_for_onnxruntime(build, directory) if "onnxruntime" in names else None
+        passes = [(False, b) for b in batches] + ([(True, train_batch)] if training else [])
+        for train, batch in passes:
+            runs = {name: contender(name, build, batch, train, threads, onnx_path)
+                    for name in names if not (train and name in INFERENCE_ONLY)}
+            for name, seconds in median_of_rounds(runs, repeats).items():
+                rows.append({"model": model, "size": size, "threads": threads,
+                             "pass": "training" if train else "inference",
+                             "batch": batch, "contender": name, "seconds": seconds,
+                             "images_per_s": batch / seconds,
+                             "peak_MB": peak_memory_mb(model, name, batch, train, size,
+                                                       num_classes, threads, onnx_path)
+                             if memory else None})
+            del runs
     return rows
 
 
@@ -131,13 +187,13 @@ def format_rows(rows):
     """A table; vs PyTorch: its time over the row's (higher is faster)."""
     key = lambda r: (r["model"], r["size"], r["threads"], r["pass"], r["batch"])  # noqa: E731
     torch_time = {key(r): r["seconds"] for r in rows if r["contender"] == "pytorch"}
-    lines = [f"{'model':>13} {'threads':>7} {'pass':>10} {'batch':>5} {'contender':>9} {'s':>9} "
+    lines = [f"{'model':>13} {'threads':>7} {'pass':>10} {'batch':>5} {'contender':>11} {'s':>9} "
              f"{'img/s':>9} {'vs PyTorch':>10} {'peak MB':>8}"]
     for r in rows:
         theirs = torch_time.get(key(r))
         ratio = f"{theirs / r['seconds']:.2f}x" if theirs else "-"
         lines.append(f"{r['model']:>13} {r['threads']:>7} {r['pass']:>10} {r['batch']:>5} "
-                     f"{r['contender']:>9} "
+                     f"{r['contender']:>11} "
                      f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10} "
                      f"{'-' if r.get('peak_MB') is None else format(r['peak_MB'], '.0f'):>8}")
     return "\n".join(lines)
