@@ -292,7 +292,10 @@ class Plan:
                 backend.global_avg_pool_forward(xs[0], y)
             elif node.op == "adaptive_avgpool":
                 backend.adaptive_avg_pool2d_forward(xs[0], y)
-            elif node.op == "concat":
+            elif node.op == "concat" and y.flags.c_contiguous and not any(
+                    self.views.get(v, (None,))[0] == node.output for v in node.inputs):
+                backend.concat_forward(xs, y)
+            elif node.op == "concat":  # the parts not written in place
                 start = 0
                 for v, part in zip(node.inputs, xs):
                     if self.views.get(v, (None,))[0] != node.output:
