@@ -71,6 +71,16 @@ def run_predict(args):
     return __import__("inception_native.train").train.predict(args)
 
 
+def add_network_source(parser):
+    """--weights FILE --model NAME (torchvision's) or --checkpoint FILE (train's), one of them."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", metavar="FILE",
+                        help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz)")
+    source.add_argument("--checkpoint", help="a checkpoint written by train (digits)")
+    parser.add_argument("--model", choices=("googlenet", "inception_v3"), default="googlenet",
+                        help="with --weights: the network (default googlenet)")
+
+
 def run_export(args):
     """export --onnx: torchvision's weights (--weights, --model) or a train checkpoint."""
     from . import io
@@ -135,26 +145,16 @@ def main(argv=None):
     train.set_defaults(run=lambda args: __import__("inception_native.train").train.train(args))
     predict = commands.add_parser(
         "predict", help="top classes: of images by torchvision's ImageNet weights, or of digits by a train checkpoint")
-    weights = predict.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--weights", metavar="FILE",
-                         help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz)")
-    weights.add_argument("--checkpoint", help="a checkpoint written by train (digits)")
-    predict.add_argument("--model", choices=("googlenet", "inception_v3"), default="googlenet",
-                         help="with --weights: the network (default googlenet)")
+    add_network_source(predict)
     predict.add_argument("images", nargs="*", metavar="IMAGE",
-                         help="with --weights: image files (needs Pillow)")
+                         help="with --weights: image files or directories of them (needs Pillow)")
     predict.add_argument("--input",
                          help="with --checkpoint: .npy of digits like scikit-learn's: (N, 8, 8), values 0..16")
     predict.add_argument("--top", type=positive,
                          help="classes shown per image (default 5 for --weights, 3 for --checkpoint)")
     predict.set_defaults(run=run_predict)
     export = commands.add_parser("export", help="write a network as ONNX (needs the onnx package)")
-    source = export.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", metavar="FILE",
-                        help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz)")
-    source.add_argument("--checkpoint", help="a checkpoint written by train (digits)")
-    export.add_argument("--model", choices=("googlenet", "inception_v3"), default="googlenet",
-                        help="with --weights: the network (default googlenet)")
+    add_network_source(export)
     export.add_argument("--onnx", metavar="OUT.onnx", required=True,
                         help="the inference graph in standard ONNX operators, dynamic batch")
     export.set_defaults(run=run_export)
