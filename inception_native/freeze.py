@@ -10,13 +10,16 @@ simplifies it:
 - a ReLU after a convolution, linear or affine step runs in that step, in place;
 - dropout disappears (the identity in inference), flatten is a view, max pooling keeps no argmax;
 - a layer type the freezer does not know runs through its own forward (a snapshot copy of it).
+io.onnx exports that graph; the frozen network then stacks the 1x1 convolutions that read the
+same value (an Inception block's 1x1 branch and reductions) into one convolution whose output
+channels the branches read as slices (horizontal fusion).
 
 `Frozen.forward` runs a `Plan` made on the first call for each (batch size, thread count): every
 intermediate array and convolution workspace is a view into one arena, their offsets assigned by
 liveness (two arrays share bytes when no step needs both), and the branches of a Concat write
 straight into their slice of its output when the slice is contiguous (batch 1), so the concat
 copies nothing; with larger batches it copies the branches (the kernels write contiguous
-outputs only).
+outputs only), and a slice of the stacked 1x1 output that a convolution reads is copied out.
 """
 import copy
 
@@ -168,6 +171,37 @@ def lower(layer, input_shape, dtype):
     return graph
 
 
+def _pointwise(node):
+    a = node.attrs
+    return (node.op == "conv" and a["weight"].shape[2:] == (1, 1) and a["stride"] == (1, 1)
+            and a["padding"] == (0, 0))
+
+
+def stack_pointwise(graph):
+    """Horizontal fusion: the 1x1 convolutions that read the same value (an Inception block's
+    first convolutions) become one convolution with their output channels stacked, followed by
+    a "slice" step per original output (a view where the plan can make one)."""
+    groups = {}
+    for node in graph.nodes:
+        if _pointwise(node):
+            groups.setdefault((node.inputs[0], node.attrs["relu"]), []).append(node)
+    for (src, relu), group in groups.items():
+        if len(group) < 2:
+            continue
+        weight = np.concatenate([n.attrs["weight"] for n in group])
+        bias = np.concatenate([n.attrs["bias"] for n in group])
+        stacked = Node("conv", [src], len(graph.shapes), dict(
+            weight=weight, bias=bias, stride=(1, 1), padding=(0, 0), relu=relu))
+        graph.shapes.append((len(weight), *graph.shapes[group[0].output][1:]))
+        graph.nodes.insert(graph.nodes.index(group[0]), stacked)
+        start = 0
+        for node in group:
+            stop = start + node.attrs["weight"].shape[0]
+            node.op, node.inputs, node.attrs = "slice", [stacked.output], {"channels": slice(start, stop)}
+            start = stop
+    return graph
+
+
 # ---- planning: buffers and steps for one batch size -----------------------------------------
 
 def _aligned(n_bytes):
@@ -203,6 +237,9 @@ class Plan:
         for node in nodes:
             if node.op == "flatten" and node.inputs[0] != 0:
                 views[node.output] = (node.inputs[0], None)
+            if node.op == "slice" and (batch == 1 or all(  # contiguous, or read by concats only
+                    c is not None and c.op == "concat" for c in graph.consumers(node.output))):
+                views[node.output] = (node.inputs[0], node.attrs["channels"])
             if node.op == "concat" and batch == 1:
                 start = 0
                 for part in node.inputs:
@@ -292,7 +329,7 @@ class Plan:
                 backend.global_avg_pool_forward(xs[0], y)
             elif node.op == "adaptive_avgpool":
                 backend.adaptive_avg_pool2d_forward(xs[0], y)
-            elif node.op == "concat" and y.flags.c_contiguous and not any(
+            elif node.op == "concat" and all(v.flags.c_contiguous for v in xs + [y]) and not any(
                     self.views.get(v, (None,))[0] == node.output for v in node.inputs):
                 backend.concat_forward(xs, y)
             elif node.op == "concat":  # the parts not written in place
@@ -303,6 +340,8 @@ class Plan:
                     start += part.shape[1]
             elif node.op == "flatten" and node.output not in self.views:
                 np.copyto(y, xs[0].reshape(y.shape))
+            elif node.op == "slice" and node.output not in self.views:
+                np.copyto(y, xs[0][:, a["channels"]])
             elif node.op == "layer":
                 np.copyto(y, a["layer"].forward(xs[0]))
             if a.get("relu"):
@@ -325,7 +364,7 @@ class Frozen:
         self.input_shape, self.dtype = tuple(input_shape), np.dtype(dtype)
         self.backend = backend or getattr(layer, "backend", native)
         self.as_list = hasattr(layer, "stages")
-        self.graph = lower(layer, self.input_shape, self.dtype)
+        self.graph = stack_pointwise(lower(layer, self.input_shape, self.dtype))
         self.output_shape = self.graph.shapes[self.graph.output]
         self.plans = {}
 

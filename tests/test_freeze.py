@@ -86,11 +86,20 @@ def test_arrays_share_one_arena_by_liveness():
         assert np.shares_memory(array, plan.arena)
 
 
-def test_concat_branches_write_in_place_at_batch_one():
-    plan = BUILDS["googlenet"](np.float32).freeze().plan(1)
-    concats = [n for n in plan.graph.nodes if n.op == "concat"]
-    assert concats and all(plan.views.get(v, (None,))[0] == n.output for n in concats
-                           for v in n.inputs)
+def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batch_one():
+    frozen = BUILDS["googlenet"](np.float32).freeze()
+    nodes = frozen.graph.nodes
+    slices = [n for n in nodes if n.op == "slice"]
+    assert len(slices) == 3 * 9  # each block's 1x1 branch and its two reductions
+    plan = frozen.plan(1)
+    concats = [n for n in nodes if n.op == "concat"]
+    for n in concats:  # every branch in place, but the 1x1 branch: a view of the stacked output
+        assert [plan.views[v][0] == n.output for v in n.inputs] == [False, True, True, True]
+    assert all(n.output in plan.views for n in slices)
+    plan = frozen.plan(2)  # a channel slice of 2 images is not contiguous: copied for a conv
+    for n in slices:
+        read_by_concat = [c.op for c in frozen.graph.consumers(n.output)] == ["concat"]
+        assert (n.output in plan.views) == read_by_concat
 
 
 def test_unknown_layers_run_their_own_forward_from_a_snapshot():
