@@ -20,6 +20,8 @@ liveness (two arrays share bytes when no step needs both), and the branches of a
 straight into their slice of its output when the slice is contiguous (batch 1), so the concat
 copies nothing; with larger batches it copies the branches (the kernels write contiguous
 outputs only), and a slice of the stacked 1x1 output that a convolution reads is copied out.
+A batch larger than max_batch (8 by default) runs in chunks of max_batch images, so that memory
+stays bounded whatever the batch: the arena holds the maps of max_batch images.
 """
 import copy
 
@@ -30,6 +32,7 @@ from . import native
 from .threads import get_num_threads
 
 ALIGN = 64  # bytes: every arena array starts on a cache line
+MAX_BATCH = 8  # images a plan runs at once: a larger batch runs in chunks of this many
 
 
 class Node:
@@ -351,10 +354,11 @@ class Plan:
 
 class Frozen:
     """Inference only: forward(x) for x of (batch, *input_shape) in the network's dtype; returns
-    a fresh array ([array] for a Network, as its forward does). Plans are made on the first call
-    for each batch size and thread count, and kept."""
+    a fresh array ([array] for a Network, as its forward does). A batch runs max_batch images
+    at a time (the arena holds the maps of that many images); plans are made on the first call
+    for each batch size (up to max_batch) and thread count, and kept (self.plans)."""
 
-    def __init__(self, layer, input_shape=None, backend=None):
+    def __init__(self, layer, input_shape=None, max_batch=MAX_BATCH, backend=None):
         if input_shape is None:
             input_shape = getattr(layer, "input_shape", None)
             if input_shape is None:
@@ -366,9 +370,11 @@ class Frozen:
         self.as_list = hasattr(layer, "stages")
         self.graph = stack_pointwise(lower(layer, self.input_shape, self.dtype))
         self.output_shape = self.graph.shapes[self.graph.output]
+        self.max_batch = L.check.size("max_batch", max_batch, 1)
         self.plans = {}
 
     def plan(self, batch):
+        """The Plan for batch images (<= max_batch)."""
         key = (batch, get_num_threads())
         if key not in self.plans:
             self.plans[key] = Plan(self.graph, batch, self.backend)
@@ -382,16 +388,16 @@ class Frozen:
                              f"got {x.shape}")
         if x.dtype != self.dtype:
             raise TypeError(f"x must have dtype {self.dtype} (the network's), got {x.dtype}")
-        if len(x) == 0:
-            y = np.empty((0, *self.output_shape), self.dtype)
-        else:
-            y = self.plan(len(x)).run(np.ascontiguousarray(x)).copy()
+        x, y = np.ascontiguousarray(x), np.empty((len(x), *self.output_shape), self.dtype)
+        for start in range(0, len(x), self.max_batch):
+            chunk = x[start:start + self.max_batch]
+            np.copyto(y[start:start + len(chunk)], self.plan(len(chunk)).run(chunk))
         return [y] if self.as_list else y
 
     __call__ = forward
 
 
-def freeze(layer, input_shape=None):
+def freeze(layer, input_shape=None, max_batch=MAX_BATCH):
     """Frozen inference of layer (see the module's note); input_shape (C, H, W): a Network's own
-    when None."""
-    return Frozen(layer, input_shape)
+    when None; max_batch: the images a plan runs at once."""
+    return Frozen(layer, input_shape, max_batch)
