@@ -13,6 +13,7 @@
 
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 #define IN_POOL_LANES 128
+#define IN_POOL_SPAN 1024  /* columns of the folded row of max pooling without argmax */
 
 /* The window [*start, *end) of output index o along one axis, clipped to [0, n); returns its
  * length before clipping to the image but after clipping to the padded image (PyTorch's
@@ -68,6 +69,31 @@ IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real 
     for (size_t k = 0; k < n; ++k) {
         m[k] = arow ? 0 : (real)-INFINITY;
         best[k] = -1;  /* no tap yet */
+    }
+    /* Without argmax, the window rows fold first into one row v of the columns these windows
+     * touch (contiguous loads), then the kernel's columns run on v alone. */
+    ptrdiff_t first = (ptrdiff_t)(c0 * sw) - (ptrdiff_t)pw;
+    size_t a = first < 0 ? 0 : (size_t)first, b = (c0 + n - 1) * sw + kw - pw;
+    b = b < W ? b : W;
+    if (!arow && a < b && b - a <= IN_POOL_SPAN) {
+        real v[IN_POOL_SPAN];
+        memcpy(v, xp + y0 * W + a, (b - a) * sizeof(real));
+        for (size_t iy = y0 + 1; iy < y1; ++iy) {
+            const real *row = xp + iy * W + a;
+            for (size_t k = 0; k < b - a; ++k)
+                v[k] = ((row[k] > v[k]) | ((row[k] != row[k]) & (v[k] == v[k]))) ? row[k] : v[k];
+        }
+        for (size_t j = 0; j < kw; ++j) {
+            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)pw;
+            size_t lo, hi;
+            in_valid_range(&lo, &hi, off, sw, W, ow);
+            lo = lo > c0 ? lo : c0;
+            hi = hi < c0 + n ? hi : c0 + n;
+            if (sw == 1) NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, 1, c0, lo, hi);
+            else if (sw == 2) NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, 2, c0, lo, hi);
+            else NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, sw, c0, lo, hi);
+        }
+        y0 = y1;  /* done: the loop below has no rows left */
     }
     for (size_t iy = y0; iy < y1; ++iy) {
         for (size_t j = 0; j < kw; ++j) {

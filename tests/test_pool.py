@@ -367,11 +367,14 @@ def test_adaptive_avg_pool2d_layer(backend, rng):
 
 @pytest.mark.parametrize("backend", [native, reference])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("window", [(3, 2, 0, True), (3, 1, 1, False), (2, 2, 0, True), (3, 3, 1, True)])
-def test_max_pool_without_argmax_gives_the_same_maximum(backend, dtype, window):
+@pytest.mark.parametrize("window", [(3, 2, 0, True), (3, 1, 1, False), (2, 2, 0, True), (3, 3, 1, True),
+                                    ((5, 1), (1, 3), (2, 0), True)])
+@pytest.mark.parametrize("width", [11, 300, 2500])  # one block of output columns, several, too wide to fold
+def test_max_pool_without_argmax_gives_the_same_maximum(backend, dtype, window, width):
     """argmax=None (inference): y as with an argmax, NaN winning as before."""
-    x = np.random.default_rng(1).standard_normal((2, 3, 13, 11)).astype(dtype)
-    x[0, 0, 2, 2] = np.nan
+    x = np.random.default_rng(1).standard_normal((2, 3, 13, width)).astype(dtype)
+    x[0, 0, 2, 2] = x[1, 2, 12, width - 1] = np.nan
+    x[0, 1, 5, :] = -np.inf
     shape = layers.MaxPool2d(*window).output_shape(x.shape)
     with_argmax, alone = np.empty(shape, dtype), np.empty(shape, dtype)
     native.max_pool2d_forward(x, with_argmax, np.empty(shape, np.int64), *window)
