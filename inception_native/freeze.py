@@ -24,9 +24,11 @@ A batch larger than max_batch (8 by default) runs in chunks of max_batch images,
 stays bounded whatever the batch: the arena holds the maps of max_batch images.
 """
 import copy
+import sys
 
 import numpy as np
 
+from . import _checks as check
 from . import layers as L
 from . import native
 from .threads import get_num_threads
@@ -67,9 +69,9 @@ class Graph:
 # ---- lowering: layer tree -> graph ----------------------------------------------------------
 
 def _window(layer):
-    kh, kw = L.check.pair("kernel", layer.kernel, 1)
-    stride = (kh, kw) if layer.stride is None else L.check.pair("stride", layer.stride, 1)
-    return {"kernel": (kh, kw), "stride": stride, "padding": L.check.pair("padding", layer.padding),
+    kh, kw = check.pair("kernel", layer.kernel, 1)
+    stride = (kh, kw) if layer.stride is None else check.pair("stride", layer.stride, 1)
+    return {"kernel": (kh, kw), "stride": stride, "padding": check.pair("padding", layer.padding),
             "ceil_mode": bool(layer.ceil_mode)}
 
 
@@ -120,7 +122,12 @@ def _lower(layer, src, graph):
         return graph.add("adaptive_avgpool", [src], out)
     if kind is L.Flatten:
         return graph.add("flatten", [src], out)
-    return graph.add("layer", [src], out, layer=copy.deepcopy(layer).eval())
+    return graph.add("layer", [src], out, layer=_snapshot(layer))
+
+
+def _snapshot(layer):
+    """A deep copy of layer, in eval mode; modules it refers to (its backend) are shared."""
+    return copy.deepcopy(layer, {id(m): m for m in list(sys.modules.values())}).eval()
 
 
 def _only_consumer(graph, value, node):
@@ -370,7 +377,7 @@ class Frozen:
         self.as_list = hasattr(layer, "stages")
         self.graph = stack_pointwise(lower(layer, self.input_shape, self.dtype))
         self.output_shape = self.graph.shapes[self.graph.output]
-        self.max_batch = L.check.size("max_batch", max_batch, 1)
+        self.max_batch = check.size("max_batch", max_batch, 1)
         self.plans = {}
 
     def plan(self, batch):
