@@ -14,6 +14,7 @@
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 #define IN_POOL_LANES 128
 #define IN_POOL_SPAN 1024  /* columns of the folded row of max pooling without argmax */
+#define IN_POOL_KERNEL_COLUMNS 64  /* kernels up to this wide have their tap ranges computed once */
 
 /* The window [*start, *end) of output index o along one axis, clipped to [0, n); returns its
  * length before clipping to the image but after clipping to the padded image (PyTorch's
@@ -43,6 +44,23 @@ static inline void NAME(max_tap)(real *m, int64_t *best, const real *row, size_t
     }
 }
 
+/* The output columns [*lo, *hi) within [c0, c0 + n) whose tap at kernel column j (offset off)
+ * falls inside the row: from valid (computed once per call) or, for a kernel wider than
+ * IN_POOL_KERNEL_COLUMNS (valid NULL), computed here. */
+static inline void NAME(tap_range)(size_t *lo, size_t *hi, const size_t *valid, size_t j,
+                                   ptrdiff_t off, size_t sw, size_t W, size_t ow, size_t c0,
+                                   size_t n)
+{
+    if (valid) {
+        *lo = valid[2 * j];
+        *hi = valid[2 * j + 1];
+    } else {
+        in_valid_range(lo, hi, off, sw, W, ow);
+    }
+    *lo = *lo > c0 ? *lo : c0;
+    *hi = *hi < c0 + n ? *hi : c0 + n;
+}
+
 /* One window tap without argmax (inference): m starts at -inf, a larger pixel or a first NaN
  * takes, so the maximum (a NaN wins) is the one max_tap finds, with half its work. */
 static inline void NAME(max_tap_value)(real *m, const real *row, ptrdiff_t off, size_t s,
@@ -61,8 +79,8 @@ static inline void NAME(max_tap_value)(real *m, const real *row, ptrdiff_t off, 
  * maximum wins, as it would. Strides 1 and 2 get their own copy of the tap loop, which the
  * compiler vectorises. */
 IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real *xp, size_t W,
-                                          size_t y0, size_t y1, size_t ow, size_t kw, size_t sw,
-                                          size_t pw, size_t c0, size_t n)
+                                          size_t y0, size_t y1, const size_t *valid, size_t ow,
+                                          size_t kw, size_t sw, size_t pw, size_t c0, size_t n)
 {
     real m[IN_POOL_LANES];
     int64_t best[IN_POOL_LANES];
@@ -86,9 +104,7 @@ IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real 
         for (size_t j = 0; j < kw; ++j) {
             ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)pw;
             size_t lo, hi;
-            in_valid_range(&lo, &hi, off, sw, W, ow);
-            lo = lo > c0 ? lo : c0;
-            hi = hi < c0 + n ? hi : c0 + n;
+            NAME(tap_range)(&lo, &hi, valid, j, off, sw, W, ow, c0, n);
             if (sw == 1) NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, 1, c0, lo, hi);
             else if (sw == 2) NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, 2, c0, lo, hi);
             else NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, sw, c0, lo, hi);
@@ -99,9 +115,7 @@ IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real 
         for (size_t j = 0; j < kw; ++j) {
             ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)pw;
             size_t lo, hi;
-            in_valid_range(&lo, &hi, off, sw, W, ow);
-            lo = lo > c0 ? lo : c0;
-            hi = hi < c0 + n ? hi : c0 + n;
+            NAME(tap_range)(&lo, &hi, valid, j, off, sw, W, ow, c0, n);
             const real *row = xp + iy * W;
             if (!arow && sw == 1) NAME(max_tap_value)(m, row, off, 1, c0, lo, hi);
             else if (!arow && sw == 2) NAME(max_tap_value)(m, row, off, 2, c0, lo, hi);
@@ -121,6 +135,10 @@ void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P,
                               size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
                               size_t sw, size_t ph, size_t pw)
 {
+    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS];
+    size_t *valid = kw <= IN_POOL_KERNEL_COLUMNS ? ranges : NULL;
+    for (size_t j = 0; valid && j < kw; ++j)
+        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)pw, sw, W, ow);
     PARALLEL_OVER(P * H * W)
     for (size_t p = 0; p < P; ++p) {
         for (size_t oy = 0; oy < oh; ++oy) {
@@ -128,7 +146,7 @@ void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P,
             NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
             for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES)
                 NAME(max_pool_columns)(y + r, argmax ? argmax + r : NULL, x + p * H * W, W, y0,
-                                       y1, ow, kw, sw, pw, c0,
+                                       y1, valid, ow, kw, sw, pw, c0,
                                        ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
         }
     }

@@ -380,3 +380,16 @@ def test_max_pool_without_argmax_gives_the_same_maximum(backend, dtype, window, 
     native.max_pool2d_forward(x, with_argmax, np.empty(shape, np.int64), *window)
     backend.max_pool2d_forward(x, alone, None, *window)
     np.testing.assert_array_equal(alone, with_argmax)
+
+
+def test_max_pool_with_a_kernel_wider_than_the_precomputed_tap_ranges():
+    """A kernel over 64 columns wide has its tap ranges computed per row: the same maxima."""
+    x = np.random.default_rng(2).standard_normal((1, 2, 5, 300)).astype(np.float32)
+    window = ((3, 70), (1, 5), (1, 0), True)
+    shape = layers.MaxPool2d(*window).output_shape(x.shape)
+    expected, alone, argmax = np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.int64)
+    reference.max_pool2d_forward(x, expected, None, *window)
+    native.max_pool2d_forward(x, alone, None, *window)
+    np.testing.assert_array_equal(alone, expected)
+    native.max_pool2d_forward(x, alone, argmax, *window)
+    np.testing.assert_array_equal(alone, expected)
