@@ -1,0 +1,239 @@
+/* convk_isa_template.h: the ISA-specific half of the convolution kernels, for one real type
+ * (NAME, real) and one ISA level (ISA, see convk_isa.h), included by convk_template.h once per
+ * level: the same source becomes zmm, ymm or xmm code according to the level's vector size and
+ * target attribute. Functions are named F(f) = in_f_isa<level>_<f32|f64>.
+ *
+ * The forward tile: MR output channels x NR = NV*LANES pixels, accumulators acc[MR][NV]:
+ *     acc[i][v] += broadcast(a[k, i]) * b[k, v*LANES .. v*LANES + LANES - 1]   for each tap k
+ * The dL/dw tile: DM channels x DN taps, each a vector of LANES partial sums over pixels:
+ *     acc[m][n] += dY[m, q .. q + LANES - 1] * col[n, q .. q + LANES - 1]
+ */
+
+#define DESC IN_NAME3(IN_CONVK_ISA, ISA, _DESC)
+#define VBYTES IN_CONVK_FIELD(VBYTES, DESC)
+#define MR IN_CONVK_FIELD(MR, DESC)
+#define NV IN_CONVK_FIELD(NV, DESC)
+#define DM IN_CONVK_FIELD(DM, DESC)
+#define DN IN_CONVK_FIELD(DN, DESC)
+#define LANES ((size_t)VBYTES / sizeof(real))
+#define NR (NV * LANES)
+#define KERNEL IN_NAME3(IN_CONVK_ISA, ISA, _TARGET) IN_CONVK_CONTRACT
+#define F(f) NAME(IN_NAME3(f, _isa, ISA))
+#define vec F(vec)
+#define ivec F(ivec)
+
+typedef real vec __attribute__((vector_size(VBYTES)));
+#if IN_DOUBLE
+typedef long long ivec __attribute__((vector_size(VBYTES)));
+#else
+typedef int ivec __attribute__((vector_size(VBYTES)));
+#endif
+
+/* *v = max(*v, 0) lane by lane, NaN kept: v where !(v < 0), else +0 */
+KERNEL static inline void F(relu)(vec *v)
+{
+    *v = (vec)((ivec)*v & ~(ivec)(*v < 0));
+}
+
+/* t[0] + ... + t[LANES-1], added pairwise (halves, quarters, ...): a fixed order */
+KERNEL static inline real F(hsum)(vec v)
+{
+    real t[LANES];
+    memcpy(t, &v, sizeof t);
+    for (size_t w = LANES / 2; w > 0; w /= 2)
+        for (size_t q = 0; q < w; ++q) t[q] += t[q + w];
+    return t[0];
+}
+
+/* dst[q] = src[q] for q < len, in whole vectors: reads and writes up to LANES - 1 elements past
+ * len (see pack_rows for why that is safe) */
+KERNEL static inline void F(copy_run)(real *dst, const real *src, size_t len)
+{
+    for (size_t q = 0; q < len; q += LANES) {
+        vec v;
+        memcpy(&v, src + q, sizeof v);
+        memcpy(dst + q, &v, sizeof v);
+    }
+}
+
+/* The col rows of a block of pixels (implicit im2col), for taps tap[0..rows):
+ *     dst[q*ld + run.dst + t] = src[run.src + tap[q] + t]   for each run, t < run.len
+ * and 0 in columns [width, ld). Runs are copied in whole vectors, rows in order, so an overrun
+ * lands where a later run or row writes (or in the SLACK past the buffer); reads within a
+ * vector of the end of src (src_size) are copied one by one. */
+KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *src,
+                                size_t src_size, const size_t *tap, size_t rows,
+                                const in_convk_run *rs, size_t nruns)
+{
+    for (size_t q = 0; q < rows; ++q) {
+        real *d = dst + q * ld;
+        for (size_t k = 0; k < nruns; ++k) {
+            size_t at = rs[k].src + tap[q], len = rs[k].len;
+            if (at + len + LANES <= src_size)
+                F(copy_run)(d + rs[k].dst, src + at, len);
+            else
+                for (size_t t = 0; t < len; ++t) d[rs[k].dst + t] = src[at + t];
+        }
+        for (size_t t = width; t < ld; ++t) d[t] = 0;
+    }
+}
+
+/* The microkernel: cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} a[k*lda + i] *
+ * b[k*NR + t] for i < MR, t < NR; a is a packed weight panel, b a packed col panel (aligned),
+ * cin and cout aligned rows (cin may be cout). */
+KERNEL static void F(ukr)(size_t kc, const real *a, size_t lda, const real *b, const real *cin,
+                          size_t ldi, real *cout, size_t ldo)
+{
+    vec acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v] = (vec){0};
+    for (size_t k = 0; k < kc; ++k) {
+        const vec *bk = (const vec *)(b + k * NR);
+        for (int i = 0; i < MR; ++i) {
+            vec ai = a[k * lda + i] - (vec){0}; /* broadcast; x - 0 == x, so it folds away */
+            for (int v = 0; v < NV; ++v) acc[i][v] += ai * bk[v];
+        }
+    }
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v) {
+            vec *o = (vec *)(cout + i * ldo + v * LANES);
+            *o = cin ? *(const vec *)(cin + i * ldi + v * LANES) + acc[i][v] : acc[i][v];
+        }
+}
+
+/* The fused epilogue of one tile t (rows o0 .. o0+rows, NR columns a row) into y, one image
+ * segment at a time:
+ *     y[seg.src + o*ohw + q] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
+ * whole vectors where the segment has them, then one by one (the same arithmetic). */
+KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t o0, size_t rows,
+                                 const in_convk_run *sg, size_t nseg)
+{
+    for (size_t i = 0; i < rows; ++i) {
+        size_t o = o0 + i;
+        real s = e->scale ? e->scale[o] : 1, h = e->shift ? e->shift[o] : 0;
+        for (size_t k = 0; k < nseg; ++k) {
+            real *y = e->y + sg[k].src + o * e->ohw;
+            const real *v = t + i * NR + sg[k].dst;
+            size_t q = 0, len = sg[k].len;
+            for (; q + LANES <= len; q += LANES) {
+                vec a, old;
+                memcpy(&a, v + q, sizeof a);
+                if (e->scale) a = a * s + h;
+                else if (e->shift) a = a + h;
+                if (e->accumulate) memcpy(&old, y + q, sizeof old), a = a + old;
+                if (e->relu) F(relu)(&a);
+                memcpy(y + q, &a, sizeof a);
+            }
+            for (; q < len; ++q) {
+                real a = v[q];
+                if (e->scale) a = a * s + h;
+                else if (e->shift) a = a + h;
+                if (e->accumulate) a = a + y[q];
+                if (e->relu) a = a < 0 ? 0 : a;
+                y[q] = a;
+            }
+        }
+    }
+}
+
+/* One task: rows [m0, m1) x pixels [n0, n1) of out = A col. For each K block of kc taps:
+ * pack the task's col panels (kc x NR each) into bbuf, then for each panel sweep the rows with
+ * the microkernel (the panel stays in L1, the weights block in L2). The sums of K blocks before
+ * the last wait in cpart (rows x nc); the last block's tile goes through the epilogue. */
+KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
+                                const real *a, real *bbuf, real *cpart, size_t m0, size_t m1,
+                                size_t n0, size_t n1)
+{
+    size_t tap[IN_CONVK_KC_MAX];
+    in_convk_run rs[IN_CONVK_MAX_RUNS];
+    real tile[MR * NR] __attribute__((aligned(64)));
+    size_t panels = cdiv(n1 - n0, NR);
+    for (size_t kb = 0; kb < g->k_blocks; ++kb) {
+        size_t k0 = kb * g->kc, kc = min_size(g->K, k0 + g->kc) - k0, last = kb + 1 == g->k_blocks;
+        in_convk_taps(tap, g, k0, k0 + kc);
+        for (size_t jp = 0; jp < panels; ++jp) {
+            size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
+            size_t nruns = in_convk_runs(rs, g, c0, cnt);
+            F(pack_rows)(bbuf + jp * kc * NR, NR, cnt, src, g->src_size, tap, kc, rs, nruns);
+        }
+        for (size_t jp = 0; jp < panels; ++jp) {
+            size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
+            size_t nseg = last ? in_convk_segments(rs, e->ohw, e->image, c0, cnt) : 0;
+            for (size_t i = m0; i < m1; i += MR) {
+                const real *ap = a + i / IN_CONVK_PANEL * IN_CONVK_PANEL * g->K
+                                 + i % IN_CONVK_PANEL + k0 * IN_CONVK_PANEL;
+                real *cp = cpart + (i - m0) * g->nc + jp * NR;
+                F(ukr)(kc, ap, IN_CONVK_PANEL, bbuf + jp * kc * NR, kb ? cp : 0, g->nc,
+                       last ? tile : cp, last ? NR : g->nc);
+                if (last) F(store_tile)(e, tile, i, min_size(MR, g->M - i), rs, nseg);
+            }
+        }
+    }
+}
+
+/* The dL/dw microkernel: t[m*DN + n] = sum_{q < len} a[m*ld + q] * b[n*ld + q] for m < DM,
+ * n < DN (len a multiple of LANES; rows aligned): LANES partial sums each, then hsum. */
+KERNEL static void F(dot_tile)(size_t len, const real *a, const real *b, size_t ld, real *t)
+{
+    vec acc[DM][DN];
+    for (int m = 0; m < DM; ++m)
+        for (int n = 0; n < DN; ++n) acc[m][n] = (vec){0};
+    for (size_t q = 0; q < len; q += LANES) {
+        vec bq[DN];
+        for (int n = 0; n < DN; ++n) bq[n] = *(const vec *)(b + n * ld + q);
+        for (int m = 0; m < DM; ++m) {
+            vec aq = *(const vec *)(a + m * ld + q);
+            for (int n = 0; n < DN; ++n) acc[m][n] += aq * bq[n];
+        }
+    }
+    for (int m = 0; m < DM; ++m)
+        for (int n = 0; n < DN; ++n) t[m * DN + n] = F(hsum)(acc[m][n]);
+}
+
+/* dL/dw for the taps [r0, r1), a thread's share:
+ *     dw[o, r] = sum over pixel blocks (in order) of sum_q dY[o, q] col[r, q]
+ * For each block of dk pixels: pack the dY block (all channels, masked) and, dt taps at a time,
+ * the col block into rows of dk_ld; then dot tiles, channels outer (dm rows of dY stay in L1),
+ * taps inner. The first block assigns dw, the others add. */
+KERNEL static void F(dw_range)(const in_convk_plan *p, real *dw, const real *dy, const real *mask,
+                               const real *src, real *ybuf, real *cbuf, size_t r0, size_t r1)
+{
+    const in_convk_gemm *g = &p->fwd;
+    size_t tap[IN_CONVK_KC_MAX], ld = p->dk_ld, ohw = g->oh * g->ow;
+    in_convk_run rs[IN_CONVK_MAX_RUNS];
+    real t[DM * DN];
+    for (size_t n0 = 0; n0 < g->N; n0 += p->dk) {
+        size_t cnt = min_size(p->dk, g->N - n0), len = up(cnt, LANES);
+        size_t nseg = in_convk_segments(rs, ohw, p->OC * ohw, n0, cnt);
+        NAME(pack_dy)(ybuf, ld, cnt, dy, mask, p->OC, up(p->OC, DM), ohw, rs, nseg);
+        size_t nruns = in_convk_runs(rs, g, n0, cnt);
+        for (size_t t0 = r0; t0 < r1; t0 += p->dt) {
+            size_t t1 = min_size(r1, t0 + p->dt);
+            in_convk_taps(tap, g, t0, t1);
+            F(pack_rows)(cbuf, ld, cnt, src, g->src_size, tap, t1 - t0, rs, nruns);
+            memset(cbuf + (t1 - t0) * ld, 0, (up(t1 - t0, DN) - (t1 - t0)) * ld * sizeof(real));
+            for (size_t o = 0; o < p->OC; o += DM)
+                for (size_t r = t0; r < t1; r += DN) {
+                    F(dot_tile)(len, ybuf + o * ld, cbuf + (r - t0) * ld, ld, t);
+                    for (size_t m = 0; m < DM && o + m < p->OC; ++m)
+                        for (size_t n = 0; n < DN && r + n < t1; ++n) {
+                            real *d = dw + (o + m) * p->K + r + n;
+                            *d = n0 ? *d + t[m * DN + n] : t[m * DN + n];
+                        }
+                }
+        }
+    }
+}
+
+#undef DESC
+#undef VBYTES
+#undef MR
+#undef NV
+#undef DM
+#undef DN
+#undef LANES
+#undef NR
+#undef KERNEL
+#undef F
+#undef vec
+#undef ivec

@@ -1,0 +1,235 @@
+/* convk_template.h: the convolution kernels of convk.h for one real type (convk.c instantiates
+ * it for float and double): preparing the source, packing weights, dbias, and the drivers that
+ * share the work among OpenMP threads and call the ISA's tasks (convk_isa_template.h).
+ * See convk.h for the legend and the math of each pass. */
+
+/* The fused store of the forward: y[b*image + o*ohw + p] = act(scale[o] * sum + shift[o]
+ * (+ y[...])); scale, shift may be NULL (1, 0); act is ReLU or the identity. */
+typedef struct {
+    real *y;
+    size_t image, ohw;
+    const real *scale, *shift;
+    int relu, accumulate;
+} NAME(epilogue);
+
+/* ybuf[o*ld + seg.dst + q] = dY[b, o, p] (dy where mask > 0, or everywhere when mask is NULL)
+ * for each segment (b, p..p+len) of the pixel block; 0 in columns [width, ld) and rows
+ * [OC, rows): dL/dw's dY block, one pass over it. */
+static void NAME(pack_dy)(real *ybuf, size_t ld, size_t width, const real *dy, const real *mask,
+                          size_t OC, size_t rows, size_t ohw, const in_convk_run *sg, size_t nseg)
+{
+    for (size_t o = 0; o < rows; ++o) {
+        real *d = ybuf + o * ld;
+        size_t from = o < OC ? width : 0;
+        for (size_t k = 0; o < OC && k < nseg; ++k) {
+            const real *s = dy + sg[k].src + o * ohw, *m = mask ? mask + sg[k].src + o * ohw : 0;
+            real *t = d + sg[k].dst;
+            if (m)
+                for (size_t q = 0; q < sg[k].len; ++q) t[q] = m[q] > 0 ? s[q] : 0;
+            else
+                memcpy(t, s, sg[k].len * sizeof(real));
+        }
+        for (size_t q = from; q < ld; ++q) d[q] = 0;
+    }
+}
+
+#define ISA 0
+#include "convk_isa_template.h"
+#undef ISA
+#if IN_CONVK_X86
+#define ISA 1
+#include "convk_isa_template.h"
+#undef ISA
+#define ISA 2
+#include "convk_isa_template.h"
+#undef ISA
+#endif
+#define ISA 3
+#include "convk_isa_template.h"
+#undef ISA
+
+typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *, const real *,
+                                   const real *, real *, real *, size_t, size_t, size_t, size_t);
+typedef void (*NAME(dw_range_fn))(const in_convk_plan *, real *, const real *, const real *,
+                                  const real *, real *, real *, size_t, size_t);
+
+static const struct {
+    NAME(gemm_task_fn) gemm_task;
+    NAME(dw_range_fn) dw_range;
+} NAME(kernels)[IN_CONVK_LEVELS] = {
+    {NAME(gemm_task_isa0), NAME(dw_range_isa0)},
+#if IN_CONVK_X86
+    {NAME(gemm_task_isa1), NAME(dw_range_isa1)},
+    {NAME(gemm_task_isa2), NAME(dw_range_isa2)},
+#else
+    {0, 0},
+    {0, 0},
+#endif
+    {NAME(gemm_task_isa3), NAME(dw_range_isa3)},
+};
+
+/* One plane of P from one plane of the input (see in_convk_gemm): row Y of P is input row
+ * (Y - top) / dh when that divides, column X = left + ix*dw of it holds in[ix] (0 where mask
+ * <= 0), stored at phase X % sw, position X / sw; everything else is 0. */
+static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in_convk_gemm *g)
+{
+    ptrdiff_t dw = (ptrdiff_t)g->dw, Ws = (ptrdiff_t)g->Ws;
+    size_t ix0 = g->left < 0 ? (size_t)((-g->left + dw - 1) / dw) : 0;
+    size_t ix1 = Ws > g->left ? min_size(g->Wi, (size_t)((Ws - g->left + dw - 1) / dw)) : 0;
+    for (size_t Y = 0; Y < g->Hs; ++Y) {
+        real *row = P + Y * g->rowstride;
+        ptrdiff_t ty = (ptrdiff_t)Y - g->top;
+        memset(row, 0, g->rowstride * sizeof(real));
+        if (ty < 0 || ty % (ptrdiff_t)g->dh || (size_t)ty / g->dh >= g->Hi || ix0 >= ix1) continue;
+        const real *s = in + (size_t)ty / g->dh * g->Wi;
+        const real *m = mask ? mask + (size_t)ty / g->dh * g->Wi : 0;
+        size_t X = (size_t)(g->left + (ptrdiff_t)ix0 * dw), phase = X % g->sw, xq = X / g->sw;
+        if (g->sw == 1 && g->dw == 1) { /* the common case: a padded copy */
+            real *t = row + X;
+            s += ix0, m = m ? m + ix0 : 0;
+            if (m)
+                for (size_t q = 0; q < ix1 - ix0; ++q) t[q] = m[q] > 0 ? s[q] : 0;
+            else
+                memcpy(t, s, (ix1 - ix0) * sizeof(real));
+            continue;
+        }
+        for (size_t ix = ix0; ix < ix1; ++ix) {
+            row[phase * g->Wq + xq] = m && !(m[ix] > 0) ? 0 : s[ix];
+            for (phase += g->dw; phase >= g->sw; phase -= g->sw) ++xq;
+        }
+    }
+}
+
+/* P for all B*C planes of in (B, C, Hi, Wi); returns P. One pass reading in, one writing P. */
+static const real *NAME(prepare)(real *P, const real *in, const real *mask,
+                                 const in_convk_gemm *g, size_t B, int threads)
+{
+    size_t planes = B * g->C, hw = g->Hi * g->Wi;
+    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && planes * hw >= IN_PARALLEL_MIN))
+    for (size_t q = 0; q < planes; ++q)
+        NAME(prep_plane)(P + q * g->plane, in + q * hw, mask ? mask + q * hw : 0, g);
+    return P;
+}
+
+/* wp[(m / PANEL)*PANEL*K + r*PANEL + m % PANEL] = A[m, r] (0 for rows m >= M), where A is w
+ * (OC, K) itself, or, when flip, the dL/dx weights w'[c, (o*kh + i)*kw + j] =
+ * w[o, c, kh-1-i, kw-1-j] (C, OC*kh*kw): i.e. w[(o*C + c)*khw + khw-1-q], q = i*kw + j. */
+static void NAME(pack_panels)(real *wp, const real *w, size_t OC, size_t C, size_t khw, int flip,
+                              int threads)
+{
+    size_t M = flip ? C : OC, K = flip ? OC * khw : C * khw, panels = cdiv(M, IN_CONVK_PANEL);
+    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && M * K >= IN_PARALLEL_MIN))
+    for (size_t pn = 0; pn < panels; ++pn) {
+        real *d = wp + pn * IN_CONVK_PANEL * K;
+        for (size_t i = 0; i < IN_CONVK_PANEL; ++i) {
+            size_t m = pn * IN_CONVK_PANEL + i;
+            for (size_t r = 0; r < K; ++r) {
+                size_t o = r / khw, q = r % khw;
+                real v = m >= M ? 0 : !flip ? w[m * K + r] : w[(o * C + m) * khw + khw - 1 - q];
+                d[r * IN_CONVK_PANEL + i] = v;
+            }
+        }
+    }
+}
+
+void NAME(convk_pack_weights)(real *wp, const real *w, size_t OC, size_t C, size_t kh, size_t kw)
+{
+    NAME(pack_panels)(wp, w, OC, C, kh * kw, 0, 1);
+}
+
+size_t NAME(convk_work_size)(size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh,
+                             size_t kw, size_t sh, size_t sw, size_t ph, size_t pw, int threads)
+{
+    in_convk_plan p;
+    in_convk_plan_init(&p, sizeof(real), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads);
+    return p.work;
+}
+
+/* out = A col(src) through the epilogue: the tasks (n block, m chunk) of g in equal contiguous
+ * shares, each thread with its own panels and partial sums in work. */
+static void NAME(run_gemm)(const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
+                           const real *a, real *work, int isa, int threads)
+{
+    NAME(gemm_task_fn) task = NAME(kernels)[isa].gemm_task;
+    size_t tasks = g->n_blocks * g->m_chunks;
+    IN_PRAGMA(omp parallel num_threads(threads) if (threads > 1))
+    {
+        real *bbuf = work + in_convk_thread() * g->thread_stride;
+        real *cpart = bbuf + up(g->bpack, IN_CONVK_ALIGN);
+        for (size_t q = in_share_begin(tasks), end = in_share_end(tasks); q < end; ++q) {
+            size_t nb = q / g->m_chunks, mi = q % g->m_chunks;
+            task(g, e, src, a, bbuf, cpart, mi * g->mc, min_size(g->M, (mi + 1) * g->mc),
+                 nb * g->nc, min_size(g->N, (nb + 1) * g->nc));
+        }
+    }
+}
+
+/* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)).
+ * Passes: P written once (none for an unpadded stride-1 x), y written once (read once more
+ * when accumulating); col panels live in L1/L2 only. */
+void NAME(convk_forward)(real *y, size_t y_image, real *work, const real *x, const real *wp,
+                         const real *scale, const real *shift, int relu, int accumulate, size_t B,
+                         size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw, size_t sh,
+                         size_t sw, size_t ph, size_t pw, int threads)
+{
+    in_convk_plan p;
+    in_convk_plan_init(&p, sizeof(real), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads);
+    real *base = in_convk_aligned(work);
+    const NAME(epilogue) e = {y, y_image, p.oh * p.ow, scale, shift, relu, accumulate};
+    const real *src = p.fwd.direct ? x : NAME(prepare)(base, x, 0, &p.fwd, B, p.threads);
+    NAME(run_gemm)(&p.fwd, &e, src, wp, base + p.fwd_threads_at, p.isa, p.threads);
+}
+
+/* dbias[o] = sum_{b,p} dY[b, o, p], in double with IN_LANES partial sums (fixed order) */
+static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, size_t B,
+                                size_t OC, size_t ohw, int threads)
+{
+    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && B * OC * ohw >= IN_PARALLEL_MIN))
+    for (size_t o = 0; o < OC; ++o) {
+        double acc[IN_LANES] = {0}, s = 0;
+        for (size_t b = 0; b < B; ++b) {
+            const real *d = dy + (b * OC + o) * ohw, *m = mask ? mask + (b * OC + o) * ohw : 0;
+            size_t q = 0;
+            for (; q + IN_LANES <= ohw; q += IN_LANES)
+                for (size_t l = 0; l < IN_LANES; ++l)
+                    acc[l] += m && !(m[q + l] > 0) ? 0 : (double)d[q + l];
+            for (; q < ohw; ++q) s += m && !(m[q] > 0) ? 0 : (double)d[q];
+        }
+        dbias[o] = (real)(s + in_lanes_total(acc));
+    }
+}
+
+/* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise):
+ *     dbias = sum dY;  dw = dY col(x)^T (threads own disjoint taps: no reduction, the same bits
+ *     on any thread count);  dx = w' col(dY') (see in_convk_plan_init), dY = dy masked by
+ *     y_relu > 0 when y_relu is given. */
+void NAME(convk_backward)(real *dx, real *dw, real *dbias, real *work, const real *dy,
+                          const real *y_relu, const real *x, const real *w, size_t B, size_t C,
+                          size_t H, size_t W, size_t OC, size_t kh, size_t kw, size_t sh,
+                          size_t sw, size_t ph, size_t pw, int threads)
+{
+    in_convk_plan p;
+    in_convk_plan_init(&p, sizeof(real), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads);
+    real *base = in_convk_aligned(work);
+    if (dbias) NAME(bias_backward)(dbias, dy, y_relu, B, OC, p.oh * p.ow, p.threads);
+    if (dw) {
+        NAME(dw_range_fn) range = NAME(kernels)[p.isa].dw_range;
+        const real *src = p.fwd.direct ? x : NAME(prepare)(base, x, 0, &p.fwd, B, p.threads);
+        size_t groups = cdiv(p.K, p.dn);
+        IN_PRAGMA(omp parallel num_threads(p.threads) if (p.threads > 1))
+        {
+            real *ybuf = base + p.dw_threads_at + in_convk_thread() * p.dw_stride;
+            size_t g0 = in_share_begin(groups), g1 = in_share_end(groups);
+            if (g0 < g1)
+                range(&p, dw, dy, y_relu, src, ybuf, ybuf + up(p.dw_ybuf, IN_CONVK_ALIGN),
+                      g0 * p.dn, min_size(p.K, g1 * p.dn));
+        }
+    }
+    if (dx) {
+        const NAME(epilogue) e = {dx, C * H * W, H * W, 0, 0, 0, 0};
+        NAME(pack_panels)(base, w, OC, C, kh * kw, 1, p.threads);
+        NAME(prepare)(base + p.dx_src_at, dy, y_relu, &p.dx, B, p.threads);
+        NAME(run_gemm)(&p.dx, &e, base + p.dx_src_at, base, base + p.dx_threads_at, p.isa,
+                       p.threads);
+    }
+}
