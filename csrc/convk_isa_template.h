@@ -35,11 +35,11 @@ KERNEL static inline void F(relu)(vec *v)
     *v = (vec)((ivec)*v & ~(ivec)(*v < 0));
 }
 
-/* t[0] + ... + t[LANES-1], added pairwise (halves, quarters, ...): a fixed order */
-KERNEL static inline real F(hsum)(vec v)
+/* v[0] + ... + v[LANES-1], added pairwise (halves, quarters, ...): a fixed order */
+KERNEL static inline real F(hsum)(const vec *v)
 {
     real t[LANES];
-    memcpy(t, &v, sizeof t);
+    memcpy(t, v, sizeof t);
     for (size_t w = LANES / 2; w > 0; w /= 2)
         for (size_t q = 0; q < w; ++q) t[q] += t[q + w];
     return t[0];
@@ -187,7 +187,7 @@ KERNEL static void F(dot_tile)(size_t len, const real *a, const real *b, size_t 
         }
     }
     for (int m = 0; m < DM; ++m)
-        for (int n = 0; n < DN; ++n) t[m * DN + n] = F(hsum)(acc[m][n]);
+        for (int n = 0; n < DN; ++n) t[m * DN + n] = F(hsum)(&acc[m][n]);
 }
 
 /* dL/dw for the taps [r0, r1), a thread's share:
