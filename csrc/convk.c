@@ -15,7 +15,7 @@
  *   MC: the packed weights it sweeps (mc x kc) stay in L2;
  *   NC: panels a task packs (kc x nc, nc = NC_PANELS * NR) stay in L2 beside them;
  *   DK, DY, DT: dL/dw's pixel block, dY block (OC x dk) and col block (dt x dk). */
-#define KC_BYTES 20480
+#define KC_BYTES 16384
 #define MC_BYTES 196608
 #define NC_PANELS 8
 #define DK_BYTES 4096
@@ -23,7 +23,6 @@
 #define DT_BYTES (128 << 10)
 #define IN_CONVK_KC_MAX 1024     /* taps of a K block or dL/dw tap block (offsets on the stack) */
 #define IN_CONVK_MAX_RUNS 256    /* runs of pixels in a panel or dL/dw pixel block */
-#define IN_CONVK_SLACK 64        /* elements past packed rows and P that vector overruns touch */
 #define IN_CONVK_ALIGN 16        /* elements: every buffer starts on 64 bytes */
 
 static const struct {
@@ -95,7 +94,7 @@ size_t in_convk_out_size(size_t in, size_t pad, size_t k, size_t stride)
 
 size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw)
 {
-    return up(OC, IN_CONVK_PANEL) * C * kh * kw;
+    return up(OC, IN_CONVK_PAD) * C * kh * kw;
 }
 
 /* The GEMM's source: input (B, C, Hi, Wi) placed at (top, left) of a Hs x Ws map, dilated by
@@ -142,7 +141,7 @@ static void gemm_blocking(in_convk_gemm *g, size_t vbytes, size_t mr, size_t nv,
         g->mc = up(g->mc / 2, mr);
         g->m_chunks = cdiv(g->M, g->mc);
     }
-    g->bpack = g->kc * g->nc + IN_CONVK_SLACK;
+    g->bpack = g->kc * g->nc;
     g->cpart = g->k_blocks > 1 ? g->mc * g->nc : 0;
     g->thread_stride = up(g->bpack, IN_CONVK_ALIGN) + up(g->cpart, IN_CONVK_ALIGN);
 }
@@ -185,15 +184,15 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     p->dt = min_size(IN_CONVK_KC_MAX, DT_BYTES / (p->dk_ld * rs)) / p->dn * p->dn;
     p->dt = max_size(p->dn, p->dt);
     p->dw_ybuf = up(OC, p->dm) * p->dk_ld;
-    p->dw_cbuf = p->dt * p->dk_ld + IN_CONVK_SLACK;
+    p->dw_cbuf = p->dt * p->dk_ld;
     p->dw_stride = up(p->dw_ybuf, A) + up(p->dw_cbuf, A);
 
     /* work: forward [P(x)] [per thread: panels, partial sums]; dL/dw [P(x)] [per thread: dY
      * block, col block]; dL/dx [packed w'] [P(dY')] [per thread: panels, partial sums] */
-    p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size + IN_CONVK_SLACK, A);
+    p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
     p->dw_threads_at = p->fwd_threads_at;
     p->dx_src_at = up(in_convk_packed_size(C, OC, kh, kw), A);
-    p->dx_threads_at = p->dx_src_at + up(p->dx.src_size + IN_CONVK_SLACK, A);
+    p->dx_threads_at = p->dx_src_at + up(p->dx.src_size, A);
     size_t fwd = p->fwd_threads_at + T * p->fwd.thread_stride;
     size_t dw = p->dw_threads_at + T * p->dw_stride;
     size_t dx = p->dx_threads_at + T * p->dx.thread_stride;
@@ -209,16 +208,19 @@ typedef struct {
     size_t src, dst, len;
 } in_convk_run;
 
-/* The runs of pixels [n0, n0 + cnt) of g's output map, one per output row they touch:
+/* The runs of pixels [n0, n0 + cnt) of g's output map, one per output row they touch, or one
+ * per image when output rows follow each other in the source (sh*rowstride = ow: a 1x1 stride-1
+ * convolution read directly):
  *     run.src = b*image + oy*sh*rowstride + ox   (col[r, n] = src[run.src + tap[r] + n - n0]) */
 static size_t in_convk_runs(in_convk_run *rs, const in_convk_gemm *g, size_t n0, size_t cnt)
 {
-    size_t ohw = g->oh * g->ow, b = n0 / ohw, oy = n0 % ohw / g->ow, ox = n0 % g->ow, k = 0;
+    size_t ohw = g->oh * g->ow, span = g->sh * g->rowstride == g->ow ? ohw : g->ow;
+    size_t b = n0 / ohw, p = n0 % ohw, k = 0;
     for (size_t d = 0; d < cnt; ++k) {
-        size_t len = min_size(g->ow - ox, cnt - d);
-        rs[k] = (in_convk_run){b * g->image + oy * g->sh * g->rowstride + ox, d, len};
-        d += len, ox = 0;
-        if (++oy == g->oh) oy = 0, ++b;
+        size_t len = min_size(span - p % span, min_size(ohw - p, cnt - d));
+        rs[k] = (in_convk_run){b * g->image + p / g->ow * g->sh * g->rowstride + p % g->ow, d, len};
+        d += len, p += len;
+        if (p == ohw) p = 0, ++b;
     }
     return k;
 }

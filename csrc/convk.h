@@ -17,8 +17,7 @@
  * workspace (one buffer, reused by every call of that shape and thread count or less, forward
  * and backward), in_convk_packed_size(...) for the packed weights, pack them with
  * in_convk_pack_weights_* after each weight update, then call forward/backward. The packed
- * layout is the same for every ISA (panels of IN_CONVK_PANEL rows), so switching ISA keeps it
- * valid. The backward packs the transposed weights itself, into work.
+ * layout is the same for every ISA (see IN_CONVK_PANEL), so switching ISA keeps it valid. The backward packs the transposed weights itself, into work.
  * The caller checks sizes: strides >= 1, kernel within the padded input, threads >= 1, y_image
  * >= OC*ohw, pointers to arrays of the sizes above; x, y, dy and the outputs must not overlap.
  */
@@ -32,8 +31,11 @@
 enum { IN_CONVK_PORTABLE = 0, IN_CONVK_AVX2 = 1, IN_CONVK_AVX512 = 2, IN_CONVK_PORTABLE512 = 3,
        IN_CONVK_LEVELS = 4 };
 
-/* Rows of a packed weight panel: every ISA's MR divides it. */
-#define IN_CONVK_PANEL 12
+/* Packed weights: panels of IN_CONVK_PANEL rows (k-major within a panel), rows padded with
+ * zeros to a multiple of IN_CONVK_PAD; every ISA's MR is a multiple of the first and divides
+ * the second, so a microkernel reads MR / PANEL whole panels, each row of them contiguous. */
+#define IN_CONVK_PANEL 6
+#define IN_CONVK_PAD 12
 
 /* One implicit-im2col GEMM: out (M, N) = A (M, K) * col (K, N), col read from a source tensor
  * src (B, C, Hs, phases, Wq): the input itself (direct) or its prepared copy P, padded (and, for

@@ -45,44 +45,49 @@ KERNEL static inline real F(hsum)(const vec *v)
     return t[0];
 }
 
-/* dst[q] = src[q] for q < len, in whole vectors: reads and writes up to LANES - 1 elements past
- * len (see pack_rows for why that is safe) */
+/* dst[q] = src[q] for q < len: whole vectors, the last one ending at len (it may overlap the
+ * one before: the same values twice); one by one below a vector. Never touches past len. */
 KERNEL static inline void F(copy_run)(real *dst, const real *src, size_t len)
 {
-    for (size_t q = 0; q < len; q += LANES) {
-        vec v;
+    vec v;
+    if (len < LANES) {
+        for (size_t q = 0; q < len; ++q) dst[q] = src[q];
+        return;
+    }
+    for (size_t q = 0; q + LANES < len; q += LANES) {
         memcpy(&v, src + q, sizeof v);
         memcpy(dst + q, &v, sizeof v);
     }
+    memcpy(&v, src + len - LANES, sizeof v);
+    memcpy(dst + len - LANES, &v, sizeof v);
 }
 
 /* The col rows of a block of pixels (implicit im2col), for taps tap[0..rows):
  *     dst[q*ld + run.dst + t] = src[run.src + tap[q] + t]   for each run, t < run.len
- * and 0 in columns [width, ld). Runs are copied in whole vectors, rows in order, so an overrun
- * lands where a later run or row writes (or in the SLACK past the buffer); reads within a
- * vector of the end of src (src_size) are copied one by one. */
+ * and 0 in columns [width, ld). A run at a time down all the rows: one copy loop of fixed
+ * length, two vectors a row for a panel-wide run. */
 KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *src,
-                                size_t src_size, const size_t *tap, size_t rows,
-                                const in_convk_run *rs, size_t nruns)
+                                const size_t *tap, size_t rows, const in_convk_run *rs,
+                                size_t nruns)
 {
-    for (size_t q = 0; q < rows; ++q) {
-        real *d = dst + q * ld;
-        for (size_t k = 0; k < nruns; ++k) {
-            size_t at = rs[k].src + tap[q], len = rs[k].len;
-            if (at + len + LANES <= src_size)
-                F(copy_run)(d + rs[k].dst, src + at, len);
-            else
-                for (size_t t = 0; t < len; ++t) d[rs[k].dst + t] = src[at + t];
-        }
-        for (size_t t = width; t < ld; ++t) d[t] = 0;
+    for (size_t k = 0; k < nruns; ++k) {
+        real *d = dst + rs[k].dst;
+        const real *s = src + rs[k].src;
+        if (rs[k].len == NR)
+            for (size_t q = 0; q < rows; ++q) memcpy(d + q * ld, s + tap[q], NR * sizeof(real));
+        else
+            for (size_t q = 0; q < rows; ++q) F(copy_run)(d + q * ld, s + tap[q], rs[k].len);
     }
+    for (size_t q = 0; width < ld && q < rows; ++q)
+        memset(dst + q * ld + width, 0, (ld - width) * sizeof(real));
 }
 
-/* The microkernel: cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} a[k*lda + i] *
- * b[k*NR + t] for i < MR, t < NR; a is a packed weight panel, b a packed col panel (aligned),
- * cin and cout aligned rows (cin may be cout). */
-KERNEL static void F(ukr)(size_t kc, const real *a, size_t lda, const real *b, const real *cin,
-                          size_t ldi, real *cout, size_t ldo)
+/* The microkernel: cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} A[i, k] *
+ * b[k*NR + t] for i < MR, t < NR, A[i, k] = a[(i / PANEL)*pstride + k*PANEL + i % PANEL]
+ * (MR / PANEL packed weight panels), b a packed col panel (aligned), cin and cout aligned rows
+ * (cin may be cout). */
+KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *b,
+                          const real *cin, size_t ldi, real *cout, size_t ldo)
 {
     vec acc[MR][NV];
     for (int i = 0; i < MR; ++i)
@@ -90,7 +95,8 @@ KERNEL static void F(ukr)(size_t kc, const real *a, size_t lda, const real *b, c
     for (size_t k = 0; k < kc; ++k) {
         const vec *bk = (const vec *)(b + k * NR);
         for (int i = 0; i < MR; ++i) {
-            vec ai = a[k * lda + i] - (vec){0}; /* broadcast; x - 0 == x, so it folds away */
+            const real *ak = a + i / IN_CONVK_PANEL * pstride + k * IN_CONVK_PANEL;
+            vec ai = ak[i % IN_CONVK_PANEL] - (vec){0}; /* broadcast; x - 0 == x: folds away */
             for (int v = 0; v < NV; ++v) acc[i][v] += ai * bk[v];
         }
     }
@@ -154,16 +160,15 @@ KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e,
         for (size_t jp = 0; jp < panels; ++jp) {
             size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
             size_t nruns = in_convk_runs(rs, g, c0, cnt);
-            F(pack_rows)(bbuf + jp * kc * NR, NR, cnt, src, g->src_size, tap, kc, rs, nruns);
+            F(pack_rows)(bbuf + jp * kc * NR, NR, cnt, src, tap, kc, rs, nruns);
         }
         for (size_t jp = 0; jp < panels; ++jp) {
             size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
             size_t nseg = last ? in_convk_segments(rs, e->ohw, e->image, c0, cnt) : 0;
             for (size_t i = m0; i < m1; i += MR) {
-                const real *ap = a + i / IN_CONVK_PANEL * IN_CONVK_PANEL * g->K
-                                 + i % IN_CONVK_PANEL + k0 * IN_CONVK_PANEL;
+                const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
                 real *cp = cpart + (i - m0) * g->nc + jp * NR;
-                F(ukr)(kc, ap, IN_CONVK_PANEL, bbuf + jp * kc * NR, kb ? cp : 0, g->nc,
+                F(ukr)(kc, ap, IN_CONVK_PANEL * g->K, bbuf + jp * kc * NR, kb ? cp : 0, g->nc,
                        last ? tile : cp, last ? NR : g->nc);
                 if (last) F(store_tile)(e, tile, i, min_size(MR, g->M - i), rs, nseg);
             }
@@ -210,7 +215,7 @@ KERNEL static void F(dw_range)(const in_convk_plan *p, real *dw, const real *dy,
         for (size_t t0 = r0; t0 < r1; t0 += p->dt) {
             size_t t1 = min_size(r1, t0 + p->dt);
             in_convk_taps(tap, g, t0, t1);
-            F(pack_rows)(cbuf, ld, cnt, src, g->src_size, tap, t1 - t0, rs, nruns);
+            F(pack_rows)(cbuf, ld, cnt, src, tap, t1 - t0, rs, nruns);
             memset(cbuf + (t1 - t0) * ld, 0, (up(t1 - t0, DN) - (t1 - t0)) * ld * sizeof(real));
             for (size_t o = 0; o < p->OC; o += DM)
                 for (size_t r = t0; r < t1; r += DN) {

@@ -111,13 +111,14 @@ static const real *NAME(prepare)(real *P, const real *in, const real *mask,
     return P;
 }
 
-/* wp[(m / PANEL)*PANEL*K + r*PANEL + m % PANEL] = A[m, r] (0 for rows m >= M), where A is w
- * (OC, K) itself, or, when flip, the dL/dx weights w'[c, (o*kh + i)*kw + j] =
+/* wp[(m / PANEL)*PANEL*K + r*PANEL + m % PANEL] = A[m, r] (0 for rows M <= m < up(M, PAD)),
+ * where A is w (OC, K) itself, or, when flip, the dL/dx weights w'[c, (o*kh + i)*kw + j] =
  * w[o, c, kh-1-i, kw-1-j] (C, OC*kh*kw): i.e. w[(o*C + c)*khw + khw-1-q], q = i*kw + j. */
 static void NAME(pack_panels)(real *wp, const real *w, size_t OC, size_t C, size_t khw, int flip,
                               int threads)
 {
-    size_t M = flip ? C : OC, K = flip ? OC * khw : C * khw, panels = cdiv(M, IN_CONVK_PANEL);
+    size_t M = flip ? C : OC, K = flip ? OC * khw : C * khw;
+    size_t panels = up(M, IN_CONVK_PAD) / IN_CONVK_PANEL;
     IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && M * K >= IN_PARALLEL_MIN))
     for (size_t pn = 0; pn < panels; ++pn) {
         real *d = wp + pn * IN_CONVK_PANEL * K;

@@ -6,7 +6,11 @@
  *   tests/c/convk.sh bench [-r rounds] [-b 16,1] [-i avx2,portable] [-t 1,2] [-p f|b|fb]
  *                          [-l layer-substring] [-B path/to/libopenblas.so]
  * FLOPs: 2*B*OC*oh*ow*C*kh*kw per pass (the backward counts dx and dw: twice that).
+ * On one thread it also counts the CPU time of the thread: flops per CPU second against the FMA
+ * loop's is the efficiency without the time other processes took the core (wall time on a
+ * shared machine includes it).
  */
+#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -48,6 +52,14 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* CPU seconds the calling thread ran */
+static double cycles(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -72,13 +84,13 @@ IN_CONVK_ISA2_TARGET IN_CONVK_CONTRACT static float peak_avx512(long iters, floa
 #endif
 
 /* GFLOP/s of the peak loop of `level` on `threads` threads (each runs the loop), median of 5 */
-static double fma_peak(int level, int threads)
+static double fma_peak(int level, int threads, double *per_cycle)
 {
     long iters = 20000000;
     int lanes = level == IN_CONVK_AVX512 ? 16 : level == IN_CONVK_AVX2 ? 8 : 4;
-    double t[5], sink = 0;
+    double t[5], cyc[5], sink = 0;
     for (int r = 0; r < 5; ++r) {
-        double t0 = now();
+        double t0 = now(), c0 = cycles();
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
         {
             float seed = 0.999999f;
@@ -89,12 +101,15 @@ static double fma_peak(int level, int threads)
 #endif
                 sink += peak_portable(iters, seed);
         }
-        t[r] = now() - t0;
+        t[r] = now() - t0, cyc[r] = cycles() - c0;
     }
     qsort(t, 5, sizeof t[0], cmp_double);
+    qsort(cyc, 5, sizeof cyc[0], cmp_double);
     if (sink == 12345) puts("");
     /* per iteration: 12 vectors of `lanes` multiply-adds, 2 flops each */
-    return 2.0 * 12 * lanes * iters * threads / t[2] / 1e9;
+    double fl = 2.0 * 12 * lanes * iters * threads;
+    *per_cycle = threads == 1 ? fl / cyc[2] / 1e9 : 0;
+    return fl / t[2] / 1e9;
 }
 
 /* ---- the baseline: csrc/conv.c (im2col + BLAS sgemm), blocked as inception_native does ---- */
@@ -138,7 +153,7 @@ typedef struct {
     const layer *L;
     size_t B;
     int level, threads, backward; /* level -1: the im2col + BLAS baseline */
-    double t[64];
+    double t[64], cyc[64];
 } config;
 
 typedef struct {
@@ -150,12 +165,12 @@ static void run(config *c, buffers *b, int round)
     const layer *L = c->L;
     size_t B = c->B, oh = (L->H + 2 * L->ph - L->kh) / L->sh + 1;
     size_t ow = (L->W + 2 * L->pw - L->kw) / L->sw + 1;
-    double t0 = now();
+    double t0 = now(), c0 = cycles();
     if (c->level >= 0) {
         in_convk_set_isa(c->level);
         if (!c->backward) {
             in_convk_pack_weights_f32(b->wp, b->w, L->OC, L->C, L->kh, L->kw);
-            t0 = now(); /* packing is per weight update, not per call: timed apart */
+            t0 = now(), c0 = cycles(); /* packing is per weight update, not per call */
             in_convk_forward_f32(b->y, L->OC * oh * ow, b->work, b->x, b->wp, 0, b->db, 1, 0, B,
                                  L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw,
                                  c->threads);
@@ -176,7 +191,7 @@ static void run(config *c, buffers *b, int round)
                                    L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw, G, R,
                                    (int)T);
     }
-    c->t[round] = now() - t0;
+    c->t[round] = now() - t0, c->cyc[round] = cycles() - c0;
 }
 
 static double flops(const config *c)
@@ -211,14 +226,17 @@ int main(int argc, char **argv)
     rounds = rounds < 1 ? 1 : rounds > 64 ? 64 : rounds;
     have_blas = in_list(isas, "im2col") && load_blas(blas);
 
-    double peak[IN_CONVK_LEVELS][3] = {{0}};
-    printf("FMA peak loop, float32 GFLOP/s (median of 5):\n");
+    double peak[IN_CONVK_LEVELS][3] = {{0}}, peak_cycle[IN_CONVK_LEVELS] = {0}, pc;
+    printf("FMA peak loop, float32 GFLOP/s (median of 5) [GFLOP per CPU second]:\n");
     for (int l = 0; l < 3; ++l)
         for (int t = 1; t <= 2; ++t)
             if (in_convk_isa_supported(l) && in_list(threads, t == 1 ? "1" : "2")) {
-                peak[l][t] = fma_peak(l, t);
-                printf("  %-9s %d thread%s %7.1f\n", in_convk_level_name(l), t, t > 1 ? "s" : " ",
+                peak[l][t] = fma_peak(l, t, &pc);
+                if (t == 1) peak_cycle[l] = pc;
+                printf("  %-9s %d thread%s %7.1f", in_convk_level_name(l), t, t > 1 ? "s" : " ",
                        peak[l][t]);
+                if (t == 1 && pc > 0) printf("  [%.1f]", pc);
+                printf("\n");
             }
     int best = in_convk_isa_supported(IN_CONVK_AVX512) ? IN_CONVK_AVX512
                : in_convk_isa_supported(IN_CONVK_AVX2) ? IN_CONVK_AVX2 : IN_CONVK_PORTABLE;
@@ -270,19 +288,24 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; ++i) run(&cs[i], &b, 0); /* warm-up */
     for (int r = 0; r < rounds; ++r)
         for (size_t i = 0; i < n; ++i) run(&cs[i], &b, r);
-    printf("\n%-26s %3s %-4s %-9s %2s %9s %8s %7s %7s\n", "layer", "B", "pass", "path", "T", "ms",
-           "GFLOP/s", "%peak", "spread");
+    printf("\n%-26s %3s %-4s %-9s %2s %9s %8s %7s %7s %8s\n", "layer", "B", "pass", "path", "T",
+           "ms", "GFLOP/s", "%peak", "spread", "%cpu");
     for (size_t i = 0; i < n; ++i) {
         config *c = &cs[i];
         qsort(c->t, (size_t)rounds, sizeof c->t[0], cmp_double);
+        qsort(c->cyc, (size_t)rounds, sizeof c->cyc[0], cmp_double);
         double med = c->t[rounds / 2], g = flops(c) / med / 1e9;
-        double pk = peak[best][c->threads];
-        printf("%-26s %3zu %-4s %-9s %2d %9.3f %8.1f %6.1f%% %6.1f%%\n", c->L->name, c->B,
+        double pk = peak[best][c->threads], cyc = c->cyc[rounds / 2];
+        printf("%-26s %3zu %-4s %-9s %2d %9.3f %8.1f %6.1f%% %6.1f%%", c->L->name, c->B,
                c->backward ? "bwd" : "fwd", c->level < 0 ? "im2col" : in_convk_level_name(c->level),
                c->threads, med * 1e3, g, pk > 0 ? 100 * g / pk : 0,
                100 * (c->t[rounds - 1] - c->t[0]) / med);
+        if (c->threads == 1 && cyc > 0 && peak_cycle[best] > 0)
+            printf(" %7.1f%%", 100 * flops(c) / cyc / 1e9 / peak_cycle[best]);
+        printf("\n");
     }
-    printf("\n%%peak: of the %s FMA loop at the same thread count; spread: (max - min) / median "
-           "over %d rounds.\n", in_convk_level_name(best), rounds);
+    printf("\n%%peak: GFLOP/s against the %s FMA loop's at the same thread count; spread: (max -"
+           " min) / median over %d rounds; %%cpu (1 thread): GFLOP per CPU second of the thread "
+           "against the FMA loop's.\n", in_convk_level_name(best), rounds);
     return 0;
 }
