@@ -65,7 +65,8 @@ KERNEL static inline void F(copy_run)(real *dst, const real *src, size_t len)
 /* The col rows of a block of pixels (implicit im2col), for taps tap[0..rows):
  *     dst[q*ld + run.dst + t] = src[run.src + tap[q] + t]   for each run, t < run.len
  * and 0 in columns [width, ld). A run at a time down all the rows: one copy loop of fixed
- * length, two vectors a row for a panel-wide run. */
+ * length, NV vectors a row for a panel-wide run. Rows of x far apart are too many streams for
+ * the hardware prefetcher, so the copy asks for the lines of a panel 4 ahead. */
 KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *src,
                                 const size_t *tap, size_t rows, const in_convk_run *rs,
                                 size_t nruns)
@@ -74,7 +75,12 @@ KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *
         real *d = dst + rs[k].dst;
         const real *s = src + rs[k].src;
         if (rs[k].len == NR)
-            for (size_t q = 0; q < rows; ++q) memcpy(d + q * ld, s + tap[q], NR * sizeof(real));
+            for (size_t q = 0; q < rows; ++q) {
+                vec v[NV];
+                memcpy(v, s + tap[q], sizeof v);
+                memcpy(d + q * ld, v, sizeof v);
+                __builtin_prefetch(s + tap[q] + 4 * NR); /* a later panel's: many rows, few lines each */
+            }
         else
             for (size_t q = 0; q < rows; ++q) F(copy_run)(d + q * ld, s + tap[q], rs[k].len);
     }
@@ -174,6 +180,25 @@ KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e,
             }
         }
     }
+}
+
+/* acc[l] += sum over q = l (mod LANES) of dY[q] = (mask[q] > 0 ? d[q] : 0) (mask may be NULL),
+ * q < n, in double; the tail past whole vectors goes to *tail: dL/dbias of one plane. */
+KERNEL static void F(plane_dy_sum)(double *acc, double *tail, const real *d, const real *mask,
+                                   size_t n)
+{
+    typedef double dvec __attribute__((vector_size(LANES * sizeof(double))));
+    dvec s;
+    size_t q = 0;
+    memcpy(&s, acc, sizeof s);
+    for (; q + LANES <= n; q += LANES) {
+        vec v, m;
+        memcpy(&v, d + q, sizeof v);
+        if (mask) memcpy(&m, mask + q, sizeof m), v = (vec)((ivec)v & (ivec)(m > 0));
+        s += __builtin_convertvector(v, dvec);
+    }
+    memcpy(acc, &s, sizeof s);
+    for (; q < n; ++q) *tail += mask && !(mask[q] > 0) ? 0 : (double)d[q];
 }
 
 /* The dL/dw microkernel: t[m*DN + n] = sum_{q < len} a[m*ld + q] * b[n*ld + q] for m < DM,

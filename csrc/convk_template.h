@@ -25,7 +25,10 @@ static void NAME(pack_dy)(real *ybuf, size_t ld, size_t width, const real *dy, c
             const real *s = dy + sg[k].src + o * ohw, *m = mask ? mask + sg[k].src + o * ohw : 0;
             real *t = d + sg[k].dst;
             if (m)
-                for (size_t q = 0; q < sg[k].len; ++q) t[q] = m[q] > 0 ? s[q] : 0;
+                for (size_t q = 0; q < sg[k].len; ++q) { /* both loads unconditional: it vectorises */
+                    real v = s[q];
+                    t[q] = m[q] > 0 ? v : 0;
+                }
             else
                 memcpy(t, s, sg[k].len * sizeof(real));
         }
@@ -53,19 +56,22 @@ typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *
 typedef void (*NAME(dw_range_fn))(const in_convk_plan *, real *, const real *, const real *,
                                   const real *, real *, real *, size_t, size_t);
 
+typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
+
 static const struct {
     NAME(gemm_task_fn) gemm_task;
     NAME(dw_range_fn) dw_range;
+    NAME(dy_sum_fn) plane_dy_sum;
 } NAME(kernels)[IN_CONVK_LEVELS] = {
-    {NAME(gemm_task_isa0), NAME(dw_range_isa0)},
+    {NAME(gemm_task_isa0), NAME(dw_range_isa0), NAME(plane_dy_sum_isa0)},
 #if IN_CONVK_X86
-    {NAME(gemm_task_isa1), NAME(dw_range_isa1)},
-    {NAME(gemm_task_isa2), NAME(dw_range_isa2)},
+    {NAME(gemm_task_isa1), NAME(dw_range_isa1), NAME(plane_dy_sum_isa1)},
+    {NAME(gemm_task_isa2), NAME(dw_range_isa2), NAME(plane_dy_sum_isa2)},
 #else
-    {0, 0},
-    {0, 0},
+    {0, 0, 0},
+    {0, 0, 0},
 #endif
-    {NAME(gemm_task_isa3), NAME(dw_range_isa3)},
+    {NAME(gemm_task_isa3), NAME(dw_range_isa3), NAME(plane_dy_sum_isa3)},
 };
 
 /* One plane of P from one plane of the input (see in_convk_gemm): row Y of P is input row
@@ -88,7 +94,10 @@ static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in
             real *t = row + X;
             s += ix0, m = m ? m + ix0 : 0;
             if (m)
-                for (size_t q = 0; q < ix1 - ix0; ++q) t[q] = m[q] > 0 ? s[q] : 0;
+                for (size_t q = 0; q < ix1 - ix0; ++q) {
+                    real v = s[q];
+                    t[q] = m[q] > 0 ? v : 0;
+                }
             else
                 memcpy(t, s, (ix1 - ix0) * sizeof(real));
             continue;
@@ -181,22 +190,19 @@ void NAME(convk_forward)(real *y, size_t y_image, real *work, const real *x, con
     NAME(run_gemm)(&p.fwd, &e, src, wp, base + p.fwd_threads_at, p.isa, p.threads);
 }
 
-/* dbias[o] = sum_{b,p} dY[b, o, p], in double with IN_LANES partial sums (fixed order) */
+/* dbias[o] = sum_{b,p} dY[b, o, p], in double: LANES partial sums a channel (the ISA's
+ * plane_dy_sum), then added in order; one pass over dy (and the mask). */
 static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, size_t B,
-                                size_t OC, size_t ohw, int threads)
+                                size_t OC, size_t ohw, int isa, int threads)
 {
+    NAME(dy_sum_fn) sum = NAME(kernels)[isa].plane_dy_sum;
     IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && B * OC * ohw >= IN_PARALLEL_MIN))
     for (size_t o = 0; o < OC; ++o) {
-        double acc[IN_LANES] = {0}, s = 0;
-        for (size_t b = 0; b < B; ++b) {
-            const real *d = dy + (b * OC + o) * ohw, *m = mask ? mask + (b * OC + o) * ohw : 0;
-            size_t q = 0;
-            for (; q + IN_LANES <= ohw; q += IN_LANES)
-                for (size_t l = 0; l < IN_LANES; ++l)
-                    acc[l] += m && !(m[q + l] > 0) ? 0 : (double)d[q + l];
-            for (; q < ohw; ++q) s += m && !(m[q] > 0) ? 0 : (double)d[q];
-        }
-        dbias[o] = (real)(s + in_lanes_total(acc));
+        double acc[64] = {0}, s = 0; /* LANES <= 64 */
+        for (size_t b = 0; b < B; ++b)
+            sum(acc, &s, dy + (b * OC + o) * ohw, mask ? mask + (b * OC + o) * ohw : 0, ohw);
+        for (size_t l = 0; l < 64; ++l) s += acc[l];
+        dbias[o] = (real)s;
     }
 }
 
@@ -212,7 +218,7 @@ void NAME(convk_backward)(real *dx, real *dw, real *dbias, real *work, const rea
     in_convk_plan p;
     in_convk_plan_init(&p, sizeof(real), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads);
     real *base = in_convk_aligned(work);
-    if (dbias) NAME(bias_backward)(dbias, dy, y_relu, B, OC, p.oh * p.ow, p.threads);
+    if (dbias) NAME(bias_backward)(dbias, dy, y_relu, B, OC, p.oh * p.ow, p.isa, p.threads);
     if (dw) {
         NAME(dw_range_fn) range = NAME(kernels)[p.isa].dw_range;
         const real *src = p.fwd.direct ? x : NAME(prepare)(base, x, 0, &p.fwd, B, p.threads);

@@ -3,7 +3,7 @@
  * same run (independent FMA chains in registers, built the same way) and, when a BLAS is given,
  * against the im2col + BLAS sgemm path of csrc/conv.c (the package's previous default).
  * Medians of interleaved rounds (every configuration once per round): the machine is shared.
- *   tests/c/convk.sh bench [-r rounds] [-b 16,1] [-i avx2,portable] [-t 1,2] [-p f|b|fb]
+ *   tests/c/convk.sh bench [-r rounds] [-b 16,1] [-i avx2,portable] [-t 1,2] [-p fbxw]
  *                          [-l layer-substring] [-B path/to/libopenblas.so]
  * FLOPs: 2*B*OC*oh*ow*C*kh*kw per pass (the backward counts dx and dw: twice that).
  * On one thread it also counts the CPU time of the thread: flops per CPU second against the FMA
@@ -149,10 +149,13 @@ static void conv_blocking(size_t B, size_t K, size_t oh, size_t ow, int pointwis
 }
 
 /* ---- one measured configuration ---- */
+/* f: forward; b: backward (dx, dw, dbias); x: dx alone; w: dw and dbias alone */
+static const char PASSES[] = "fbxw";
+
 typedef struct {
     const layer *L;
     size_t B;
-    int level, threads, backward; /* level -1: the im2col + BLAS baseline */
+    int level, threads, pass; /* level -1: the im2col + BLAS baseline; pass: see PASSES */
     double t[64], cyc[64];
 } config;
 
@@ -168,26 +171,27 @@ static void run(config *c, buffers *b, int round)
     double t0 = now(), c0 = cycles();
     if (c->level >= 0) {
         in_convk_set_isa(c->level);
-        if (!c->backward) {
+        if (c->pass == 0) {
             in_convk_pack_weights_f32(b->wp, b->w, L->OC, L->C, L->kh, L->kw);
             t0 = now(), c0 = cycles(); /* packing is per weight update, not per call */
             in_convk_forward_f32(b->y, L->OC * oh * ow, b->work, b->x, b->wp, 0, b->db, 1, 0, B,
                                  L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw,
                                  c->threads);
         } else {
-            in_convk_backward_f32(b->dx, b->dw, b->db, b->work, b->dy, b->y, b->x, b->w, B, L->C,
-                                  L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw,
-                                  c->threads);
+            in_convk_backward_f32(c->pass == 3 ? 0 : b->dx, c->pass == 2 ? 0 : b->dw,
+                                  c->pass == 2 ? 0 : b->db, b->work, b->dy, b->y, b->x, b->w, B,
+                                  L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph,
+                                  L->pw, c->threads);
         }
     } else {
         size_t G, R, T = (size_t)c->threads < B ? (size_t)c->threads : B;
         int pointwise = L->kh == 1 && L->kw == 1 && L->sh == 1 && L->sw == 1 && !L->ph && !L->pw;
         conv_blocking(B, L->C * L->kh * L->kw, oh, ow, pointwise, T, &G, &R);
-        if (!c->backward)
+        if (c->pass == 0)
             in_conv2d_forward_f32(b->y, b->work, b->x, b->w, b->db, B, L->C, L->H, L->W, L->OC,
                                   L->kh, L->kw, L->sh, L->sw, L->ph, L->pw, G, R, (int)T);
         else
-            in_conv2d_backward_f32(b->dx, b->dw, b->db, b->work, b->dy, b->x, b->w, B, L->C, L->H,
+            in_conv2d_backward_f32(c->pass == 3 ? 0 : b->dx, b->dw, b->db, b->work, b->dy, b->x, b->w, B, L->C, L->H,
                                    L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw, G, R,
                                    (int)T);
     }
@@ -198,7 +202,7 @@ static double flops(const config *c)
 {
     const layer *L = c->L;
     size_t oh = (L->H + 2 * L->ph - L->kh) / L->sh + 1, ow = (L->W + 2 * L->pw - L->kw) / L->sw + 1;
-    return 2.0 * c->B * L->OC * oh * ow * L->C * L->kh * L->kw * (c->backward ? 2 : 1);
+    return 2.0 * c->B * L->OC * oh * ow * L->C * L->kh * L->kw * (c->pass == 1 ? 2 : 1);
 }
 
 static int in_list(const char *list, const char *item)
@@ -247,10 +251,10 @@ int main(int argc, char **argv)
         if (!strstr(layers[li].name, filter)) continue;
         for (const char *bp = batches; *bp; bp += strcspn(bp, ",") + (bp[strcspn(bp, ",")] != 0)) {
             size_t B = (size_t)atol(bp);
-            for (int pass = 0; pass < 2; ++pass) {
-                if (!strchr(passes, pass ? 'b' : 'f')) continue;
+            for (int pass = 0; pass < 4; ++pass) {
+                if (!strchr(passes, PASSES[pass])) continue;
                 for (int level = -1; level < 3; ++level) {
-                    if (level < 0 ? !have_blas
+                    if (level < 0 ? !have_blas || pass == 2
                                   : !in_convk_isa_supported(level) ||
                                         !in_list(isas, in_convk_level_name(level)))
                         continue;
@@ -297,7 +301,7 @@ int main(int argc, char **argv)
         double med = c->t[rounds / 2], g = flops(c) / med / 1e9;
         double pk = peak[best][c->threads], cyc = c->cyc[rounds / 2];
         printf("%-26s %3zu %-4s %-9s %2d %9.3f %8.1f %6.1f%% %6.1f%%", c->L->name, c->B,
-               c->backward ? "bwd" : "fwd", c->level < 0 ? "im2col" : in_convk_level_name(c->level),
+               (const char *[]){"fwd", "bwd", "dx", "dw"}[c->pass], c->level < 0 ? "im2col" : in_convk_level_name(c->level),
                c->threads, med * 1e3, g, pk > 0 ? 100 * g / pk : 0,
                100 * (c->t[rounds - 1] - c->t[0]) / med);
         if (c->threads == 1 && cyc > 0 && peak_cycle[best] > 0)
