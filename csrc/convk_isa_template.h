@@ -98,6 +98,7 @@ KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *
     vec acc[MR][NV];
     for (int i = 0; i < MR; ++i)
         for (int v = 0; v < NV; ++v) acc[i][v] = (vec){0};
+#pragma GCC unroll 2
     for (size_t k = 0; k < kc; ++k) {
         const vec *bk = (const vec *)(b + k * NR);
         for (int i = 0; i < MR; ++i) {
