@@ -7,7 +7,7 @@ layers (layer objects on either backend).
 __version__ = "0.1.0"
 
 try:
-    from ._runtime import get_num_threads, set_num_threads
+    from .threads import get_num_threads, set_num_threads
 except ImportError as error:  # pragma: no cover - only without a build
     raise ImportError(
         "inception_native's compiled modules are missing: install the package with "

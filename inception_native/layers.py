@@ -18,6 +18,8 @@ import numpy as np
 
 from . import _checks as check
 from . import native
+from .shapes import output_hw
+from .threads import get_num_threads
 
 FLAVOURS = ("exact", "darknet")
 
@@ -101,7 +103,7 @@ class Conv2d(Layer):
         if bias:
             self.params["bias"] = np.zeros(out_channels, dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self._x = self._y = self._dx = self._work = None
+        self._x = self._y = self._dx = self._work = self._plan = self._plan_key = None
 
     def output_shape(self, shape):
         B, C, H, W = shape
@@ -109,20 +111,23 @@ class Conv2d(Layer):
         if C != weight.shape[1]:
             raise ValueError(f"x has {C} channels, the convolution expects {weight.shape[1]}")
         (kh, kw), (sh, sw), (ph, pw) = weight.shape[2:], self.stride, self.padding
-        return (B, weight.shape[0], *check.conv_output(H, W, kh, kw, sh, sw, ph, pw))
+        return (B, weight.shape[0], *output_hw(H, W, kh, kw, sh, sw, ph, pw))
 
-    def _workspace(self, x):
-        need = check.conv2d_workspace_size(x.shape, self.params["weight"].shape, self.stride,
-                                           self.padding)
-        if self._work is None or self._work.size < need or self._work.dtype != x.dtype:
-            self._work = np.empty(need, x.dtype)
-        return self._work
+    def _planned(self, x):
+        """The plan and workspace for x, made again only when x's shape or dtype or the thread
+        count changes."""
+        key = (x.shape, x.dtype, get_num_threads())
+        if self._plan_key != key:
+            self._plan = self.backend.conv2d_plan(x.shape, self.params["weight"].shape,
+                                                  self.stride, self.padding)
+            self._work, self._plan_key = np.empty(self._plan.workspace, x.dtype), key
+        return {"plan": self._plan, "workspace": self._work}
 
     def forward(self, x):
         self._check_input(x, 4)
         self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
         self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self._y,
-                                    self.stride, self.padding, self._workspace(x))
+                                    self.stride, self.padding, **self._planned(x))
         self._x = x  # kept for the backward once the forward has succeeded
         return self._y
 
@@ -131,7 +136,7 @@ class Conv2d(Layer):
         self._dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
         return self.backend.conv2d_backward(dy, x, self.params["weight"], self._dx,
                                             self.grads["weight"], self.grads.get("bias"),
-                                            self.stride, self.padding, self._workspace(x))
+                                            self.stride, self.padding, **self._planned(x))
 
 
 class Linear(Layer):
@@ -195,11 +200,7 @@ class MaxPool2d(Layer):
         kh, kw = check.pair("kernel", self.kernel, 1)
         sh, sw = (kh, kw) if self.stride is None else check.pair("stride", self.stride, 1)
         ph, pw = check.pair("padding", self.padding)
-        if H + 2 * ph < kh or W + 2 * pw < kw:
-            raise ValueError(f"the {kh}x{kw} pooling window is larger than the padded input "
-                             f"{H + 2 * ph}x{W + 2 * pw}")
-        return (B, C, check.pool_output(H, kh, sh, ph, self.ceil_mode),
-                check.pool_output(W, kw, sw, pw, self.ceil_mode))
+        return (B, C, *output_hw(H, W, kh, kw, sh, sw, ph, pw, self.ceil_mode, "pooling window"))
 
     def _window(self):
         return self.kernel, self.stride, self.padding, self.ceil_mode
@@ -387,7 +388,11 @@ class BatchNorm(Layer):
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.rolling_mean = np.zeros(channels, dtype)
         self.rolling_variance = np.ones(channels, dtype)
-        self.mean, self.spread = np.zeros(channels, dtype), np.zeros(channels, dtype)
+        # the last batch's statistics, kept for the backward: its mean, and 1 / sqrt(var + eps)
+        # (exact) or the unbiased variance (darknet; None in the other flavour)
+        self.mean = np.zeros(channels, dtype)
+        self.invstd = np.zeros(channels, dtype) if flavour == "exact" else None
+        self.variance = np.zeros(channels, dtype) if flavour == "darknet" else None
         self.buffers = {"rolling_mean": self.rolling_mean, "rolling_variance": self.rolling_variance}
         self._x = self._y = self._x_norm = self._dx = None
 
@@ -396,14 +401,14 @@ class BatchNorm(Layer):
         gamma, beta = self.params["gamma"], self.params["beta"]
         self._x, self._y = x, _reuse(self._y, x.shape, x.dtype)
         self._trained = self.training
-        if self.flavour == "exact":  # self.spread holds invstd = 1 / sqrt(var + eps)
+        if self.flavour == "exact":
             return self.backend.batchnorm_forward(
                 x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self.mean,
-                self.spread, training=self.training, eps=self.eps, momentum=self.momentum)
-        self._x_norm = _reuse(self._x_norm, x.shape, x.dtype)  # self.spread holds the variance
+                self.invstd, training=self.training, eps=self.eps, momentum=self.momentum)
+        self._x_norm = _reuse(self._x_norm, x.shape, x.dtype)
         return self.backend.batchnorm_forward_darknet(
             x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self._x_norm,
-            self.mean, self.spread, training=self.training)
+            self.mean, self.variance, training=self.training)
 
     def backward(self, dy):
         """dL/dx from dL/dy; fills grads["gamma"] and grads["beta"]."""
@@ -412,7 +417,7 @@ class BatchNorm(Layer):
         self._dx = _reuse(self._dx, dy.shape, dy.dtype)
         if self.flavour == "exact":
             return self.backend.batchnorm_backward(
-                dy, self._x, self.mean, self.spread, self.params["gamma"], self._dx,
+                dy, self._x, self.mean, self.invstd, self.params["gamma"], self._dx,
                 self.grads["gamma"], self.grads["beta"], training=self._trained)
         if not self._trained:
             raise NotImplementedError("the darknet flavour differentiates training mode only")
@@ -420,7 +425,7 @@ class BatchNorm(Layer):
         for g in self.grads.values():
             g.fill(0)  # Darknet's updates accumulate; a layer's grads are per backward
         return self.backend.batchnorm_backward_darknet(
-            self._dx, self._x, self._x_norm, self.mean, self.spread, self.params["gamma"],
+            self._dx, self._x, self._x_norm, self.mean, self.variance, self.params["gamma"],
             self.grads["gamma"], self.grads["beta"])
 
 

@@ -13,7 +13,7 @@ from . import native
 from .inception import Builder, inception_a, inception_bn, inception_c, inception_e, inception_v1
 from .inception import reduction_b, reduction_d
 from .layers import (AdaptiveAvgPool2d, ChannelAffine, Container, Conv2d, Flatten, GlobalAvgPool,
-                     _add_into, _reuse)
+                     Sequential, _add_into, _reuse)
 
 
 class Network(Container):
@@ -35,6 +35,23 @@ class Network(Container):
         for name, stage in self.stages:
             shape = shapes[name] = stage.output_shape(shape)
         return shapes
+
+    def layers(self, batch=1):
+        """(path, layer, input shape) of every layer, containers included, in forward order
+        (the heads' after the stages), for an input of `batch` images of input_shape (computed
+        from shapes alone)."""
+        found, shapes, shape = [], {}, (batch, *self.input_shape)
+        for name, stage in self.stages:
+            _walk(name, stage, shape, found)
+            shape = shapes[name] = stage.output_shape(shape)
+        for name, head in self.heads.items():
+            _walk(f"aux_{name}", head, shapes[name], found)
+        return found
+
+    def leaves(self, batch=1):
+        """layers(batch) without the containers."""
+        return [(path, layer, shape) for path, layer, shape in self.layers(batch)
+                if not layer.children]
 
     def num_params(self):
         return sum(p.size for p in self.params.values())
@@ -78,19 +95,32 @@ class Network(Container):
         return dy
 
 
+def _walk(path, layer, shape, found):
+    """Append (path, layer, input shape) for layer and everything inside it: a Concat's
+    branches all read its input, a Sequential's children each read the one before's output."""
+    found.append((path, layer, shape))
+    for name, child in layer.children:
+        _walk(f"{path}.{name}", child, shape, found)
+        if isinstance(layer, Sequential):
+            shape = child.output_shape(shape)
+
+
 def _classifier(b, channels, num_classes, dropout):
-    """Global average pooling, dropout (when p > 0), one linear layer."""
-    return b.seq(GlobalAvgPool(b.backend), *([b.dropout(dropout)] if dropout else []),
-                 b.linear(channels, num_classes))
+    """Global average pooling, dropout (when p > 0), one linear layer; and that layer."""
+    fc = b.linear(channels, num_classes)
+    return b.seq(GlobalAvgPool(b.backend), *([b.dropout(dropout)] if dropout else []), fc), fc
 
 
-def _network(b, stages, heads, in_channels, input_size, layout=None):
+def _network(b, stages, heads, in_channels, input_size, layout=None, torchvision=()):
     """The Network, its shapes checked; its first convolution skips dL/dx (nothing needs the
-    input's). layout names the parameter layout a network shares with another library's
-    (io.load_torchvision reads it)."""
+    input's). layout names the parameter layout a network shares with another library's;
+    torchvision: (our layer, torchvision's module name) pairs, which io.load_torchvision turns
+    into Network.torchvision_names, {our path: their name}."""
     net = Network(stages, heads, (in_channels, input_size, input_size), b.backend)
     net.summary()  # raises ValueError where a stage does not fit input_size
     net.layout = layout
+    paths = {id(layer): path for path, layer, _ in net.layers()}
+    net.torchvision_names = {paths[id(layer)]: theirs for layer, theirs in torchvision} or None
     _first_conv(net).input_grad = False
     return net
 
@@ -141,8 +171,9 @@ def _googlenet_aux(b, shape, num_classes, layout):
     pool = b.avg_pool(5, 3, 0) if layout == "paper" else AdaptiveAvgPool2d(4, b.backend)
     conv = b.conv(shape[1], 128, 1)
     features = Flatten().output_shape(conv.output_shape(pool.output_shape(shape)))[1]
-    return b.seq(pool, conv, Flatten(), b.linear(features, 1024), b.relu(), b.dropout(0.7),
-                 b.linear(1024, num_classes))
+    fc1, fc2 = b.linear(features, 1024), b.linear(1024, num_classes)
+    head = b.seq(pool, conv, Flatten(), fc1, b.relu(), b.dropout(0.7), fc2)
+    return head, {conv: "conv", fc1: "fc1", fc2: "fc2"}
 
 
 def googlenet(num_classes=1000, bn=None, aux=True, input_size=224, in_channels=3, dropout=None,
@@ -167,23 +198,32 @@ def googlenet(num_classes=1000, bn=None, aux=True, input_size=224, in_channels=3
         raise ValueError("layout='torchvision' has BatchNorm after every convolution: bn must not be False")
     dropout = (0.2 if torchvision else 0.4) if dropout is None else dropout
     b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=True)
+    conv1, conv2, conv3 = b.conv(in_channels, 64, 7, 2, 3), b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1)
     stages = [_transform_input(b)] if transform_input else []
-    stages += [("conv1", b.conv(in_channels, 64, 7, 2, 3)), ("pool1", b.max_pool()),
-               ("conv2", b.seq(b.conv(64, 64, 1), b.conv(64, 192, 3, padding=1))),
+    stages += [("conv1", conv1), ("pool1", b.max_pool()), ("conv2", b.seq(conv2, conv3)),
                ("pool2", b.max_pool())]
+    names = [(conv1, "conv1"), (conv2, "conv2"), (conv3, "conv3")]  # torchvision's, per layer
     heads, cin = {}, 192
     for name, (c1, c3r, c3, c5r, c5, proj) in GOOGLENET_TABLE.items():
-        stages.append((name, inception_v1(b, cin, c1, c3r, c3, c5r, c5, proj, 3 if torchvision else 5)))
+        block = inception_v1(b, cin, c1, c3r, c3, c5r, c5, proj, 3 if torchvision else 5)
+        stages.append((name, block))
+        names += [(branch, f"{name.replace('_', '')}.branch{i + 1}")  # their branch1..4
+                  for i, (_, branch) in enumerate(block.children)]
         cin = c1 + c3 + c5 + proj
         if aux and name in ("inception_4a", "inception_4d"):
             shape = _output(stages, (1, in_channels, input_size, input_size))
-            heads[name] = _googlenet_aux(b, shape, num_classes, layout)
+            heads[name], head_names = _googlenet_aux(b, shape, num_classes, layout)
+            theirs = "aux1" if name == "inception_4a" else "aux2"
+            names += [(layer, f"{theirs}.{n}") for layer, n in head_names.items()]
         if name in ("inception_3b", "inception_4e"):
             kernel = 2 if torchvision and name == "inception_4e" else 3  # torchvision's pool4: 2x2/2
             stages.append((f"pool{name[-2]}", b.max_pool(kernel)))
-    stages.append(("classifier", _classifier(b, cin, num_classes, dropout)))
+    classifier, fc = _classifier(b, cin, num_classes, dropout)
+    stages.append(("classifier", classifier))
+    exact = torchvision and b.bn == "exact"
     return _network(b, stages, heads, in_channels, input_size,
-                    "torchvision googlenet" if torchvision and b.bn == "exact" else None)
+                    "torchvision googlenet" if exact else None,
+                    names + [(fc, "fc")] if exact else ())
 
 
 # ---- BN-Inception ---------------------------------------------------------------------------
@@ -219,17 +259,54 @@ def inception_v2(num_classes=1000, input_size=224, in_channels=3, bn="exact", dt
     for name, (c1, c3r, c3, d3r, d3, pool, proj, stride) in INCEPTION_V2_TABLE.items():
         stages.append((name, inception_bn(b, cin, c1, c3r, c3, d3r, d3, pool, proj, stride)))
         cin = c1 + c3 + d3 + (proj or cin)
-    stages.append(("classifier", _classifier(b, cin, num_classes, 0)))
+    stages.append(("classifier", _classifier(b, cin, num_classes, 0)[0]))
     return _network(b, stages, {}, in_channels, input_size)
 
 
 # ---- Inception v3 ---------------------------------------------------------------------------
 
+def _numbered(ours, theirs, count):
+    """{ours.i: theirs_(i+1)} for i < count: a branch's convolutions, torchvision's names."""
+    return {f"{ours}.{i}": f"{theirs}_{i + 1}" for i in range(count)}
+
+
+# Inception v3 as released, after the stem: stage -> module kind and its arguments after the
+# input channels. A: Figure 5 (pool projection width), B: the 35 -> 17 grid reduction,
+# C: Figure 6 (the 7x7 branches' width), D: the 17 -> 8 grid reduction, E: Figure 7.
+INCEPTION_V3_TABLE = {
+    "mixed_5b": ("A", 32), "mixed_5c": ("A", 64), "mixed_5d": ("A", 64), "mixed_6a": ("B",),
+    "mixed_6b": ("C", 128), "mixed_6c": ("C", 160), "mixed_6d": ("C", 160), "mixed_6e": ("C", 192),
+    "mixed_7a": ("D",), "mixed_7b": ("E",), "mixed_7c": ("E",),
+}
+V3_MODULES = {"A": inception_a, "B": reduction_b, "C": inception_c, "D": reduction_d, "E": inception_e}
+# torchvision's names of each kind's layers, by their path inside our module (inception.py)
+V3_TORCHVISION = {
+    "A": {"branch0": "branch1x1", **_numbered("branch1", "branch5x5", 2),
+          **_numbered("branch2", "branch3x3dbl", 3), "branch3.1": "branch_pool"},
+    "B": {"branch0": "branch3x3", **_numbered("branch1", "branch3x3dbl", 3)},
+    "C": {"branch0": "branch1x1", **_numbered("branch1", "branch7x7", 3),
+          **_numbered("branch2", "branch7x7dbl", 5), "branch3.1": "branch_pool"},
+    "D": {**_numbered("branch0", "branch3x3", 2), **_numbered("branch1", "branch7x7x3", 4)},
+    "E": {"branch0": "branch1x1", "branch1.0": "branch3x3_1", "branch1.1.branch0": "branch3x3_2a",
+          "branch1.1.branch1": "branch3x3_2b", **_numbered("branch2", "branch3x3dbl", 2),
+          "branch2.2.branch0": "branch3x3dbl_3a", "branch2.2.branch1": "branch3x3dbl_3b",
+          "branch3.1": "branch_pool"},
+}
+
+
+def _inside(layer, path):
+    """The layer at `path` (child names joined by dots) inside layer."""
+    for name in path.split("."):
+        layer = dict(layer.children)[name]
+    return layer
+
+
 def _v3_aux(b, channels, num_classes):
     """Inception v3's auxiliary classifier on the 17x17 grid: 5x5/3 average pooling, 1x1 conv
     128, 5x5 conv 768 (BN and ReLU after each), global average pooling, linear."""
-    return b.seq(b.avg_pool(5, 3, 0), b.conv(channels, 128, 1), b.conv(128, 768, 5),
-                 GlobalAvgPool(b.backend), b.linear(768, num_classes))
+    conv0, conv1, fc = b.conv(channels, 128, 1), b.conv(128, 768, 5), b.linear(768, num_classes)
+    head = b.seq(b.avg_pool(5, 3, 0), conv0, conv1, GlobalAvgPool(b.backend), fc)
+    return head, {conv0: "AuxLogits.conv0", conv1: "AuxLogits.conv1", fc: "AuxLogits.fc"}
 
 
 def inception_v3(num_classes=1000, aux=True, input_size=299, in_channels=3, dropout=0.5,
@@ -242,18 +319,28 @@ def inception_v3(num_classes=1000, aux=True, input_size=299, in_channels=3, drop
     5x5 conv needs the 17x17 grid), >= 75 without. transform_input: as googlenet's; with the
     exact flavour, torchvision's Inception v3 weights load into it (io.load_torchvision)."""
     b = Builder(bn=bn, eps=1e-3, dtype=dtype, backend=backend, seed=seed, ceil_mode=False)
-    stem = b.seq(b.conv(in_channels, 32, 3, 2), b.conv(32, 32, 3), b.conv(32, 64, 3, padding=1))
+    stem = [b.conv(in_channels, 32, 3, 2), b.conv(32, 32, 3), b.conv(32, 64, 3, padding=1),
+            b.conv(64, 80, 1), b.conv(80, 192, 3)]
+    names = list(zip(stem, ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1",
+                            "Conv2d_4a_3x3")))
     stages = [_transform_input(b)] if transform_input else []
-    stages += [("conv1", stem), ("pool1", b.max_pool()),
-               ("conv2", b.seq(b.conv(64, 80, 1), b.conv(80, 192, 3))), ("pool2", b.max_pool()),
-               ("mixed_5b", inception_a(b, 192, 32)), ("mixed_5c", inception_a(b, 256, 64)),
-               ("mixed_5d", inception_a(b, 288, 64)), ("mixed_6a", reduction_b(b, 288))]
-    stages += [(f"mixed_6{n}", inception_c(b, 768, c7)) for n, c7 in zip("bcde", (128, 160, 160, 192))]
-    stages += [("mixed_7a", reduction_d(b, 768)), ("mixed_7b", inception_e(b, 1280)),
-               ("mixed_7c", inception_e(b, 2048)), ("classifier", _classifier(b, 2048, num_classes, dropout))]
-    heads = {"mixed_6e": _v3_aux(b, 768, num_classes)} if aux else {}
+    stages += [("conv1", b.seq(*stem[:3])), ("pool1", b.max_pool()), ("conv2", b.seq(*stem[3:])),
+               ("pool2", b.max_pool())]
+    heads, cin = {}, 192
+    for name, (kind, *args) in INCEPTION_V3_TABLE.items():
+        block = V3_MODULES[kind](b, cin, *args)
+        stages.append((name, block))
+        theirs = "Mixed_" + name[len("mixed_"):]
+        names += [(_inside(block, ours), f"{theirs}.{n}") for ours, n in V3_TORCHVISION[kind].items()]
+        cin = _output([(name, block)], (1, cin, 35, 35))[1]  # 35x35: any grid the block fits
+        if aux and name == "mixed_6e":
+            heads[name], head_names = _v3_aux(b, cin, num_classes)
+            names += list(head_names.items())
+    classifier, fc = _classifier(b, cin, num_classes, dropout)
+    stages.append(("classifier", classifier))
+    exact = b.bn == "exact"
     return _network(b, stages, heads, in_channels, input_size,
-                    "torchvision inception_v3" if b.bn == "exact" else None)
+                    "torchvision inception_v3" if exact else None, names + [(fc, "fc")] if exact else ())
 
 
 # ---- a small GoogLeNet for small images -----------------------------------------------------
@@ -276,5 +363,5 @@ def tiny_inception(num_classes=10, in_channels=1, input_size=32, bn=True, dropou
             stages.append(("pool3", b.max_pool()))
         stages.append((name, inception_v1(b, cin, *row)))
         cin = row[0] + row[2] + row[4] + row[5]
-    stages.append(("classifier", _classifier(b, cin, num_classes, dropout)))
+    stages.append(("classifier", _classifier(b, cin, num_classes, dropout)[0]))
     return _network(b, stages, {}, in_channels, input_size)

@@ -22,8 +22,7 @@ import time
 import numpy as np
 
 from . import distributed, io, losses, models, optim
-from ._runtime import get_num_threads, set_num_threads
-from .bench_conv import _openblas_set_threads
+from .threads import get_num_threads, set_num_threads
 
 HELD_OUT = 0.2
 CLASSES = 10
@@ -93,8 +92,7 @@ def _train(args, comm):
     """One process (comm None) or one rank of an MPI job."""
     rank, ranks = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
     say = print if rank == 0 else (lambda *a, **k: None)
-    set_num_threads(args.threads)
-    _openblas_set_threads(args.threads)  # SciPy's BLAS has threads of its own
+    set_num_threads(args.threads)  # OpenMP's and the BLAS's
     x, labels, train_idx, test_idx = digits(args.size)
     train_idx = train_idx[:args.limit] if args.limit else train_idx
     if args.batch_size % ranks:

@@ -2,7 +2,7 @@
 claims here, benchmarks carry those)."""
 import pytest
 
-from inception_native.bench_conv import conv_benchmark, format_rows, pool_benchmark
+from inception_native.bench.conv import conv_benchmark, format_rows, pool_benchmark
 
 
 def test_conv_benchmark_rows():

@@ -3,7 +3,8 @@ benchmark returns a row per pass, batch and contender."""
 import numpy as np
 import pytest
 
-from inception_native import bench_model, models
+from inception_native import models
+from inception_native.bench import model as bench_model
 
 
 @pytest.mark.parametrize("build", [lambda: models.googlenet(num_classes=10, bn=True, input_size=96),

@@ -133,7 +133,7 @@ def test_a_broken_rank_fails_the_job_in_bounded_time(tmp_path, sig, timeout, mes
 
 @needs_mpi
 def test_bench_distributed_reports_step_allreduce_and_bytes():
-    code = ("from mpi4py import MPI; from inception_native import bench_distributed as b; "
+    code = ("from mpi4py import MPI; from inception_native.bench import distributed as b; "
             "r = b.measure(MPI.COMM_WORLD, 'googlenet', batch=2, steps=1, warmup=0, num_classes=10, "
             "size=96); MPI.COMM_WORLD.Get_rank() or print(b.format_row(r), r['buffer_bytes'], "
             "r['sent_bytes'], flush=True)")
@@ -149,7 +149,7 @@ def test_bench_distributed_reports_step_allreduce_and_bytes():
 
 
 def test_ring_bytes():
-    from inception_native.bench_distributed import ring_bytes
+    from inception_native.bench.distributed import ring_bytes
     assert ring_bytes(1000, 1) == 0 and ring_bytes(1000, 2) == 1000 and ring_bytes(1000, 4) == 1500
 
 

@@ -1,4 +1,4 @@
-"""`python -m inception_native bench`: BatchNorm, native against its NumPy twin, the article's
+"""BatchNorm kernels: native against its NumPy twin, the article's
 Darknet loops compiled as they stand, and PyTorch when it is installed.
 
 Every contender of one case runs interleaved with the others in the same loop (so a noisy
@@ -9,36 +9,16 @@ temporaries would otherwise evict a 13 MB tensor from the 32 MB L3 before every 
 and hand PyTorch freshly unmapped memory to fault in). Outputs go to buffers allocated once,
 as a training loop would reuse them; PyTorch allocates its own, as it does in training.
 """
-import json
-import platform
-import statistics
-import time
-
 import numpy as np
 
-from . import _article, native, reference
-from ._runtime import build_info, get_num_threads, set_num_threads
+from .. import _article, native, reference
+from .timing import time_interleaved, use_threads
 
 GOOGLENET_SHAPES = [(16, 64, 112, 112), (16, 192, 56, 56), (16, 256, 28, 28), (16, 528, 14, 14),
                     (16, 1024, 7, 7)]
 # bytes the exact flavour must move, in units of the tensor: forward reads x twice and writes y;
 # backward reads dy and x twice and writes dx
 EXACT_TRAFFIC = {"forward": 3, "backward": 5}
-
-
-def time_interleaved(contenders, repeats, warmup):
-    """{name: callable} -> {name: median seconds}, all contenders taking turns."""
-    for _ in range(warmup):
-        for run in contenders.values():
-            run()
-    times = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, run in contenders.items():
-            run()  # settle: this contender's own caches and allocator state
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 class ExactCase:
@@ -124,14 +104,6 @@ class TorchCase:
         self.y.backward(self.dy, retain_graph=True)
 
 
-def load_torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
 def copy_bandwidth(x, repeats, warmup):
     """GB/s of native copy_cpu (OpenMP, memcpy blocks) on a tensor of x's size: read + write."""
     y = np.empty_like(x)
@@ -152,10 +124,7 @@ def batchnorm_cases(shape, torch, rng):
 
 def bench_batchnorm(shapes, threads, repeats, warmup, use_torch=True, seed=0):
     """Rows of {shape, flavour, pass, contender, ms, ...} and a copy bandwidth per shape."""
-    set_num_threads(threads)
-    torch = load_torch() if use_torch else None
-    if torch is not None:
-        torch.set_num_threads(threads)
+    torch = use_threads(threads) if use_torch else (use_threads(threads), None)[1]
     rng = np.random.default_rng(seed)
     rows = []
     for shape in shapes:
@@ -180,13 +149,6 @@ def bench_batchnorm(shapes, threads, repeats, warmup, use_torch=True, seed=0):
     return rows
 
 
-def environment(threads):
-    torch = load_torch()
-    return {"threads": threads, "numpy": np.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), "torch": torch.__version__ if torch else None,
-            **build_info()}
-
-
 def format_table(rows):
     header = (f"{'shape':>18} {'flavour':>8} {'pass':>8} {'contender':>10} {'ms':>9} "
               f"{'vs NumPy':>9} {'vs PyTorch':>10} {'GB/s':>7} {'x copy bound':>12}")
@@ -207,58 +169,3 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-SECTIONS = ("batchnorm", "conv", "pool")
-DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3}
-
-
-def run(args):
-    """The kernel sections (BatchNorm, convolution, pooling), or one network with --model
-    (with --distributed: its data-parallel training step, inception_native.bench_distributed)."""
-    if getattr(args, "distributed", False):
-        from . import bench_distributed
-
-        return bench_distributed.run(args)
-    threads = args.threads or get_num_threads()
-    started = time.perf_counter()
-    env = environment(threads)
-    print(f"{threads} threads; {env['compiler']}, kernels {env['kernel_isa']}, NumPy {env['numpy']}, "
-          f"PyTorch {env['torch'] or 'not installed'}")
-    repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
-    results = {"environment": env}
-    if args.model:
-        from . import bench_model
-
-        rows = bench_model.model_benchmark(args.model, threads, repeats=repeats("model"),
-                                           use_torch=not args.no_torch, memory=True)
-        print(f"\n{args.model}: images/s, median of {repeats('model')} after one warm-up")
-        print(bench_model.format_rows(rows))
-        results["model"] = rows
-    for section in [] if args.model else args.sections or SECTIONS:
-        print()
-        if section == "batchnorm":
-            rows = bench_batchnorm(args.shapes or GOOGLENET_SHAPES, threads, repeats(section),
-                                   args.warmup, use_torch=not args.no_torch)
-            print(f"BatchNorm, float32: median of {repeats(section)} after {args.warmup} warm-up")
-            print(format_table(rows))
-        else:
-            from . import bench_conv
-
-            if section == "conv":
-                rows = bench_conv.conv_benchmark(threads, repeats(section))
-                print(f"Convolution, GoogLeNet's layers at batch 16: GFLOP/s, median of "
-                      f"{repeats(section)} (forward+backward counts 3x the forward's flops)")
-            else:
-                rows = bench_conv.pool_benchmark(threads, repeats(section))
-                print(f"Pooling, batch 16: ms, median of {repeats(section)}")
-            print(bench_conv.format_rows(rows, "GFLOP/s" if section == "conv" else "ms"))
-        results[section] = rows
-    print(f"({time.perf_counter() - started:.0f} s)")
-    if args.plot:
-        from .plot import plot
-
-        plot(results, args.plot)
-        print(f"wrote {args.plot}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-        print(f"wrote {args.json}")

@@ -2,7 +2,7 @@
 own sgemm at the equivalent GEMM shape, the NumPy twin and PyTorch (when installed), in GFLOP/s;
 GoogLeNet's pooling layers in milliseconds.
 
-    from inception_native.bench_conv import conv_benchmark, format_rows
+    from inception_native.bench.conv import conv_benchmark, format_rows
     print(format_rows(conv_benchmark(threads=2, repeats=5)))
 
 A convolution of x (B, C, H, W) by w (OC, C, kh, kw) into (B, OC, oh, ow) is the GEMM
@@ -14,65 +14,73 @@ overheads are measured against. Timings are the median of `repeats` runs after o
 a single-threaded BLAS each), the BLAS threads (sgemm, the linear layer, the NumPy twin) and
 PyTorch's threads alike.
 """
-import ctypes
-import glob
-import os
-import statistics
-import time
-
 import numpy as np
 
-from . import _blas_threads, native, reference, set_num_threads
+from .. import native, reference
+from .._checks import pair
+from ..shapes import output_hw, output_size
+from .timing import median_of_rounds, use_threads
 
-# name, (C, H, W), (OC, kh, kw), stride, padding: GoogLeNet (Szegedy et al. 2014, Table 1)
-GOOGLENET_CONVS = [
-    ("conv1 7x7/2 3->64 @224", (3, 224, 224), (64, 7, 7), 2, 3),
-    ("conv2 3x3 64->192 @56", (64, 56, 56), (192, 3, 3), 1, 1),
-    ("3a 1x1 192->64 @28", (192, 28, 28), (64, 1, 1), 1, 0),
-    ("3a 3x3 96->128 @28", (96, 28, 28), (128, 3, 3), 1, 1),
-    ("4e 3x3 160->320 @14", (160, 14, 14), (320, 3, 3), 1, 1),
-    ("5b 1x1 832->384 @7", (832, 7, 7), (384, 1, 1), 1, 0),
-]
 BATCH = 16
+# The layers timed, picked by their path in the models (Network.leaves): their shapes come from
+# the models themselves. GoogLeNet as Table 1 of the paper, Inception v3 as released.
+CONV_LAYERS = {
+    "googlenet": {"conv1.conv": "conv1", "conv2.1.conv": "conv2",
+                  "inception_3a.branch0.conv": "3a 1x1", "inception_3a.branch1.1.conv": "3a 3x3",
+                  "inception_3a.branch2.1.conv": "3a 5x5", "inception_4e.branch1.1.conv": "4e 3x3",
+                  "inception_5b.branch0.conv": "5b 1x1"},
+    "inception_v3": {"mixed_5b.branch1.1.conv": "v3 5b 5x5", "mixed_6b.branch1.1.conv": "v3 6b 1x7",
+                     "mixed_7b.branch2.1.conv": "v3 7b 3x3"},
+}
+POOL_LAYERS = {
+    "googlenet": {"pool1": "pool1", "pool2": "pool2", "inception_3a.branch3.0": "3a branch",
+                  "classifier.0": "head global"},
+    "inception_v3": {"mixed_5b.branch3.0": "v3 5b branch"},
+}
 
 
-def _openblas_set_threads(n):
-    """Set the thread count of the BLAS behind gemm (SciPy's OpenBLAS) and of NumPy's own
-    OpenBLAS (the NumPy twin's); OPENBLAS_NUM_THREADS only counts at load time."""
-    import numpy
-    _blas_threads.set(n)
-    libs = os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs")
-    for path in glob.glob(os.path.join(libs, "*openblas*")):
-        lib = ctypes.CDLL(path)
-        if hasattr(lib, "scipy_openblas_set_num_threads64_"):
-            lib.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
+def _picked(table, batch):
+    """(label, layer, input shape) of the layers `table` names, from each model's leaves."""
+    from .. import models
+    picked = []
+    for model, names in table.items():
+        for path, layer, shape in getattr(models, model)().leaves(batch):
+            if path in names:
+                picked.append((names[path], layer, shape))
+    return picked
 
 
-def _median_of(runs, repeats, pause=0.05):
-    """Median time of each closure over `repeats` rounds, after one warm-up round. Every round runs
-    every closure once, so a neighbour's burst of load (the machine may be shared) hits them all
-    alike; closures are grouped by their first word (the library: native, blas, numpy, torch),
-    with a pause before each group, so that one library's idle threads, still spinning, do not
-    slow the next library down."""
-    groups = {}
-    for key, fn in runs.items():
-        groups.setdefault(key.split()[0], {})[key] = fn
-    times = {key: [] for key in runs}
-    for round_ in range(repeats + 1):
-        for group in groups.values():
-            time.sleep(pause)
-            for key, fn in group.items():
-                start = time.perf_counter()
-                fn()
-                if round_:  # round 0 warms up
-                    times[key].append(time.perf_counter() - start)
-    return {key: statistics.median(t) for key, t in times.items()}
+def conv_layers(batch=BATCH):
+    """[(name, (C, H, W), (OC, kh, kw), stride, padding)] of CONV_LAYERS, named with their sizes."""
+    rows = []
+    for label, conv, (_, C, H, W) in _picked(CONV_LAYERS, batch):
+        OC, _, kh, kw = conv.params["weight"].shape
+        (sh, sw), padding = conv.stride, conv.padding
+        stride = f"/{sh}" if sh == sw and sh > 1 else ""
+        rows.append((f"{label} {kh}x{kw}{stride} {C}->{OC} @{H}", (C, H, W), (OC, kh, kw),
+                     conv.stride, conv.padding))
+    return rows
+
+
+def pool_layers(batch=BATCH):
+    """[(name, (C, H, W), kernel, stride, padding, ceil_mode, kind)] of POOL_LAYERS."""
+    rows = []
+    for label, pool, (_, C, H, W) in _picked(POOL_LAYERS, batch):
+        kind = type(pool).__name__.replace("Pool2d", "").lower()
+        if kind == "globalavgpool":
+            rows.append((f"{label} global avg @{H}", (C, H, W), None, None, None, None, "global"))
+            continue
+        k, s, p = pool.kernel, pool.stride or pool.kernel, pool.padding
+        rows.append((f"{label} {kind} {k}x{k}/{s} p{p} @{H}", (C, H, W), k, s, p, pool.ceil_mode,
+                     kind))
+    return rows
 
 
 def _layer(backend, x, w, stride, padding):
     """Closures running forward and forward+backward with preallocated buffers."""
-    y = np.empty((x.shape[0], w.shape[0]) + tuple(
-        (n + 2 * padding - k) // stride + 1 for n, k in zip(x.shape[2:], w.shape[2:])), x.dtype)
+    (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
+    y = np.empty((x.shape[0], w.shape[0], *output_hw(*x.shape[2:], *w.shape[2:], sh, sw, ph, pw)),
+                 x.dtype)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], x.dtype)
     b = np.zeros(w.shape[0], x.dtype)
     need = native.conv2d_workspace_size(x.shape, w.shape, stride, padding)
@@ -105,25 +113,13 @@ def _torch_layer(torch, x, w, stride, padding):
     return fwd, fwd_bwd
 
 
-def _setup(threads):
-    """Every library on `threads` threads; returns torch, or None when it is not installed."""
-    set_num_threads(threads)
-    _openblas_set_threads(threads)
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    return torch
-
-
 def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
     """One dict per layer: name, gemm shape (M, N, K), GFLOP/s of native forward and
     forward+backward, of sgemm at the equivalent shape, of the NumPy twin and of PyTorch
     (None when not installed)."""
-    torch, rng = _setup(threads), np.random.default_rng(0)
+    torch, rng = use_threads(threads), np.random.default_rng(0)
     rows = []
-    for name, (C, H, W), (OC, kh, kw), stride, padding in layers or GOOGLENET_CONVS:
+    for name, (C, H, W), (OC, kh, kw), stride, padding in layers or conv_layers(batch):
         x = rng.standard_normal((batch, C, H, W), np.float32)
         w = (rng.standard_normal((OC, C, kh, kw), np.float32) / np.sqrt(C * kh * kw)).astype(np.float32)
         fwd, fwd_bwd, yshape = _layer(native, x, w, stride, padding)
@@ -138,30 +134,19 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         flops = 2.0 * M * N * K  # forward; the backward is twice that (dx and dw)
         row = {"layer": name, "gemm (M, N, K)": (M, N, K), "numpy fwd": None,
                "numpy fwd+bwd": None, "torch fwd": None, "torch fwd+bwd": None}
-        for key, seconds in _median_of(runs, repeats).items():
+        for key, seconds in median_of_rounds(runs, repeats).items():
             row[key.replace("blas sgemm", "sgemm")] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
         rows.append(row)
     return rows
 
 
-# name, (C, H, W), kernel, stride, padding, ceil_mode, kind
-GOOGLENET_POOLS = [
-    ("pool1 max 3x3/2 ceil @112", (64, 112, 112), 3, 2, 0, True, "max"),
-    ("pool2 max 3x3/2 ceil @56", (192, 56, 56), 3, 2, 0, True, "max"),
-    ("3a branch max 3x3/1 p1 @28", (192, 28, 28), 3, 1, 1, True, "max"),
-    ("v3 branch avg 3x3/1 p1 @35", (192, 35, 35), 3, 1, 1, False, "avg"),
-    ("head global avg @7", (1024, 7, 7), None, None, None, None, "global"),
-]
-
-
 def _pool_layer(backend, x, kernel, stride, padding, ceil_mode, kind):
-    from ._checks import pool_output
     B, C, H, W = x.shape
     if kind == "global":
         y, dx = np.empty((B, C), x.dtype), np.empty_like(x)
         return (lambda: backend.global_avg_pool_forward(x, y),
                 lambda: backend.global_avg_pool_backward(y, dx))
-    oh, ow = (pool_output(n, kernel, stride, padding, ceil_mode) for n in (H, W))
+    oh, ow = (output_size(n, kernel, stride, padding, ceil_mode) for n in (H, W))
     y, dx, argmax = np.empty((B, C, oh, ow), x.dtype), np.empty_like(x), np.empty((B, C, oh, ow), np.int64)
     if kind == "max":
         return (lambda: backend.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode),
@@ -191,9 +176,9 @@ def _torch_pool(torch, x, kernel, stride, padding, ceil_mode, kind):
 def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
     """One dict per pooling layer of GoogLeNet / Inception v3 at `batch`: milliseconds of the
     forward and forward+backward, native, NumPy twin and PyTorch (None when not installed)."""
-    torch, rng = _setup(threads), np.random.default_rng(0)
+    torch, rng = use_threads(threads), np.random.default_rng(0)
     rows = []
-    for name, (C, H, W), *args in layers or GOOGLENET_POOLS:
+    for name, (C, H, W), *args in layers or pool_layers(batch):
         x = rng.standard_normal((batch, C, H, W), np.float32)
         runs = {}
         for label, backend in [("native", native)] + ([("numpy", reference)] if numpy_twin else []):
@@ -202,7 +187,7 @@ def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         if torch is not None:
             runs["torch fwd"], runs["torch fwd+bwd"] = _torch_pool(torch, x, *args)
         row = {"layer": name}
-        row.update({key: seconds * 1e3 for key, seconds in _median_of(runs, repeats).items()})
+        row.update({key: seconds * 1e3 for key, seconds in median_of_rounds(runs, repeats).items()})
         rows.append(row)
     return rows
 
@@ -216,11 +201,3 @@ def format_rows(rows, unit="GFLOP/s"):
         cells = "".join(f"{'-' if r.get(k) is None else format(r[k], '.1f'):>15}" for k in keys)
         lines.append(f"{r['layer']:<28}" + cells)
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import sys
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    print(format_rows(conv_benchmark(threads, repeats)))
-    print(format_rows(pool_benchmark(threads, repeats), unit="ms"))

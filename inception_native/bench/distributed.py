@@ -17,9 +17,9 @@ from functools import partial
 
 import numpy as np
 
-from . import distributed, losses, optim, set_num_threads
-from .bench_conv import _openblas_set_threads
-from .bench_model import MODELS
+from .. import distributed, losses, optim
+from .model import MODELS
+from .timing import use_threads
 
 
 def ring_bytes(buffer_bytes, ranks):
@@ -34,8 +34,7 @@ def measure(comm, model="googlenet", batch=16, steps=3, warmup=1, threads=1, num
     rank, ranks = comm.Get_rank(), comm.Get_size()
     if batch % ranks:
         raise SystemExit(f"the batch of {batch} must be a multiple of the {ranks} ranks")
-    set_num_threads(threads)
-    _openblas_set_threads(threads)
+    use_threads(threads)
     factory, default_size = MODELS[model]
     net = partial(factory, num_classes=num_classes, input_size=size or default_size)().train()
     local = batch // ranks

@@ -4,7 +4,7 @@ kernels, their NumPy twins and the same network in PyTorch (inception_native/tor
 network written out as torch.nn modules with the same weights; eager mode), at the same thread
 count (OpenMP and OpenBLAS). Interleaved rounds, median of `repeats` after one warm-up.
 
-    from inception_native.bench_model import model_benchmark, format_rows, profile
+    from inception_native.bench.model import model_benchmark, format_rows, profile
     print(format_rows(model_benchmark("googlenet", threads=2)))
     profile("googlenet", threads=2)     # where a native training step spends its time
 """
@@ -15,9 +15,8 @@ from functools import partial
 
 import numpy as np
 
-from . import losses, models, native, optim, reference, set_num_threads
-from .bench import load_torch
-from .bench_conv import _median_of, _openblas_set_threads
+from .. import losses, models, native, optim, reference
+from .timing import load_torch, median_of_rounds, use_threads
 
 MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.googlenet, bn=True), 224),
           "inception_v2": (models.inception_v2, 224),
@@ -28,7 +27,7 @@ def load_twin():
     """inception_native.torch_twin (it imports PyTorch), or None without PyTorch."""
     if load_torch() is None:
         return None
-    from . import torch_twin
+    from .. import torch_twin
 
     return torch_twin
 
@@ -75,7 +74,8 @@ _PEAK = """
 import re
 import numpy as np
 from functools import partial
-from inception_native import bench_model, native, reference
+from inception_native import native, reference
+from inception_native.bench import model as bench_model
 model, contender, batch, training, size, num_classes = {args!r}
 factory = partial(bench_model.MODELS[model][0], num_classes=num_classes, input_size=size)
 torch = bench_model.load_torch() if contender == "pytorch" else None
@@ -107,12 +107,8 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
     factory, default_size = MODELS[model]
     size = size or default_size
     build = partial(factory, num_classes=num_classes, input_size=size)
-    set_num_threads(threads)
-    _openblas_set_threads(threads)
-    torch = load_torch()
+    torch = use_threads(threads)
     twin = load_twin() if use_torch else None
-    if twin is not None:
-        torch.set_num_threads(threads)
     rows = []
     for training, batch in [(False, b) for b in batches] + [(True, train_batch)]:
         runs = {"native": _ours(build, native, batch, size, training)}
@@ -120,7 +116,7 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
             runs["numpy"] = _ours(build, reference, batch, size, training)
         if twin is not None:
             runs["pytorch"] = _theirs(torch, twin, build, batch, training)
-        for contender, seconds in _median_of(runs, repeats).items():
+        for contender, seconds in median_of_rounds(runs, repeats).items():
             rows.append({"model": model, "size": size, "threads": threads,
                          "pass": "training" if training else "inference",
                          "batch": batch, "contender": contender, "seconds": seconds,
@@ -147,20 +143,12 @@ def format_rows(rows):
     return "\n".join(lines)
 
 
-def _leaves(layer):
-    if not layer.children:
-        yield layer
-    for _, child in layer.children:
-        yield from _leaves(child)
-
-
 def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000, steps=2):
     """Seconds per training step spent in each layer type's forward and backward (native;
     the rest: loss, optimiser, the containers' glue), averaged over `steps` after one warm-up.
     Returns {(layer type, "forward"/"backward"): seconds}, largest first."""
     factory, default_size = MODELS[model]
-    set_num_threads(threads)
-    _openblas_set_threads(threads)
+    use_threads(threads)
     net = factory(num_classes=num_classes, input_size=size or default_size)
     spent = {}
 
@@ -174,7 +162,7 @@ def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000,
             return out
         setattr(layer, direction, wrapper)
 
-    for leaf in _leaves(net):
+    for _, leaf, _ in net.leaves():
         timed(leaf, "forward")
         timed(leaf, "backward")
     step = _ours(lambda backend: net, native, batch, size, True)

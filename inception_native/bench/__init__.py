@@ -1,0 +1,85 @@
+"""`python -m inception_native bench`: the native kernels against their NumPy twins, PyTorch (when
+installed) and the machine's limits, in sections (batchnorm, conv, pool), or one whole network
+(--model). Nothing outside this package imports from it.
+
+    batchnorm    BatchNorm kernels (bench/batchnorm.py)
+    conv, pool   GoogLeNet's and Inception v3's convolution and pooling layers (bench/conv.py)
+    --model      a whole network, inference and a training step (bench/model.py)
+    --distributed  the data-parallel training step under mpirun (bench/distributed.py)
+"""
+import json
+import platform
+import time
+
+import numpy as np
+
+from .._runtime import build_info
+from ..threads import get_num_threads
+from .timing import load_torch
+
+
+def environment(threads):
+    torch = load_torch()
+    return {"threads": threads, "numpy": np.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "torch": torch.__version__ if torch else None,
+            **build_info()}
+
+
+
+SECTIONS = ("batchnorm", "conv", "pool")
+DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3}
+
+
+def run(args):
+    """The kernel sections (BatchNorm, convolution, pooling), or one network with --model
+    (with --distributed: its data-parallel training step, inception_native.bench_distributed)."""
+    if getattr(args, "distributed", False):
+        from . import distributed
+
+        return distributed.run(args)
+    threads = args.threads or get_num_threads()
+    started = time.perf_counter()
+    env = environment(threads)
+    print(f"{threads} threads; {env['compiler']}, kernels {env['kernel_isa']}, NumPy {env['numpy']}, "
+          f"PyTorch {env['torch'] or 'not installed'}")
+    repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
+    results = {"environment": env}
+    if args.model:
+        from . import model
+
+        rows = model.model_benchmark(args.model, threads, repeats=repeats("model"),
+                                           use_torch=not args.no_torch, memory=True)
+        print(f"\n{args.model}: images/s, median of {repeats('model')} after one warm-up")
+        print(model.format_rows(rows))
+        results["model"] = rows
+    for section in [] if args.model else args.sections or SECTIONS:
+        print()
+        if section == "batchnorm":
+            from . import batchnorm
+
+            rows = batchnorm.bench_batchnorm(args.shapes or batchnorm.GOOGLENET_SHAPES, threads, repeats(section),
+                                   args.warmup, use_torch=not args.no_torch)
+            print(f"BatchNorm, float32: median of {repeats(section)} after {args.warmup} warm-up")
+            print(batchnorm.format_table(rows))
+        else:
+            from . import conv
+
+            if section == "conv":
+                rows = conv.conv_benchmark(threads, repeats(section))
+                print(f"Convolution, GoogLeNet's layers at batch 16: GFLOP/s, median of "
+                      f"{repeats(section)} (forward+backward counts 3x the forward's flops)")
+            else:
+                rows = conv.pool_benchmark(threads, repeats(section))
+                print(f"Pooling, batch 16: ms, median of {repeats(section)}")
+            print(conv.format_rows(rows, "GFLOP/s" if section == "conv" else "ms"))
+        results[section] = rows
+    print(f"({time.perf_counter() - started:.0f} s)")
+    if args.plot:
+        from .plot import plot
+
+        plot(results, args.plot)
+        print(f"wrote {args.plot}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"wrote {args.json}")

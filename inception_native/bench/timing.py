@@ -1,0 +1,60 @@
+"""Timing and set-up shared by the benchmarks: interleaved medians, PyTorch when installed, and
+every library on the same thread count."""
+import statistics
+import time
+
+from ..threads import set_num_threads
+
+
+def time_interleaved(contenders, repeats, warmup):
+    """{name: callable} -> {name: median seconds}, all contenders taking turns."""
+    for _ in range(warmup):
+        for run in contenders.values():
+            run()
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, run in contenders.items():
+            run()  # settle: this contender's own caches and allocator state
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def median_of_rounds(runs, repeats, pause=0.05):
+    """Median time of each closure over `repeats` rounds, after one warm-up round. Every round runs
+    every closure once, so a neighbour's burst of load (the machine may be shared) hits them all
+    alike; closures are grouped by their first word (the library: native, blas, numpy, torch),
+    with a pause before each group, so that one library's idle threads, still spinning, do not
+    slow the next library down."""
+    groups = {}
+    for key, fn in runs.items():
+        groups.setdefault(key.split()[0], {})[key] = fn
+    times = {key: [] for key in runs}
+    for round_ in range(repeats + 1):
+        for group in groups.values():
+            time.sleep(pause)
+            for key, fn in group.items():
+                start = time.perf_counter()
+                fn()
+                if round_:  # round 0 warms up
+                    times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(t) for key, t in times.items()}
+
+
+def load_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def use_threads(threads):
+    """Every library on `threads` threads: ours (OpenMP and the BLAS underneath, NumPy's BLAS
+    too) and PyTorch's; returns torch, or None when it is not installed."""
+    set_num_threads(threads)
+    torch = load_torch()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return torch
