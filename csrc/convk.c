@@ -86,12 +86,6 @@ const char *in_convk_isa_name(void) { return in_convk_level_name(in_convk_get_is
 
 /* ---- plan ---- */
 
-/* The one output-size formula. */
-size_t in_convk_out_size(size_t in, size_t pad, size_t k, size_t stride)
-{
-    return (in + 2 * pad - k) / stride + 1;
-}
-
 size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw)
 {
     return up(OC, IN_CONVK_PAD) * C * kh * kw;
@@ -106,8 +100,8 @@ static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t H
     g->M = M, g->C = C, g->kh = kh, g->kw = kw, g->sh = sh, g->sw = sw;
     g->Hi = Hi, g->Wi = Wi, g->top = top, g->left = left, g->dh = dh, g->dw = dw;
     g->Hs = Hs, g->Ws = Ws;
-    g->oh = in_convk_out_size(Hs, 0, kh, sh);
-    g->ow = in_convk_out_size(Ws, 0, kw, sw);
+    g->oh = in_out_size(Hs, kh, sh, 0);
+    g->ow = in_out_size(Ws, kw, sw, 0);
     g->K = C * kh * kw;
     g->N = B * g->oh * g->ow;
     g->direct = top == 0 && left == 0 && dh == 1 && dw == 1 && sw == 1 && Hs == Hi && Ws == Wi;
@@ -153,8 +147,8 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     memset(p, 0, sizeof *p);
     p->B = B, p->C = C, p->H = H, p->W = W, p->OC = OC, p->kh = kh, p->kw = kw;
     p->sh = sh, p->sw = sw, p->ph = ph, p->pw = pw;
-    p->oh = in_convk_out_size(H, ph, kh, sh);
-    p->ow = in_convk_out_size(W, pw, kw, sw);
+    p->oh = in_out_size(H, kh, sh, ph);
+    p->ow = in_out_size(W, kw, sw, pw);
     p->K = C * kh * kw;
     p->isa = in_convk_get_isa();
     p->threads = threads < 1 ? 1 : threads;
@@ -187,13 +181,14 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     p->dw_cbuf = p->dt * p->dk_ld;
     p->dw_stride = up(p->dw_ybuf, A) + up(p->dw_cbuf, A);
 
-    /* work: forward [P(x)] [per thread: panels, partial sums]; dL/dw [P(x)] [per thread: dY
-     * block, col block]; dL/dx [packed w'] [P(dY')] [per thread: panels, partial sums] */
+    /* work: forward [P(x)] [per thread: panels, partial sums] [packed w]; dL/dw [P(x)] [per
+     * thread: dY block, col block]; dL/dx [packed w'] [P(dY')] [per thread: panels, sums] */
     p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
     p->dw_threads_at = p->fwd_threads_at;
     p->dx_src_at = up(in_convk_packed_size(C, OC, kh, kw), A);
     p->dx_threads_at = p->dx_src_at + up(p->dx.src_size, A);
-    size_t fwd = p->fwd_threads_at + T * p->fwd.thread_stride;
+    p->fwd_wpack_at = p->fwd_threads_at + T * p->fwd.thread_stride;
+    size_t fwd = p->fwd_wpack_at + in_convk_packed_size(OC, C, kh, kw);
     size_t dw = p->dw_threads_at + T * p->dw_stride;
     size_t dx = p->dx_threads_at + T * p->dx.thread_stride;
     p->work = max_size(fwd, max_size(dw, dx)) + A; /* + A: room to align the caller's pointer */

@@ -3,7 +3,7 @@
  * extensions and compiled per ISA (AVX-512, AVX2+FMA, portable), picked at run time.
  *
  * Legend: x (B, C, H, W); w (OC, C, kh, kw) read as the matrix (OC, K), K = C*kh*kw;
- * y (B, OC, oh, ow), ohw = oh*ow, oh = (H + 2*ph - kh) / sh + 1 (likewise ow); strides sh, sw;
+ * y (B, OC, oh, ow), ohw = oh*ow, oh = in_out_size(H, kh, sh, ph) (common.h); strides sh, sw;
  * paddings ph, pw. N = B*ohw pixels; r = (c*kh + i)*kw + j a kernel tap; n = b*ohw + p a pixel.
  *     col[r, n] = x[b, c, oy*sh - ph + i, ox*sw - pw + j]   (0 outside the image), p = oy*ow + ox
  *     forward  y[b, o, p] = act(scale[o] * sum_r w[o, r] col[r, n] + shift[o] (+ y[b, o, p]))
@@ -13,10 +13,10 @@
  * with dY = dy masked by the forward's ReLU (dy counts as 0 where y_relu <= 0) when y_relu is
  * given. Sizes are elements; `work` and packed weights are caller-allocated (see below).
  *
- * Use from a wrapper: plan nothing yourself; ask in_convk_work_size_*(shape, threads) for the
- * workspace (one buffer, reused by every call of that shape and thread count or less, forward
- * and backward), in_convk_packed_size(...) for the packed weights, pack them with
- * in_convk_pack_weights_* after each weight update, then call forward/backward. The packed
+ * Use from a wrapper: make the plan once per shape, dtype and thread count
+ * (in_convk_plan_init); allocate p.work values once (forward and backward share them), and
+ * either pack the weights after each update (in_convk_packed_size, in_convk_pack_weights_*)
+ * or pass wp = NULL to pack them into work at every forward; then call forward/backward. The packed
  * layout is the same for every ISA (see IN_CONVK_PANEL), so switching ISA keeps it valid. The backward packs the transposed weights itself, into work.
  * The caller checks sizes: strides >= 1, kernel within the padded input, threads >= 1, y_image
  * >= OC*ohw, pointers to arrays of the sizes above; x, y, dy and the outputs must not overlap.
@@ -63,13 +63,12 @@ typedef struct {
     size_t real_size, lanes;
     in_convk_gemm fwd, dx;          /* forward; dL/dx as a forward convolution of dY */
     size_t dm, dn, dk, dk_ld, dt;   /* dL/dw: dm x dn dot tiles over dk pixels, dt taps a block */
-    size_t fwd_threads_at;                                   /* forward: P at 0, then threads */
+    size_t fwd_threads_at, fwd_wpack_at;   /* forward: P at 0, threads, packed w (wp NULL) */
     size_t dw_threads_at, dw_ybuf, dw_cbuf, dw_stride;       /* dL/dw: P(x) at 0, then threads */
     size_t dx_src_at, dx_threads_at;                         /* dL/dx: packed w^T at 0 */
     size_t work;                                             /* elements for every pass */
 } in_convk_plan;
 
-size_t in_convk_out_size(size_t in, size_t pad, size_t k, size_t stride);
 void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
                         size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
                         size_t ph, size_t pw, int threads);
@@ -86,21 +85,21 @@ const char *in_convk_level_name(int level);
 /* elements of packed weights: rows OC rounded up to IN_CONVK_PANEL, times K */
 size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw);
 
+/* The kernels take the plan of their shape (in_convk_plan_init with sizeof(real), the thread
+ * count and the ISA of that moment). forward: wp = packed weights (in_convk_pack_weights_*),
+ * or NULL: w is packed into work first (OC*K values moved; the plan reserves the room). */
 #define IN_CONVK_DECLARE(real, sfx)                                                             \
     size_t in_convk_work_size_##sfx(size_t B, size_t C, size_t H, size_t W, size_t OC,          \
                                     size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,      \
                                     size_t pw, int threads);                                    \
     void in_convk_pack_weights_##sfx(real *wp, const real *w, size_t OC, size_t C, size_t kh,   \
                                      size_t kw);                                                \
-    void in_convk_forward_##sfx(real *y, size_t y_image, real *work, const real *x,             \
-                                const real *wp, const real *scale, const real *shift, int relu, \
-                                int accumulate, size_t B, size_t C, size_t H, size_t W,         \
-                                size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,          \
-                                size_t ph, size_t pw, int threads);                             \
-    void in_convk_backward_##sfx(real *dx, real *dw, real *dbias, real *work, const real *dy,   \
-                                 const real *y_relu, const real *x, const real *w, size_t B,    \
-                                 size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw, \
-                                 size_t sh, size_t sw, size_t ph, size_t pw, int threads);
+    void in_convk_forward_##sfx(const in_convk_plan *p, real *y, size_t y_image, real *work,    \
+                                const real *x, const real *w, const real *wp, const real *scale, \
+                                const real *shift, int relu, int accumulate);                   \
+    void in_convk_backward_##sfx(const in_convk_plan *p, real *dx, real *dw, real *dbias,       \
+                                 real *work, const real *dy, const real *y_relu, const real *x, \
+                                 const real *w);
 
 IN_CONVK_DECLARE(float, f32)
 IN_CONVK_DECLARE(double, f64)

@@ -177,17 +177,18 @@ static void NAME(run_gemm)(const in_convk_gemm *g, const NAME(epilogue) *e, cons
 /* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)).
  * Passes: P written once (none for an unpadded stride-1 x), y written once (read once more
  * when accumulating); col panels live in L1/L2 only. */
-void NAME(convk_forward)(real *y, size_t y_image, real *work, const real *x, const real *wp,
-                         const real *scale, const real *shift, int relu, int accumulate, size_t B,
-                         size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw, size_t sh,
-                         size_t sw, size_t ph, size_t pw, int threads)
+void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *work,
+                         const real *x, const real *w, const real *wp, const real *scale,
+                         const real *shift, int relu, int accumulate)
 {
-    in_convk_plan p;
-    in_convk_plan_init(&p, sizeof(real), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads);
     real *base = in_convk_aligned(work);
-    const NAME(epilogue) e = {y, y_image, p.oh * p.ow, scale, shift, relu, accumulate};
-    const real *src = p.fwd.direct ? x : NAME(prepare)(base, x, 0, &p.fwd, B, p.threads);
-    NAME(run_gemm)(&p.fwd, &e, src, wp, base + p.fwd_threads_at, p.isa, p.threads);
+    const NAME(epilogue) e = {y, y_image, p->oh * p->ow, scale, shift, relu, accumulate};
+    if (!wp) {
+        NAME(pack_panels)(base + p->fwd_wpack_at, w, p->OC, p->C, p->kh * p->kw, 0, p->threads);
+        wp = base + p->fwd_wpack_at;
+    }
+    const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, p->B, p->threads);
+    NAME(run_gemm)(&p->fwd, &e, src, wp, base + p->fwd_threads_at, p->isa, p->threads);
 }
 
 /* dbias[o] = sum_{b,p} dY[b, o, p], in double: LANES partial sums a channel (the ISA's
@@ -210,33 +211,30 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
  *     dbias = sum dY;  dw = dY col(x)^T (threads own disjoint taps: no reduction, the same bits
  *     on any thread count);  dx = w' col(dY') (see in_convk_plan_init), dY = dy masked by
  *     y_relu > 0 when y_relu is given. */
-void NAME(convk_backward)(real *dx, real *dw, real *dbias, real *work, const real *dy,
-                          const real *y_relu, const real *x, const real *w, size_t B, size_t C,
-                          size_t H, size_t W, size_t OC, size_t kh, size_t kw, size_t sh,
-                          size_t sw, size_t ph, size_t pw, int threads)
+void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
+                          const real *dy, const real *y_relu, const real *x, const real *w)
 {
-    in_convk_plan p;
-    in_convk_plan_init(&p, sizeof(real), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads);
     real *base = in_convk_aligned(work);
-    if (dbias) NAME(bias_backward)(dbias, dy, y_relu, B, OC, p.oh * p.ow, p.isa, p.threads);
+    size_t B = p->B, C = p->C, OC = p->OC;
+    if (dbias) NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, p->isa, p->threads);
     if (dw) {
-        NAME(dw_range_fn) range = NAME(kernels)[p.isa].dw_range;
-        const real *src = p.fwd.direct ? x : NAME(prepare)(base, x, 0, &p.fwd, B, p.threads);
-        size_t groups = cdiv(p.K, p.dn);
-        IN_PRAGMA(omp parallel num_threads(p.threads) if (p.threads > 1))
+        NAME(dw_range_fn) range = NAME(kernels)[p->isa].dw_range;
+        const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, B, p->threads);
+        size_t groups = cdiv(p->K, p->dn);
+        IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
         {
-            real *ybuf = base + p.dw_threads_at + in_convk_thread() * p.dw_stride;
+            real *ybuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;
             size_t g0 = in_share_begin(groups), g1 = in_share_end(groups);
             if (g0 < g1)
-                range(&p, dw, dy, y_relu, src, ybuf, ybuf + up(p.dw_ybuf, IN_CONVK_ALIGN),
-                      g0 * p.dn, min_size(p.K, g1 * p.dn));
+                range(p, dw, dy, y_relu, src, ybuf, ybuf + up(p->dw_ybuf, IN_CONVK_ALIGN),
+                      g0 * p->dn, min_size(p->K, g1 * p->dn));
         }
     }
     if (dx) {
-        const NAME(epilogue) e = {dx, C * H * W, H * W, 0, 0, 0, 0};
-        NAME(pack_panels)(base, w, OC, C, kh * kw, 1, p.threads);
-        NAME(prepare)(base + p.dx_src_at, dy, y_relu, &p.dx, B, p.threads);
-        NAME(run_gemm)(&p.dx, &e, base + p.dx_src_at, base, base + p.dx_threads_at, p.isa,
-                       p.threads);
+        const NAME(epilogue) e = {dx, C * p->H * p->W, p->H * p->W, 0, 0, 0, 0};
+        NAME(pack_panels)(base, w, OC, C, p->kh * p->kw, 1, p->threads);
+        NAME(prepare)(base + p->dx_src_at, dy, y_relu, &p->dx, B, p->threads);
+        NAME(run_gemm)(&p->dx, &e, base + p->dx_src_at, base, base + p->dx_threads_at, p->isa,
+                       p->threads);
     }
 }

@@ -130,24 +130,6 @@ static int load_blas(const char *path)
     return 1;
 }
 
-/* inception_native._checks.conv_blocking, as of this branch's base */
-static void conv_blocking(size_t B, size_t K, size_t oh, size_t ow, int pointwise, size_t threads,
-                          size_t *G, size_t *R)
-{
-    size_t ohw = oh * ow, g = pointwise && ohw >= 512 ? 1 : (1024 + ohw - 1) / ohw;
-    g = g < B ? g : B;
-    g = g < (B + threads - 1) / threads ? g : (B + threads - 1) / threads;
-    if (g < 1) g = 1;
-    if (g > 1 && threads > 1) {
-        size_t blocks = (B + g - 1) / g, per = (blocks + threads - 1) / threads;
-        g = (B + per * threads - 1) / (per * threads);
-    }
-    if (g > 1) { *G = g, *R = oh; return; }
-    size_t rows = (1 << 20) / (K * ow), least = (1024 + ow - 1) / ow;
-    rows = rows > least ? rows : least;
-    *G = 1, *R = rows < oh ? (rows ? rows : 1) : oh;
-}
-
 /* ---- one measured configuration ---- */
 /* f: forward; b: backward (dx, dw, dbias); x: dx alone; w: dw and dbias alone */
 static const char PASSES[] = "fbxw";
@@ -170,30 +152,28 @@ static void run(config *c, buffers *b, int round)
     size_t ow = (L->W + 2 * L->pw - L->kw) / L->sw + 1;
     double t0 = now(), c0 = cycles();
     if (c->level >= 0) {
+        in_convk_plan p;
         in_convk_set_isa(c->level);
+        in_convk_plan_init(&p, sizeof(float), B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh,
+                           L->sw, L->ph, L->pw, c->threads);
         if (c->pass == 0) {
             in_convk_pack_weights_f32(b->wp, b->w, L->OC, L->C, L->kh, L->kw);
             t0 = now(), c0 = cycles(); /* packing is per weight update, not per call */
-            in_convk_forward_f32(b->y, L->OC * oh * ow, b->work, b->x, b->wp, 0, b->db, 1, 0, B,
-                                 L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw,
-                                 c->threads);
+            in_convk_forward_f32(&p, b->y, L->OC * oh * ow, b->work, b->x, b->w, b->wp, 0, b->db,
+                                 1, 0);
         } else {
-            in_convk_backward_f32(c->pass == 3 ? 0 : b->dx, c->pass == 2 ? 0 : b->dw,
-                                  c->pass == 2 ? 0 : b->db, b->work, b->dy, b->y, b->x, b->w, B,
-                                  L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph,
-                                  L->pw, c->threads);
+            in_convk_backward_f32(&p, c->pass == 3 ? 0 : b->dx, c->pass == 2 ? 0 : b->dw,
+                                  c->pass == 2 ? 0 : b->db, b->work, b->dy, b->y, b->x, b->w);
         }
     } else {
-        size_t G, R, T = (size_t)c->threads < B ? (size_t)c->threads : B;
-        int pointwise = L->kh == 1 && L->kw == 1 && L->sh == 1 && L->sw == 1 && !L->ph && !L->pw;
-        conv_blocking(B, L->C * L->kh * L->kw, oh, ow, pointwise, T, &G, &R);
+        in_conv_plan p = in_conv2d_plan(B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw,
+                                        L->ph, L->pw, c->threads, IN_CONV_MIN_COLUMNS,
+                                        IN_CONV_BLOCK_VALUES);
         if (c->pass == 0)
-            in_conv2d_forward_f32(b->y, b->work, b->x, b->w, b->db, B, L->C, L->H, L->W, L->OC,
-                                  L->kh, L->kw, L->sh, L->sw, L->ph, L->pw, G, R, (int)T);
+            in_conv2d_forward_f32(&p, b->y, b->work, b->x, b->w, b->db);
         else
-            in_conv2d_backward_f32(c->pass == 3 ? 0 : b->dx, b->dw, b->db, b->work, b->dy, b->x, b->w, B, L->C, L->H,
-                                   L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw, G, R,
-                                   (int)T);
+            in_conv2d_backward_f32(&p, c->pass == 3 ? 0 : b->dx, b->dw, b->db, b->work, b->dy,
+                                   b->x, b->w);
     }
     c->t[round] = now() - t0, c->cyc[round] = cycles() - c0;
 }
@@ -274,7 +254,9 @@ int main(int argc, char **argv)
         size_t nx = B * L->C * L->H * L->W, nw = L->OC * K, ny = B * L->OC * oh * ow;
         size_t wk = in_convk_work_size_f32(B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw,
                                            L->ph, L->pw, 2);
-        size_t base = 2 * (K * B * oh * ow + L->OC * B * oh * ow + L->OC * K); /* generous */
+        size_t base = in_conv2d_plan(B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw,
+                                     L->ph, L->pw, 2, IN_CONV_MIN_COLUMNS, IN_CONV_BLOCK_VALUES)
+                          .work;
         mx = nx > mx ? nx : mx, mw = nw > mw ? nw : mw, my = ny > my ? ny : my;
         mwork = wk > mwork ? wk : mwork, mwork = base > mwork ? base : mwork;
     }

@@ -66,14 +66,16 @@ static void NAME(test_forward)(shape q, const real *x, const real *w, real *work
     for (int threads = 1; threads <= 2; ++threads)
         for (int rep = 0; rep < 2; ++rep) {
             real *y = NAME(alloc)(ny, 0), *big = NAME(alloc)(nbig, 0);
-            K(convk_forward)(y, q.OC * ohw, work, x, wp, 0, 0, 0, 0, q.B, q.C, q.H, q.W, q.OC,
-                             q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, threads);
+            in_convk_plan p;
+            in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw,
+                               q.ph, q.pw, threads);
+            /* packed beforehand on the first round, packed by the call on the second */
+            K(convk_forward)(&p, y, q.OC * ohw, work, x, w, rep ? 0 : wp, 0, 0, 0, 0);
             NAME(compare)("forward", q, threads, y, s, ny);
             if (threads == 1 && rep == 0) memcpy(first, y, ny * sizeof(real));
             else NAME(same_bits)("forward", first, y, ny);
             /* bias and ReLU */
-            K(convk_forward)(y, q.OC * ohw, work, x, wp, 0, shift, 1, 0, q.B, q.C, q.H, q.W,
-                             q.OC, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, threads);
+            K(convk_forward)(&p, y, q.OC * ohw, work, x, w, wp, 0, shift, 1, 0);
             for (size_t i = 0; i < ny; ++i) {
                 double t = s[i] + shift[i / ohw % q.OC];
                 want[i] = t < 0 ? 0 : t;
@@ -81,8 +83,7 @@ static void NAME(test_forward)(shape q, const real *x, const real *w, real *work
             NAME(compare)("forward bias relu", q, threads, y, want, ny);
             /* scale, shift, accumulate, ReLU into a channel slice */
             memcpy(big, big0, nbig * sizeof(real));
-            K(convk_forward)(big + 2 * ohw, Ct * ohw, work, x, wp, scale, shift, 1, 1, q.B, q.C,
-                             q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, threads);
+            K(convk_forward)(&p, big + 2 * ohw, Ct * ohw, work, x, w, 0, scale, shift, 1, 1);
             for (size_t i = 0; i < nbig; ++i) {
                 size_t b = i / (Ct * ohw), c = i / ohw % Ct, p = i % ohw;
                 double t = big0[i];
@@ -127,8 +128,10 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
         naive_backward(dxd, dwd, dbd, dYd, xd, wd, q);
         for (int threads = 1; threads <= 2; ++threads) {
             real *dx = NAME(alloc)(nx, 0), *dw = NAME(alloc)(nw, 0), *db = NAME(alloc)(q.OC, 0);
-            K(convk_backward)(dx, dw, db, work, dy, mask, x, w, q.B, q.C, q.H, q.W, q.OC, q.kh,
-                              q.kw, q.sh, q.sw, q.ph, q.pw, threads);
+            in_convk_plan p;
+            in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw,
+                               q.ph, q.pw, threads);
+            K(convk_backward)(&p, dx, dw, db, work, dy, mask, x, w);
             NAME(compare)(masked ? "dx (masked)" : "dx", q, threads, dx, dxd, nx);
             NAME(compare)(masked ? "dw (masked)" : "dw", q, threads, dw, dwd, nw);
             NAME(compare)(masked ? "dbias (masked)" : "dbias", q, threads, db, dbd, q.OC);
@@ -143,10 +146,11 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
         }
     }
     real *dx = NAME(alloc)(nx, 0), *dw = NAME(alloc)(nw, 0);
-    K(convk_backward)(dx, 0, 0, work, dy, yr, x, w, q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh,
-                      q.sw, q.ph, q.pw, 2);
-    K(convk_backward)(0, dw, 0, work, dy, yr, x, w, q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh,
-                      q.sw, q.ph, q.pw, 2);
+    in_convk_plan p;
+    in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw, q.ph,
+                       q.pw, 2);
+    K(convk_backward)(&p, dx, 0, 0, work, dy, yr, x, w);
+    K(convk_backward)(&p, 0, dw, 0, work, dy, yr, x, w);
     NAME(same_bits)("dx alone", dx1, dx, nx), NAME(same_bits)("dw alone", dw1, dw, nw);
     free(dx), free(dw), free(xd), free(wd), free(dYd), free(dxd), free(dwd), free(dbd);
     free(dy), free(yr), free(dx1), free(dw1), free(db1);
