@@ -35,6 +35,7 @@ def positive_number(text):
 
 def info(args):
     from ._runtime import build_info
+    from .conv import conv_isa, conv_isa_levels
     from .threads import get_num_threads
 
     build = build_info()
@@ -44,6 +45,8 @@ def info(args):
     print(f"OpenMP:     {'on' if build['openmp'] else 'off (serial build)'}")
     print(f"threads:    {get_num_threads()}")
     print(f"kernels:    {build['kernel_isa']}")
+    print(f"conv:       our kernels, {conv_isa()} path (this CPU runs: "
+          f"{', '.join(conv_isa_levels())}; INCEPTION_NATIVE_ISA picks a lower one)")
     print(f"BLAS:       {blas_description()}")
 
 

@@ -271,24 +271,37 @@ gemm_cpu = gemm  # native has both (BLAS and Darknet's triple loop); NumPy has o
 
 # ---- convolution and linear layers ---------------------------------------------------------
 
-def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None):
+def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None,
+                   scale=None, shift=None, relu=False, accumulate=False):
     plan = checked_plan(plan, x, weight, stride, padding)
-    check.conv2d_forward(x, weight, bias, y, plan.output_shape, workspace, plan.workspace)
+    check.conv2d_forward(x, weight, bias, y, plan.output_shape, workspace, plan.workspace, scale,
+                         shift)
+    relu, accumulate = check.truth("relu", relu), check.truth("accumulate", accumulate)
     B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     out = weight.reshape(OC, -1) @ cols.reshape(C * kh * kw, -1)  # (OC, B*ohw): one GEMM
-    y[...] = out.reshape(OC, B, *y.shape[2:]).transpose(1, 0, 2, 3)
-    if bias is not None:
-        y += bias.reshape(1, -1, 1, 1)
+    t = out.reshape(OC, B, *y.shape[2:]).transpose(1, 0, 2, 3)
+    if scale is not None:
+        t = t * scale.reshape(1, -1, 1, 1)
+    for add in (bias, shift):
+        if add is not None:
+            t = t + add.reshape(1, -1, 1, 1)
+    if accumulate:
+        t = t + y
+    if relu:
+        t = np.where(t < 0, 0, t)
+    y[...] = t
     return y
 
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None, *,
-                    plan=None):
+                    plan=None, y_relu=None):
     plan = checked_plan(plan, x, weight, stride, padding)
     check.conv2d_backward(dy, x, weight, dx, dweight, dbias, plan.output_shape, workspace,
-                          plan.workspace)
+                          plan.workspace, y_relu)
     B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
+    if y_relu is not None:
+        dy = np.where(y_relu > 0, dy, 0).astype(dy.dtype)
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     dY = dy.transpose(1, 0, 2, 3).reshape(OC, -1)  # (OC, B*ohw)
     dweight.reshape(OC, -1)[...] = dY @ cols.reshape(C * kh * kw, -1).T
