@@ -155,7 +155,6 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     p->real_size = real_size;
     size_t vb = isa_desc[p->isa].vbytes, mr = isa_desc[p->isa].mr, nv = isa_desc[p->isa].nv;
     size_t rs = real_size, T = (size_t)p->threads, A = IN_CONVK_ALIGN;
-    p->lanes = vb / rs;
 
     /* forward: y (OC, N) = w (OC, K) col(x), x zero-padded by (ph, pw) */
     gemm_source(&p->fwd, OC, B, C, H, W, (ptrdiff_t)ph, (ptrdiff_t)pw, 1, 1, H + 2 * ph,

@@ -60,7 +60,7 @@ typedef struct {
 typedef struct {
     size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow, K;
     int isa, threads;
-    size_t real_size, lanes;
+    size_t real_size;                /* the plan is for float (4) or double (8) */
     in_convk_gemm fwd, dx;          /* forward; dL/dx as a forward convolution of dY */
     size_t dm, dn, dk, dk_ld, dt;   /* dL/dw: dm x dn dot tiles over dk pixels, dt taps a block */
     size_t fwd_threads_at, fwd_wpack_at;   /* forward: P at 0, threads, packed w (wp NULL) */

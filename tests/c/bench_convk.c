@@ -3,7 +3,7 @@
  * same run (independent FMA chains in registers, built the same way) and, when a BLAS is given,
  * against the im2col + BLAS sgemm path of csrc/conv.c (the package's previous default).
  * Medians of interleaved rounds (every configuration once per round): the machine is shared.
- *   tests/c/convk.sh bench [-r rounds] [-b 16,1] [-i avx2,portable] [-t 1,2] [-p fbxw]
+ *   tests/c/convk.sh bench [-r rounds] [-b 16,1] [-i avx2,portable] [-t 1,2] [-p fbxwp]
  *                          [-l layer-substring] [-B path/to/libopenblas.so]
  * FLOPs: 2*B*OC*oh*ow*C*kh*kw per pass (the backward counts dx and dw: twice that).
  * On one thread it also counts the CPU time of the thread: flops per CPU second against the FMA
@@ -131,8 +131,9 @@ static int load_blas(const char *path)
 }
 
 /* ---- one measured configuration ---- */
-/* f: forward; b: backward (dx, dw, dbias); x: dx alone; w: dw and dbias alone */
-static const char PASSES[] = "fbxw";
+/* f: forward with weights packed beforehand; p: forward packing them in the call (as the Python
+ * wrapper does); b: backward (dx, dw, dbias); x: dx alone; w: dw and dbias alone */
+static const char PASSES[] = "fbxwp";
 
 typedef struct {
     const layer *L;
@@ -156,11 +157,11 @@ static void run(config *c, buffers *b, int round)
         in_convk_set_isa(c->level);
         in_convk_plan_init(&p, sizeof(float), B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh,
                            L->sw, L->ph, L->pw, c->threads);
-        if (c->pass == 0) {
+        if (c->pass == 0 || c->pass == 4) {
             in_convk_pack_weights_f32(b->wp, b->w, L->OC, L->C, L->kh, L->kw);
-            t0 = now(), c0 = cycles(); /* packing is per weight update, not per call */
-            in_convk_forward_f32(&p, b->y, L->OC * oh * ow, b->work, b->x, b->w, b->wp, 0, b->db,
-                                 1, 0);
+            t0 = now(), c0 = cycles(); /* pass f: packing per weight update, not timed */
+            in_convk_forward_f32(&p, b->y, L->OC * oh * ow, b->work, b->x, b->w,
+                                 c->pass == 0 ? b->wp : 0, 0, b->db, 1, 0);
         } else {
             in_convk_backward_f32(&p, c->pass == 3 ? 0 : b->dx, c->pass == 2 ? 0 : b->dw,
                                   c->pass == 2 ? 0 : b->db, b->work, b->dy, b->y, b->x, b->w);
@@ -231,10 +232,10 @@ int main(int argc, char **argv)
         if (!strstr(layers[li].name, filter)) continue;
         for (const char *bp = batches; *bp; bp += strcspn(bp, ",") + (bp[strcspn(bp, ",")] != 0)) {
             size_t B = (size_t)atol(bp);
-            for (int pass = 0; pass < 4; ++pass) {
+            for (int pass = 0; pass < 5; ++pass) {
                 if (!strchr(passes, PASSES[pass])) continue;
                 for (int level = -1; level < 3; ++level) {
-                    if (level < 0 ? !have_blas || pass == 2
+                    if (level < 0 ? !have_blas || pass == 2 || pass == 4
                                   : !in_convk_isa_supported(level) ||
                                         !in_list(isas, in_convk_level_name(level)))
                         continue;
@@ -283,7 +284,7 @@ int main(int argc, char **argv)
         double med = c->t[rounds / 2], g = flops(c) / med / 1e9;
         double pk = peak[best][c->threads], cyc = c->cyc[rounds / 2];
         printf("%-26s %3zu %-4s %-9s %2d %9.3f %8.1f %6.1f%% %6.1f%%", c->L->name, c->B,
-               (const char *[]){"fwd", "bwd", "dx", "dw"}[c->pass], c->level < 0 ? "im2col" : in_convk_level_name(c->level),
+               (const char *[]){"fwd", "bwd", "dx", "dw", "fwd+"}[c->pass], c->level < 0 ? "im2col" : in_convk_level_name(c->level),
                c->threads, med * 1e3, g, pk > 0 ? 100 * g / pk : 0,
                100 * (c->t[rounds - 1] - c->t[0]) / med);
         if (c->threads == 1 && cyc > 0 && peak_cycle[best] > 0)
