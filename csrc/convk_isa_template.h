@@ -128,6 +128,8 @@ KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t 
             real *y = e->y + sg[k].src + o * e->ohw;
             const real *v = t + i * NR + sg[k].dst;
             size_t q = 0, len = sg[k].len;
+            __builtin_prefetch(y + 2 * NR, 1); /* a later tile's row: too many streams for the
+                                                  hardware prefetcher (one per channel) */
             for (; q + LANES <= len; q += LANES) {
                 vec a, old;
                 memcpy(&a, v + q, sizeof a);

@@ -275,8 +275,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; ++i) run(&cs[i], &b, 0); /* warm-up */
     for (int r = 0; r < rounds; ++r)
         for (size_t i = 0; i < n; ++i) run(&cs[i], &b, r);
-    printf("\n%-26s %3s %-4s %-9s %2s %9s %8s %7s %7s %8s\n", "layer", "B", "pass", "path", "T",
-           "ms", "GFLOP/s", "%peak", "spread", "%cpu");
+    printf("\n%-26s %3s %-4s %-9s %2s %9s %8s %7s %7s %8s %6s\n", "layer", "B", "pass", "path", "T",
+           "ms", "GFLOP/s", "%peak", "spread", "%cpu", "best");
     for (size_t i = 0; i < n; ++i) {
         config *c = &cs[i];
         qsort(c->t, (size_t)rounds, sizeof c->t[0], cmp_double);
@@ -288,11 +288,12 @@ int main(int argc, char **argv)
                c->threads, med * 1e3, g, pk > 0 ? 100 * g / pk : 0,
                100 * (c->t[rounds - 1] - c->t[0]) / med);
         if (c->threads == 1 && cyc > 0 && peak_cycle[best] > 0)
-            printf(" %7.1f%%", 100 * flops(c) / cyc / 1e9 / peak_cycle[best]);
+            printf(" %7.1f%% %5.1f%%", 100 * flops(c) / cyc / 1e9 / peak_cycle[best],
+                   100 * flops(c) / c->cyc[0] / 1e9 / peak_cycle[best]);
         printf("\n");
     }
     printf("\n%%peak: GFLOP/s against the %s FMA loop's at the same thread count; spread: (max -"
            " min) / median over %d rounds; %%cpu (1 thread): GFLOP per CPU second of the thread "
-           "against the FMA loop's.\n", in_convk_level_name(best), rounds);
+           "against the FMA loop's (median; best: of the round with the least CPU time).\n", in_convk_level_name(best), rounds);
     return 0;
 }
