@@ -91,20 +91,20 @@ size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw)
     return up(OC, IN_CONVK_PAD) * C * kh * kw;
 }
 
-/* The GEMM's source: input (B, C, Hi, Wi) placed at (top, left) of a Hs x Ws map, dilated by
- * (dh, dw); the convolution over it has kernel kh x kw, strides sh x sw, no padding. */
+/* The GEMM's source: input (B, C, Hi, Wi) placed at (top, left) of a Hs x Ws map; the
+ * convolution over it has kernel kh x kw, strides sh x sw, no padding. */
 static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t Hi, size_t Wi,
-                        ptrdiff_t top, ptrdiff_t left, size_t dh, size_t dw, size_t Hs,
-                        size_t Ws, size_t kh, size_t kw, size_t sh, size_t sw)
+                        ptrdiff_t top, ptrdiff_t left, size_t Hs, size_t Ws, size_t kh,
+                        size_t kw, size_t sh, size_t sw)
 {
     g->M = M, g->C = C, g->kh = kh, g->kw = kw, g->sh = sh, g->sw = sw;
-    g->Hi = Hi, g->Wi = Wi, g->top = top, g->left = left, g->dh = dh, g->dw = dw;
+    g->Hi = Hi, g->Wi = Wi, g->top = top, g->left = left;
     g->Hs = Hs, g->Ws = Ws;
     g->oh = in_out_size(Hs, kh, sh, 0);
     g->ow = in_out_size(Ws, kw, sw, 0);
     g->K = C * kh * kw;
     g->N = B * g->oh * g->ow;
-    g->direct = top == 0 && left == 0 && dh == 1 && dw == 1 && sw == 1 && Hs == Hi && Ws == Wi;
+    g->direct = top == 0 && left == 0 && sw == 1 && Hs == Hi && Ws == Wi;
     g->Wq = cdiv(Ws, sw);
     g->rowstride = sw * g->Wq;
     g->plane = Hs * g->rowstride;
@@ -157,16 +157,9 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     size_t rs = real_size, T = (size_t)p->threads, A = IN_CONVK_ALIGN;
 
     /* forward: y (OC, N) = w (OC, K) col(x), x zero-padded by (ph, pw) */
-    gemm_source(&p->fwd, OC, B, C, H, W, (ptrdiff_t)ph, (ptrdiff_t)pw, 1, 1, H + 2 * ph,
-                W + 2 * pw, kh, kw, sh, sw);
+    gemm_source(&p->fwd, OC, B, C, H, W, (ptrdiff_t)ph, (ptrdiff_t)pw, H + 2 * ph, W + 2 * pw,
+                kh, kw, sh, sw);
     gemm_blocking(&p->fwd, vb, mr, nv, rs, p->threads);
-    /* dL/dx: dx (C, B*H*W) = w' (C, OC*kh*kw) col(dY'), w'[c, (o, i, j)] = w[o, c, kh-1-i,
-     * kw-1-j], dY' = dY dilated by (sh, sw) and placed at (kh-1-ph, kw-1-pw) of an
-     * (H+kh-1) x (W+kw-1) map: stride 1, output H x W */
-    gemm_source(&p->dx, C, B, OC, p->oh, p->ow, (ptrdiff_t)kh - 1 - (ptrdiff_t)ph,
-                (ptrdiff_t)kw - 1 - (ptrdiff_t)pw, sh, sw, H + kh - 1, W + kw - 1, kh, kw, 1, 1);
-    p->dx.direct = 0; /* the ReLU mask is applied while preparing dY' */
-    gemm_blocking(&p->dx, vb, mr, nv, rs, p->threads);
 
     /* dL/dw: dot tiles dm x dn over blocks of dk pixels */
     p->dm = isa_desc[p->isa].dm, p->dn = isa_desc[p->isa].dn;
@@ -181,23 +174,57 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     p->dw_stride = up(p->dw_ybuf, A) + up(p->dw_cbuf, A);
 
     /* work: forward [P(x)] [per thread: panels, partial sums] [packed w]; dL/dw [P(x)] [per
-     * thread: dY block, col block]; dL/dx [packed w'] [P(dY')] [per thread: panels, sums] */
+     * thread: dY block, col block]; dL/dx, a phase at a time [packed w'] [P(dY)] [per thread:
+     * panels, sums], sized for the largest phase */
     p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
     p->dw_threads_at = p->fwd_threads_at;
-    p->dx_src_at = up(in_convk_packed_size(C, OC, kh, kw), A);
-    p->dx_threads_at = p->dx_src_at + up(p->dx.src_size, A);
+    size_t wpack = 0, src = 0; /* the largest phase's */
+    for (size_t ry = 0; ry < sh; ++ry)
+        for (size_t rx = 0; rx < sw; ++rx) {
+            in_convk_gemm g;
+            if (!in_convk_dx_phase(&g, p, ry, rx)) continue;
+            wpack = max_size(wpack, up(g.M, IN_CONVK_PAD) * g.K), src = max_size(src, g.src_size);
+            p->dx_stride = max_size(p->dx_stride, g.thread_stride);
+        }
+    p->dx_src_at = up(wpack, A);
+    p->dx_threads_at = p->dx_src_at + up(src, A);
     p->fwd_wpack_at = p->fwd_threads_at + T * p->fwd.thread_stride;
     size_t fwd = p->fwd_wpack_at + in_convk_packed_size(OC, C, kh, kw);
     size_t dw = p->dw_threads_at + T * p->dw_stride;
-    size_t dx = p->dx_threads_at + T * p->dx.thread_stride;
+    size_t dx = p->dx_threads_at + T * p->dx_stride;
     p->work = max_size(fwd, max_size(dw, dx)) + A; /* + A: room to align the caller's pointer */
+}
+
+/* Phase (ry, rx) of dL/dx: the H' x W' pixels dx[b, c, ry + sh*Y, rx + sw*X] get
+ *     sum_{o, a, e} w[o, c, i0 + sh*a, j0 + sw*e] dY[b, o, Y + dy0 - a, X + dx0 - e]
+ * over the taps i = i0 + sh*a < kh that reach them, i0 = (ry + ph) % sh, dy0 = (ry + ph - i0)
+ * / sh (likewise j0, dx0): a stride-1 convolution of dY, placed at (kh'-1-dy0, kw'-1-dx0) of an
+ * (H'+kh'-1) x (W'+kw'-1) map, by the flipped sub-kernel of kh' x kw' taps. Returns 0 (g
+ * unset) when no tap or no pixel falls in the phase. The one description of dL/dx's layout:
+ * the plan sizes work by it, the backward runs by it. */
+int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_t rx)
+{
+    size_t i0 = (ry + p->ph) % p->sh, j0 = (rx + p->pw) % p->sw;
+    size_t kh = i0 < p->kh ? cdiv(p->kh - i0, p->sh) : 0;
+    size_t kw = j0 < p->kw ? cdiv(p->kw - j0, p->sw) : 0;
+    size_t H = ry < p->H ? cdiv(p->H - ry, p->sh) : 0, W = rx < p->W ? cdiv(p->W - rx, p->sw) : 0;
+    if (!kh || !kw || !H || !W) return 0;
+    ptrdiff_t dy0 = (ptrdiff_t)((ry + p->ph - i0) / p->sh);
+    ptrdiff_t dx0 = (ptrdiff_t)((rx + p->pw - j0) / p->sw);
+    gemm_source(g, p->C, p->B, p->OC, p->oh, p->ow, (ptrdiff_t)kh - 1 - dy0,
+                (ptrdiff_t)kw - 1 - dx0, H + kh - 1, W + kw - 1, kh, kw, 1, 1);
+    g->direct = 0; /* the ReLU mask is applied while preparing dY */
+    g->ry = ry, g->rx = rx, g->i0 = i0, g->j0 = j0;
+    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].mr, isa_desc[p->isa].nv,
+                  p->real_size, p->threads);
+    return 1;
 }
 
 /* ---- the shared pieces of every kernel ---- */
 
 /* A run of pixels: src the offset of its first pixel (tap 0) in the source, dst its column
  * in the block, len its length. Used both for col runs (one per output row) and for output
- * segments (one per image). */
+ * segments (one per image or output row). */
 typedef struct {
     size_t src, dst, len;
 } in_convk_run;
@@ -219,16 +246,20 @@ static size_t in_convk_runs(in_convk_run *rs, const in_convk_gemm *g, size_t n0,
     return k;
 }
 
-/* The segments of pixels [n0, n0 + cnt) per image, in a tensor of image stride `image` and
- * maps of ohw pixels: seg.src = b*image + p of the first pixel. */
-static size_t in_convk_segments(in_convk_run *rs, size_t ohw, size_t image, size_t n0,
-                                size_t cnt)
+/* The segments of output pixels [n0, n0 + cnt) of an oh x ow map, in an output of image
+ * stride `image`, row stride `row` and column stride `col`: one per image when rows follow each
+ * other (col = 1, row = ow), else one per output row. seg.src = b*image + Y*row + X*col of its
+ * first pixel (b, Y, X). */
+static size_t in_convk_segments(in_convk_run *rs, size_t oh, size_t ow, size_t image, size_t row,
+                                size_t col, size_t n0, size_t cnt)
 {
+    size_t ohw = oh * ow, span = col == 1 && row == ow ? ohw : ow;
     size_t b = n0 / ohw, p = n0 % ohw, k = 0;
     for (size_t d = 0; d < cnt; ++k) {
-        size_t len = min_size(ohw - p, cnt - d);
-        rs[k] = (in_convk_run){b * image + p, d, len};
-        d += len, p = 0, ++b;
+        size_t len = min_size(span - p % span, min_size(ohw - p, cnt - d));
+        rs[k] = (in_convk_run){b * image + p / ow * row + p % ow * col, d, len};
+        d += len, p += len;
+        if (p == ohw) p = 0, ++b;
     }
     return k;
 }

@@ -7,8 +7,9 @@
  * paddings ph, pw. N = B*ohw pixels; r = (c*kh + i)*kw + j a kernel tap; n = b*ohw + p a pixel.
  *     col[r, n] = x[b, c, oy*sh - ph + i, ox*sw - pw + j]   (0 outside the image), p = oy*ow + ox
  *     forward  y[b, o, p] = act(scale[o] * sum_r w[o, r] col[r, n] + shift[o] (+ y[b, o, p]))
- *     dL/dx    dx = col2im(w^T dY), computed as the forward convolution of dY (dilated by the
- *              strides, padded by k-1-p) with w transposed and flipped: no scatter, no races
+ *     dL/dx    dx = col2im(w^T dY), computed without scatter (no races) as sh*sw stride-1
+ *              convolutions of dY by w transposed and flipped: one per phase (y % sh, x % sw)
+ *              of dx, with the taps that reach it (see in_convk_dx_phase)
  *     dL/dw    dw[o, r] = sum_n dY[o, n] col[r, n];   dbias[o] = sum_n dY[o, n] (in double)
  * with dY = dy masked by the forward's ReLU (dy counts as 0 where y_relu <= 0) when y_relu is
  * given. Sizes are elements; `work` and packed weights are caller-allocated (see below).
@@ -38,14 +39,17 @@ enum { IN_CONVK_PORTABLE = 0, IN_CONVK_AVX2 = 1, IN_CONVK_AVX512 = 2, IN_CONVK_P
 #define IN_CONVK_PAD 12
 
 /* One implicit-im2col GEMM: out (M, N) = A (M, K) * col (K, N), col read from a source tensor
- * src (B, C, Hs, phases, Wq): the input itself (direct) or its prepared copy P, padded (and, for
- * dL/dx, dilated) so that no tap falls outside it, with columns split by phase X % sw so that a
- * run of output pixels reads a contiguous run of P for any stride:
- *     col[r, n] = src[b, c, oy*sh + i, j % sw, ox + j / sw],   P[Y, X] = in[(Y - top) / dh,
- *     (X - left) / dw] where that divides exactly and lies inside in (C, Hi, Wi), else 0. */
+ * src (B, C, Hs, phases, Wq): the input itself (direct) or its prepared copy P, padded so that
+ * no tap falls outside it, with columns split by phase X % sw so that a run of output pixels
+ * reads a contiguous run of P for any stride:
+ *     col[r, n] = src[b, c, oy*sh + i, j % sw, ox + j / sw],
+ *     P[Y, X] = in[Y - top, X - left] where that lies inside in (C, Hi, Wi), else 0.
+ * For a phase (ry, rx) of dL/dx, A is the sub-kernel of taps (i0 + sh*a, j0 + sw*b) of w,
+ * transposed and flipped, and output pixel (Y, X) is dx pixel (ry + sh*Y, rx + sw*X). */
 typedef struct {
     size_t M, K, N, C, kh, kw, sh, sw, oh, ow;   /* out map oh x ow; N = B*oh*ow */
-    size_t Hi, Wi, dh, dw;                       /* input map and dilation */
+    size_t Hi, Wi;                               /* input map */
+    size_t ry, rx, i0, j0;                       /* dL/dx phase; its first taps */
     ptrdiff_t top, left;                         /* where input (0, 0) lands in P */
     size_t Hs, Ws, Wq, rowstride, plane, image;  /* source geometry: Wq = ceil(Ws / sw) */
     size_t src_size;                             /* B*image */
@@ -61,17 +65,18 @@ typedef struct {
     size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow, K;
     int isa, threads;
     size_t real_size;                /* the plan is for float (4) or double (8) */
-    in_convk_gemm fwd, dx;          /* forward; dL/dx as a forward convolution of dY */
+    in_convk_gemm fwd;              /* forward; dL/dx phases: in_convk_dx_phase */
     size_t dm, dn, dk, dk_ld, dt;   /* dL/dw: dm x dn dot tiles over dk pixels, dt taps a block */
     size_t fwd_threads_at, fwd_wpack_at;   /* forward: P at 0, threads, packed w (wp NULL) */
     size_t dw_threads_at, dw_ybuf, dw_cbuf, dw_stride;       /* dL/dw: P(x) at 0, then threads */
-    size_t dx_src_at, dx_threads_at;                         /* dL/dx: packed w^T at 0 */
+    size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: packed w' at 0 */
     size_t work;                                             /* elements for every pass */
 } in_convk_plan;
 
 void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
                         size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
                         size_t ph, size_t pw, int threads);
+int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_t rx);
 
 /* ISA: the best this CPU runs, unless INCEPTION_NATIVE_ISA (portable, avx2, avx512,
  * portable512) or in_convk_set_isa asks for a lower one. set returns 0, or -1 (and changes

@@ -114,10 +114,10 @@ KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *
         }
 }
 
-/* The fused epilogue of one tile t (rows o0 .. o0+rows, NR columns a row) into y, one image
- * segment at a time:
- *     y[seg.src + o*ohw + q] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
- * whole vectors where the segment has them, then one by one (the same arithmetic). */
+/* The fused epilogue of one tile t (rows o0 .. o0+rows, NR columns a row) into y, one output
+ * segment at a time (see NAME(epilogue)):
+ *     y[seg.src + o*chan + q*col] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
+ * whole vectors where the output is contiguous, then one by one (the same arithmetic). */
 KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t o0, size_t rows,
                                  const in_convk_run *sg, size_t nseg)
 {
@@ -125,12 +125,12 @@ KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t 
         size_t o = o0 + i;
         real s = e->scale ? e->scale[o] : 1, h = e->shift ? e->shift[o] : 0;
         for (size_t k = 0; k < nseg; ++k) {
-            real *y = e->y + sg[k].src + o * e->ohw;
+            real *y = e->y + sg[k].src + o * e->chan;
             const real *v = t + i * NR + sg[k].dst;
-            size_t q = 0, len = sg[k].len;
-            __builtin_prefetch(y + 2 * NR, 1); /* a later tile's row: too many streams for the
-                                                  hardware prefetcher (one per channel) */
-            for (; q + LANES <= len; q += LANES) {
+            size_t q = 0, len = sg[k].len, col = e->col;
+            __builtin_prefetch(y + 2 * NR * col, 1); /* a later tile's row: too many streams for
+                                                        the hardware prefetcher (one a channel) */
+            for (; col == 1 && q + LANES <= len; q += LANES) {
                 vec a, old;
                 memcpy(&a, v + q, sizeof a);
                 if (e->scale) a = a * s + h;
@@ -143,9 +143,9 @@ KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t 
                 real a = v[q];
                 if (e->scale) a = a * s + h;
                 else if (e->shift) a = a + h;
-                if (e->accumulate) a = a + y[q];
+                if (e->accumulate) a = a + y[q * col];
                 if (e->relu) a = a < 0 ? 0 : a;
-                y[q] = a;
+                y[q * col] = a;
             }
         }
     }
@@ -173,7 +173,9 @@ KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e,
         }
         for (size_t jp = 0; jp < panels; ++jp) {
             size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
-            size_t nseg = last ? in_convk_segments(rs, e->ohw, e->image, c0, cnt) : 0;
+            size_t nseg = last ? in_convk_segments(rs, g->oh, g->ow, e->image, e->row, e->col, c0,
+                                                   cnt)
+                               : 0;
             for (size_t i = m0; i < m1; i += MR) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
                 real *cp = cpart + (i - m0) * g->nc + jp * NR;
@@ -237,7 +239,7 @@ KERNEL static void F(dw_range)(const in_convk_plan *p, real *dw, const real *dy,
     real t[DM * DN];
     for (size_t n0 = 0; n0 < g->N; n0 += p->dk) {
         size_t cnt = min_size(p->dk, g->N - n0), len = up(cnt, LANES);
-        size_t nseg = in_convk_segments(rs, ohw, p->OC * ohw, n0, cnt);
+        size_t nseg = in_convk_segments(rs, g->oh, g->ow, p->OC * ohw, g->ow, 1, n0, cnt);
         NAME(pack_dy)(ybuf, ld, cnt, dy, mask, p->OC, up(p->OC, DM), ohw, rs, nseg);
         size_t nruns = in_convk_runs(rs, g, n0, cnt);
         for (size_t t0 = r0; t0 < r1; t0 += p->dt) {

@@ -3,11 +3,13 @@
  * share the work among OpenMP threads and call the ISA's tasks (convk_isa_template.h).
  * See convk.h for the legend and the math of each pass. */
 
-/* The fused store of the forward: y[b*image + o*ohw + p] = act(scale[o] * sum + shift[o]
- * (+ y[...])); scale, shift may be NULL (1, 0); act is ReLU or the identity. */
+/* The fused store: out pixel (b, Y, X) of channel o goes to y[b*image + o*chan + Y*row +
+ * X*col] = act(scale[o] * sum + shift[o] (+ y[...])); scale, shift may be NULL (1, 0); act is
+ * ReLU or the identity. The forward writes maps whole (row = ow, col = 1), a dL/dx phase every
+ * sh-th row and sw-th column of dx. */
 typedef struct {
     real *y;
-    size_t image, ohw;
+    size_t image, chan, row, col;
     const real *scale, *shift;
     int relu, accumulate;
 } NAME(epilogue);
@@ -74,37 +76,36 @@ static const struct {
     {NAME(gemm_task_isa3), NAME(dw_range_isa3), NAME(plane_dy_sum_isa3)},
 };
 
-/* One plane of P from one plane of the input (see in_convk_gemm): row Y of P is input row
- * (Y - top) / dh when that divides, column X = left + ix*dw of it holds in[ix] (0 where mask
- * <= 0), stored at phase X % sw, position X / sw; everything else is 0. */
+/* One plane of P from one plane of the input (see in_convk_gemm): P[Y, X] = in[Y - top,
+ * X - left] (0 outside the input, or where mask <= 0), column X stored at phase X % sw,
+ * position X / sw. */
 static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in_convk_gemm *g)
 {
-    ptrdiff_t dw = (ptrdiff_t)g->dw, Ws = (ptrdiff_t)g->Ws;
-    size_t ix0 = g->left < 0 ? (size_t)((-g->left + dw - 1) / dw) : 0;
-    size_t ix1 = Ws > g->left ? min_size(g->Wi, (size_t)((Ws - g->left + dw - 1) / dw)) : 0;
+    ptrdiff_t Ws = (ptrdiff_t)g->Ws;
+    size_t ix0 = g->left < 0 ? (size_t)(-g->left) : 0;
+    size_t ix1 = Ws > g->left ? min_size(g->Wi, (size_t)(Ws - g->left)) : 0;
     for (size_t Y = 0; Y < g->Hs; ++Y) {
         real *row = P + Y * g->rowstride;
         ptrdiff_t ty = (ptrdiff_t)Y - g->top;
         memset(row, 0, g->rowstride * sizeof(real));
-        if (ty < 0 || ty % (ptrdiff_t)g->dh || (size_t)ty / g->dh >= g->Hi || ix0 >= ix1) continue;
-        const real *s = in + (size_t)ty / g->dh * g->Wi;
-        const real *m = mask ? mask + (size_t)ty / g->dh * g->Wi : 0;
-        size_t X = (size_t)(g->left + (ptrdiff_t)ix0 * dw), phase = X % g->sw, xq = X / g->sw;
-        if (g->sw == 1 && g->dw == 1) { /* the common case: a padded copy */
+        if (ty < 0 || (size_t)ty >= g->Hi || ix0 >= ix1) continue;
+        const real *s = in + (size_t)ty * g->Wi + ix0;
+        const real *m = mask ? mask + (size_t)ty * g->Wi + ix0 : 0;
+        size_t X = (size_t)(g->left + (ptrdiff_t)ix0), phase = X % g->sw, xq = X / g->sw;
+        if (g->sw == 1) { /* the common case: a padded copy */
             real *t = row + X;
-            s += ix0, m = m ? m + ix0 : 0;
             if (m)
                 for (size_t q = 0; q < ix1 - ix0; ++q) {
-                    real v = s[q];
+                    real v = s[q]; /* both loads unconditional: it vectorises */
                     t[q] = m[q] > 0 ? v : 0;
                 }
             else
                 memcpy(t, s, (ix1 - ix0) * sizeof(real));
             continue;
         }
-        for (size_t ix = ix0; ix < ix1; ++ix) {
-            row[phase * g->Wq + xq] = m && !(m[ix] > 0) ? 0 : s[ix];
-            for (phase += g->dw; phase >= g->sw; phase -= g->sw) ++xq;
+        for (size_t q = 0; q < ix1 - ix0; ++q) {
+            row[phase * g->Wq + xq] = m && !(m[q] > 0) ? 0 : s[q];
+            if (++phase == g->sw) phase = 0, ++xq;
         }
     }
 }
@@ -121,12 +122,11 @@ static const real *NAME(prepare)(real *P, const real *in, const real *mask,
 }
 
 /* wp[(m / PANEL)*PANEL*K + r*PANEL + m % PANEL] = A[m, r] (0 for rows M <= m < up(M, PAD)),
- * where A is w (OC, K) itself, or, when flip, the dL/dx weights w'[c, (o*kh + i)*kw + j] =
- * w[o, c, kh-1-i, kw-1-j] (C, OC*kh*kw): i.e. w[(o*C + c)*khw + khw-1-q], q = i*kw + j. */
-static void NAME(pack_panels)(real *wp, const real *w, size_t OC, size_t C, size_t khw, int flip,
-                              int threads)
+ * where A is w (M = OC, K) itself (g NULL), or the weights of dL/dx phase g (M = C, K =
+ * OC*kh'*kw'): A[c, (o*kh' + a)*kw' + e] = w[o, c, i0 + sh*(kh'-1-a), j0 + sw*(kw'-1-e)]. */
+static void NAME(pack_panels)(real *wp, const real *w, size_t M, size_t K, const in_convk_plan *p,
+                              const in_convk_gemm *g, int threads)
 {
-    size_t M = flip ? C : OC, K = flip ? OC * khw : C * khw;
     size_t panels = up(M, IN_CONVK_PAD) / IN_CONVK_PANEL;
     IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && M * K >= IN_PARALLEL_MIN))
     for (size_t pn = 0; pn < panels; ++pn) {
@@ -134,8 +134,14 @@ static void NAME(pack_panels)(real *wp, const real *w, size_t OC, size_t C, size
         for (size_t i = 0; i < IN_CONVK_PANEL; ++i) {
             size_t m = pn * IN_CONVK_PANEL + i;
             for (size_t r = 0; r < K; ++r) {
-                size_t o = r / khw, q = r % khw;
-                real v = m >= M ? 0 : !flip ? w[m * K + r] : w[(o * C + m) * khw + khw - 1 - q];
+                real v = 0;
+                if (m < M && !g) {
+                    v = w[m * K + r];
+                } else if (m < M) {
+                    size_t o = r / (g->kh * g->kw), a = r / g->kw % g->kh, e = r % g->kw;
+                    size_t ki = g->i0 + p->sh * (g->kh - 1 - a), kj = g->j0 + p->sw * (g->kw - 1 - e);
+                    v = w[((o * p->C + m) * p->kh + ki) * p->kw + kj];
+                }
                 d[r * IN_CONVK_PANEL + i] = v;
             }
         }
@@ -144,7 +150,7 @@ static void NAME(pack_panels)(real *wp, const real *w, size_t OC, size_t C, size
 
 void NAME(convk_pack_weights)(real *wp, const real *w, size_t OC, size_t C, size_t kh, size_t kw)
 {
-    NAME(pack_panels)(wp, w, OC, C, kh * kw, 0, 1);
+    NAME(pack_panels)(wp, w, OC, C * kh * kw, 0, 0, 1);
 }
 
 size_t NAME(convk_work_size)(size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh,
@@ -182,9 +188,9 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
                          const real *shift, int relu, int accumulate)
 {
     real *base = in_convk_aligned(work);
-    const NAME(epilogue) e = {y, y_image, p->oh * p->ow, scale, shift, relu, accumulate};
+    const NAME(epilogue) e = {y, y_image, p->oh * p->ow, p->ow, 1, scale, shift, relu, accumulate};
     if (!wp) {
-        NAME(pack_panels)(base + p->fwd_wpack_at, w, p->OC, p->C, p->kh * p->kw, 0, p->threads);
+        NAME(pack_panels)(base + p->fwd_wpack_at, w, p->OC, p->K, 0, 0, p->threads);
         wp = base + p->fwd_wpack_at;
     }
     const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, p->B, p->threads);
@@ -209,8 +215,8 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
 
 /* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise):
  *     dbias = sum dY;  dw = dY col(x)^T (threads own disjoint taps: no reduction, the same bits
- *     on any thread count);  dx = w' col(dY') (see in_convk_plan_init), dY = dy masked by
- *     y_relu > 0 when y_relu is given. */
+ *     on any thread count);  dx phase by phase (in_convk_dx_phase), each w' col(dY); dY = dy
+ *     masked by y_relu > 0 when y_relu is given. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
                           const real *dy, const real *y_relu, const real *x, const real *w)
 {
@@ -231,10 +237,18 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
         }
     }
     if (dx) {
-        const NAME(epilogue) e = {dx, C * p->H * p->W, p->H * p->W, 0, 0, 0, 0};
-        NAME(pack_panels)(base, w, OC, C, p->kh * p->kw, 1, p->threads);
-        NAME(prepare)(base + p->dx_src_at, dy, y_relu, &p->dx, B, p->threads);
-        NAME(run_gemm)(&p->dx, &e, base + p->dx_src_at, base, base + p->dx_threads_at, p->isa,
-                       p->threads);
+        if (p->kh < p->sh || p->kw < p->sw) /* some phases get no tap: dx is 0 there */
+            memset(dx, 0, B * C * p->H * p->W * sizeof(real));
+        for (size_t ry = 0; ry < p->sh; ++ry)
+            for (size_t rx = 0; rx < p->sw; ++rx) {
+                in_convk_gemm g;
+                if (!in_convk_dx_phase(&g, p, ry, rx)) continue;
+                const NAME(epilogue) e = {dx + ry * p->W + rx, C * p->H * p->W, p->H * p->W,
+                                          p->sh * p->W, p->sw, 0, 0, 0, 0};
+                NAME(pack_panels)(base, w, C, g.K, p, &g, p->threads);
+                NAME(prepare)(base + p->dx_src_at, dy, y_relu, &g, B, p->threads);
+                NAME(run_gemm)(&g, &e, base + p->dx_src_at, base, base + p->dx_threads_at, p->isa,
+                               p->threads);
+            }
     }
 }

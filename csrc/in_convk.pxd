@@ -9,7 +9,7 @@ cdef extern from "convk.h" nogil:
     ctypedef struct in_convk_plan:
         size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow, K
         int isa, threads
-        in_convk_gemm fwd, dx
+        in_convk_gemm fwd
         size_t work
     int IN_CONVK_LEVELS
     void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,

@@ -122,6 +122,8 @@ static const shape shapes[] = {
     {1, 3, 5, 8, 1, 1, 3, 1, 1, 0, 1},       /* one output channel */
     {4, 32, 20, 20, 48, 3, 3, 1, 1, 1, 1},   /* many tasks for two threads */
     {2, 9, 13, 16, 7, 3, 3, 1, 1, 0, 0},     /* 3x3 unpadded: direct, runs near the end of x */
+    {2, 5, 7, 6, 4, 1, 1, 2, 2, 0, 0},       /* 1x1 stride 2: dL/dx phases no tap reaches */
+    {2, 4, 9, 8, 6, 3, 5, 2, 3, 1, 2},       /* strides (2, 3): dL/dx phases of unequal size */
 };
 
 int main(void)
