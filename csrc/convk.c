@@ -24,6 +24,9 @@
 #define IN_CONVK_KC_MAX 1024     /* taps of a K block or dL/dw tap block (offsets on the stack) */
 #define IN_CONVK_MAX_RUNS 256    /* runs of pixels in a panel or dL/dw pixel block */
 #define IN_CONVK_ALIGN 16        /* elements: every buffer starts on 64 bytes */
+/* Flops a thread must have for the plan to use it: waking an OpenMP thread costs microseconds
+ * on an idle machine, a scheduler time slice on a busy one; 16 MFLOP is about 0.2 ms. */
+#define THREAD_FLOPS 16e6
 
 static const struct {
     const char *name;
@@ -151,7 +154,9 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     p->ow = in_out_size(W, kw, sw, pw);
     p->K = C * kh * kw;
     p->isa = in_convk_get_isa();
-    p->threads = threads < 1 ? 1 : threads;
+    double flops = 2.0 * (double)B * (double)OC * (double)(p->oh * p->ow) * (double)p->K;
+    p->threads = (int)max_size(1, min_size((size_t)(threads < 1 ? 1 : threads),
+                                           (size_t)(flops / THREAD_FLOPS)));
     p->real_size = real_size;
     size_t vb = isa_desc[p->isa].vbytes, mr = isa_desc[p->isa].mr, nv = isa_desc[p->isa].nv;
     size_t rs = real_size, T = (size_t)p->threads, A = IN_CONVK_ALIGN;

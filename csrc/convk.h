@@ -63,7 +63,7 @@ typedef struct {
  * blocking of each pass and where each buffer sits in work (offsets in elements). */
 typedef struct {
     size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow, K;
-    int isa, threads;
+    int isa, threads;                /* threads: those asked, fewer for a small convolution */
     size_t real_size;                /* the plan is for float (4) or double (8) */
     in_convk_gemm fwd;              /* forward; dL/dx phases: in_convk_dx_phase */
     size_t dm, dn, dk, dk_ld, dt;   /* dL/dw: dm x dn dot tiles over dk pixels, dt taps a block */

@@ -3,7 +3,8 @@
  * scale+shift, ReLU, accumulate, into a channel slice with the other channels untouched), dL/dx,
  * dL/dw, dL/dbias with and without the ReLU mask; strides 1-3, paddings 0-3, rectangular
  * kernels, channel counts off every block size, batch 1, tiny maps. Results must repeat bit for
- * bit between runs and between 1 and 2 threads. Prints "ok" and exits 0, or lists failures.
+ * bit between runs and between 1 and 2 threads (the plan takes 2 only for convolutions of
+ * 32 MFLOP or more: the last shapes below). Prints "ok" and exits 0, or lists failures.
  *   gcc -std=c99 -O2 -fopenmp -Icsrc tests/c/test_convk.c csrc/convk.c -lm   (tests/c/convk.sh)
  */
 #include <math.h>
@@ -120,7 +121,8 @@ static const shape shapes[] = {
     {2, 6, 10, 9, 9, 2, 2, 2, 2, 0, 0},      /* even kernel, stride 2, no padding */
     {3, 7, 11, 11, 13, 3, 3, 3, 3, 1, 2},    /* stride 3 */
     {1, 3, 5, 8, 1, 1, 3, 1, 1, 0, 1},       /* one output channel */
-    {4, 32, 20, 20, 48, 3, 3, 1, 1, 1, 1},   /* many tasks for two threads */
+    {4, 32, 20, 20, 48, 3, 3, 1, 1, 1, 1},   /* enough work for two threads (> 32 MFLOP) */
+    {5, 24, 30, 26, 33, 3, 5, 2, 1, 1, 2},   /* two threads, odd sizes, strides (2, 1) */
     {2, 9, 13, 16, 7, 3, 3, 1, 1, 0, 0},     /* 3x3 unpadded: direct, runs near the end of x */
     {2, 5, 7, 6, 4, 1, 1, 2, 2, 0, 0},       /* 1x1 stride 2: dL/dx phases no tap reaches */
     {2, 4, 9, 8, 6, 3, 5, 2, 3, 1, 2},       /* strides (2, 3): dL/dx phases of unequal size */
