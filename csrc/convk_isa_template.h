@@ -79,7 +79,7 @@ KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *
                 vec v[NV];
                 memcpy(v, s + tap[q], sizeof v);
                 memcpy(d + q * ld, v, sizeof v);
-                __builtin_prefetch(s + tap[q] + 4 * NR); /* a later panel's: many rows, few lines each */
+                __builtin_prefetch(s + tap[q] + 4 * NR); /* a later panel's */
             }
         else
             for (size_t q = 0; q < rows; ++q) F(copy_run)(d + q * ld, s + tap[q], rs[k].len);

@@ -27,7 +27,7 @@ static void NAME(pack_dy)(real *ybuf, size_t ld, size_t width, const real *dy, c
             const real *s = dy + sg[k].src + o * ohw, *m = mask ? mask + sg[k].src + o * ohw : 0;
             real *t = d + sg[k].dst;
             if (m)
-                for (size_t q = 0; q < sg[k].len; ++q) { /* both loads unconditional: it vectorises */
+                for (size_t q = 0; q < sg[k].len; ++q) { /* both loads unconditional: SIMD */
                     real v = s[q];
                     t[q] = m[q] > 0 ? v : 0;
                 }
@@ -115,7 +115,8 @@ static const real *NAME(prepare)(real *P, const real *in, const real *mask,
                                  const in_convk_gemm *g, size_t B, int threads)
 {
     size_t planes = B * g->C, hw = g->Hi * g->Wi;
-    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && planes * hw >= IN_PARALLEL_MIN))
+    IN_PRAGMA(omp parallel for num_threads(threads)
+              if (threads > 1 && planes * hw >= IN_PARALLEL_MIN))
     for (size_t q = 0; q < planes; ++q)
         NAME(prep_plane)(P + q * g->plane, in + q * hw, mask ? mask + q * hw : 0, g);
     return P;
@@ -128,23 +129,30 @@ static void NAME(pack_panels)(real *wp, const real *w, size_t M, size_t K, const
                               const in_convk_gemm *g, int threads)
 {
     size_t panels = up(M, IN_CONVK_PAD) / IN_CONVK_PANEL;
-    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && M * K >= IN_PARALLEL_MIN))
-    for (size_t pn = 0; pn < panels; ++pn) {
-        real *d = wp + pn * IN_CONVK_PANEL * K;
-        for (size_t i = 0; i < IN_CONVK_PANEL; ++i) {
-            size_t m = pn * IN_CONVK_PANEL + i;
-            for (size_t r = 0; r < K; ++r) {
-                real v = 0;
-                if (m < M && !g) {
-                    v = w[m * K + r];
-                } else if (m < M) {
-                    size_t o = r / (g->kh * g->kw), a = r / g->kw % g->kh, e = r % g->kw;
-                    size_t ki = g->i0 + p->sh * (g->kh - 1 - a), kj = g->j0 + p->sw * (g->kw - 1 - e);
-                    v = w[((o * p->C + m) * p->kh + ki) * p->kw + kj];
-                }
-                d[r * IN_CONVK_PANEL + i] = v;
-            }
+    IN_PRAGMA(omp parallel num_threads(threads) if (threads > 1 && M * K >= IN_PARALLEL_MIN))
+    {
+        size_t pb = in_share_begin(panels), pe = in_share_end(panels);
+        for (size_t pn = pb; pn < pe; ++pn) {
+            real *d = wp + pn * IN_CONVK_PANEL * K;
+            size_t m0 = pn * IN_CONVK_PANEL, rows = m0 < M ? min_size(IN_CONVK_PANEL, M - m0) : 0;
+            if (rows < IN_CONVK_PANEL) memset(d, 0, IN_CONVK_PANEL * K * sizeof(real));
+            for (size_t i = 0; !g && i < rows; ++i)
+                for (size_t r = 0; r < K; ++r) d[r * IN_CONVK_PANEL + i] = w[(m0 + i) * K + r];
         }
+        /* dL/dx: o outermost, so that w is read in order (w[o, m0 .. m0+5] is one run) */
+        for (size_t o = 0; g && o < p->OC; ++o)
+            for (size_t pn = pb; pn < pe; ++pn) {
+                size_t m0 = pn * IN_CONVK_PANEL, khw = p->kh * p->kw;
+                size_t rows = m0 < M ? min_size(IN_CONVK_PANEL, M - m0) : 0;
+                real *d = wp + (pn * K + o * g->kh * g->kw) * IN_CONVK_PANEL; /* row r of o */
+                for (size_t a = 0; a < g->kh; ++a)
+                    for (size_t e = 0; e < g->kw; ++e, d += IN_CONVK_PANEL) {
+                        size_t ki = g->i0 + p->sh * (g->kh - 1 - a);
+                        size_t kj = g->j0 + p->sw * (g->kw - 1 - e);
+                        const real *src = w + ((o * p->C + m0) * p->kh + ki) * p->kw + kj;
+                        for (size_t i = 0; i < rows; ++i) d[i] = src[i * khw];
+                    }
+            }
     }
 }
 
@@ -203,7 +211,8 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
                                 size_t OC, size_t ohw, int isa, int threads)
 {
     NAME(dy_sum_fn) sum = NAME(kernels)[isa].plane_dy_sum;
-    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && B * OC * ohw >= IN_PARALLEL_MIN))
+    IN_PRAGMA(omp parallel for num_threads(threads)
+              if (threads > 1 && B * OC * ohw >= IN_PARALLEL_MIN))
     for (size_t o = 0; o < OC; ++o) {
         double acc[64] = {0}, s = 0; /* LANES <= 64 */
         for (size_t b = 0; b < B; ++b)
