@@ -136,8 +136,8 @@ static void NAME(pack_panels)(real *wp, const real *w, size_t M, size_t K, const
             real *d = wp + pn * IN_CONVK_PANEL * K;
             size_t m0 = pn * IN_CONVK_PANEL, rows = m0 < M ? min_size(IN_CONVK_PANEL, M - m0) : 0;
             if (rows < IN_CONVK_PANEL) memset(d, 0, IN_CONVK_PANEL * K * sizeof(real));
-            for (size_t i = 0; !g && i < rows; ++i)
-                for (size_t r = 0; r < K; ++r) d[r * IN_CONVK_PANEL + i] = w[(m0 + i) * K + r];
+            for (size_t r = 0; !g && r < K; ++r) /* rows of w in order, panel rows in order */
+                for (size_t i = 0; i < rows; ++i) d[r * IN_CONVK_PANEL + i] = w[(m0 + i) * K + r];
         }
         /* dL/dx: o outermost, so that w is read in order (w[o, m0 .. m0+5] is one run) */
         for (size_t o = 0; g && o < p->OC; ++o)
