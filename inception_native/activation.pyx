@@ -170,3 +170,107 @@ def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing=0.0, 
         if f64: in_softmax_cross_entropy_backward_f64(<double *>pd, <double *>pp, <int64_t *>pl, N, K, e, dl)
         else: in_softmax_cross_entropy_backward_f32(<float *>pd, <float *>pp, <int64_t *>pl, N, K, e, dl)
     return dlogits
+
+
+# ---- Darknet's leaky and logistic activations, the softmax ---------------------------------
+
+cdef extern from "activation.h" nogil:
+    void in_leaky_relu_forward_f32(float *y, const float *x, size_t n, double slope)
+    void in_leaky_relu_forward_f64(double *y, const double *x, size_t n, double slope)
+    void in_leaky_relu_backward_f32(float *dx, const float *dy, const float *y, size_t n,
+                                    double slope)
+    void in_leaky_relu_backward_f64(double *dx, const double *dy, const double *y, size_t n,
+                                    double slope)
+    void in_logistic_forward_f32(float *y, const float *x, size_t n)
+    void in_logistic_forward_f64(double *y, const double *x, size_t n)
+    void in_logistic_backward_f32(float *dx, const float *dy, const float *y, size_t n)
+    void in_logistic_backward_f64(double *dx, const double *dy, const double *y, size_t n)
+    void in_softmax_forward_f32(float *y, const float *x, size_t N, size_t K)
+    void in_softmax_forward_f64(double *y, const double *x, size_t N, size_t K)
+    void in_softmax_backward_f32(float *dx, const float *dy, const float *y, size_t N, size_t K)
+    void in_softmax_backward_f64(double *dx, const double *dy, const double *y, size_t N, size_t K)
+
+
+def leaky_relu_forward(x, y, slope=0.1):
+    """y = x where x > 0, else slope * x (Darknet's leaky: slope 0.1), each value computed in
+    double; slope >= 0; y may be x; returns y."""
+    cdef size_t n
+    cdef double a
+    cdef bint f64
+    f64, n, a = check.leaky_relu_forward(x, y, slope)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    with nogil:
+        if f64: in_leaky_relu_forward_f64(<double *>py, <double *>px, n, a)
+        else: in_leaky_relu_forward_f32(<float *>py, <float *>px, n, a)
+    return y
+
+
+def leaky_relu_backward(dy, y, dx, slope=0.1):
+    """dx = dy where the forward's output y > 0, else slope * dy; dx may be dy; returns dx."""
+    cdef size_t n
+    cdef double a
+    cdef bint f64
+    f64, n, a = check.leaky_relu_backward(dy, y, dx, slope)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *py = data(y)
+    with nogil:
+        if f64: in_leaky_relu_backward_f64(<double *>pdx, <double *>pdy, <double *>py, n, a)
+        else: in_leaky_relu_backward_f32(<float *>pdx, <float *>pdy, <float *>py, n, a)
+    return dx
+
+
+def logistic_forward(x, y):
+    """y = 1 / (1 + exp(-x)), computed in double; y may be x; returns y."""
+    cdef size_t n
+    cdef bint f64
+    f64, n = check.logistic_forward(x, y)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    with nogil:
+        if f64: in_logistic_forward_f64(<double *>py, <double *>px, n)
+        else: in_logistic_forward_f32(<float *>py, <float *>px, n)
+    return y
+
+
+def logistic_backward(dy, y, dx):
+    """dx = dy * y * (1 - y), y the forward's output; dx may be dy; returns dx."""
+    cdef size_t n
+    cdef bint f64
+    f64, n = check.logistic_backward(dy, y, dx)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *py = data(y)
+    with nogil:
+        if f64: in_logistic_backward_f64(<double *>pdx, <double *>pdy, <double *>py, n)
+        else: in_logistic_backward_f32(<float *>pdx, <float *>pdy, <float *>py, n)
+    return dx
+
+
+def softmax_forward(x, y):
+    """y = the softmax of each row of x (N, K), with sums in double; y may be x; returns y."""
+    cdef size_t N, K
+    cdef bint f64
+    f64, N, K = check.softmax_forward(x, y)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    with nogil:
+        if f64: in_softmax_forward_f64(<double *>py, <double *>px, N, K)
+        else: in_softmax_forward_f32(<float *>py, <float *>px, N, K)
+    return y
+
+
+def softmax_backward(dy, y, dx):
+    """dx = y * (dy - sum(dy * y)) per row, y the forward's output (N, K): the gradient through
+    the softmax; dx may be dy; returns dx."""
+    cdef size_t N, K
+    cdef bint f64
+    f64, N, K = check.softmax_backward(dy, y, dx)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *py = data(y)
+    with nogil:
+        if f64: in_softmax_backward_f64(<double *>pdx, <double *>pdy, <double *>py, N, K)
+        else: in_softmax_backward_f32(<float *>pdx, <float *>pdy, <float *>py, N, K)
+    return dx
