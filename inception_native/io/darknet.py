@@ -321,22 +321,20 @@ def _square(path, name, value):
 
 
 def _bn_and_activation(children, i, path):
-    """The BatchNorm and activation after children[i] (conv or linear), and how many follow it."""
+    """The BatchNorm and activation after children[i] (conv or linear) of a Sequential at path,
+    and how many children the unit takes."""
+    following = [(_join(path, name), child) for name, child in children[i + 1:i + 3]]
     bn = act = None
-    taken = 1
-    if i + 1 < len(children) and isinstance(children[i + 1][1], BatchNorm):
-        bn = children[i + 1][1]
-        taken += 1
+    if following and isinstance(following[0][1], BatchNorm):
+        (where, bn), following = following[0], following[1:]
         if bn.flavour != "darknet":
-            raise NotExpressible(f"{path}.{children[i + 1][0]}: BatchNorm flavour {bn.flavour!r}; "
-                                 "Darknet's is the 'darknet' flavour")
-    if i + taken < len(children) and type(children[i + taken][1]) in ACTIVATION_NAMES:
-        act = children[i + taken][1]
-        taken += 1
+            raise NotExpressible(f"{where}: BatchNorm flavour {bn.flavour!r}; Darknet's is the "
+                                 "'darknet' flavour")
+    if following and type(following[0][1]) in ACTIVATION_NAMES:
+        where, act = following[0]
         if isinstance(act, LeakyReLU) and act.options != (0.1,):
-            raise NotExpressible(f"{path}.{children[i + taken - 1][0]}: Darknet's leaky slope is "
-                                 f"0.1, not {act.options[0]}")
-    return bn, act, taken
+            raise NotExpressible(f"{where}: Darknet's leaky slope is 0.1, not {act.options[0]}")
+    return bn, act, 1 + (bn is not None) + (act is not None)
 
 
 def _unit_arrays(layer, bn, count):
@@ -417,7 +415,7 @@ def _emit(w, layer, src, shape, path):
         while i < len(children):
             name, child = children[i]
             if isinstance(child, (Conv2d, Linear)):
-                bn, act, taken = _bn_and_activation(children, i, _join(path, name))
+                bn, act, taken = _bn_and_activation(children, i, path)
                 src, shape = _emit_unit(w, child, bn, act, src, shape, _join(path, name))
                 i += taken
             else:
