@@ -1,4 +1,4 @@
-"""python -m inception_native {info,bench,train,predict}"""
+"""python -m inception_native {info,bench,train,predict,export}"""
 import argparse
 import sys
 
@@ -61,6 +61,8 @@ def blas_description():
 
 
 def run_predict(args):
+    if args.cfg is not None:
+        return __import__("inception_native.darknet_cli").darknet_cli.predict(args)
     if args.weights is not None:
         if args.input is not None:
             raise SystemExit("--input goes with --checkpoint; --weights reads IMAGE arguments")
@@ -109,13 +111,22 @@ def main(argv=None):
     train.add_argument("--timeout", type=positive_number, default=120,
                        help="--distributed: seconds a collective may wait for the other ranks "
                             "before the job is aborted (default 120)")
+    train.add_argument("--cfg", metavar="FILE.cfg",
+                       help="train this Darknet network instead (one channel, square, 10 outputs; "
+                            "--size is its width); export writes it back to Darknet")
     train.set_defaults(run=lambda args: __import__("inception_native.train").train.train(args))
     predict = commands.add_parser(
         "predict", help="top classes: of images by torchvision's ImageNet weights, or of digits by a train checkpoint")
     weights = predict.add_mutually_exclusive_group(required=True)
     weights.add_argument("--weights", metavar="FILE",
-                         help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz)")
+                         help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz); "
+                              "with --cfg: Darknet's .weights")
     weights.add_argument("--checkpoint", help="a checkpoint written by train (digits)")
+    predict.add_argument("--cfg", metavar="FILE.cfg",
+                         help="a Darknet classifier's cfg: --weights is its .weights, IMAGEs are "
+                              "letterboxed as Darknet's classifier does")
+    predict.add_argument("--names", metavar="FILE",
+                         help="with --cfg: class names, one a line, in the network's output order")
     predict.add_argument("--model", choices=("googlenet", "inception_v3"), default="googlenet",
                          help="with --weights: the network (default googlenet)")
     predict.add_argument("images", nargs="*", metavar="IMAGE",
@@ -125,6 +136,15 @@ def main(argv=None):
     predict.add_argument("--top", type=positive,
                          help="classes shown per image (default 5 for --weights, 3 for --checkpoint)")
     predict.set_defaults(run=run_predict)
+    export = commands.add_parser(
+        "export", help="write Darknet's .cfg and .weights: of a cfg (normalised, version 0.2) or of a train checkpoint")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--cfg", metavar="FILE.cfg", help="a Darknet cfg (with --weights, or initialised weights)")
+    source.add_argument("--checkpoint", help="a checkpoint written by train (--cfg, or the default network: "
+                                             "then the reason it has no Darknet form)")
+    export.add_argument("--weights", metavar="FILE.weights", help="with --cfg: its weights")
+    export.add_argument("--darknet", metavar="OUT", required=True, help="writes OUT.cfg and OUT.weights")
+    export.set_defaults(run=lambda args: __import__("inception_native.darknet_cli").darknet_cli.export(args))
     args = parser.parse_args(argv)
     args.run(args)
     return 0

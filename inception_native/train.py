@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from . import distributed, io, losses, models, optim
+from . import darknet_cli, distributed, io, losses, models, optim
 from .threads import get_num_threads, set_num_threads
 
 HELD_OUT = 0.2
@@ -54,7 +54,10 @@ def digits(size):
     return prepare(data.images, size), data.target.astype(np.int64), order[:cut], order[cut:]
 
 
-def build(size, seed=0):
+def build(size, seed=0, cfg=None):
+    """models.tiny_inception, or the network of a Darknet cfg's text (train --cfg)."""
+    if cfg is not None:
+        return darknet_cli.trainable(cfg, seed)
     return models.tiny_inception(num_classes=CLASSES, in_channels=1, input_size=size, seed=seed)
 
 
@@ -93,12 +96,13 @@ def _train(args, comm):
     rank, ranks = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
     say = print if rank == 0 else (lambda *a, **k: None)
     set_num_threads(args.threads)  # OpenMP's and the BLAS's
+    cfg = darknet_cli.train_cfg(args, CLASSES)  # --cfg's text (it sets args.size), or None
     x, labels, train_idx, test_idx = digits(args.size)
     train_idx = train_idx[:args.limit] if args.limit else train_idx
     if args.batch_size % ranks:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the {ranks} ranks")
     local = args.batch_size // ranks  # this rank's slice of every global batch
-    model = build(args.size, args.seed)
+    model = build(args.size, args.seed, cfg)
     opt = optim.SGD(model.params, model.grads, lr=args.lr, momentum=0.9, weight_decay=5e-4)
     loss = losses.CrossEntropy(label_smoothing=0.1)
     steps_per_epoch = len(train_idx) // args.batch_size
@@ -153,7 +157,8 @@ def _train(args, comm):
             sys.stderr.write("\n")
             say(f"epoch {epoch + 1}/{args.epochs}  loss {running / seen:.4f}  held-out accuracy "
                 f"{held_out:.2%}  {time.perf_counter() - start:.1f}s", flush=True)
-            io.save(args.checkpoint, model, opt, epoch=epoch + 1, size=args.size)
+            io.save(args.checkpoint, model, opt, epoch=epoch + 1, size=args.size,
+                    **({} if cfg is None else {"cfg": cfg}))
     say(f"checkpoint: {args.checkpoint}")
 
 
@@ -165,10 +170,11 @@ def predict(args):
     except (OSError, ValueError) as error:
         raise SystemExit(f"cannot read {args.input}: {error}") from None
     try:
-        size = io.meta(args.checkpoint).get("size")
+        meta = io.meta(args.checkpoint)
+        size = meta.get("size")
         if size is None:
             raise ValueError(f"{args.checkpoint} is not a train checkpoint (no meta/size)")
-        model = build(size)
+        model = build(size, cfg=meta.get("cfg"))
         io.load(args.checkpoint, model)
         logits = model.eval().forward(prepare(images, size))[0]
     except ValueError as error:
