@@ -3,7 +3,10 @@ twins and finite differences; DarknetMaxPool, Route and Graph; io.load_darknet a
 independent float64 transliteration of Darknet's forward (its own weights reader, loops as
 Darknet's C writes them); save/reload round trips; GoogLeNet to Darknet and back; every kind
 of bad file."""
-import math
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,7 @@ import pytest
 from conftest import DTYPES, assert_close
 from test_batchnorm import finite_difference
 
-from inception_native import io, layers, models, native, reference
+from inception_native import darknet_cli, io, layers, models, native, reference
 from inception_native.graph import Graph
 from inception_native.io import darknet
 
@@ -502,3 +505,81 @@ def test_bad_cfgs_name_the_section_index_and_key(change, message, tmp_path):
     (tmp_path / "s.weights").write_bytes(b"")  # never read: the cfg fails first
     with pytest.raises(ValueError, match=message):
         io.load_darknet(tmp_path / "s.cfg", tmp_path / "s.weights")
+
+
+# ---- the command line ---------------------------------------------------------------------
+
+def run(*args, check=True):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "inception_native", *args], capture_output=True,
+                          text=True, check=check, timeout=300, env=env)
+
+
+def assert_one_line_error(result, text):
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and text in result.stderr, result.stderr
+
+
+def test_letterbox_keeps_the_aspect_on_a_grey_border():
+    Image = pytest.importorskip("PIL.Image")
+    image = Image.fromarray(np.full((10, 20, 3), 255, np.uint8))  # 20 wide, 10 high
+    boxed = darknet_cli.letterbox(image, 8, 8)
+    assert boxed.shape == (3, 8, 8)
+    assert (boxed[:, :2] == 0.5).all() and (boxed[:, 6:] == 0.5).all() and (boxed[:, 2:6] == 1).all()
+
+
+def test_cli_predict_with_a_cfg(tmp_path, rng):
+    Image = pytest.importorskip("PIL.Image")
+    (tmp_path / "c.cfg").write_text(cfg_text({"width": 16, "height": 16, "channels": 3}, [
+        ("convolutional", {"filters": 4, "size": 3, "pad": 1, "activation": "leaky"}),
+        ("avgpool", {}), ("connected", {"output": 6, "activation": "linear"}), ("softmax", {})]))
+    io.save_darknet(io.load_darknet(tmp_path / "c.cfg"), tmp_path / "c.cfg", tmp_path / "c.weights")
+    Image.fromarray(rng.integers(0, 255, (30, 20, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "names.txt").write_text("\n".join(f"thing {i}" for i in range(6)))
+    common = ["predict", "--cfg", str(tmp_path / "c.cfg"), "--weights", str(tmp_path / "c.weights")]
+    lines = run(*common, "--names", str(tmp_path / "names.txt"), str(tmp_path / "a.png")).stdout.splitlines()
+    assert lines[0].endswith("a.png") and len(lines) == 6
+    assert all(re.fullmatch(r"  +\d+\.\d%  thing \d \(\d\)", line) for line in lines[1:])
+    lines = run(*common, "--top", "2", str(tmp_path / "a.png")).stdout.splitlines()
+    assert len(lines) == 3 and all(re.fullmatch(r"  +\d+\.\d%  class \d", line) for line in lines[1:])
+    (tmp_path / "short.weights").write_bytes((tmp_path / "c.weights").read_bytes()[:-4])
+    result = run("predict", "--cfg", str(tmp_path / "c.cfg"), "--weights", str(tmp_path / "short.weights"),
+                 str(tmp_path / "a.png"), check=False)
+    assert_one_line_error(result, r"ends in layer 2 [connected]: it needs 30 floats (biases 6, weights 24), 29 remain")
+    (tmp_path / "five.txt").write_text("a\nb\nc\nd\ne\n")
+    result = run(*common, "--names", str(tmp_path / "five.txt"), str(tmp_path / "a.png"), check=False)
+    assert_one_line_error(result, "names 5 classes, the network has 6 outputs")
+
+
+def test_cli_train_cfg_then_export_and_predict(tmp_path):
+    pytest.importorskip("sklearn")
+    checkpoint = str(tmp_path / "d.npz")
+    result = run("train", "--cfg", str(CFGS / "digits.cfg"), "--epochs", "2", "--limit", "256",
+                 "--checkpoint", checkpoint)
+    losses = [float(v) for v in re.findall(r"epoch \d/2  loss ([\d.]+)", result.stdout)]
+    assert "at 32x32" in result.stdout and len(losses) == 2 and losses[1] < losses[0]
+    out = run("export", "--checkpoint", checkpoint, "--darknet", str(tmp_path / "d")).stdout
+    assert "d.cfg and" in out
+    exported = io.load_darknet(tmp_path / "d.cfg", tmp_path / "d.weights")
+    trained = darknet.read(CFGS / "digits.cfg")
+    io.load(checkpoint, trained)
+    for k, v in trained.params.items():
+        np.testing.assert_array_equal(exported.params[k], v)
+    from sklearn.datasets import load_digits
+    np.save(tmp_path / "two.npy", load_digits().images[:2])
+    lines = run("predict", "--checkpoint", checkpoint, "--input", str(tmp_path / "two.npy")).stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("0: ")
+    result = run("train", "--cfg", str(tmp_path / "d.cfg").replace("d.cfg", "none.cfg"), check=False)
+    assert_one_line_error(result, "No such file")
+    (tmp_path / "rgb.cfg").write_text(SMALL.replace("channels=1", "channels=3"))
+    assert_one_line_error(run("train", "--cfg", str(tmp_path / "rgb.cfg"), check=False),
+                          "needs a one-channel square input")
+
+
+def test_cli_export_names_what_darknet_cannot_hold(tmp_path):
+    (tmp_path / "bad.cfg").write_text(SMALL.replace("activation=leaky", "activation=tanh"))
+    assert_one_line_error(run("export", "--cfg", str(tmp_path / "bad.cfg"), "--darknet", str(tmp_path / "o"), check=False),
+                          "layer 0 [convolutional]: activation=tanh is not supported")
+    (tmp_path / "s.cfg").write_text(SMALL)
+    out = run("export", "--cfg", str(tmp_path / "s.cfg"), "--darknet", str(tmp_path / "o")).stdout
+    assert "o.cfg" in out and (tmp_path / "o.weights").stat().st_size == 20 + 4 * SMALL_FLOATS
