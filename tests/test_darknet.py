@@ -583,3 +583,11 @@ def test_cli_export_names_what_darknet_cannot_hold(tmp_path):
     (tmp_path / "s.cfg").write_text(SMALL)
     out = run("export", "--cfg", str(tmp_path / "s.cfg"), "--darknet", str(tmp_path / "o")).stdout
     assert "o.cfg" in out and (tmp_path / "o.weights").stat().st_size == 20 + 4 * SMALL_FLOATS
+
+
+def test_the_docs_python_blocks_run(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "darknet.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block, "docs/darknet.md", "exec"), {})
