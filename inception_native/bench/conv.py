@@ -26,15 +26,15 @@ BATCH = 16
 # the models themselves. GoogLeNet as Table 1 of the paper, Inception v3 as released.
 CONV_LAYERS = {
     "googlenet": {"conv1.conv": "conv1", "conv2.1.conv": "conv2",
-                  "inception_3a.branch0.conv": "3a 1x1", "inception_3a.branch1.1.conv": "3a 3x3",
-                  "inception_3a.branch2.1.conv": "3a 5x5", "inception_4e.branch1.1.conv": "4e 3x3",
-                  "inception_5b.branch0.conv": "5b 1x1"},
-    "inception_v3": {"mixed_5b.branch1.1.conv": "v3 5b 5x5", "mixed_6b.branch1.1.conv": "v3 6b 1x7",
-                     "mixed_7b.branch2.1.conv": "v3 7b 3x3"},
+                  "inception_3a.branch0.conv": "3a", "inception_3a.branch1.1.conv": "3a",
+                  "inception_3a.branch2.1.conv": "3a", "inception_4e.branch1.1.conv": "4e",
+                  "inception_5b.branch0.conv": "5b"},
+    "inception_v3": {"mixed_5b.branch1.1.conv": "v3 5b", "mixed_6b.branch1.1.conv": "v3 6b",
+                     "mixed_7b.branch2.1.conv": "v3 7b"},
 }
 POOL_LAYERS = {
     "googlenet": {"pool1": "pool1", "pool2": "pool2", "inception_3a.branch3.0": "3a branch",
-                  "classifier.0": "head global"},
+                  "classifier.0": "head"},
     "inception_v3": {"mixed_5b.branch3.0": "v3 5b branch"},
 }
 
