@@ -25,7 +25,7 @@ def extension(name, *c_files):
         f"inception_native.{name}",
         [f"inception_native/{name}.pyx"] + [f"csrc/{c}.c" for c in c_files],
         include_dirs=["csrc", numpy.get_include()],
-        depends=sorted(glob.glob("csrc/*.h")),  # a header or template change rebuilds
+        depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.pxd")),  # a header change rebuilds
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 
@@ -82,6 +82,6 @@ class BuildExt(build_ext):
 
 
 setup(
-    ext_modules=cythonize(EXTENSIONS, compiler_directives={"language_level": 3}),
+    ext_modules=cythonize(EXTENSIONS, include_path=["csrc"], compiler_directives={"language_level": 3}),
     cmdclass={"build_ext": BuildExt},
 )

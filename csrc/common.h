@@ -82,6 +82,13 @@ static inline size_t in_share_end(size_t n)
          c0 < c0##_end && ((c1 = c0 + IN_CHUNK < c0##_end ? c0 + IN_CHUNK : c0##_end), 1);     \
          c0 += IN_CHUNK)
 
+/* Windows of k values, stride s, over n values padded by p on both sides (the caller checks
+ * n + 2p >= k): floor((n + 2p - k) / s) + 1, the formula of inception_native/shapes.py. */
+static inline size_t in_out_size(size_t n, size_t k, size_t s, size_t p)
+{
+    return (n + 2 * p - k) / s + 1;
+}
+
 /* Instantiation of the *_template.h files: NAME(mean_cpu) is in_mean_cpu_f32 or in_mean_cpu_f64. */
 #define IN_CAT3(a, b, c) a##b##c
 #define IN_NAME3(a, b, c) IN_CAT3(a, b, c)

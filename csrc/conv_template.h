@@ -4,7 +4,7 @@
  * Legend: x (B, C, H, W); w (OC, C, kh, kw), read as the matrix (OC, K), K = C*kh*kw; bias (OC);
  * y (B, OC, oh, ow), ohw = oh*ow; strides sh, sw; paddings ph, pw (see im2col_template.h).
  *     y[b, o, p] = sum_r w[o, r] * col_b[r, p] + bias[o]
- * The GEMMs run on blocks, chosen by the caller:
+ * The GEMMs run on blocks, chosen by in_conv2d_plan (conv.c):
  * - small maps (G > 1): a 7x7 or 14x14 map alone makes a GEMM with 49 or 196 columns, too thin
  *   for the BLAS to be fast, so G images are lowered side by side into one col (K, G*ohw) and
  *   one GEMM does them all; its (OC, G*ohw) result Y is then scattered to y.
@@ -23,12 +23,6 @@
  */
 
 #include "plane_template.h"
-
-/* 1x1, stride 1, no padding: x itself is the col matrix of one image */
-static int NAME(pointwise)(size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
-{
-    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
-}
 
 /* dst[o, b*S + k] = src[b, o, k] for b < g: g images of (O, S) side by side as one (O, g*S) */
 static void NAME(images_to_matrix)(real *dst, const real *src, size_t g, size_t O, size_t S)
@@ -49,44 +43,25 @@ static void NAME(matrix_to_images)(real *dst, const real *src, const real *bias,
     }
 }
 
-/* The sizes every block function needs, derived once. */
-typedef struct {
-    size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R, oh, ow, ohw, K;
-    int direct;
-} NAME(conv_geometry);
-
-static NAME(conv_geometry) NAME(geometry)(size_t B, size_t C, size_t H, size_t W, size_t OC,
-                                          size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                                          size_t pw, size_t G, size_t R)
+/* 1x1, stride 1, no padding and one image per GEMM: x_b itself is the col matrix */
+static int NAME(direct)(const in_conv_plan *c)
 {
-    NAME(conv_geometry) g = {B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R, 0, 0, 0, 0, 0};
-    g.oh = (H + 2 * ph - kh) / sh + 1;
-    g.ow = (W + 2 * pw - kw) / sw + 1;
-    g.ohw = g.oh * g.ow;
-    g.K = C * kh * kw;
-    g.direct = NAME(pointwise)(kh, kw, sh, sw, ph, pw) && G == 1;
-    return g;
-}
-
-/* One thread's share of work: col (none when direct), then Y or dY (when G > 1), then (in the
- * backward, threads > 1) its partial dw. */
-static size_t NAME(work_per_thread)(const NAME(conv_geometry) *c, int threads)
-{
-    return (c->direct ? 0 : c->K * c->G * c->R * c->ow) + (c->G > 1 ? c->OC * c->G * c->ohw : 0)
-           + (threads > 1 ? c->OC * c->K : 0);
+    return c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->ph == 0 && c->pw == 0
+           && c->G == 1;
 }
 
 /* Forward of images [b0, b0 + g): col = im2col(block); y_block = w * col (+ bias). One GEMM of
  * 2*OC*K*columns flops per block; passes: col written once (from cache when it fits), y
  * written once (plus one read-and-write for the bias when the GEMM writes y directly). */
-static void NAME(forward_images)(const NAME(conv_geometry) *c, real *y, real *work,
+static void NAME(forward_images)(const in_conv_plan *c, real *y, real *work,
                                  const real *x, const real *w, const real *bias, size_t b0,
                                  size_t g)
 {
-    const size_t K = c->K, OC = c->OC, ohw = c->ohw, ow = c->ow;
+    const size_t K = c->K, OC = c->OC, ow = c->ow, ohw = c->oh * ow;
+    const int direct = NAME(direct)(c);
     const real *xb = x + b0 * c->C * c->H * c->W;
-    real *yb = y + b0 * OC * ohw, *col = work, *Y = work + (c->direct ? 0 : K * c->G * c->R * ow);
-    if (c->direct) {
+    real *yb = y + b0 * OC * ohw, *col = work, *Y = work + (direct ? 0 : K * c->G * c->R * ow);
+    if (direct) {
         NAME(gemm)(0, 0, OC, ohw, K, 1, w, K, xb, ohw, 0, yb, ohw);
     } else if (g > 1) {
         NAME(im2col)(col, xb, g, c->C, c->H, c->W, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, 0,
@@ -111,21 +86,22 @@ static void NAME(forward_images)(const NAME(conv_geometry) *c, real *y, real *wo
  * dY is the block's dy as an (OC, columns) matrix (gathered when G > 1, a view of dy
  * otherwise); col is lowered again from x (cheaper than keeping B*K*ohw values from the
  * forward), then reused for dcol. */
-static void NAME(backward_images)(const NAME(conv_geometry) *c, real *dx, real *dw, real *work,
+static void NAME(backward_images)(const in_conv_plan *c, real *dx, real *dw, real *work,
                                   const real *dy, const real *x, const real *w, size_t b0,
                                   size_t g, int first)
 {
-    const size_t K = c->K, OC = c->OC, ohw = c->ohw, ow = c->ow, ld = g * ohw;
+    const size_t K = c->K, OC = c->OC, ow = c->ow, ohw = c->oh * ow, ld = g * ohw;
+    const int direct = NAME(direct)(c);
     const size_t rows = g > 1 ? c->oh : c->R, image = c->C * c->H * c->W;
     const real *xb = x + b0 * image, *Yg = dy + b0 * OC * ohw;
     real *dxb = dx ? dx + b0 * image : NULL, *col = work;
     if (dx) memset(dxb, 0, g * image * sizeof(real));
     if (g > 1) {
-        real *dY = work + (c->direct ? 0 : K * c->G * c->R * ow);
+        real *dY = work + (direct ? 0 : K * c->G * c->R * ow);
         NAME(images_to_matrix)(dY, Yg, g, OC, ohw);
         Yg = dY;
     }
-    if (c->direct) {  /* dw += dy_b x_b^T; dx_b = w^T dy_b, written in place */
+    if (direct) {  /* dw += dy_b x_b^T; dx_b = w^T dy_b, written in place */
         NAME(gemm)(0, 1, OC, K, ohw, 1, Yg, ohw, xb, ohw, first ? 0 : 1, dw, K);
         if (dx) NAME(gemm)(1, 0, K, ohw, OC, 1, w, K, Yg, ohw, 0, dxb, ohw);
         return;
@@ -146,53 +122,48 @@ static void NAME(backward_images)(const NAME(conv_geometry) *c, real *dx, real *
 /* Forward over all blocks of G images: with threads > 1, each OpenMP thread takes whole blocks,
  * lowering and multiplying them in its own share of work (the caller makes the BLAS
  * single-threaded meanwhile: col stays in the cache of the core that wrote it). */
-void NAME(conv2d_forward)(real *y, real *work, const real *x, const real *w, const real *bias,
-                          size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw,
-                          size_t sh, size_t sw, size_t ph, size_t pw, size_t G, size_t R,
-                          int threads)
+void NAME(conv2d_forward)(const in_conv_plan *c, real *y, real *work, const real *x,
+                          const real *w, const real *bias)
 {
-    const NAME(conv_geometry) c = NAME(geometry)(B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R);
-    const size_t blocks = (B + G - 1) / G, per = NAME(work_per_thread)(&c, threads);
-    IN_PRAGMA(omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1))
+    const size_t blocks = (c->B + c->G - 1) / c->G, per = c->work / (size_t)c->threads;
+    IN_PRAGMA(omp parallel for schedule(static, 1) num_threads(c->threads) if (c->threads > 1))
     for (size_t i = 0; i < blocks; ++i) {
-        size_t b0 = i * G, g = B - b0 < G ? B - b0 : G;
-        NAME(forward_images)(&c, y, work + (size_t)in_thread_num() * per, x, w, bias, b0, g);
+        size_t b0 = i * c->G, g = c->B - b0 < c->G ? c->B - b0 : c->G;
+        NAME(forward_images)(c, y, work + (size_t)in_thread_num() * per, x, w, bias, b0, g);
     }
 }
 
 /* Backward over all blocks, threaded like the forward; dw and dbias are overwritten:
  *     dbias[o] = sum_{b,p} dy[b, o, p]   (sums in double, on the calling thread)
  *     dw = sum over threads of each thread's partial sum over its blocks (thread 0 sums into dw
- *     itself, the others into their share of work). */
-void NAME(conv2d_backward)(real *dx, real *dw, real *dbias, real *work, const real *dy,
-                           const real *x, const real *w, size_t B, size_t C, size_t H, size_t W,
-                           size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                           size_t pw, size_t G, size_t R, int threads)
+ *     itself, the others into the last OC*K values of their share of work). */
+void NAME(conv2d_backward)(const in_conv_plan *c, real *dx, real *dw, real *dbias, real *work,
+                           const real *dy, const real *x, const real *w)
 {
-    const NAME(conv_geometry) c = NAME(geometry)(B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R);
-    const size_t blocks = (B + G - 1) / G, per = NAME(work_per_thread)(&c, threads);
-    const size_t partial = per - (threads > 1 ? OC * c.K : 0);  /* offset of a thread's dw */
+    const size_t OC = c->OC, K = c->K, ohw = c->oh * c->ow;
+    const size_t blocks = (c->B + c->G - 1) / c->G, per = c->work / (size_t)c->threads;
+    const size_t partial = per - (c->threads > 1 ? OC * K : 0);  /* offset of a thread's dw */
     int team = 1;
     for (size_t o = 0; dbias && o < OC; ++o) {
         double sum = 0;
-        for (size_t b = 0; b < B; ++b) sum += NAME(plane_sum)(dy + (b * OC + o) * c.ohw, c.ohw);
+        for (size_t b = 0; b < c->B; ++b) sum += NAME(plane_sum)(dy + (b * OC + o) * ohw, ohw);
         dbias[o] = (real)sum;
     }
-    IN_PRAGMA(omp parallel num_threads(threads) if (threads > 1))
+    IN_PRAGMA(omp parallel num_threads(c->threads) if (c->threads > 1))
     {
         int t = in_thread_num(), first = 1;
         real *mine = work + (size_t)t * per, *dwt = t == 0 ? dw : mine + partial;
         if (t == 0) team = in_team_size();
         for (size_t i = (size_t)t; i < blocks; i += (size_t)in_team_size()) {
-            size_t b0 = i * G, g = B - b0 < G ? B - b0 : G;
-            NAME(backward_images)(&c, dx, dwt, mine, dy, x, w, b0, g, first);
+            size_t b0 = i * c->G, g = c->B - b0 < c->G ? c->B - b0 : c->G;
+            NAME(backward_images)(c, dx, dwt, mine, dy, x, w, b0, g, first);
             first = 0;
         }
-        if (first) memset(dwt, 0, OC * c.K * sizeof(real));
+        if (first) memset(dwt, 0, OC * K * sizeof(real));
     }
     for (int t = 1; t < team; ++t) {
         const real *dwt = work + (size_t)t * per + partial;
-        for (size_t k = 0; k < OC * c.K; ++k) dw[k] += dwt[k];
+        for (size_t k = 0; k < OC * K; ++k) dw[k] += dwt[k];
     }
 }
 

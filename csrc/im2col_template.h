@@ -45,7 +45,7 @@ void NAME(im2col)(real *col, const real *im, size_t n, size_t C, size_t H, size_
                   size_t kw, size_t sh, size_t sw, size_t ph, size_t pw, size_t y0, size_t y1,
                   int parallel)
 {
-    const size_t ow = (W + 2 * pw - kw) / sw + 1, m = (y1 - y0) * ow;
+    const size_t ow = in_out_size(W, kw, sw, pw), m = (y1 - y0) * ow;
     const size_t K = C * kh * kw, ld = n * m;
     const int pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
     PARALLEL_OVER(K * ld)
@@ -75,7 +75,7 @@ void NAME(col2im)(const real *col, real *im, size_t n, size_t C, size_t H, size_
                   size_t kw, size_t sh, size_t sw, size_t ph, size_t pw, size_t y0, size_t y1,
                   int parallel)
 {
-    const size_t ow = (W + 2 * pw - kw) / sw + 1, m = (y1 - y0) * ow, ld = n * m;
+    const size_t ow = in_out_size(W, kw, sw, pw), m = (y1 - y0) * ow, ld = n * m;
     PARALLEL_OVER(C * kh * kw * ld)
     for (size_t p = 0; p < n * C; ++p) {
         size_t b = p / C, c = p % C;

@@ -1,5 +1,6 @@
 """python -m inception_native {info,bench,train,predict,export}"""
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -74,6 +75,7 @@ def run_predict(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m inception_native")
+    parser.add_argument("--version", action="version", version=f"inception_native {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="version, compiler, flags, OpenMP, threads").set_defaults(run=info)
     bench = commands.add_parser("bench", help="time the native kernels against NumPy and PyTorch")
@@ -150,5 +152,16 @@ def main(argv=None):
     return 0
 
 
+def run(argv=None):
+    """main, with its output cut short quietly: `info | head -2` closes the pipe early."""
+    try:
+        return main(argv)
+    except BrokenPipeError:
+        # Python would report the pipe again when it flushes stdout at exit: point stdout at
+        # /dev/null first, as the Python documentation's SIGPIPE note advises.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

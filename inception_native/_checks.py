@@ -9,6 +9,8 @@ import operator
 
 import numpy as np
 
+from .shapes import output_hw
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -241,17 +243,9 @@ def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_u
                   ("bias_updates", bias_updates, C, True)), B, C, S
 
 
-# ---- convolution, pooling and the other layers (issue 3) ------------------------------------
+# ---- convolution, pooling and the other layers ---------------------------------------------
 # Sizes that reach the BLAS are Fortran ints.
 BLAS_INT_MAX = 2**31 - 1
-# Convolution blocks (see csrc/conv_template.h): images lowered into one GEMM until it has at
-# least CONV_MIN_COLUMNS columns; on large maps, output rows lowered at a time so that col holds
-# about CONV_BLOCK_VALUES values (4 MiB of float32: stays in the last-level cache).
-CONV_MIN_COLUMNS = 1024
-CONV_BLOCK_VALUES = 1 << 20
-# A 1x1 stride-1 convolution reads x in place; grouping it costs a copy in and out, which pays
-# only on maps smaller than this (measured: 28x28 faster alone, 7x7 faster grouped).
-CONV_POINTWISE_ALONE = 512
 
 
 def pair(name, value, minimum=0, maximum=None):
@@ -306,18 +300,16 @@ def image(name, a):
     """(B, C, H, W) of a 4-d ndarray with every size >= 1."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    if a.ndim != 4 or 0 in a.shape:
+    return image_shape(name, a.shape)
+
+
+def image_shape(name, shape):
+    """shape as (B, C, H, W), every size an int >= 1."""
+    shape = tuple(shape)
+    if len(shape) != 4 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in shape):
         raise ValueError(f"{name} must have shape (batch, channels, height, width), all >= 1, "
-                         f"got shape {a.shape}")
-    return a.shape
-
-
-def conv_output(H, W, kh, kw, sh, sw, ph, pw):
-    """(oh, ow) of a convolution; the kernel must fit the padded input."""
-    if H + 2 * ph < kh or W + 2 * pw < kw:
-        raise ValueError(f"kernel {kh}x{kw} is larger than the padded input "
-                         f"{H + 2 * ph}x{W + 2 * pw}")
-    return (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+                         f"got shape {shape}")
+    return tuple(int(n) for n in shape)
 
 
 def _lowering(names, channels, height, width, kh, kw, ph, pw, sh, sw):
@@ -325,7 +317,7 @@ def _lowering(names, channels, height, width, kh, kw, ph, pw, sh, sw):
     kh, kw = size(names[3], kh, 1), size(names[4], kw, 1)
     ph, pw = size(names[5], ph), size(names[6], pw)
     sh, sw = size(names[7], sh, 1), size(names[8], sw, 1)
-    oh, ow = conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    oh, ow = output_hw(H, W, kh, kw, sh, sw, ph, pw)
     return (C, H, W, kh, kw, ph, pw, sh, sw), C * kh * kw * oh * ow
 
 
@@ -390,102 +382,54 @@ def gemm(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
     return f64, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc
 
 
-def conv_group(B, ohw, pointwise=False):
-    """Images lowered side by side into one GEMM: enough for CONV_MIN_COLUMNS columns."""
-    if pointwise and ohw >= CONV_POINTWISE_ALONE:
-        return 1
-    return max(1, min(B, -(-CONV_MIN_COLUMNS // ohw)))
-
-
-def _pointwise(kh, kw, sh, sw, ph, pw):
-    return (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0)
-
-
-def conv_threads():
-    """Threads the convolution shares its blocks among: the OpenMP thread count, when the BLAS
-    can be made single-threaded meanwhile (see _blas_threads), else 1."""
-    from . import threads
-    return threads.get_num_threads() if threads.blas_controllable() else 1
-
-
-def conv_blocking(B, K, oh, ow, pointwise=False, threads=1):
-    """(G, R): G images per GEMM, or (G = 1) R output rows of one image per GEMM; with several
-    threads, G makes a whole number of blocks per thread (16 images of 14x14 on 2 threads:
-    4 blocks of 4, not 6 + 6 + 4, which would leave one thread 10 images)."""
-    G = min(conv_group(B, oh * ow, pointwise), -(-B // threads))
-    if G > 1 and threads > 1:
-        blocks = -(-B // G)
-        G = -(-B // (-(-blocks // threads) * threads))
-    if G > 1:
-        return G, oh
-    rows = max(CONV_BLOCK_VALUES // (K * ow), -(-CONV_MIN_COLUMNS // ow))
-    return 1, max(1, min(oh, rows))
-
-
-def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0, threads=None):
-    """Elements of the workspace conv2d_forward and conv2d_backward use (0: none needed), for
-    `threads` threads (None: conv_threads(), what the next call will use)."""
-    (B, C, H, W), (OC, _, kh, kw) = x_shape, weight_shape
-    (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
-    oh, ow = conv_output(H, W, kh, kw, sh, sw, ph, pw)
-    threads = min(B, conv_threads() if threads is None else size("threads", threads, 1))
-    pointwise = _pointwise(kh, kw, sh, sw, ph, pw)
-    G, R = conv_blocking(B, C * kh * kw, oh, ow, pointwise, threads)
-    col = 0 if G == 1 and pointwise else C * kh * kw * G * R * ow
-    per_thread = col + (OC * G * oh * ow if G > 1 else 0) + (OC * C * kh * kw if threads > 1 else 0)
-    return threads * per_thread
-
-
-def _conv_sizes(x, weight, stride, padding):
-    B, C, H, W = image("x", x)
-    OC, Cw, kh, kw = image("weight", weight)
+def conv_sizes(x_shape, weight_shape, stride, padding):
+    """(B, C, H, W, OC, kh, kw, sh, sw, ph, pw) of a convolution of x (x_shape) by weight; the
+    GEMM sizes of its lowering must fit the BLAS's int."""
+    B, C, H, W = image_shape("x", x_shape)
+    OC, Cw, kh, kw = image_shape("weight", weight_shape)
     if Cw != C:
-        raise ValueError(f"weight has {Cw} input channels (shape {weight.shape}), x has {C} "
-                         f"(shape {x.shape})")
+        raise ValueError(f"weight has {Cw} input channels (shape {tuple(weight_shape)}), x has "
+                         f"{C} (shape {tuple(x_shape)})")
     (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
-    oh, ow = conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    oh, ow = output_hw(H, W, kh, kw, sh, sw, ph, pw)
     blas_int("output channels", OC)
     blas_int("C*kh*kw", C * kh * kw)
     blas_int("batch*out_h*out_w", B * oh * ow)
-    threads = min(B, conv_threads())  # a thread takes whole images: no more threads than images
-    G, R = conv_blocking(B, C * kh * kw, oh, ow, _pointwise(kh, kw, sh, sw, ph, pw), threads)
-    return (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R, threads), oh, ow
+    return B, C, H, W, OC, kh, kw, sh, sw, ph, pw
 
 
-def _workspace(workspace, x, weight, stride, padding, threads):
-    need = conv2d_workspace_size(x.shape, weight.shape, stride, padding, threads)
-    return None if workspace is None else ("workspace", workspace, ("at least", need), True), need
+def _workspace(workspace, need):
+    return None if workspace is None else ("workspace", workspace, ("at least", need), True)
 
 
-def conv2d_forward(x, weight, bias, y, stride, padding, workspace):
-    sizes, oh, ow = _conv_sizes(x, weight, stride, padding)
-    B, OC = sizes[0], sizes[4]
-    same_shape("y", y, (B, OC, oh, ow))
-    ws, need = _workspace(workspace, x, weight, stride, padding, sizes[-1])
+def conv2d_forward(x, weight, bias, y, y_shape, workspace, need):
+    """Arrays of a convolution whose sizes conv_sizes checked: y of y_shape, the workspace
+    (None or `need` values or more), one dtype; returns True for float64."""
+    same_shape("y", y, y_shape)
     specs = [("x", x, x.size, False), ("weight", weight, weight.size, False),
              ("y", y, y.size, True)]
-    specs += [s for s in (("bias", bias, OC, False) if bias is not None else None, ws) if s]
+    specs += [s for s in (("bias", bias, y_shape[1], False) if bias is not None else None,
+                          _workspace(workspace, need)) if s]
     f64 = arrays(*specs)
     distinct(("x", x), ("weight", weight), ("bias", bias), ("y", y), ("workspace", workspace))
-    return f64, sizes, need
+    return f64
 
 
-def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding, workspace):
-    sizes, oh, ow = _conv_sizes(x, weight, stride, padding)
-    B, OC = sizes[0], sizes[4]
-    same_shape("dy", dy, (B, OC, oh, ow))
+def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need):
+    """As conv2d_forward, for the backward's arrays."""
+    same_shape("dy", dy, y_shape)
     same_shape("dweight", dweight, weight.shape)
     if dx is not None:
         same_shape("dx", dx, x.shape)
-    ws, need = _workspace(workspace, x, weight, stride, padding, sizes[-1])
     specs = [("dy", dy, dy.size, False), ("x", x, x.size, False),
              ("weight", weight, weight.size, False), ("dweight", dweight, weight.size, True)]
     specs += [s for s in (("dx", dx, x.size, True) if dx is not None else None,
-                          ("dbias", dbias, OC, True) if dbias is not None else None, ws) if s]
+                          ("dbias", dbias, y_shape[1], True) if dbias is not None else None,
+                          _workspace(workspace, need)) if s]
     f64 = arrays(*specs)
     distinct(("dy", dy), ("x", x), ("weight", weight), ("dx", dx), ("dweight", dweight),
              ("dbias", dbias), ("workspace", workspace))
-    return f64, sizes, need
+    return f64
 
 
 def _linear_sizes(x, weight):
@@ -529,16 +473,6 @@ def linear_backward(dy, x, weight, dx, dweight, dbias):
     return f64, N, I, O
 
 
-def pool_output(n, k, s, p, ceil_mode):
-    """Output length of a pooling window sweep, PyTorch's rule: floor or ceil of (n + 2p - k)/s,
-    plus one, minus one in ceil mode when the last window would start past the input and its
-    left padding."""
-    out = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= n + p:
-        out -= 1
-    return out
-
-
 def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x"):
     """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow) of the image `x` (argument `name`); stride
     None means the kernel's size."""
@@ -549,10 +483,7 @@ def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x"):
     ph, pw = pair("padding", padding, 0, BLAS_INT_MAX)
     if ph > kh // 2 or pw > kw // 2:
         raise ValueError(f"padding ({ph}, {pw}) must be at most half the kernel ({kh}, {kw})")
-    if H + 2 * ph < kh or W + 2 * pw < kw:
-        raise ValueError(f"kernel {kh}x{kw} is larger than the padded input "
-                         f"{H + 2 * ph}x{W + 2 * pw}")
-    oh, ow = pool_output(H, kh, sh, ph, ceil_mode), pool_output(W, kw, sw, pw, ceil_mode)
+    oh, ow = output_hw(H, W, kh, kw, sh, sw, ph, pw, ceil_mode)
     return B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow
 
 

@@ -7,43 +7,13 @@ array twice); functions return the main output (the loss for the cross-entropy f
 The NumPy twins, with the same signatures, are in inception_native.reference.
 """
 cimport numpy as cnp
+from in_activation cimport *
 from libc.stdint cimport int64_t, uint64_t
 
 from . import _checks as check
 
 cnp.import_array()
 
-cdef extern from "activation.h" nogil:
-    void in_relu_forward_f32(float *y, const float *x, size_t n)
-    void in_relu_forward_f64(double *y, const double *x, size_t n)
-    void in_relu_backward_f32(float *dx, const float *dy, const float *y, size_t n)
-    void in_relu_backward_f64(double *dx, const double *dy, const double *y, size_t n)
-    void in_dropout_forward_f32(float *y, float *mask, const float *x, size_t n, double p,
-                                uint64_t seed)
-    void in_dropout_forward_f64(double *y, double *mask, const double *x, size_t n, double p,
-                                uint64_t seed)
-    void in_dropout_backward_f32(float *dx, const float *dy, const float *mask, size_t n)
-    void in_dropout_backward_f64(double *dx, const double *dy, const double *mask, size_t n)
-    void in_concat_forward_f32(float *y, const float *x, size_t B, size_t Cx, size_t Cy,
-                               size_t offset, size_t S)
-    void in_concat_forward_f64(double *y, const double *x, size_t B, size_t Cx, size_t Cy,
-                               size_t offset, size_t S)
-    void in_concat_backward_f32(float *dx, const float *dy, size_t B, size_t Cx, size_t Cy,
-                                size_t offset, size_t S)
-    void in_concat_backward_f64(double *dx, const double *dy, size_t B, size_t Cx, size_t Cy,
-                                size_t offset, size_t S)
-    double in_softmax_cross_entropy_forward_f32(float *probs, const float *logits,
-                                                const int64_t *labels, size_t N, size_t K,
-                                                double e)
-    double in_softmax_cross_entropy_forward_f64(double *probs, const double *logits,
-                                                const int64_t *labels, size_t N, size_t K,
-                                                double e)
-    void in_softmax_cross_entropy_backward_f32(float *dlogits, const float *probs,
-                                               const int64_t *labels, size_t N, size_t K,
-                                               double e, double dloss)
-    void in_softmax_cross_entropy_backward_f64(double *dlogits, const double *probs,
-                                               const int64_t *labels, size_t N, size_t K,
-                                               double e, double dloss)
 
 
 cdef inline void *data(a):
@@ -58,8 +28,7 @@ def relu_forward(x, y):
     cdef void *py = data(y)
     cdef void *px = data(x)
     with nogil:
-        if f64: in_relu_forward_f64(<double *>py, <double *>px, n)
-        else: in_relu_forward_f32(<float *>py, <float *>px, n)
+        in_relu_forward(f64, py, px, n)
     return y
 
 
@@ -72,8 +41,7 @@ def relu_backward(dy, y, dx):
     cdef void *pdy = data(dy)
     cdef void *py = data(y)
     with nogil:
-        if f64: in_relu_backward_f64(<double *>pdx, <double *>pdy, <double *>py, n)
-        else: in_relu_backward_f32(<float *>pdx, <float *>pdy, <float *>py, n)
+        in_relu_backward(f64, pdx, pdy, py, n)
     return dx
 
 
@@ -90,8 +58,7 @@ def dropout_forward(x, y, mask, p, seed):
     cdef void *pm = data(mask)
     cdef void *px = data(x)
     with nogil:
-        if f64: in_dropout_forward_f64(<double *>py, <double *>pm, <double *>px, n, p_, s)
-        else: in_dropout_forward_f32(<float *>py, <float *>pm, <float *>px, n, p_, s)
+        in_dropout_forward(f64, py, pm, px, n, p_, s)
     return y
 
 
@@ -104,8 +71,7 @@ def dropout_backward(dy, mask, dx):
     cdef void *pdy = data(dy)
     cdef void *pm = data(mask)
     with nogil:
-        if f64: in_dropout_backward_f64(<double *>pdx, <double *>pdy, <double *>pm, n)
-        else: in_dropout_backward_f32(<float *>pdx, <float *>pdy, <float *>pm, n)
+        in_dropout_backward(f64, pdx, pdy, pm, n)
     return dx
 
 
@@ -117,10 +83,8 @@ def _concat(bint forward, whole, parts, bint f64, size_t B, size_t Cy, size_t S,
         Cx = c
         pp = data(part)
         with nogil:
-            if forward and f64: in_concat_forward_f64(<double *>pw, <double *>pp, B, Cx, Cy, offset, S)
-            elif forward: in_concat_forward_f32(<float *>pw, <float *>pp, B, Cx, Cy, offset, S)
-            elif f64: in_concat_backward_f64(<double *>pp, <double *>pw, B, Cx, Cy, offset, S)
-            else: in_concat_backward_f32(<float *>pp, <float *>pw, B, Cx, Cy, offset, S)
+            if forward: in_concat_forward(f64, pw, pp, B, Cx, Cy, offset, S)
+            else: in_concat_backward(f64, pp, pw, B, Cx, Cy, offset, S)
         offset += Cx
 
 
@@ -150,8 +114,7 @@ def softmax_cross_entropy_forward(logits, labels, probs, label_smoothing=0.0):
     cdef void *pz = data(logits)
     cdef void *pl = data(labels)
     with nogil:
-        if f64: loss = in_softmax_cross_entropy_forward_f64(<double *>pp, <double *>pz, <int64_t *>pl, N, K, e)
-        else: loss = in_softmax_cross_entropy_forward_f32(<float *>pp, <float *>pz, <int64_t *>pl, N, K, e)
+        loss = in_softmax_cross_entropy_forward(f64, pp, pz, <int64_t *>pl, N, K, e)
     return loss
 
 
@@ -167,29 +130,11 @@ def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing=0.0, 
     cdef void *pp = data(probs)
     cdef void *pl = data(labels)
     with nogil:
-        if f64: in_softmax_cross_entropy_backward_f64(<double *>pd, <double *>pp, <int64_t *>pl, N, K, e, dl)
-        else: in_softmax_cross_entropy_backward_f32(<float *>pd, <float *>pp, <int64_t *>pl, N, K, e, dl)
+        in_softmax_cross_entropy_backward(f64, pd, pp, <int64_t *>pl, N, K, e, dl)
     return dlogits
 
 
 # ---- Darknet's leaky and logistic activations, the softmax ---------------------------------
-
-cdef extern from "activation.h" nogil:
-    void in_leaky_relu_forward_f32(float *y, const float *x, size_t n, double slope)
-    void in_leaky_relu_forward_f64(double *y, const double *x, size_t n, double slope)
-    void in_leaky_relu_backward_f32(float *dx, const float *dy, const float *y, size_t n,
-                                    double slope)
-    void in_leaky_relu_backward_f64(double *dx, const double *dy, const double *y, size_t n,
-                                    double slope)
-    void in_logistic_forward_f32(float *y, const float *x, size_t n)
-    void in_logistic_forward_f64(double *y, const double *x, size_t n)
-    void in_logistic_backward_f32(float *dx, const float *dy, const float *y, size_t n)
-    void in_logistic_backward_f64(double *dx, const double *dy, const double *y, size_t n)
-    void in_softmax_forward_f32(float *y, const float *x, size_t N, size_t K)
-    void in_softmax_forward_f64(double *y, const double *x, size_t N, size_t K)
-    void in_softmax_backward_f32(float *dx, const float *dy, const float *y, size_t N, size_t K)
-    void in_softmax_backward_f64(double *dx, const double *dy, const double *y, size_t N, size_t K)
-
 
 def leaky_relu_forward(x, y, slope=0.1):
     """y = x where x > 0, else slope * x (Darknet's leaky: slope 0.1), each value computed in
@@ -201,8 +146,7 @@ def leaky_relu_forward(x, y, slope=0.1):
     cdef void *py = data(y)
     cdef void *px = data(x)
     with nogil:
-        if f64: in_leaky_relu_forward_f64(<double *>py, <double *>px, n, a)
-        else: in_leaky_relu_forward_f32(<float *>py, <float *>px, n, a)
+        in_leaky_relu_forward(f64, py, px, n, a)
     return y
 
 
@@ -216,8 +160,7 @@ def leaky_relu_backward(dy, y, dx, slope=0.1):
     cdef void *pdy = data(dy)
     cdef void *py = data(y)
     with nogil:
-        if f64: in_leaky_relu_backward_f64(<double *>pdx, <double *>pdy, <double *>py, n, a)
-        else: in_leaky_relu_backward_f32(<float *>pdx, <float *>pdy, <float *>py, n, a)
+        in_leaky_relu_backward(f64, pdx, pdy, py, n, a)
     return dx
 
 
@@ -229,8 +172,7 @@ def logistic_forward(x, y):
     cdef void *py = data(y)
     cdef void *px = data(x)
     with nogil:
-        if f64: in_logistic_forward_f64(<double *>py, <double *>px, n)
-        else: in_logistic_forward_f32(<float *>py, <float *>px, n)
+        in_logistic_forward(f64, py, px, n)
     return y
 
 
@@ -243,8 +185,7 @@ def logistic_backward(dy, y, dx):
     cdef void *pdy = data(dy)
     cdef void *py = data(y)
     with nogil:
-        if f64: in_logistic_backward_f64(<double *>pdx, <double *>pdy, <double *>py, n)
-        else: in_logistic_backward_f32(<float *>pdx, <float *>pdy, <float *>py, n)
+        in_logistic_backward(f64, pdx, pdy, py, n)
     return dx
 
 
@@ -256,8 +197,7 @@ def softmax_forward(x, y):
     cdef void *py = data(y)
     cdef void *px = data(x)
     with nogil:
-        if f64: in_softmax_forward_f64(<double *>py, <double *>px, N, K)
-        else: in_softmax_forward_f32(<float *>py, <float *>px, N, K)
+        in_softmax_forward(f64, py, px, N, K)
     return y
 
 
@@ -271,6 +211,5 @@ def softmax_backward(dy, y, dx):
     cdef void *pdy = data(dy)
     cdef void *py = data(y)
     with nogil:
-        if f64: in_softmax_backward_f64(<double *>pdx, <double *>pdy, <double *>py, N, K)
-        else: in_softmax_backward_f32(<float *>pdx, <float *>pdy, <float *>py, N, K)
+        in_softmax_backward(f64, pdx, pdy, py, N, K)
     return dx

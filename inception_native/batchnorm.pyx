@@ -13,56 +13,13 @@ outputs are written into the arrays passed (reuse them: a fresh output costs pag
 the function returns the main output. The NumPy twins are in inception_native.reference.
 """
 cimport numpy as cnp
+from in_batchnorm cimport *
 import numpy as np
 
 from . import _checks as check
 
 cnp.import_array()
 
-cdef extern from "batchnorm.h" nogil:
-    void in_batchnorm_forward_train_f32(float *y, float *mean, float *invstd, const float *x,
-                                        const float *gamma, const float *beta, float *rolling_mean,
-                                        float *rolling_variance, size_t B, size_t C, size_t S,
-                                        double eps, double momentum, int unbiased)
-    void in_batchnorm_forward_train_f64(double *y, double *mean, double *invstd, const double *x,
-                                        const double *gamma, const double *beta,
-                                        double *rolling_mean, double *rolling_variance, size_t B,
-                                        size_t C, size_t S, double eps, double momentum,
-                                        int unbiased)
-    void in_batchnorm_forward_eval_f32(float *y, float *mean, float *invstd, const float *x,
-                                       const float *gamma, const float *beta,
-                                       const float *rolling_mean, const float *rolling_variance,
-                                       size_t B, size_t C, size_t S, double eps)
-    void in_batchnorm_forward_eval_f64(double *y, double *mean, double *invstd, const double *x,
-                                       const double *gamma, const double *beta,
-                                       const double *rolling_mean, const double *rolling_variance,
-                                       size_t B, size_t C, size_t S, double eps)
-    void in_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
-                                   const float *x, const float *mean, const float *invstd,
-                                   const float *gamma, size_t B, size_t C, size_t S, int training)
-    void in_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
-                                   const double *x, const double *mean, const double *invstd,
-                                   const double *gamma, size_t B, size_t C, size_t S, int training)
-    void in_batchnorm_forward_darknet_f32(float *y, float *x_norm, float *mean, float *variance,
-                                          const float *x, const float *scales, const float *biases,
-                                          float *rolling_mean, float *rolling_variance, size_t B,
-                                          size_t C, size_t S, int training)
-    void in_batchnorm_forward_darknet_f64(double *y, double *x_norm, double *mean, double *variance,
-                                          const double *x, const double *scales,
-                                          const double *biases, double *rolling_mean,
-                                          double *rolling_variance, size_t B, size_t C, size_t S,
-                                          int training)
-    void in_batchnorm_backward_darknet_f32(float *delta, float *scale_updates, float *bias_updates,
-                                           float *mean_delta, float *variance_delta,
-                                           const float *x, const float *x_norm, const float *mean,
-                                           const float *variance, const float *scales, size_t B,
-                                           size_t C, size_t S)
-    void in_batchnorm_backward_darknet_f64(double *delta, double *scale_updates,
-                                           double *bias_updates, double *mean_delta,
-                                           double *variance_delta, const double *x,
-                                           const double *x_norm, const double *mean,
-                                           const double *variance, const double *scales,
-                                           size_t B, size_t C, size_t S)
 
 
 cdef inline void *data(a):
@@ -95,22 +52,11 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
     cdef void *prm = data(rolling_mean)
     cdef void *prv = data(rolling_variance)
     with nogil:
-        if train and f64:
-            in_batchnorm_forward_train_f64(<double *>py, <double *>pm, <double *>pi, <double *>px,
-                                           <double *>pg, <double *>pb, <double *>prm,
-                                           <double *>prv, B, C, S, eps_, momentum_, unbiased_)
-        elif train:
-            in_batchnorm_forward_train_f32(<float *>py, <float *>pm, <float *>pi, <float *>px,
-                                           <float *>pg, <float *>pb, <float *>prm, <float *>prv,
-                                           B, C, S, eps_, momentum_, unbiased_)
-        elif f64:
-            in_batchnorm_forward_eval_f64(<double *>py, <double *>pm, <double *>pi, <double *>px,
-                                          <double *>pg, <double *>pb, <double *>prm,
-                                          <double *>prv, B, C, S, eps_)
+        if train:
+            in_batchnorm_forward_train(f64, py, pm, pi, px, pg, pb, prm, prv, B, C, S, eps_,
+                                       momentum_, unbiased_)
         else:
-            in_batchnorm_forward_eval_f32(<float *>py, <float *>pm, <float *>pi, <float *>px,
-                                          <float *>pg, <float *>pb, <float *>prm, <float *>prv,
-                                          B, C, S, eps_)
+            in_batchnorm_forward_eval(f64, py, pm, pi, px, pg, pb, prm, prv, B, C, S, eps_)
     return y
 
 
@@ -133,14 +79,7 @@ def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=T
     cdef void *pi = data(invstd)
     cdef void *pg = data(gamma)
     with nogil:
-        if f64:
-            in_batchnorm_backward_f64(<double *>pdx, <double *>pdg, <double *>pdb, <double *>pdy,
-                                      <double *>px, <double *>pm, <double *>pi, <double *>pg,
-                                      B, C, S, train)
-        else:
-            in_batchnorm_backward_f32(<float *>pdx, <float *>pdg, <float *>pdb, <float *>pdy,
-                                      <float *>px, <float *>pm, <float *>pi, <float *>pg,
-                                      B, C, S, train)
+                    in_batchnorm_backward(f64, pdx, pdg, pdb, pdy, px, pm, pi, pg, B, C, S, train)
     return dx
 
 
@@ -167,15 +106,7 @@ def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance,
     cdef void *prm = data(rolling_mean)
     cdef void *prv = data(rolling_variance)
     with nogil:
-        if f64:
-            in_batchnorm_forward_darknet_f64(<double *>py, <double *>pn, <double *>pm,
-                                             <double *>pv, <double *>px, <double *>ps,
-                                             <double *>pb, <double *>prm, <double *>prv,
-                                             B, C, S, train)
-        else:
-            in_batchnorm_forward_darknet_f32(<float *>py, <float *>pn, <float *>pm, <float *>pv,
-                                             <float *>px, <float *>ps, <float *>pb,
-                                             <float *>prm, <float *>prv, B, C, S, train)
+                    in_batchnorm_forward_darknet(f64, py, pn, pm, pv, px, ps, pb, prm, prv, B, C, S, train)
     return y
 
 
@@ -202,14 +133,5 @@ def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_u
     cdef void *pv = data(variance)
     cdef void *ps = data(scales)
     with nogil:
-        if f64:
-            in_batchnorm_backward_darknet_f64(<double *>pd, <double *>psu, <double *>pbu,
-                                              <double *>pmd, <double *>pvd, <double *>px,
-                                              <double *>pn, <double *>pm, <double *>pv,
-                                              <double *>ps, B, C, S)
-        else:
-            in_batchnorm_backward_darknet_f32(<float *>pd, <float *>psu, <float *>pbu,
-                                              <float *>pmd, <float *>pvd, <float *>px,
-                                              <float *>pn, <float *>pm, <float *>pv,
-                                              <float *>ps, B, C, S)
+                    in_batchnorm_backward_darknet(f64, pd, psu, pbu, pmd, pvd, px, pn, pm, pv, ps, B, C, S)
     return delta

@@ -8,58 +8,12 @@ is checked before memory is touched, then the C kernel runs with the GIL release
 The NumPy twins, with the same signatures, are in inception_native.reference.
 """
 cimport numpy as cnp
+from in_blas cimport *
 
 from . import _checks as check
 
 cnp.import_array()
 
-cdef extern from "blas.h" nogil:
-    void in_mean_cpu_f32(const float *x, size_t batch, size_t filters, size_t spatial, float *mean)
-    void in_mean_cpu_f64(const double *x, size_t batch, size_t filters, size_t spatial, double *mean)
-    void in_variance_cpu_f32(const float *x, const float *mean, size_t batch, size_t filters,
-                             size_t spatial, float *variance)
-    void in_variance_cpu_f64(const double *x, const double *mean, size_t batch, size_t filters,
-                             size_t spatial, double *variance)
-    void in_normalize_cpu_f32(float *x, const float *mean, const float *variance, size_t batch,
-                              size_t filters, size_t spatial)
-    void in_normalize_cpu_f64(double *x, const double *mean, const double *variance, size_t batch,
-                              size_t filters, size_t spatial)
-    void in_axpy_cpu_f32(size_t N, float ALPHA, const float *X, size_t INCX, float *Y, size_t INCY)
-    void in_axpy_cpu_f64(size_t N, double ALPHA, const double *X, size_t INCX, double *Y, size_t INCY)
-    void in_scal_cpu_f32(size_t N, float ALPHA, float *X, size_t INCX)
-    void in_scal_cpu_f64(size_t N, double ALPHA, double *X, size_t INCX)
-    void in_copy_cpu_f32(size_t N, const float *X, size_t INCX, float *Y, size_t INCY)
-    void in_copy_cpu_f64(size_t N, const double *X, size_t INCX, double *Y, size_t INCY)
-    void in_fill_cpu_f32(size_t N, float ALPHA, float *X, size_t INCX)
-    void in_fill_cpu_f64(size_t N, double ALPHA, double *X, size_t INCX)
-    void in_scale_bias_f32(float *output, const float *scales, size_t batch, size_t n, size_t size)
-    void in_scale_bias_f64(double *output, const double *scales, size_t batch, size_t n, size_t size)
-    void in_add_bias_f32(float *output, const float *biases, size_t batch, size_t n, size_t size)
-    void in_add_bias_f64(double *output, const double *biases, size_t batch, size_t n, size_t size)
-    void in_backward_bias_f32(float *bias_updates, const float *delta, size_t batch, size_t n,
-                              size_t size)
-    void in_backward_bias_f64(double *bias_updates, const double *delta, size_t batch, size_t n,
-                              size_t size)
-    void in_backward_scale_cpu_f32(const float *x_norm, const float *delta, size_t batch, size_t n,
-                                   size_t size, float *scale_updates)
-    void in_backward_scale_cpu_f64(const double *x_norm, const double *delta, size_t batch,
-                                   size_t n, size_t size, double *scale_updates)
-    void in_mean_delta_cpu_f32(const float *delta, const float *variance, size_t batch,
-                               size_t filters, size_t spatial, float *mean_delta)
-    void in_mean_delta_cpu_f64(const double *delta, const double *variance, size_t batch,
-                               size_t filters, size_t spatial, double *mean_delta)
-    void in_variance_delta_cpu_f32(const float *x, const float *delta, const float *mean,
-                                   const float *variance, size_t batch, size_t filters,
-                                   size_t spatial, float *variance_delta)
-    void in_variance_delta_cpu_f64(const double *x, const double *delta, const double *mean,
-                                   const double *variance, size_t batch, size_t filters,
-                                   size_t spatial, double *variance_delta)
-    void in_normalize_delta_cpu_f32(const float *x, const float *mean, const float *variance,
-                                    const float *mean_delta, const float *variance_delta,
-                                    size_t batch, size_t filters, size_t spatial, float *delta)
-    void in_normalize_delta_cpu_f64(const double *x, const double *mean, const double *variance,
-                                    const double *mean_delta, const double *variance_delta,
-                                    size_t batch, size_t filters, size_t spatial, double *delta)
 
 
 cdef inline void *data(a):
@@ -74,8 +28,7 @@ def mean_cpu(x, batch, filters, spatial, mean):
     cdef void *px = data(x)
     cdef void *pm = data(mean)
     with nogil:
-        if f64: in_mean_cpu_f64(<double *>px, b, f, s, <double *>pm)
-        else: in_mean_cpu_f32(<float *>px, b, f, s, <float *>pm)
+        in_mean_cpu(f64, px, b, f, s, pm)
 
 
 def variance_cpu(x, mean, batch, filters, spatial, variance):
@@ -87,8 +40,7 @@ def variance_cpu(x, mean, batch, filters, spatial, variance):
     cdef void *pm = data(mean)
     cdef void *pv = data(variance)
     with nogil:
-        if f64: in_variance_cpu_f64(<double *>px, <double *>pm, b, f, s, <double *>pv)
-        else: in_variance_cpu_f32(<float *>px, <float *>pm, b, f, s, <float *>pv)
+        in_variance_cpu(f64, px, pm, b, f, s, pv)
 
 
 def normalize_cpu(x, mean, variance, batch, filters, spatial):
@@ -100,8 +52,7 @@ def normalize_cpu(x, mean, variance, batch, filters, spatial):
     cdef void *pm = data(mean)
     cdef void *pv = data(variance)
     with nogil:
-        if f64: in_normalize_cpu_f64(<double *>px, <double *>pm, <double *>pv, b, f, s)
-        else: in_normalize_cpu_f32(<float *>px, <float *>pm, <float *>pv, b, f, s)
+        in_normalize_cpu(f64, px, pm, pv, b, f, s)
 
 
 def axpy_cpu(N, ALPHA, X, INCX, Y, INCY):
@@ -113,8 +64,7 @@ def axpy_cpu(N, ALPHA, X, INCX, Y, INCY):
     cdef void *px = data(X)
     cdef void *py = data(Y)
     with nogil:
-        if f64: in_axpy_cpu_f64(n, alpha, <double *>px, incx, <double *>py, incy)
-        else: in_axpy_cpu_f32(n, <float>alpha, <float *>px, incx, <float *>py, incy)
+        in_axpy_cpu(f64, n, alpha, px, incx, py, incy)
 
 
 def scal_cpu(N, ALPHA, X, INCX):
@@ -125,8 +75,7 @@ def scal_cpu(N, ALPHA, X, INCX):
     f64, n, alpha, incx = check.scal_cpu(N, ALPHA, X, INCX)
     cdef void *px = data(X)
     with nogil:
-        if f64: in_scal_cpu_f64(n, alpha, <double *>px, incx)
-        else: in_scal_cpu_f32(n, <float>alpha, <float *>px, incx)
+        in_scal_cpu(f64, n, alpha, px, incx)
 
 
 def copy_cpu(N, X, INCX, Y, INCY):
@@ -137,8 +86,7 @@ def copy_cpu(N, X, INCX, Y, INCY):
     cdef void *px = data(X)
     cdef void *py = data(Y)
     with nogil:
-        if f64: in_copy_cpu_f64(n, <double *>px, incx, <double *>py, incy)
-        else: in_copy_cpu_f32(n, <float *>px, incx, <float *>py, incy)
+        in_copy_cpu(f64, n, px, incx, py, incy)
 
 
 def fill_cpu(N, ALPHA, X, INCX):
@@ -149,8 +97,7 @@ def fill_cpu(N, ALPHA, X, INCX):
     f64, n, alpha, incx = check.fill_cpu(N, ALPHA, X, INCX)
     cdef void *px = data(X)
     with nogil:
-        if f64: in_fill_cpu_f64(n, alpha, <double *>px, incx)
-        else: in_fill_cpu_f32(n, <float>alpha, <float *>px, incx)
+        in_fill_cpu(f64, n, alpha, px, incx)
 
 
 def scale_bias(output, scales, batch, n, size):
@@ -161,8 +108,7 @@ def scale_bias(output, scales, batch, n, size):
     cdef void *po = data(output)
     cdef void *ps = data(scales)
     with nogil:
-        if f64: in_scale_bias_f64(<double *>po, <double *>ps, b, c, s)
-        else: in_scale_bias_f32(<float *>po, <float *>ps, b, c, s)
+        in_scale_bias(f64, po, ps, b, c, s)
 
 
 def add_bias(output, biases, batch, n, size):
@@ -173,8 +119,7 @@ def add_bias(output, biases, batch, n, size):
     cdef void *po = data(output)
     cdef void *pb = data(biases)
     with nogil:
-        if f64: in_add_bias_f64(<double *>po, <double *>pb, b, c, s)
-        else: in_add_bias_f32(<float *>po, <float *>pb, b, c, s)
+        in_add_bias(f64, po, pb, b, c, s)
 
 
 def backward_bias(bias_updates, delta, batch, n, size):
@@ -185,8 +130,7 @@ def backward_bias(bias_updates, delta, batch, n, size):
     cdef void *pu = data(bias_updates)
     cdef void *pd = data(delta)
     with nogil:
-        if f64: in_backward_bias_f64(<double *>pu, <double *>pd, b, c, s)
-        else: in_backward_bias_f32(<float *>pu, <float *>pd, b, c, s)
+        in_backward_bias(f64, pu, pd, b, c, s)
 
 
 def backward_scale_cpu(x_norm, delta, batch, n, size, scale_updates):
@@ -198,8 +142,7 @@ def backward_scale_cpu(x_norm, delta, batch, n, size, scale_updates):
     cdef void *pd = data(delta)
     cdef void *pu = data(scale_updates)
     with nogil:
-        if f64: in_backward_scale_cpu_f64(<double *>px, <double *>pd, b, c, s, <double *>pu)
-        else: in_backward_scale_cpu_f32(<float *>px, <float *>pd, b, c, s, <float *>pu)
+        in_backward_scale_cpu(f64, px, pd, b, c, s, pu)
 
 
 def mean_delta_cpu(delta, variance, batch, filters, spatial, mean_delta):
@@ -211,8 +154,7 @@ def mean_delta_cpu(delta, variance, batch, filters, spatial, mean_delta):
     cdef void *pv = data(variance)
     cdef void *pm = data(mean_delta)
     with nogil:
-        if f64: in_mean_delta_cpu_f64(<double *>pd, <double *>pv, b, f, s, <double *>pm)
-        else: in_mean_delta_cpu_f32(<float *>pd, <float *>pv, b, f, s, <float *>pm)
+        in_mean_delta_cpu(f64, pd, pv, b, f, s, pm)
 
 
 def variance_delta_cpu(x, delta, mean, variance, batch, filters, spatial, variance_delta):
@@ -226,12 +168,7 @@ def variance_delta_cpu(x, delta, mean, variance, batch, filters, spatial, varian
     cdef void *pv = data(variance)
     cdef void *pvd = data(variance_delta)
     with nogil:
-        if f64:
-            in_variance_delta_cpu_f64(<double *>px, <double *>pd, <double *>pm, <double *>pv,
-                                      b, f, s, <double *>pvd)
-        else:
-            in_variance_delta_cpu_f32(<float *>px, <float *>pd, <float *>pm, <float *>pv,
-                                      b, f, s, <float *>pvd)
+                    in_variance_delta_cpu(f64, px, pd, pm, pv, b, f, s, pvd)
 
 
 def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, filters, spatial,
@@ -248,12 +185,7 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
     cdef void *pvd = data(variance_delta)
     cdef void *pd = data(delta)
     with nogil:
-        if f64:
-            in_normalize_delta_cpu_f64(<double *>px, <double *>pm, <double *>pv, <double *>pmd,
-                                       <double *>pvd, b, f, s, <double *>pd)
-        else:
-            in_normalize_delta_cpu_f32(<float *>px, <float *>pm, <float *>pv, <float *>pmd,
-                                       <float *>pvd, b, f, s, <float *>pd)
+                    in_normalize_delta_cpu(f64, px, pm, pv, pmd, pvd, b, f, s, pd)
 
 
 # Darknet's convolution lowering and gemm live beside these in the same API (DESIGN.md); they are

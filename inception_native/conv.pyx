@@ -16,75 +16,22 @@ inception_native.threads); gemm and the linear layer use the BLAS's own threads.
 The NumPy twins, with the same signatures, are in inception_native.reference.
 """
 cimport numpy as cnp
+from in_conv cimport *
+from in_im2col cimport *
+from in_gemm cimport *
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from libc.stdint cimport int64_t
 
 import numpy as np
 
-from .threads import single_threaded_blas
+from .shapes import output_size
+from .threads import blas_controllable, get_num_threads, single_threaded_blas
 from . import _checks as check
-from ._checks import conv2d_workspace_size
 
 cnp.import_array()
 
-cdef extern from "gemm.h" nogil:
-    ctypedef void (*in_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *, int *,
-                                 float *, int *, float *, float *, int *)
-    ctypedef void (*in_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *, int *,
-                                 double *, int *, double *, double *, int *)
-    void in_gemm_set_blas(in_sgemm_fn sgemm, in_dgemm_fn dgemm)
-    int in_gemm_has_blas()
-    void in_gemm_f32(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A,
-                     size_t lda, const float *B, size_t ldb, float BETA, float *C, size_t ldc)
-    void in_gemm_f64(int TA, int TB, size_t M, size_t N, size_t K, double ALPHA, const double *A,
-                     size_t lda, const double *B, size_t ldb, double BETA, double *C, size_t ldc)
-    void in_gemm_cpu_f32(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA,
-                         const float *A, size_t lda, const float *B, size_t ldb, float BETA,
-                         float *C, size_t ldc)
-    void in_gemm_cpu_f64(int TA, int TB, size_t M, size_t N, size_t K, double ALPHA,
-                         const double *A, size_t lda, const double *B, size_t ldb, double BETA,
-                         double *C, size_t ldc)
 
-cdef extern from "im2col.h" nogil:
-    void in_im2col_f32(float *col, const float *im, size_t n, size_t C, size_t H, size_t W,
-                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw,
-                       size_t y0, size_t y1, int parallel)
-    void in_im2col_f64(double *col, const double *im, size_t n, size_t C, size_t H, size_t W,
-                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw,
-                       size_t y0, size_t y1, int parallel)
-    void in_col2im_f32(const float *col, float *im, size_t n, size_t C, size_t H, size_t W,
-                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw,
-                       size_t y0, size_t y1, int parallel)
-    void in_col2im_f64(const double *col, double *im, size_t n, size_t C, size_t H, size_t W,
-                       size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw,
-                       size_t y0, size_t y1, int parallel)
 
-cdef extern from "conv.h" nogil:
-    void in_conv2d_forward_f32(float *y, float *work, const float *x, const float *w,
-                               const float *bias, size_t B, size_t C, size_t H, size_t W,
-                               size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                               size_t pw, size_t G, size_t R, int threads)
-    void in_conv2d_forward_f64(double *y, double *work, const double *x, const double *w,
-                               const double *bias, size_t B, size_t C, size_t H, size_t W,
-                               size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                               size_t pw, size_t G, size_t R, int threads)
-    void in_conv2d_backward_f32(float *dx, float *dw, float *dbias, float *work, const float *dy,
-                                const float *x, const float *w, size_t B, size_t C, size_t H,
-                                size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
-                                size_t ph, size_t pw, size_t G, size_t R, int threads)
-    void in_conv2d_backward_f64(double *dx, double *dw, double *dbias, double *work,
-                                const double *dy, const double *x, const double *w, size_t B,
-                                size_t C, size_t H, size_t W, size_t OC, size_t kh, size_t kw,
-                                size_t sh, size_t sw, size_t ph, size_t pw, size_t G, size_t R,
-                                int threads)
-    void in_linear_forward_f32(float *y, const float *x, const float *w, const float *bias,
-                               size_t N, size_t Fin, size_t Fout)
-    void in_linear_forward_f64(double *y, const double *x, const double *w, const double *bias,
-                               size_t N, size_t Fin, size_t Fout)
-    void in_linear_backward_f32(float *dx, float *dw, float *dbias, const float *dy,
-                                const float *x, const float *w, size_t N, size_t Fin, size_t Fout)
-    void in_linear_backward_f64(double *dx, double *dw, double *dbias, const double *dy,
-                                const double *x, const double *w, size_t N, size_t Fin, size_t Fout)
 
 
 cdef inline void *data(a):
@@ -111,14 +58,12 @@ BLAS = _hand_over_blas()
 
 def _lower(bint to_col, bint f64, src, dst, size_t C, size_t H, size_t W, size_t kh, size_t kw,
            size_t ph, size_t pw, size_t sh, size_t sw):
-    cdef size_t oh = (H + 2 * ph - kh) // sh + 1
+    cdef size_t oh = output_size(H, kh, sh, ph)
     cdef void *ps = data(src)
     cdef void *pd = data(dst)
     with nogil:
-        if to_col and f64: in_im2col_f64(<double *>pd, <double *>ps, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
-        elif to_col: in_im2col_f32(<float *>pd, <float *>ps, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
-        elif f64: in_col2im_f64(<double *>ps, <double *>pd, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
-        else: in_col2im_f32(<float *>ps, <float *>pd, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
+        if to_col: in_im2col(f64, pd, ps, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
+        else: in_col2im(f64, ps, pd, 1, C, H, W, kh, kw, sh, sw, ph, pw, 0, oh, 1)
 
 
 def im2col_cpu(data_im, channels, height, width, ksize, stride, pad, data_col):
@@ -162,18 +107,8 @@ def _gemm(bint reference, TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
     cdef void *pb = data(B)
     cdef void *pc = data(C)
     with nogil:
-        if reference and f64:
-            in_gemm_cpu_f64(ta, tb, m, n, k, alpha, <double *>pa, la, <double *>pb, lb, beta,
-                            <double *>pc, lc)
-        elif reference:
-            in_gemm_cpu_f32(ta, tb, m, n, k, <float>alpha, <float *>pa, la, <float *>pb, lb,
-                            <float>beta, <float *>pc, lc)
-        elif f64:
-            in_gemm_f64(ta, tb, m, n, k, alpha, <double *>pa, la, <double *>pb, lb, beta,
-                        <double *>pc, lc)
-        else:
-            in_gemm_f32(ta, tb, m, n, k, <float>alpha, <float *>pa, la, <float *>pb, lb,
-                        <float>beta, <float *>pc, lc)
+        if reference: in_gemm_cpu(f64, ta, tb, m, n, k, alpha, pa, la, pb, lb, beta, pc, lc)
+        else: in_gemm(f64, ta, tb, m, n, k, alpha, pa, la, pb, lb, beta, pc, lc)
 
 
 def gemm(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
@@ -187,74 +122,136 @@ def gemm_cpu(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
     _gemm(True, TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc)
 
 
-def _workspace(workspace, need, x):
-    return np.empty(need, x.dtype) if workspace is None else workspace
+def conv_threads():
+    """Threads the convolution shares its blocks among: the OpenMP thread count, when the BLAS
+    can be made single-threaded meanwhile (see inception_native.threads), else 1."""
+    return get_num_threads() if blas_controllable() else 1
 
 
-def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
+cdef class ConvPlan:
+    """How one convolution runs (csrc/conv.h, in_conv2d_plan): G images per GEMM, or R output
+    rows of one image; the threads sharing the blocks; the workspace they need. Made once per
+    layer and input shape (conv2d_plan), passed to every conv2d_forward/backward call."""
+    cdef in_conv_plan p
+
+    @property
+    def sizes(self):
+        """(B, C, H, W, OC, kh, kw, sh, sw, ph, pw): the convolution it was made for."""
+        p = self.p
+        return (p.B, p.C, p.H, p.W, p.OC, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw)
+
+    @property
+    def output_shape(self):
+        return (self.p.B, self.p.OC, self.p.oh, self.p.ow)
+
+    @property
+    def blocking(self):
+        """(G, R)."""
+        return self.p.G, self.p.R
+
+    @property
+    def threads(self):
+        return self.p.threads
+
+    @property
+    def workspace(self):
+        """Values of the workspace the calls need (0: none)."""
+        return self.p.work
+
+    def __repr__(self):
+        return (f"ConvPlan(sizes={self.sizes}, blocking={self.blocking}, threads={self.threads}, "
+                f"workspace={self.workspace})")
+
+
+def _plan(sizes, threads, min_columns, block_values):
+    cdef ConvPlan plan = ConvPlan()
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = sizes
+    plan.p = in_conv2d_plan(B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads, min_columns,
+                            block_values)
+    return plan
+
+
+def conv2d_plan(x_shape, weight_shape, stride=1, padding=0, threads=None,
+                min_columns=IN_CONV_MIN_COLUMNS, block_values=IN_CONV_BLOCK_VALUES):
+    """The ConvPlan of a convolution of x (x_shape) by weight (weight_shape), for `threads`
+    threads (None: conv_threads(), what a call now would use). min_columns and block_values:
+    the blocking's targets (csrc/conv.h; tests pass others to exercise every blocking)."""
+    sizes = check.conv_sizes(x_shape, weight_shape, stride, padding)
+    threads = conv_threads() if threads is None else check.size("threads", threads, 1)
+    return _plan(sizes, threads, check.size("min_columns", min_columns, 1),
+                 check.size("block_values", block_values, 1))
+
+
+def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0, threads=None):
+    """Elements of the workspace conv2d_forward and conv2d_backward use (0: none needed), for
+    `threads` threads (None: what the next call will use)."""
+    return conv2d_plan(x_shape, weight_shape, stride, padding, threads).workspace
+
+
+def checked_plan(plan, x, weight, stride, padding):
+    """plan, checked against the arrays it is used for, or (None) a new one for them."""
+    sizes = check.conv_sizes(check.image("x", x), check.image("weight", weight), stride, padding)
+    if plan is None:
+        return _plan(sizes, conv_threads(), IN_CONV_MIN_COLUMNS, IN_CONV_BLOCK_VALUES)
+    if not isinstance(plan, ConvPlan):
+        raise TypeError(f"plan must be a ConvPlan (conv2d_plan), got {type(plan).__name__}")
+    if plan.sizes != sizes:
+        raise ValueError(f"plan was made for sizes {plan.sizes} (B, C, H, W, OC, kh, kw, sh, sw, "
+                         f"ph, pw), these arrays have {sizes}")
+    return plan
+
+
+def _workspace(workspace, ConvPlan plan, x):
+    return np.empty(plan.p.work, x.dtype) if workspace is None else workspace
+
+
+def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None):
     """y = conv2d(x, weight) + bias; returns y.
 
     x (B, C, H, W), weight (OC, C, kh, kw), bias (OC,) or None, y (B, OC, oh, ow) with
     oh = (H + 2 padding - kh) // stride + 1. stride and padding: an int or (h, w).
-    workspace: conv2d_workspace_size(x.shape, weight.shape, stride, padding) values of x's dtype
-    or more, reused across calls; None allocates one for this call. Its size depends on the
-    thread count (set_num_threads): blocks of images are shared among OpenMP threads, each with
-    its share of the workspace, and the BLAS runs single-threaded for the call.
+    plan: conv2d_plan(x.shape, weight.shape, stride, padding), made once and reused (None: made
+    for this call). workspace: plan.workspace values of x's dtype or more, reused across calls;
+    None allocates one for this call. The plan depends on the thread count (set_num_threads):
+    blocks of images are shared among OpenMP threads, each with its share of the workspace, and
+    the BLAS runs single-threaded for the call.
     """
-    is64, s, need = check.conv2d_forward(x, weight, bias, y, stride, padding, workspace)
-    cdef bint f64 = is64
-    cdef size_t B = s[0], C = s[1], H = s[2], W = s[3], OC = s[4], kh = s[5], kw = s[6]
-    cdef size_t sh = s[7], sw = s[8], ph = s[9], pw = s[10], G = s[11], R = s[12]
-    cdef int threads = s[13]
-    work = _workspace(workspace, need, x)
+    cdef ConvPlan p = checked_plan(plan, x, weight, stride, padding)
+    cdef bint f64 = check.conv2d_forward(x, weight, bias, y, p.output_shape, workspace, p.p.work)
+    work = _workspace(workspace, p, x)
     cdef void *py = data(y)
     cdef void *pk = data(work)
     cdef void *px = data(x)
-    cdef void *pw_ = data(weight)
+    cdef void *pw = data(weight)
     cdef void *pb = data(bias)
     with single_threaded_blas():  # its idle threads would spin against ours
         with nogil:
-            if f64:
-                in_conv2d_forward_f64(<double *>py, <double *>pk, <double *>px, <double *>pw_,
-                                      <double *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R,
-                                      threads)
-            else:
-                in_conv2d_forward_f32(<float *>py, <float *>pk, <float *>px, <float *>pw_,
-                                      <float *>pb, B, C, H, W, OC, kh, kw, sh, sw, ph, pw, G, R,
-                                      threads)
+                            in_conv2d_forward(f64, &p.p, py, pk, px, pw, pb)
     return y
 
 
-def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None):
+def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None, *,
+                    plan=None):
     """The true gradients of conv2d_forward; returns dx.
 
     dy (B, OC, oh, ow) is dL/dy; dx (like x) or None (not computed: a first layer's input),
-    dweight (like weight), dbias (OC,) or None are overwritten, not accumulated.
+    dweight (like weight), dbias (OC,) or None are overwritten, not accumulated. plan and
+    workspace: as conv2d_forward's.
     """
-    is64, s, need = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding,
-                                          workspace)
-    cdef bint f64 = is64
-    cdef size_t B = s[0], C = s[1], H = s[2], W = s[3], OC = s[4], kh = s[5], kw = s[6]
-    cdef size_t sh = s[7], sw = s[8], ph = s[9], pw = s[10], G = s[11], R = s[12]
-    cdef int threads = s[13]
-    work = _workspace(workspace, need, x)
+    cdef ConvPlan p = checked_plan(plan, x, weight, stride, padding)
+    cdef bint f64 = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, p.output_shape,
+                                          workspace, p.p.work)
+    work = _workspace(workspace, p, x)
     cdef void *pdx = data(dx)
     cdef void *pdw = data(dweight)
     cdef void *pdb = data(dbias)
     cdef void *pk = data(work)
     cdef void *pdy = data(dy)
     cdef void *px = data(x)
-    cdef void *pw_ = data(weight)
-    with single_threaded_blas():  # its idle threads would spin against ours
+    cdef void *pw = data(weight)
+    with single_threaded_blas():
         with nogil:
-            if f64:
-                in_conv2d_backward_f64(<double *>pdx, <double *>pdw, <double *>pdb, <double *>pk,
-                                       <double *>pdy, <double *>px, <double *>pw_, B, C, H, W, OC,
-                                       kh, kw, sh, sw, ph, pw, G, R, threads)
-            else:
-                in_conv2d_backward_f32(<float *>pdx, <float *>pdw, <float *>pdb, <float *>pk,
-                                       <float *>pdy, <float *>px, <float *>pw_, B, C, H, W, OC,
-                                       kh, kw, sh, sw, ph, pw, G, R, threads)
+                            in_conv2d_backward(f64, &p.p, pdx, pdw, pdb, pk, pdy, px, pw)
     return dx
 
 
@@ -269,8 +266,7 @@ def linear_forward(x, weight, bias, y):
     cdef void *pw = data(weight)
     cdef void *pb = data(bias)
     with nogil:
-        if f64: in_linear_forward_f64(<double *>py, <double *>px, <double *>pw, <double *>pb, N, Fin, Fout)
-        else: in_linear_forward_f32(<float *>py, <float *>px, <float *>pw, <float *>pb, N, Fin, Fout)
+        in_linear_forward(f64, py, px, pw, pb, N, Fin, Fout)
     return y
 
 
@@ -287,10 +283,5 @@ def linear_backward(dy, x, weight, dx, dweight, dbias):
     cdef void *px = data(x)
     cdef void *pw = data(weight)
     with nogil:
-        if f64:
-            in_linear_backward_f64(<double *>pdx, <double *>pdw, <double *>pdb, <double *>pdy,
-                                   <double *>px, <double *>pw, N, Fin, Fout)
-        else:
-            in_linear_backward_f32(<float *>pdx, <float *>pdw, <float *>pdb, <float *>pdy,
-                                   <float *>px, <float *>pw, N, Fin, Fout)
+                    in_linear_backward(f64, pdx, pdw, pdb, pdy, px, pw, N, Fin, Fout)
     return dx

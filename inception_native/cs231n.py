@@ -1,7 +1,7 @@
 """The CS231N layers API (assignment 2's layers.py and fast_layers.py) on the native kernels.
 
 Same names, arguments, return values and cache contract as the assignments, so a notebook that
-imports these functions runs unchanged (../shared/reference/cs231n-api.md has the contract).
+imports these functions runs unchanged (docs/dropins.md lists the functions and their contract).
 Inputs may be float64 (as in the assignments: the kernels then run in float64) or float32;
 anything else is computed in float64. Arrays are read, never modified.
 
@@ -20,6 +20,7 @@ Where the editions differ or the contract is silent, this module:
 import numpy as np
 
 from . import native
+from .shapes import output_hw
 
 
 def _input(a):
@@ -138,8 +139,7 @@ def _conv_forward(x, w, b, conv_param):
     w, b = _param(w, x.dtype), _param(b, x.dtype)
     stride, pad = conv_param["stride"], conv_param["pad"]
     (n, _, height, width), (f, _, hh, ww) = x.shape, w.shape
-    out = np.empty((n, f, 1 + (height + 2 * pad - hh) // stride, 1 + (width + 2 * pad - ww) // stride),
-                   x.dtype)
+    out = np.empty((n, f, *output_hw(height, width, hh, ww, stride, stride, pad, pad)), x.dtype)
     workspace = np.empty(native.conv2d_workspace_size(x.shape, w.shape, stride, pad), x.dtype)
     native.conv2d_forward(x, w, b, out, stride, pad, workspace)
     return out, (x, w, b, conv_param, workspace)
@@ -171,7 +171,7 @@ def _max_pool(x, pool_param):
     kernel = (pool_param["pool_height"], pool_param["pool_width"])
     stride = pool_param["stride"]
     n, c, height, width = x.shape
-    shape = (n, c, 1 + (height - kernel[0]) // stride, 1 + (width - kernel[1]) // stride)
+    shape = (n, c, *output_hw(height, width, *kernel, stride, stride, 0, 0))
     out, argmax = np.empty(shape, x.dtype), np.empty(shape, np.int64)
     native.max_pool2d_forward(x, out, argmax, kernel, stride)
     return out, argmax, x

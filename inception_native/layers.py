@@ -18,6 +18,8 @@ import numpy as np
 
 from . import _checks as check
 from . import native
+from .shapes import output_hw
+from .threads import get_num_threads
 
 FLAVOURS = ("exact", "darknet")
 
@@ -101,7 +103,7 @@ class Conv2d(Layer):
         if bias:
             self.params["bias"] = np.zeros(out_channels, dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self._x = self._y = self._dx = self._work = None
+        self._x = self._y = self._dx = self._work = self._plan = self._plan_key = None
 
     def output_shape(self, shape):
         B, C, H, W = shape
@@ -109,20 +111,23 @@ class Conv2d(Layer):
         if C != weight.shape[1]:
             raise ValueError(f"x has {C} channels, the convolution expects {weight.shape[1]}")
         (kh, kw), (sh, sw), (ph, pw) = weight.shape[2:], self.stride, self.padding
-        return (B, weight.shape[0], *check.conv_output(H, W, kh, kw, sh, sw, ph, pw))
+        return (B, weight.shape[0], *output_hw(H, W, kh, kw, sh, sw, ph, pw))
 
-    def _workspace(self, x):
-        need = check.conv2d_workspace_size(x.shape, self.params["weight"].shape, self.stride,
-                                           self.padding)
-        if self._work is None or self._work.size < need or self._work.dtype != x.dtype:
-            self._work = np.empty(need, x.dtype)
-        return self._work
+    def _planned(self, x):
+        """The plan and workspace for x, made again only when x's shape or dtype or the thread
+        count changes."""
+        key = (x.shape, x.dtype, get_num_threads())
+        if self._plan_key != key:
+            self._plan = self.backend.conv2d_plan(x.shape, self.params["weight"].shape,
+                                                  self.stride, self.padding)
+            self._work, self._plan_key = np.empty(self._plan.workspace, x.dtype), key
+        return {"plan": self._plan, "workspace": self._work}
 
     def forward(self, x):
         self._check_input(x, 4)
         self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
         self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self._y,
-                                    self.stride, self.padding, self._workspace(x))
+                                    self.stride, self.padding, **self._planned(x))
         self._x = x  # kept for the backward once the forward has succeeded
         return self._y
 
@@ -131,7 +136,7 @@ class Conv2d(Layer):
         self._dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
         return self.backend.conv2d_backward(dy, x, self.params["weight"], self._dx,
                                             self.grads["weight"], self.grads.get("bias"),
-                                            self.stride, self.padding, self._workspace(x))
+                                            self.stride, self.padding, **self._planned(x))
 
 
 class Linear(Layer):
@@ -201,11 +206,7 @@ class MaxPool2d(Layer):
         kh, kw = check.pair("kernel", self.kernel, 1)
         sh, sw = (kh, kw) if self.stride is None else check.pair("stride", self.stride, 1)
         ph, pw = check.pair("padding", self.padding)
-        if H + 2 * ph < kh or W + 2 * pw < kw:
-            raise ValueError(f"the {kh}x{kw} pooling window is larger than the padded input "
-                             f"{H + 2 * ph}x{W + 2 * pw}")
-        return (B, C, check.pool_output(H, kh, sh, ph, self.ceil_mode),
-                check.pool_output(W, kw, sw, pw, self.ceil_mode))
+        return (B, C, *output_hw(H, W, kh, kw, sh, sw, ph, pw, self.ceil_mode, "pooling window"))
 
     def _window(self):
         return self.kernel, self.stride, self.padding, self.ceil_mode
@@ -507,7 +508,6 @@ class Concat(Container):
         dxs = [b.backward(d) for (_, b), d in zip(self.children, self._dys)]
         self._dx = _reuse(self._dx, dxs[0].shape, dy.dtype)
         return _add_into(self.backend, self._dx, dxs)
-
 
 
 # ---- Darknet's layers: its activations, softmax, [route] and [maxpool] ---------------------

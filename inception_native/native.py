@@ -13,7 +13,7 @@ from .activation import (concat_backward, concat_forward, dropout_backward, drop
                          softmax_cross_entropy_forward)
 from .activation import (leaky_relu_backward, leaky_relu_forward, logistic_backward,
                          logistic_forward, softmax_backward, softmax_forward)
-from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward,
+from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward, conv2d_plan,
                    conv2d_workspace_size, gemm, gemm_cpu, im2col_cpu, im2col_ext,
                    linear_backward, linear_forward)
 from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
@@ -28,7 +28,7 @@ __all__ = [
     "batchnorm_forward", "batchnorm_backward", "batchnorm_forward_darknet",
     "batchnorm_backward_darknet",
     "im2col_cpu", "col2im_cpu", "im2col_ext", "col2im_ext", "gemm", "gemm_cpu",
-    "conv2d_workspace_size", "conv2d_forward", "conv2d_backward", "linear_forward",
+    "conv2d_plan", "conv2d_workspace_size", "conv2d_forward", "conv2d_backward", "linear_forward",
     "linear_backward", "fold_batchnorm",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "global_avg_pool_forward",

@@ -16,48 +16,13 @@ Outputs are written into the arrays passed; functions return the main output.
 The NumPy twins, with the same signatures, are in inception_native.reference.
 """
 cimport numpy as cnp
+from in_pool cimport *
 from libc.stdint cimport int64_t
 
 from . import _checks as check
-from ._checks import pool_output
 
 cnp.import_array()
 
-cdef extern from "pool.h" nogil:
-    void in_max_pool2d_forward_f32(float *y, int64_t *argmax, const float *x, size_t P, size_t H,
-                                   size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
-                                   size_t sh, size_t sw, size_t ph, size_t pw)
-    void in_max_pool2d_forward_f64(double *y, int64_t *argmax, const double *x, size_t P,
-                                   size_t H, size_t W, size_t oh, size_t ow, size_t kh,
-                                   size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
-    size_t in_max_pool2d_backward_f32(float *dx, const float *dy, const int64_t *argmax,
-                                      size_t P, size_t HW, size_t ohw)
-    size_t in_max_pool2d_backward_f64(double *dx, const double *dy, const int64_t *argmax,
-                                      size_t P, size_t HW, size_t ohw)
-    void in_avg_pool2d_forward_f32(float *y, const float *x, size_t P, size_t H, size_t W,
-                                   size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
-                                   size_t sw, size_t ph, size_t pw, int count_include_pad)
-    void in_avg_pool2d_forward_f64(double *y, const double *x, size_t P, size_t H, size_t W,
-                                   size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
-                                   size_t sw, size_t ph, size_t pw, int count_include_pad)
-    void in_avg_pool2d_backward_f32(float *dx, const float *dy, size_t P, size_t H, size_t W,
-                                    size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
-                                    size_t sw, size_t ph, size_t pw, int count_include_pad)
-    void in_avg_pool2d_backward_f64(double *dx, const double *dy, size_t P, size_t H, size_t W,
-                                    size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
-                                    size_t sw, size_t ph, size_t pw, int count_include_pad)
-    void in_adaptive_avg_pool2d_forward_f32(float *y, const float *x, size_t P, size_t H,
-                                            size_t W, size_t oh, size_t ow)
-    void in_adaptive_avg_pool2d_forward_f64(double *y, const double *x, size_t P, size_t H,
-                                            size_t W, size_t oh, size_t ow)
-    void in_adaptive_avg_pool2d_backward_f32(float *dx, const float *dy, size_t P, size_t H,
-                                             size_t W, size_t oh, size_t ow)
-    void in_adaptive_avg_pool2d_backward_f64(double *dx, const double *dy, size_t P, size_t H,
-                                             size_t W, size_t oh, size_t ow)
-    void in_global_avg_pool_forward_f32(float *y, const float *x, size_t P, size_t S)
-    void in_global_avg_pool_forward_f64(double *y, const double *x, size_t P, size_t S)
-    void in_global_avg_pool_backward_f32(float *dx, const float *dy, size_t P, size_t S)
-    void in_global_avg_pool_backward_f64(double *dx, const double *dy, size_t P, size_t S)
 
 
 cdef inline void *data(a):
@@ -76,12 +41,7 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
     cdef void *pi = data(argmax)
     cdef void *px = data(x)
     with nogil:
-        if f64:
-            in_max_pool2d_forward_f64(<double *>py, <int64_t *>pi, <double *>px, P, H, W, oh, ow,
-                                      kh, kw, sh, sw, ph, pw)
-        else:
-            in_max_pool2d_forward_f32(<float *>py, <int64_t *>pi, <float *>px, P, H, W, oh, ow,
-                                      kh, kw, sh, sw, ph, pw)
+                    in_max_pool2d_forward(f64, py, <int64_t *>pi, px, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw)
     return y
 
 
@@ -95,8 +55,7 @@ def max_pool2d_backward(dy, argmax, dx):
     cdef void *pdy = data(dy)
     cdef void *pi = data(argmax)
     with nogil:
-        if f64: bad = in_max_pool2d_backward_f64(<double *>pdx, <double *>pdy, <int64_t *>pi, P, HW, ohw)
-        else: bad = in_max_pool2d_backward_f32(<float *>pdx, <float *>pdy, <int64_t *>pi, P, HW, ohw)
+        bad = in_max_pool2d_backward(f64, pdx, pdy, <int64_t *>pi, P, HW, ohw)
     if bad:
         raise ValueError(f"argmax has {bad} entries outside [0, {HW}): not max_pool2d_forward's")
     return dx
@@ -109,18 +68,12 @@ def _avg_pool(bint forward, src, dst, s, int count_include_pad, bint f64):
     cdef void *pd = data(dst)
     cdef void *ps = data(src)
     with nogil:
-        if forward and f64:
-            in_avg_pool2d_forward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
-                                      ph, pw, count_include_pad)
-        elif forward:
-            in_avg_pool2d_forward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
-                                      ph, pw, count_include_pad)
-        elif f64:
-            in_avg_pool2d_backward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow, kh, kw, sh,
-                                       sw, ph, pw, count_include_pad)
+        if forward:
+            in_avg_pool2d_forward(f64, pd, ps, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw,
+                                  count_include_pad)
         else:
-            in_avg_pool2d_backward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow, kh, kw, sh, sw,
-                                       ph, pw, count_include_pad)
+            in_avg_pool2d_backward(f64, pd, ps, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw,
+                                   count_include_pad)
 
 
 def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
@@ -150,14 +103,8 @@ def _adaptive_avg_pool(bint forward, src, dst, s, bint f64):
     cdef void *pd = data(dst)
     cdef void *ps = data(src)
     with nogil:
-        if forward and f64:
-            in_adaptive_avg_pool2d_forward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow)
-        elif forward:
-            in_adaptive_avg_pool2d_forward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow)
-        elif f64:
-            in_adaptive_avg_pool2d_backward_f64(<double *>pd, <double *>ps, P, H, W, oh, ow)
-        else:
-            in_adaptive_avg_pool2d_backward_f32(<float *>pd, <float *>ps, P, H, W, oh, ow)
+        if forward: in_adaptive_avg_pool2d_forward(f64, pd, ps, P, H, W, oh, ow)
+        else: in_adaptive_avg_pool2d_backward(f64, pd, ps, P, H, W, oh, ow)
 
 
 def adaptive_avg_pool2d_forward(x, y):
@@ -182,8 +129,7 @@ def global_avg_pool_forward(x, y):
     cdef void *py = data(y)
     cdef void *px = data(x)
     with nogil:
-        if f64: in_global_avg_pool_forward_f64(<double *>py, <double *>px, P, S)
-        else: in_global_avg_pool_forward_f32(<float *>py, <float *>px, P, S)
+        in_global_avg_pool_forward(f64, py, px, P, S)
     return y
 
 
@@ -195,6 +141,5 @@ def global_avg_pool_backward(dy, dx):
     cdef void *pdx = data(dx)
     cdef void *pdy = data(dy)
     with nogil:
-        if f64: in_global_avg_pool_backward_f64(<double *>pdx, <double *>pdy, P, S)
-        else: in_global_avg_pool_backward_f32(<float *>pdx, <float *>pdy, P, S)
+        in_global_avg_pool_backward(f64, pdx, pdy, P, S)
     return dx

@@ -7,6 +7,10 @@ and reject exactly the same calls. Sums are taken in float64, as the native kern
 import numpy as np
 
 from . import _checks as check
+# The convolution's plan is arithmetic on sizes, shared with the native kernels so that both
+# accept the same plans and workspaces (the twin needs neither).
+from .conv import checked_plan, conv2d_plan, conv2d_workspace_size  # noqa: F401
+from .shapes import output_hw
 
 # Darknet's epsilons are float literals (.000001f, .00001f): the same values here
 NORMALIZE_EPS = np.float32(1e-6)
@@ -197,7 +201,7 @@ def _lower(x, kh, kw, ph, pw, sh, sw):
     """x (B, C, H, W) -> cols (C, kh, kw, B, oh, ow): the col matrix (K, B*ohw) of the B images,
     cols[c, i, j, b, y, x] = x[b, c, y*sh - ph + i, x*sw - pw + j], 0 in the padding."""
     B, C, H, W = x.shape
-    oh, ow = check.conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    oh, ow = output_hw(H, W, kh, kw, sh, sw, ph, pw)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     cols = np.empty((C, kh, kw, B, oh, ow), x.dtype)
     for i in range(kh):
@@ -230,7 +234,7 @@ def col2im_ext(data_col, channels, height, width, kernel_h, kernel_w, pad_h, pad
     _, C, H, W, kh, kw, ph, pw, sh, sw = check.col2im_ext(
         data_col, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w,
         data_im)
-    oh, ow = check.conv_output(H, W, kh, kw, sh, sw, ph, pw)
+    oh, ow = output_hw(H, W, kh, kw, sh, sw, ph, pw)
     cols = data_col.reshape(C, kh, kw, 1, oh, ow)
     data_im.reshape(1, C, H, W)[...] += _raise(cols, (1, C, H, W), kh, kw, ph, pw, sh, sw)
 
@@ -267,12 +271,10 @@ gemm_cpu = gemm  # native has both (BLAS and Darknet's triple loop); NumPy has o
 
 # ---- convolution and linear layers ---------------------------------------------------------
 
-conv2d_workspace_size = check.conv2d_workspace_size
-
-
-def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
-    _, s, _ = check.conv2d_forward(x, weight, bias, y, stride, padding, workspace)
-    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = s[:11]
+def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None):
+    plan = checked_plan(plan, x, weight, stride, padding)
+    check.conv2d_forward(x, weight, bias, y, plan.output_shape, workspace, plan.workspace)
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     out = weight.reshape(OC, -1) @ cols.reshape(C * kh * kw, -1)  # (OC, B*ohw): one GEMM
     y[...] = out.reshape(OC, B, *y.shape[2:]).transpose(1, 0, 2, 3)
@@ -281,9 +283,12 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None):
     return y
 
 
-def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None):
-    _, s, _ = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, stride, padding, workspace)
-    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = s[:11]
+def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None, *,
+                    plan=None):
+    plan = checked_plan(plan, x, weight, stride, padding)
+    check.conv2d_backward(dy, x, weight, dx, dweight, dbias, plan.output_shape, workspace,
+                          plan.workspace)
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     dY = dy.transpose(1, 0, 2, 3).reshape(OC, -1)  # (OC, B*ohw)
     dweight.reshape(OC, -1)[...] = dY @ cols.reshape(C * kh * kw, -1).T

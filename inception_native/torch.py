@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import native
+from .shapes import output_hw
 
 
 def _array(t):
@@ -51,7 +52,7 @@ class Conv2dFunction(torch.autograd.Function):
     def forward(ctx, x, weight, bias, stride, padding):
         xa, wa = _array(x), _array(weight)
         (b, _, h, w), (oc, _, kh, kw) = xa.shape, wa.shape
-        oh, ow = (h + 2 * padding[0] - kh) // stride[0] + 1, (w + 2 * padding[1] - kw) // stride[1] + 1
+        oh, ow = output_hw(h, w, kh, kw, *stride, *padding)
         y = np.empty((b, oc, oh, ow), xa.dtype)
         native.conv2d_forward(xa, wa, None if bias is None else _array(bias), y, stride, padding)
         ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None

@@ -59,3 +59,18 @@ def test_plot_panels_are_the_speed_ups(tmp_path):
     pytest.importorskip("matplotlib")
     plot.plot(results, tmp_path / "speed.png")
     assert (tmp_path / "speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_version():
+    from inception_native import __version__
+    assert run("--version").strip() == f"inception_native {__version__}"
+
+
+def test_info_into_a_closed_pipe_prints_no_traceback():
+    """`info | head -0`: the reader is gone before info writes; no BrokenPipeError on stderr."""
+    info = subprocess.Popen([sys.executable, "-m", "inception_native", "info"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    info.stdout.close()
+    stderr = info.stderr.read().decode()
+    info.wait(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr

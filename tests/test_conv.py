@@ -287,36 +287,52 @@ def test_conv2d_optional_outputs_and_workspace(case, rng):
 
 @pytest.mark.parametrize("min_columns, block_values", [(1, 1), (1, 60), (20, 1), (100, 1)])
 @pytest.mark.parametrize("case", FIXED_CASES + CASES[-6:], ids=str)
-def test_conv2d_every_blocking_gives_the_same_result(case, min_columns, block_values, monkeypatch, rng):
+def test_conv2d_every_blocking_gives_the_same_result(case, min_columns, block_values, rng):
     """Row blocks of one image (down to one row), groups of images, remainders: all the same."""
-    from inception_native import _checks
     x, w, b, stride, padding = make_conv(rng, case, np.float64)
     dy = rng.standard_normal(out_shape(x, w, stride, padding))
     expected = forward(native, x, w, b, stride, padding), *backward(native, dy, x, w, stride, padding)
-    monkeypatch.setattr(_checks, "CONV_MIN_COLUMNS", min_columns)
-    monkeypatch.setattr(_checks, "CONV_BLOCK_VALUES", block_values)
-    got = forward(native, x, w, b, stride, padding), *backward(native, dy, x, w, stride, padding)
+    plan = native.conv2d_plan(x.shape, w.shape, stride, padding, min_columns=min_columns,
+                              block_values=block_values)
+    got = (forward(native, x, w, b, stride, padding, plan=plan),
+           *backward(native, dy, x, w, stride, padding, plan=plan))
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
 
 
+def blocking(x_shape, w_shape, threads=1, stride=1, padding=0):
+    return native.conv2d_plan(x_shape, w_shape, stride, padding, threads).blocking
+
+
 def test_conv2d_groups_small_maps_and_not_large_ones():
     """7x7 maps: 21 images per GEMM (>= 1024 columns); 56x56: one image; 1x1 on 28x28: none."""
-    from inception_native import _checks
-    assert _checks.conv_group(16, 28 * 28) == 2 and _checks.conv_group(16, 28 * 28, pointwise=True) == 1
+    assert blocking((16, 4, 28, 28), (8, 4, 3, 3), padding=1) == (2, 28)
+    assert blocking((16, 192, 28, 28), (64, 192, 1, 1))[0] == 1
     assert native.conv2d_workspace_size((16, 192, 28, 28), (64, 192, 1, 1), threads=1) == 0
-    assert _checks.conv_group(16, 7 * 7) == 16 and _checks.conv_group(32, 7 * 7) == 21
-    assert _checks.conv_group(16, 56 * 56) == 1
+    assert blocking((16, 4, 7, 7), (8, 4, 1, 1))[0] == 16
+    assert blocking((32, 4, 7, 7), (8, 4, 1, 1))[0] == 21
+    assert blocking((16, 4, 56, 56), (8, 4, 3, 3), padding=1)[0] == 1
     assert native.conv2d_workspace_size((16, 192, 56, 56), (64, 192, 1, 1), threads=1) == 0
     assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1), threads=1) == (832 + 384) * 16 * 49
-    assert _checks.conv_blocking(16, 1440, 14, 14, threads=2) == (4, 14)  # 4 blocks of 4, not 6+6+4
+    assert blocking((16, 160, 14, 14), (320, 160, 3, 3), threads=2, padding=1) == (4, 14)  # 4 blocks of 4, not 6+6+4
     assert native.conv2d_workspace_size((2, 64, 56, 56), (64, 64, 3, 3), threads=8) == \
         native.conv2d_workspace_size((2, 64, 56, 56), (64, 64, 3, 3), threads=2)  # 2 images
     # two threads: 8 images each, and a partial dw each
     assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1), threads=2) == \
         2 * ((832 + 384) * 8 * 49 + 384 * 832)
-    assert _checks.conv_blocking(16, 147, 112, 112) == (1, 63)  # conv1: 63 rows, 4 MiB of col
-    assert _checks.conv_blocking(16, 576, 56, 56) == (1, 32)
+    assert blocking((16, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3) == (1, 63)  # conv1: 63 rows, 4 MiB of col
+    assert blocking((16, 64, 56, 56), (64, 64, 3, 3), padding=1) == (1, 32)
+
+
+def test_conv2d_plan_must_fit_the_arrays(rng):
+    x, w, b, stride, padding = make_conv(rng, FIXED_CASES[0], np.float32)
+    y = np.empty(out_shape(x, w, stride, padding), np.float32)
+    other = native.conv2d_plan((x.shape[0] + 1, *x.shape[1:]), w.shape, stride, padding)
+    for backend in (native, reference):
+        with pytest.raises(ValueError, match="plan was made for sizes"):
+            backend.conv2d_forward(x, w, b, y, stride, padding, plan=other)
+        with pytest.raises(TypeError, match="plan must be a ConvPlan"):
+            backend.conv2d_forward(x, w, b, y, stride, padding, plan=(1, 1))
 
 
 @pytest.mark.parametrize("case", FIXED_CASES[:5] + [(3, 3, 10, 10, 4, 3, 3, (2, 2), (0, 0))], ids=str)

@@ -127,7 +127,7 @@ def test_layer_misuse_is_reported():
         conv.forward(np.zeros((1, 3, 5, 5)))
     with pytest.raises(ValueError, match="must have shape \\(batch, 6\\)"):
         layers.Linear(6, 2).forward(np.zeros((2, 5), np.float32))
-    with pytest.raises(ValueError, match="pooling window is larger than the padded input"):
+    with pytest.raises(ValueError, match="pooling window 3x3 is larger than the padded input 2x2"):
         layers.MaxPool2d(3, 2).forward(np.zeros((1, 1, 2, 2), np.float32))
     for layer in (layers.Conv2d(3, 4, 3), layers.Linear(2, 2), layers.ReLU(), layers.MaxPool2d(2), layers.AvgPool2d(2),
                   layers.GlobalAvgPool(), layers.AdaptiveAvgPool2d(1), layers.Flatten(),

@@ -9,7 +9,7 @@ from conftest import DTYPES, assert_close
 from test_batchnorm import finite_difference
 
 from inception_native import layers, native, reference
-from inception_native._checks import pool_output
+from inception_native.shapes import output_size as pool_output
 
 # (B, C, H, W, kernel, stride, padding, ceil_mode)
 CASES = [

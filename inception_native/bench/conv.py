@@ -17,7 +17,8 @@ PyTorch's threads alike.
 import numpy as np
 
 from .. import native, reference
-from .._checks import conv_output, pair, pool_output
+from .._checks import pair
+from ..shapes import output_hw, output_size
 from .timing import median_of_rounds, use_threads
 
 BATCH = 16
@@ -25,15 +26,15 @@ BATCH = 16
 # the models themselves. GoogLeNet as Table 1 of the paper, Inception v3 as released.
 CONV_LAYERS = {
     "googlenet": {"conv1.conv": "conv1", "conv2.1.conv": "conv2",
-                  "inception_3a.branch0.conv": "3a 1x1", "inception_3a.branch1.1.conv": "3a 3x3",
-                  "inception_3a.branch2.1.conv": "3a 5x5", "inception_4e.branch1.1.conv": "4e 3x3",
-                  "inception_5b.branch0.conv": "5b 1x1"},
-    "inception_v3": {"mixed_5b.branch1.1.conv": "v3 5b 5x5", "mixed_6b.branch1.1.conv": "v3 6b 1x7",
-                     "mixed_7b.branch2.1.conv": "v3 7b 3x3"},
+                  "inception_3a.branch0.conv": "3a", "inception_3a.branch1.1.conv": "3a",
+                  "inception_3a.branch2.1.conv": "3a", "inception_4e.branch1.1.conv": "4e",
+                  "inception_5b.branch0.conv": "5b"},
+    "inception_v3": {"mixed_5b.branch1.1.conv": "v3 5b", "mixed_6b.branch1.1.conv": "v3 6b",
+                     "mixed_7b.branch2.1.conv": "v3 7b"},
 }
 POOL_LAYERS = {
     "googlenet": {"pool1": "pool1", "pool2": "pool2", "inception_3a.branch3.0": "3a branch",
-                  "classifier.0": "head global"},
+                  "classifier.0": "head"},
     "inception_v3": {"mixed_5b.branch3.0": "v3 5b branch"},
 }
 
@@ -78,7 +79,7 @@ def pool_layers(batch=BATCH):
 def _layer(backend, x, w, stride, padding):
     """Closures running forward and forward+backward with preallocated buffers."""
     (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
-    y = np.empty((x.shape[0], w.shape[0], *conv_output(*x.shape[2:], *w.shape[2:], sh, sw, ph, pw)),
+    y = np.empty((x.shape[0], w.shape[0], *output_hw(*x.shape[2:], *w.shape[2:], sh, sw, ph, pw)),
                  x.dtype)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], x.dtype)
     b = np.zeros(w.shape[0], x.dtype)
@@ -145,7 +146,7 @@ def _pool_layer(backend, x, kernel, stride, padding, ceil_mode, kind):
         y, dx = np.empty((B, C), x.dtype), np.empty_like(x)
         return (lambda: backend.global_avg_pool_forward(x, y),
                 lambda: backend.global_avg_pool_backward(y, dx))
-    oh, ow = (pool_output(n, kernel, stride, padding, ceil_mode) for n in (H, W))
+    oh, ow = (output_size(n, kernel, stride, padding, ceil_mode) for n in (H, W))
     y, dx, argmax = np.empty((B, C, oh, ow), x.dtype), np.empty_like(x), np.empty((B, C, oh, ow), np.int64)
     if kind == "max":
         return (lambda: backend.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode),

@@ -280,6 +280,7 @@ static void NAME(test_conv)(size_t B, size_t C, size_t H, size_t W, size_t OC, s
                             unsigned seed)
 {
     size_t oh = (H + 2 * p - kh) / s + 1, ow = (W + 2 * p - kw) / s + 1, K = C * kh * kw;
+    if (threads > (int)B) threads = (int)B;  /* as the planner: no more threads than images */
     int direct = kh == 1 && kw == 1 && s == 1 && p == 0 && G == 1;
     size_t per = (direct ? 0 : K * G * R * ow) + (G > 1 ? OC * G * oh * ow : 0)
                  + (threads > 1 ? OC * K : 0);
@@ -307,10 +308,13 @@ static void NAME(test_conv)(size_t B, size_t C, size_t H, size_t W, size_t OC, s
                             edw[iw] += (double)x[ix] * dy[iy];
                         }
             }
-    K(conv2d_forward)(y, work, x, w, bias, B, C, H, W, OC, kh, kw, s, s, p, p, G, R, threads);
+    /* the plan of these sizes, its blocking forced to (G, R) and its workspace to the size
+     * computed above: every blocking gets tested, not only the one the planner picks */
+    in_conv_plan plan = in_conv2d_plan(B, C, H, W, OC, kh, kw, s, s, p, p, threads, 1, 1);
+    plan.G = G, plan.R = R, plan.threads = threads, plan.work = per * (size_t)threads;
+    K(conv2d_forward)(&plan, y, work, x, w, bias);
     for (size_t q = 0; q < ny; ++q) NAME(check)("conv2d_forward", q, y[q], ey[q], B, C, H);
-    K(conv2d_backward)(dx, dw, db, work, dy, x, w, B, C, H, W, OC, kh, kw, s, s, p, p, G, R,
-                       threads);
+    K(conv2d_backward)(&plan, dx, dw, db, work, dy, x, w);
     for (size_t q = 0; q < nx; ++q) NAME(check)("conv2d_backward dx", q, dx[q], edx[q], B, C, H);
     for (size_t q = 0; q < nw; ++q) NAME(check)("conv2d_backward dw", q, dw[q], edw[q], B, C, H);
     for (size_t o = 0; o < OC; ++o) {
@@ -319,8 +323,7 @@ static void NAME(test_conv)(size_t B, size_t C, size_t H, size_t W, size_t OC, s
             for (size_t q = 0; q < oh * ow; ++q) sum += dy[(b * OC + o) * oh * ow + q];
         NAME(check)("conv2d_backward dbias", o, db[o], sum, B, C, H);
     }
-    K(conv2d_backward)(NULL, dw, NULL, work, dy, x, w, B, C, H, W, OC, kh, kw, s, s, p, p, G, R,
-                       threads);
+    K(conv2d_backward)(&plan, NULL, dw, NULL, work, dy, x, w);
     free(x); free(w); free(bias); free(y); free(dy); free(dx); free(dw); free(db); free(work);
     free(ey); free(edx); free(edw);
 }
