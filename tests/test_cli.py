@@ -59,3 +59,23 @@ def test_plot_panels_are_the_speed_ups(tmp_path):
     pytest.importorskip("matplotlib")
     plot.plot(results, tmp_path / "speed.png")
     assert (tmp_path / "speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_arguments_are_checked_before_any_work(tmp_path, monkeypatch, capsys):
+    for shape, message in (("1x8", "more than one value per channel"),
+                           ("1x8x1x1", "more than one value per channel"),
+                           ("1000x1000x1000x1000", "GiB, more than this machine's")):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["bench", "--sections", "batchnorm", "--shapes", shape])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    common = ["bench", "--sections", "batchnorm", "--shapes", "2x8x6x6", "--repeats", "1"]
+    for option, path, message in (("--json", tmp_path, "it is a directory"),
+                                  ("--json", tmp_path / "none" / "b.json", "none is not a directory"),
+                                  ("--plot", tmp_path / "file" / "b.png", "file is not a directory")):
+        with pytest.raises(SystemExit, match=f"^error: {option} {path}: cannot write there: .*{message}"):
+            cli.main([*common, option, str(path)])
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(SystemExit, match="^error: --plot needs matplotlib"):
+        cli.main([*common, "--plot", str(tmp_path / "b.png")])
+    assert capsys.readouterr().out == ""  # nothing was benchmarked

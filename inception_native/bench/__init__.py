@@ -7,7 +7,9 @@ installed) and the machine's limits, in sections (batchnorm, conv, pool), or one
     --model      a whole network, inference and a training step (bench/model.py)
     --distributed  the data-parallel training step under mpirun (bench/distributed.py)
 """
+import importlib.util
 import json
+import os
 import platform
 import time
 
@@ -30,9 +32,25 @@ SECTIONS = ("batchnorm", "conv", "pool")
 DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3}
 
 
+def check_output(option, path):
+    """SystemExit when path cannot be written (checked before any benchmark runs)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    problem = ("it is a directory" if os.path.isdir(path) else
+               f"{folder} is not a directory" if not os.path.isdir(folder) else
+               f"{folder} is not writable" if not os.access(folder, os.W_OK) else
+               "it is not writable" if os.path.exists(path) and not os.access(path, os.W_OK) else None)
+    if problem:
+        raise SystemExit(f"{option} {path}: cannot write there: {problem}")
+
+
 def run(args):
     """The kernel sections (BatchNorm, convolution, pooling), or one network with --model
     (with --distributed: its data-parallel training step, inception_native.bench_distributed)."""
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:
+            check_output(option, path)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise SystemExit("--plot needs matplotlib: pip install 'inception-native[plot]'")
     if getattr(args, "distributed", False):
         from . import distributed
 
