@@ -159,3 +159,15 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
     os.close(leader)
     assert result.returncode == 0 and "[##############################] 2/2 loss" in drawn
     assert "parameters, 1 thread\n" in result.stdout and "epoch 1/1" in result.stdout
+
+
+def test_a_full_disk_is_reported_before_the_first_epoch(tmp_path, monkeypatch, capsys):
+    from inception_native import __main__ as cli
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full)
+    with pytest.raises(SystemExit, match="^error: cannot write the checkpoint .*c.npz: No space left on device$"):
+        cli.main(["train", "--limit", "64", "--size", "8", "--checkpoint", str(tmp_path / "c.npz")])
+    assert "epoch 1/" not in capsys.readouterr().out and os.listdir(tmp_path) == []
