@@ -1,7 +1,10 @@
 """The command line: info reports the build, bench times every contender and writes its JSON."""
 import json
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -79,3 +82,36 @@ def test_bench_arguments_are_checked_before_any_work(tmp_path, monkeypatch, caps
     with pytest.raises(SystemExit, match="^error: --plot needs matplotlib"):
         cli.main([*common, "--plot", str(tmp_path / "b.png")])
     assert capsys.readouterr().out == ""  # nothing was benchmarked
+
+
+def test_bench_prints_rows_as_they_come_with_spreads_a_legend_and_its_total_time():
+    out = run("bench", "--sections", "batchnorm", "--shapes", "2x8x6x6", "--repeats", "2",
+              "--threads", "1", "--no-torch")
+    assert out.startswith("1 thread;") and re.search(r"\ntotal time: \d+ s\n", out)
+    rows = [line for line in out.splitlines() if line.strip().startswith("2x8x6x6")]
+    assert len(rows) == 10 and all(re.search(r" \d+\.\d{3} \(\d+\.\d{3}-\d+\.\d{3}\) ", r) for r in rows)
+    for column in ("shape:", "flavour:", "contender:", "article C (", "ms:", "vs NumPy / vs PyTorch:",
+                   "GB/s:", "x copy bound:", "below 1:"):
+        assert column in out, column
+    from inception_native.bench import conv, model
+    for legend, words in ((conv.CONV_TABLE.legend, ("sgemm:", "fwd+bwd:", "native:", "numpy:", "torch:")),
+                          (conv.POOL_TABLE.legend, ("fwd+bwd:", "native:")),
+                          (model.TABLE.legend, ("pass:", "contender:", "s:", "img/s:", "vs PyTorch:", "peak MB:"))):
+        assert all(word in "\n".join(legend) for word in words)
+
+
+def test_bench_shows_each_row_at_once_and_ctrl_c_stops_it_within_seconds():
+    process = subprocess.Popen([sys.executable, "-m", "inception_native", "bench", "--sections", "batchnorm",
+                                "--shapes", "2x8x6x6", "16x64x56x56", "--repeats", "50", "--threads", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while "2x8x6x6" not in process.stdout.readline():  # the first row
+            assert process.poll() is None
+        assert process.poll() is None  # shown while the other layers are still being timed
+        process.send_signal(signal.SIGINT)
+        sent = time.perf_counter()
+        _, stderr = process.communicate(timeout=60)
+        waited = time.perf_counter() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 130 and stderr == "interrupted\n" and waited < 5
