@@ -1,15 +1,14 @@
 """The command line: info reports the build, bench times every contender and writes its JSON."""
 import json
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from inception_native import __main__ as cli
 from inception_native import native, reference
+from interrupt import interrupt_after
 
 
 def run(*args):
@@ -101,17 +100,7 @@ def test_bench_prints_rows_as_they_come_with_spreads_a_legend_and_its_total_time
 
 
 def test_bench_shows_each_row_at_once_and_ctrl_c_stops_it_within_seconds():
-    process = subprocess.Popen([sys.executable, "-m", "inception_native", "bench", "--sections", "batchnorm",
-                                "--shapes", "2x8x6x6", "16x64x56x56", "--repeats", "50", "--threads", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        while "2x8x6x6" not in process.stdout.readline():  # the first row
-            assert process.poll() is None
-        assert process.poll() is None  # shown while the other layers are still being timed
-        process.send_signal(signal.SIGINT)
-        sent = time.perf_counter()
-        _, stderr = process.communicate(timeout=60)
-        waited = time.perf_counter() - sent
-    finally:
-        process.kill()
-    assert process.returncode == 130 and stderr == "interrupted\n" and waited < 5
+    # the first shape's rows are printed while the second, larger one is being timed
+    status, stderr, waited = interrupt_after("2x8x6x6", "bench", "--sections", "batchnorm", "--shapes",
+                                             "2x8x6x6", "16x64x56x56", "--repeats", "50", "--threads", "1")
+    assert status == 130 and stderr == "interrupted\n" and waited < 5

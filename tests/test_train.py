@@ -4,15 +4,14 @@ Ctrl-C ends it in one line naming the last checkpoint; the progress bar only on 
 import os
 import pty
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from inception_native import train
+from interrupt import interrupt_after
 
 pytest.importorskip("sklearn", reason="train needs scikit-learn (the 'train' extra)")
 
@@ -130,21 +129,10 @@ def test_bad_train_and_predict_options_exit_with_usage(tmp_path):
 
 def test_ctrl_c_ends_training_in_one_line_naming_the_last_checkpoint(tmp_path):
     checkpoint = str(tmp_path / "c.npz")
-    process = subprocess.Popen([sys.executable, "-m", "inception_native", "train", "--epochs", "50",
-                                "--limit", "256", "--size", "16", "--checkpoint", checkpoint],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, OMP_NUM_THREADS="1"))
-    try:
-        while "epoch 1/50" not in process.stdout.readline():
-            assert process.poll() is None
-        process.send_signal(signal.SIGINT)
-        sent = time.perf_counter()
-        stdout, stderr = process.communicate(timeout=60)
-        waited = time.perf_counter() - sent
-    finally:
-        process.kill()
+    status, stderr, waited = interrupt_after("epoch 1/50", "train", "--epochs", "50", "--limit", "256",
+                                             "--size", "16", "--checkpoint", checkpoint)
     epoch = int(np.load(checkpoint)["meta/epoch"])
-    assert process.returncode == 130 and epoch >= 1 and waited < 5
+    assert status == 130 and epoch >= 1 and waited < 5
     assert stderr.splitlines() == [f"interrupted: {checkpoint} holds epoch {epoch}"]
 
 
