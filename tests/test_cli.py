@@ -104,3 +104,10 @@ def test_bench_shows_each_row_at_once_and_ctrl_c_stops_it_within_seconds():
     status, stderr, waited = interrupt_after("2x8x6x6", "bench", "--sections", "batchnorm", "--shapes",
                                              "2x8x6x6", "16x64x56x56", "--repeats", "50", "--threads", "1")
     assert status == 130 and stderr == "interrupted\n" and waited < 5
+
+
+def test_predict_help_says_where_weights_come_from_before_the_example():
+    text = run("predict", "--help")
+    source = text.index("Where --weights files come from")
+    assert "googlenet-1378be20.pth" in text[source:] and "torch.save(model.state_dict()" in text
+    assert source < text.index("predict --weights googlenet-1378be20.pth")

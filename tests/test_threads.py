@@ -224,7 +224,8 @@ def _calls_from_threads(nets, xs, expected, calls=30):
         for _ in range(calls):
             try:
                 y = nets[i].forward(xs[i])[0].copy()
-                outcome = "right" if np.array_equal(y, expected[i]) else "wrong"
+                # close, not equal: a thread may run another OpenMP thread count than the main
+                outcome = "right" if np.allclose(y, expected[i], rtol=1e-4, atol=1e-5) else "wrong"
             except RuntimeError:
                 outcome = "refused"
             with lock:

@@ -2,8 +2,8 @@
 own sgemm at the equivalent GEMM shape, the NumPy twin and PyTorch (when installed), in GFLOP/s;
 GoogLeNet's pooling layers in milliseconds.
 
-    from inception_native.bench.conv import conv_benchmark, format_rows
-    print(format_rows(conv_benchmark(threads=2, repeats=5)))
+    from inception_native.bench.conv import CONV_TABLE, conv_benchmark
+    print(CONV_TABLE.format(conv_benchmark(threads=2, repeats=5)))
 
 A convolution of x (B, C, H, W) by w (OC, C, kh, kw) into (B, OC, oh, ow) is the GEMM
 (OC, C*kh*kw) x (C*kh*kw, B*oh*ow): 2*OC*C*kh*kw*B*oh*ow flops forward, twice that backward
