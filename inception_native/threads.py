@@ -45,7 +45,7 @@ def set_num_threads(n):
 
 
 def threads_text(n):
-    """"1 thread", "2 threads", ..."""
+    """n threads in words: 1 thread, 2 threads, ..."""
     return f"{n} thread{'' if n == 1 else 's'}"
 
 

@@ -64,12 +64,12 @@ def _remove_stale(target):
     folder, prefix = os.path.dirname(target), TEMPORARY[0] + os.path.basename(target) + "."
     for name in os.listdir(folder):
         if name.startswith(prefix) and name.endswith(TEMPORARY[1]):
-            with open(os.path.join(folder, name), "rb") as f:
-                try:
+            try:
+                with open(os.path.join(folder, name), "rb") as f:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # another save is writing it
-                os.unlink(os.path.join(folder, name))
+                    os.unlink(os.path.join(folder, name))
+            except OSError:  # locked by a save still writing it, or not ours to remove
+                continue
 
 
 def save(path, model, optimizer=None, **meta):
@@ -78,8 +78,9 @@ def save(path, model, optimizer=None, **meta):
     arrays = _arrays(model, optimizer)
     for key, value in meta.items():
         value = arrays[f"meta/{key}"] = np.asarray(value)
-        if _meta_problem(key, value):
-            raise TypeError(_meta_problem(key, value))
+        problem = _meta_problem(key, value)
+        if problem:
+            raise TypeError(problem)
     target, mode = _target(path)
     _remove_stale(target)
     folder, name = os.path.split(target)

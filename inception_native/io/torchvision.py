@@ -111,13 +111,17 @@ def read_state_dict(weights):
 
 
 def _is_numpy(path):
-    """Whether path is an .npz (a zip of .npy files) or an .npy file (or ends with .npz)."""
+    """Whether path is NumPy's: an .npz by its suffix or its contents (a zip of .npy files), or
+    an .npy (which read_npz refuses, saying so)."""
     if path.endswith(".npz") or not os.path.isfile(path):
         return path.endswith(".npz")
     with open(path, "rb") as f:
         if f.read(6) == b"\x93NUMPY":
             return True
-    return zipfile.is_zipfile(path) and all(n.endswith(".npy") for n in zipfile.ZipFile(path).namelist())
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return all(name.endswith(".npy") for name in archive.namelist())
 
 
 def load_torchvision(model, weights):
