@@ -11,7 +11,14 @@ Every layer: `forward(x)`, `backward(dy)`, `params` and `grads` (name -> array, 
 every time: an optimiser updates them in place), `buffers` (state that is not trained, e.g.
 BatchNorm's rolling statistics), `train()`/`eval()`, and `output_shape(shape)`, the output
 shape for an input shape, computed without running anything.
+
+Threads: a layer (or network) object keeps its inputs and outputs between calls, so it serves
+one call at a time. A forward or backward of an object that another thread is running raises
+RuntimeError (instead of returning the other call's results); separate objects, e.g. one network
+per thread, run fully in parallel (the kernels release the GIL).
 """
+import functools
+import threading
 from types import MappingProxyType
 
 import numpy as np
@@ -36,8 +43,39 @@ def _prefixed(children, attribute):
             for key, value in getattr(child, attribute).items()}
 
 
+_running = {}  # id of each object inside a forward or backward -> the thread running it
+
+
+def _one_call_at_a_time(method):
+    """method, raising RuntimeError when its object is already inside a forward or backward in
+    another thread (dict.setdefault is atomic: no lock needed). The same thread may enter again:
+    a subclass's forward calling its parent's."""
+    @functools.wraps(method)
+    def exclusive(self, *args):
+        mine = [threading.get_ident()]
+        holder = _running.setdefault(id(self), mine)
+        if holder[0] != mine[0]:
+            raise RuntimeError(f"this {type(self).__name__} is already running a forward or "
+                               "backward (in another thread): a layer or network serves one "
+                               "call at a time; use one object per thread")
+        if holder is not mine:  # an outer call of this thread holds it and will release it
+            return method(self, *args)
+        try:
+            return method(self, *args)
+        finally:
+            del _running[id(self)]
+    return exclusive
+
+
 class Layer:
-    """What every layer shares: mode, backend, no parameters or buffers unless it says so."""
+    """What every layer shares: mode, backend, no parameters or buffers unless it says so;
+    forward and backward one call at a time (see the module's docstring)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            if name in cls.__dict__:
+                setattr(cls, name, _one_call_at_a_time(cls.__dict__[name]))
 
     backend = native
     training = True

@@ -2,7 +2,7 @@
 claims here, benchmarks carry those)."""
 import pytest
 
-from inception_native.bench.conv import conv_benchmark, format_rows, pool_benchmark
+from inception_native.bench.conv import CONV_TABLE, conv_benchmark, pool_benchmark
 
 
 def test_conv_benchmark_rows():
@@ -13,7 +13,8 @@ def test_conv_benchmark_rows():
     assert rows[0]["gemm (M, N, K)"] == (4, 2 * 81, 27)
     for r in rows:
         assert all(r[k] > 0 for k in ("native fwd", "native fwd+bwd", "sgemm", "numpy fwd", "numpy fwd+bwd"))
-    assert "tiny 3x3" in format_rows(rows)
+    assert "tiny 3x3" in CONV_TABLE.format(rows)
+    assert all(r["native fwd range"][0] <= r["native fwd"] <= r["native fwd range"][1] for r in rows)
 
 
 def test_pool_benchmark_rows():

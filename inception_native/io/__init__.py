@@ -7,10 +7,11 @@ importable from here:
     net = io.torchvision_model("googlenet", "googlenet.pth")
     net = io.load_darknet("extraction.cfg", "extraction.weights"); io.save_darknet(net, "a.cfg", "a.weights")
 """
-from .checkpoint import load, meta, save
+from .checkpoint import load, meta, read_npy, save
 from .darknet import load_darknet, save_darknet
 from .torchvision import (export_torchvision, load_torchvision, read_state_dict,
                           torchvision_model, torchvision_names)
 
-__all__ = ["save", "load", "meta", "load_torchvision", "export_torchvision", "read_state_dict",
-           "torchvision_model", "torchvision_names", "load_darknet", "save_darknet"]
+__all__ = ["save", "load", "meta", "read_npy", "load_torchvision", "export_torchvision",
+           "read_state_dict", "torchvision_model", "torchvision_names", "load_darknet",
+           "save_darknet"]
