@@ -705,3 +705,35 @@ def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing, dlos
     _labels(labels, N, K)
     distinct(("probs", probs), ("dlogits", dlogits), same_ok=[("probs", "dlogits")])
     return f64, N, K, e, dloss
+
+
+# ---- Darknet's activations and the softmax ----------------------------------------------------
+
+def _slope(slope):
+    return number("slope", slope, 0.0)
+
+
+def leaky_relu_forward(x, y, slope):
+    slope = _slope(slope)
+    return (*relu_forward(x, y), slope)
+
+
+def leaky_relu_backward(dy, y, dx, slope):
+    slope = _slope(slope)
+    return (*relu_backward(dy, y, dx), slope)
+
+
+logistic_forward, logistic_backward = relu_forward, relu_backward
+
+
+def softmax_forward(x, y):
+    N, K = _logit_sizes("x", x)
+    f64, _ = _elementwise(("x", x, False), ("y", y, True), same_ok=[("x", "y")])
+    return f64, N, K
+
+
+def softmax_backward(dy, y, dx):
+    N, K = _logit_sizes("y", y)
+    f64, _ = _elementwise(("dy", dy, False), ("y", y, False), ("dx", dx, True),
+                          same_ok=[("dy", "dx")])
+    return f64, N, K

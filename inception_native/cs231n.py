@@ -1,7 +1,7 @@
 """The CS231N layers API (assignment 2's layers.py and fast_layers.py) on the native kernels.
 
 Same names, arguments, return values and cache contract as the assignments, so a notebook that
-imports these functions runs unchanged (../shared/reference/cs231n-api.md has the contract).
+imports these functions runs unchanged (docs/dropins.md lists the functions and their contract).
 Inputs may be float64 (as in the assignments: the kernels then run in float64) or float32;
 anything else is computed in float64. Arrays are read, never modified.
 

@@ -8,6 +8,7 @@ the model's transform_input maps them to the [-1, 1] the weights were trained on
 needs Pillow (the `images` extra).
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -47,17 +48,21 @@ def prepare(image, crop, resize):
 
 
 def read_images(paths, crop, resize):
-    """The images at paths, prepared, as one (N, 3, crop, crop) batch."""
+    """The images at paths, prepared, as one (N, 3, crop, crop) batch; SystemExit naming an
+    image that cannot be read, or that Pillow takes for a decompression bomb (more pixels than
+    Image.MAX_IMAGE_PIXELS)."""
     try:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
     except ImportError:
         raise SystemExit(MISSING_PILLOW) from None
     batch = []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                batch.append(prepare(image, crop, resize))
-        except (OSError, UnidentifiedImageError) as error:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    batch.append(prepare(image, crop, resize))
+        except (OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise SystemExit(f"cannot read image {path}: {error}") from None
     return np.stack(batch)
 
@@ -65,12 +70,14 @@ def read_images(paths, crop, resize):
 def predict(args):
     if not args.images:
         raise SystemExit("predict --weights needs at least one IMAGE")
-    crop, resize = SIZES[args.model]
+    arch = args.model or "googlenet"
+    crop, resize = SIZES[arch]
     images = read_images(args.images, crop, resize)
     try:
-        model = io.torchvision_model(args.model, args.weights)
+        model = io.torchvision_model(arch, args.weights)
     except (ValueError, TypeError, ImportError) as error:
-        raise SystemExit(f"cannot load {args.weights}: {error}") from None
+        message = str(error)  # io's errors about a file name it
+        raise SystemExit(message if args.weights in message else f"{args.weights}: {message}") from None
     names, logits = class_names(), model.eval().forward(images)[0]
     if logits.shape[1] != len(names):
         raise SystemExit(f"{args.weights} has {logits.shape[1]} classes, not ImageNet's {len(names)}")

@@ -554,3 +554,45 @@ def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing=0.0, 
     q[np.arange(N), labels] += 1 - e
     dlogits[...] = dloss * (probs.astype(np.float64) - q) / N
     return dlogits
+
+
+# ---- Darknet's activations and the softmax ----------------------------------------------------
+
+def leaky_relu_forward(x, y, slope=0.1):
+    _, _, slope = check.leaky_relu_forward(x, y, slope)
+    y[...] = np.where(x > 0, x, slope * x.astype(np.float64))
+    return y
+
+
+def leaky_relu_backward(dy, y, dx, slope=0.1):
+    _, _, slope = check.leaky_relu_backward(dy, y, dx, slope)
+    dx[...] = np.where(y > 0, dy, slope * dy.astype(np.float64))
+    return dx
+
+
+def logistic_forward(x, y):
+    check.logistic_forward(x, y)
+    y[...] = 1 / (1 + np.exp(-x.astype(np.float64)))
+    return y
+
+
+def logistic_backward(dy, y, dx):
+    check.logistic_backward(dy, y, dx)
+    y64 = y.astype(np.float64)
+    dx[...] = dy * y64 * (1 - y64)
+    return dx
+
+
+def softmax_forward(x, y):
+    check.softmax_forward(x, y)
+    z = x.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    y[...] = e / e.sum(axis=1, keepdims=True)
+    return y
+
+
+def softmax_backward(dy, y, dx):
+    check.softmax_backward(dy, y, dx)
+    y64 = y.astype(np.float64)
+    dx[...] = y64 * (dy - (dy * y64).sum(axis=1, keepdims=True))
+    return dx

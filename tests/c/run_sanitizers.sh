@@ -23,7 +23,7 @@ if $CC -fopenmp "$out/probe.c" -o "$out/probe" 2>/dev/null; then OMP="-fopenmp";
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-SOURCES="tests/c/test_kernels.c csrc/blas.c csrc/batchnorm.c csrc/pool.c csrc/gemm.c csrc/conv.c csrc/im2col.c"
+SOURCES="tests/c/test_kernels.c csrc/activation.c csrc/blas.c csrc/batchnorm.c csrc/pool.c csrc/gemm.c csrc/conv.c csrc/im2col.c"
 for variant in multiversion baseline; do
     defs=""
     if [ "$variant" = baseline ]; then defs="-DIN_NO_MULTIVERSION"; fi
