@@ -33,4 +33,18 @@ uint32_t in_uniform24(uint64_t seed, size_t i);
 IN_ACTIVATION_DECLARE(float, f32)
 IN_ACTIVATION_DECLARE(double, f64)
 
+/* Darknet's leaky and logistic activations and the softmax, forward and backward; the caller
+ * checks sizes and slope >= 0 */
+#define IN_DARKNET_ACTIVATION_DECLARE(real, sfx)                                                \
+    void in_leaky_relu_forward_##sfx(real *y, const real *x, size_t n, double slope);           \
+    void in_leaky_relu_backward_##sfx(real *dx, const real *dy, const real *y, size_t n,        \
+                                      double slope);                                            \
+    void in_logistic_forward_##sfx(real *y, const real *x, size_t n);                           \
+    void in_logistic_backward_##sfx(real *dx, const real *dy, const real *y, size_t n);         \
+    void in_softmax_forward_##sfx(real *y, const real *x, size_t N, size_t K);                  \
+    void in_softmax_backward_##sfx(real *dx, const real *dy, const real *y, size_t N, size_t K);
+
+IN_DARKNET_ACTIVATION_DECLARE(float, f32)
+IN_DARKNET_ACTIVATION_DECLARE(double, f64)
+
 #endif

@@ -100,4 +100,68 @@ void NAME(softmax_cross_entropy_backward)(real *dlogits, const real *probs, cons
     }
 }
 
+/* ---- Darknet's activations and softmax (darknet.cfg's leaky, logistic, [softmax]) ---------
+ * Each value is computed in double and rounded once, as Darknet's C computes them (its 0.1 and
+ * exp() are double): y = x > 0 ? x : slope * x (leaky; Darknet's slope is 0.1) and
+ * y = 1 / (1 + exp(-x)) (logistic). Both backwards read the forward's output y, so both
+ * directions may run in place: leaky's dy/dx is 1 where y > 0 (<=> x > 0, slope >= 0), else
+ * slope; logistic's is y (1 - y). */
+
+/* y = x > 0 ? x : slope * x; y may be x. slope >= 0 (checked by the caller). */
+void NAME(leaky_relu_forward)(real *y, const real *x, size_t n, double slope)
+{
+    PARALLEL_OVER(n)
+    for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : (real)(slope * (double)x[i]);
+}
+
+/* dx = dy where y > 0, else slope * dy; dx may be dy */
+void NAME(leaky_relu_backward)(real *dx, const real *dy, const real *y, size_t n, double slope)
+{
+    PARALLEL_OVER(n)
+    for (size_t i = 0; i < n; ++i) dx[i] = y[i] > 0 ? dy[i] : (real)(slope * (double)dy[i]);
+}
+
+/* y = 1 / (1 + exp(-x)); y may be x */
+void NAME(logistic_forward)(real *y, const real *x, size_t n)
+{
+    PARALLEL_OVER(n)
+    for (size_t i = 0; i < n; ++i) y[i] = (real)(1.0 / (1.0 + exp(-(double)x[i])));
+}
+
+/* dx = dy * y * (1 - y); dx may be dy */
+void NAME(logistic_backward)(real *dx, const real *dy, const real *y, size_t n)
+{
+    PARALLEL_OVER(n)
+    for (size_t i = 0; i < n; ++i) dx[i] = (real)((double)dy[i] * (double)y[i] * (1.0 - (double)y[i]));
+}
+
+/* Softmax of each row of x (N, K), in double: m = max_k x_k, s = sum_k exp(x_k - m),
+ * y_k = exp(x_k - m) / s (Darknet's softmax, temperature 1, its sum in double). y may be x. */
+void NAME(softmax_forward)(real *y, const real *x, size_t N, size_t K)
+{
+    PARALLEL_OVER(N * K)
+    for (size_t n = 0; n < N; ++n) {
+        const real *z = x + n * K;
+        real *out = y + n * K;
+        double m = z[0], s = 0;
+        for (size_t k = 1; k < K; ++k) m = z[k] > m ? z[k] : m;
+        for (size_t k = 0; k < K; ++k) s += exp((double)z[k] - m);
+        for (size_t k = 0; k < K; ++k) out[k] = (real)(exp((double)z[k] - m) / s);
+    }
+}
+
+/* The softmax's Jacobian (diag(y) - y y^T) times dy, row by row:
+ *     dx_k = y_k (dy_k - sum_j dy_j y_j)
+ * dx may be dy (the row's dot product is taken before the row is written). */
+void NAME(softmax_backward)(real *dx, const real *dy, const real *y, size_t N, size_t K)
+{
+    PARALLEL_OVER(N * K)
+    for (size_t n = 0; n < N; ++n) {
+        const real *g = dy + n * K, *p = y + n * K;
+        double dot = 0;
+        for (size_t k = 0; k < K; ++k) dot += (double)g[k] * (double)p[k];
+        for (size_t k = 0; k < K; ++k) dx[n * K + k] = (real)((double)p[k] * ((double)g[k] - dot));
+    }
+}
+
 #undef PARALLEL_OVER

@@ -23,11 +23,19 @@ cdef extern from "gemm.h" nogil:
                          double *C, size_t ldc)
 
 
-cdef inline void in_gemm(bint f64, int TA, int TB, size_t M, size_t N, size_t K, double ALPHA, const void *A, size_t lda, const void *B, size_t ldb, double BETA, void *C, size_t ldc) noexcept nogil:
-    if f64: in_gemm_f64(TA, TB, M, N, K, ALPHA, <const double *>A, lda, <const double *>B, ldb, BETA, <double *>C, ldc)
-    else: in_gemm_f32(TA, TB, M, N, K, <float>ALPHA, <const float *>A, lda, <const float *>B, ldb, <float>BETA, <float *>C, ldc)
+cdef inline void in_gemm(bint f64, int TA, int TB, size_t M, size_t N, size_t K, double ALPHA,
+                         const void *A, size_t lda, const void *B, size_t ldb, double BETA,
+                         void *C, size_t ldc) noexcept nogil:
+    if f64: in_gemm_f64(TA, TB, M, N, K, ALPHA, <const double *>A, lda, <const double *>B, ldb,
+                        BETA, <double *>C, ldc)
+    else: in_gemm_f32(TA, TB, M, N, K, <float>ALPHA, <const float *>A, lda, <const float *>B, ldb,
+                      <float>BETA, <float *>C, ldc)
 
 
-cdef inline void in_gemm_cpu(bint f64, int TA, int TB, size_t M, size_t N, size_t K, double ALPHA, const void *A, size_t lda, const void *B, size_t ldb, double BETA, void *C, size_t ldc) noexcept nogil:
-    if f64: in_gemm_cpu_f64(TA, TB, M, N, K, ALPHA, <const double *>A, lda, <const double *>B, ldb, BETA, <double *>C, ldc)
-    else: in_gemm_cpu_f32(TA, TB, M, N, K, <float>ALPHA, <const float *>A, lda, <const float *>B, ldb, <float>BETA, <float *>C, ldc)
+cdef inline void in_gemm_cpu(bint f64, int TA, int TB, size_t M, size_t N, size_t K, double ALPHA,
+                             const void *A, size_t lda, const void *B, size_t ldb, double BETA,
+                             void *C, size_t ldc) noexcept nogil:
+    if f64: in_gemm_cpu_f64(TA, TB, M, N, K, ALPHA, <const double *>A, lda, <const double *>B, ldb,
+                            BETA, <double *>C, ldc)
+    else: in_gemm_cpu_f32(TA, TB, M, N, K, <float>ALPHA, <const float *>A, lda, <const float *>B,
+                          ldb, <float>BETA, <float *>C, ldc)

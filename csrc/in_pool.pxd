@@ -41,43 +41,66 @@ cdef extern from "pool.h" nogil:
     void in_global_avg_pool_backward_f64(double *dx, const double *dy, size_t P, size_t S)
 
 
-cdef inline void in_max_pool2d_forward(bint f64, void *y, int64_t *argmax, const void *x, size_t P, size_t H, size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw) noexcept nogil:
-    if f64: in_max_pool2d_forward_f64(<double *>y, argmax, <const double *>x, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw)
-    else: in_max_pool2d_forward_f32(<float *>y, argmax, <const float *>x, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw)
+cdef inline void in_max_pool2d_forward(bint f64, void *y, int64_t *argmax, const void *x, size_t P,
+                                       size_t H, size_t W, size_t oh, size_t ow, size_t kh,
+                                       size_t kw, size_t sh, size_t sw, size_t ph,
+                                       size_t pw) noexcept nogil:
+    if f64: in_max_pool2d_forward_f64(<double *>y, argmax, <const double *>x, P, H, W, oh, ow, kh,
+                                      kw, sh, sw, ph, pw)
+    else: in_max_pool2d_forward_f32(<float *>y, argmax, <const float *>x, P, H, W, oh, ow, kh, kw,
+                                    sh, sw, ph, pw)
 
 
-cdef inline size_t in_max_pool2d_backward(bint f64, void *dx, const void *dy, const int64_t *argmax, size_t P, size_t HW, size_t ohw) noexcept nogil:
+cdef inline size_t in_max_pool2d_backward(bint f64, void *dx, const void *dy,
+                                          const int64_t *argmax, size_t P, size_t HW,
+                                          size_t ohw) noexcept nogil:
     if f64:
         return in_max_pool2d_backward_f64(<double *>dx, <const double *>dy, argmax, P, HW, ohw)
     else:
         return in_max_pool2d_backward_f32(<float *>dx, <const float *>dy, argmax, P, HW, ohw)
 
 
-cdef inline void in_avg_pool2d_forward(bint f64, void *y, const void *x, size_t P, size_t H, size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw, int count_include_pad) noexcept nogil:
-    if f64: in_avg_pool2d_forward_f64(<double *>y, <const double *>x, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad)
-    else: in_avg_pool2d_forward_f32(<float *>y, <const float *>x, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad)
+cdef inline void in_avg_pool2d_forward(bint f64, void *y, const void *x, size_t P, size_t H,
+                                       size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
+                                       size_t sh, size_t sw, size_t ph, size_t pw,
+                                       int count_include_pad) noexcept nogil:
+    if f64: in_avg_pool2d_forward_f64(<double *>y, <const double *>x, P, H, W, oh, ow, kh, kw, sh,
+                                      sw, ph, pw, count_include_pad)
+    else: in_avg_pool2d_forward_f32(<float *>y, <const float *>x, P, H, W, oh, ow, kh, kw, sh, sw,
+                                    ph, pw, count_include_pad)
 
 
-cdef inline void in_avg_pool2d_backward(bint f64, void *dx, const void *dy, size_t P, size_t H, size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw, int count_include_pad) noexcept nogil:
-    if f64: in_avg_pool2d_backward_f64(<double *>dx, <const double *>dy, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad)
-    else: in_avg_pool2d_backward_f32(<float *>dx, <const float *>dy, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad)
+cdef inline void in_avg_pool2d_backward(bint f64, void *dx, const void *dy, size_t P, size_t H,
+                                        size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
+                                        size_t sh, size_t sw, size_t ph, size_t pw,
+                                        int count_include_pad) noexcept nogil:
+    if f64: in_avg_pool2d_backward_f64(<double *>dx, <const double *>dy, P, H, W, oh, ow, kh, kw,
+                                       sh, sw, ph, pw, count_include_pad)
+    else: in_avg_pool2d_backward_f32(<float *>dx, <const float *>dy, P, H, W, oh, ow, kh, kw, sh,
+                                     sw, ph, pw, count_include_pad)
 
 
-cdef inline void in_adaptive_avg_pool2d_forward(bint f64, void *y, const void *x, size_t P, size_t H, size_t W, size_t oh, size_t ow) noexcept nogil:
+cdef inline void in_adaptive_avg_pool2d_forward(bint f64, void *y, const void *x, size_t P,
+                                                size_t H, size_t W, size_t oh,
+                                                size_t ow) noexcept nogil:
     if f64: in_adaptive_avg_pool2d_forward_f64(<double *>y, <const double *>x, P, H, W, oh, ow)
     else: in_adaptive_avg_pool2d_forward_f32(<float *>y, <const float *>x, P, H, W, oh, ow)
 
 
-cdef inline void in_adaptive_avg_pool2d_backward(bint f64, void *dx, const void *dy, size_t P, size_t H, size_t W, size_t oh, size_t ow) noexcept nogil:
+cdef inline void in_adaptive_avg_pool2d_backward(bint f64, void *dx, const void *dy, size_t P,
+                                                 size_t H, size_t W, size_t oh,
+                                                 size_t ow) noexcept nogil:
     if f64: in_adaptive_avg_pool2d_backward_f64(<double *>dx, <const double *>dy, P, H, W, oh, ow)
     else: in_adaptive_avg_pool2d_backward_f32(<float *>dx, <const float *>dy, P, H, W, oh, ow)
 
 
-cdef inline void in_global_avg_pool_forward(bint f64, void *y, const void *x, size_t P, size_t S) noexcept nogil:
+cdef inline void in_global_avg_pool_forward(bint f64, void *y, const void *x, size_t P,
+                                            size_t S) noexcept nogil:
     if f64: in_global_avg_pool_forward_f64(<double *>y, <const double *>x, P, S)
     else: in_global_avg_pool_forward_f32(<float *>y, <const float *>x, P, S)
 
 
-cdef inline void in_global_avg_pool_backward(bint f64, void *dx, const void *dy, size_t P, size_t S) noexcept nogil:
+cdef inline void in_global_avg_pool_backward(bint f64, void *dx, const void *dy, size_t P,
+                                             size_t S) noexcept nogil:
     if f64: in_global_avg_pool_backward_f64(<double *>dx, <const double *>dy, P, S)
     else: in_global_avg_pool_backward_f32(<float *>dx, <const float *>dy, P, S)

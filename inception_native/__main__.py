@@ -1,9 +1,16 @@
 """python -m inception_native {info,bench,train,predict,export}"""
 import argparse
+import math
 import os
 import sys
 
 from . import __version__
+from .train import SIZES as TRAIN_SIZES
+
+
+# tensor-sized buffers the BatchNorm benchmark holds at once (inputs, every contender's outputs
+# and gradients, the NumPy twin's temporaries), rounded up
+BENCH_BUFFERS = 32
 
 
 def parse_shape(text):
@@ -13,14 +20,39 @@ def parse_shape(text):
         shape = ()
     if len(shape) < 2 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"expected a shape like 16x256x28x28, got {text!r}")
+    if math.prod(shape) // shape[1] < 2:
+        raise argparse.ArgumentTypeError(f"{text}: BatchNorm's batch statistics need more than one "
+                                         "value per channel (batch x positions >= 2)")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if BENCH_BUFFERS * 4 * math.prod(shape) > memory:
+        raise argparse.ArgumentTypeError(
+            f"{text}: the benchmark's {BENCH_BUFFERS} float32 buffers of that shape would take "
+            f"{BENCH_BUFFERS * 4 * math.prod(shape) / 2**30:,.0f} GiB, more than this machine's "
+            f"{memory / 2**30:,.0f} GiB")
     return shape
 
 
-def positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+def _integer(text, low, high=None):
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        expected = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
     return value
+
+
+def positive(text):
+    return _integer(text, 1)
+
+
+def non_negative(text):
+    return _integer(text, 0)
+
+
+def train_size(text):
+    return _integer(text, *TRAIN_SIZES)
 
 
 def positive_number(text):
@@ -35,6 +67,7 @@ def positive_number(text):
 
 def info(args):
     from ._runtime import build_info
+    from .conv import conv_isa, conv_isa_levels
     from .threads import get_num_threads
 
     build = build_info()
@@ -44,6 +77,8 @@ def info(args):
     print(f"OpenMP:     {'on' if build['openmp'] else 'off (serial build)'}")
     print(f"threads:    {get_num_threads()}")
     print(f"kernels:    {build['kernel_isa']}")
+    print(f"conv:       our kernels, {conv_isa()} path (this CPU runs: "
+          f"{', '.join(conv_isa_levels())}; INCEPTION_NATIVE_ISA picks a lower one)")
     print(f"BLAS:       {blas_description()}")
 
 
@@ -62,43 +97,75 @@ def blas_description():
 
 
 def run_predict(args):
+    if args.cfg is not None:
+        return __import__("inception_native.darknet_cli").darknet_cli.predict(args)
     if args.weights is not None:
         if args.input is not None:
             raise SystemExit("--input goes with --checkpoint; --weights reads IMAGE arguments")
         return __import__("inception_native.imagenet").imagenet.predict(args)
     if args.images:
         raise SystemExit("IMAGE arguments go with --weights; --checkpoint reads --input")
+    if args.model is not None:
+        raise SystemExit("--model goes with --weights; a --checkpoint holds its own network")
     return __import__("inception_native.train").train.predict(args)
 
 
-def add_network_source(parser):
-    """--weights FILE --model NAME (torchvision's) or --checkpoint FILE (train's), one of them."""
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", metavar="FILE",
-                        help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz)")
-    source.add_argument("--checkpoint", help="a checkpoint written by train (digits)")
-    parser.add_argument("--model", choices=("googlenet", "inception_v3"), default="googlenet",
-                        help="with --weights: the network (default googlenet)")
-
-
 def run_export(args):
-    """export --onnx: torchvision's weights (--weights, --model) or a train checkpoint."""
+    """export --darknet (a --cfg network, with its --weights, or a train --checkpoint's) and/or
+    --onnx (the same, or torchvision's --weights for --model)."""
+    if not (args.darknet or args.onnx):
+        raise SystemExit("export needs --darknet OUT or --onnx OUT.onnx (or both)")
+    torchvision = args.cfg is None and args.checkpoint is None
+    if args.cfg is not None and args.checkpoint is not None:
+        raise SystemExit("--cfg and --checkpoint are two networks: give one")
+    if torchvision and args.weights is None:
+        raise SystemExit("export needs --cfg, --checkpoint or (torchvision's) --weights")
+    if args.checkpoint is not None and args.weights is not None:
+        raise SystemExit("--weights goes with --cfg (Darknet's) or alone (torchvision's), not with --checkpoint")
+    if torchvision and args.darknet:
+        raise SystemExit("--darknet writes a --cfg or --checkpoint network, not torchvision's weights")
+    if args.model is not None and not torchvision:
+        raise SystemExit("--model goes with torchvision's --weights")
+    if args.darknet:
+        __import__("inception_native.darknet_cli").darknet_cli.export(args)
+    if args.onnx:
+        export_onnx(args, torchvision)
+
+
+def export_onnx(args, torchvision):
     from . import io
 
-    try:
-        if args.weights is not None:
-            net = io.torchvision_model(args.model, args.weights)
-        else:
-            net = __import__("inception_native.train").train.checkpoint_model(args.checkpoint)
-    except (ValueError, TypeError, ImportError) as error:
-        raise SystemExit(f"cannot load {args.weights or args.checkpoint}: {error}") from None
+    if torchvision:
+        try:
+            net = io.torchvision_model(args.model or "googlenet", args.weights)
+        except (ValueError, TypeError, ImportError) as error:
+            raise SystemExit(f"cannot load {args.weights}: {error}") from None
+    elif args.cfg is not None:
+        net = __import__("inception_native.darknet_cli").darknet_cli.load(args.cfg, args.weights)
+    else:
+        net = __import__("inception_native.train").train.checkpoint_model(args.checkpoint)[0]
     try:
         io.export_onnx(net, args.onnx)
-    except ImportError as error:
-        raise SystemExit(str(error)) from None
+    except (ImportError, ValueError) as error:
+        raise SystemExit(f"cannot export to ONNX: {error}") from None
     except OSError as error:
         raise SystemExit(f"cannot write {args.onnx}: {error.strerror or error}") from None
     print(f"wrote {args.onnx}")
+
+
+PREDICT_EPILOG = """\
+Where --weights files come from: torchvision's ImageNet weights for GoogLeNet or Inception v3.
+With torchvision installed, torchvision.models.googlenet(weights="IMAGENET1K_V1") downloads
+googlenet-1378be20.pth (Inception v3: inception_v3_google-0cc3c7bd.pth) into
+~/.cache/torch/hub/checkpoints/; torch.save(model.state_dict(), "googlenet.pth") writes the same
+from such a model, and
+  np.savez("googlenet.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
+an .npz that needs no PyTorch to read. Then:
+  python -m inception_native predict --weights googlenet-1378be20.pth cat.jpg dog.png
+
+--checkpoint files come from `python -m inception_native train`:
+  python -m inception_native predict --checkpoint inception_digits.npz --input digits.npy
+"""
 
 
 def main(argv=None):
@@ -129,12 +196,12 @@ def main(argv=None):
     train.add_argument("--epochs", type=positive, default=8, help="epochs (default 8)")
     train.add_argument("--batch-size", type=positive, default=32, help="images per step (default 32)")
     train.add_argument("--lr", type=positive_number, default=0.1, help="peak learning rate (default 0.1)")
-    train.add_argument("--size", type=positive, default=32,
-                       help="images upsampled to size x size (default 32)")
+    train.add_argument("--size", type=train_size, default=32,
+                       help=f"images upsampled to size x size, {TRAIN_SIZES[0]} to {TRAIN_SIZES[1]} (default 32)")
     train.add_argument("--checkpoint", default="inception_digits.npz", help="checkpoint file (.npz)")
     train.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     train.add_argument("--limit", type=positive, help="train on the first N training images only")
-    train.add_argument("--seed", type=int, default=0, help="weights and shuffling (default 0)")
+    train.add_argument("--seed", type=non_negative, default=0, help="weights and shuffling (default 0)")
     train.add_argument("--threads", type=positive, default=1,
                        help="threads (default 1: robust on a shared machine; 2 is faster on a quiet one)")
     train.add_argument("--distributed", action="store_true",
@@ -142,10 +209,25 @@ def main(argv=None):
     train.add_argument("--timeout", type=positive_number, default=120,
                        help="--distributed: seconds a collective may wait for the other ranks "
                             "before the job is aborted (default 120)")
+    train.add_argument("--cfg", metavar="FILE.cfg",
+                       help="train this Darknet network instead (one channel, square, 10 outputs; "
+                            "--size is its width); export writes it back to Darknet")
     train.set_defaults(run=lambda args: __import__("inception_native.train").train.train(args))
     predict = commands.add_parser(
-        "predict", help="top classes: of images by torchvision's ImageNet weights, or of digits by a train checkpoint")
-    add_network_source(predict)
+        "predict", help="top classes: of images by torchvision's ImageNet weights, or of digits by a train checkpoint",
+        epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    weights = predict.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--weights", metavar="FILE",
+                         help="torchvision's state dict for --model (.pth, needs PyTorch; or .npz); "
+                              "with --cfg: Darknet's .weights")
+    weights.add_argument("--checkpoint", help="a checkpoint written by train (digits)")
+    predict.add_argument("--cfg", metavar="FILE.cfg",
+                         help="a Darknet classifier's cfg: --weights is its .weights, IMAGEs are "
+                              "letterboxed as Darknet's classifier does")
+    predict.add_argument("--names", metavar="FILE",
+                         help="with --cfg: class names, one a line, in the network's output order")
+    predict.add_argument("--model", choices=("googlenet", "inception_v3"),
+                         help="with --weights: the network (default googlenet)")
     predict.add_argument("images", nargs="*", metavar="IMAGE",
                          help="with --weights: image files or directories of them (needs Pillow)")
     predict.add_argument("--input",
@@ -153,13 +235,32 @@ def main(argv=None):
     predict.add_argument("--top", type=positive,
                          help="classes shown per image (default 5 for --weights, 3 for --checkpoint)")
     predict.set_defaults(run=run_predict)
-    export = commands.add_parser("export", help="write a network as ONNX (needs the onnx package)")
-    add_network_source(export)
-    export.add_argument("--onnx", metavar="OUT.onnx", required=True,
-                        help="the inference graph in standard ONNX operators, dynamic batch")
+    export = commands.add_parser(
+        "export", help="write a network as Darknet's .cfg and .weights (of a cfg or a train checkpoint) "
+                       "or as ONNX (also of torchvision's weights)")
+    source = export.add_mutually_exclusive_group()
+    source.add_argument("--cfg", metavar="FILE.cfg", help="a Darknet cfg (with --weights, or initialised weights)")
+    source.add_argument("--checkpoint", help="a checkpoint written by train (--cfg, or the default network: "
+                                             "then the reason it has no Darknet form)")
+    export.add_argument("--weights", metavar="FILE",
+                        help="with --cfg: its Darknet .weights; alone: torchvision's state dict for "
+                             "--model (.pth, needs PyTorch; or .npz), for --onnx")
+    export.add_argument("--model", choices=("googlenet", "inception_v3"),
+                        help="with torchvision's --weights: the network (default googlenet)")
+    export.add_argument("--darknet", metavar="OUT", help="writes OUT.cfg and OUT.weights")
+    export.add_argument("--onnx", metavar="OUT.onnx",
+                        help="the inference graph in standard ONNX operators, dynamic batch (needs onnx)")
     export.set_defaults(run=run_export)
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except KeyboardInterrupt as stop:  # Ctrl-C: one line, the shell's status for SIGINT
+        print("interrupted" + (f": {stop}" if str(stop) else ""), file=sys.stderr)
+        return 130
+    except SystemExit as stop:  # every command's errors: one line
+        if isinstance(stop.code, str):
+            raise SystemExit(f"error: {stop.code}") from None
+        raise
     return 0
 
 

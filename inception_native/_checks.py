@@ -402,33 +402,63 @@ def _workspace(workspace, need):
     return None if workspace is None else ("workspace", workspace, ("at least", need), True)
 
 
-def conv2d_forward(x, weight, bias, y, y_shape, workspace, need):
-    """Arrays of a convolution whose sizes conv_sizes checked: y of y_shape, the workspace
-    (None or `need` values or more), one dtype; returns True for float64."""
+def conv_output(name, y, shape, dtype):
+    """y of `shape` (B, OC, oh, ow) and `dtype`, written: C-contiguous, or a channel slice
+    y_big[:, c0:c0 + OC] of a C-contiguous tensor (an Inception branch writing its part of the
+    concatenation). Returns its image stride in elements."""
+    same_shape(name, y, shape)
+    if y.dtype != dtype:
+        raise TypeError(f"{name} has dtype {y.dtype}, expected {np.dtype(dtype)} like x")
+    if not y.flags.writeable:
+        raise ValueError(f"{name} is read-only but is written to")
+    B, OC, oh, ow = shape
+    item = y.itemsize
+    if y.flags.c_contiguous:
+        return OC * oh * ow
+    if (y.strides[1:] == (oh * ow * item, ow * item, item) and y.strides[0] % item == 0
+            and y.strides[0] >= OC * oh * ow * item):
+        return y.strides[0] // item
+    raise ValueError(f"{name} must be C-contiguous or a channel slice [:, c0:c1] of a "
+                     f"C-contiguous tensor, got strides {y.strides}")
+
+
+def conv2d_forward(x, weight, bias, y, y_shape, workspace, need, scale=None, shift=None):
+    """Arrays of a convolution whose sizes conv_sizes checked: y of y_shape (C-contiguous or a
+    channel slice), bias, scale and shift (OC,) or None (not bias and shift both), the
+    workspace (None or `need` values or more), one dtype. Returns (True for float64, y's image
+    stride in elements)."""
     same_shape("y", y, y_shape)
-    specs = [("x", x, x.size, False), ("weight", weight, weight.size, False),
-             ("y", y, y.size, True)]
-    specs += [s for s in (("bias", bias, y_shape[1], False) if bias is not None else None,
-                          _workspace(workspace, need)) if s]
+    OC = y_shape[1]
+    specs = [("x", x, x.size, False), ("weight", weight, weight.size, False)]
+    specs += [(n, a, OC, False) for n, a in (("bias", bias), ("scale", scale), ("shift", shift))
+              if a is not None]
+    specs += [s for s in (_workspace(workspace, need),) if s]
     f64 = arrays(*specs)
-    distinct(("x", x), ("weight", weight), ("bias", bias), ("y", y), ("workspace", workspace))
-    return f64
+    y_image = conv_output("y", y, y_shape, np.float64 if f64 else np.float32)
+    if bias is not None and shift is not None:
+        raise ValueError("give bias or shift, not both (a bias is a shift without a scale)")
+    distinct(("x", x), ("weight", weight), ("bias", bias), ("scale", scale), ("shift", shift),
+             ("y", y), ("workspace", workspace))
+    return f64, y_image
 
 
-def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need):
-    """As conv2d_forward, for the backward's arrays."""
+def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need, y_relu=None):
+    """As conv2d_forward, for the backward's arrays; y_relu (like dy) or None."""
     same_shape("dy", dy, y_shape)
     same_shape("dweight", dweight, weight.shape)
     if dx is not None:
         same_shape("dx", dx, x.shape)
+    if y_relu is not None:
+        same_shape("y_relu", y_relu, y_shape)
     specs = [("dy", dy, dy.size, False), ("x", x, x.size, False),
              ("weight", weight, weight.size, False), ("dweight", dweight, weight.size, True)]
     specs += [s for s in (("dx", dx, x.size, True) if dx is not None else None,
                           ("dbias", dbias, y_shape[1], True) if dbias is not None else None,
+                          ("y_relu", y_relu, dy.size, False) if y_relu is not None else None,
                           _workspace(workspace, need)) if s]
     f64 = arrays(*specs)
     distinct(("dy", dy), ("x", x), ("weight", weight), ("dx", dx), ("dweight", dweight),
-             ("dbias", dbias), ("workspace", workspace))
+             ("dbias", dbias), ("workspace", workspace), ("y_relu", y_relu))
     return f64
 
 
@@ -676,3 +706,35 @@ def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing, dlos
     _labels(labels, N, K)
     distinct(("probs", probs), ("dlogits", dlogits), same_ok=[("probs", "dlogits")])
     return f64, N, K, e, dloss
+
+
+# ---- Darknet's activations and the softmax ----------------------------------------------------
+
+def _slope(slope):
+    return number("slope", slope, 0.0)
+
+
+def leaky_relu_forward(x, y, slope):
+    slope = _slope(slope)
+    return (*relu_forward(x, y), slope)
+
+
+def leaky_relu_backward(dy, y, dx, slope):
+    slope = _slope(slope)
+    return (*relu_backward(dy, y, dx), slope)
+
+
+logistic_forward, logistic_backward = relu_forward, relu_backward
+
+
+def softmax_forward(x, y):
+    N, K = _logit_sizes("x", x)
+    f64, _ = _elementwise(("x", x, False), ("y", y, True), same_ok=[("x", "y")])
+    return f64, N, K
+
+
+def softmax_backward(dy, y, dx):
+    N, K = _logit_sizes("y", y)
+    f64, _ = _elementwise(("dy", dy, False), ("y", y, False), ("dx", dx, True),
+                          same_ok=[("dy", "dx")])
+    return f64, N, K

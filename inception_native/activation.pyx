@@ -132,3 +132,84 @@ def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing=0.0, 
     with nogil:
         in_softmax_cross_entropy_backward(f64, pd, pp, <int64_t *>pl, N, K, e, dl)
     return dlogits
+
+
+# ---- Darknet's leaky and logistic activations, the softmax ---------------------------------
+
+def leaky_relu_forward(x, y, slope=0.1):
+    """y = x where x > 0, else slope * x (Darknet's leaky: slope 0.1), each value computed in
+    double; slope >= 0; y may be x; returns y."""
+    cdef size_t n
+    cdef double a
+    cdef bint f64
+    f64, n, a = check.leaky_relu_forward(x, y, slope)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    with nogil:
+        in_leaky_relu_forward(f64, py, px, n, a)
+    return y
+
+
+def leaky_relu_backward(dy, y, dx, slope=0.1):
+    """dx = dy where the forward's output y > 0, else slope * dy; dx may be dy; returns dx."""
+    cdef size_t n
+    cdef double a
+    cdef bint f64
+    f64, n, a = check.leaky_relu_backward(dy, y, dx, slope)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *py = data(y)
+    with nogil:
+        in_leaky_relu_backward(f64, pdx, pdy, py, n, a)
+    return dx
+
+
+def logistic_forward(x, y):
+    """y = 1 / (1 + exp(-x)), computed in double; y may be x; returns y."""
+    cdef size_t n
+    cdef bint f64
+    f64, n = check.logistic_forward(x, y)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    with nogil:
+        in_logistic_forward(f64, py, px, n)
+    return y
+
+
+def logistic_backward(dy, y, dx):
+    """dx = dy * y * (1 - y), y the forward's output; dx may be dy; returns dx."""
+    cdef size_t n
+    cdef bint f64
+    f64, n = check.logistic_backward(dy, y, dx)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *py = data(y)
+    with nogil:
+        in_logistic_backward(f64, pdx, pdy, py, n)
+    return dx
+
+
+def softmax_forward(x, y):
+    """y = the softmax of each row of x (N, K), with sums in double; y may be x; returns y."""
+    cdef size_t N, K
+    cdef bint f64
+    f64, N, K = check.softmax_forward(x, y)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    with nogil:
+        in_softmax_forward(f64, py, px, N, K)
+    return y
+
+
+def softmax_backward(dy, y, dx):
+    """dx = y * (dy - sum(dy * y)) per row, y the forward's output (N, K): the gradient through
+    the softmax; dx may be dy; returns dx."""
+    cdef size_t N, K
+    cdef bint f64
+    f64, N, K = check.softmax_backward(dy, y, dx)
+    cdef void *pdx = data(dx)
+    cdef void *pdy = data(dy)
+    cdef void *py = data(y)
+    with nogil:
+        in_softmax_backward(f64, pdx, pdy, py, N, K)
+    return dx

@@ -7,16 +7,19 @@ gemm runs the sgemm/dgemm of the BLAS SciPy ships (scipy.linalg.cython_blas), lo
 this module is imported: SciPy is a run-time dependency only, nothing links a BLAS at build time.
 gemm_cpu is Darknet's triple loop, the reference.
 
-The layers write into the arrays passed and return the main output. The convolution lowers
-several images into one GEMM on small maps, a few output rows at a time on large ones; its
-workspace (conv2d_workspace_size values) is passed by the caller, who reuses it across calls,
-or allocated for the call when None. It shares its blocks of images among the OpenMP threads
-(set_num_threads), each with a single-threaded BLAS for the duration of the call (see
-inception_native.threads); gemm and the linear layer use the BLAS's own threads.
+The layers write into the arrays passed and return the main output. The convolution runs on
+our kernels by default (csrc/convk.h: packed GEMM with implicit im2col, per-ISA microkernels,
+bias/BatchNorm scale+shift/ReLU/accumulate fused into the store, outputs into channel slices,
+no BLAS; conv_isa names the ISA path), or, with a plan of algorithm="im2col", by lowering
+several images into one BLAS GEMM on small maps, a few output rows at a time on large ones,
+each OpenMP thread with a single-threaded BLAS (see inception_native.threads). Its workspace
+(plan.workspace values) is passed by the caller, who reuses it across calls, or allocated for
+the call when None. gemm and the linear layer use the BLAS's own threads.
 The NumPy twins, with the same signatures, are in inception_native.reference.
 """
 cimport numpy as cnp
 from in_conv cimport *
+from in_convk cimport *
 from in_im2col cimport *
 from in_gemm cimport *
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
@@ -122,17 +125,55 @@ def gemm_cpu(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
     _gemm(True, TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc)
 
 
-def conv_threads():
-    """Threads the convolution shares its blocks among: the OpenMP thread count, when the BLAS
-    can be made single-threaded meanwhile (see inception_native.threads), else 1."""
-    return get_num_threads() if blas_controllable() else 1
+ALGORITHMS = ("convk", "im2col")
 
+
+def conv_threads(algorithm="convk"):
+    """Threads a convolution shares its work among: the OpenMP thread count; for im2col only
+    when the BLAS can be made single-threaded meanwhile (see inception_native.threads), else 1.
+    """
+    if algorithm == "im2col" and not blas_controllable():
+        return 1
+    return get_num_threads()
+
+
+# ---- ISA of our kernels (csrc/convk.h) ------------------------------------------------------
+
+def conv_isa():
+    """The ISA path of the default convolution kernels: 'avx512', 'avx2' or 'portable' (or the
+    test path 'portable512'): the best this CPU runs unless INCEPTION_NATIVE_ISA or
+    set_conv_isa chose a lower one."""
+    return in_convk_isa_name().decode()
+
+
+def conv_isa_levels():
+    """The ISA paths this CPU runs, every one a valid set_conv_isa argument."""
+    return [in_convk_level_name(l).decode() for l in range(IN_CONVK_LEVELS)
+            if in_convk_isa_supported(l)]
+
+
+def set_conv_isa(name):
+    """Run the convolution kernels on ISA path `name` (see conv_isa_levels); plans made before
+    keep the path they were made with. Returns the previous path's name."""
+    previous = conv_isa()
+    for level in range(IN_CONVK_LEVELS):
+        if in_convk_level_name(level).decode() == name:
+            if in_convk_set_isa(level) != 0:
+                raise ValueError(f"this CPU cannot run the {name} path (it runs "
+                                 f"{', '.join(conv_isa_levels())})")
+            return previous
+    raise ValueError(f"unknown ISA path {name!r}: one of "
+                     f"{', '.join(in_convk_level_name(l).decode() for l in range(IN_CONVK_LEVELS))}")
+
+
+# ---- plans -----------------------------------------------------------------------------------
 
 cdef class ConvPlan:
-    """How one convolution runs (csrc/conv.h, in_conv2d_plan): G images per GEMM, or R output
-    rows of one image; the threads sharing the blocks; the workspace they need. Made once per
-    layer and input shape (conv2d_plan), passed to every conv2d_forward/backward call."""
+    """How one convolution runs by im2col + BLAS (csrc/conv.h, in_conv2d_plan): G images per
+    GEMM, or R output rows of one image; the threads sharing the blocks; the workspace they
+    need. Made once per layer and input shape (conv2d_plan(..., algorithm="im2col"))."""
     cdef in_conv_plan p
+    algorithm = "im2col"
 
     @property
     def sizes(self):
@@ -163,62 +204,175 @@ cdef class ConvPlan:
                 f"workspace={self.workspace})")
 
 
-def _plan(sizes, threads, min_columns, block_values):
-    cdef ConvPlan plan = ConvPlan()
+cdef class ConvKPlan:
+    """How one convolution runs on our kernels (csrc/convk.h, in_convk_plan_init): the ISA
+    path, the blocking of each pass, the threads, the workspace; one C plan per dtype (their
+    blocking differs with the vector lanes), made once per layer and input shape
+    (conv2d_plan)."""
+    cdef in_convk_plan p32, p64
+    algorithm = "convk"
+
+    @property
+    def sizes(self):
+        """(B, C, H, W, OC, kh, kw, sh, sw, ph, pw): the convolution it was made for."""
+        p = self.p32
+        return (p.B, p.C, p.H, p.W, p.OC, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw)
+
+    @property
+    def output_shape(self):
+        return (self.p32.B, self.p32.OC, self.p32.oh, self.p32.ow)
+
+    @property
+    def isa(self):
+        return in_convk_level_name(self.p32.isa).decode()
+
+    @property
+    def blocking(self):
+        """Forward GEMM of float32: (mr, nr, kc, mc, nc)."""
+        g = self.p32.fwd
+        return g.mr, g.nr, g.kc, g.mc, g.nc
+
+    @property
+    def threads(self):
+        return self.p32.threads
+
+    @property
+    def workspace(self):
+        """Values (of x's dtype) of the workspace the calls need, forward and backward."""
+        return max(self.p32.work, self.p64.work)
+
+    def __repr__(self):
+        return (f"ConvKPlan(sizes={self.sizes}, isa={self.isa!r}, blocking={self.blocking}, "
+                f"threads={self.threads}, workspace={self.workspace})")
+
+
+def _plan(sizes, threads, min_columns, block_values, algorithm):
     B, C, H, W, OC, kh, kw, sh, sw, ph, pw = sizes
-    plan.p = in_conv2d_plan(B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads, min_columns,
-                            block_values)
-    return plan
+    cdef ConvPlan plan
+    cdef ConvKPlan kplan
+    if algorithm == "im2col":
+        plan = ConvPlan()
+        plan.p = in_conv2d_plan(B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads, min_columns,
+                                block_values)
+        return plan
+    kplan = ConvKPlan()
+    in_convk_plan_init(&kplan.p32, sizeof(float), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads)
+    in_convk_plan_init(&kplan.p64, sizeof(double), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads)
+    return kplan
+
+
+def _algorithm(algorithm):
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    return algorithm
 
 
 def conv2d_plan(x_shape, weight_shape, stride=1, padding=0, threads=None,
-                min_columns=IN_CONV_MIN_COLUMNS, block_values=IN_CONV_BLOCK_VALUES):
-    """The ConvPlan of a convolution of x (x_shape) by weight (weight_shape), for `threads`
-    threads (None: conv_threads(), what a call now would use). min_columns and block_values:
-    the blocking's targets (csrc/conv.h; tests pass others to exercise every blocking)."""
+                min_columns=IN_CONV_MIN_COLUMNS, block_values=IN_CONV_BLOCK_VALUES,
+                algorithm="convk"):
+    """The plan of a convolution of x (x_shape) by weight (weight_shape), for `threads` threads
+    (None: conv_threads(), what a call now would use). algorithm: "convk" (our kernels, the
+    default: a ConvKPlan) or "im2col" (lowering + the BLAS's GEMM: a ConvPlan, whose blocking
+    targets min_columns and block_values tests vary, csrc/conv.h)."""
+    algorithm = _algorithm(algorithm)
     sizes = check.conv_sizes(x_shape, weight_shape, stride, padding)
-    threads = conv_threads() if threads is None else check.size("threads", threads, 1)
+    threads = conv_threads(algorithm) if threads is None else check.size("threads", threads, 1)
     return _plan(sizes, threads, check.size("min_columns", min_columns, 1),
-                 check.size("block_values", block_values, 1))
+                 check.size("block_values", block_values, 1), algorithm)
 
 
-def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0, threads=None):
+def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0, threads=None,
+                          algorithm="convk"):
     """Elements of the workspace conv2d_forward and conv2d_backward use (0: none needed), for
     `threads` threads (None: what the next call will use)."""
-    return conv2d_plan(x_shape, weight_shape, stride, padding, threads).workspace
+    return conv2d_plan(x_shape, weight_shape, stride, padding, threads,
+                       algorithm=algorithm).workspace
 
 
 def checked_plan(plan, x, weight, stride, padding):
-    """plan, checked against the arrays it is used for, or (None) a new one for them."""
+    """plan, checked against the arrays it is used for, or (None) a new default one for them."""
     sizes = check.conv_sizes(check.image("x", x), check.image("weight", weight), stride, padding)
     if plan is None:
-        return _plan(sizes, conv_threads(), IN_CONV_MIN_COLUMNS, IN_CONV_BLOCK_VALUES)
-    if not isinstance(plan, ConvPlan):
-        raise TypeError(f"plan must be a ConvPlan (conv2d_plan), got {type(plan).__name__}")
+        return _plan(sizes, conv_threads(), IN_CONV_MIN_COLUMNS, IN_CONV_BLOCK_VALUES, "convk")
+    if not isinstance(plan, (ConvPlan, ConvKPlan)):
+        raise TypeError(f"plan must be a ConvPlan or ConvKPlan (conv2d_plan), got "
+                        f"{type(plan).__name__}")
     if plan.sizes != sizes:
         raise ValueError(f"plan was made for sizes {plan.sizes} (B, C, H, W, OC, kh, kw, sh, sw, "
                          f"ph, pw), these arrays have {sizes}")
     return plan
 
 
-def _workspace(workspace, ConvPlan plan, x):
-    return np.empty(plan.p.work, x.dtype) if workspace is None else workspace
+def _workspace(workspace, plan, x):
+    return np.empty(plan.workspace, x.dtype) if workspace is None else workspace
 
 
-def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None):
-    """y = conv2d(x, weight) + bias; returns y.
+def _im2col_epilogue(y, t, scale, shift, bias, relu, accumulate):
+    """The fused epilogue of our kernels, in NumPy, for the im2col contender:
+    y = act(scale * t + shift (+ y)) with t the plain convolution."""
+    OC = y.shape[1]
+    if scale is not None:
+        t *= scale.reshape(1, OC, 1, 1)
+    for add in (shift, bias):
+        if add is not None:
+            t += add.reshape(1, OC, 1, 1)
+    if accumulate:
+        t += y
+    if relu:
+        t[t < 0] = 0  # NaN kept, as the C kernels keep it
+    y[...] = t
 
+
+# ---- the layers --------------------------------------------------------------------------
+
+def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None,
+                   scale=None, shift=None, relu=False, accumulate=False):
+    """y = conv2d(x, weight) + bias; returns y. With the fused options:
+        y = act(scale * conv2d(x, weight) + shift (+ y when accumulate)),  act = ReLU if relu
+    (per output channel scale and shift (OC,) or None; a bias is a shift; inference BatchNorm
+    is both).
     x (B, C, H, W), weight (OC, C, kh, kw), bias (OC,) or None, y (B, OC, oh, ow) with
-    oh = (H + 2 padding - kh) // stride + 1. stride and padding: an int or (h, w).
+    oh = (H + 2 padding - kh) // stride + 1, C-contiguous or a channel slice
+    y_big[:, c0:c0 + OC] of a C-contiguous tensor (an Inception branch writes its part of the
+    concatenation). stride and padding: an int or (h, w).
     plan: conv2d_plan(x.shape, weight.shape, stride, padding), made once and reused (None: made
-    for this call). workspace: plan.workspace values of x's dtype or more, reused across calls;
-    None allocates one for this call. The plan depends on the thread count (set_num_threads):
-    blocks of images are shared among OpenMP threads, each with its share of the workspace, and
-    the BLAS runs single-threaded for the call.
+    for this call; algorithm="im2col" there picks lowering + BLAS, which applies the options
+    above in NumPy and writes only contiguous y). workspace: plan.workspace values of x's dtype
+    or more, reused across calls; None allocates one for this call. The plan depends on the
+    thread count (set_num_threads) and the ISA path (conv_isa). Our kernels repack the weights
+    at every call (OC*C*kh*kw values, into the workspace).
     """
-    cdef ConvPlan p = checked_plan(plan, x, weight, stride, padding)
-    cdef bint f64 = check.conv2d_forward(x, weight, bias, y, p.output_shape, workspace, p.p.work)
+    p = checked_plan(plan, x, weight, stride, padding)
+    f64, y_image = check.conv2d_forward(x, weight, bias, y, p.output_shape, workspace,
+                                        p.workspace, scale, shift)
+    relu, accumulate = check.truth("relu", relu), check.truth("accumulate", accumulate)
     work = _workspace(workspace, p, x)
+    if isinstance(p, ConvKPlan):
+        _convk_forward(p, f64, y, y_image, work, x, weight, scale,
+                       bias if shift is None else shift, relu, accumulate)
+        return y
+    plain = scale is None and shift is None and not relu and not accumulate
+    out = y if plain and y.flags.c_contiguous else np.empty(p.output_shape, x.dtype)
+    _im2col_forward(p, f64, out, work, x, weight, bias if plain else None)
+    if out is not y:
+        _im2col_epilogue(y, out, scale, shift, bias, relu, accumulate)
+    return y
+
+
+def _convk_forward(ConvKPlan p, bint f64, y, size_t y_image, work, x, weight, scale, shift,
+                   bint relu, bint accumulate):
+    cdef const in_convk_plan *c = &p.p64 if f64 else &p.p32
+    cdef void *py = data(y)
+    cdef void *pk = data(work)
+    cdef void *px = data(x)
+    cdef void *pw = data(weight)
+    cdef void *ps = data(scale)
+    cdef void *ph = data(shift)
+    with nogil:
+        in_convk_forward(f64, c, py, y_image, pk, px, pw, NULL, ps, ph, relu, accumulate)
+
+
+def _im2col_forward(ConvPlan p, bint f64, y, work, x, weight, bias):
     cdef void *py = data(y)
     cdef void *pk = data(work)
     cdef void *px = data(x)
@@ -226,22 +380,45 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, p
     cdef void *pb = data(bias)
     with single_threaded_blas():  # its idle threads would spin against ours
         with nogil:
-                            in_conv2d_forward(f64, &p.p, py, pk, px, pw, pb)
-    return y
+            in_conv2d_forward(f64, &p.p, py, pk, px, pw, pb)
 
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None, *,
-                    plan=None):
+                    plan=None, y_relu=None):
     """The true gradients of conv2d_forward; returns dx.
-
     dy (B, OC, oh, ow) is dL/dy; dx (like x) or None (not computed: a first layer's input),
-    dweight (like weight), dbias (OC,) or None are overwritten, not accumulated. plan and
-    workspace: as conv2d_forward's.
+    dweight (like weight), dbias (OC,) or None are overwritten, not accumulated. y_relu: the
+    forward's output when it ended in a ReLU (relu=True), or None: dy counts as 0 where
+    y_relu <= 0. plan and workspace: as conv2d_forward's.
     """
-    cdef ConvPlan p = checked_plan(plan, x, weight, stride, padding)
+    p = checked_plan(plan, x, weight, stride, padding)
     cdef bint f64 = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, p.output_shape,
-                                          workspace, p.p.work)
+                                          workspace, p.workspace, y_relu)
     work = _workspace(workspace, p, x)
+    if isinstance(p, ConvKPlan):
+        _convk_backward(p, f64, dx, dweight, dbias, work, dy, y_relu, x, weight)
+        return dx
+    if y_relu is not None:
+        dy = np.where(y_relu > 0, dy, 0).astype(dy.dtype)
+    _im2col_backward(p, f64, dx, dweight, dbias, work, dy, x, weight)
+    return dx
+
+
+def _convk_backward(ConvKPlan p, bint f64, dx, dweight, dbias, work, dy, y_relu, x, weight):
+    cdef const in_convk_plan *c = &p.p64 if f64 else &p.p32
+    cdef void *pdx = data(dx)
+    cdef void *pdw = data(dweight)
+    cdef void *pdb = data(dbias)
+    cdef void *pk = data(work)
+    cdef void *pdy = data(dy)
+    cdef void *pm = data(y_relu)
+    cdef void *px = data(x)
+    cdef void *pw = data(weight)
+    with nogil:
+        in_convk_backward(f64, c, pdx, pdw, pdb, pk, pdy, pm, px, pw)
+
+
+def _im2col_backward(ConvPlan p, bint f64, dx, dweight, dbias, work, dy, x, weight):
     cdef void *pdx = data(dx)
     cdef void *pdw = data(dweight)
     cdef void *pdb = data(dbias)
@@ -251,8 +428,7 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
     cdef void *pw = data(weight)
     with single_threaded_blas():
         with nogil:
-                            in_conv2d_backward(f64, &p.p, pdx, pdw, pdb, pk, pdy, px, pw)
-    return dx
+            in_conv2d_backward(f64, &p.p, pdx, pdw, pdb, pk, pdy, px, pw)
 
 
 def linear_forward(x, weight, bias, y):

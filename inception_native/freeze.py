@@ -130,6 +130,15 @@ def _snapshot(layer):
     return copy.deepcopy(layer, {id(m): m for m in list(sys.modules.values())}).eval()
 
 
+def _lower_route(layer, inputs, graph):
+    """A stage that reads a list of earlier outputs: Darknet's route (their concatenation, or
+    the one passed through), or a layer the freezer does not know."""
+    shape = layer.output_shape([(1, *graph.shapes[v]) for v in inputs])[1:]
+    if type(layer) is L.Route:
+        return inputs[0] if len(inputs) == 1 else graph.add("concat", inputs, shape)
+    return graph.add("layer", inputs, shape, layer=_snapshot(layer), as_list=True)
+
+
 def _only_consumer(graph, value, node):
     return graph.consumers(value) == [node]
 
@@ -169,10 +178,13 @@ def lower(layer, input_shape, dtype):
     input_shape (C, H, W); weights and statistics copied in dtype (folding computes in float64)."""
     graph = Graph(input_shape, np.dtype(dtype))
     stages = layer.stages if hasattr(layer, "stages") else [("", layer)]
-    value = 0
-    for _, stage in stages:
-        value = _lower(stage, value, graph)
-    graph.output = value
+    # a models.Graph's stages may read any earlier stages' outputs (-1: the input)
+    reads = getattr(layer, "_reads", None) or [([i - 1], False) for i in range(len(stages))]
+    values = []
+    for (_, stage), (sources, as_list) in zip(stages, reads):
+        inputs = [0 if j == -1 else values[j] for j in sources]
+        values.append(_lower_route(stage, inputs, graph) if as_list else _lower(stage, inputs[0], graph))
+    graph.output = values[-1] if values else 0
     _fuse(graph)
     for node in graph.nodes:
         for name in ("weight", "bias", "scale", "shift"):
@@ -359,7 +371,7 @@ class Plan:
             elif node.op == "slice" and node.output not in self.views:
                 np.copyto(y, xs[0][:, a["channels"]])
             elif node.op == "layer":
-                np.copyto(y, a["layer"].forward(xs[0]))
+                np.copyto(y, a["layer"].forward(xs if a.get("as_list") else xs[0]))
             if a.get("relu"):
                 backend.relu_forward(y, y)
         return arrays[self.graph.output]
@@ -393,6 +405,7 @@ class Frozen:
             self.plans[key] = Plan(self.graph, batch, self.backend)
         return self.plans[key]
 
+    @L._one_call_at_a_time  # the arena serves one call at a time, as a layer does
     def forward(self, x):
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")

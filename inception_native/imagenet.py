@@ -10,6 +10,7 @@ images are read and classified BATCH at a time by the frozen network, so any num
 in bounded memory.
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -51,17 +52,21 @@ def prepare(image, crop, resize):
 
 
 def read_images(paths, crop, resize):
-    """The images at paths, prepared, as one (N, 3, crop, crop) batch."""
+    """The images at paths, prepared, as one (N, 3, crop, crop) batch; SystemExit naming an
+    image that cannot be read, or that Pillow takes for a decompression bomb (more pixels than
+    Image.MAX_IMAGE_PIXELS)."""
     try:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
     except ImportError:
         raise SystemExit(MISSING_PILLOW) from None
     batch = []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                batch.append(prepare(image, crop, resize))
-        except (OSError, UnidentifiedImageError) as error:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    batch.append(prepare(image, crop, resize))
+        except (OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise SystemExit(f"cannot read image {path}: {error}") from None
     return np.stack(batch)
 
@@ -82,11 +87,13 @@ def predict(args):
     paths = image_paths(args.images)
     if not paths:
         raise SystemExit("predict --weights needs at least one IMAGE")
-    crop, resize = SIZES[args.model]
+    arch = args.model or "googlenet"
+    crop, resize = SIZES[arch]
     try:
-        model = io.torchvision_model(args.model, args.weights).freeze()
+        model = io.torchvision_model(arch, args.weights).freeze()
     except (ValueError, TypeError, ImportError) as error:
-        raise SystemExit(f"cannot load {args.weights}: {error}") from None
+        message = str(error)  # io's errors about a file name it
+        raise SystemExit(message if args.weights in message else f"{args.weights}: {message}") from None
     names, (classes,) = class_names(), model.output_shape
     if classes != len(names):
         raise SystemExit(f"{args.weights} has {classes} classes, not ImageNet's {len(names)}")

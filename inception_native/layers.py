@@ -11,7 +11,14 @@ Every layer: `forward(x)`, `backward(dy)`, `params` and `grads` (name -> array, 
 every time: an optimiser updates them in place), `buffers` (state that is not trained, e.g.
 BatchNorm's rolling statistics), `train()`/`eval()`, and `output_shape(shape)`, the output
 shape for an input shape, computed without running anything.
+
+Threads: a layer (or network) object keeps its inputs and outputs between calls, so it serves
+one call at a time. A forward or backward of an object that another thread is running raises
+RuntimeError (instead of returning the other call's results); separate objects, e.g. one network
+per thread, run fully in parallel (the kernels release the GIL).
 """
+import functools
+import threading
 from types import MappingProxyType
 
 import numpy as np
@@ -36,8 +43,39 @@ def _prefixed(children, attribute):
             for key, value in getattr(child, attribute).items()}
 
 
+_running = {}  # id of each object inside a forward or backward -> the thread running it
+
+
+def _one_call_at_a_time(method):
+    """method, raising RuntimeError when its object is already inside a forward or backward in
+    another thread (dict.setdefault is atomic: no lock needed). The same thread may enter again:
+    a subclass's forward calling its parent's."""
+    @functools.wraps(method)
+    def exclusive(self, *args):
+        mine = [threading.get_ident()]
+        holder = _running.setdefault(id(self), mine)
+        if holder[0] != mine[0]:
+            raise RuntimeError(f"this {type(self).__name__} is already running a forward or "
+                               "backward (in another thread): a layer or network serves one "
+                               "call at a time; use one object per thread")
+        if holder is not mine:  # an outer call of this thread holds it and will release it
+            return method(self, *args)
+        try:
+            return method(self, *args)
+        finally:
+            del _running[id(self)]
+    return exclusive
+
+
 class Layer:
-    """What every layer shares: mode, backend, no parameters or buffers unless it says so."""
+    """What every layer shares: mode, backend, no parameters or buffers unless it says so;
+    forward and backward one call at a time (see the module's docstring)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            if name in cls.__dict__:
+                setattr(cls, name, _one_call_at_a_time(cls.__dict__[name]))
 
     backend = native
     training = True
@@ -180,17 +218,23 @@ class Linear(Layer):
 
 
 class ReLU(Layer):
+    """y = max(x, 0). Its backward reads the forward's output: so do LeakyReLU's, Logistic's
+    and Softmax's, which name their kernels (and the kernels' extra arguments) here."""
+
+    kernels, options = ("relu_forward", "relu_backward"), ()
+
     def __init__(self, backend=native):
         self.backend = backend
         self._y = self._dx = None
 
     def forward(self, x):
         self._y = _reuse(self._y, x.shape, x.dtype)
-        return self.backend.relu_forward(x, self._y)
+        return getattr(self.backend, self.kernels[0])(x, self._y, *self.options)
 
     def backward(self, dy):
         self._dx = _reuse(self._dx, dy.shape, dy.dtype)
-        return self.backend.relu_backward(dy, self._saved(self._y), self._dx)
+        return getattr(self.backend, self.kernels[1])(dy, self._saved(self._y), self._dx,
+                                                      *self.options)
 
 
 class MaxPool2d(Layer):
@@ -443,6 +487,13 @@ def _add_into(backend, total, parts):
     return total
 
 
+def joined_shape(shapes, what):
+    """The shape of arrays of `shapes` side by side along the channels (axis 1)."""
+    if len({s[:1] + s[2:] for s in shapes}) != 1:
+        raise ValueError(f"{what} {[tuple(s) for s in shapes]} differ beyond their channels")
+    return (shapes[0][0], sum(s[1] for s in shapes), *shapes[0][2:])
+
+
 class Sequential(Container):
     """Layers applied one after another; children named "0", "1", ... or by `names`."""
 
@@ -484,10 +535,7 @@ class Concat(Container):
         self._y = self._dx = self._dys = self._shapes = None
 
     def output_shape(self, shape):
-        shapes = [b.output_shape(shape) for _, b in self.children]
-        if len({s[:1] + s[2:] for s in shapes}) != 1:
-            raise ValueError(f"the branches' outputs {shapes} differ beyond their channels")
-        return (shapes[0][0], sum(s[1] for s in shapes), *shapes[0][2:])
+        return joined_shape([b.output_shape(shape) for _, b in self.children], "the branches' outputs")
 
     def forward(self, x):
         outputs = [b.forward(x) for _, b in self.children]
@@ -505,3 +553,134 @@ class Concat(Container):
         self._dx = _reuse(self._dx, dxs[0].shape, dy.dtype)
         return _add_into(self.backend, self._dx, dxs)
 
+
+# ---- Darknet's layers: its activations, softmax, [route] and [maxpool] ---------------------
+
+class LeakyReLU(ReLU):
+    """y = x where x > 0, else slope * x (Darknet's leaky: slope 0.1)."""
+
+    kernels = ("leaky_relu_forward", "leaky_relu_backward")
+
+    def __init__(self, slope=0.1, backend=native):
+        super().__init__(backend)
+        self.options = (check.number("slope", slope, 0.0),)
+
+
+class Logistic(ReLU):
+    """y = 1 / (1 + exp(-x))."""
+
+    kernels = ("logistic_forward", "logistic_backward")
+
+
+class Softmax(ReLU):
+    """(batch, ...) -> (batch, n): the softmax over each item's n values, probabilities (as
+    Darknet's [softmax]); backward: the true gradient through it."""
+
+    kernels = ("softmax_forward", "softmax_backward")
+    _x_shape = None
+    output_shape = Flatten.output_shape
+
+    def forward(self, x):
+        self._x_shape = x.shape
+        return super().forward(x.reshape(self.output_shape(x.shape)))
+
+    def backward(self, dy):
+        return super().backward(dy).reshape(self._saved(self._x_shape))
+
+
+class Unflatten(Flatten):
+    """(batch, features) -> (batch, features, 1, 1): a view, no copy (a vector read as a 1x1
+    map, as Darknet's layers read one)."""
+
+    def output_shape(self, shape):
+        if len(shape) != 2:
+            raise ValueError(f"Unflatten expects (batch, features), got {tuple(shape)}")
+        return (*shape, 1, 1)
+
+
+class Route(Layer):
+    """Darknet's [route]: the outputs of earlier layers (its sources in a models.Graph) side by
+    side along the channels; one source passes through. forward(xs) takes their list,
+    backward(dy) returns one gradient per source (the split)."""
+
+    def __init__(self, backend=native):
+        self.backend = backend
+        self._y = self._dxs = self._shapes = None
+
+    def output_shape(self, shapes):
+        return joined_shape(shapes, "the route's inputs")
+
+    def forward(self, xs):
+        self._shapes = [x.shape for x in xs]
+        if len(xs) == 1:
+            return xs[0]
+        self._y = _reuse(self._y, self.output_shape(self._shapes), xs[0].dtype)
+        return self.backend.concat_forward(list(xs), self._y)
+
+    def backward(self, dy):
+        shapes = self._saved(self._shapes)
+        if len(shapes) == 1:
+            return [dy]
+        self._dxs = [_reuse(d, s, dy.dtype) for d, s in zip(self._dxs or [None] * len(shapes), shapes)]
+        return self.backend.concat_backward(dy, self._dxs)
+
+
+class DarknetMaxPool(Layer):
+    """Darknet's [maxpool]: size x size windows every `stride` pixels, the first at
+    -(padding // 2), (H + padding - size) // stride + 1 of them down (likewise across); places
+    outside the image never win (Darknet reads them as -FLT_MAX). padding defaults to
+    size - 1: for an even size it is asymmetric, size 2 stride 1 keeps the map's size with
+    windows one past its right and bottom edges. Runs the max_pool2d kernels, with their
+    symmetric padding when Darknet's windows fit in it, else on a copy of the input padded
+    with -inf. A window wholly outside the image (a large padding) is refused."""
+
+    def __init__(self, size, stride=1, padding=None, backend=native):
+        self.size, self.stride = check.size("size", size, 1), check.size("stride", stride, 1)
+        self.padding = self.size - 1 if padding is None else check.size("padding", padding)
+        self.backend = backend
+        self._y = self._argmax = self._padded = self._dpadded = self._dx = self._x_shape = None
+
+    def _geometry(self, H, W):
+        """(oh, ow), the first window's offset and how far the last reach past the bottom and
+        right edges (padding that the input needs there)."""
+        k, s, first = self.size, self.stride, self.padding // 2
+        out = [(n + self.padding - k) // s + 1 for n in (H, W)]
+        if min(out) < 1 or first >= k or any((o - 1) * s - first >= n for o, n in zip(out, (H, W))):
+            raise ValueError(f"[maxpool] size={k} stride={s} padding={self.padding} on a {H}x{W} "
+                             "map has windows wholly outside it")
+        return out, first, [max(0, (o - 1) * s + k - first - n) for o, n in zip(out, (H, W))]
+
+    def output_shape(self, shape):
+        return (*shape[:2], *self._geometry(*shape[2:])[0])
+
+    def _padded_input(self, shape):
+        """The padding max_pool2d applies itself (symmetric), or None when the input needs a
+        -inf border of (first, bottom, first, right)."""
+        _, first, (bottom, right) = self._geometry(*shape[2:])
+        return first if max(bottom, right) <= first <= self.size // 2 else None
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        self._x_shape, shape = x.shape, self.output_shape(x.shape)
+        self._y, self._argmax = _reuse(self._y, shape, x.dtype), _reuse(self._argmax, shape, np.int64)
+        padding = self._padded_input(x.shape)
+        if padding is None:
+            _, first, (bottom, right) = self._geometry(*x.shape[2:])
+            B, C, H, W = x.shape
+            self._padded = _reuse(self._padded, (B, C, first + H + bottom, first + W + right), x.dtype)
+            self._padded.fill(-np.inf)
+            self._padded[:, :, first:first + H, first:first + W] = x
+            x, padding = self._padded, 0
+        return self.backend.max_pool2d_forward(x, self._y, self._argmax, self.size, self.stride,
+                                               padding, False)
+
+    def backward(self, dy):
+        shape = self._saved(self._x_shape)
+        self._dx = _reuse(self._dx, shape, dy.dtype)
+        if self._padded_input(shape) is not None:
+            return self.backend.max_pool2d_backward(dy, self._argmax, self._dx)
+        self._dpadded = _reuse(self._dpadded, self._padded.shape, dy.dtype)
+        self.backend.max_pool2d_backward(dy, self._argmax, self._dpadded)
+        first = self.padding // 2
+        self._dx[...] = self._dpadded[:, :, first:first + shape[2], first:first + shape[3]]
+        return self._dx

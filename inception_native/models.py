@@ -68,10 +68,13 @@ class Network(Container):
         lines.append(f"{'total':<38}{self.num_params():>12,}")
         return "\n".join(lines)
 
-    def forward(self, x):
+    def _check_images(self, x):
         if not isinstance(x, np.ndarray) or x.shape[1:] != self.input_shape:
             raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.input_shape))}), "
                              f"got {getattr(x, 'shape', type(x).__name__)}")
+
+    def forward(self, x):
+        self._check_images(x)
         self._with_heads, aux = self.training and bool(self.heads), []
         for name, stage in self.stages:
             x = stage.forward(x)

@@ -11,6 +11,8 @@ from .blas import (add_bias, axpy_cpu, backward_bias, backward_scale_cpu, copy_c
 from .activation import (concat_backward, concat_forward, dropout_backward, dropout_forward,
                          relu_backward, relu_forward, softmax_cross_entropy_backward,
                          softmax_cross_entropy_forward)
+from .activation import (leaky_relu_backward, leaky_relu_forward, logistic_backward,
+                         logistic_forward, softmax_backward, softmax_forward)
 from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward, conv2d_plan,
                    conv2d_workspace_size, gemm, gemm_cpu, im2col_cpu, im2col_ext,
                    linear_backward, linear_forward)
@@ -33,4 +35,6 @@ __all__ = [
     "global_avg_pool_backward",
     "relu_forward", "relu_backward", "dropout_forward", "dropout_backward", "concat_forward",
     "concat_backward", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
+    "leaky_relu_forward", "leaky_relu_backward", "logistic_forward", "logistic_backward",
+    "softmax_forward", "softmax_backward",
 ]

@@ -271,24 +271,37 @@ gemm_cpu = gemm  # native has both (BLAS and Darknet's triple loop); NumPy has o
 
 # ---- convolution and linear layers ---------------------------------------------------------
 
-def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None):
+def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None,
+                   scale=None, shift=None, relu=False, accumulate=False):
     plan = checked_plan(plan, x, weight, stride, padding)
-    check.conv2d_forward(x, weight, bias, y, plan.output_shape, workspace, plan.workspace)
+    check.conv2d_forward(x, weight, bias, y, plan.output_shape, workspace, plan.workspace, scale,
+                         shift)
+    relu, accumulate = check.truth("relu", relu), check.truth("accumulate", accumulate)
     B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     out = weight.reshape(OC, -1) @ cols.reshape(C * kh * kw, -1)  # (OC, B*ohw): one GEMM
-    y[...] = out.reshape(OC, B, *y.shape[2:]).transpose(1, 0, 2, 3)
-    if bias is not None:
-        y += bias.reshape(1, -1, 1, 1)
+    t = out.reshape(OC, B, *y.shape[2:]).transpose(1, 0, 2, 3)
+    if scale is not None:
+        t = t * scale.reshape(1, -1, 1, 1)
+    for add in (bias, shift):
+        if add is not None:
+            t = t + add.reshape(1, -1, 1, 1)
+    if accumulate:
+        t = t + y
+    if relu:
+        t = np.where(t < 0, 0, t)
+    y[...] = t
     return y
 
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None, *,
-                    plan=None):
+                    plan=None, y_relu=None):
     plan = checked_plan(plan, x, weight, stride, padding)
     check.conv2d_backward(dy, x, weight, dx, dweight, dbias, plan.output_shape, workspace,
-                          plan.workspace)
+                          plan.workspace, y_relu)
     B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
+    if y_relu is not None:
+        dy = np.where(y_relu > 0, dy, 0).astype(dy.dtype)
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     dY = dy.transpose(1, 0, 2, 3).reshape(OC, -1)  # (OC, B*ohw)
     dweight.reshape(OC, -1)[...] = dY @ cols.reshape(C * kh * kw, -1).T
@@ -542,3 +555,45 @@ def softmax_cross_entropy_backward(probs, labels, dlogits, label_smoothing=0.0, 
     q[np.arange(N), labels] += 1 - e
     dlogits[...] = dloss * (probs.astype(np.float64) - q) / N
     return dlogits
+
+
+# ---- Darknet's activations and the softmax ----------------------------------------------------
+
+def leaky_relu_forward(x, y, slope=0.1):
+    _, _, slope = check.leaky_relu_forward(x, y, slope)
+    y[...] = np.where(x > 0, x, slope * x.astype(np.float64))
+    return y
+
+
+def leaky_relu_backward(dy, y, dx, slope=0.1):
+    _, _, slope = check.leaky_relu_backward(dy, y, dx, slope)
+    dx[...] = np.where(y > 0, dy, slope * dy.astype(np.float64))
+    return dx
+
+
+def logistic_forward(x, y):
+    check.logistic_forward(x, y)
+    y[...] = 1 / (1 + np.exp(-x.astype(np.float64)))
+    return y
+
+
+def logistic_backward(dy, y, dx):
+    check.logistic_backward(dy, y, dx)
+    y64 = y.astype(np.float64)
+    dx[...] = dy * y64 * (1 - y64)
+    return dx
+
+
+def softmax_forward(x, y):
+    check.softmax_forward(x, y)
+    z = x.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    y[...] = e / e.sum(axis=1, keepdims=True)
+    return y
+
+
+def softmax_backward(dy, y, dx):
+    check.softmax_backward(dy, y, dx)
+    y64 = y.astype(np.float64)
+    dx[...] = y64 * (dy - (dy * y64).sum(axis=1, keepdims=True))
+    return dx

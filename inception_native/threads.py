@@ -44,6 +44,11 @@ def set_num_threads(n):
     set_blas_threads(n)
 
 
+def threads_text(n):
+    """n threads in words: 1 thread, 2 threads, ..."""
+    return f"{n} thread{'' if n == 1 else 's'}"
+
+
 def get_num_threads():
     """OpenMP threads the next native kernel call from this Python thread will use."""
     return get_openmp_threads()

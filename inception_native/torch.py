@@ -7,10 +7,17 @@
 run the native kernels on the tensors' memory (CPU, float32 or float64). `BatchNorm2d` and
 `Conv2d` subclass torch.nn's, so parameters, buffers and state dicts are unchanged; they run
 the same math as torch.nn's (BatchNorm: biased variance to normalise, unbiased running
-variance, PyTorch's momentum). What the kernels do not cover raises NotImplementedError when
-the module is built or swapped: grouped or dilated convolution, padding modes other than zeros,
-string paddings, momentum=None (cumulative averages), a BatchNorm without running statistics.
+variance, PyTorch's momentum), and show as NativeBatchNorm2d and NativeConv2d in a model's repr.
+What the kernels do not cover raises NotImplementedError when the module is built or swapped:
+grouped or dilated convolution, padding modes other than zeros, string paddings, momentum=None
+(cumulative averages), a BatchNorm without running statistics, parameters that are not float32
+or float64 on the CPU. An input the kernels do not take (another dtype than the parameters',
+another device, a BatchNorm input that is not 4-D) goes to torch.nn's own forward, so that it
+gets PyTorch's result or PyTorch's error; an unbatched (C, H, W) convolution input runs natively
+as a batch of one, as torch.nn.Conv2d takes it.
 """
+import warnings
+
 import numpy as np
 import torch
 
@@ -70,17 +77,31 @@ class Conv2dFunction(torch.autograd.Function):
         return as_tensor(dx), as_tensor(dw), as_tensor(db), None, None
 
 
-def _check_batchnorm(module):
-    if not (module.affine and module.track_running_stats) or module.momentum is None:
-        raise NotImplementedError("native BatchNorm2d needs affine=True, track_running_stats=True "
-                                  "and a numeric momentum")
+def _unsupported(module):
+    """What the native kernels do not cover in a BatchNorm2d or Conv2d (words), or None."""
+    if isinstance(module, torch.nn.BatchNorm2d):
+        if not (module.affine and module.track_running_stats) or module.momentum is None:
+            return "native BatchNorm2d needs affine=True, track_running_stats=True and a numeric momentum"
+    elif (module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros"
+          or isinstance(module.padding, str)):
+        return f"native Conv2d covers groups=1, dilation=1 and numeric zero padding, got {module}"
+    tensors = [*module.parameters(), *(b for b in module.buffers() if b.is_floating_point())]
+    if any(t.dtype not in (torch.float32, torch.float64) or t.device.type != "cpu" for t in tensors):
+        kinds = sorted({f"{t.dtype} on {t.device}" for t in tensors})
+        return f"native kernels need float32 or float64 tensors on the CPU, got {', '.join(kinds)}"
+    return None
 
 
-def _check_conv(module):
-    if (module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros"
-            or isinstance(module.padding, str)):
-        raise NotImplementedError("native Conv2d covers groups=1, dilation=1 and numeric zero "
-                                  f"padding, got {module}")
+def _check(module):
+    problem = _unsupported(module)
+    if problem:
+        raise NotImplementedError(problem)
+
+
+def _native_takes(x, weight, ndim=4):
+    """Whether the native kernels take x with this weight (else torch.nn's forward does)."""
+    return (x.dim() == ndim and x.dtype == weight.dtype and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64))
 
 
 class BatchNorm2d(torch.nn.BatchNorm2d):
@@ -88,10 +109,14 @@ class BatchNorm2d(torch.nn.BatchNorm2d):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _check_batchnorm(self)
+        _check(self)
+
+    def _get_name(self):
+        return "NativeBatchNorm2d"
 
     def forward(self, x):
-        self._check_input_dim(x)
+        if not _native_takes(x, self.weight):
+            return super().forward(x)  # PyTorch's result, or PyTorch's error
         if self.training:
             self.num_batches_tracked.add_(1)
         return BatchNormFunction.apply(x, self.weight, self.bias, self.running_mean,
@@ -103,29 +128,50 @@ class Conv2d(torch.nn.Conv2d):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _check_conv(self)
+        _check(self)
+
+    def _get_name(self):
+        return "NativeConv2d"
 
     def forward(self, x):
+        if _native_takes(x, self.weight, ndim=3):  # unbatched (C, H, W): a batch of one
+            return self.forward(x[None])[0]
+        if not _native_takes(x, self.weight):
+            return super().forward(x)  # PyTorch's result, or PyTorch's error
         return Conv2dFunction.apply(x, self.weight, self.bias, tuple(self.stride),
                                     tuple(self.padding))
 
 
-def _swapped(module, native_class):
-    """An instance of native_class sharing module's parameters and buffers (no copy)."""
+NATIVE = {torch.nn.BatchNorm2d: BatchNorm2d, torch.nn.Conv2d: Conv2d}
+
+
+def _swapped(module):
+    """The native twin of module, sharing its parameters and buffers (no copy)."""
+    native_class = NATIVE[type(module)]
     swapped = native_class.__new__(native_class)
     swapped.__dict__.update(module.__dict__)
-    (_check_batchnorm if native_class is BatchNorm2d else _check_conv)(swapped)
     return swapped
 
 
-def use_native(model):
-    """Swap every torch.nn.BatchNorm2d and Conv2d in model for the native ones, in place; the
-    parameters and buffers are the same tensors. Returns model."""
-    for name, child in model.named_children():
-        if type(child) is torch.nn.BatchNorm2d:
-            setattr(model, name, _swapped(child, BatchNorm2d))
-        elif type(child) is torch.nn.Conv2d:
-            setattr(model, name, _swapped(child, Conv2d))
-        else:
-            use_native(child)
-    return model
+def use_native(model, strict=True):
+    """Swap every torch.nn.BatchNorm2d and Conv2d in model for the native ones, in place,
+    sharing their parameters and buffers; returns model, or the native module when model is a
+    bare BatchNorm2d or Conv2d. Every module is checked first: when one is not covered
+    (see the module's docstring), NotImplementedError names each such module by its path in
+    the model (e.g. features.3) and what is not covered, and nothing is swapped; strict=False
+    swaps the others and warns once, listing those left. Swapped modules show as
+    NativeBatchNorm2d / NativeConv2d in the model's repr."""
+    found = [(path, module) for path, module in model.named_modules() if type(module) in NATIVE]
+    problems = {path: _unsupported(module) for path, module in found}
+    left = [f"{path or type(model).__name__}: {problem}" for path, problem in problems.items() if problem]
+    if left and strict:
+        raise NotImplementedError("use_native swapped nothing; not covered: " + "; ".join(left)
+                                  + " (strict=False swaps the rest)")
+    if left:
+        warnings.warn("use_native left these modules to torch.nn: " + "; ".join(left), stacklevel=2)
+    swapped = {id(module): _swapped(module) for path, module in found if not problems[path]}
+    for parent in list(model.modules()):
+        for name, child in list(parent._modules.items()):  # every reference (named_children skips repeats)
+            if id(child) in swapped:
+                setattr(parent, name, swapped[id(child)])
+    return swapped.get(id(model), model)

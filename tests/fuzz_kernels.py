@@ -327,6 +327,44 @@ def b_global_avg_pool_backward(d):
     return [y, x]
 
 
+def _activation(d):
+    """x (any shape), an output like it, and Darknet's leaky slope or another >= 0."""
+    shape, _ = _nchw(d)
+    return d.array(shape), d.array(shape), d.choice([0.1, 0.0, 0.01, 3.0], "slope")
+
+
+def b_leaky_relu_forward(d):
+    return list(_activation(d))
+
+
+def b_leaky_relu_backward(d):
+    x, y, slope = _activation(d)
+    return [d.array(x.shape), reference.leaky_relu_forward(x, y, slope), np.empty_like(x), slope]
+
+
+def b_logistic_forward(d):
+    return list(_activation(d)[:2])
+
+
+def b_logistic_backward(d):
+    x, y, _ = _activation(d)
+    return [d.array(x.shape), reference.logistic_forward(x, y), np.empty_like(x)]
+
+
+def _rows(d):
+    return d.int(1, 4, "rows"), d.int(1, 12, "classes")
+
+
+def b_softmax_forward(d):
+    shape = _rows(d)
+    return [d.array(shape) * 4, d.array(shape)]
+
+
+def b_softmax_backward(d):
+    x, y = b_softmax_forward(d)
+    return [d.array(x.shape), reference.softmax_forward(x, y), np.empty_like(x)]
+
+
 BUILDERS = {name[2:]: f for name, f in globals().items() if name.startswith("b_")}
 
 

@@ -2,7 +2,7 @@
 claims here, benchmarks carry those)."""
 import pytest
 
-from inception_native.bench.conv import conv_benchmark, format_rows, pool_benchmark
+from inception_native.bench.conv import CONV_TABLE, conv_benchmark, pool_benchmark
 
 
 def test_conv_benchmark_rows():
@@ -13,7 +13,8 @@ def test_conv_benchmark_rows():
     assert rows[0]["gemm (M, N, K)"] == (4, 2 * 81, 27)
     for r in rows:
         assert all(r[k] > 0 for k in ("native fwd", "native fwd+bwd", "sgemm", "numpy fwd", "numpy fwd+bwd"))
-    assert "tiny 3x3" in format_rows(rows)
+    assert "tiny 3x3" in CONV_TABLE.format(rows)
+    assert all(r["native fwd range"][0] <= r["native fwd"] <= r["native fwd range"][1] for r in rows)
 
 
 def test_pool_benchmark_rows():
@@ -27,3 +28,18 @@ def test_pool_benchmark_rows():
     except ImportError:
         pytest.skip("torch columns need torch")
     assert all(r["torch fwd+bwd"] > 0 for r in rows)
+
+
+def test_benchmarked_layers_come_from_the_models():
+    """The layer list is read off the models' own leaves: GoogLeNet (Table 1) and Inception v3."""
+    from inception_native.bench.conv import conv_layers, pool_layers
+    convs = {name: rest for name, *rest in conv_layers(batch=16)}
+    assert list(convs) == ["conv1 7x7/2 3->64 @224", "conv2 3x3 64->192 @56", "3a 1x1 192->64 @28",
+                           "3a 3x3 96->128 @28", "3a 5x5 16->32 @28", "4e 3x3 160->320 @14",
+                           "5b 1x1 832->384 @7", "v3 5b 5x5 48->64 @35", "v3 6b 1x7 128->128 @17",
+                           "v3 7b 3x3 448->384 @8"]
+    assert convs["conv1 7x7/2 3->64 @224"] == [(3, 224, 224), (64, 7, 7), (2, 2), (3, 3)]
+    assert convs["v3 6b 1x7 128->128 @17"] == [(128, 17, 17), (128, 1, 7), (1, 1), (0, 3)]
+    pools = {name: rest for name, *rest in pool_layers()}
+    assert pools["pool1 max 3x3/2 p0 @112"] == [(64, 112, 112), 3, 2, 0, True, "max"]
+    assert pools["v3 5b branch avg 3x3/1 p1 @35"] == [(192, 35, 35), 3, 1, 1, False, "avg"]

@@ -37,7 +37,7 @@ def test_model_benchmark_rows():
         ("inference", 1, "native"), ("inference", 1, "frozen"), ("inference", 1, "numpy"),
         ("training", 2, "native"), ("training", 2, "numpy")}
     assert all(r["images_per_s"] > 0 for r in rows)
-    assert "training" in bench_model.format_rows(rows)
+    assert "training" in bench_model.TABLE.format(rows)
 
 
 def test_inference_contenders_include_onnxruntime_and_channels_last_with_their_peak_memory():
@@ -58,10 +58,11 @@ def test_profile_accounts_for_the_step():
 
 def test_format_rows_compares_each_model_with_its_own_pytorch_row():
     row = lambda model, contender, seconds: {"model": model, "size": 8, "threads": 1, "pass": "inference", "batch": 1,  # noqa: E731
-                                             "contender": contender, "seconds": seconds, "images_per_s": 1 / seconds}
-    table = bench_model.format_rows([row("a", "native", 1.0), row("a", "pytorch", 2.0),
+                                             "contender": contender, "seconds": seconds,
+                                             "seconds_range": [seconds, seconds], "images_per_s": 1 / seconds}
+    lines = bench_model.TABLE.lines([row("a", "native", 1.0), row("a", "pytorch", 2.0),
                                      row("b", "native", 3.0), row("b", "pytorch", 1.5)])
-    assert [line.split()[-2] for line in table.splitlines()[1:]] == ["2.00x", "1.00x", "0.50x", "1.00x"]
+    assert [line.split()[-2] for line in lines] == ["2.00x", "1.00x", "0.50x", "1.00x"]
 
 
 def test_peak_memory_counts_the_network():

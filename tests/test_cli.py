@@ -1,5 +1,6 @@
 """The command line: info reports the build, bench times every contender and writes its JSON."""
 import json
+import re
 import subprocess
 import sys
 
@@ -7,6 +8,7 @@ import pytest
 
 from inception_native import __main__ as cli
 from inception_native import native, reference
+from interrupt import interrupt_after
 
 
 def run(*args):
@@ -74,3 +76,53 @@ def test_info_into_a_closed_pipe_prints_no_traceback():
     stderr = info.stderr.read().decode()
     info.wait(timeout=120)
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_bench_arguments_are_checked_before_any_work(tmp_path, monkeypatch, capsys):
+    for shape, message in (("1x8", "more than one value per channel"),
+                           ("1x8x1x1", "more than one value per channel"),
+                           ("1000x1000x1000x1000", "GiB, more than this machine's")):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["bench", "--sections", "batchnorm", "--shapes", shape])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    common = ["bench", "--sections", "batchnorm", "--shapes", "2x8x6x6", "--repeats", "1"]
+    for option, path, message in (("--json", tmp_path, "it is a directory"),
+                                  ("--json", tmp_path / "none" / "b.json", "none is not a directory"),
+                                  ("--plot", tmp_path / "file" / "b.png", "file is not a directory")):
+        with pytest.raises(SystemExit, match=f"^error: {option} {path}: cannot write there: .*{message}"):
+            cli.main([*common, option, str(path)])
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(SystemExit, match="^error: --plot needs matplotlib"):
+        cli.main([*common, "--plot", str(tmp_path / "b.png")])
+    assert capsys.readouterr().out == ""  # nothing was benchmarked
+
+
+def test_bench_prints_rows_as_they_come_with_spreads_a_legend_and_its_total_time():
+    out = run("bench", "--sections", "batchnorm", "--shapes", "2x8x6x6", "--repeats", "2",
+              "--threads", "1", "--no-torch")
+    assert out.startswith("1 thread;") and re.search(r"\ntotal time: \d+ s\n", out)
+    rows = [line for line in out.splitlines() if line.strip().startswith("2x8x6x6")]
+    assert len(rows) == 10 and all(re.search(r" \d+\.\d{3} \(\d+\.\d{3}-\d+\.\d{3}\) ", r) for r in rows)
+    for column in ("shape:", "flavour:", "contender:", "article C (", "ms:", "vs NumPy / vs PyTorch:",
+                   "GB/s:", "x copy bound:", "below 1:"):
+        assert column in out, column
+    from inception_native.bench import conv, model
+    for legend, words in ((conv.CONV_TABLE.legend, ("sgemm:", "fwd+bwd:", "native:", "numpy:", "torch:")),
+                          (conv.POOL_TABLE.legend, ("fwd+bwd:", "native:")),
+                          (model.TABLE.legend, ("pass:", "contender:", "s:", "img/s:", "vs PyTorch:", "peak MB:"))):
+        assert all(word in "\n".join(legend) for word in words)
+
+
+def test_bench_shows_each_row_at_once_and_ctrl_c_stops_it_within_seconds():
+    # the first shape's rows are printed while the second, larger one is being timed
+    status, stderr, waited = interrupt_after("2x8x6x6", "bench", "--sections", "batchnorm", "--shapes",
+                                             "2x8x6x6", "16x64x56x56", "--repeats", "50", "--threads", "1")
+    assert status == 130 and stderr == "interrupted\n" and waited < 5
+
+
+def test_predict_help_says_where_weights_come_from_before_the_example():
+    text = run("predict", "--help")
+    source = text.index("Where --weights files come from")
+    assert "googlenet-1378be20.pth" in text[source:] and "torch.save(model.state_dict()" in text
+    assert source < text.index("predict --weights googlenet-1378be20.pth")

@@ -293,7 +293,7 @@ def test_conv2d_every_blocking_gives_the_same_result(case, min_columns, block_va
     dy = rng.standard_normal(out_shape(x, w, stride, padding))
     expected = forward(native, x, w, b, stride, padding), *backward(native, dy, x, w, stride, padding)
     plan = native.conv2d_plan(x.shape, w.shape, stride, padding, min_columns=min_columns,
-                              block_values=block_values)
+                              block_values=block_values, algorithm="im2col")
     got = (forward(native, x, w, b, stride, padding, plan=plan),
            *backward(native, dy, x, w, stride, padding, plan=plan))
     for g, e in zip(got, expected):
@@ -301,24 +301,28 @@ def test_conv2d_every_blocking_gives_the_same_result(case, min_columns, block_va
 
 
 def blocking(x_shape, w_shape, threads=1, stride=1, padding=0):
-    return native.conv2d_plan(x_shape, w_shape, stride, padding, threads).blocking
+    return native.conv2d_plan(x_shape, w_shape, stride, padding, threads, algorithm="im2col").blocking
+
+
+def im2col_workspace(x_shape, w_shape, threads, stride=1, padding=0):
+    return native.conv2d_workspace_size(x_shape, w_shape, stride, padding, threads, algorithm="im2col")
 
 
 def test_conv2d_groups_small_maps_and_not_large_ones():
-    """7x7 maps: 21 images per GEMM (>= 1024 columns); 56x56: one image; 1x1 on 28x28: none."""
+    """im2col: 7x7 maps: 21 images per GEMM (>= 1024 columns); 56x56: one image; 1x1 on 28x28: none."""
     assert blocking((16, 4, 28, 28), (8, 4, 3, 3), padding=1) == (2, 28)
     assert blocking((16, 192, 28, 28), (64, 192, 1, 1))[0] == 1
-    assert native.conv2d_workspace_size((16, 192, 28, 28), (64, 192, 1, 1), threads=1) == 0
+    assert im2col_workspace((16, 192, 28, 28), (64, 192, 1, 1), threads=1) == 0
     assert blocking((16, 4, 7, 7), (8, 4, 1, 1))[0] == 16
     assert blocking((32, 4, 7, 7), (8, 4, 1, 1))[0] == 21
     assert blocking((16, 4, 56, 56), (8, 4, 3, 3), padding=1)[0] == 1
-    assert native.conv2d_workspace_size((16, 192, 56, 56), (64, 192, 1, 1), threads=1) == 0
-    assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1), threads=1) == (832 + 384) * 16 * 49
+    assert im2col_workspace((16, 192, 56, 56), (64, 192, 1, 1), threads=1) == 0
+    assert im2col_workspace((16, 832, 7, 7), (384, 832, 1, 1), threads=1) == (832 + 384) * 16 * 49
     assert blocking((16, 160, 14, 14), (320, 160, 3, 3), threads=2, padding=1) == (4, 14)  # 4 blocks of 4, not 6+6+4
-    assert native.conv2d_workspace_size((2, 64, 56, 56), (64, 64, 3, 3), threads=8) == \
-        native.conv2d_workspace_size((2, 64, 56, 56), (64, 64, 3, 3), threads=2)  # 2 images
+    assert im2col_workspace((2, 64, 56, 56), (64, 64, 3, 3), threads=8) == \
+        im2col_workspace((2, 64, 56, 56), (64, 64, 3, 3), threads=2)  # 2 images
     # two threads: 8 images each, and a partial dw each
-    assert native.conv2d_workspace_size((16, 832, 7, 7), (384, 832, 1, 1), threads=2) == \
+    assert im2col_workspace((16, 832, 7, 7), (384, 832, 1, 1), threads=2) == \
         2 * ((832 + 384) * 8 * 49 + 384 * 832)
     assert blocking((16, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3) == (1, 63)  # conv1: 63 rows, 4 MiB of col
     assert blocking((16, 64, 56, 56), (64, 64, 3, 3), padding=1) == (1, 32)
@@ -331,7 +335,7 @@ def test_conv2d_plan_must_fit_the_arrays(rng):
     for backend in (native, reference):
         with pytest.raises(ValueError, match="plan was made for sizes"):
             backend.conv2d_forward(x, w, b, y, stride, padding, plan=other)
-        with pytest.raises(TypeError, match="plan must be a ConvPlan"):
+        with pytest.raises(TypeError, match="plan must be a ConvPlan or ConvKPlan"):
             backend.conv2d_forward(x, w, b, y, stride, padding, plan=(1, 1))
 
 

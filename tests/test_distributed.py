@@ -70,7 +70,7 @@ def test_train_distributed_checkpoints_and_resumes(tmp_path):
     missing = subprocess.run(train_command(tmp_path, "--resume"), capture_output=True,
                              text=True, timeout=120, env=env())  # one rank's error ends all
     assert missing.returncode != 0
-    assert re.search(r"rank \d/2: .*d\.npz is not a readable checkpoint", missing.stderr), missing.stderr
+    assert re.search(r"rank \d/2: .*d\.npz is not a readable \.npz file", missing.stderr), missing.stderr
     result = subprocess.run(train_command(tmp_path, "--epochs", "1"), capture_output=True,
                             text=True, timeout=120, env=env())
     assert result.returncode == 0, result.stdout + result.stderr

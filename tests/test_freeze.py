@@ -172,8 +172,8 @@ def test_predict_digits_runs_in_batches_through_the_frozen_net(tmp_path, capsys)
     assert [line.split(": ")[0] for line in lines] == [str(n) for n in range(7)]
     assert [int(line.split(": ")[1].split()[0]) for line in lines] == list(best)
     np.save(tmp_path / "none.npy", np.zeros((0, 8, 8)))
-    train.predict(Namespace(input=str(tmp_path / "none.npy"), checkpoint=str(io_path), top=1))
-    assert capsys.readouterr().out == ""
+    with pytest.raises(SystemExit, match="N >= 1"):  # no digits: said clearly
+        train.predict(Namespace(input=str(tmp_path / "none.npy"), checkpoint=str(io_path), top=1))
 
 
 def test_predict_images_reads_directories_in_batches(tmp_path, capsys, monkeypatch):
@@ -194,3 +194,20 @@ def test_predict_images_reads_directories_in_batches(tmp_path, capsys, monkeypat
                      str(tmp_path / "images")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[::2] == [str(tmp_path / "images" / f"{n}.png") for n in range(3)]
+
+
+@pytest.mark.parametrize("cfg", ["googlenet.cfg", "digits.cfg"])
+def test_darknet_networks_freeze_routes_into_concatenations(cfg):
+    """A models.Graph from a Darknet cfg (stages reading earlier stages through [route]):
+    routes become concatenations, Darknet's own layers (leaky, softmax ...) run their forward."""
+    import os
+
+    from inception_native import io
+
+    path = os.path.join(os.path.dirname(io.__file__), "..", "darknet_cfgs", cfg)
+    net = randomised(io.load_darknet(path))
+    frozen = net.freeze()
+    x = np.random.default_rng(8).standard_normal((2, *net.input_shape)).astype(np.float32)
+    assert relative_error(frozen.forward(x)[0], net.eval().forward(x)[0]) < 1e-5
+    if cfg == "googlenet.cfg":
+        assert any(n.op == "concat" for n in frozen.graph.nodes)

@@ -88,7 +88,7 @@ def test_export_command_reports_errors_in_one_line(tmp_path):
     cases = [(["--checkpoint", str(tmp_path / "digits.npz"), "--onnx", str(tmp_path / "no" / "x.onnx")],
               "cannot write .*x.onnx: No such file or directory"),
              (["--checkpoint", str(tmp_path / "none.npz"), "--onnx", str(tmp_path / "x.onnx")],
-              "cannot load"),
+              "none.npz is not a readable"),
              (["--weights", str(tmp_path / "digits.npz"), "--onnx", str(tmp_path / "x.onnx")],
               "cannot load")]
     for argv, message in cases:

@@ -188,3 +188,64 @@ def test_set_num_threads_takes_effect():
     threads, before, after = map(int, done.stdout.split())
     assert threads == 3
     assert after >= before + 2, (before, after)
+
+
+def test_one_object_serves_one_call_at_a_time():
+    from inception_native import layers
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Held(layers.Layer):
+        def forward(self, x):
+            entered.set()
+            release.wait(10)
+            return x
+
+    for held in (Held(), layers.Sequential(Held())):  # a layer, a container
+        entered.clear(), release.clear()
+        worker = threading.Thread(target=held.forward, args=(np.zeros(1),))
+        worker.start()
+        entered.wait(10)
+        with pytest.raises(RuntimeError, match=f"this {type(held).__name__} is already running"):
+            held.forward(np.zeros(1))
+        release.set()
+        worker.join()
+        assert held.forward(np.ones(1))[0] == 1  # free again
+    conv = layers.Conv2d(1, 1, 1, bias=False)
+    with pytest.raises(TypeError):
+        conv.forward([1.0])  # an error inside frees the object too
+    assert conv.forward(np.ones((1, 1, 2, 2), np.float32)).shape == (1, 1, 2, 2)
+
+
+def _calls_from_threads(nets, xs, expected, calls=30):
+    """Run nets[i].forward(xs[i]) `calls` times from a thread per i: (right, wrong, refused)."""
+    counts, lock = {"right": 0, "wrong": 0, "refused": 0}, threading.Lock()
+
+    def work(i):
+        for _ in range(calls):
+            try:
+                y = nets[i].forward(xs[i])[0].copy()
+                # close, not equal: a thread may run another OpenMP thread count than the main
+                outcome = "right" if np.allclose(y, expected[i], rtol=1e-4, atol=1e-5) else "wrong"
+            except RuntimeError:
+                outcome = "refused"
+            with lock:
+                counts[outcome] += 1
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    [w.start() for w in workers]
+    [w.join() for w in workers]
+    return counts
+
+
+def test_a_shared_network_never_returns_another_calls_results():
+    from inception_native import models
+
+    build = lambda: models.tiny_inception(input_size=16).eval()  # noqa: E731
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((8, 1, 16, 16), dtype=np.float32) for _ in range(4)]
+    shared = build()
+    expected = [shared.forward(x)[0].copy() for x in xs]
+    counts = _calls_from_threads([shared] * 4, xs, expected)
+    assert counts["wrong"] == 0 and counts["right"] + counts["refused"] == 120
+    assert _calls_from_threads([build() for _ in xs], xs, expected) == {"right": 120, "wrong": 0, "refused": 0}

@@ -70,3 +70,65 @@ def test_modules_are_drop_in_replacements():
     x = torch.randn(2, 3, 8, 8)
     torch.testing.assert_close(conv(x), reference(x), rtol=1e-4, atol=1e-5)
     assert np.isfinite(conv(x).detach().numpy()).all()
+
+
+def nested_network():
+    torch.manual_seed(0)
+    features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                   torch.nn.Conv2d(4, 4, 3, groups=2), torch.nn.BatchNorm2d(4, momentum=None))
+    model = torch.nn.Sequential()
+    model.add_module("features", features)
+    model.add_module("head", torch.nn.Conv2d(4, 2, 1))
+    return model
+
+
+def test_use_native_checks_every_module_before_it_swaps_any():
+    model = nested_network()
+    with pytest.raises(NotImplementedError) as refused:
+        use_native(model)
+    message = str(refused.value)
+    assert "features.3: native Conv2d covers groups=1" in message
+    assert "features.4: native BatchNorm2d needs" in message and "features.0" not in message
+    assert not any(isinstance(m, (BatchNorm2d, Conv2d)) for m in model.modules())  # nothing swapped
+    with pytest.warns(UserWarning, match="left these modules to torch.nn: features.3: .*; features.4: ") as caught:
+        assert use_native(model, strict=False) is model
+    assert len(caught) == 1
+    assert [type(m).__name__ for m in model.features] == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d"]
+    assert [isinstance(m, (BatchNorm2d, Conv2d)) for m in model.features] == [True, True, False, False, False]
+    assert isinstance(model.head, Conv2d)
+    assert "(0): NativeConv2d(3, 4, kernel_size=(3, 3)" in repr(model)
+    assert "(3): Conv2d(4, 4" in repr(model) and "(head): NativeConv2d(4, 2" in repr(model)
+    with pytest.raises(NotImplementedError, match="^use_native swapped nothing; not covered: Conv2d: .*float32 or float64 tensors on the CPU, got torch.bfloat16 on cpu"):
+        use_native(torch.nn.Conv2d(2, 2, 1).bfloat16())
+
+
+def test_a_bare_module_is_swapped_and_returned():
+    conv, bn = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(3)
+    native_conv, native_bn = use_native(conv), use_native(bn)
+    assert isinstance(native_conv, Conv2d) and isinstance(native_bn, BatchNorm2d)
+    assert native_conv.weight is conv.weight and native_bn.running_var is bn.running_var
+    assert repr(native_conv).startswith("NativeConv2d(3, 4") and repr(native_bn).startswith("NativeBatchNorm2d(3")
+    shared = torch.nn.Conv2d(2, 2, 1)
+    twice = use_native(torch.nn.Sequential(shared, torch.nn.ReLU(), shared))
+    assert isinstance(twice[0], Conv2d) and twice[0] is twice[2]
+
+
+def _outcome(module, x):
+    try:
+        return module(x)
+    except Exception as error:  # noqa: BLE001 - compared with PyTorch's
+        return type(error), str(error)
+
+
+@pytest.mark.parametrize("name, args", [("Conv2d", (3, 4, 3)), ("BatchNorm2d", (3,))])
+def test_inputs_the_kernels_do_not_take_behave_as_in_pytorch(name, args):
+    from inception_native import torch as native_torch
+    theirs, ours = getattr(torch.nn, name)(*args), getattr(native_torch, name)(*args)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(3, 8, 8)
+    for case in (x, x.bfloat16(), x[None].bfloat16(), x[None].double(), x[None, None]):
+        expected, got = _outcome(theirs, case), _outcome(ours, case)
+        if isinstance(expected, tuple):
+            assert got == expected
+        else:
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

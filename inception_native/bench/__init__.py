@@ -7,14 +7,16 @@ installed) and the machine's limits, in sections (batchnorm, conv, pool), or one
     --model      a whole network, inference and a training step (bench/model.py)
     --distributed  the data-parallel training step under mpirun (bench/distributed.py)
 """
+import importlib.util
 import json
+import os
 import platform
 import time
 
 import numpy as np
 
 from .._runtime import build_info
-from ..threads import get_num_threads
+from ..threads import get_num_threads, threads_text
 from .timing import load_torch
 
 
@@ -30,9 +32,25 @@ SECTIONS = ("batchnorm", "conv", "pool")
 DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3}
 
 
+def check_output(option, path):
+    """SystemExit when path cannot be written (checked before any benchmark runs)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    problem = ("it is a directory" if os.path.isdir(path) else
+               f"{folder} is not a directory" if not os.path.isdir(folder) else
+               f"{folder} is not writable" if not os.access(folder, os.W_OK) else
+               "it is not writable" if os.path.exists(path) and not os.access(path, os.W_OK) else None)
+    if problem:
+        raise SystemExit(f"{option} {path}: cannot write there: {problem}")
+
+
 def run(args):
     """The kernel sections (BatchNorm, convolution, pooling), or one network with --model
     (with --distributed: its data-parallel training step, inception_native.bench_distributed)."""
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:
+            check_output(option, path)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise SystemExit("--plot needs matplotlib: pip install 'inception-native[plot]'")
     if getattr(args, "distributed", False):
         from . import distributed
 
@@ -40,40 +58,41 @@ def run(args):
     threads = args.threads or get_num_threads()
     started = time.perf_counter()
     env = environment(threads)
-    print(f"{threads} threads; {env['compiler']}, kernels {env['kernel_isa']}, NumPy {env['numpy']}, "
-          f"PyTorch {env['torch'] or 'not installed'}")
+    print(f"{threads_text(threads)}; {env['compiler']}, kernels {env['kernel_isa']}, NumPy {env['numpy']}, "
+          f"PyTorch {env['torch'] or 'not installed'}", flush=True)
     repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
     results = {"environment": env}
     if args.model:
         from . import model
 
-        rows = model.model_benchmark(args.model, threads, repeats=repeats("model"),
-                                           use_torch=not args.no_torch, memory=True)
-        print(f"\n{args.model}: images/s, median of {repeats('model')} after one warm-up")
-        print(model.format_rows(rows))
-        results["model"] = rows
+        results["model"] = _section(
+            f"{args.model}: images/s, median of {repeats('model')} after one warm-up", model.TABLE,
+            lambda on_rows: model.model_benchmark(args.model, threads, repeats=repeats("model"),
+                                                  use_torch=not args.no_torch, memory=True,
+                                                  on_rows=on_rows))
     for section in [] if args.model else args.sections or SECTIONS:
-        print()
         if section == "batchnorm":
             from . import batchnorm
 
-            rows = batchnorm.bench_batchnorm(args.shapes or batchnorm.GOOGLENET_SHAPES, threads, repeats(section),
-                                   args.warmup, use_torch=not args.no_torch)
-            print(f"BatchNorm, float32: median of {repeats(section)} after {args.warmup} warm-up")
-            print(batchnorm.format_table(rows))
+            results[section] = _section(
+                f"BatchNorm, float32: median of {repeats(section)} after {args.warmup} warm-up",
+                batchnorm.TABLE,
+                lambda on_rows: batchnorm.bench_batchnorm(
+                    args.shapes or batchnorm.GOOGLENET_SHAPES, threads, repeats(section),
+                    args.warmup, use_torch=not args.no_torch, on_rows=on_rows))
+        elif section == "conv":
+            from . import conv
+
+            results[section] = _section(
+                f"Convolution, GoogLeNet's layers at batch 16: GFLOP/s, median of {repeats(section)}",
+                conv.CONV_TABLE, lambda on_rows: conv.conv_benchmark(threads, repeats(section), on_rows=on_rows))
         else:
             from . import conv
 
-            if section == "conv":
-                rows = conv.conv_benchmark(threads, repeats(section))
-                print(f"Convolution, GoogLeNet's layers at batch 16: GFLOP/s, median of "
-                      f"{repeats(section)} (forward+backward counts 3x the forward's flops)")
-            else:
-                rows = conv.pool_benchmark(threads, repeats(section))
-                print(f"Pooling, batch 16: ms, median of {repeats(section)}")
-            print(conv.format_rows(rows, "GFLOP/s" if section == "conv" else "ms"))
-        results[section] = rows
-    print(f"({time.perf_counter() - started:.0f} s)")
+            results[section] = _section(
+                f"Pooling, batch 16: ms, median of {repeats(section)}", conv.POOL_TABLE,
+                lambda on_rows: conv.pool_benchmark(threads, repeats(section), on_rows=on_rows))
+    print(f"\ntotal time: {time.perf_counter() - started:.0f} s")
     if args.plot:
         from .plot import plot
 
@@ -83,3 +102,12 @@ def run(args):
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
         print(f"wrote {args.json}")
+
+
+def _section(title, table, measure):
+    """Print title and table's header, then each group of rows as measure(on_rows) measures
+    them, then the table's notes and legend; returns the rows."""
+    print(f"\n{title}\n{table.header()}", flush=True)
+    rows = measure(lambda group: print("\n".join(table.lines(group)), flush=True))
+    print(table.footer(rows), flush=True)
+    return rows

@@ -12,7 +12,8 @@ as a training loop would reuse them; PyTorch allocates its own, as it does in tr
 import numpy as np
 
 from .. import _article, native, reference
-from .timing import time_interleaved, use_threads
+from .table import Table
+from .timing import spread, time_interleaved, use_threads
 
 GOOGLENET_SHAPES = [(16, 64, 112, 112), (16, 192, 56, 56), (16, 256, 28, 28), (16, 528, 14, 14),
                     (16, 1024, 7, 7)]
@@ -108,7 +109,7 @@ def copy_bandwidth(x, repeats, warmup):
     """GB/s of native copy_cpu (OpenMP, memcpy blocks) on a tensor of x's size: read + write."""
     y = np.empty_like(x)
     t = time_interleaved({"copy": lambda: native.copy_cpu(x.size, x, 1, y, 1)}, repeats, warmup)
-    return 2 * x.nbytes / t["copy"] / 1e9
+    return 2 * x.nbytes / t["copy"].median / 1e9
 
 
 def batchnorm_cases(shape, torch, rng):
@@ -122,8 +123,9 @@ def batchnorm_cases(shape, torch, rng):
     return x, {"exact": exact, "darknet": darknet}
 
 
-def bench_batchnorm(shapes, threads, repeats, warmup, use_torch=True, seed=0):
-    """Rows of {shape, flavour, pass, contender, ms, ...} and a copy bandwidth per shape."""
+def bench_batchnorm(shapes, threads, repeats, warmup, use_torch=True, seed=0, on_rows=None):
+    """Rows of {shape, flavour, pass, contender, ms, ms_range, ...} and a copy bandwidth per
+    shape; on_rows(rows) is called with each pass's rows as soon as they are measured."""
     torch = use_threads(threads) if use_torch else (use_threads(threads), None)[1]
     rng = np.random.default_rng(seed)
     rows = []
@@ -132,11 +134,14 @@ def bench_batchnorm(shapes, threads, repeats, warmup, use_torch=True, seed=0):
         bandwidth = copy_bandwidth(x, repeats, warmup)
         for flavour, cases in flavours.items():
             for direction in ("forward", "backward"):
-                ms = time_interleaved({name: getattr(case, direction) for name, case in cases.items()},
-                                      repeats, warmup)
-                for name, seconds in ms.items():
+                timings = time_interleaved({name: getattr(case, direction) for name, case in cases.items()},
+                                           repeats, warmup)
+                ms = {name: t.median for name, t in timings.items()}
+                group = []
+                for name, (seconds, fastest, slowest) in timings.items():
                     row = {"shape": list(shape), "flavour": flavour, "pass": direction,
                            "contender": name, "ms": seconds * 1e3,
+                           "ms_range": [fastest * 1e3, slowest * 1e3],
                            "vs_numpy": ms["numpy"] / seconds,
                            "vs_pytorch": ms["pytorch"] / seconds if "pytorch" in ms else None,
                            "copy_GBps": bandwidth}
@@ -144,28 +149,41 @@ def bench_batchnorm(shapes, threads, repeats, warmup, use_torch=True, seed=0):
                         traffic = EXACT_TRAFFIC[direction] * x.nbytes
                         row["GBps"] = traffic / seconds / 1e9
                         row["x_copy_bound"] = seconds / (traffic / (bandwidth * 1e9))
-                    rows.append(row)
+                    group.append(row)
+                rows += group
+                if on_rows:
+                    on_rows(group)
         del flavours
     return rows
 
 
-def format_table(rows):
-    header = (f"{'shape':>18} {'flavour':>8} {'pass':>8} {'contender':>10} {'ms':>9} "
-              f"{'vs NumPy':>9} {'vs PyTorch':>10} {'GB/s':>7} {'x copy bound':>12}")
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        opt = lambda key, fmt: format(r[key], fmt) if r.get(key) is not None else "-"  # noqa: E731
-        shape = "x".join(map(str, r["shape"]))
-        lines.append(f"{shape:>18} {r['flavour']:>8} {r['pass']:>8} {r['contender']:>10} "
-                     f"{r['ms']:9.3f} {r['vs_numpy']:8.1f}x {opt('vs_pytorch', '9.2f'):>9}x "
-                     f"{opt('GBps', '7.1f'):>7} {opt('x_copy_bound', '12.2f'):>12}")
+def _optional(key, spec):
+    return lambda r, group: format(r[key], spec) if r.get(key) is not None else "-"
+
+
+def _copy_bandwidths(rows):
     copy = {tuple(r["shape"]): r["copy_GBps"] for r in rows}
-    lines.append("")
-    lines.append("copy bandwidth (native copy_cpu, same run, same size): " +
-                 ", ".join(f"{'x'.join(map(str, s))}: {bw:.0f} GB/s" for s, bw in copy.items()))
-    lines.append("vs NumPy / vs PyTorch: their time over this row's (higher is faster); "
-                 "x copy bound: time over the time copy bandwidth allows for the exact flavour's "
-                 "bytes (forward 3, backward 5 tensor-sized transfers)")
-    return "\n".join(lines)
+    return ["copy bandwidth (native copy_cpu, same run, same size): " +
+            ", ".join(f"{'x'.join(map(str, s))}: {bw:.0f} GB/s" for s, bw in copy.items())]
 
 
+TABLE = Table(
+    [("shape", ">18", lambda r, group: "x".join(map(str, r["shape"]))),
+     ("flavour", ">8", lambda r, group: r["flavour"]), ("pass", ">8", lambda r, group: r["pass"]),
+     ("contender", ">10", lambda r, group: r["contender"]),
+     ("ms (fastest-slowest)", ">23", lambda r, group: spread(r["ms"], *r["ms_range"], digits=3)),
+     ("vs NumPy", ">9", _optional("vs_numpy", ".1f")), ("vs PyTorch", ">10", _optional("vs_pytorch", ".2f")),
+     ("GB/s", ">7", _optional("GBps", ".1f")), ("x copy bound", ">12", _optional("x_copy_bound", ".2f"))],
+    ["shape: batch x channels x height x width of the activations, float32",
+     "flavour: exact (fused kernels, the true gradient) or darknet (Darknet's blas routines, in "
+     "its order); pass: forward or backward (a training step's)",
+     "contender: native (our C kernels), numpy (their NumPy twins), article C (the Darknet loops "
+     "the article quotes, compiled as they stand), pytorch (torch.nn.functional.batch_norm)",
+     "ms: median milliseconds per call, the fastest and slowest timed call in brackets",
+     "vs NumPy / vs PyTorch: their median time over this row's (above 1: this row is faster)",
+     "GB/s: the bytes the exact flavour must move (forward 3, backward 5 tensor-sized transfers) "
+     "over the median time",
+     "x copy bound: the median time over the time copying those bytes takes at the copy "
+     "bandwidth above (1: as fast as memory allows; below 1: faster than that bound, when part "
+     "of the traffic stays in the caches, as small tensors and the second read of x do)"],
+    _copy_bandwidths)

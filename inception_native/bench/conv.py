@@ -2,8 +2,8 @@
 own sgemm at the equivalent GEMM shape, the NumPy twin and PyTorch (when installed), in GFLOP/s;
 GoogLeNet's pooling layers in milliseconds.
 
-    from inception_native.bench.conv import conv_benchmark, format_rows
-    print(format_rows(conv_benchmark(threads=2, repeats=5)))
+    from inception_native.bench.conv import CONV_TABLE, conv_benchmark
+    print(CONV_TABLE.format(conv_benchmark(threads=2, repeats=5)))
 
 A convolution of x (B, C, H, W) by w (OC, C, kh, kw) into (B, OC, oh, ow) is the GEMM
 (OC, C*kh*kw) x (C*kh*kw, B*oh*ow): 2*OC*C*kh*kw*B*oh*ow flops forward, twice that backward
@@ -19,22 +19,23 @@ import numpy as np
 from .. import native, reference
 from .._checks import pair
 from ..shapes import output_hw, output_size
-from .timing import median_of_rounds, use_threads
+from .table import Table
+from .timing import median_of_rounds, spread, use_threads
 
 BATCH = 16
 # The layers timed, picked by their path in the models (Network.leaves): their shapes come from
 # the models themselves. GoogLeNet as Table 1 of the paper, Inception v3 as released.
 CONV_LAYERS = {
     "googlenet": {"conv1.conv": "conv1", "conv2.1.conv": "conv2",
-                  "inception_3a.branch0.conv": "3a 1x1", "inception_3a.branch1.1.conv": "3a 3x3",
-                  "inception_3a.branch2.1.conv": "3a 5x5", "inception_4e.branch1.1.conv": "4e 3x3",
-                  "inception_5b.branch0.conv": "5b 1x1"},
-    "inception_v3": {"mixed_5b.branch1.1.conv": "v3 5b 5x5", "mixed_6b.branch1.1.conv": "v3 6b 1x7",
-                     "mixed_7b.branch2.1.conv": "v3 7b 3x3"},
+                  "inception_3a.branch0.conv": "3a", "inception_3a.branch1.1.conv": "3a",
+                  "inception_3a.branch2.1.conv": "3a", "inception_4e.branch1.1.conv": "4e",
+                  "inception_5b.branch0.conv": "5b"},
+    "inception_v3": {"mixed_5b.branch1.1.conv": "v3 5b", "mixed_6b.branch1.1.conv": "v3 6b",
+                     "mixed_7b.branch2.1.conv": "v3 7b"},
 }
 POOL_LAYERS = {
     "googlenet": {"pool1": "pool1", "pool2": "pool2", "inception_3a.branch3.0": "3a branch",
-                  "classifier.0": "head global"},
+                  "classifier.0": "head"},
     "inception_v3": {"mixed_5b.branch3.0": "v3 5b branch"},
 }
 
@@ -113,10 +114,11 @@ def _torch_layer(torch, x, w, stride, padding):
     return fwd, fwd_bwd
 
 
-def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
+def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True, on_rows=None):
     """One dict per layer: name, gemm shape (M, N, K), GFLOP/s of native forward and
     forward+backward, of sgemm at the equivalent shape, of the NumPy twin and of PyTorch
-    (None when not installed)."""
+    (None when not installed), each figure's range ("<key> range": slowest and fastest run's);
+    on_rows([row]) is called as soon as a layer is measured."""
     torch, rng = use_threads(threads), np.random.default_rng(0)
     rows = []
     for name, (C, H, W), (OC, kh, kw), stride, padding in layers or conv_layers(batch):
@@ -134,10 +136,18 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         flops = 2.0 * M * N * K  # forward; the backward is twice that (dx and dw)
         row = {"layer": name, "gemm (M, N, K)": (M, N, K), "numpy fwd": None,
                "numpy fwd+bwd": None, "torch fwd": None, "torch fwd+bwd": None}
-        for key, seconds in median_of_rounds(runs, repeats).items():
-            row[key.replace("blas sgemm", "sgemm")] = (3 if key.endswith("bwd") else 1) * flops / seconds / 1e9
-        rows.append(row)
+        for key, (seconds, fastest, slowest) in median_of_rounds(runs, repeats).items():
+            work = (3 if key.endswith("bwd") else 1) * flops / 1e9
+            key = key.replace("blas sgemm", "sgemm")
+            row[key], row[f"{key} range"] = work / seconds, [work / slowest, work / fastest]
+        _measured(rows, row, on_rows)
     return rows
+
+
+def _measured(rows, row, on_rows):
+    rows.append(row)
+    if on_rows:
+        on_rows([row])
 
 
 def _pool_layer(backend, x, kernel, stride, padding, ceil_mode, kind):
@@ -173,9 +183,10 @@ def _torch_pool(torch, x, kernel, stride, padding, ceil_mode, kind):
     return fwd, fwd_bwd
 
 
-def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True):
+def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True, on_rows=None):
     """One dict per pooling layer of GoogLeNet / Inception v3 at `batch`: milliseconds of the
-    forward and forward+backward, native, NumPy twin and PyTorch (None when not installed)."""
+    forward and forward+backward, native, NumPy twin and PyTorch (None when not installed),
+    each with its range ("<key> range"); on_rows([row]) as soon as a layer is measured."""
     torch, rng = use_threads(threads), np.random.default_rng(0)
     rows = []
     for name, (C, H, W), *args in layers or pool_layers(batch):
@@ -187,17 +198,34 @@ def pool_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
         if torch is not None:
             runs["torch fwd"], runs["torch fwd+bwd"] = _torch_pool(torch, x, *args)
         row = {"layer": name}
-        row.update({key: seconds * 1e3 for key, seconds in median_of_rounds(runs, repeats).items()})
-        rows.append(row)
+        for key, (seconds, fastest, slowest) in median_of_rounds(runs, repeats).items():
+            row[key], row[f"{key} range"] = seconds * 1e3, [fastest * 1e3, slowest * 1e3]
+        _measured(rows, row, on_rows)
     return rows
 
 
-def format_rows(rows, unit="GFLOP/s"):
-    """Benchmark rows as a fixed-width text table."""
-    keys = [k for k in ["native fwd", "sgemm", "numpy fwd", "torch fwd", "native fwd+bwd",
-                        "numpy fwd+bwd", "torch fwd+bwd"] if any(k in r for r in rows)]
-    lines = [f"{'layer (' + unit + ')':<28}" + "".join(f"{k:>15}" for k in keys)]
-    for r in rows:
-        cells = "".join(f"{'-' if r.get(k) is None else format(r[k], '.1f'):>15}" for k in keys)
-        lines.append(f"{r['layer']:<28}" + cells)
-    return "\n".join(lines)
+def _figure(key):
+    return lambda r, group: "-" if r.get(key) is None else spread(r[key], *r[f"{key} range"])
+
+
+def _table(unit, keys, legend):
+    """A table of the rows' `keys` figures in `unit`, each with its range."""
+    return Table([(f"layer ({unit})", "<28", lambda r, group: r["layer"])]
+                 + [(k, ">21", _figure(k)) for k in keys],
+                 [f"figures: {unit}, median of the timed runs (their extremes in brackets)", *legend,
+                  "native: our kernels; numpy: their NumPy twins; torch: PyTorch's"])
+
+
+CONV_TABLE = _table("GFLOP/s", ["native fwd", "sgemm", "numpy fwd", "torch fwd", "native fwd+bwd",
+                                "numpy fwd+bwd", "torch fwd+bwd"],
+                    ["layer: its name, kernel, /stride, input -> output channels, @ input size; "
+                     "higher is faster",
+                     "fwd: the forward; fwd+bwd: forward and backward (dL/dx and the weights' "
+                     "gradient), counted as 3x the forward's flops",
+                     "sgemm: the BLAS's own sgemm alone, on the GEMM the layer lowers to (M output "
+                     "channels, N batch x output positions, K input channels x kernel area): the "
+                     "ceiling of im2col + GEMM"])
+POOL_TABLE = _table("ms", ["native fwd", "numpy fwd", "torch fwd", "native fwd+bwd", "numpy fwd+bwd",
+                           "torch fwd+bwd"],
+                    ["layer: its name, kind, window/stride, padding, @ input size; lower is faster",
+                     "fwd: the forward; fwd+bwd: forward and backward (dL/dx)"])

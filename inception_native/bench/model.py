@@ -6,8 +6,8 @@ count (OpenMP and OpenBLAS). Inference adds the frozen native network (net.freez
 in channels_last and onnxruntime running our own ONNX export (io.export_onnx; ORT_ENABLE_ALL,
 intra-op threads = threads). Interleaved rounds, median of `repeats` after one warm-up.
 
-    from inception_native.bench.model import model_benchmark, format_rows, profile
-    print(format_rows(model_benchmark("googlenet", threads=2)))
+    from inception_native.bench.model import TABLE, model_benchmark, profile
+    print(TABLE.format(model_benchmark("googlenet", threads=2)))
     profile("googlenet", threads=2)     # where a native training step spends its time
 """
 import os
@@ -20,7 +20,8 @@ from functools import partial
 import numpy as np
 
 from .. import io, losses, models, native, optim, reference
-from .timing import load_torch, median_of_rounds, use_threads
+from .table import Table
+from .timing import load_torch, median_of_rounds, spread, use_threads
 
 MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.googlenet, bn=True), 224),
           "googlenet_torchvision": (partial(models.googlenet, layout="torchvision"), 224),
@@ -155,10 +156,11 @@ def contenders(numpy_twin=True, use_torch=True, use_onnxruntime=True):
 
 def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=16, size=None,
                     num_classes=1000, repeats=1, numpy_twin=True, use_torch=True, memory=False,
-                    use_onnxruntime=True, training=True):
+                    use_onnxruntime=True, training=True, on_rows=None):
     """Rows of {model, size, threads, pass ("inference"/"training"), batch, contender, seconds,
-    images_per_s, and with memory=True peak_MB (see peak_memory_mb)}. Training rows (train_batch,
-    when training) for native, numpy and pytorch."""
+    seconds_range (fastest, slowest), images_per_s, and with memory=True peak_MB (see
+    peak_memory_mb)}; on_rows(rows) is called with each pass and batch's rows when measured.
+    Training rows (train_batch, when training) for native, numpy and pytorch."""
     factory, default_size = MODELS[model]
     size = size or default_size
     build = partial(factory, num_classes=num_classes, input_size=size)
@@ -171,32 +173,47 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
         for train, batch in passes:
             runs = {name: contender(name, build, batch, train, threads, onnx_path)
                     for name in names if not (train and name in INFERENCE_ONLY)}
-            for name, seconds in median_of_rounds(runs, repeats).items():
-                rows.append({"model": model, "size": size, "threads": threads,
-                             "pass": "training" if train else "inference",
-                             "batch": batch, "contender": name, "seconds": seconds,
-                             "images_per_s": batch / seconds,
-                             "peak_MB": peak_memory_mb(model, name, batch, train, size,
-                                                       num_classes, threads, onnx_path)
-                             if memory else None})
+            group = [{"model": model, "size": size, "threads": threads,
+                      "pass": "training" if train else "inference",
+                      "batch": batch, "contender": name, "seconds": seconds,
+                      "seconds_range": [fastest, slowest], "images_per_s": batch / seconds,
+                      "peak_MB": peak_memory_mb(model, name, batch, train, size, num_classes,
+                                                threads, onnx_path) if memory else None}
+                     for name, (seconds, fastest, slowest) in median_of_rounds(runs, repeats).items()]
             del runs
+            rows += group
+            if on_rows:
+                on_rows(group)
     return rows
 
 
-def format_rows(rows):
-    """A table; vs PyTorch: its time over the row's (higher is faster)."""
-    key = lambda r: (r["model"], r["size"], r["threads"], r["pass"], r["batch"])  # noqa: E731
-    torch_time = {key(r): r["seconds"] for r in rows if r["contender"] == "pytorch"}
-    lines = [f"{'model':>13} {'threads':>7} {'pass':>10} {'batch':>5} {'contender':>11} {'s':>9} "
-             f"{'img/s':>9} {'vs PyTorch':>10} {'peak MB':>8}"]
-    for r in rows:
-        theirs = torch_time.get(key(r))
-        ratio = f"{theirs / r['seconds']:.2f}x" if theirs else "-"
-        lines.append(f"{r['model']:>13} {r['threads']:>7} {r['pass']:>10} {r['batch']:>5} "
-                     f"{r['contender']:>11} "
-                     f"{r['seconds']:9.4f} {r['images_per_s']:9.2f} {ratio:>10} "
-                     f"{'-' if r.get('peak_MB') is None else format(r['peak_MB'], '.0f'):>8}")
-    return "\n".join(lines)
+def _vs_pytorch(r, group):
+    """PyTorch's time over the row's, from the PyTorch row of the same model, pass and batch."""
+    key = lambda row: (row["model"], row["size"], row["threads"], row["pass"], row["batch"])  # noqa: E731
+    theirs = [t["seconds"] for t in group if t["contender"] == "pytorch" and key(t) == key(r)]
+    return f"{theirs[0] / r['seconds']:.2f}x" if theirs else "-"
+
+
+def _seconds(r, group):
+    return spread(r["seconds"], *r["seconds_range"], digits=4)
+
+
+TABLE = Table(
+    [("model", ">13", lambda r, group: r["model"]), ("threads", ">7", lambda r, group: str(r["threads"])),
+     ("pass", ">10", lambda r, group: r["pass"]), ("batch", ">5", lambda r, group: str(r["batch"])),
+     ("contender", ">11", lambda r, group: r["contender"]),
+     ("s (fastest-slowest)", ">26", _seconds),
+     ("img/s", ">9", lambda r, group: f"{r['images_per_s']:.2f}"), ("vs PyTorch", ">10", _vs_pytorch),
+     ("peak MB", ">8", lambda r, group: "-" if r.get("peak_MB") is None else f"{r['peak_MB']:.0f}")],
+    ["pass: inference (eval mode, forward) or training (forward with the auxiliary heads, "
+     "backward, an SGD step)",
+     "contender: native (our kernels, eval mode), frozen (net.freeze()), numpy (their NumPy "
+     "twins), pytorch (the same network as torch.nn modules, eager mode; pytorch_cl: "
+     "channels_last), onnxruntime (our ONNX export)",
+     "s: median seconds per call, the fastest and slowest round in brackets; img/s: batch over "
+     "the median",
+     "vs PyTorch: PyTorch's median time over this row's (above 1: faster than PyTorch)",
+     "peak MB: how much a fresh process's peak memory grows to build the network and run one call"])
 
 
 def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000, steps=2):

@@ -1,13 +1,25 @@
-"""Timing and set-up shared by the benchmarks: interleaved medians, PyTorch when installed, and
-every library on the same thread count."""
+"""Timing and set-up shared by the benchmarks: interleaved medians and their spread, PyTorch
+when installed, and every library on the same thread count."""
 import statistics
 import time
+from typing import NamedTuple
 
 from ..threads import set_num_threads
 
 
+class Timing(NamedTuple):
+    """Seconds of one contender's timed runs: their median, the fastest and the slowest."""
+    median: float
+    fastest: float
+    slowest: float
+
+
+def _timings(times):
+    return {name: Timing(statistics.median(t), min(t), max(t)) for name, t in times.items()}
+
+
 def time_interleaved(contenders, repeats, warmup):
-    """{name: callable} -> {name: median seconds}, all contenders taking turns."""
+    """{name: callable} -> {name: Timing}, all contenders taking turns."""
     for _ in range(warmup):
         for run in contenders.values():
             run()
@@ -18,11 +30,11 @@ def time_interleaved(contenders, repeats, warmup):
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return _timings(times)
 
 
 def median_of_rounds(runs, repeats, pause=0.05):
-    """Median time of each closure over `repeats` rounds, after one warm-up round. Every round runs
+    """Timing of each closure over `repeats` rounds, after one warm-up round. Every round runs
     every closure once, so a neighbour's burst of load (the machine may be shared) hits them all
     alike; closures are grouped by their first word (the library: native, blas, numpy, torch),
     with a pause before each group, so that one library's idle threads, still spinning, do not
@@ -39,7 +51,7 @@ def median_of_rounds(runs, repeats, pause=0.05):
                 fn()
                 if round_:  # round 0 warms up
                     times[key].append(time.perf_counter() - start)
-    return {key: statistics.median(t) for key, t in times.items()}
+    return _timings(times)
 
 
 def load_torch():
@@ -58,3 +70,8 @@ def use_threads(threads):
     if torch is not None:
         torch.set_num_threads(threads)
     return torch
+
+
+def spread(median, low, high, digits=1):
+    """A figure and its spread over the timed runs: "12.3 (11.9-13.0)"."""
+    return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"

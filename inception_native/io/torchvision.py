@@ -11,6 +11,7 @@ exported as 0.
 """
 import functools
 import os
+import zipfile
 
 import numpy as np
 
@@ -65,31 +66,70 @@ def export_torchvision(model):
     return state
 
 
+def _torch_load(path):
+    """torch.load(path) of tensors only; ValueError naming the file when it is not one."""
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(f"reading {path} needs PyTorch (pip install "
+                          "'inception-native[torch]'); a .npz state dict does not") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    except Exception as error:  # torch.load raises a dozen kinds for a file it cannot read
+        first = (str(error).splitlines() or [""])[0][:120]
+        raise ValueError(f"{path} is not a PyTorch file of tensors that torch.load(weights_only="
+                         f"True) reads ({type(error).__name__}: {first})") from None
+
+
+def _array(name, value):
+    """A state dict's value as a NumPy array; ValueError naming what is not a tensor or array
+    of a type NumPy holds (bfloat16, ...)."""
+    if hasattr(value, "detach"):
+        try:
+            return value.detach().cpu().numpy()
+        except TypeError:
+            raise ValueError(f"{name} is a {value.dtype} tensor, which NumPy cannot hold: "
+                             "convert the weights to float32") from None
+    if isinstance(value, np.ndarray):
+        return value
+    raise ValueError(f"{name} is a {type(value).__name__}, not a tensor (is this a state dict?)")
+
+
 def read_state_dict(weights):
-    """weights as {name: NumPy array}: a mapping (of arrays or torch tensors), a .npz file, or
-    a .pth file (with PyTorch)."""
+    """weights as {name: NumPy array}: a mapping (of arrays or torch tensors), an .npz file, or
+    a file torch.save wrote (with PyTorch), told apart by their contents; ValueError when a file
+    is neither or holds something other than tensors."""
     if isinstance(weights, (str, os.PathLike)):
         path = os.fspath(weights)
-        if path.endswith(".npz"):
-            return read_npz(path)
-        try:
-            import torch
-        except ImportError:
-            raise ImportError(f"reading {path} needs PyTorch (pip install "
-                              "'inception-native[torch]'); a .npz state dict does not") from None
-        weights = torch.load(path, map_location="cpu", weights_only=True)
+        weights = read_npz(path) if _is_numpy(path) else _torch_load(path)
     if not hasattr(weights, "items"):
         raise TypeError(f"weights must be a state dict (a mapping of name to tensor) or its "
                         f"file, got {type(weights).__name__}")
-    return {k: np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
-            for k, v in weights.items()}
+    return {k: _array(k, v) for k, v in weights.items()}
+
+
+def _is_numpy(path):
+    """Whether path is NumPy's: an .npz by its suffix or its contents (a zip of .npy files), or
+    an .npy (which read_npz refuses, saying so)."""
+    if path.endswith(".npz") or not os.path.isfile(path):
+        return path.endswith(".npz")
+    with open(path, "rb") as f:
+        if f.read(6) == b"\x93NUMPY":
+            return True
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return all(name.endswith(".npy") for name in archive.namelist())
 
 
 def load_torchvision(model, weights):
     """Load torchvision's state dict (see read_state_dict for the forms weights may take) into
     a model built in its layout; returns the model. Every tensor is checked before any is
-    written: a missing, unexpected, mis-shaped or non-finite tensor raises ValueError naming it
-    and leaves the model unchanged."""
+    written: a missing, unexpected or mis-shaped tensor, one that is not finite in the model's
+    dtype (a float64 beyond float32's range ...) or a negative running variance raises
+    ValueError naming it and leaves the model unchanged."""
     names, state, tensors = torchvision_names(model), read_state_dict(weights), _tensors(model)
     counters = set(map(_counter, names.values())) - {None}
     problems = key_problems(set(names.values()), set(state), counters)
@@ -99,8 +139,15 @@ def load_torchvision(model, weights):
         value, target = state[theirs], tensors[ours]
         if value.shape != target.shape:
             problems.append(f"{theirs} has shape {value.shape}, the model's is {target.shape}")
-        elif not np.issubdtype(value.dtype, np.floating) or not np.isfinite(value).all():
-            problems.append(f"{theirs} must hold finite floating-point numbers")
+            continue
+        floating = np.issubdtype(value.dtype, np.floating)
+        with np.errstate(over="ignore"):
+            state[theirs] = cast = value.astype(target.dtype, copy=False) if floating else value
+        if not floating or not np.isfinite(cast).all():
+            problems.append(f"{theirs} must hold finite floating-point numbers within "
+                            f"{target.dtype}'s range (it holds {value.dtype})")
+        elif theirs.endswith("running_var") and (cast < 0).any():
+            problems.append(f"{theirs} holds negative variances")
     if problems:
         raise ValueError("the weights do not fit the model: " + "; ".join(problems))
     for ours, theirs in names.items():

@@ -2,7 +2,8 @@
 # Builds tests/c/test_kernels.c with the csrc/ kernels under AddressSanitizer (LeakSanitizer
 # included) and UndefinedBehaviorSanitizer, then runs it on 1 and 2 OpenMP threads; twice: with
 # the kernels multi-versioned as in the package (this machine's best ISA) and with
-# -DIN_NO_MULTIVERSION (the baseline x86-64 code). Any sanitizer report fails the run.
+# -DIN_NO_MULTIVERSION (the baseline x86-64 code); then tests/c/test_convk.c (our convolution
+# kernels, every ISA path the CPU runs). Any sanitizer report fails the run.
 #   tests/c/run_sanitizers.sh            exit 0: clean; 1: a failure; 77: sanitizers unavailable
 # CC picks the compiler (default: cc).
 set -euo pipefail
@@ -22,7 +23,7 @@ if $CC -fopenmp "$out/probe.c" -o "$out/probe" 2>/dev/null; then OMP="-fopenmp";
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-SOURCES="tests/c/test_kernels.c csrc/blas.c csrc/batchnorm.c csrc/pool.c csrc/gemm.c csrc/conv.c csrc/im2col.c"
+SOURCES="tests/c/test_kernels.c csrc/activation.c csrc/blas.c csrc/batchnorm.c csrc/pool.c csrc/gemm.c csrc/conv.c csrc/im2col.c"
 for variant in multiversion baseline; do
     defs=""
     if [ "$variant" = baseline ]; then defs="-DIN_NO_MULTIVERSION"; fi
@@ -34,4 +35,9 @@ for variant in multiversion baseline; do
         if [ -s "$out/log" ]; then cat "$out/log"; echo "FAIL: output on stderr"; exit 1; fi
     done
 done
+# our convolution kernels: every ISA path this CPU runs, 1 and 2 threads inside the test
+$CC -std=c99 -O1 -g $SAN $OMP -Icsrc tests/c/test_convk.c csrc/convk.c -lm -o "$out/test_convk"
+echo "test_convk (${OMP:-no OpenMP}):"
+"$out/test_convk" 2> "$out/log" || { cat "$out/log"; exit 1; }
+if [ -s "$out/log" ]; then cat "$out/log"; echo "FAIL: output on stderr"; exit 1; fi
 echo "sanitizers: clean"

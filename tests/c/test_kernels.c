@@ -1,15 +1,16 @@
 /* test_kernels.c: drives the csrc/ kernels directly, with no Python in the way, for the
  * sanitizer builds of tests/c/run_sanitizers.sh (AddressSanitizer, UndefinedBehaviorSanitizer).
- * Blas routines, both BatchNorm flavours, pooling, gemm and convolution (im2col included), in
- * float and double, at edge sizes (1, around the vector widths, past the OpenMP threshold), each
- * result checked against a naive loop in double or an identity. Prints "ok" and exits 0, or
- * lists the failures and exits 1. */
+ * Blas routines, both BatchNorm flavours, pooling, gemm, convolution (im2col included) and
+ * Darknet's activations (leaky, logistic, softmax), in float and double, at edge sizes (1,
+ * around the vector widths, past the OpenMP threshold), each result checked against a naive
+ * loop in double or an identity. Prints "ok" and exits 0, or lists the failures and exits 1. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "activation.h"
 #include "batchnorm.h"
 #include "blas.h"
 #include "conv.h"

@@ -328,6 +328,44 @@ static void NAME(test_conv)(size_t B, size_t C, size_t H, size_t W, size_t OC, s
     free(ey); free(edx); free(edw);
 }
 
+/* Darknet's leaky and logistic activations and the softmax of N rows of K, forward and
+ * backward (the backwards in place too), against the formulas in double */
+static void NAME(test_darknet_activations)(size_t N, size_t K, unsigned seed)
+{
+    size_t n = N * K;
+    real *x = NAME(alloc)(n, &seed), *dy = NAME(alloc)(n, &seed), *y = NAME(alloc)(n, &seed);
+    real *dx = NAME(alloc)(n, &seed);
+    K(leaky_relu_forward)(y, x, n, 0.1);
+    K(leaky_relu_backward)(dx, dy, y, n, 0.1);
+    for (size_t i = 0; i < n; ++i) {
+        NAME(check)("leaky_relu_forward", i, y[i], x[i] > 0 ? x[i] : 0.1 * x[i], N, K, 1);
+        NAME(check)("leaky_relu_backward", i, dx[i], x[i] > 0 ? dy[i] : 0.1 * dy[i], N, K, 1);
+    }
+    K(logistic_forward)(y, x, n);
+    memcpy(dx, dy, n * sizeof(real));
+    K(logistic_backward)(dx, dx, y, n);
+    for (size_t i = 0; i < n; ++i) {
+        double s = 1 / (1 + exp(-(double)x[i]));
+        NAME(check)("logistic_forward", i, y[i], s, N, K, 1);
+        NAME(check)("logistic_backward", i, dx[i], dy[i] * s * (1 - s), N, K, 1);
+    }
+    K(softmax_forward)(y, x, N, K);
+    memcpy(dx, dy, n * sizeof(real));
+    K(softmax_backward)(dx, dx, y, N, K);
+    for (size_t r = 0; r < N; ++r) {
+        double m = x[r * K], sum = 0, dot = 0;
+        for (size_t k = 0; k < K; ++k) m = x[r * K + k] > m ? x[r * K + k] : m;
+        for (size_t k = 0; k < K; ++k) sum += exp(x[r * K + k] - m);
+        for (size_t k = 0; k < K; ++k) dot += dy[r * K + k] * exp(x[r * K + k] - m) / sum;
+        for (size_t k = 0; k < K; ++k) {
+            double p = exp(x[r * K + k] - m) / sum;
+            NAME(check)("softmax_forward", r * K + k, y[r * K + k], p, N, K, 1);
+            NAME(check)("softmax_backward", r * K + k, dx[r * K + k], p * (dy[r * K + k] - dot), N, K, 1);
+        }
+    }
+    free(x); free(dy); free(y); free(dx);
+}
+
 static void NAME(run_all)(void)
 {
     /* 1, around the vector widths (4, 8, 16 lanes) and IN_LANES, and a size past
@@ -379,4 +417,7 @@ static void NAME(run_all)(void)
                                 ++seed);
         }
     }
+    for (size_t N = 1; N <= 3; ++N)
+        for (size_t K = 1; K <= 17; K += 4) NAME(test_darknet_activations)(N, K, ++seed);
+    NAME(test_darknet_activations)(40, 1000, ++seed); /* 40,000 values: the parallel loops */
 }

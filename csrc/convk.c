@@ -1,0 +1,303 @@
+/* convk.c: the ISA choice and the plan of the convolution kernels (convk.h), then the kernels
+ * themselves, float (_f32) and double (_f64), from convk_template.h, each compiled once per ISA
+ * level from convk_isa_template.h. */
+#include "convk.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "convk_isa.h"
+
+/* Blocking budgets (bytes), for 32 KB of L1 and 512 KB of L2 per core or more:
+ *   KC: a packed col panel (kc x NR) stays in L1 while the microkernel sweeps the rows;
+ *   MC: the packed weights it sweeps (mc x kc) stay in L2;
+ *   NC: panels a task packs (kc x nc, nc = NC_PANELS * NR) stay in L2 beside them;
+ *   DK, DY, DT: dL/dw's pixel block, dY block (OC x dk) and col block (dt x dk). */
+#define KC_BYTES 16384
+#define MC_BYTES 196608
+#define NC_PANELS 8
+#define DK_BYTES 4096
+#define DY_BYTES (1 << 20)
+#define DT_BYTES (128 << 10)
+#define IN_CONVK_KC_MAX 1024     /* taps of a K block or dL/dw tap block (offsets on the stack) */
+#define IN_CONVK_MAX_RUNS 256    /* runs of pixels in a panel or dL/dw pixel block */
+#define IN_CONVK_ALIGN 16        /* elements: every buffer starts on 64 bytes */
+/* Flops a thread must have for the plan to use it: waking an OpenMP thread costs microseconds
+ * on an idle machine, a scheduler time slice on a busy one; 16 MFLOP is about 0.2 ms. */
+#define THREAD_FLOPS 16e6
+
+static const struct {
+    const char *name;
+    size_t vbytes, mr, nv, dm, dn;
+} isa_desc[IN_CONVK_LEVELS] = {{IN_CONVK_ISA0_DESC}, {IN_CONVK_ISA1_DESC},
+                               {IN_CONVK_ISA2_DESC}, {IN_CONVK_ISA3_DESC}};
+
+static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
+static size_t up(size_t a, size_t m) { return cdiv(a, m) * m; }
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+/* ---- ISA ---- */
+
+int in_convk_isa_supported(int level)
+{
+    if (level == IN_CONVK_PORTABLE || level == IN_CONVK_PORTABLE512) return 1;
+#if IN_CONVK_X86
+    __builtin_cpu_init();
+    int fma = __builtin_cpu_supports("fma");
+    if (level == IN_CONVK_AVX2) return fma && __builtin_cpu_supports("avx2");
+    if (level == IN_CONVK_AVX512)
+        return fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#endif
+    return 0;
+}
+
+static int isa_level = -1;
+
+/* the best level, or INCEPTION_NATIVE_ISA's when the CPU runs it */
+static int isa_initial(void)
+{
+    const char *env = getenv("INCEPTION_NATIVE_ISA");
+    for (int l = 0; env && l < IN_CONVK_LEVELS; ++l)
+        if (strcmp(env, isa_desc[l].name) == 0 && in_convk_isa_supported(l)) return l;
+    if (in_convk_isa_supported(IN_CONVK_AVX512)) return IN_CONVK_AVX512;
+    if (in_convk_isa_supported(IN_CONVK_AVX2)) return IN_CONVK_AVX2;
+    return IN_CONVK_PORTABLE;
+}
+
+int in_convk_get_isa(void)
+{
+    if (isa_level < 0) isa_level = isa_initial();
+    return isa_level;
+}
+
+int in_convk_set_isa(int level)
+{
+    if (level < 0 || level >= IN_CONVK_LEVELS || !in_convk_isa_supported(level)) return -1;
+    isa_level = level;
+    return 0;
+}
+
+const char *in_convk_level_name(int level)
+{
+    return level >= 0 && level < IN_CONVK_LEVELS ? isa_desc[level].name : "unknown";
+}
+
+const char *in_convk_isa_name(void) { return in_convk_level_name(in_convk_get_isa()); }
+
+/* ---- plan ---- */
+
+size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw)
+{
+    return up(OC, IN_CONVK_PAD) * C * kh * kw;
+}
+
+/* The GEMM's source: input (B, C, Hi, Wi) placed at (top, left) of a Hs x Ws map; the
+ * convolution over it has kernel kh x kw, strides sh x sw, no padding. */
+static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t Hi, size_t Wi,
+                        ptrdiff_t top, ptrdiff_t left, size_t Hs, size_t Ws, size_t kh,
+                        size_t kw, size_t sh, size_t sw)
+{
+    g->M = M, g->C = C, g->kh = kh, g->kw = kw, g->sh = sh, g->sw = sw;
+    g->Hi = Hi, g->Wi = Wi, g->top = top, g->left = left;
+    g->Hs = Hs, g->Ws = Ws;
+    g->oh = in_out_size(Hs, kh, sh, 0);
+    g->ow = in_out_size(Ws, kw, sw, 0);
+    g->K = C * kh * kw;
+    g->N = B * g->oh * g->ow;
+    g->direct = top == 0 && left == 0 && sw == 1 && Hs == Hi && Ws == Wi;
+    g->Wq = cdiv(Ws, sw);
+    g->rowstride = sw * g->Wq;
+    g->plane = Hs * g->rowstride;
+    g->image = C * g->plane;
+    g->src_size = B * g->image;
+}
+
+/* K blocks (independent of the thread count, so results are too), M chunks and N blocks:
+ * tasks = n_blocks * m_chunks, at least 4 per thread where the map allows. */
+static void gemm_blocking(in_convk_gemm *g, size_t vbytes, size_t mr, size_t nv, size_t rs,
+                          int threads)
+{
+    g->mr = mr;
+    g->nr = nv * vbytes / rs;
+    size_t kc_max = min_size(IN_CONVK_KC_MAX, max_size(1, KC_BYTES / (g->nr * rs)));
+    g->k_blocks = cdiv(g->K, kc_max);
+    g->kc = cdiv(g->K, g->k_blocks);
+    size_t mc_max = max_size(mr, MC_BYTES / (g->kc * rs) / mr * mr);
+    g->m_chunks = cdiv(g->M, mc_max);
+    g->mc = up(cdiv(g->M, g->m_chunks), mr);
+    g->nc = min_size(NC_PANELS * g->nr, up(g->N, g->nr));
+    g->n_blocks = cdiv(g->N, g->nc);
+    while (threads > 1 && g->n_blocks * g->m_chunks < 4 * (size_t)threads && g->nc > g->nr) {
+        g->nc = up(g->nc / 2, g->nr);
+        g->n_blocks = cdiv(g->N, g->nc);
+    }
+    while (threads > 1 && g->n_blocks * g->m_chunks < 2 * (size_t)threads && g->mc > mr) {
+        g->mc = up(g->mc / 2, mr);
+        g->m_chunks = cdiv(g->M, g->mc);
+    }
+    g->bpack = g->kc * g->nc;
+    g->cpart = g->k_blocks > 1 ? g->mc * g->nc : 0;
+    g->thread_stride = up(g->bpack, IN_CONVK_ALIGN) + up(g->cpart, IN_CONVK_ALIGN);
+}
+
+void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
+                        size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
+                        size_t ph, size_t pw, int threads)
+{
+    memset(p, 0, sizeof *p);
+    p->B = B, p->C = C, p->H = H, p->W = W, p->OC = OC, p->kh = kh, p->kw = kw;
+    p->sh = sh, p->sw = sw, p->ph = ph, p->pw = pw;
+    p->oh = in_out_size(H, kh, sh, ph);
+    p->ow = in_out_size(W, kw, sw, pw);
+    p->K = C * kh * kw;
+    p->isa = in_convk_get_isa();
+    double flops = 2.0 * (double)B * (double)OC * (double)(p->oh * p->ow) * (double)p->K;
+    p->threads = (int)max_size(1, min_size((size_t)(threads < 1 ? 1 : threads),
+                                           (size_t)(flops / THREAD_FLOPS)));
+    p->real_size = real_size;
+    size_t vb = isa_desc[p->isa].vbytes, mr = isa_desc[p->isa].mr, nv = isa_desc[p->isa].nv;
+    size_t rs = real_size, T = (size_t)p->threads, A = IN_CONVK_ALIGN;
+
+    /* forward: y (OC, N) = w (OC, K) col(x), x zero-padded by (ph, pw) */
+    gemm_source(&p->fwd, OC, B, C, H, W, (ptrdiff_t)ph, (ptrdiff_t)pw, H + 2 * ph, W + 2 * pw,
+                kh, kw, sh, sw);
+    gemm_blocking(&p->fwd, vb, mr, nv, rs, p->threads);
+
+    /* dL/dw: dot tiles dm x dn over blocks of dk pixels */
+    p->dm = isa_desc[p->isa].dm, p->dn = isa_desc[p->isa].dn;
+    p->dk = min_size(DK_BYTES / rs, DY_BYTES / (up(OC, p->dm) * rs));
+    p->dk = min_size(p->dk, (IN_CONVK_MAX_RUNS - 1) * p->ow);
+    p->dk = max_size(1, min_size(p->dk, p->fwd.N));
+    p->dk_ld = up(p->dk, A);
+    p->dt = min_size(IN_CONVK_KC_MAX, DT_BYTES / (p->dk_ld * rs)) / p->dn * p->dn;
+    p->dt = max_size(p->dn, p->dt);
+    p->dw_ybuf = up(OC, p->dm) * p->dk_ld;
+    p->dw_cbuf = p->dt * p->dk_ld;
+    p->dw_stride = up(p->dw_ybuf, A) + up(p->dw_cbuf, A);
+
+    /* work: forward [P(x)] [per thread: panels, partial sums] [packed w]; dL/dw [P(x)] [per
+     * thread: dY block, col block]; dL/dx, a phase at a time [packed w'] [P(dY)] [per thread:
+     * panels, sums], sized for the largest phase */
+    p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
+    p->dw_threads_at = p->fwd_threads_at;
+    size_t wpack = 0, src = 0; /* the largest phase's */
+    for (size_t ry = 0; ry < sh; ++ry)
+        for (size_t rx = 0; rx < sw; ++rx) {
+            in_convk_gemm g;
+            if (!in_convk_dx_phase(&g, p, ry, rx)) continue;
+            wpack = max_size(wpack, up(g.M, IN_CONVK_PAD) * g.K), src = max_size(src, g.src_size);
+            p->dx_stride = max_size(p->dx_stride, g.thread_stride);
+        }
+    p->dx_src_at = up(wpack, A);
+    p->dx_threads_at = p->dx_src_at + up(src, A);
+    p->fwd_wpack_at = p->fwd_threads_at + T * p->fwd.thread_stride;
+    size_t fwd = p->fwd_wpack_at + in_convk_packed_size(OC, C, kh, kw);
+    size_t dw = p->dw_threads_at + T * p->dw_stride;
+    size_t dx = p->dx_threads_at + T * p->dx_stride;
+    p->work = max_size(fwd, max_size(dw, dx)) + A; /* + A: room to align the caller's pointer */
+}
+
+/* Phase (ry, rx) of dL/dx: the H' x W' pixels dx[b, c, ry + sh*Y, rx + sw*X] get
+ *     sum_{o, a, e} w[o, c, i0 + sh*a, j0 + sw*e] dY[b, o, Y + dy0 - a, X + dx0 - e]
+ * over the taps i = i0 + sh*a < kh that reach them, i0 = (ry + ph) % sh, dy0 = (ry + ph - i0)
+ * / sh (likewise j0, dx0): a stride-1 convolution of dY, placed at (kh'-1-dy0, kw'-1-dx0) of an
+ * (H'+kh'-1) x (W'+kw'-1) map, by the flipped sub-kernel of kh' x kw' taps. Returns 0 (g
+ * unset) when no tap or no pixel falls in the phase. The one description of dL/dx's layout:
+ * the plan sizes work by it, the backward runs by it. */
+int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_t rx)
+{
+    size_t i0 = (ry + p->ph) % p->sh, j0 = (rx + p->pw) % p->sw;
+    size_t kh = i0 < p->kh ? cdiv(p->kh - i0, p->sh) : 0;
+    size_t kw = j0 < p->kw ? cdiv(p->kw - j0, p->sw) : 0;
+    size_t H = ry < p->H ? cdiv(p->H - ry, p->sh) : 0, W = rx < p->W ? cdiv(p->W - rx, p->sw) : 0;
+    if (!kh || !kw || !H || !W) return 0;
+    ptrdiff_t dy0 = (ptrdiff_t)((ry + p->ph - i0) / p->sh);
+    ptrdiff_t dx0 = (ptrdiff_t)((rx + p->pw - j0) / p->sw);
+    gemm_source(g, p->C, p->B, p->OC, p->oh, p->ow, (ptrdiff_t)kh - 1 - dy0,
+                (ptrdiff_t)kw - 1 - dx0, H + kh - 1, W + kw - 1, kh, kw, 1, 1);
+    g->direct = 0; /* the ReLU mask is applied while preparing dY */
+    g->ry = ry, g->rx = rx, g->i0 = i0, g->j0 = j0;
+    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].mr, isa_desc[p->isa].nv,
+                  p->real_size, p->threads);
+    return 1;
+}
+
+/* ---- the shared pieces of every kernel ---- */
+
+/* A run of pixels: src the offset of its first pixel (tap 0) in the source, dst its column
+ * in the block, len its length. Used both for col runs (one per output row) and for output
+ * segments (one per image or output row). */
+typedef struct {
+    size_t src, dst, len;
+} in_convk_run;
+
+/* The runs of pixels [n0, n0 + cnt) of g's output map, one per output row they touch, or one
+ * per image when output rows follow each other in the source (sh*rowstride = ow: a 1x1 stride-1
+ * convolution read directly):
+ *     run.src = b*image + oy*sh*rowstride + ox   (col[r, n] = src[run.src + tap[r] + n - n0]) */
+static size_t in_convk_runs(in_convk_run *rs, const in_convk_gemm *g, size_t n0, size_t cnt)
+{
+    size_t ohw = g->oh * g->ow, span = g->sh * g->rowstride == g->ow ? ohw : g->ow;
+    size_t b = n0 / ohw, p = n0 % ohw, k = 0;
+    for (size_t d = 0; d < cnt; ++k) {
+        size_t len = min_size(span - p % span, min_size(ohw - p, cnt - d));
+        rs[k] = (in_convk_run){b * g->image + p / g->ow * g->sh * g->rowstride + p % g->ow, d, len};
+        d += len, p += len;
+        if (p == ohw) p = 0, ++b;
+    }
+    return k;
+}
+
+/* The segments of output pixels [n0, n0 + cnt) of an oh x ow map, in an output of image
+ * stride `image`, row stride `row` and column stride `col`: one per image when rows follow each
+ * other (col = 1, row = ow), else one per output row. seg.src = b*image + Y*row + X*col of its
+ * first pixel (b, Y, X). */
+static size_t in_convk_segments(in_convk_run *rs, size_t oh, size_t ow, size_t image, size_t row,
+                                size_t col, size_t n0, size_t cnt)
+{
+    size_t ohw = oh * ow, span = col == 1 && row == ow ? ohw : ow;
+    size_t b = n0 / ohw, p = n0 % ohw, k = 0;
+    for (size_t d = 0; d < cnt; ++k) {
+        size_t len = min_size(span - p % span, min_size(ohw - p, cnt - d));
+        rs[k] = (in_convk_run){b * image + p / ow * row + p % ow * col, d, len};
+        d += len, p += len;
+        if (p == ohw) p = 0, ++b;
+    }
+    return k;
+}
+
+/* tap[r - r0] = the offset in the source of tap r = (c*kh + i)*kw + j, r in [r0, r1):
+ *     c*plane + i*rowstride + (j % sw)*Wq + j / sw */
+static void in_convk_taps(size_t *tap, const in_convk_gemm *g, size_t r0, size_t r1)
+{
+    size_t c = r0 / (g->kh * g->kw), i = r0 / g->kw % g->kh, j = r0 % g->kw;
+    for (size_t r = r0; r < r1; ++r) {
+        tap[r - r0] = c * g->plane + i * g->rowstride + (j % g->sw) * g->Wq + j / g->sw;
+        if (++j == g->kw) {
+            j = 0;
+            if (++i == g->kh) i = 0, ++c;
+        }
+    }
+}
+
+/* the calling thread's number and team size (1 team of 1 without OpenMP) */
+static size_t in_convk_thread(void)
+{
+#ifdef _OPENMP
+    return (size_t)omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* work rounded up to 64 bytes */
+static void *in_convk_aligned(void *work)
+{
+    return (void *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+}
+
+#define IN_TEMPLATE "convk_template.h"
+#include "instantiate.h"

@@ -1,0 +1,113 @@
+/* convk.h: our convolution kernels (no BLAS): forward, dL/dx and dL/dw of a 2-D convolution as
+ * packed GEMMs with implicit im2col, register-blocked microkernels written once with GCC vector
+ * extensions and compiled per ISA (AVX-512, AVX2+FMA, portable), picked at run time.
+ *
+ * Legend: x (B, C, H, W); w (OC, C, kh, kw) read as the matrix (OC, K), K = C*kh*kw;
+ * y (B, OC, oh, ow), ohw = oh*ow, oh = in_out_size(H, kh, sh, ph) (common.h); strides sh, sw;
+ * paddings ph, pw. N = B*ohw pixels; r = (c*kh + i)*kw + j a kernel tap; n = b*ohw + p a pixel.
+ *     col[r, n] = x[b, c, oy*sh - ph + i, ox*sw - pw + j]   (0 outside the image), p = oy*ow + ox
+ *     forward  y[b, o, p] = act(scale[o] * sum_r w[o, r] col[r, n] + shift[o] (+ y[b, o, p]))
+ *     dL/dx    dx = col2im(w^T dY), computed without scatter (no races) as sh*sw stride-1
+ *              convolutions of dY by w transposed and flipped: one per phase (y % sh, x % sw)
+ *              of dx, with the taps that reach it (see in_convk_dx_phase)
+ *     dL/dw    dw[o, r] = sum_n dY[o, n] col[r, n];   dbias[o] = sum_n dY[o, n] (in double)
+ * with dY = dy masked by the forward's ReLU (dy counts as 0 where y_relu <= 0) when y_relu is
+ * given. Sizes are elements; `work` and packed weights are caller-allocated (see below).
+ *
+ * Use from a wrapper: make the plan once per shape, dtype and thread count
+ * (in_convk_plan_init); allocate p.work values once (forward and backward share them), and
+ * either pack the weights after each update (in_convk_packed_size, in_convk_pack_weights_*)
+ * or pass wp = NULL to pack them into work at every forward; then call forward/backward. The
+ * packed layout is the same for every ISA (see IN_CONVK_PANEL), so switching ISA keeps it
+ * valid. The backward packs the transposed weights itself, into work.
+ * The caller checks sizes: strides >= 1, kernel within the padded input, threads >= 1, y_image
+ * >= OC*ohw, pointers to arrays of the sizes above; x, y, dy and the outputs must not overlap.
+ */
+#ifndef IN_CONVK_H
+#define IN_CONVK_H
+
+#include <stddef.h>
+
+/* ISA levels. PORTABLE512 is a test path: portable code with AVX-512's vector size and blocking,
+ * so a machine without AVX-512 still runs the logic of the AVX-512 path (slowly). */
+enum { IN_CONVK_PORTABLE = 0, IN_CONVK_AVX2 = 1, IN_CONVK_AVX512 = 2, IN_CONVK_PORTABLE512 = 3,
+       IN_CONVK_LEVELS = 4 };
+
+/* Packed weights: panels of IN_CONVK_PANEL rows (k-major within a panel), rows padded with
+ * zeros to a multiple of IN_CONVK_PAD; every ISA's MR is a multiple of the first and divides
+ * the second, so a microkernel reads MR / PANEL whole panels, each row of them contiguous. */
+#define IN_CONVK_PANEL 6
+#define IN_CONVK_PAD 12
+
+/* One implicit-im2col GEMM: out (M, N) = A (M, K) * col (K, N), col read from a source tensor
+ * src (B, C, Hs, phases, Wq): the input itself (direct) or its prepared copy P, padded so that
+ * no tap falls outside it, with columns split by phase X % sw so that a run of output pixels
+ * reads a contiguous run of P for any stride:
+ *     col[r, n] = src[b, c, oy*sh + i, j % sw, ox + j / sw],
+ *     P[Y, X] = in[Y - top, X - left] where that lies inside in (C, Hi, Wi), else 0.
+ * For a phase (ry, rx) of dL/dx, A is the sub-kernel of taps (i0 + sh*a, j0 + sw*b) of w,
+ * transposed and flipped, and output pixel (Y, X) is dx pixel (ry + sh*Y, rx + sw*X). */
+typedef struct {
+    size_t M, K, N, C, kh, kw, sh, sw, oh, ow;   /* out map oh x ow; N = B*oh*ow */
+    size_t Hi, Wi;                               /* input map */
+    size_t ry, rx, i0, j0;                       /* dL/dx phase; its first taps */
+    ptrdiff_t top, left;                         /* where input (0, 0) lands in P */
+    size_t Hs, Ws, Wq, rowstride, plane, image;  /* source geometry: Wq = ceil(Ws / sw) */
+    size_t src_size;                             /* B*image */
+    int direct;                                  /* src is the input itself (no pad, sw = 1) */
+    size_t mr, nr, kc, mc, nc;                   /* blocking: micro tile mr x nr */
+    size_t k_blocks, m_chunks, n_blocks;         /* tasks = n_blocks * m_chunks */
+    size_t bpack, cpart, thread_stride;          /* per-thread work: B panels, partial sums */
+} in_convk_gemm;
+
+/* Everything a call needs, from one function (in_convk_plan_init): the shape, the ISA, the
+ * blocking of each pass and where each buffer sits in work (offsets in elements). */
+typedef struct {
+    size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow, K;
+    int isa, threads;                /* threads: those asked, fewer for a small convolution */
+    size_t real_size;                /* the plan is for float (4) or double (8) */
+    in_convk_gemm fwd;              /* forward; dL/dx phases: in_convk_dx_phase */
+    size_t dm, dn, dk, dk_ld, dt;   /* dL/dw: dm x dn dot tiles over dk pixels, dt taps a block */
+    size_t fwd_threads_at, fwd_wpack_at;   /* forward: P at 0, threads, packed w (wp NULL) */
+    size_t dw_threads_at, dw_ybuf, dw_cbuf, dw_stride;       /* dL/dw: P(x) at 0, then threads */
+    size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: packed w' at 0 */
+    size_t work;                                             /* elements for every pass */
+} in_convk_plan;
+
+void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
+                        size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
+                        size_t ph, size_t pw, int threads);
+int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_t rx);
+
+/* ISA: the best this CPU runs, unless INCEPTION_NATIVE_ISA (portable, avx2, avx512,
+ * portable512) or in_convk_set_isa asks for a lower one. set returns 0, or -1 (and changes
+ * nothing) when the CPU cannot run that level. Not to be called while a convolution runs. */
+int in_convk_set_isa(int level);
+int in_convk_get_isa(void);
+int in_convk_isa_supported(int level);
+const char *in_convk_isa_name(void);
+const char *in_convk_level_name(int level);
+
+/* elements of packed weights: rows OC rounded up to IN_CONVK_PANEL, times K */
+size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw);
+
+/* The kernels take the plan of their shape (in_convk_plan_init with sizeof(real), the thread
+ * count and the ISA of that moment). forward: wp = packed weights (in_convk_pack_weights_*),
+ * or NULL: w is packed into work first (OC*K values moved; the plan reserves the room). */
+#define IN_CONVK_DECLARE(real, sfx)                                                             \
+    size_t in_convk_work_size_##sfx(size_t B, size_t C, size_t H, size_t W, size_t OC,          \
+                                    size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,      \
+                                    size_t pw, int threads);                                    \
+    void in_convk_pack_weights_##sfx(real *wp, const real *w, size_t OC, size_t C, size_t kh,   \
+                                     size_t kw);                                                \
+    void in_convk_forward_##sfx(const in_convk_plan *p, real *y, size_t y_image, real *work,    \
+                                const real *x, const real *w, const real *wp, const real *scale, \
+                                const real *shift, int relu, int accumulate);                   \
+    void in_convk_backward_##sfx(const in_convk_plan *p, real *dx, real *dw, real *dbias,       \
+                                 real *work, const real *dy, const real *y_relu, const real *x, \
+                                 const real *w);
+
+IN_CONVK_DECLARE(float, f32)
+IN_CONVK_DECLARE(double, f64)
+
+#endif

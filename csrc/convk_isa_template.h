@@ -1,0 +1,274 @@
+/* convk_isa_template.h: the ISA-specific half of the convolution kernels, for one real type
+ * (NAME, real) and one ISA level (ISA, see convk_isa.h), included by convk_template.h once per
+ * level: the same source becomes zmm, ymm or xmm code according to the level's vector size and
+ * target attribute. Functions are named F(f) = in_f_isa<level>_<f32|f64>.
+ *
+ * The forward tile: MR output channels x NR = NV*LANES pixels, accumulators acc[MR][NV]:
+ *     acc[i][v] += broadcast(a[k, i]) * b[k, v*LANES .. v*LANES + LANES - 1]   for each tap k
+ * The dL/dw tile: DM channels x DN taps, each a vector of LANES partial sums over pixels:
+ *     acc[m][n] += dY[m, q .. q + LANES - 1] * col[n, q .. q + LANES - 1]
+ */
+
+#define DESC IN_NAME3(IN_CONVK_ISA, ISA, _DESC)
+#define VBYTES IN_CONVK_FIELD(VBYTES, DESC)
+#define MR IN_CONVK_FIELD(MR, DESC)
+#define NV IN_CONVK_FIELD(NV, DESC)
+#define DM IN_CONVK_FIELD(DM, DESC)
+#define DN IN_CONVK_FIELD(DN, DESC)
+#define LANES ((size_t)VBYTES / sizeof(real))
+#define NR (NV * LANES)
+#define KERNEL IN_NAME3(IN_CONVK_ISA, ISA, _TARGET) IN_CONVK_CONTRACT
+#define F(f) NAME(IN_NAME3(f, _isa, ISA))
+#define vec F(vec)
+#define ivec F(ivec)
+
+typedef real vec __attribute__((vector_size(VBYTES)));
+#if IN_DOUBLE
+typedef long long ivec __attribute__((vector_size(VBYTES)));
+#else
+typedef int ivec __attribute__((vector_size(VBYTES)));
+#endif
+
+/* *v = max(*v, 0) lane by lane, NaN kept: v where !(v < 0), else +0 */
+KERNEL static inline void F(relu)(vec *v)
+{
+    *v = (vec)((ivec)*v & ~(ivec)(*v < 0));
+}
+
+/* v[0] + ... + v[LANES-1], added pairwise (halves, quarters, ...): a fixed order */
+KERNEL static inline real F(hsum)(const vec *v)
+{
+    real t[LANES];
+    memcpy(t, v, sizeof t);
+    for (size_t w = LANES / 2; w > 0; w /= 2)
+        for (size_t q = 0; q < w; ++q) t[q] += t[q + w];
+    return t[0];
+}
+
+/* dst[q] = src[q] for q < len: whole vectors, the last one ending at len (it may overlap the
+ * one before: the same values twice); one by one below a vector. Never touches past len. */
+KERNEL static inline void F(copy_run)(real *dst, const real *src, size_t len)
+{
+    vec v;
+    if (len < LANES) {
+        for (size_t q = 0; q < len; ++q) dst[q] = src[q];
+        return;
+    }
+    for (size_t q = 0; q + LANES < len; q += LANES) {
+        memcpy(&v, src + q, sizeof v);
+        memcpy(dst + q, &v, sizeof v);
+    }
+    memcpy(&v, src + len - LANES, sizeof v);
+    memcpy(dst + len - LANES, &v, sizeof v);
+}
+
+/* The col rows of a block of pixels (implicit im2col), for taps tap[0..rows):
+ *     dst[q*ld + run.dst + t] = src[run.src + tap[q] + t]   for each run, t < run.len
+ * and 0 in columns [width, ld). A run at a time down all the rows: one copy loop of fixed
+ * length, NV vectors a row for a panel-wide run. Rows of x far apart are too many streams for
+ * the hardware prefetcher, so the copy asks for the lines of a panel 4 ahead. */
+KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *src,
+                                const size_t *tap, size_t rows, const in_convk_run *rs,
+                                size_t nruns)
+{
+    for (size_t k = 0; k < nruns; ++k) {
+        real *d = dst + rs[k].dst;
+        const real *s = src + rs[k].src;
+        if (rs[k].len == NR)
+            for (size_t q = 0; q < rows; ++q) {
+                vec v[NV];
+                memcpy(v, s + tap[q], sizeof v);
+                memcpy(d + q * ld, v, sizeof v);
+                __builtin_prefetch(s + tap[q] + 4 * NR); /* a later panel's */
+            }
+        else
+            for (size_t q = 0; q < rows; ++q) F(copy_run)(d + q * ld, s + tap[q], rs[k].len);
+    }
+    for (size_t q = 0; width < ld && q < rows; ++q)
+        memset(dst + q * ld + width, 0, (ld - width) * sizeof(real));
+}
+
+/* The microkernel: cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} A[i, k] *
+ * b[k*NR + t] for i < MR, t < NR, A[i, k] = a[(i / PANEL)*pstride + k*PANEL + i % PANEL]
+ * (MR / PANEL packed weight panels), b a packed col panel (aligned), cin and cout aligned rows
+ * (cin may be cout). */
+KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *b,
+                          const real *cin, size_t ldi, real *cout, size_t ldo)
+{
+    vec acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v] = (vec){0};
+#pragma GCC unroll 2
+    for (size_t k = 0; k < kc; ++k) {
+        const vec *bk = (const vec *)(b + k * NR);
+        for (int i = 0; i < MR; ++i) {
+            const real *ak = a + i / IN_CONVK_PANEL * pstride + k * IN_CONVK_PANEL;
+            vec ai = ak[i % IN_CONVK_PANEL] - (vec){0}; /* broadcast; x - 0 == x: folds away */
+            for (int v = 0; v < NV; ++v) acc[i][v] += ai * bk[v];
+        }
+    }
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v) {
+            vec *o = (vec *)(cout + i * ldo + v * LANES);
+            *o = cin ? *(const vec *)(cin + i * ldi + v * LANES) + acc[i][v] : acc[i][v];
+        }
+}
+
+/* The fused epilogue of one tile t (rows o0 .. o0+rows, NR columns a row) into y, one output
+ * segment at a time (see NAME(epilogue)):
+ *     y[seg.src + o*chan + q*col] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
+ * whole vectors where the output is contiguous, then one by one (the same arithmetic). */
+KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t o0, size_t rows,
+                                 const in_convk_run *sg, size_t nseg)
+{
+    for (size_t i = 0; i < rows; ++i) {
+        size_t o = o0 + i;
+        real s = e->scale ? e->scale[o] : 1, h = e->shift ? e->shift[o] : 0;
+        for (size_t k = 0; k < nseg; ++k) {
+            real *y = e->y + sg[k].src + o * e->chan;
+            const real *v = t + i * NR + sg[k].dst;
+            size_t q = 0, len = sg[k].len, col = e->col;
+            __builtin_prefetch(y + 2 * NR * col, 1); /* a later tile's row: too many streams for
+                                                        the hardware prefetcher (one a channel) */
+            for (; col == 1 && q + LANES <= len; q += LANES) {
+                vec a, old;
+                memcpy(&a, v + q, sizeof a);
+                if (e->scale) a = a * s + h;
+                else if (e->shift) a = a + h;
+                if (e->accumulate) memcpy(&old, y + q, sizeof old), a = a + old;
+                if (e->relu) F(relu)(&a);
+                memcpy(y + q, &a, sizeof a);
+            }
+            for (; q < len; ++q) {
+                real a = v[q];
+                if (e->scale) a = a * s + h;
+                else if (e->shift) a = a + h;
+                if (e->accumulate) a = a + y[q * col];
+                if (e->relu) a = a < 0 ? 0 : a;
+                y[q * col] = a;
+            }
+        }
+    }
+}
+
+/* One task: rows [m0, m1) x pixels [n0, n1) of out = A col. For each K block of kc taps:
+ * pack the task's col panels (kc x NR each) into bbuf, then for each panel sweep the rows with
+ * the microkernel (the panel stays in L1, the weights block in L2). The sums of K blocks before
+ * the last wait in cpart (rows x nc); the last block's tile goes through the epilogue. */
+KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
+                                const real *a, real *bbuf, real *cpart, size_t m0, size_t m1,
+                                size_t n0, size_t n1)
+{
+    size_t tap[IN_CONVK_KC_MAX];
+    in_convk_run rs[IN_CONVK_MAX_RUNS];
+    real tile[MR * NR] __attribute__((aligned(64)));
+    size_t panels = cdiv(n1 - n0, NR);
+    for (size_t kb = 0; kb < g->k_blocks; ++kb) {
+        size_t k0 = kb * g->kc, kc = min_size(g->K, k0 + g->kc) - k0, last = kb + 1 == g->k_blocks;
+        in_convk_taps(tap, g, k0, k0 + kc);
+        for (size_t jp = 0; jp < panels; ++jp) {
+            size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
+            size_t nruns = in_convk_runs(rs, g, c0, cnt);
+            F(pack_rows)(bbuf + jp * kc * NR, NR, cnt, src, tap, kc, rs, nruns);
+        }
+        for (size_t jp = 0; jp < panels; ++jp) {
+            size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
+            size_t nseg = last ? in_convk_segments(rs, g->oh, g->ow, e->image, e->row, e->col, c0,
+                                                   cnt)
+                               : 0;
+            for (size_t i = m0; i < m1; i += MR) {
+                const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
+                real *cp = cpart + (i - m0) * g->nc + jp * NR;
+                F(ukr)(kc, ap, IN_CONVK_PANEL * g->K, bbuf + jp * kc * NR, kb ? cp : 0, g->nc,
+                       last ? tile : cp, last ? NR : g->nc);
+                if (last) F(store_tile)(e, tile, i, min_size(MR, g->M - i), rs, nseg);
+            }
+        }
+    }
+}
+
+/* acc[l] += sum over q = l (mod LANES) of dY[q] = (mask[q] > 0 ? d[q] : 0) (mask may be NULL),
+ * q < n, in double; the tail past whole vectors goes to *tail: dL/dbias of one plane. */
+KERNEL static void F(plane_dy_sum)(double *acc, double *tail, const real *d, const real *mask,
+                                   size_t n)
+{
+    typedef double dvec __attribute__((vector_size(LANES * sizeof(double))));
+    dvec s;
+    size_t q = 0;
+    memcpy(&s, acc, sizeof s);
+    for (; q + LANES <= n; q += LANES) {
+        vec v, m;
+        memcpy(&v, d + q, sizeof v);
+        if (mask) memcpy(&m, mask + q, sizeof m), v = (vec)((ivec)v & (ivec)(m > 0));
+        s += __builtin_convertvector(v, dvec);
+    }
+    memcpy(acc, &s, sizeof s);
+    for (; q < n; ++q) *tail += mask && !(mask[q] > 0) ? 0 : (double)d[q];
+}
+
+/* The dL/dw microkernel: t[m*DN + n] = sum_{q < len} a[m*ld + q] * b[n*ld + q] for m < DM,
+ * n < DN (len a multiple of LANES; rows aligned): LANES partial sums each, then hsum. */
+KERNEL static void F(dot_tile)(size_t len, const real *a, const real *b, size_t ld, real *t)
+{
+    vec acc[DM][DN];
+    for (int m = 0; m < DM; ++m)
+        for (int n = 0; n < DN; ++n) acc[m][n] = (vec){0};
+    for (size_t q = 0; q < len; q += LANES) {
+        vec bq[DN];
+        for (int n = 0; n < DN; ++n) bq[n] = *(const vec *)(b + n * ld + q);
+        for (int m = 0; m < DM; ++m) {
+            vec aq = *(const vec *)(a + m * ld + q);
+            for (int n = 0; n < DN; ++n) acc[m][n] += aq * bq[n];
+        }
+    }
+    for (int m = 0; m < DM; ++m)
+        for (int n = 0; n < DN; ++n) t[m * DN + n] = F(hsum)(&acc[m][n]);
+}
+
+/* dL/dw for the taps [r0, r1), a thread's share:
+ *     dw[o, r] = sum over pixel blocks (in order) of sum_q dY[o, q] col[r, q]
+ * For each block of dk pixels: pack the dY block (all channels, masked) and, dt taps at a time,
+ * the col block into rows of dk_ld; then dot tiles, channels outer (dm rows of dY stay in L1),
+ * taps inner. The first block assigns dw, the others add. */
+KERNEL static void F(dw_range)(const in_convk_plan *p, real *dw, const real *dy, const real *mask,
+                               const real *src, real *ybuf, real *cbuf, size_t r0, size_t r1)
+{
+    const in_convk_gemm *g = &p->fwd;
+    size_t tap[IN_CONVK_KC_MAX], ld = p->dk_ld, ohw = g->oh * g->ow;
+    in_convk_run rs[IN_CONVK_MAX_RUNS];
+    real t[DM * DN];
+    for (size_t n0 = 0; n0 < g->N; n0 += p->dk) {
+        size_t cnt = min_size(p->dk, g->N - n0), len = up(cnt, LANES);
+        size_t nseg = in_convk_segments(rs, g->oh, g->ow, p->OC * ohw, g->ow, 1, n0, cnt);
+        NAME(pack_dy)(ybuf, ld, cnt, dy, mask, p->OC, up(p->OC, DM), ohw, rs, nseg);
+        size_t nruns = in_convk_runs(rs, g, n0, cnt);
+        for (size_t t0 = r0; t0 < r1; t0 += p->dt) {
+            size_t t1 = min_size(r1, t0 + p->dt);
+            in_convk_taps(tap, g, t0, t1);
+            F(pack_rows)(cbuf, ld, cnt, src, tap, t1 - t0, rs, nruns);
+            memset(cbuf + (t1 - t0) * ld, 0, (up(t1 - t0, DN) - (t1 - t0)) * ld * sizeof(real));
+            for (size_t o = 0; o < p->OC; o += DM)
+                for (size_t r = t0; r < t1; r += DN) {
+                    F(dot_tile)(len, ybuf + o * ld, cbuf + (r - t0) * ld, ld, t);
+                    for (size_t m = 0; m < DM && o + m < p->OC; ++m)
+                        for (size_t n = 0; n < DN && r + n < t1; ++n) {
+                            real *d = dw + (o + m) * p->K + r + n;
+                            *d = n0 ? *d + t[m * DN + n] : t[m * DN + n];
+                        }
+                }
+        }
+    }
+}
+
+#undef DESC
+#undef VBYTES
+#undef MR
+#undef NV
+#undef DM
+#undef DN
+#undef LANES
+#undef NR
+#undef KERNEL
+#undef F
+#undef vec
+#undef ivec

@@ -1,0 +1,263 @@
+/* convk_template.h: the convolution kernels of convk.h for one real type (convk.c instantiates
+ * it for float and double): preparing the source, packing weights, dbias, and the drivers that
+ * share the work among OpenMP threads and call the ISA's tasks (convk_isa_template.h).
+ * See convk.h for the legend and the math of each pass. */
+
+/* The fused store: out pixel (b, Y, X) of channel o goes to y[b*image + o*chan + Y*row +
+ * X*col] = act(scale[o] * sum + shift[o] (+ y[...])); scale, shift may be NULL (1, 0); act is
+ * ReLU or the identity. The forward writes maps whole (row = ow, col = 1), a dL/dx phase every
+ * sh-th row and sw-th column of dx. */
+typedef struct {
+    real *y;
+    size_t image, chan, row, col;
+    const real *scale, *shift;
+    int relu, accumulate;
+} NAME(epilogue);
+
+/* ybuf[o*ld + seg.dst + q] = dY[b, o, p] (dy where mask > 0, or everywhere when mask is NULL)
+ * for each segment (b, p..p+len) of the pixel block; 0 in columns [width, ld) and rows
+ * [OC, rows): dL/dw's dY block, one pass over it. */
+static void NAME(pack_dy)(real *ybuf, size_t ld, size_t width, const real *dy, const real *mask,
+                          size_t OC, size_t rows, size_t ohw, const in_convk_run *sg, size_t nseg)
+{
+    for (size_t o = 0; o < rows; ++o) {
+        real *d = ybuf + o * ld;
+        size_t from = o < OC ? width : 0;
+        for (size_t k = 0; o < OC && k < nseg; ++k) {
+            const real *s = dy + sg[k].src + o * ohw, *m = mask ? mask + sg[k].src + o * ohw : 0;
+            real *t = d + sg[k].dst;
+            if (m)
+                for (size_t q = 0; q < sg[k].len; ++q) { /* both loads unconditional: SIMD */
+                    real v = s[q];
+                    t[q] = m[q] > 0 ? v : 0;
+                }
+            else
+                memcpy(t, s, sg[k].len * sizeof(real));
+        }
+        for (size_t q = from; q < ld; ++q) d[q] = 0;
+    }
+}
+
+#define ISA 0
+#include "convk_isa_template.h"
+#undef ISA
+#if IN_CONVK_X86
+#define ISA 1
+#include "convk_isa_template.h"
+#undef ISA
+#define ISA 2
+#include "convk_isa_template.h"
+#undef ISA
+#endif
+#define ISA 3
+#include "convk_isa_template.h"
+#undef ISA
+
+typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *, const real *,
+                                   const real *, real *, real *, size_t, size_t, size_t, size_t);
+typedef void (*NAME(dw_range_fn))(const in_convk_plan *, real *, const real *, const real *,
+                                  const real *, real *, real *, size_t, size_t);
+
+typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
+
+static const struct {
+    NAME(gemm_task_fn) gemm_task;
+    NAME(dw_range_fn) dw_range;
+    NAME(dy_sum_fn) plane_dy_sum;
+} NAME(kernels)[IN_CONVK_LEVELS] = {
+    {NAME(gemm_task_isa0), NAME(dw_range_isa0), NAME(plane_dy_sum_isa0)},
+#if IN_CONVK_X86
+    {NAME(gemm_task_isa1), NAME(dw_range_isa1), NAME(plane_dy_sum_isa1)},
+    {NAME(gemm_task_isa2), NAME(dw_range_isa2), NAME(plane_dy_sum_isa2)},
+#else
+    {0, 0, 0},
+    {0, 0, 0},
+#endif
+    {NAME(gemm_task_isa3), NAME(dw_range_isa3), NAME(plane_dy_sum_isa3)},
+};
+
+/* One plane of P from one plane of the input (see in_convk_gemm): P[Y, X] = in[Y - top,
+ * X - left] (0 outside the input, or where mask <= 0), column X stored at phase X % sw,
+ * position X / sw. */
+static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in_convk_gemm *g)
+{
+    ptrdiff_t Ws = (ptrdiff_t)g->Ws;
+    size_t ix0 = g->left < 0 ? (size_t)(-g->left) : 0;
+    size_t ix1 = Ws > g->left ? min_size(g->Wi, (size_t)(Ws - g->left)) : 0;
+    for (size_t Y = 0; Y < g->Hs; ++Y) {
+        real *row = P + Y * g->rowstride;
+        ptrdiff_t ty = (ptrdiff_t)Y - g->top;
+        memset(row, 0, g->rowstride * sizeof(real));
+        if (ty < 0 || (size_t)ty >= g->Hi || ix0 >= ix1) continue;
+        const real *s = in + (size_t)ty * g->Wi + ix0;
+        const real *m = mask ? mask + (size_t)ty * g->Wi + ix0 : 0;
+        size_t X = (size_t)(g->left + (ptrdiff_t)ix0), phase = X % g->sw, xq = X / g->sw;
+        if (g->sw == 1) { /* the common case: a padded copy */
+            real *t = row + X;
+            if (m)
+                for (size_t q = 0; q < ix1 - ix0; ++q) {
+                    real v = s[q]; /* both loads unconditional: it vectorises */
+                    t[q] = m[q] > 0 ? v : 0;
+                }
+            else
+                memcpy(t, s, (ix1 - ix0) * sizeof(real));
+            continue;
+        }
+        for (size_t q = 0; q < ix1 - ix0; ++q) {
+            row[phase * g->Wq + xq] = m && !(m[q] > 0) ? 0 : s[q];
+            if (++phase == g->sw) phase = 0, ++xq;
+        }
+    }
+}
+
+/* P for all B*C planes of in (B, C, Hi, Wi); returns P. One pass reading in, one writing P. */
+static const real *NAME(prepare)(real *P, const real *in, const real *mask,
+                                 const in_convk_gemm *g, size_t B, int threads)
+{
+    size_t planes = B * g->C, hw = g->Hi * g->Wi;
+    IN_PRAGMA(omp parallel for num_threads(threads)
+              if (threads > 1 && planes * hw >= IN_PARALLEL_MIN))
+    for (size_t q = 0; q < planes; ++q)
+        NAME(prep_plane)(P + q * g->plane, in + q * hw, mask ? mask + q * hw : 0, g);
+    return P;
+}
+
+/* wp[(m / PANEL)*PANEL*K + r*PANEL + m % PANEL] = A[m, r] (0 for rows M <= m < up(M, PAD)),
+ * where A is w (M = OC, K) itself (g NULL), or the weights of dL/dx phase g (M = C, K =
+ * OC*kh'*kw'): A[c, (o*kh' + a)*kw' + e] = w[o, c, i0 + sh*(kh'-1-a), j0 + sw*(kw'-1-e)]. */
+static void NAME(pack_panels)(real *wp, const real *w, size_t M, size_t K, const in_convk_plan *p,
+                              const in_convk_gemm *g, int threads)
+{
+    size_t panels = up(M, IN_CONVK_PAD) / IN_CONVK_PANEL;
+    IN_PRAGMA(omp parallel num_threads(threads) if (threads > 1 && M * K >= IN_PARALLEL_MIN))
+    {
+        size_t pb = in_share_begin(panels), pe = in_share_end(panels);
+        for (size_t pn = pb; pn < pe; ++pn) {
+            real *d = wp + pn * IN_CONVK_PANEL * K;
+            size_t m0 = pn * IN_CONVK_PANEL, rows = m0 < M ? min_size(IN_CONVK_PANEL, M - m0) : 0;
+            if (rows < IN_CONVK_PANEL) memset(d, 0, IN_CONVK_PANEL * K * sizeof(real));
+            for (size_t r = 0; !g && r < K; ++r) /* rows of w in order, panel rows in order */
+                for (size_t i = 0; i < rows; ++i) d[r * IN_CONVK_PANEL + i] = w[(m0 + i) * K + r];
+        }
+        /* dL/dx: o outermost, so that w is read in order (w[o, m0 .. m0+5] is one run) */
+        for (size_t o = 0; g && o < p->OC; ++o)
+            for (size_t pn = pb; pn < pe; ++pn) {
+                size_t m0 = pn * IN_CONVK_PANEL, khw = p->kh * p->kw;
+                size_t rows = m0 < M ? min_size(IN_CONVK_PANEL, M - m0) : 0;
+                real *d = wp + (pn * K + o * g->kh * g->kw) * IN_CONVK_PANEL; /* row r of o */
+                for (size_t a = 0; a < g->kh; ++a)
+                    for (size_t e = 0; e < g->kw; ++e, d += IN_CONVK_PANEL) {
+                        size_t ki = g->i0 + p->sh * (g->kh - 1 - a);
+                        size_t kj = g->j0 + p->sw * (g->kw - 1 - e);
+                        const real *src = w + ((o * p->C + m0) * p->kh + ki) * p->kw + kj;
+                        for (size_t i = 0; i < rows; ++i) d[i] = src[i * khw];
+                    }
+            }
+    }
+}
+
+void NAME(convk_pack_weights)(real *wp, const real *w, size_t OC, size_t C, size_t kh, size_t kw)
+{
+    NAME(pack_panels)(wp, w, OC, C * kh * kw, 0, 0, 1);
+}
+
+size_t NAME(convk_work_size)(size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh,
+                             size_t kw, size_t sh, size_t sw, size_t ph, size_t pw, int threads)
+{
+    in_convk_plan p;
+    in_convk_plan_init(&p, sizeof(real), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads);
+    return p.work;
+}
+
+/* out = A col(src) through the epilogue: the tasks (n block, m chunk) of g in equal contiguous
+ * shares, each thread with its own panels and partial sums in work. */
+static void NAME(run_gemm)(const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
+                           const real *a, real *work, int isa, int threads)
+{
+    NAME(gemm_task_fn) task = NAME(kernels)[isa].gemm_task;
+    size_t tasks = g->n_blocks * g->m_chunks;
+    IN_PRAGMA(omp parallel num_threads(threads) if (threads > 1))
+    {
+        real *bbuf = work + in_convk_thread() * g->thread_stride;
+        real *cpart = bbuf + up(g->bpack, IN_CONVK_ALIGN);
+        for (size_t q = in_share_begin(tasks), end = in_share_end(tasks); q < end; ++q) {
+            size_t nb = q / g->m_chunks, mi = q % g->m_chunks;
+            task(g, e, src, a, bbuf, cpart, mi * g->mc, min_size(g->M, (mi + 1) * g->mc),
+                 nb * g->nc, min_size(g->N, (nb + 1) * g->nc));
+        }
+    }
+}
+
+/* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)).
+ * Passes: P written once (none for an unpadded stride-1 x), y written once (read once more
+ * when accumulating); col panels live in L1/L2 only. */
+void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *work,
+                         const real *x, const real *w, const real *wp, const real *scale,
+                         const real *shift, int relu, int accumulate)
+{
+    real *base = in_convk_aligned(work);
+    const NAME(epilogue) e = {y, y_image, p->oh * p->ow, p->ow, 1, scale, shift, relu, accumulate};
+    if (!wp) {
+        NAME(pack_panels)(base + p->fwd_wpack_at, w, p->OC, p->K, 0, 0, p->threads);
+        wp = base + p->fwd_wpack_at;
+    }
+    const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, p->B, p->threads);
+    NAME(run_gemm)(&p->fwd, &e, src, wp, base + p->fwd_threads_at, p->isa, p->threads);
+}
+
+/* dbias[o] = sum_{b,p} dY[b, o, p], in double: LANES partial sums a channel (the ISA's
+ * plane_dy_sum), then added in order; one pass over dy (and the mask). */
+static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, size_t B,
+                                size_t OC, size_t ohw, int isa, int threads)
+{
+    NAME(dy_sum_fn) sum = NAME(kernels)[isa].plane_dy_sum;
+    IN_PRAGMA(omp parallel for num_threads(threads)
+              if (threads > 1 && B * OC * ohw >= IN_PARALLEL_MIN))
+    for (size_t o = 0; o < OC; ++o) {
+        double acc[64] = {0}, s = 0; /* LANES <= 64 */
+        for (size_t b = 0; b < B; ++b)
+            sum(acc, &s, dy + (b * OC + o) * ohw, mask ? mask + (b * OC + o) * ohw : 0, ohw);
+        for (size_t l = 0; l < 64; ++l) s += acc[l];
+        dbias[o] = (real)s;
+    }
+}
+
+/* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise):
+ *     dbias = sum dY;  dw = dY col(x)^T (threads own disjoint taps: no reduction, the same bits
+ *     on any thread count);  dx phase by phase (in_convk_dx_phase), each w' col(dY); dY = dy
+ *     masked by y_relu > 0 when y_relu is given. */
+void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
+                          const real *dy, const real *y_relu, const real *x, const real *w)
+{
+    real *base = in_convk_aligned(work);
+    size_t B = p->B, C = p->C, OC = p->OC;
+    if (dbias) NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, p->isa, p->threads);
+    if (dw) {
+        NAME(dw_range_fn) range = NAME(kernels)[p->isa].dw_range;
+        const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, B, p->threads);
+        size_t groups = cdiv(p->K, p->dn);
+        IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
+        {
+            real *ybuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;
+            size_t g0 = in_share_begin(groups), g1 = in_share_end(groups);
+            if (g0 < g1)
+                range(p, dw, dy, y_relu, src, ybuf, ybuf + up(p->dw_ybuf, IN_CONVK_ALIGN),
+                      g0 * p->dn, min_size(p->K, g1 * p->dn));
+        }
+    }
+    if (dx) {
+        if (p->kh < p->sh || p->kw < p->sw) /* some phases get no tap: dx is 0 there */
+            memset(dx, 0, B * C * p->H * p->W * sizeof(real));
+        for (size_t ry = 0; ry < p->sh; ++ry)
+            for (size_t rx = 0; rx < p->sw; ++rx) {
+                in_convk_gemm g;
+                if (!in_convk_dx_phase(&g, p, ry, rx)) continue;
+                const NAME(epilogue) e = {dx + ry * p->W + rx, C * p->H * p->W, p->H * p->W,
+                                          p->sh * p->W, p->sw, 0, 0, 0, 0};
+                NAME(pack_panels)(base, w, C, g.K, p, &g, p->threads);
+                NAME(prepare)(base + p->dx_src_at, dy, y_relu, &g, B, p->threads);
+                NAME(run_gemm)(&g, &e, base + p->dx_src_at, base, base + p->dx_threads_at, p->isa,
+                               p->threads);
+            }
+    }
+}

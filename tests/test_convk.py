@@ -1,0 +1,200 @@
+"""Our convolution kernels (csrc/convk.h) through conv2d_forward/backward, on every ISA path this
+CPU runs: against the NumPy twin (float64 lowering + GEMM), with the fused options (bias, BN
+scale+shift, ReLU, accumulate, channel-slice output), the backward's ReLU mask, the im2col
+contender, bit-identical results across thread counts, and the ISA controls."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from inception_native import conv as native
+from inception_native import reference
+from inception_native.threads import get_num_threads, set_num_threads
+
+PATHS = native.conv_isa_levels()
+TOL = {np.float32: 2e-5, np.float64: 1e-12}
+
+# (B, C, H, W, OC, kernel, stride, padding)
+CASES = [
+    (2, 3, 9, 11, 5, (3, 3), 1, 1),
+    (1, 17, 7, 7, 24, (1, 1), 1, 0),
+    (3, 3, 15, 13, 17, (7, 7), 2, 3),
+    (2, 24, 17, 17, 17, (1, 7), 1, (0, 3)),
+    (2, 24, 17, 17, 17, (7, 1), 1, (3, 0)),
+    (1, 1, 1, 1, 3, (1, 1), 1, 0),
+    (3, 5, 2, 3, 7, (3, 1), (1, 2), (1, 0)),
+    (2, 300, 3, 3, 5, (3, 3), 1, 1),
+    (1, 8, 8, 8, 12, (3, 3), 2, 3),
+    (3, 7, 11, 11, 13, (3, 3), 3, (1, 2)),
+    (2, 5, 7, 6, 4, (1, 1), 2, 0),
+    (2, 4, 9, 8, 6, (3, 5), (2, 3), (1, 2)),
+]
+
+
+@pytest.fixture(params=PATHS)
+def isa(request):
+    previous = native.set_conv_isa(request.param)
+    yield request.param
+    native.set_conv_isa(previous)
+
+
+def make(rng, case, dtype):
+    B, C, H, W, OC, (kh, kw), stride, padding = case
+    x = rng.standard_normal((B, C, H, W)).astype(dtype)
+    w = rng.standard_normal((OC, C, kh, kw)).astype(dtype)
+    plan = native.conv2d_plan(x.shape, w.shape, stride, padding)
+    return x, w, stride, padding, plan
+
+
+def assert_close(got, want, dtype):
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL[dtype] * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_forward_and_fused_options_match_numpy(isa, case, dtype, rng):
+    x, w, stride, padding, plan = make(rng, case, dtype)
+    assert plan.isa == isa and plan.algorithm == "convk"
+    B, OC, oh, ow = plan.output_shape
+    scale, shift, bias = (rng.standard_normal(OC).astype(dtype) for _ in range(3))
+    want, got = np.empty(plan.output_shape, dtype), np.empty(plan.output_shape, dtype)
+    for options in ({}, {"bias": bias}, {"shift": shift, "relu": True},
+                    {"scale": scale, "shift": shift, "relu": True}):
+        b = options.pop("bias", None)
+        reference.conv2d_forward(x, w, b, want, stride, padding, **options)
+        native.conv2d_forward(x, w, b, got, stride, padding, plan=plan, **options)
+        assert_close(got, want, dtype)
+    # accumulate into channels [2, 2 + OC) of a wider tensor; the others stay as they were
+    big = rng.standard_normal((B, OC + 3, oh, ow)).astype(dtype)
+    expected = big.copy()
+    reference.conv2d_forward(x, w, None, expected[:, 2:2 + OC], stride, padding, scale=scale,
+                             shift=shift, relu=True, accumulate=True)
+    native.conv2d_forward(x, w, None, big[:, 2:2 + OC], stride, padding, plan=plan, scale=scale,
+                          shift=shift, relu=True, accumulate=True)
+    assert_close(big, expected, dtype)
+    np.testing.assert_array_equal(big[:, :2], expected[:, :2])
+    np.testing.assert_array_equal(big[:, 2 + OC:], expected[:, 2 + OC:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_backward_with_and_without_relu_mask_matches_numpy(isa, case, dtype, rng):
+    x, w, stride, padding, plan = make(rng, case, dtype)
+    dy = rng.standard_normal(plan.output_shape).astype(dtype)
+    y = rng.standard_normal(plan.output_shape).astype(dtype)
+    for mask in (None, y):
+        want = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], dtype)]
+        got = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], dtype)]
+        reference.conv2d_backward(dy, x, w, *want, stride, padding, y_relu=mask)
+        native.conv2d_backward(dy, x, w, *got, stride, padding, plan=plan, y_relu=mask)
+        for g, e in zip(got, want):
+            assert_close(g, e, dtype)
+
+
+@pytest.mark.parametrize("case", CASES[:4], ids=str)
+def test_im2col_contender_gives_the_same_results(case, rng):
+    x, w, stride, padding, plan = make(rng, case, np.float64)
+    im2col = native.conv2d_plan(x.shape, w.shape, stride, padding, algorithm="im2col")
+    OC = w.shape[0]
+    scale, shift = rng.standard_normal(OC), rng.standard_normal(OC)
+    y0 = rng.standard_normal(plan.output_shape)
+    ys = []
+    for p in (plan, im2col):
+        y = y0.copy()
+        native.conv2d_forward(x, w, None, y, stride, padding, plan=p, scale=scale, shift=shift,
+                              relu=True, accumulate=True)
+        ys.append(y)
+    np.testing.assert_allclose(ys[0], ys[1], rtol=1e-12, atol=1e-12)
+    grads = []
+    for p in (plan, im2col):
+        g = [np.empty_like(x), np.empty_like(w), np.empty(OC)]
+        native.conv2d_backward(y0, x, w, *g, stride, padding, plan=p, y_relu=ys[0])
+        grads.append(g)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], (4, 32, 20, 20, 48, (3, 3), 1, 1)], ids=str)
+def test_results_repeat_bit_for_bit_across_runs_and_threads(isa, case, rng):
+    x, w, stride, padding, _ = make(rng, case, np.float32)
+    dy = None
+    runs = []
+    saved = get_num_threads()
+    try:
+        for threads in (1, 2, 2):
+            set_num_threads(threads)
+            plan = native.conv2d_plan(x.shape, w.shape, stride, padding)
+            y = np.empty(plan.output_shape, np.float32)
+            native.conv2d_forward(x, w, None, y, stride, padding, plan=plan, relu=True)
+            dy = np.sin(np.arange(y.size, dtype=np.float32)).reshape(y.shape) if dy is None else dy
+            g = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], np.float32)]
+            native.conv2d_backward(dy, x, w, *g, stride, padding, plan=plan, y_relu=y)
+            runs.append([y, *g])
+    finally:
+        set_num_threads(saved)
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_workspace_is_reused_and_checked(rng):
+    x, w, stride, padding, plan = make(rng, CASES[0], np.float32)
+    work = np.empty(plan.workspace, np.float32)
+    y1, y2 = np.empty(plan.output_shape, np.float32), np.empty(plan.output_shape, np.float32)
+    native.conv2d_forward(x, w, None, y1, stride, padding, plan=plan)
+    native.conv2d_forward(x, w, None, y2, stride, padding, work, plan=plan)
+    np.testing.assert_array_equal(y1, y2)
+    with pytest.raises(ValueError, match="workspace has"):
+        native.conv2d_forward(x, w, None, y2, stride, padding, work[:-1], plan=plan)
+
+
+def test_bad_options_are_rejected(rng):
+    x, w, stride, padding, plan = make(rng, CASES[0], np.float32)
+    OC = w.shape[0]
+    y = np.empty(plan.output_shape, np.float32)
+    for backend in (native, reference):
+        with pytest.raises(ValueError, match="give bias or shift, not both"):
+            backend.conv2d_forward(x, w, np.ones(OC, np.float32), y, stride, padding,
+                                   shift=np.ones(OC, np.float32))
+        with pytest.raises(ValueError, match="scale has 4 elements, expected 5"):
+            backend.conv2d_forward(x, w, None, y, stride, padding, scale=np.ones(4, np.float32))
+        with pytest.raises(TypeError, match="shift has dtype float64"):
+            backend.conv2d_forward(x, w, None, y, stride, padding, shift=np.ones(OC))
+        with pytest.raises(ValueError, match="y must be C-contiguous or a channel slice"):
+            backend.conv2d_forward(x, w, None, np.empty((*y.shape[:3], 2 * y.shape[3]),
+                                                       np.float32)[..., ::2], stride, padding)
+        with pytest.raises(ValueError, match=r"y_relu must have shape"):
+            backend.conv2d_backward(y, x, w, None, np.empty_like(w), None, stride, padding,
+                                    y_relu=np.ones(3, np.float32))
+
+
+def test_isa_controls():
+    assert native.conv_isa() in PATHS and "portable" in PATHS
+    previous = native.set_conv_isa("portable")
+    try:
+        assert native.conv_isa() == "portable"
+        with pytest.raises(ValueError, match="unknown ISA path"):
+            native.set_conv_isa("sse9")
+        if "avx512" not in PATHS:
+            with pytest.raises(ValueError, match="this CPU cannot run the avx512 path"):
+                native.set_conv_isa("avx512")
+    finally:
+        native.set_conv_isa(previous)
+
+
+def test_environment_variable_picks_a_path_the_cpu_runs():
+    def path(value):
+        env = {k: v for k, v in os.environ.items() if k != "INCEPTION_NATIVE_ISA"}
+        if value is not None:
+            env["INCEPTION_NATIVE_ISA"] = value
+        code = "from inception_native import conv; print(conv.conv_isa())"
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    best = path(None)
+    assert best in PATHS and path("portable") == "portable"
+    assert path("bogus") == best  # unknown: ignored
+    if "avx512" not in PATHS:
+        assert path("avx512") == best  # higher than the CPU runs: ignored
