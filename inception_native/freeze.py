@@ -7,7 +7,8 @@ simplifies it:
 - every BatchNorm that follows a convolution is folded into it, each flavour with its own
   arithmetic (exact: gamma / sqrt(var + eps); darknet: gamma / (sqrt(var) + 1e-6)), in float64;
   a BatchNorm elsewhere becomes a per-channel affine step;
-- a ReLU after a convolution, linear or affine step runs in that step, in place;
+- a ReLU after a convolution runs in the convolution kernel's store; after a linear or affine
+  step, in place at the end of that step;
 - dropout disappears (the identity in inference), flatten is a view, max pooling keeps no argmax;
 - a layer type the freezer does not know runs through its own forward (a snapshot copy of it).
 io.onnx exports that graph; the frozen network then stacks the 1x1 convolutions that read the
@@ -17,9 +18,10 @@ channels the branches read as slices (horizontal fusion).
 `Frozen.forward` runs a `Plan` made on the first call for each (batch size, thread count): every
 intermediate array and convolution workspace is a view into one arena, their offsets assigned by
 liveness (two arrays share bytes when no step needs both), and the branches of a Concat write
-straight into their slice of its output when the slice is contiguous (batch 1), so the concat
-copies nothing; with larger batches it copies the branches (the kernels write contiguous
-outputs only), and a slice of the stacked 1x1 output that a convolution reads is copied out.
+straight into their slice of its output (a convolution at any batch, the kernel storing into a
+channel slice; any step at batch 1, where the slice is contiguous), so the concat copies only
+the other branches (a pooling branch at batch > 1). A slice of the stacked 1x1 output that a
+convolution reads is copied out at batch > 1 (a convolution reads contiguous inputs only).
 A batch larger than max_batch (8 by default) runs in chunks of max_batch images, so that memory
 stays bounded whatever the batch: the arena holds the maps of max_batch images.
 """
@@ -262,11 +264,12 @@ class Plan:
             if node.op == "slice" and (batch == 1 or all(  # contiguous, or read by concats only
                     c is not None and c.op == "concat" for c in graph.consumers(node.output))):
                 views[node.output] = (node.inputs[0], node.attrs["channels"])
-            if node.op == "concat" and batch == 1:
+            if node.op == "concat":  # its parts written in place where their step can
                 start = 0
                 for part in node.inputs:
                     producer = graph.producer(part)
-                    if (producer is not None and producer.op != "flatten" and part not in views
+                    if (producer is not None and part not in views
+                            and (producer.op in ("conv", "concat") or batch == 1 and producer.op != "flatten")
                             and _only_consumer(graph, part, node) and node.inputs.count(part) == 1):
                         views[part] = (node.output, slice(start, start + shapes[part][1]))
                     start += shapes[part][1]
@@ -334,9 +337,10 @@ class Plan:
         for step, node in enumerate(self.graph.nodes):
             a, y = node.attrs, arrays[node.output]
             xs = [arrays[v] for v in node.inputs]
-            if node.op == "conv":
+            if node.op == "conv":  # its ReLU in the kernel's store
                 backend.conv2d_forward(xs[0], a["weight"], a["bias"], y, a["stride"], a["padding"],
-                                       self.workspaces.get(step), plan=self.conv_plans[step])
+                                       self.workspaces.get(step), plan=self.conv_plans[step],
+                                       relu=a["relu"])
             elif node.op == "linear":
                 backend.linear_forward(xs[0], a["weight"], a["bias"], y)
             elif node.op == "affine":
@@ -372,7 +376,7 @@ class Plan:
                 np.copyto(y, xs[0][:, a["channels"]])
             elif node.op == "layer":
                 np.copyto(y, a["layer"].forward(xs if a.get("as_list") else xs[0]))
-            if a.get("relu"):
+            if a.get("relu") and node.op != "conv":
                 backend.relu_forward(y, y)
         return arrays[self.graph.output]
 

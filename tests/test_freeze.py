@@ -57,7 +57,7 @@ def test_frozen_equals_eval_forward(name, dtype):
     assert {key[0] for key in frozen.plans} == {1, 4, 2}
 
 
-def test_batchnorm_and_relu_are_fused_and_pools_keep_no_argmax():
+def test_batchnorm_and_relu_are_fused_and_pools_keep_no_argmax():  # ReLU: in the conv's store
     graph = randomised(BUILDS["googlenet_torchvision"](np.float32)).freeze().graph
     ops = [node.op for node in graph.nodes]
     assert "relu" not in ops and ops.count("affine") == 1  # transform_input alone
@@ -97,6 +97,8 @@ def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batc
         assert [plan.views[v][0] == n.output for v in n.inputs] == [False, True, True, True]
     assert all(n.output in plan.views for n in slices)
     plan = frozen.plan(2)  # a channel slice of 2 images is not contiguous: copied for a conv
+    for n in concats:  # the convolutions store into their slice at any batch, the pool's 1x1 too
+        assert [plan.views[v][0] == n.output for v in n.inputs] == [False, True, True, True]
     for n in slices:
         read_by_concat = [c.op for c in frozen.graph.consumers(n.output)] == ["concat"]
         assert (n.output in plan.views) == read_by_concat
