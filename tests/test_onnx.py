@@ -1,5 +1,7 @@
 """io.export_onnx: standard operators, opset 17, a dynamic batch; onnxruntime running the file
 gives our forward's logits (auxiliary heads left out: the inference graph)."""
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from test_freeze import randomised, relative_error
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+DIGITS_CFG = str(pathlib.Path(io.__file__).parent.parent / "darknet_cfgs" / "digits.cfg")
 STANDARD = {"Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Concat",
             "Gemm", "Mul", "Add", "Identity"}
 BUILDS = {
@@ -90,7 +93,15 @@ def test_export_command_reports_errors_in_one_line(tmp_path):
              (["--checkpoint", str(tmp_path / "none.npz"), "--onnx", str(tmp_path / "x.onnx")],
               "none.npz is not a readable"),
              (["--weights", str(tmp_path / "digits.npz"), "--onnx", str(tmp_path / "x.onnx")],
-              "cannot load")]
+              "cannot load"),
+             (["--checkpoint", str(tmp_path / "digits.npz")], "needs --darknet OUT or --onnx"),
+             (["--onnx", str(tmp_path / "x.onnx")], "needs --cfg, --checkpoint or"),
+             (["--weights", "w.npz", "--darknet", "out"], "--darknet writes a --cfg or --checkpoint"),
+             (["--checkpoint", str(tmp_path / "digits.npz"), "--weights", "w.npz", "--onnx", "x.onnx"],
+              "not with --checkpoint"),
+             (["--checkpoint", str(tmp_path / "digits.npz"), "--model", "googlenet", "--onnx", "x.onnx"],
+              "--model goes with"),
+             (["--cfg", DIGITS_CFG, "--onnx", str(tmp_path / "x.onnx")], "has no ONNX export")]
     for argv, message in cases:
         with pytest.raises(SystemExit, match=message) as error:
             cli.main(["export", *argv])
