@@ -41,6 +41,7 @@ double in_peak_fma(size_t rounds, int threads)
     peak[IN_CONVK_AVX2] = peak_isa1, peak[IN_CONVK_AVX512] = peak_isa2;
 #endif
     double (*run)(size_t) = peak[in_convk_get_isa()], flops = 0;
+    (void)threads; /* a build without OpenMP runs one */
     IN_PRAGMA(omp parallel num_threads(threads) reduction(+ : flops))
     flops += run(rounds);
     return flops;
