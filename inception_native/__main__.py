@@ -185,6 +185,8 @@ def main(argv=None):
     bench.add_argument("--shapes", type=parse_shape, nargs="+",
                        help="BatchNorm activation shapes, e.g. 16x256x28x28 (default: GoogLeNet's)")
     bench.add_argument("--threads", type=positive, help="threads (default: OMP_NUM_THREADS or all cores)")
+    bench.add_argument("--batch", type=positive, default=16,
+                       help="images per batch in the conv and pool sections (default 16)")
     bench.add_argument("--repeats", type=positive,
                        help="timed runs per contender (default: 9 BatchNorm, 5 conv and pool, 3 model)")
     bench.add_argument("--warmup", type=positive, default=1, help="untimed rounds first")

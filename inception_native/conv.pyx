@@ -20,6 +20,7 @@ The NumPy twins, with the same signatures, are in inception_native.reference.
 cimport numpy as cnp
 from in_conv cimport *
 from in_convk cimport *
+from in_peak cimport *
 from in_im2col cimport *
 from in_gemm cimport *
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
@@ -164,6 +165,18 @@ def set_conv_isa(name):
             return previous
     raise ValueError(f"unknown ISA path {name!r}: one of "
                      f"{', '.join(in_convk_level_name(l).decode() for l in range(IN_CONVK_LEVELS))}")
+
+
+def fma_peak_flops(size_t rounds, int threads):
+    """Flops done by `rounds` rounds of independent float32 FMA chains on each of `threads`
+    OpenMP threads, on the conv_isa path's vectors and accumulator count (csrc/peak.h): time
+    the call for the peak those kernels can reach."""
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    cdef double flops
+    with nogil:
+        flops = in_peak_fma(rounds, threads)
+    return flops
 
 
 # ---- plans -----------------------------------------------------------------------------------

@@ -191,6 +191,9 @@ def _train(args, comm):
             if comm is not None:
                 grads = model.grads
                 value = float(averager.average(grads, [value])[0])
+            if not np.isfinite(value):  # every rank sees the same averaged value
+                raise SystemExit(f"the loss is {value} at epoch {epoch + 1}, step {i + 1} (learning "
+                                 f"rate {opt.lr:.3g}): stopped; {last_checkpoint(args.checkpoint)}")
             opt.step()
             seen, running = seen + 1, running + value
             if rank == 0:

@@ -159,3 +159,18 @@ def test_a_full_disk_is_reported_before_the_first_epoch(tmp_path, monkeypatch, c
     with pytest.raises(SystemExit, match="^error: cannot write the checkpoint .*c.npz: No space left on device$"):
         cli.main(["train", "--limit", "64", "--size", "8", "--checkpoint", str(tmp_path / "c.npz")])
     assert "epoch 1/" not in capsys.readouterr().out and os.listdir(tmp_path) == []
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    checkpoint = tmp_path / "digits.npz"
+    common = ["--limit", "64", "--size", "16", "--batch-size", "16", "--checkpoint", str(checkpoint)]
+    run("train", "--epochs", "1", *common)
+    good = dict(np.load(checkpoint))
+    result = run("train", "--epochs", "3", "--resume", "--lr", "1e30", *common, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.match(r"error: the loss is (nan|inf) at epoch 2, step \d+ "
+                                        r"\(learning rate [\d.e+]+\): stopped; .* holds epoch 1$",
+                                        lines[0]), result.stderr
+    kept = np.load(checkpoint)
+    assert all(np.array_equal(kept[k], v) for k, v in good.items())  # not overwritten

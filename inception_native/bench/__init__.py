@@ -84,14 +84,16 @@ def run(args):
             from . import conv
 
             results[section] = _section(
-                f"Convolution, GoogLeNet's layers at batch 16: GFLOP/s, median of {repeats(section)}",
-                conv.CONV_TABLE, lambda on_rows: conv.conv_benchmark(threads, repeats(section), on_rows=on_rows))
+                f"Convolution, GoogLeNet's layers at batch {args.batch}: GFLOP/s, median of {repeats(section)}",
+                conv.CONV_TABLE, lambda on_rows: conv.conv_benchmark(
+                    threads, repeats(section), args.batch, use_torch=not args.no_torch, on_rows=on_rows))
         else:
             from . import conv
 
             results[section] = _section(
-                f"Pooling, batch 16: ms, median of {repeats(section)}", conv.POOL_TABLE,
-                lambda on_rows: conv.pool_benchmark(threads, repeats(section), on_rows=on_rows))
+                f"Pooling, batch {args.batch}: ms, median of {repeats(section)}", conv.POOL_TABLE,
+                lambda on_rows: conv.pool_benchmark(threads, repeats(section), args.batch,
+                                                    use_torch=not args.no_torch, on_rows=on_rows))
     print(f"\ntotal time: {time.perf_counter() - started:.0f} s")
     if args.plot:
         from .plot import plot
