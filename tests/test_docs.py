@@ -27,7 +27,9 @@ def test_code_block_runs(code):
     for needed in re.findall(r"^# needs: (.+)$", code, re.M):
         for module in needed.replace(",", " ").split():
             pytest.importorskip(module)
-    exec(compile(code, "<doc block>", "exec"), {"__name__": "__doc_block__"})
+    namespace = {"__name__": "__doc_block__"}
+    exec(compile(code + "\n__ran_to_the_end__ = True\n", "<doc block>", "exec"), namespace)
+    assert namespace["__ran_to_the_end__"]  # an exception or an early exit fails the block
 
 
 def test_every_page_has_blocks_found():
