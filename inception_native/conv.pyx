@@ -181,7 +181,18 @@ def fma_peak_flops(size_t rounds, int threads):
 
 # ---- plans -----------------------------------------------------------------------------------
 
-cdef class ConvPlan:
+cdef class _Plan:
+    """What every plan says: the convolution it was made for, (B, C, H, W, OC, kh, kw, sh, sw,
+    ph, pw), its output shape and the threads that run it; the subclass adds how."""
+    cdef readonly tuple sizes, output_shape
+    cdef readonly int threads
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(sizes={self.sizes}, {self._how()}, "
+                f"threads={self.threads}, workspace={self.workspace})")
+
+
+cdef class ConvPlan(_Plan):
     """How one convolution runs by im2col + BLAS (csrc/conv.h, in_conv2d_plan): G images per
     GEMM, or R output rows of one image; the threads sharing the blocks; the workspace they
     need. Made once per layer and input shape (conv2d_plan(..., algorithm="im2col"))."""
@@ -189,51 +200,26 @@ cdef class ConvPlan:
     algorithm = "im2col"
 
     @property
-    def sizes(self):
-        """(B, C, H, W, OC, kh, kw, sh, sw, ph, pw): the convolution it was made for."""
-        p = self.p
-        return (p.B, p.C, p.H, p.W, p.OC, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw)
-
-    @property
-    def output_shape(self):
-        return (self.p.B, self.p.OC, self.p.oh, self.p.ow)
-
-    @property
     def blocking(self):
         """(G, R)."""
         return self.p.G, self.p.R
-
-    @property
-    def threads(self):
-        return self.p.threads
 
     @property
     def workspace(self):
         """Values of the workspace the calls need (0: none)."""
         return self.p.work
 
-    def __repr__(self):
-        return (f"ConvPlan(sizes={self.sizes}, blocking={self.blocking}, threads={self.threads}, "
-                f"workspace={self.workspace})")
+    def _how(self):
+        return f"blocking={self.blocking}"
 
 
-cdef class ConvKPlan:
+cdef class ConvKPlan(_Plan):
     """How one convolution runs on our kernels (csrc/convk.h, in_convk_plan_init): the ISA
     path, the blocking of each pass, the threads, the workspace; one C plan per dtype (their
     blocking differs with the vector lanes), made once per layer and input shape
     (conv2d_plan)."""
     cdef in_convk_plan p32, p64
     algorithm = "convk"
-
-    @property
-    def sizes(self):
-        """(B, C, H, W, OC, kh, kw, sh, sw, ph, pw): the convolution it was made for."""
-        p = self.p32
-        return (p.B, p.C, p.H, p.W, p.OC, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw)
-
-    @property
-    def output_shape(self):
-        return (self.p32.B, self.p32.OC, self.p32.oh, self.p32.ow)
 
     @property
     def isa(self):
@@ -246,17 +232,12 @@ cdef class ConvKPlan:
         return g.mr, g.nr, g.kc, g.mc, g.nc
 
     @property
-    def threads(self):
-        return self.p32.threads
-
-    @property
     def workspace(self):
         """Values (of x's dtype) of the workspace the calls need, forward and backward."""
         return max(self.p32.work, self.p64.work)
 
-    def __repr__(self):
-        return (f"ConvKPlan(sizes={self.sizes}, isa={self.isa!r}, blocking={self.blocking}, "
-                f"threads={self.threads}, workspace={self.workspace})")
+    def _how(self):
+        return f"isa={self.isa!r}, blocking={self.blocking}"
 
 
 def _plan(sizes, threads, min_columns, block_values, algorithm):
@@ -267,11 +248,19 @@ def _plan(sizes, threads, min_columns, block_values, algorithm):
         plan = ConvPlan()
         plan.p = in_conv2d_plan(B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads, min_columns,
                                 block_values)
-        return plan
+        return _said(plan, sizes, plan.p.oh, plan.p.ow, plan.p.threads)
     kplan = ConvKPlan()
     in_convk_plan_init(&kplan.p32, sizeof(float), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads)
     in_convk_plan_init(&kplan.p64, sizeof(double), B, C, H, W, OC, kh, kw, sh, sw, ph, pw, threads)
-    return kplan
+    return _said(kplan, sizes, kplan.p32.oh, kplan.p32.ow, kplan.p32.threads)
+
+
+cdef _Plan _said(_Plan plan, sizes, size_t oh, size_t ow, int threads):
+    """plan with what every plan says filled in from its C plan."""
+    plan.sizes = tuple(int(n) for n in sizes)
+    plan.output_shape = (plan.sizes[0], plan.sizes[4], oh, ow)
+    plan.threads = threads
+    return plan
 
 
 def _algorithm(algorithm):
