@@ -70,3 +70,23 @@ def test_peak_memory_counts_the_network():
     grown = bench_model.peak_memory_mb("googlenet", "native", 1, False, 96, 10)
     weights_mb = models.googlenet(num_classes=10, input_size=96).num_params() * 4 / 2**20
     assert weights_mb < grown < 50 * weights_mb
+
+
+def test_neighbour_slowdown_times_each_contender_alone_and_beside_a_busy_process():
+    from inception_native.bench import neighbour
+
+    rows = neighbour.neighbour_slowdown("googlenet", threads=1, batch=1, repeats=1, size=80)
+    names = {r["contender"] for r in rows}
+    assert "frozen" in names and names <= {"frozen", "onnxruntime"}
+    for r in rows:
+        assert r["alone_s"] > 0 and r["beside_s"] > 0
+        assert r["slowdown"] == pytest.approx(r["beside_s"] / r["alone_s"])
+    assert "slowdown" in neighbour.TABLE.format(rows)
+
+
+def test_the_busy_neighbour_spins_while_inside_and_is_gone_after():
+    from inception_native.bench.neighbour import busy_neighbour
+
+    with busy_neighbour() as n:
+        assert n.process.poll() is None  # still running
+    assert n.process.poll() is not None

@@ -249,3 +249,17 @@ def test_a_shared_network_never_returns_another_calls_results():
     counts = _calls_from_threads([shared] * 4, xs, expected)
     assert counts["wrong"] == 0 and counts["right"] + counts["refused"] == 120
     assert _calls_from_threads([build() for _ in xs], xs, expected) == {"right": 120, "wrong": 0, "refused": 0}
+
+
+@pytest.mark.parametrize("env, expected", [({}, "20000"), ({"GOMP_SPINCOUNT": "7"}, "7"),
+                                           ({"OMP_WAIT_POLICY": "active"}, None)])
+def test_idle_threads_spin_briefly_unless_the_user_chose_otherwise(env, expected):
+    """The package sets libgomp's spin count before its extensions load libgomp; a spin count
+    or wait policy of the user's is left alone."""
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    code = ("import os, inception_native.native\n"
+            "print(os.environ.get('GOMP_SPINCOUNT'))\n"
+            "print(any('libgomp' in line for line in open('/proc/self/maps')))")
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == [str(expected), str(bool(openmp_enabled()))]
