@@ -9,7 +9,9 @@ simplifies it:
   a BatchNorm elsewhere becomes a per-channel affine step;
 - a ReLU after a convolution runs in the convolution kernel's store; after a linear or affine
   step, in place at the end of that step;
-- dropout disappears (the identity in inference), flatten is a view, max pooling keeps no argmax;
+- dropout disappears (the identity in inference), flatten is a view, max pooling keeps no argmax
+  (Darknet's [maxpool] too, wherever max_pool2d's windows can be its windows);
+- Darknet's leaky ReLU, logistic and softmax are steps of their own;
 - a layer type the freezer does not know runs through its own forward (a snapshot copy of it).
 io.onnx exports that graph; the frozen network then stacks the 1x1 convolutions that read the
 same value (an Inception block's 1x1 branch and reductions) into one convolution whose output
@@ -33,6 +35,7 @@ import numpy as np
 from . import _checks as check
 from . import layers as L
 from . import native
+from .shapes import output_hw
 from .threads import get_num_threads, single_threaded_blas
 
 ALIGN = 64  # bytes: every arena array starts on a cache line
@@ -77,6 +80,18 @@ def _window(layer):
             "ceil_mode": bool(layer.ceil_mode)}
 
 
+def _darknet_windows(pool, shape):
+    """Darknet's [maxpool] windows as max_pool2d's (a symmetric padding, floor or ceil mode),
+    or None. Both sweep windows from -(padding // 2) every stride pixels and ignore what lies
+    outside the image: the same windows when they make as many."""
+    k, s, first = pool.size, pool.stride, pool.padding // 2
+    for ceil_mode in (False, True):
+        if first <= k // 2 and shape[2] + 2 * first >= k and shape[3] + 2 * first >= k and (
+                output_hw(*shape[2:], k, k, s, s, first, first, ceil_mode) == pool.output_shape(shape)[2:]):
+            return {"kernel": (k, k), "stride": (s, s), "padding": (first, first), "ceil_mode": ceil_mode}
+    return None
+
+
 def _bn_affine(bn):
     """(scale, shift) of an inference BatchNorm, y = scale * x + shift per channel, in float64."""
     var = bn.rolling_variance.astype(np.float64)
@@ -113,6 +128,14 @@ def _lower(layer, src, graph):
                          shift=layer.shift.astype(np.float64), relu=False)
     if kind is L.ReLU:
         return graph.add("relu", [src], out)
+    if kind is L.LeakyReLU:
+        return graph.add("leaky_relu", [src], out, slope=layer.options[0])
+    if kind is L.Logistic:
+        return graph.add("logistic", [src], out)
+    if kind is L.Softmax:
+        return graph.add("softmax", [src], out)
+    if kind is L.DarknetMaxPool and _darknet_windows(layer, shape):
+        return graph.add("maxpool", [src], out, **_darknet_windows(layer, shape))
     if kind is L.MaxPool2d:
         return graph.add("maxpool", [src], out, **_window(layer))
     if kind is L.AvgPool2d:
@@ -351,6 +374,12 @@ class Plan:
                 backend.add_bias(y, a["shift"], B, C, spatial)
             elif node.op == "relu":
                 backend.relu_forward(xs[0], y)
+            elif node.op == "leaky_relu":
+                backend.leaky_relu_forward(xs[0], y, a["slope"])
+            elif node.op == "logistic":
+                backend.logistic_forward(xs[0], y)
+            elif node.op == "softmax":  # over each image's values
+                backend.softmax_forward(xs[0].reshape(y.shape), y)
             elif node.op == "maxpool":
                 backend.max_pool2d_forward(xs[0], y, None, a["kernel"], a["stride"], a["padding"],
                                            a["ceil_mode"])

@@ -213,3 +213,42 @@ def test_darknet_networks_freeze_routes_into_concatenations(cfg):
     assert relative_error(frozen.forward(x)[0], net.eval().forward(x)[0]) < 1e-5
     if cfg == "googlenet.cfg":
         assert any(n.op == "concat" for n in frozen.graph.nodes)
+
+
+# expected steps worked out by hand from Darknet's output size (H + padding - size) // stride + 1
+# and max_pool2d's with padding // 2 on both sides; only size 2 stride 1 (its windows one past
+# the right and bottom edges, the map's size kept) has no max_pool2d twin
+@pytest.mark.parametrize("size, stride, padding, op", [
+    (2, 2, None, "maxpool"), (3, 2, None, "maxpool"), (2, 1, None, "layer"), (3, 1, None, "maxpool"),
+    (3, 2, 0, "maxpool"), (3, 2, 2, "maxpool"), (5, 3, 3, "maxpool")])
+@pytest.mark.parametrize("side", [7, 8])
+def test_darknet_pools_run_max_pool2d_wherever_its_windows_are_theirs(size, stride, padding, op, side):
+    """A [maxpool] becomes the argmax-free max_pool2d step (floor or ceil mode) when its windows
+    are Darknet's; otherwise it runs its own forward: the same values either way."""
+    pool = layers.DarknetMaxPool(size, stride, padding)
+    frozen = layers.Sequential(pool).freeze((2, side, side))
+    assert [n.op for n in frozen.graph.nodes] == [op]
+    x = np.random.default_rng(9).standard_normal((3, 2, side, side)).astype(np.float32)
+    np.testing.assert_array_equal(frozen.forward(x), pool.forward(x))
+
+
+def test_darknet_activations_and_softmax_are_steps_of_their_own():
+    net = randomised(io_load_digits())
+    frozen = net.freeze()
+    ops = {n.op for n in frozen.graph.nodes}
+    assert {"leaky_relu", "softmax", "maxpool"} <= ops and "layer" not in ops
+    x = np.random.default_rng(10).standard_normal((3, *net.input_shape)).astype(np.float32)
+    assert relative_error(frozen.forward(x)[0], net.eval().forward(x)[0]) < 1e-6
+    seq = layers.Sequential(layers.Conv2d(2, 3, 3), layers.Logistic())
+    frozen = seq.freeze((2, 6, 6))
+    assert [n.op for n in frozen.graph.nodes] == ["conv", "logistic"]
+    x = np.random.default_rng(11).standard_normal((3, 2, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(frozen.forward(x), seq.forward(x), rtol=1e-6)
+
+
+def io_load_digits():
+    import os
+
+    from inception_native import io
+
+    return io.load_darknet(os.path.join(os.path.dirname(io.__file__), "..", "darknet_cfgs", "digits.cfg"))

@@ -12,7 +12,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 DIGITS_CFG = str(pathlib.Path(io.__file__).parent.parent / "darknet_cfgs" / "digits.cfg")
-STANDARD = {"Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Concat",
+STANDARD = {"Conv", "Relu", "LeakyRelu", "Sigmoid", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Concat",
             "Gemm", "Mul", "Add", "Identity"}
 BUILDS = {
     "tiny_inception": lambda: models.tiny_inception(),
@@ -100,9 +100,66 @@ def test_export_command_reports_errors_in_one_line(tmp_path):
              (["--checkpoint", str(tmp_path / "digits.npz"), "--weights", "w.npz", "--onnx", "x.onnx"],
               "not with --checkpoint"),
              (["--checkpoint", str(tmp_path / "digits.npz"), "--model", "googlenet", "--onnx", "x.onnx"],
-              "--model goes with"),
-             (["--cfg", DIGITS_CFG, "--onnx", str(tmp_path / "x.onnx")], "has no ONNX export")]
+              "--model goes with")]
     for argv, message in cases:
         with pytest.raises(SystemExit, match=message) as error:
             cli.main(["export", *argv])
         assert "\n" not in str(error.value.code)
+
+
+# Darknet's leaky and logistic activations, its softmax, and [maxpool] windows that reach past
+# the bottom and right edges (size 2 stride 1: no symmetric padding gives them)
+EDGE_POOLS_CFG = """
+[net]
+height=9
+width=9
+channels=3
+
+[convolutional]
+filters=4
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=1
+
+[maxpool]
+size=3
+stride=2
+
+[convolutional]
+filters=5
+size=1
+stride=1
+pad=0
+activation=logistic
+
+[avgpool]
+
+[softmax]
+"""
+
+
+@pytest.mark.parametrize("cfg", ["edge_pools", "digits"])
+def test_darknet_networks_export_and_onnxruntime_gives_our_output(cfg, tmp_path):
+    from inception_native import __main__ as cli
+
+    path = tmp_path / "edge.cfg"
+    path.write_text(EDGE_POOLS_CFG)
+    path = path if cfg == "edge_pools" else DIGITS_CFG
+    net = randomised(io.load_darknet(str(path)))
+    out = tmp_path / "net.onnx"
+    assert cli.main(["export", "--cfg", str(path), "--onnx", str(out)]) == 0
+    model = io.export_onnx(net, out)
+    ops = [n.op_type for n in model.graph.node]
+    assert set(ops) <= STANDARD and {"LeakyRelu", "Softmax"} <= set(ops)
+    if cfg == "edge_pools":
+        pads = [list(a.ints) for n in model.graph.node if n.op_type == "MaxPool"
+                for a in n.attribute if a.name == "pads"]
+        assert pads[0] == [0, 0, 1, 1] and "Sigmoid" in ops
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(6).standard_normal((2, *net.input_shape)).astype(np.float32)
+    assert relative_error(session.run(None, {"input": x})[0], net.eval().forward(x)[0]) < 1e-5

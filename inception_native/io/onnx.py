@@ -1,14 +1,16 @@
 """ONNX export: `export_onnx(net, path)` writes a network's inference graph (freeze's graph:
 BatchNorm folded into the convolutions, dropout gone, auxiliary heads left out) in standard
-operators only (Conv, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Concat, Gemm,
-Mul, Add), opset 17, with a dynamic batch dimension: input "input" (batch, C, H, W), output
-"logits". Needs the `onnx` package (pip install 'inception-native[onnx]').
+operators only (Conv, Relu, LeakyRelu, Sigmoid, Softmax, MaxPool, AveragePool, GlobalAveragePool,
+Flatten, Concat, Gemm, Mul, Add), opset 17, with a dynamic batch dimension: input "input"
+(batch, C, H, W), output "logits". Needs the `onnx` package (pip install
+'inception-native[onnx]').
 """
 import os
 
 import numpy as np
 
 from ..freeze import lower
+from ..layers import DarknetMaxPool
 
 OPSET, IR_VERSION = 17, 8  # IR 8 goes with opset 17: runtimes from onnxruntime 1.14 read it
 MISSING = "ONNX export needs the onnx package: pip install 'inception-native[onnx]' (or pip install onnx)"
@@ -36,6 +38,13 @@ def _nodes(node, names, shapes, constant):
         yield "Add", [None, per_channel(a["shift"])], {}
     elif node.op == "relu":
         yield "Relu", ins, {}
+    elif node.op == "leaky_relu":
+        yield "LeakyRelu", ins, {"alpha": float(a["slope"])}
+    elif node.op == "logistic":
+        yield "Sigmoid", ins, {}
+    elif node.op == "softmax":  # over each image's values, as Darknet's [softmax]
+        yield "Flatten", ins, {"axis": 1}
+        yield "Softmax", [None], {"axis": 1}
     elif node.op == "maxpool":
         yield "MaxPool", ins, _pool(a)
     elif node.op == "avgpool":
@@ -53,6 +62,11 @@ def _nodes(node, names, shapes, constant):
         yield "Flatten", ins, {"axis": 1}
     elif node.op == "concat":
         yield "Concat", ins, {"axis": 1}
+    elif isinstance(a["layer"], DarknetMaxPool):  # windows past the bottom and right edges
+        (_, H, W), k, s = shapes[node.inputs[0]], a["layer"].size, a["layer"].stride
+        _, first, (bottom, right) = a["layer"]._geometry(H, W)
+        yield "MaxPool", ins, {"kernel_shape": [k, k], "strides": [s, s],
+                               "pads": [first, first, bottom, right]}
     else:
         raise ValueError(f"{type(a['layer']).__name__} has no ONNX export")
     if a.get("relu"):
