@@ -174,8 +174,11 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="version, compiler, flags, OpenMP, threads").set_defaults(run=info)
     bench = commands.add_parser("bench", help="time the native kernels against NumPy and PyTorch")
-    bench.add_argument("--sections", nargs="+", choices=("batchnorm", "conv", "pool"),
-                       help="kernel sections to run (default: all three)")
+    bench.add_argument("--sections", nargs="+", choices=("batchnorm", "conv", "pool", "dropin", "neighbour"),
+                       help="sections to run (default: batchnorm conv pool); dropin: a PyTorch model "
+                            "before and after use_native, neighbour: an inference alone and "
+                            "beside a busy process, against onnxruntime (both on --model, default "
+                            "googlenet_bn and googlenet)")
     bench.add_argument("--model", choices=("googlenet", "googlenet_bn", "googlenet_torchvision", "inception_v2",
                                            "inception_v3"),
                        help="time a whole network instead: inference at batch 1 and 16, a training step at 16")

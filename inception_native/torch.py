@@ -16,6 +16,7 @@ another device, a BatchNorm input that is not 4-D) goes to torch.nn's own forwar
 gets PyTorch's result or PyTorch's error; an unbatched (C, H, W) convolution input runs natively
 as a batch of one, as torch.nn.Conv2d takes it.
 """
+import threading
 import warnings
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 
 from . import native
 from .shapes import output_hw
+from .threads import get_num_threads
 
 
 def _array(t):
@@ -54,14 +56,36 @@ class BatchNormFunction(torch.autograd.Function):
                 None, None, None, None, None)
 
 
+class ConvWorkspace(threading.local):
+    """A convolution's plan and workspace, kept from call to call and made again when the
+    input's shape or dtype or the thread count changes (a fresh workspace on every call costs
+    its page faults: tens of MB for a 3x3 layer's backward at batch 16). One per Python thread,
+    so that two threads may run the same module."""
+    key = plan = workspace = None
+
+    def __reduce__(self):  # a copied or pickled module starts with no plan
+        return ConvWorkspace, ()
+
+    def planned(self, x, weight, stride, padding):
+        """{"plan": ..., "workspace": ...} for conv2d_forward/backward on x (an array)."""
+        key = (x.shape, x.dtype, weight.shape, get_num_threads())
+        if key != self.key:
+            self.plan = native.conv2d_plan(x.shape, weight.shape, stride, padding)
+            self.workspace, self.key = np.empty(self.plan.workspace, x.dtype), key
+        return {"plan": self.plan, "workspace": self.workspace}
+
+
 class Conv2dFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding):
+    def forward(ctx, x, weight, bias, stride, padding, scratch=None):
+        """scratch: a ConvWorkspace (a fresh plan and workspace when None)."""
         xa, wa = _array(x), _array(weight)
         (b, _, h, w), (oc, _, kh, kw) = xa.shape, wa.shape
         oh, ow = output_hw(h, w, kh, kw, *stride, *padding)
         y = np.empty((b, oc, oh, ow), xa.dtype)
-        native.conv2d_forward(xa, wa, None if bias is None else _array(bias), y, stride, padding)
+        ctx.scratch = scratch or ConvWorkspace()
+        native.conv2d_forward(xa, wa, None if bias is None else _array(bias), y, stride, padding,
+                              **ctx.scratch.planned(xa, wa, stride, padding))
         ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
         ctx.save_for_backward(x, weight)
         return torch.from_numpy(y)
@@ -72,9 +96,10 @@ class Conv2dFunction(torch.autograd.Function):
         xa, wa = _array(x), _array(weight)
         dx = np.empty_like(xa) if ctx.needs_input_grad[0] else None
         dw, db = np.empty_like(wa), np.empty(wa.shape[0], wa.dtype) if ctx.has_bias else None
-        native.conv2d_backward(_array(dy), xa, wa, dx, dw, db, ctx.stride, ctx.padding)
+        native.conv2d_backward(_array(dy), xa, wa, dx, dw, db, ctx.stride, ctx.padding,
+                               **ctx.scratch.planned(xa, wa, ctx.stride, ctx.padding))
         as_tensor = lambda a: None if a is None else torch.from_numpy(a)  # noqa: E731
-        return as_tensor(dx), as_tensor(dw), as_tensor(db), None, None
+        return as_tensor(dx), as_tensor(dw), as_tensor(db), None, None, None
 
 
 def _unsupported(module):
@@ -129,6 +154,7 @@ class Conv2d(torch.nn.Conv2d):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _check(self)
+        self._scratch = ConvWorkspace()
 
     def _get_name(self):
         return "NativeConv2d"
@@ -139,7 +165,7 @@ class Conv2d(torch.nn.Conv2d):
         if not _native_takes(x, self.weight):
             return super().forward(x)  # PyTorch's result, or PyTorch's error
         return Conv2dFunction.apply(x, self.weight, self.bias, tuple(self.stride),
-                                    tuple(self.padding))
+                                    tuple(self.padding), self._scratch)
 
 
 NATIVE = {torch.nn.BatchNorm2d: BatchNorm2d, torch.nn.Conv2d: Conv2d}
@@ -150,6 +176,8 @@ def _swapped(module):
     native_class = NATIVE[type(module)]
     swapped = native_class.__new__(native_class)
     swapped.__dict__.update(module.__dict__)
+    if native_class is Conv2d:
+        swapped._scratch = ConvWorkspace()
     return swapped
 
 

@@ -90,3 +90,15 @@ def test_the_busy_neighbour_spins_while_inside_and_is_gone_after():
     with busy_neighbour() as n:
         assert n.process.poll() is None  # still running
     assert n.process.poll() is not None
+
+
+def test_dropin_benchmark_times_pytorch_before_and_after_use_native():
+    pytest.importorskip("torch")
+    from inception_native.bench import dropin
+
+    rows = dropin.dropin_benchmark("googlenet_bn", threads=1, batch=2, repeats=1, size=80)
+    assert {(r["pass"], r["contender"]) for r in rows} == {
+        (p, c) for p in ("inference", "training") for c in ("pytorch", "use_native")}
+    assert all(r["seconds"] > 0 for r in rows)
+    table = dropin.TABLE.format(rows)
+    assert "use_native" in table and "1.00x" in table  # PyTorch against itself

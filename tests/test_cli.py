@@ -126,3 +126,28 @@ def test_predict_help_says_where_weights_come_from_before_the_example():
     source = text.index("Where --weights files come from")
     assert "googlenet-1378be20.pth" in text[source:] and "torch.save(model.state_dict()" in text
     assert source < text.index("predict --weights googlenet-1378be20.pth")
+
+
+def test_bench_dropin_and_neighbour_sections_run_on_the_model_named(monkeypatch, capsys):
+    """Opt-in sections: the network they measure is --model's, and their rows are printed
+    under their table's header; the measurements themselves are tested in test_bench_model."""
+    from inception_native.bench import dropin, neighbour
+
+    asked = []
+
+    def fake(kind):
+        def measure(model, threads, batch, repeats):
+            asked.append((kind, model, threads, batch, repeats))
+            return [{"model": model, "threads": threads, "batch": batch, "pass": "inference",
+                     "contender": "pytorch", "seconds": 1.0, "seconds_range": [1.0, 1.0],
+                     "alone_s": 1.0, "beside_s": 1.5, "slowdown": 1.5}]
+        return measure
+
+    monkeypatch.setattr(dropin, "dropin_benchmark", fake("dropin"))
+    monkeypatch.setattr(neighbour, "neighbour_slowdown", fake("neighbour"))
+    cli.main(["bench", "--sections", "dropin", "neighbour", "--model", "googlenet", "--threads", "2",
+              "--batch", "4", "--repeats", "2"])
+    out = capsys.readouterr().out
+    assert asked == [("dropin", "googlenet", 2, 4, 2), ("neighbour", "googlenet", 2, 4, 2)]
+    assert "images/s" not in out  # --model names their network: no whole-model benchmark
+    assert "PyTorch drop-in (use_native)" in out and "Beside a busy process" in out and "1.50x" in out

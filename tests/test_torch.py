@@ -132,3 +132,48 @@ def test_inputs_the_kernels_do_not_take_behave_as_in_pytorch(name, args):
             assert got == expected
         else:
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_native_conv_keeps_its_plan_and_workspace_from_call_to_call():
+    conv = use_native(torch.nn.Conv2d(3, 4, 3, padding=1))
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    conv(x).sum().backward()
+    plan, workspace = conv._scratch.plan, conv._scratch.workspace
+    conv(x).sum().backward()  # forward and backward again: the same plan, the same memory
+    assert conv._scratch.plan is plan and conv._scratch.workspace is workspace
+    conv(torch.randn(3, 3, 8, 8))  # another batch: a plan of its own
+    assert conv._scratch.plan is not plan and conv._scratch.key[0] == (3, 3, 8, 8)
+
+
+def test_a_swapped_model_copies_and_pickles_and_its_copies_compute_the_same():
+    import copy
+    import pickle
+
+    model = use_native(small_network()).eval()
+    x = torch.randn(2, 3, 9, 9)
+    expected = model(x)
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert twin[0]._scratch.plan is None  # no plan carried over
+        torch.testing.assert_close(twin(x), expected, rtol=0, atol=0)
+
+
+def test_two_threads_may_run_one_native_conv_at_once():
+    import threading
+
+    conv = use_native(torch.nn.Conv2d(4, 5, 3, padding=1))
+    plain = torch.nn.Conv2d(4, 5, 3, padding=1)
+    plain.load_state_dict(conv.state_dict())
+    inputs = [torch.randn(b, 4, 12, 12) for b in (1, 3)]  # other shapes: other plans
+    failures = []
+
+    def run(x):
+        for _ in range(20):
+            if not torch.allclose(conv(x), plain(x), rtol=1e-4, atol=1e-5):
+                failures.append(x.shape)
+
+    threads = [threading.Thread(target=run, args=(x,)) for x in inputs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

@@ -4,6 +4,9 @@ installed) and the machine's limits, in sections (batchnorm, conv, pool), or one
 
     batchnorm    BatchNorm kernels (bench/batchnorm.py)
     conv, pool   GoogLeNet's and Inception v3's convolution and pooling layers (bench/conv.py)
+    dropin       a PyTorch model before and after use_native (bench/dropin.py; not by default)
+    neighbour    an inference alone and beside a busy process, ours and onnxruntime's
+                 (bench/neighbour.py; not by default)
     --model      a whole network, inference and a training step (bench/model.py)
     --distributed  the data-parallel training step under mpirun (bench/distributed.py)
 """
@@ -29,7 +32,7 @@ def environment(threads):
 
 
 SECTIONS = ("batchnorm", "conv", "pool")
-DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3}
+DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3, "dropin": 3, "neighbour": 5}
 
 
 def check_output(option, path):
@@ -62,7 +65,7 @@ def run(args):
           f"PyTorch {env['torch'] or 'not installed'}", flush=True)
     repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
     results = {"environment": env}
-    if args.model:
+    if args.model and not args.sections:
         from . import model
 
         results["model"] = _section(
@@ -70,7 +73,7 @@ def run(args):
             lambda on_rows: model.model_benchmark(args.model, threads, repeats=repeats("model"),
                                                   use_torch=not args.no_torch, memory=True,
                                                   on_rows=on_rows))
-    for section in [] if args.model else args.sections or SECTIONS:
+    for section in args.sections or ([] if args.model else SECTIONS):
         if section == "batchnorm":
             from . import batchnorm
 
@@ -87,6 +90,20 @@ def run(args):
                 f"Convolution, GoogLeNet's layers at batch {args.batch}: GFLOP/s, median of {repeats(section)}",
                 conv.CONV_TABLE, lambda on_rows: conv.conv_benchmark(
                     threads, repeats(section), args.batch, use_torch=not args.no_torch, on_rows=on_rows))
+        elif section == "dropin":
+            from . import dropin
+
+            results[section] = _section(
+                f"PyTorch drop-in (use_native), batch {args.batch}: median of {repeats(section)}",
+                dropin.TABLE, lambda on_rows: _at_once(on_rows, [] if args.no_torch else dropin.dropin_benchmark(
+                    args.model or "googlenet_bn", threads, args.batch, repeats(section))))
+        elif section == "neighbour":
+            from . import neighbour
+
+            results[section] = _section(
+                f"Beside a busy process, batch {args.batch}: median of {repeats(section)}",
+                neighbour.TABLE, lambda on_rows: _at_once(on_rows, neighbour.neighbour_slowdown(
+                    args.model or "googlenet", threads, args.batch, repeats(section))))
         else:
             from . import conv
 
@@ -104,6 +121,12 @@ def run(args):
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
         print(f"wrote {args.json}")
+
+
+def _at_once(on_rows, rows):
+    """rows, printed by on_rows as one group (a section measured in one go)."""
+    on_rows(rows)
+    return rows
 
 
 def _section(title, table, measure):

@@ -81,9 +81,12 @@ def _onnxruntime(path, batch, threads):
     return lambda: session.run(None, {"input": x})
 
 
-def _theirs(torch, twin, build, batch, training, channels_last=False):
+def _theirs(torch, twin, build, batch, training, channels_last=False, convert=None):
+    """PyTorch's step on the twin of build()'s network; convert(module) -> the module to run
+    (bench.dropin: use_native's)."""
     net = build()
     module = twin.build(net).train(training)
+    module = convert(module) if convert else module
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((batch, *net.input_shape), np.float32))
     if channels_last:
         module, x = module.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
