@@ -102,6 +102,7 @@ def test_bench_prints_rows_as_they_come_with_spreads_a_legend_and_its_total_time
     out = run("bench", "--sections", "batchnorm", "--shapes", "2x8x6x6", "--repeats", "2",
               "--threads", "1", "--no-torch")
     assert out.startswith("1 thread;") and re.search(r"\ntotal time: \d+ s\n", out)
+    assert "PyTorch left out (--no-torch)" in out.splitlines()[0]
     rows = [line for line in out.splitlines() if line.strip().startswith("2x8x6x6")]
     assert len(rows) == 10 and all(re.search(r" \d+\.\d{3} \(\d+\.\d{3}-\d+\.\d{3}\) ", r) for r in rows)
     for column in ("shape:", "flavour:", "contender:", "article C (", "ms:", "vs NumPy / vs PyTorch:",

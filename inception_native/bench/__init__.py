@@ -23,8 +23,9 @@ from ..threads import get_num_threads, threads_text
 from .timing import load_torch
 
 
-def environment(threads):
-    torch = load_torch()
+def environment(threads, use_torch=True):
+    """The run's facts; "torch": PyTorch's version, None when not installed or left out."""
+    torch = load_torch() if use_torch else None
     return {"threads": threads, "numpy": np.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "torch": torch.__version__ if torch else None,
             **build_info()}
@@ -60,9 +61,10 @@ def run(args):
         return distributed.run(args)
     threads = args.threads or get_num_threads()
     started = time.perf_counter()
-    env = environment(threads)
+    env = environment(threads, use_torch=not args.no_torch)
+    torch_words = "left out (--no-torch)" if args.no_torch else env["torch"] or "not installed"
     print(f"{threads_text(threads)}; {env['compiler']}, kernels {env['kernel_isa']}, NumPy {env['numpy']}, "
-          f"PyTorch {env['torch'] or 'not installed'}", flush=True)
+          f"PyTorch {torch_words}", flush=True)
     repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
     results = {"environment": env}
     if args.model and not args.sections:
