@@ -190,6 +190,8 @@ def main(argv=None):
     bench.add_argument("--threads", type=positive, help="threads (default: OMP_NUM_THREADS or all cores)")
     bench.add_argument("--batch", type=positive, default=16,
                        help="images per batch in the conv and pool sections (default 16)")
+    bench.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                       help="the conv section's precision (default float32)")
     bench.add_argument("--repeats", type=positive,
                        help="timed runs per contender (default: 9 BatchNorm, 5 conv and pool, 3 model)")
     bench.add_argument("--warmup", type=positive, default=1, help="untimed rounds first")

@@ -27,6 +27,19 @@ def test_conv_benchmark_rows():
     assert all(r["native fwd range"][0] <= r["native fwd"] <= r["native fwd range"][1] for r in rows)
 
 
+def test_conv_benchmark_in_float64_runs_every_contender_in_float64_against_half_the_peak(monkeypatch):
+    monkeypatch.setattr(conv, "fma_peak", lambda threads, repeats: (100.0, [90.0, 110.0]))
+    rows = conv_benchmark(threads=1, repeats=1, batch=2, layers=TINY_CONVS[:1], dtype="float64")
+    (r,) = rows
+    assert r["dtype"] == "float64" and r["fma peak"] == 50.0 and r["fma peak range"] == [45.0, 55.0]
+    assert r["onnxruntime fwd"] is None  # onnxruntime's CPU Conv: float32 only
+    assert all(r[k] > 0 for k in ("native fwd", "native fwd+bwd", "sgemm", "numpy fwd"))
+    assert r["native % peak"] == pytest.approx(2 * r["native fwd"])
+    if timing.load_torch() is not None:
+        assert r["torch fwd+bwd"] > 0
+    assert "float64: half the float32 loop's" in CONV_TABLE.format(rows)
+
+
 def test_pool_benchmark_rows():
     rows = pool_benchmark(threads=1, repeats=1, batch=2, layers=TINY_POOLS)
     for r in rows:

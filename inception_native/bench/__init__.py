@@ -89,9 +89,10 @@ def run(args):
             from . import conv
 
             results[section] = _section(
-                f"Convolution, GoogLeNet's layers at batch {args.batch}: GFLOP/s, median of {repeats(section)}",
-                conv.CONV_TABLE, lambda on_rows: conv.conv_benchmark(
-                    threads, repeats(section), args.batch, use_torch=not args.no_torch, on_rows=on_rows))
+                f"Convolution, GoogLeNet's layers at batch {args.batch}, {args.dtype}: GFLOP/s, median of "
+                f"{repeats(section)}", conv.CONV_TABLE, lambda on_rows: conv.conv_benchmark(
+                    threads, repeats(section), args.batch, use_torch=not args.no_torch, on_rows=on_rows,
+                    dtype=args.dtype))
         elif section == "dropin":
             from . import dropin
 

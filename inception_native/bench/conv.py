@@ -110,7 +110,7 @@ def _layer(backend, x, w, stride, padding):
 
 def _torch_conv(torch, x, w, stride, padding, memory_format):
     xt, wt = (torch.tensor(a).to(memory_format=memory_format).requires_grad_() for a in (x, w))
-    bt = torch.zeros(w.shape[0], requires_grad=True)
+    bt = torch.zeros(w.shape[0], dtype=xt.dtype, requires_grad=True)
     return lambda: torch.nn.functional.conv2d(xt, wt, bt, stride=stride, padding=padding)
 
 
@@ -181,23 +181,29 @@ def _scaled(row, key, new_key, factor):
 
 
 def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=True, use_torch=True,
-                   on_rows=None):
+                   on_rows=None, dtype=np.float32):
     """One dict per layer: name, gemm shape (M, N, K), GFLOP/s of native forward and
     forward+backward, of sgemm at the equivalent shape, of the NumPy twin, of PyTorch in NCHW and
     channels_last and of onnxruntime's forward (None when not installed, or for PyTorch when
     not use_torch), each figure's range ("<key> range": slowest and fastest run's), the FMA
     peak measured first ("fma peak", GFLOP/s) and the native forward's share of it ("native
-    % peak"); on_rows([row]) is called as soon as a layer is measured."""
+    % peak"); on_rows([row]) is called as soon as a layer is measured. dtype float64: every
+    contender in float64 (sgemm is then dgemm; onnxruntime left out: its CPU Conv is float32
+    only), the peak halved (an FMA does half as many float64 operations)."""
     torch, ort = _contenders(threads, use_torch)
+    dtype = np.dtype(dtype)
+    ort = ort if dtype == np.float32 else None
     rng = np.random.default_rng(0)
     peak, peak_range = fma_peak(threads, repeats)
+    if dtype == np.float64:
+        peak, peak_range = peak / 2, [p / 2 for p in peak_range]
     rows = []
     for name, (C, H, W), (OC, kh, kw), stride, padding in layers or conv_layers(batch):
-        x = rng.standard_normal((batch, C, H, W), np.float32)
-        w = (rng.standard_normal((OC, C, kh, kw), np.float32) / np.sqrt(C * kh * kw)).astype(np.float32)
+        x = rng.standard_normal((batch, C, H, W)).astype(dtype)
+        w = (rng.standard_normal((OC, C, kh, kw)) / np.sqrt(C * kh * kw)).astype(dtype)
         fwd, fwd_bwd, yshape = _layer(native, x, w, stride, padding)
         M, N, K = OC, batch * yshape[2] * yshape[3], C * kh * kw
-        A, B, Cm = (rng.standard_normal(s, np.float32) for s in ((M, K), (K, N), (M, N)))
+        A, B, Cm = (rng.standard_normal(s).astype(dtype) for s in ((M, K), (K, N), (M, N)))
         runs = {"native fwd": fwd, "native fwd+bwd": fwd_bwd,
                 "blas sgemm": lambda: native.gemm(0, 0, M, N, K, 1.0, A, K, B, N, 0.0, Cm, N)}
         if numpy_twin:
@@ -211,7 +217,7 @@ def conv_benchmark(threads=1, repeats=5, batch=BATCH, layers=None, numpy_twin=Tr
                 strides=[sh, sw], pads=[ph, pw, ph, pw])
         flops = 2.0 * M * N * K  # forward; the backward is twice that (dx and dw)
         row = {"layer": name, "gemm (M, N, K)": (M, N, K), **dict.fromkeys(OPTIONAL),
-               "fma peak": peak, "fma peak range": peak_range}
+               "dtype": dtype.name, "fma peak": peak, "fma peak range": peak_range}
         for key, (seconds, fastest, slowest) in median_of_rounds(runs, repeats).items():
             work = (3 if key.endswith("bwd") else 1) * flops / 1e9
             key = key.replace("blas sgemm", "sgemm")
@@ -313,8 +319,9 @@ def _table(unit, keys, legend, notes=lambda rows: []):
 
 
 def _peak_note(rows):
+    halved = " (float64: half the float32 loop's)" if rows and rows[0].get("dtype") == "float64" else ""
     return [f"FMA peak on the {conv_isa()} path, measured before the rows: "
-            f"{spread(rows[0]['fma peak'], *rows[0]['fma peak range'], digits=0)} GFLOP/s"] if rows else []
+            f"{spread(rows[0]['fma peak'], *rows[0]['fma peak range'], digits=0)} GFLOP/s{halved}"] if rows else []
 
 
 CONV_TABLE = _table("GFLOP/s", ["native fwd", "native % peak", "sgemm", "numpy fwd", "torch fwd",
