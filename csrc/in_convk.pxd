@@ -21,6 +21,10 @@ cdef extern from "convk.h" nogil:
     const char *in_convk_isa_name()
     const char *in_convk_level_name(int level)
     size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw)
+    void in_convk_pack_weights_f32(float *wp, const float *w, size_t OC, size_t C, size_t kh,
+                                   size_t kw)
+    void in_convk_pack_weights_f64(double *wp, const double *w, size_t OC, size_t C, size_t kh,
+                                   size_t kw)
     void in_convk_forward_f32(const in_convk_plan *p, float *y, size_t y_image, float *work,
                               const float *x, const float *w, const float *wp,
                               const float *scale, const float *shift, int relu, int accumulate)
@@ -33,6 +37,11 @@ cdef extern from "convk.h" nogil:
     void in_convk_backward_f64(const in_convk_plan *p, double *dx, double *dw, double *dbias,
                                double *work, const double *dy, const double *y_relu,
                                const double *x, const double *w)
+
+
+cdef inline void in_convk_pack_weights(bint f64, void *wp, const void *w, size_t OC, size_t C, size_t kh, size_t kw) noexcept nogil:
+    if f64: in_convk_pack_weights_f64(<double *>wp, <const double *>w, OC, C, kh, kw)
+    else: in_convk_pack_weights_f32(<float *>wp, <const float *>w, OC, C, kh, kw)
 
 
 cdef inline void in_convk_forward(bint f64, const in_convk_plan *p, void *y, size_t y_image, void *work, const void *x, const void *w, const void *wp, const void *scale, const void *shift, int relu, int accumulate) noexcept nogil:

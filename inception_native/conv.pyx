@@ -236,6 +236,27 @@ cdef class ConvKPlan(_Plan):
         """Values (of x's dtype) of the workspace the calls need, forward and backward."""
         return max(self.p32.work, self.p64.work)
 
+    @property
+    def packed_size(self):
+        """Values of the packed weights (pack)."""
+        return in_convk_packed_size(self.p32.OC, self.p32.C, self.p32.kh, self.p32.kw)
+
+    def pack(self, weight):
+        """weight (OC, C, kh, kw) of this plan's sizes, packed for our kernels' forward: a new
+        1-D array of packed_size values of weight's dtype, for conv2d_forward(..., packed=)
+        for as long as weight keeps these values (frozen weights: packed once, not at every
+        call). The layout is the same on every ISA path and thread count."""
+        B, C, H, W, OC, kh, kw = self.sizes[:7]
+        check.same_shape("weight", weight, (OC, C, kh, kw))
+        cdef bint f64 = check.arrays(("weight", weight, weight.size, False))
+        packed = np.empty(self.packed_size, weight.dtype)
+        cdef void *pp = data(packed)
+        cdef void *pw = data(weight)
+        cdef in_convk_plan *c = &self.p32
+        with nogil:
+            in_convk_pack_weights(f64, pp, pw, c.OC, c.C, c.kh, c.kw)
+        return packed
+
     def _how(self):
         return f"isa={self.isa!r}, blocking={self.blocking}"
 
@@ -305,6 +326,21 @@ def checked_plan(plan, x, weight, stride, padding):
     return plan
 
 
+def checked_packed(plan, weight, packed, y, workspace):
+    """packed (None, or plan.pack's array: packed_size values of weight's dtype, apart from the
+    arrays a forward writes) checked against the call it is used in; its values are the
+    caller's word."""
+    if packed is None:
+        return None
+    if not isinstance(plan, ConvKPlan):
+        raise TypeError(f"packed weights are for our kernels' plans (ConvKPlan), got "
+                        f"{type(plan).__name__}")
+    check.arrays(("weight", weight, weight.size, False),
+                 ("packed", packed, plan.packed_size, False))
+    check.distinct(("packed", packed), ("y", y), ("workspace", workspace))
+    return packed
+
+
 def _workspace(workspace, plan, x):
     return np.empty(plan.workspace, x.dtype) if workspace is None else workspace
 
@@ -328,7 +364,7 @@ def _im2col_epilogue(y, t, scale, shift, bias, relu, accumulate):
 # ---- the layers --------------------------------------------------------------------------
 
 def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None,
-                   scale=None, shift=None, relu=False, accumulate=False):
+                   scale=None, shift=None, relu=False, accumulate=False, packed=None):
     """y = conv2d(x, weight) + bias; returns y. With the fused options:
         y = act(scale * conv2d(x, weight) + shift (+ y when accumulate)),  act = ReLU if relu
     (per output channel scale and shift (OC,) or None; a bias is a shift; inference BatchNorm
@@ -342,15 +378,17 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, p
     above in NumPy and writes only contiguous y). workspace: plan.workspace values of x's dtype
     or more, reused across calls; None allocates one for this call. The plan depends on the
     thread count (set_num_threads) and the ISA path (conv_isa). Our kernels repack the weights
-    at every call (OC*C*kh*kw values, into the workspace).
+    at every call (OC*C*kh*kw values, into the workspace), unless given packed =
+    plan.pack(weight), made once for as long as weight keeps its values.
     """
     p = checked_plan(plan, x, weight, stride, padding)
     f64, y_image = check.conv2d_forward(x, weight, bias, y, p.output_shape, workspace,
                                         p.workspace, scale, shift)
+    packed = checked_packed(p, weight, packed, y, workspace)
     relu, accumulate = check.truth("relu", relu), check.truth("accumulate", accumulate)
     work = _workspace(workspace, p, x)
     if isinstance(p, ConvKPlan):
-        _convk_forward(p, f64, y, y_image, work, x, weight, scale,
+        _convk_forward(p, f64, y, y_image, work, x, weight, packed, scale,
                        bias if shift is None else shift, relu, accumulate)
         return y
     plain = scale is None and shift is None and not relu and not accumulate
@@ -361,17 +399,18 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, p
     return y
 
 
-def _convk_forward(ConvKPlan p, bint f64, y, size_t y_image, work, x, weight, scale, shift,
-                   bint relu, bint accumulate):
+def _convk_forward(ConvKPlan p, bint f64, y, size_t y_image, work, x, weight, packed, scale,
+                   shift, bint relu, bint accumulate):
     cdef const in_convk_plan *c = &p.p64 if f64 else &p.p32
     cdef void *py = data(y)
     cdef void *pk = data(work)
     cdef void *px = data(x)
     cdef void *pw = data(weight)
+    cdef void *pp = data(packed)
     cdef void *ps = data(scale)
     cdef void *ph = data(shift)
     with nogil:
-        in_convk_forward(f64, c, py, y_image, pk, px, pw, NULL, ps, ph, relu, accumulate)
+        in_convk_forward(f64, c, py, y_image, pk, px, pw, pp, ps, ph, relu, accumulate)
 
 
 def _im2col_forward(ConvPlan p, bint f64, y, work, x, weight, bias):

@@ -308,7 +308,7 @@ class Plan:
             first, last, size = intervals.get(r, (step, step, _aligned(np.prod(shapes[r]) * itemsize)))
             intervals[r] = (min(first, step), max(last, step), size)
 
-        self.conv_plans = {}
+        self.conv_plans, self.packed = {}, {}  # packed: our kernels' weights, packed once
         for step, node in enumerate(nodes):
             use(node.output, step)
             for v in node.inputs:
@@ -317,6 +317,8 @@ class Plan:
                 plan = backend.conv2d_plan(shapes[node.inputs[0]], node.attrs["weight"].shape,
                                            node.attrs["stride"], node.attrs["padding"])
                 self.conv_plans[step] = plan
+                if plan.algorithm == "convk":  # frozen weights: packed here, not at every run
+                    self.packed[step] = plan.pack(node.attrs["weight"])
                 if plan.workspace:
                     intervals[("work", step)] = (step, step, _aligned(plan.workspace * itemsize))
         use(graph.output, len(nodes))
@@ -363,7 +365,7 @@ class Plan:
             if node.op == "conv":  # its ReLU in the kernel's store
                 backend.conv2d_forward(xs[0], a["weight"], a["bias"], y, a["stride"], a["padding"],
                                        self.workspaces.get(step), plan=self.conv_plans[step],
-                                       relu=a["relu"])
+                                       relu=a["relu"], packed=self.packed.get(step))
             elif node.op == "linear":
                 backend.linear_forward(xs[0], a["weight"], a["bias"], y)
             elif node.op == "affine":

@@ -9,7 +9,7 @@ import numpy as np
 from . import _checks as check
 # The convolution's plan is arithmetic on sizes, shared with the native kernels so that both
 # accept the same plans and workspaces (the twin needs neither).
-from .conv import checked_plan, conv2d_plan, conv2d_workspace_size  # noqa: F401
+from .conv import checked_packed, checked_plan, conv2d_plan, conv2d_workspace_size  # noqa: F401
 from .shapes import output_hw
 
 # Darknet's epsilons are float literals (.000001f, .00001f): the same values here
@@ -272,10 +272,11 @@ gemm_cpu = gemm  # native has both (BLAS and Darknet's triple loop); NumPy has o
 # ---- convolution and linear layers ---------------------------------------------------------
 
 def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, plan=None,
-                   scale=None, shift=None, relu=False, accumulate=False):
+                   scale=None, shift=None, relu=False, accumulate=False, packed=None):
     plan = checked_plan(plan, x, weight, stride, padding)
     check.conv2d_forward(x, weight, bias, y, plan.output_shape, workspace, plan.workspace, scale,
                          shift)
+    checked_packed(plan, weight, packed, y, workspace)  # checked as the kernels check it; weight is what counts
     relu, accumulate = check.truth("relu", relu), check.truth("accumulate", accumulate)
     B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
     cols = _lower(x, kh, kw, ph, pw, sh, sw)

@@ -151,6 +151,45 @@ def test_workspace_is_reused_and_checked(rng):
         native.conv2d_forward(x, w, None, y2, stride, padding, work[:-1], plan=plan)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[6]], ids=str)
+def test_weights_packed_once_give_the_same_bits(isa, case, dtype, rng):
+    x, w, stride, padding, plan = make(rng, case, dtype)
+    packed = plan.pack(w)
+    assert packed.shape == (plan.packed_size,) and packed.dtype == dtype
+    scale, shift = (rng.standard_normal(w.shape[0]).astype(dtype) for _ in range(2))
+    want, got = np.empty(plan.output_shape, dtype), np.empty(plan.output_shape, dtype)
+    for options in ({}, {"scale": scale, "shift": shift, "relu": True}):
+        native.conv2d_forward(x, w, None, want, stride, padding, plan=plan, **options)
+        native.conv2d_forward(x, w, None, got, stride, padding, plan=plan, packed=packed,
+                              **options)
+        np.testing.assert_array_equal(got, want)
+        reference.conv2d_forward(x, w, None, got, stride, padding, packed=packed, **options)
+        assert_close(got, want, dtype)
+
+
+def test_packed_weights_are_checked(rng):
+    x, w, stride, padding, plan = make(rng, CASES[0], np.float32)
+    y = np.empty(plan.output_shape, np.float32)
+    with pytest.raises(ValueError, match="weight must have shape"):
+        plan.pack(w[:, :1])
+    with pytest.raises(TypeError, match="weight must have dtype float32 or float64"):
+        plan.pack(w.astype(np.int32))
+    packed = plan.pack(w)
+    im2col = native.conv2d_plan(x.shape, w.shape, stride, padding, algorithm="im2col")
+    shared = np.zeros(plan.packed_size + y.size, np.float32)
+    for backend in (native, reference):
+        with pytest.raises(ValueError, match=f"packed has {packed.size - 1} elements"):
+            backend.conv2d_forward(x, w, None, y, stride, padding, packed=packed[:-1])
+        with pytest.raises(TypeError, match="packed has dtype float64"):
+            backend.conv2d_forward(x, w, None, y, stride, padding, packed=packed.astype(np.float64))
+        with pytest.raises(TypeError, match="packed weights are for our kernels' plans"):
+            backend.conv2d_forward(x, w, None, y, stride, padding, plan=im2col, packed=packed)
+        with pytest.raises(ValueError, match="packed and y must not overlap"):
+            backend.conv2d_forward(x, w, None, shared[:y.size].reshape(y.shape), stride,
+                                   padding, packed=shared[y.size - 1:y.size - 1 + packed.size])
+
+
 def test_bad_options_are_rejected(rng):
     x, w, stride, padding, plan = make(rng, CASES[0], np.float32)
     OC = w.shape[0]

@@ -86,6 +86,20 @@ def test_arrays_share_one_arena_by_liveness():
         assert np.shares_memory(array, plan.arena)
 
 
+def test_every_convolution_runs_on_weights_packed_once():
+    frozen = BUILDS["tiny"](np.float32).freeze()
+    plan = frozen.plan(2)
+    assert plan.conv_plans and plan.packed.keys() == plan.conv_plans.keys()
+    for step, packed in plan.packed.items():
+        weight = plan.graph.nodes[step].attrs["weight"]
+        np.testing.assert_array_equal(packed, plan.conv_plans[step].pack(weight))
+    x = np.random.default_rng(0).standard_normal((2, *frozen.input_shape)).astype(np.float32)
+    first = frozen.forward(x)[0].copy()
+    for packed in plan.packed.values():
+        packed[:] = 0  # the frozen forward reads these, not the weights
+    assert not np.array_equal(frozen.forward(x)[0], first)
+
+
 def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batch_one():
     frozen = BUILDS["googlenet"](np.float32).freeze()
     nodes = frozen.graph.nodes

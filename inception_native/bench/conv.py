@@ -94,15 +94,18 @@ def _layer(backend, x, w, stride, padding):
                  x.dtype)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], x.dtype)
     b = np.zeros(w.shape[0], x.dtype)
-    need = native.conv2d_workspace_size(x.shape, w.shape, stride, padding)
-    work = np.empty(max(need, 1), x.dtype)
-    kw = {"workspace": work} if backend is native else {}
+    plan = native.conv2d_plan(x.shape, w.shape, stride, padding)
+    work = np.empty(max(plan.workspace, 1), x.dtype)
+    kw = {"workspace": work, "plan": plan} if backend is native else {}
+    # inference packs its weights once (as onnxruntime does its initializers); a training step
+    # packs them at every forward, since they change
+    packed = {"packed": plan.pack(w)} if backend is native and plan.algorithm == "convk" else {}
 
     def fwd():
-        backend.conv2d_forward(x, w, b, y, stride, padding, **kw)
+        backend.conv2d_forward(x, w, b, y, stride, padding, **kw, **packed)
 
     def fwd_bwd():
-        fwd()
+        backend.conv2d_forward(x, w, b, y, stride, padding, **kw)
         backend.conv2d_backward(y, x, w, dx, dw, db, stride, padding, **kw)
 
     return fwd, fwd_bwd, y.shape
