@@ -169,8 +169,10 @@ size_t NAME(convk_work_size)(size_t B, size_t C, size_t H, size_t W, size_t OC, 
     return p.work;
 }
 
-/* out = A col(src) through the epilogue: the tasks (n block, m chunk) of g in equal contiguous
- * shares, each thread with its own panels and partial sums in work. */
+/* out = A col(src) through the epilogue: the tasks (n block, m chunk) of g handed out one at a
+ * time to whichever thread is free (a thread that shares its core with another process does
+ * fewer; a task's arithmetic does not depend on its thread, so the bits do not either), each
+ * thread with its own panels and partial sums in work. */
 static void NAME(run_gemm)(const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
                            const real *a, real *work, int isa, int threads)
 {
@@ -180,7 +182,8 @@ static void NAME(run_gemm)(const in_convk_gemm *g, const NAME(epilogue) *e, cons
     {
         real *bbuf = work + in_convk_thread() * g->thread_stride;
         real *cpart = bbuf + up(g->bpack, IN_CONVK_ALIGN);
-        for (size_t q = in_share_begin(tasks), end = in_share_end(tasks); q < end; ++q) {
+        IN_PRAGMA(omp for schedule(dynamic, 1) nowait)
+        for (size_t q = 0; q < tasks; ++q) {
             size_t nb = q / g->m_chunks, mi = q % g->m_chunks;
             task(g, e, src, a, bbuf, cpart, mi * g->mc, min_size(g->M, (mi + 1) * g->mc),
                  nb * g->nc, min_size(g->N, (nb + 1) * g->nc));
