@@ -13,8 +13,22 @@
 
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 #define IN_POOL_LANES 128
-#define IN_POOL_SPAN 1024  /* columns of the folded row of max pooling without argmax */
 #define IN_POOL_KERNEL_COLUMNS 64  /* kernels up to this wide have their tap ranges computed once */
+
+#ifndef IN_POOL_GEOMETRY
+#define IN_POOL_GEOMETRY
+/* A sliding window's geometry: input H x W, output oh x ow, kernel kh x kw, strides sh, sw,
+ * paddings ph, pw. */
+typedef struct { size_t H, W, oh, ow, kh, kw, sh, sw, ph, pw; } in_pool_geometry;
+
+/* The row passes work on a padded row r of this length: pw fill values, the W pixels, fill up
+ * to the last window's end (which ceil mode may put past the right padding). */
+static inline size_t in_pool_row_length(in_pool_geometry g)
+{
+    size_t last = (g.ow - 1) * g.sw + g.kw, image = g.pw + g.W;
+    return last > image ? last : image;
+}
+#endif
 
 /* The window [*start, *end) of output index o along one axis, clipped to [0, n); returns its
  * length before clipping to the image but after clipping to the padded image (PyTorch's
@@ -30,18 +44,60 @@ static size_t NAME(window)(size_t *start, size_t *end, size_t o, size_t k, size_
     return padded;
 }
 
-/* One window tap for output columns [lo, hi) of a lane block starting at c0: pixel
- * row[ox*s + off] against the running maximum m (the first tap, best < 0, always takes). */
-static inline void NAME(max_tap)(real *m, int64_t *best, const real *row, size_t row_start,
-                                 ptrdiff_t off, size_t s, size_t c0, size_t lo, size_t hi)
+/* The running maximum m after v: a NaN wins (the first one stays). m > v ? m : v is one vector
+ * max instruction (which gives v when either is NaN); of two equal values it keeps v, which
+ * only tells -0 from +0. */
+static inline real NAME(max_nan)(real m, real v)
 {
-    for (size_t ox = lo; ox < hi; ++ox) {
-        size_t k = ox - c0, at = (size_t)((ptrdiff_t)(ox * s) + off);
-        real v = row[at];
-        int take = (best[k] < 0) | (v > m[k]) | ((v != v) & (m[k] == m[k]));
-        m[k] = take ? v : m[k];
-        best[k] = take ? (int64_t)(row_start + at) : best[k];
+    real larger = m > v ? m : v;
+    return m != m ? m : larger;
+}
+
+/* r[k] = max(r[k], row[k]) for k < n: one more window row folded into the running row */
+static inline void NAME(fold_max)(real *r, const real *row, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) r[k] = NAME(max_nan)(r[k], row[k]);
+}
+
+/* y[ox] = max over j < kw of r[ox*s + j], ox < ow: the kernel's columns of a folded row, one
+ * column at a time across all outputs (vector lanes run across ox) */
+static inline void NAME(max_columns)(real *y, const real *r, size_t ow, size_t kw, size_t s)
+{
+    for (size_t ox = 0; ox < ow; ++ox) y[ox] = r[ox * s];
+    for (size_t j = 1; j < kw; ++j)
+        for (size_t ox = 0; ox < ow; ++ox) y[ox] = NAME(max_nan)(y[ox], r[ox * s + j]);
+}
+
+/* One plane of max pooling. Output row oy folds its window rows into r[pw .. pw + W) (the rest
+ * of r holds -inf, which never wins), then takes the kernel's columns of r. Strides 1 and 2
+ * get their own copy of the column loop, which the compiler vectorises. */
+IN_HOT static void NAME(max_plane)(real *y, const real *xp, real *r, in_pool_geometry g)
+{
+    size_t W = g.W, L = in_pool_row_length(g);
+    for (size_t k = 0; k < L; ++k) r[k] = (real)-INFINITY;
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1;
+        NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        memcpy(r + g.pw, xp + y0 * W, W * sizeof(real));
+        for (size_t iy = y0 + 1; iy < y1; ++iy) NAME(fold_max)(r + g.pw, xp + iy * W, W);
+        real *yr = y + oy * g.ow;
+        if (g.sw == 1) NAME(max_columns)(yr, r, g.ow, g.kw, 1);
+        else if (g.sw == 2) NAME(max_columns)(yr, r, g.ow, g.kw, 2);
+        else NAME(max_columns)(yr, r, g.ow, g.kw, g.sw);
     }
+}
+
+/* One window tap of the search for each window's first maximum, over n output columns: pixel
+ * v[k*s] against the window's maximum t[k] (a NaN t looks for a NaN); the first match in this
+ * window row records kernel column j in col[k] (`none` until then). int32 lanes, as wide as
+ * float's, and one select: the loop vectorises. */
+static inline void NAME(match_tap)(int32_t *restrict col, const real *restrict t,
+                                   const real *restrict v, int32_t j, int32_t none, size_t s,
+                                   size_t n)
+{
+    for (size_t k = 0; k < n; ++k)
+        col[k] = ((v[k * s] == t[k]) | ((v[k * s] != v[k * s]) & (t[k] != t[k])))
+                         & (col[k] == none) ? j : col[k];
 }
 
 /* The output columns [*lo, *hi) within [c0, c0 + n) whose tap at kernel column j (offset off)
@@ -61,95 +117,167 @@ static inline void NAME(tap_range)(size_t *lo, size_t *hi, const size_t *valid, 
     *hi = *hi < c0 + n ? *hi : c0 + n;
 }
 
-/* One window tap without argmax (inference): m starts at -inf, a larger pixel or a first NaN
- * takes, so the maximum (a NaN wins) is the one max_tap finds, with half its work. */
-static inline void NAME(max_tap_value)(real *m, const real *row, ptrdiff_t off, size_t s,
-                                       size_t c0, size_t lo, size_t hi)
+/* pos[k] = the plane index iy*W + ix of the first pixel, in the window's row-major order, equal
+ * to yrow[c0 + k] (a NaN to a NaN), for output columns [c0, c0 + n) of an output row whose
+ * windows cover rows [y0, y1); -1 when none is (yrow is not this plane's maximum). Lanes run
+ * across output columns, window tap by window tap; with y from max_plane, pos is the argmax
+ * of the scan "the first larger pixel or the first NaN takes". */
+IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yrow, const real *xp,
+                                      in_pool_geometry g, size_t y0, size_t y1,
+                                      const size_t *valid, size_t c0, size_t n)
 {
-    for (size_t ox = lo; ox < hi; ++ox) {
-        real v = row[(size_t)((ptrdiff_t)(ox * s) + off)], *mk = m + (ox - c0);
-        *mk = ((v > *mk) | ((v != v) & (*mk == *mk))) ? v : *mk;
-    }
-}
-
-/* Output columns [c0, c0 + n) of one output row of max pooling, window rows [y0, y1); arow
- * NULL: no argmax (inference). Lanes run across output columns: for each window row and kernel
- * column, every output column compares its pixel at once. (Window by window, the compares form
- * one long dependency chain.) Taps are visited in the window's row-major order, so the first
- * maximum wins, as it would. Strides 1 and 2 get their own copy of the tap loop, which the
- * compiler vectorises. */
-IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real *xp, size_t W,
-                                          size_t y0, size_t y1, const size_t *valid, size_t ow,
-                                          size_t kw, size_t sw, size_t pw, size_t c0, size_t n)
-{
-    real m[IN_POOL_LANES];
-    int64_t best[IN_POOL_LANES];
-    for (size_t k = 0; k < n; ++k) {
-        m[k] = arow ? 0 : (real)-INFINITY;
-        best[k] = -1;  /* no tap yet */
-    }
-    /* Without argmax, the window rows fold first into one row v of the columns these windows
-     * touch (contiguous loads), then the kernel's columns run on v alone. */
-    ptrdiff_t first = (ptrdiff_t)(c0 * sw) - (ptrdiff_t)pw;
-    size_t a = first < 0 ? 0 : (size_t)first, b = (c0 + n - 1) * sw + kw - pw;
-    b = b < W ? b : W;
-    if (!arow && a < b && b - a <= IN_POOL_SPAN) {
-        real v[IN_POOL_SPAN];
-        memcpy(v, xp + y0 * W + a, (b - a) * sizeof(real));
-        for (size_t iy = y0 + 1; iy < y1; ++iy) {
-            const real *row = xp + iy * W + a;
-            for (size_t k = 0; k < b - a; ++k)
-                v[k] = ((row[k] > v[k]) | ((row[k] != row[k]) & (v[k] == v[k]))) ? row[k] : v[k];
-        }
-        for (size_t j = 0; j < kw; ++j) {
-            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)pw;
-            size_t lo, hi;
-            NAME(tap_range)(&lo, &hi, valid, j, off, sw, W, ow, c0, n);
-            if (sw == 1) NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, 1, c0, lo, hi);
-            else if (sw == 2) NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, 2, c0, lo, hi);
-            else NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, sw, c0, lo, hi);
-        }
-        y0 = y1;  /* done: the loop below has no rows left */
-    }
+    /* found: the window row and kernel column of the first match so far; here: this row's */
+    int32_t wrow[IN_POOL_LANES], col[IN_POOL_LANES], here[IN_POOL_LANES];
+    int32_t none = (int32_t)g.kw;  /* the checks keep kernels below 2^31 */
+    for (size_t k = 0; k < n; ++k) wrow[k] = col[k] = none;
     for (size_t iy = y0; iy < y1; ++iy) {
-        for (size_t j = 0; j < kw; ++j) {
-            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)pw;
+        const real *row = xp + iy * g.W;
+        for (size_t k = 0; k < n; ++k) here[k] = none;
+        for (size_t j = 0; j < g.kw; ++j) {
+            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)g.pw;
             size_t lo, hi;
-            NAME(tap_range)(&lo, &hi, valid, j, off, sw, W, ow, c0, n);
-            const real *row = xp + iy * W;
-            if (!arow && sw == 1) NAME(max_tap_value)(m, row, off, 1, c0, lo, hi);
-            else if (!arow && sw == 2) NAME(max_tap_value)(m, row, off, 2, c0, lo, hi);
-            else if (!arow) NAME(max_tap_value)(m, row, off, sw, c0, lo, hi);
-            else if (sw == 1) NAME(max_tap)(m, best, row, iy * W, off, 1, c0, lo, hi);
-            else if (sw == 2) NAME(max_tap)(m, best, row, iy * W, off, 2, c0, lo, hi);
-            else NAME(max_tap)(m, best, row, iy * W, off, sw, c0, lo, hi);
+            NAME(tap_range)(&lo, &hi, valid, j, off, g.sw, g.W, g.ow, c0, n);
+            if (lo >= hi) continue;
+            const real *v = row + (size_t)((ptrdiff_t)(lo * g.sw) + off);
+            int32_t *c = here + (lo - c0);
+            if (g.sw == 1) NAME(match_tap)(c, yrow + lo, v, (int32_t)j, none, 1, hi - lo);
+            else if (g.sw == 2) NAME(match_tap)(c, yrow + lo, v, (int32_t)j, none, 2, hi - lo);
+            else NAME(match_tap)(c, yrow + lo, v, (int32_t)j, none, g.sw, hi - lo);
+        }
+        int32_t r = (int32_t)(iy - y0);
+        for (size_t k = 0; k < n; ++k) {
+            int first = (col[k] == none) & (here[k] != none);
+            wrow[k] = first ? r : wrow[k];
+            col[k] = first ? here[k] : col[k];
         }
     }
-    memcpy(yrow + c0, m, n * sizeof(real));
-    if (arow) memcpy(arow + c0, best, n * sizeof(int64_t));
+    for (size_t k = 0; k < n; ++k)
+        pos[k] = col[k] == none ? -1
+                                : (int64_t)((y0 + (size_t)wrow[k]) * g.W + (c0 + k) * g.sw
+                                            + (size_t)col[k] - g.pw);
 }
 
-/* y = max over the window, argmax = its plane index iy*W + ix (the first maximum; NaN wins,
- * as in PyTorch); argmax NULL: y alone (inference). One read of x, one write of y (and argmax). */
-void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
-                              size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
-                              size_t sw, size_t ph, size_t pw)
+/* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
+ * row (for kernels up to IN_POOL_KERNEL_COLUMNS wide); returns valid, or NULL for a wider one. */
+static size_t *NAME(tap_ranges)(size_t *valid, in_pool_geometry g)
 {
-    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS];
-    size_t *valid = kw <= IN_POOL_KERNEL_COLUMNS ? ranges : NULL;
-    for (size_t j = 0; valid && j < kw; ++j)
-        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)pw, sw, W, ow);
+    if (g.kw > IN_POOL_KERNEL_COLUMNS) return NULL;
+    for (size_t j = 0; j < g.kw; ++j)
+        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)g.pw, g.sw,
+                       g.W, g.ow);
+    return valid;
+}
+
+/* dxp[pos[k]] += dy[k] for k < n in order (so a pixel sums its gradients in output order),
+ * skipping positions outside [0, HW); returns how many were skipped. */
+static inline size_t NAME(scatter)(real *dxp, const real *dy, const int64_t *pos, size_t n,
+                                   size_t HW)
+{
+    size_t bad = 0;
+    for (size_t k = 0; k < n; ++k) {
+        if (pos[k] < 0 || (uint64_t)pos[k] >= HW) {
+            ++bad;
+            continue;
+        }
+        dxp[pos[k]] += dy[k];
+    }
+    return bad;
+}
+
+/* The column factor of each output column's divisor, cols[ox]: its window's width within the
+ * padded row (count_include_pad) or within the image. */
+static void NAME(column_counts)(double *cols, in_pool_geometry g, int count_include_pad)
+{
+    for (size_t ox = 0; ox < g.ow; ++ox) {
+        size_t x0, x1, padded = NAME(window)(&x0, &x1, ox, g.kw, g.sw, g.pw, g.W);
+        cols[ox] = (double)(count_include_pad ? padded : x1 - x0);
+    }
+}
+
+/* s[ox] = sum over j < kw of r[ox*s + j], ox < ow: the kernel's columns of a summed row */
+static inline void NAME(sum_columns)(double *sums, const double *r, size_t ow, size_t kw, size_t s)
+{
+    for (size_t ox = 0; ox < ow; ++ox) sums[ox] = r[ox * s];
+    for (size_t j = 1; j < kw; ++j)
+        for (size_t ox = 0; ox < ow; ++ox) sums[ox] += r[ox * s + j];
+}
+
+/* One plane of average pooling, in double: output row oy sums its window rows into
+ * r[pw .. pw + W) (the rest of r holds 0), sums the kernel's columns of r into sums, and divides
+ * by the window's size: rows (counted as count_include_pad says) times cols[ox]. */
+IN_HOT static void NAME(avg_plane)(real *y, const real *xp, double *r, double *sums,
+                                   const double *cols, in_pool_geometry g, int count_include_pad)
+{
+    size_t W = g.W, L = in_pool_row_length(g);
+    for (size_t k = 0; k < L; ++k) r[k] = 0;
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        double rows = (double)(count_include_pad ? padded : y1 - y0), *rp = r + g.pw;
+        for (size_t k = 0; k < W; ++k) rp[k] = xp[y0 * W + k];
+        for (size_t iy = y0 + 1; iy < y1; ++iy)
+            for (size_t k = 0; k < W; ++k) rp[k] += xp[iy * W + k];
+        if (g.sw == 1) NAME(sum_columns)(sums, r, g.ow, g.kw, 1);
+        else if (g.sw == 2) NAME(sum_columns)(sums, r, g.ow, g.kw, 2);
+        else NAME(sum_columns)(sums, r, g.ow, g.kw, g.sw);
+        real *yr = y + oy * g.ow;
+        for (size_t ox = 0; ox < g.ow; ++ox) yr[ox] = (real)(sums[ox] / (rows * cols[ox]));
+    }
+}
+
+/* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
+ * average_include_pad), plane by plane, each thread with its own row buffers. Returns 0, or -1
+ * when those could not be allocated. */
+static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry g,
+                             int average_include_pad)
+{
+    size_t L = in_pool_row_length(g);
+    int failed = 0;
+    IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
+    {
+        /* max: r (L reals); average: r (L doubles), sums and cols (ow doubles each) */
+        double *r = malloc((L + 2 * g.ow) * sizeof(double));
+        if (!r) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
+        } else if (average_include_pad >= 0) {
+            NAME(column_counts)(r + L + g.ow, g, average_include_pad);
+        }
+        IN_PRAGMA(omp for schedule(static))
+        for (size_t p = 0; p < P; ++p) {
+            if (!r) continue;
+            if (average_include_pad < 0)
+                NAME(max_plane)(y + p * g.oh * g.ow, x + p * g.H * g.W, (real *)r, g);
+            else
+                NAME(avg_plane)(y + p * g.oh * g.ow, x + p * g.H * g.W, r, r + L, r + L + g.ow,
+                                g, average_include_pad);
+        }
+        free(r);
+    }
+    return failed ? -1 : 0;
+}
+
+/* y = max over the window (a NaN wins); argmax (NULL: none, the fast path inference and
+ * training take) = its plane index iy*W + ix, the first maximum in the window's row-major order,
+ * found by a second look at the windows. One read of x, one write of y (and a second read of x
+ * and a write of argmax). Returns 0, or -1 when the row buffers could not be allocated. */
+int NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
+                             size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                             size_t sw, size_t ph, size_t pw)
+{
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g);
+    if (NAME(pool_planes)(y, x, P, g, -1)) return -1;
+    if (!argmax) return 0;
     PARALLEL_OVER(P * H * W)
-    for (size_t p = 0; p < P; ++p) {
+    for (size_t p = 0; p < P; ++p)
         for (size_t oy = 0; oy < oh; ++oy) {
-            size_t y0, y1, r = (p * oh + oy) * ow;
+            size_t y0, y1, at = (p * oh + oy) * ow;
             NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
             for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES)
-                NAME(max_pool_columns)(y + r, argmax ? argmax + r : NULL, x + p * H * W, W, y0,
-                                       y1, valid, ow, kw, sw, pw, c0,
-                                       ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
+                NAME(first_maxima)(argmax + at + c0, y + at, x + p * H * W, g, y0, y1, valid, c0,
+                                   ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
         }
-    }
+    return 0;
 }
 
 /* dx = 0, then dx[argmax] += dy. Returns the number of argmax entries outside [0, H*W), which
@@ -158,20 +286,37 @@ size_t NAME(max_pool2d_backward)(real *dx, const real *dy, const int64_t *argmax
                                  size_t HW, size_t ohw)
 {
     size_t bad = 0;
-    PARALLEL_OVER(P * HW)
+    IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * HW >= IN_PARALLEL_MIN))
     for (size_t p = 0; p < P; ++p) {
-        real *dxp = dx + p * HW;
-        memset(dxp, 0, HW * sizeof(real));
-        for (size_t k = 0; k < ohw; ++k) {
-            int64_t i = argmax[p * ohw + k];
-            if (i < 0 || (uint64_t)i >= HW) {
-#ifdef _OPENMP
-#pragma omp atomic
-#endif
-                ++bad;
-                continue;
+        memset(dx + p * HW, 0, HW * sizeof(real));
+        bad += NAME(scatter)(dx + p * HW, dy + p * ohw, argmax + p * ohw, ohw, HW);
+    }
+    return bad;
+}
+
+/* The same gradient without an argmax: dx = 0, then each window's first maximum, found again by
+ * comparing x with y (first_maxima), gets dy. Reads x, y and dy once, writes dx once; gives
+ * the bits max_pool2d_backward gives with max_pool2d_forward's argmax. Returns the number of
+ * windows holding no pixel equal to their y (skipped; the wrapper raises). */
+size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x, const real *y,
+                                        size_t P, size_t H, size_t W, size_t oh, size_t ow,
+                                        size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
+                                        size_t pw)
+{
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g), bad = 0;
+    IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * H * W >= IN_PARALLEL_MIN))
+    for (size_t p = 0; p < P; ++p) {
+        int64_t pos[IN_POOL_LANES];
+        memset(dx + p * H * W, 0, H * W * sizeof(real));
+        for (size_t oy = 0; oy < oh; ++oy) {
+            size_t y0, y1, at = (p * oh + oy) * ow;
+            NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
+            for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES) {
+                size_t n = ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES;
+                NAME(first_maxima)(pos, y + at, x + p * H * W, g, y0, y1, valid, c0, n);
+                bad += NAME(scatter)(dx + p * H * W, dy + at + c0, pos, n, H * W);
             }
-            dxp[i] += dy[p * ohw + k];
         }
     }
     return bad;
@@ -267,13 +412,14 @@ static void NAME(average_backward)(real *dx, const real *dy, size_t P, in_pool_a
 }
 
 /* Average pooling: the divisor is the window's size within the padded image (count_include_pad,
- * PyTorch's default) or within the image. */
-void NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W, size_t oh,
-                              size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                              size_t pw, int count_include_pad)
+ * PyTorch's default) or within the image. The forward returns 0, or -1 when its row buffers
+ * could not be allocated. */
+int NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W, size_t oh,
+                             size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
+                             size_t pw, int count_include_pad)
 {
-    NAME(average_forward)(y, x, P, (in_pool_axis){H, oh, kh, sh, ph},
-                          (in_pool_axis){W, ow, kw, sw, pw}, count_include_pad);
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    return NAME(pool_planes)(y, x, P, g, count_include_pad != 0);
 }
 
 void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W, size_t oh,

@@ -541,6 +541,25 @@ def max_pool2d_backward(dy, argmax, dx):
     return f64, dx.shape[0] * dx.shape[1], dx.shape[2] * dx.shape[3], dy.shape[2] * dy.shape[3]
 
 
+def max_pool2d_backward_search(dy, dx, x, y, kernel, stride, padding, ceil_mode):
+    """max_pool2d_backward without argmax: x, y and kernel given, x and dx alike, y and dy
+    alike and the pooling of x's shape."""
+    for name, value in (("x", x), ("y", y), ("kernel", kernel)):
+        if value is None:
+            raise TypeError(f"max_pool2d_backward without argmax needs {name} (x and y of the "
+                            "forward, and its kernel)")
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
+    pooled = (sizes[0], sizes[1], sizes[10], sizes[11])
+    same_shape("y", y, pooled)
+    same_shape("dy", dy, pooled)
+    same_shape("dx", dx, x.shape)
+    f64 = arrays(("x", x, x.size, False), ("y", y, y.size, False), ("dy", dy, dy.size, False),
+                 ("dx", dx, dx.size, True))
+    for name, a in (("x", x), ("y", y), ("dy", dy)):  # read only: they may overlap each other
+        distinct(("dx", dx), (name, a))
+    return f64, sizes
+
+
 def _avg_pool(image, pooled, backward, kernel, stride, padding, ceil_mode, count_include_pad):
     """x and y (forward) or dx and dy (backward: the image is written)."""
     (image_name, x), (pooled_name, y) = image, pooled
