@@ -224,32 +224,130 @@ IN_HOT static void NAME(avg_plane)(real *y, const real *xp, double *r, double *s
     }
 }
 
+/* Same-size stride 1 (sh = sw = 1 and ow = W, i.e. 2pw = kw - 1: Inception's 3x3/1 pad 1 pool
+ * branches): rows of a few dozen values make per-row loops mostly overhead, so each pass runs
+ * over the whole plane at once, in the layout of x and y (row stride W):
+ *     b[q] = op over window rows i of x[q + (i - ph)*W]   (rows outside the image skipped)
+ *     y[q] = op over j < kw of b[q + j - pw]
+ * The second pass mixes in the neighbouring row at each row's first pw and last kw-1-pw
+ * outputs: those are done again, row by row, from the taps inside the row. */
+static inline int NAME(same_size)(in_pool_geometry g)
+{
+    return g.sh == 1 && g.sw == 1 && g.ow == g.W;
+}
+
+/* The output rows [*lo, *hi) whose window row i lies in the image (stride 1). */
+static inline void NAME(tap_rows)(size_t *lo, size_t *hi, size_t i, in_pool_geometry g)
+{
+    in_valid_range(lo, hi, (ptrdiff_t)i - (ptrdiff_t)g.ph, 1, g.H, g.oh);
+}
+
+/* The edge columns of a same-size row (see above): [0, *left) and [*right, W) */
+static inline void NAME(edge_columns)(size_t *left, size_t *right, in_pool_geometry g)
+{
+    size_t past = g.kw - 1 - g.pw;  /* window columns right of the centre */
+    *left = g.pw < g.W ? g.pw : g.W;
+    *right = g.W > past ? g.W - past : 0;
+    *right = *right > *left ? *right : *left;
+}
+
+/* The kernel columns [*lo, *hi) of output column ox that fall inside a same-size row */
+static inline void NAME(edge_taps)(size_t *lo, size_t *hi, size_t ox, in_pool_geometry g)
+{
+    *lo = ox < g.pw ? g.pw - ox : 0;
+    *hi = g.W + g.pw - ox < g.kw ? g.W + g.pw - ox : g.kw;
+}
+
+IN_HOT static void NAME(max_plane_same)(real *y, const real *xp, real *b, in_pool_geometry g)
+{
+    size_t W = g.W, n = g.oh * W, lo, hi, left, right;
+    /* b = window row 0 where it lies in the image, -inf elsewhere; then the other rows */
+    NAME(tap_rows)(&lo, &hi, 0, g);
+    for (size_t q = 0; q < lo * W; ++q) b[q] = (real)-INFINITY;
+    for (size_t q = hi * W; q < n; ++q) b[q] = (real)-INFINITY;
+    if (lo < hi) memcpy(b + lo * W, xp + (lo - g.ph) * W, (hi - lo) * W * sizeof(real));
+    for (size_t i = 1; i < g.kh; ++i) {
+        NAME(tap_rows)(&lo, &hi, i, g);
+        if (lo < hi) NAME(fold_max)(b + lo * W, xp + (lo + i - g.ph) * W, (hi - lo) * W);
+    }
+    if (n >= g.kw) NAME(max_columns)(y + g.pw, b, n - (g.kw - 1), g.kw, 1);
+    NAME(edge_columns)(&left, &right, g);
+    for (size_t oy = 0; oy < g.oh; ++oy)
+        for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
+            real m = (real)-INFINITY;
+            NAME(edge_taps)(&lo, &hi, ox, g);
+            for (size_t j = lo; j < hi; ++j) m = NAME(max_nan)(m, b[oy * W + ox + j - g.pw]);
+            y[oy * W + ox] = m;
+        }
+}
+
+/* The same for average pooling, in double: sums the window sums, times inverse, one over each
+ * output's divisor (a product where the row path divides: they may differ in the last bit of
+ * the double, which rounding to float hides) */
+IN_HOT static void NAME(avg_plane_same)(real *y, const real *xp, double *b, double *sums,
+                                        const double *inverse, in_pool_geometry g)
+{
+    size_t W = g.W, n = g.oh * W, lo, hi, left, right;
+    NAME(tap_rows)(&lo, &hi, 0, g);
+    for (size_t q = 0; q < lo * W; ++q) b[q] = 0;
+    for (size_t q = hi * W; q < n; ++q) b[q] = 0;
+    for (size_t q = lo * W; q < hi * W; ++q) b[q] = xp[q - g.ph * W];
+    for (size_t i = 1; i < g.kh; ++i) {
+        NAME(tap_rows)(&lo, &hi, i, g);
+        const real *src = xp + (lo + i - g.ph) * W;
+        for (size_t q = 0; lo < hi && q < (hi - lo) * W; ++q) b[lo * W + q] += src[q];
+    }
+    if (n >= g.kw) NAME(sum_columns)(sums + g.pw, b, n - (g.kw - 1), g.kw, 1);
+    NAME(edge_columns)(&left, &right, g);
+    for (size_t oy = 0; oy < g.oh; ++oy)
+        for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
+            double sum = 0;
+            NAME(edge_taps)(&lo, &hi, ox, g);
+            for (size_t j = lo; j < hi; ++j) sum += b[oy * W + ox + j - g.pw];
+            sums[oy * W + ox] = sum;
+        }
+    for (size_t q = 0; q < n; ++q) y[q] = (real)(sums[q] * inverse[q]);
+}
+
 /* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
  * average_include_pad), plane by plane, each thread with its own row buffers. Returns 0, or -1
  * when those could not be allocated. */
 static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry g,
                              int average_include_pad)
 {
-    size_t L = in_pool_row_length(g);
-    int failed = 0;
+    /* per thread, in doubles (max pooling uses them as reals): the row path's r (L values),
+     * sums (ow) and cols (ow); the same-size path's b, sums and inverse (oh*ow each), cols */
+    int same = NAME(same_size)(g), failed = 0;
+    size_t L = in_pool_row_length(g), n = g.oh * g.ow;
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
-        /* max: r (L reals); average: r (L doubles), sums and cols (ow doubles each) */
-        double *r = malloc((L + 2 * g.ow) * sizeof(double));
+        double *r = malloc((same ? 3 * n + g.ow : L + 2 * g.ow) * sizeof(double));
+        double *sums = r + (same ? n : L), *inverse = r + 2 * n;
+        double *cols = same ? r + 3 * n : sums + g.ow;
         if (!r) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
         } else if (average_include_pad >= 0) {
-            NAME(column_counts)(r + L + g.ow, g, average_include_pad);
+            NAME(column_counts)(cols, g, average_include_pad);
+            for (size_t oy = 0; same && oy < g.oh; ++oy) {
+                size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
+                double rows = (double)(average_include_pad ? padded : y1 - y0);
+                for (size_t ox = 0; ox < g.ow; ++ox) inverse[oy * g.ow + ox] = 1 / (rows * cols[ox]);
+            }
         }
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p) {
+            real *yp = y + p * n;
+            const real *xp = x + p * g.H * g.W;
             if (!r) continue;
-            if (average_include_pad < 0)
-                NAME(max_plane)(y + p * g.oh * g.ow, x + p * g.H * g.W, (real *)r, g);
+            if (average_include_pad < 0 && same)
+                NAME(max_plane_same)(yp, xp, (real *)r, g);
+            else if (average_include_pad < 0)
+                NAME(max_plane)(yp, xp, (real *)r, g);
+            else if (same)
+                NAME(avg_plane_same)(yp, xp, r, sums, inverse, g);
             else
-                NAME(avg_plane)(y + p * g.oh * g.ow, x + p * g.H * g.W, r, r + L, r + L + g.ow,
-                                g, average_include_pad);
+                NAME(avg_plane)(yp, xp, r, sums, cols, g, average_include_pad);
         }
         free(r);
     }

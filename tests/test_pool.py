@@ -442,7 +442,7 @@ def test_max_pool_backward_without_argmax_equals_the_argmax_form(case, dtype, ba
         np.testing.assert_array_equal(native_argmax, argmax)
 
 
-@pytest.mark.parametrize("case", SEARCH_CASES, ids=str)
+@pytest.mark.parametrize("case", [c for c in SEARCH_CASES if np.prod(c[:4]) <= 600], ids=str)
 def test_max_pool_backward_without_argmax_matches_finite_differences(case, backend, rng):
     x = rng.permutation(np.prod(case[:4])).reshape(case[:4]) / np.prod(case[:4])  # no ties
     r = rng.standard_normal(out_shape(case))
