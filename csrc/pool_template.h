@@ -14,6 +14,7 @@
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 #define IN_POOL_LANES 128
 #define IN_POOL_KERNEL_COLUMNS 64  /* kernels up to this wide have their tap ranges computed once */
+#define IN_POOL_CHUNK 512  /* values per buffer of the same-size passes (4 KB in double) */
 
 #ifndef IN_POOL_GEOMETRY
 #define IN_POOL_GEOMETRY
@@ -236,10 +237,14 @@ static inline int NAME(same_size)(in_pool_geometry g)
     return g.sh == 1 && g.sw == 1 && g.ow == g.W;
 }
 
-/* The output rows [*lo, *hi) whose window row i lies in the image (stride 1). */
-static inline void NAME(tap_rows)(size_t *lo, size_t *hi, size_t i, in_pool_geometry g)
+/* The output rows [*lo, *hi) within [r0, r1) whose window row i lies in the image (stride 1) */
+static inline void NAME(tap_rows)(size_t *lo, size_t *hi, size_t i, size_t r0, size_t r1,
+                                  in_pool_geometry g)
 {
     in_valid_range(lo, hi, (ptrdiff_t)i - (ptrdiff_t)g.ph, 1, g.H, g.oh);
+    *lo = *lo > r0 ? *lo : r0;
+    *hi = *hi < r1 ? *hi : r1;
+    *hi = *hi > *lo ? *hi : *lo;  /* none: empty at r0 <= *lo <= r1 */
 }
 
 /* The edge columns of a same-size row (see above): [0, *left) and [*right, W) */
@@ -258,27 +263,39 @@ static inline void NAME(edge_taps)(size_t *lo, size_t *hi, size_t ox, in_pool_ge
     *hi = g.W + g.pw - ox < g.kw ? g.W + g.pw - ox : g.kw;
 }
 
+/* Output rows per pass of a same-size plane: as many as keep each pass's buffer near
+ * IN_POOL_CHUNK values, so that the passes run in L1 */
+static inline size_t NAME(chunk_rows)(in_pool_geometry g)
+{
+    return g.W < IN_POOL_CHUNK ? IN_POOL_CHUNK / g.W : 1;
+}
+
 IN_HOT static void NAME(max_plane_same)(real *y, const real *xp, real *b, in_pool_geometry g)
 {
-    size_t W = g.W, n = g.oh * W, lo, hi, left, right;
-    /* b = window row 0 where it lies in the image, -inf elsewhere; then the other rows */
-    NAME(tap_rows)(&lo, &hi, 0, g);
-    for (size_t q = 0; q < lo * W; ++q) b[q] = (real)-INFINITY;
-    for (size_t q = hi * W; q < n; ++q) b[q] = (real)-INFINITY;
-    if (lo < hi) memcpy(b + lo * W, xp + (lo - g.ph) * W, (hi - lo) * W * sizeof(real));
-    for (size_t i = 1; i < g.kh; ++i) {
-        NAME(tap_rows)(&lo, &hi, i, g);
-        if (lo < hi) NAME(fold_max)(b + lo * W, xp + (lo + i - g.ph) * W, (hi - lo) * W);
-    }
-    if (n >= g.kw) NAME(max_columns)(y + g.pw, b, n - (g.kw - 1), g.kw, 1);
+    size_t W = g.W, left, right, lo, hi;
     NAME(edge_columns)(&left, &right, g);
-    for (size_t oy = 0; oy < g.oh; ++oy)
-        for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
-            real m = (real)-INFINITY;
-            NAME(edge_taps)(&lo, &hi, ox, g);
-            for (size_t j = lo; j < hi; ++j) m = NAME(max_nan)(m, b[oy * W + ox + j - g.pw]);
-            y[oy * W + ox] = m;
+    for (size_t r0 = 0, r1; r0 < g.oh; r0 = r1) {
+        r1 = g.oh - r0 < NAME(chunk_rows)(g) ? g.oh : r0 + NAME(chunk_rows)(g);
+        size_t n = (r1 - r0) * W;
+        real *yc = y + r0 * W;
+        /* b = window row 0 where it lies in the image, -inf elsewhere; then the other rows */
+        NAME(tap_rows)(&lo, &hi, 0, r0, r1, g);
+        for (size_t q = 0; q < (lo - r0) * W; ++q) b[q] = (real)-INFINITY;
+        for (size_t q = (hi - r0) * W; q < n; ++q) b[q] = (real)-INFINITY;
+        if (lo < hi) memcpy(b + (lo - r0) * W, xp + (lo - g.ph) * W, (hi - lo) * W * sizeof(real));
+        for (size_t i = 1; i < g.kh; ++i) {
+            NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
+            if (lo < hi) NAME(fold_max)(b + (lo - r0) * W, xp + (lo + i - g.ph) * W, (hi - lo) * W);
         }
+        if (n >= g.kw) NAME(max_columns)(yc + g.pw, b, n - (g.kw - 1), g.kw, 1);
+        for (size_t oy = 0; oy < r1 - r0; ++oy)
+            for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
+                real m = (real)-INFINITY;
+                NAME(edge_taps)(&lo, &hi, ox, g);
+                for (size_t j = lo; j < hi; ++j) m = NAME(max_nan)(m, b[oy * W + ox + j - g.pw]);
+                yc[oy * W + ox] = m;
+            }
+    }
 }
 
 /* The same for average pooling, in double: sums the window sums, times inverse, one over each
@@ -287,26 +304,31 @@ IN_HOT static void NAME(max_plane_same)(real *y, const real *xp, real *b, in_poo
 IN_HOT static void NAME(avg_plane_same)(real *y, const real *xp, double *b, double *sums,
                                         const double *inverse, in_pool_geometry g)
 {
-    size_t W = g.W, n = g.oh * W, lo, hi, left, right;
-    NAME(tap_rows)(&lo, &hi, 0, g);
-    for (size_t q = 0; q < lo * W; ++q) b[q] = 0;
-    for (size_t q = hi * W; q < n; ++q) b[q] = 0;
-    for (size_t q = lo * W; q < hi * W; ++q) b[q] = xp[q - g.ph * W];
-    for (size_t i = 1; i < g.kh; ++i) {
-        NAME(tap_rows)(&lo, &hi, i, g);
-        const real *src = xp + (lo + i - g.ph) * W;
-        for (size_t q = 0; lo < hi && q < (hi - lo) * W; ++q) b[lo * W + q] += src[q];
-    }
-    if (n >= g.kw) NAME(sum_columns)(sums + g.pw, b, n - (g.kw - 1), g.kw, 1);
+    size_t W = g.W, left, right, lo, hi;
     NAME(edge_columns)(&left, &right, g);
-    for (size_t oy = 0; oy < g.oh; ++oy)
-        for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
-            double sum = 0;
-            NAME(edge_taps)(&lo, &hi, ox, g);
-            for (size_t j = lo; j < hi; ++j) sum += b[oy * W + ox + j - g.pw];
-            sums[oy * W + ox] = sum;
+    for (size_t r0 = 0, r1; r0 < g.oh; r0 = r1) {
+        r1 = g.oh - r0 < NAME(chunk_rows)(g) ? g.oh : r0 + NAME(chunk_rows)(g);
+        size_t n = (r1 - r0) * W;
+        NAME(tap_rows)(&lo, &hi, 0, r0, r1, g);
+        for (size_t q = 0; q < (lo - r0) * W; ++q) b[q] = 0;
+        for (size_t q = (hi - r0) * W; q < n; ++q) b[q] = 0;
+        for (size_t q = 0; lo < hi && q < (hi - lo) * W; ++q)
+            b[(lo - r0) * W + q] = xp[(lo - g.ph) * W + q];
+        for (size_t i = 1; i < g.kh; ++i) {
+            NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
+            for (size_t q = 0; lo < hi && q < (hi - lo) * W; ++q)
+                b[(lo - r0) * W + q] += xp[(lo + i - g.ph) * W + q];
         }
-    for (size_t q = 0; q < n; ++q) y[q] = (real)(sums[q] * inverse[q]);
+        if (n >= g.kw) NAME(sum_columns)(sums + g.pw, b, n - (g.kw - 1), g.kw, 1);
+        for (size_t oy = 0; oy < r1 - r0; ++oy)
+            for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
+                double sum = 0;
+                NAME(edge_taps)(&lo, &hi, ox, g);
+                for (size_t j = lo; j < hi; ++j) sum += b[oy * W + ox + j - g.pw];
+                sums[oy * W + ox] = sum;
+            }
+        for (size_t q = 0; q < n; ++q) y[r0 * W + q] = (real)(sums[q] * inverse[r0 * W + q]);
+    }
 }
 
 /* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
@@ -316,14 +338,14 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
                              int average_include_pad)
 {
     /* per thread, in doubles (max pooling uses them as reals): the row path's r (L values),
-     * sums (ow) and cols (ow); the same-size path's b, sums and inverse (oh*ow each), cols */
+     * sums (ow) and cols (ow); the same-size path's b and sums (chunk_rows rows each), inverse
+     * (oh*ow) and cols */
     int same = NAME(same_size)(g), failed = 0;
-    size_t L = in_pool_row_length(g), n = g.oh * g.ow;
+    size_t L = same ? NAME(chunk_rows)(g) * g.W : in_pool_row_length(g), n = g.oh * g.ow;
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
-        double *r = malloc((same ? 3 * n + g.ow : L + 2 * g.ow) * sizeof(double));
-        double *sums = r + (same ? n : L), *inverse = r + 2 * n;
-        double *cols = same ? r + 3 * n : sums + g.ow;
+        double *r = malloc((same ? 2 * L + n + g.ow : L + 2 * g.ow) * sizeof(double));
+        double *sums = r + L, *inverse = r + 2 * L, *cols = same ? inverse + n : sums + g.ow;
         if (!r) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
