@@ -88,17 +88,35 @@ IN_HOT static void NAME(max_plane)(real *y, const real *xp, real *r, in_pool_geo
     }
 }
 
-/* One window tap of the search for each window's first maximum, over n output columns: pixel
- * v[k*s] against the window's maximum t[k] (a NaN t looks for a NaN); the first match in this
- * window row records kernel column j in col[k] (`none` until then). int32 lanes, as wide as
- * float's, and one select: the loop vectorises. */
-static inline void NAME(match_tap)(int32_t *restrict col, const real *restrict t,
-                                   const real *restrict v, int32_t j, int32_t none, size_t s,
-                                   size_t n)
+/* One window tap (window row r, kernel column j) of the search for each window's first
+ * maximum, over n output columns: where pixel v[k*s] equals the window's maximum t[k], (wrow,
+ * col) become (r, j). The taps run backwards (last window row and column first), so the match
+ * that stays is the first in the window's row-major order. Two selects on int32 lanes, as wide
+ * as float's: the loop vectorises. A NaN maximum equals nothing here (see first_maxima). */
+static inline void NAME(match_tap)(int32_t *restrict wrow, int32_t *restrict col,
+                                   const real *restrict t, const real *restrict v, int32_t r,
+                                   int32_t j, size_t s, size_t n)
 {
-    for (size_t k = 0; k < n; ++k)
-        col[k] = ((v[k * s] == t[k]) | ((v[k * s] != v[k * s]) & (t[k] != t[k])))
-                         & (col[k] == none) ? j : col[k];
+    for (size_t k = 0; k < n; ++k) {  /* match: all ones or 0; bit selects, stored always */
+        int32_t match = -(int32_t)(v[k * s] == t[k]);
+        wrow[k] = (r & match) | (wrow[k] & ~match);
+        col[k] = (j & match) | (col[k] & ~match);
+    }
+}
+
+/* The plane index of the first pixel of output column ox's window (rows [y0, y1)), in
+ * row-major order, equal to t (a NaN to a NaN); -1 when there is none. One window, scalar: for
+ * the windows match_tap leaves without a match. */
+static int64_t NAME(first_maximum)(real t, const real *xp, in_pool_geometry g, size_t y0,
+                                   size_t y1, size_t ox)
+{
+    for (size_t iy = y0; iy < y1; ++iy)
+        for (size_t j = 0; j < g.kw; ++j) {
+            size_t ix = ox * g.sw + j - g.pw;  /* wraps around when left of the row */
+            real v = ix < g.W ? xp[iy * g.W + ix] : 0;
+            if (ix < g.W && (v == t || (v != v && t != t))) return (int64_t)(iy * g.W + ix);
+        }
+    return -1;
 }
 
 /* The output columns [*lo, *hi) within [c0, c0 + n) whose tap at kernel column j (offset off)
@@ -127,35 +145,27 @@ IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yrow, const real
                                       in_pool_geometry g, size_t y0, size_t y1,
                                       const size_t *valid, size_t c0, size_t n)
 {
-    /* found: the window row and kernel column of the first match so far; here: this row's */
-    int32_t wrow[IN_POOL_LANES], col[IN_POOL_LANES], here[IN_POOL_LANES];
-    int32_t none = (int32_t)g.kw;  /* the checks keep kernels below 2^31 */
-    for (size_t k = 0; k < n; ++k) wrow[k] = col[k] = none;
-    for (size_t iy = y0; iy < y1; ++iy) {
+    int32_t wrow[IN_POOL_LANES], col[IN_POOL_LANES];  /* the match: window row, kernel column */
+    for (size_t k = 0; k < n; ++k) wrow[k] = col[k] = -1;
+    for (size_t iy = y1; iy-- > y0;) {
         const real *row = xp + iy * g.W;
-        for (size_t k = 0; k < n; ++k) here[k] = none;
-        for (size_t j = 0; j < g.kw; ++j) {
+        int32_t r = (int32_t)(iy - y0);  /* the checks keep kernels below 2^31 */
+        for (size_t j = g.kw; j-- > 0;) {
             ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)g.pw;
             size_t lo, hi;
             NAME(tap_range)(&lo, &hi, valid, j, off, g.sw, g.W, g.ow, c0, n);
             if (lo >= hi) continue;
-            const real *v = row + (size_t)((ptrdiff_t)(lo * g.sw) + off);
-            int32_t *c = here + (lo - c0);
-            if (g.sw == 1) NAME(match_tap)(c, yrow + lo, v, (int32_t)j, none, 1, hi - lo);
-            else if (g.sw == 2) NAME(match_tap)(c, yrow + lo, v, (int32_t)j, none, 2, hi - lo);
-            else NAME(match_tap)(c, yrow + lo, v, (int32_t)j, none, g.sw, hi - lo);
-        }
-        int32_t r = (int32_t)(iy - y0);
-        for (size_t k = 0; k < n; ++k) {
-            int first = (col[k] == none) & (here[k] != none);
-            wrow[k] = first ? r : wrow[k];
-            col[k] = first ? here[k] : col[k];
+            const real *v = row + (size_t)((ptrdiff_t)(lo * g.sw) + off), *t = yrow + lo;
+            int32_t *wr = wrow + (lo - c0), *c = col + (lo - c0);
+            if (g.sw == 1) NAME(match_tap)(wr, c, t, v, r, (int32_t)j, 1, hi - lo);
+            else if (g.sw == 2) NAME(match_tap)(wr, c, t, v, r, (int32_t)j, 2, hi - lo);
+            else NAME(match_tap)(wr, c, t, v, r, (int32_t)j, g.sw, hi - lo);
         }
     }
     for (size_t k = 0; k < n; ++k)
-        pos[k] = col[k] == none ? -1
-                                : (int64_t)((y0 + (size_t)wrow[k]) * g.W + (c0 + k) * g.sw
-                                            + (size_t)col[k] - g.pw);
+        pos[k] = wrow[k] < 0 ? NAME(first_maximum)(yrow[c0 + k], xp, g, y0, y1, c0 + k)
+                             : (int64_t)((y0 + (size_t)wrow[k]) * g.W + (c0 + k) * g.sw
+                                         + (size_t)col[k] - g.pw);
 }
 
 /* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
