@@ -355,11 +355,16 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
         double *r = malloc((same ? 2 * L + n + g.ow : L + 2 * g.ow) * sizeof(double));
-        double *sums = r + L, *inverse = r + 2 * L, *cols = same ? inverse + n : sums + g.ow;
+        double *sums = NULL, *inverse = NULL, *cols = NULL;
         if (!r) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
-        } else if (average_include_pad >= 0) {
+        } else {
+            sums = r + L;
+            inverse = r + 2 * L;
+            cols = same ? inverse + n : sums + g.ow;
+        }
+        if (r && average_include_pad >= 0) {
             NAME(column_counts)(cols, g, average_include_pad);
             for (size_t oy = 0; same && oy < g.oh; ++oy) {
                 size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
