@@ -88,19 +88,17 @@ IN_HOT static void NAME(max_plane)(real *y, const real *xp, real *r, in_pool_geo
     }
 }
 
-/* One window tap (window row r, kernel column j) of the search for each window's first
- * maximum, over n output columns: where pixel v[k*s] equals the window's maximum t[k], (wrow,
- * col) become (r, j). The taps run backwards (last window row and column first), so the match
- * that stays is the first in the window's row-major order. Two selects on int32 lanes, as wide
- * as float's: the loop vectorises. A NaN maximum equals nothing here (see first_maxima). */
-static inline void NAME(match_tap)(int32_t *restrict wrow, int32_t *restrict col,
-                                   const real *restrict t, const real *restrict v, int32_t r,
-                                   int32_t j, size_t s, size_t n)
+/* One window tap of the search for each window's first maximum, over n output columns: where
+ * pixel v[k*s] equals the window's maximum t[k], tap[k] becomes this tap's number. The taps
+ * run backwards (last window row and column first), so the match that stays is the first in
+ * the window's row-major order. int32 lanes, as wide as float's, and a bit select stored
+ * always: the loop vectorises. A NaN maximum equals nothing here (see first_maxima). */
+static inline void NAME(match_tap)(int32_t *restrict tap, const real *restrict t,
+                                   const real *restrict v, int32_t number, size_t s, size_t n)
 {
-    for (size_t k = 0; k < n; ++k) {  /* match: all ones or 0; bit selects, stored always */
-        int32_t match = -(int32_t)(v[k * s] == t[k]);
-        wrow[k] = (r & match) | (wrow[k] & ~match);
-        col[k] = (j & match) | (col[k] & ~match);
+    for (size_t k = 0; k < n; ++k) {
+        int32_t match = -(int32_t)(v[k * s] == t[k]);  /* all ones or 0 */
+        tap[k] = (number & match) | (tap[k] & ~match);
     }
 }
 
@@ -145,27 +143,31 @@ IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yrow, const real
                                       in_pool_geometry g, size_t y0, size_t y1,
                                       const size_t *valid, size_t c0, size_t n)
 {
-    int32_t wrow[IN_POOL_LANES], col[IN_POOL_LANES];  /* the match: window row, kernel column */
-    for (size_t k = 0; k < n; ++k) wrow[k] = col[k] = -1;
+    /* tap numbers (window row << shift) | kernel column, -1 for none; the checks keep
+     * kh << shift below 2^31 */
+    int32_t tap[IN_POOL_LANES];
+    unsigned shift = 0;
+    while (((size_t)1 << shift) < g.kw) ++shift;
+    for (size_t k = 0; k < n; ++k) tap[k] = -1;
     for (size_t iy = y1; iy-- > y0;) {
         const real *row = xp + iy * g.W;
-        int32_t r = (int32_t)(iy - y0);  /* the checks keep kernels below 2^31 */
         for (size_t j = g.kw; j-- > 0;) {
             ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)g.pw;
             size_t lo, hi;
             NAME(tap_range)(&lo, &hi, valid, j, off, g.sw, g.W, g.ow, c0, n);
             if (lo >= hi) continue;
             const real *v = row + (size_t)((ptrdiff_t)(lo * g.sw) + off), *t = yrow + lo;
-            int32_t *wr = wrow + (lo - c0), *c = col + (lo - c0);
-            if (g.sw == 1) NAME(match_tap)(wr, c, t, v, r, (int32_t)j, 1, hi - lo);
-            else if (g.sw == 2) NAME(match_tap)(wr, c, t, v, r, (int32_t)j, 2, hi - lo);
-            else NAME(match_tap)(wr, c, t, v, r, (int32_t)j, g.sw, hi - lo);
+            int32_t number = (int32_t)(((iy - y0) << shift) | j), *at = tap + (lo - c0);
+            if (g.sw == 1) NAME(match_tap)(at, t, v, number, 1, hi - lo);
+            else if (g.sw == 2) NAME(match_tap)(at, t, v, number, 2, hi - lo);
+            else NAME(match_tap)(at, t, v, number, g.sw, hi - lo);
         }
     }
-    for (size_t k = 0; k < n; ++k)
-        pos[k] = wrow[k] < 0 ? NAME(first_maximum)(yrow[c0 + k], xp, g, y0, y1, c0 + k)
-                             : (int64_t)((y0 + (size_t)wrow[k]) * g.W + (c0 + k) * g.sw
-                                         + (size_t)col[k] - g.pw);
+    for (size_t k = 0; k < n; ++k) {
+        size_t r = (size_t)tap[k] >> shift, j = (size_t)tap[k] & (((size_t)1 << shift) - 1);
+        pos[k] = tap[k] < 0 ? NAME(first_maximum)(yrow[c0 + k], xp, g, y0, y1, c0 + k)
+                            : (int64_t)((y0 + r) * g.W + (c0 + k) * g.sw + j - g.pw);
+    }
 }
 
 /* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
@@ -341,6 +343,41 @@ IN_HOT static void NAME(avg_plane_same)(real *y, const real *xp, double *b, doub
     }
 }
 
+/* first_maxima for the output rows [r0, r1) of a same-size plane (at most IN_POOL_CHUNK
+ * outputs), its lanes across all of them: pos[q] for output q = (oy - r0)*W + ox. Tap (i, j)
+ * of output q is the plane's pixel (q + r0*W) + (i - ph)*W + j - pw, numbered i*W + j (the
+ * caller checks kh*W < 2^31); at the edge columns that pixel belongs to the neighbouring row,
+ * so their windows are searched again one by one (first_maximum), as are NaN maxima. */
+IN_HOT static void NAME(first_maxima_same)(int64_t *pos, const real *y, const real *xp,
+                                           in_pool_geometry g, size_t r0, size_t r1)
+{
+    int32_t tap[IN_POOL_CHUNK];
+    size_t W = g.W, n = (r1 - r0) * W, left, right, lo, hi;
+    for (size_t q = 0; q < n; ++q) tap[q] = -1;
+    for (size_t i = g.kh; i-- > 0;) {
+        NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
+        for (size_t j = g.kw; lo < hi && j-- > 0;) {
+            /* outputs [a, b): the chunk's rows of tap row i, less the first pw - j (j < pw) or
+             * the last j - pw (j > pw), whose pixel would lie outside the plane */
+            size_t a = (lo - r0) * W + (j < g.pw ? g.pw - j : 0);
+            size_t b = (hi - r0) * W - (j > g.pw ? j - g.pw : 0);
+            const real *v = xp + (r0 + i - g.ph) * W + a + j - g.pw;
+            if (a < b) NAME(match_tap)(tap + a, y + r0 * W + a, v, (int32_t)(i * W + j), 1, b - a);
+        }
+    }
+    /* pos = the pixel of tap number i*W + j: (q + r0*W) - (ph*W + pw) + i*W + j */
+    int64_t shift = (int64_t)(r0 * W) - (int64_t)(g.ph * W + g.pw);
+    for (size_t q = 0; q < n; ++q) pos[q] = (int64_t)q + shift + tap[q];
+    NAME(edge_columns)(&left, &right, g);
+    for (size_t oy = r0, q = 0; oy < r1; ++oy)
+        for (size_t ox = 0; ox < W; ++ox, ++q) {
+            size_t y0, y1;
+            if (tap[q] >= 0 && ox >= left && ox < right) continue;
+            NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
+            pos[q] = NAME(first_maximum)(y[oy * W + ox], xp, g, y0, y1, ox);
+        }
+}
+
 /* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
  * average_include_pad), plane by plane, each thread with its own row buffers. Returns 0, or -1
  * when those could not be allocated. */
@@ -440,11 +477,18 @@ size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x,
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
     size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g), bad = 0;
+    int same = NAME(same_size)(g) && W <= IN_POOL_CHUNK && kh * W <= INT32_MAX;
     IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * H * W >= IN_PARALLEL_MIN))
     for (size_t p = 0; p < P; ++p) {
-        int64_t pos[IN_POOL_LANES];
+        int64_t pos[IN_POOL_CHUNK];
         memset(dx + p * H * W, 0, H * W * sizeof(real));
-        for (size_t oy = 0; oy < oh; ++oy) {
+        for (size_t r0 = 0, r1; same && r0 < oh; r0 = r1) {
+            r1 = oh - r0 < NAME(chunk_rows)(g) ? oh : r0 + NAME(chunk_rows)(g);
+            NAME(first_maxima_same)(pos, y + p * oh * ow, x + p * H * W, g, r0, r1);
+            bad += NAME(scatter)(dx + p * H * W, dy + (p * oh + r0) * ow, pos, (r1 - r0) * W,
+                                 H * W);
+        }
+        for (size_t oy = 0; !same && oy < oh; ++oy) {
             size_t y0, y1, at = (p * oh + oy) * ow;
             NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
             for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES) {

@@ -501,3 +501,17 @@ def test_max_pool_backward_without_argmax_rejects_bad_input(backend):
         backend.max_pool2d_backward(dy, None, dx, x=x, y=y_other, kernel=2)
     with pytest.raises(ValueError, match="y has 18 entries"):
         backend.max_pool2d_backward(dy, None, dx, x=x, y=np.full_like(y, np.nan), kernel=2)
+
+
+def test_max_pool_search_refuses_a_kernel_it_cannot_number(backend):
+    """The first-maximum search numbers a window's taps in 31 bits: a 2^16 x 2^16 kernel (on a
+    plane it fits, padding half of it) is refused with a clear message, before any memory is
+    touched."""
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (1, 1, 1, 1), (4, 4, 4, 4))
+    k, p = 2 ** 16, 2 ** 15
+    y = np.empty((1, 1, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="too large for max pooling's argmax"):
+        backend.max_pool2d_forward(x, y, np.empty((1, 1, 2, 2), np.int64), k, 1, p)
+    with pytest.raises(ValueError, match="too large for max pooling's argmax"):
+        backend.max_pool2d_backward(y, None, np.empty((1, 1, 1, 1), np.float32), x=x, y=y,
+                                    kernel=k, stride=1, padding=p)
