@@ -5,20 +5,28 @@
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "pool.h" nogil:
-    void in_max_pool2d_forward_f32(float *y, int64_t *argmax, const float *x, size_t P, size_t H,
-                                   size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
-                                   size_t sh, size_t sw, size_t ph, size_t pw)
-    void in_max_pool2d_forward_f64(double *y, int64_t *argmax, const double *x, size_t P,
-                                   size_t H, size_t W, size_t oh, size_t ow, size_t kh,
-                                   size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+    int in_max_pool2d_forward_f32(float *y, int64_t *argmax, const float *x, size_t P, size_t H,
+                                  size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
+                                  size_t sh, size_t sw, size_t ph, size_t pw)
+    int in_max_pool2d_forward_f64(double *y, int64_t *argmax, const double *x, size_t P,
+                                  size_t H, size_t W, size_t oh, size_t ow, size_t kh,
+                                  size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
     size_t in_max_pool2d_backward_f32(float *dx, const float *dy, const int64_t *argmax,
                                       size_t P, size_t HW, size_t ohw)
     size_t in_max_pool2d_backward_f64(double *dx, const double *dy, const int64_t *argmax,
                                       size_t P, size_t HW, size_t ohw)
-    void in_avg_pool2d_forward_f32(float *y, const float *x, size_t P, size_t H, size_t W,
+    size_t in_max_pool2d_backward_search_f32(float *dx, const float *dy, const float *x,
+                                             const float *y, size_t P, size_t H, size_t W,
+                                             size_t oh, size_t ow, size_t kh, size_t kw,
+                                             size_t sh, size_t sw, size_t ph, size_t pw)
+    size_t in_max_pool2d_backward_search_f64(double *dx, const double *dy, const double *x,
+                                             const double *y, size_t P, size_t H, size_t W,
+                                             size_t oh, size_t ow, size_t kh, size_t kw,
+                                             size_t sh, size_t sw, size_t ph, size_t pw)
+    int in_avg_pool2d_forward_f32(float *y, const float *x, size_t P, size_t H, size_t W,
                                    size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
                                    size_t sw, size_t ph, size_t pw, int count_include_pad)
-    void in_avg_pool2d_forward_f64(double *y, const double *x, size_t P, size_t H, size_t W,
+    int in_avg_pool2d_forward_f64(double *y, const double *x, size_t P, size_t H, size_t W,
                                    size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
                                    size_t sw, size_t ph, size_t pw, int count_include_pad)
     void in_avg_pool2d_backward_f32(float *dx, const float *dy, size_t P, size_t H, size_t W,
@@ -41,14 +49,14 @@ cdef extern from "pool.h" nogil:
     void in_global_avg_pool_backward_f64(double *dx, const double *dy, size_t P, size_t S)
 
 
-cdef inline void in_max_pool2d_forward(bint f64, void *y, int64_t *argmax, const void *x, size_t P,
-                                       size_t H, size_t W, size_t oh, size_t ow, size_t kh,
-                                       size_t kw, size_t sh, size_t sw, size_t ph,
-                                       size_t pw) noexcept nogil:
-    if f64: in_max_pool2d_forward_f64(<double *>y, argmax, <const double *>x, P, H, W, oh, ow, kh,
-                                      kw, sh, sw, ph, pw)
-    else: in_max_pool2d_forward_f32(<float *>y, argmax, <const float *>x, P, H, W, oh, ow, kh, kw,
-                                    sh, sw, ph, pw)
+cdef inline int in_max_pool2d_forward(bint f64, void *y, int64_t *argmax, const void *x, size_t P,
+                                      size_t H, size_t W, size_t oh, size_t ow, size_t kh,
+                                      size_t kw, size_t sh, size_t sw, size_t ph,
+                                      size_t pw) noexcept nogil:
+    if f64: return in_max_pool2d_forward_f64(<double *>y, argmax, <const double *>x, P, H, W, oh,
+                                             ow, kh, kw, sh, sw, ph, pw)
+    else: return in_max_pool2d_forward_f32(<float *>y, argmax, <const float *>x, P, H, W, oh, ow,
+                                           kh, kw, sh, sw, ph, pw)
 
 
 cdef inline size_t in_max_pool2d_backward(bint f64, void *dx, const void *dy,
@@ -60,14 +68,27 @@ cdef inline size_t in_max_pool2d_backward(bint f64, void *dx, const void *dy,
         return in_max_pool2d_backward_f32(<float *>dx, <const float *>dy, argmax, P, HW, ohw)
 
 
-cdef inline void in_avg_pool2d_forward(bint f64, void *y, const void *x, size_t P, size_t H,
-                                       size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
-                                       size_t sh, size_t sw, size_t ph, size_t pw,
-                                       int count_include_pad) noexcept nogil:
-    if f64: in_avg_pool2d_forward_f64(<double *>y, <const double *>x, P, H, W, oh, ow, kh, kw, sh,
-                                      sw, ph, pw, count_include_pad)
-    else: in_avg_pool2d_forward_f32(<float *>y, <const float *>x, P, H, W, oh, ow, kh, kw, sh, sw,
-                                    ph, pw, count_include_pad)
+cdef inline size_t in_max_pool2d_backward_search(bint f64, void *dx, const void *dy,
+                                                 const void *x, const void *y, size_t P, size_t H,
+                                                 size_t W, size_t oh, size_t ow, size_t kh,
+                                                 size_t kw, size_t sh, size_t sw, size_t ph,
+                                                 size_t pw) noexcept nogil:
+    if f64: return in_max_pool2d_backward_search_f64(<double *>dx, <const double *>dy,
+                                                     <const double *>x, <const double *>y, P, H,
+                                                     W, oh, ow, kh, kw, sh, sw, ph, pw)
+    else: return in_max_pool2d_backward_search_f32(<float *>dx, <const float *>dy,
+                                                   <const float *>x, <const float *>y, P, H, W,
+                                                   oh, ow, kh, kw, sh, sw, ph, pw)
+
+
+cdef inline int in_avg_pool2d_forward(bint f64, void *y, const void *x, size_t P, size_t H,
+                                      size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
+                                      size_t sh, size_t sw, size_t ph, size_t pw,
+                                      int count_include_pad) noexcept nogil:
+    if f64: return in_avg_pool2d_forward_f64(<double *>y, <const double *>x, P, H, W, oh, ow, kh,
+                                             kw, sh, sw, ph, pw, count_include_pad)
+    else: return in_avg_pool2d_forward_f32(<float *>y, <const float *>x, P, H, W, oh, ow, kh, kw,
+                                           sh, sw, ph, pw, count_include_pad)
 
 
 cdef inline void in_avg_pool2d_backward(bint f64, void *dx, const void *dy, size_t P, size_t H,

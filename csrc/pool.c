@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "range.h"

@@ -10,14 +10,18 @@
 #include "common.h"
 
 #define IN_POOL_DECLARE(real, sfx)                                                              \
-    void in_max_pool2d_forward_##sfx(real *y, int64_t *argmax, const real *x, size_t P,         \
-                                     size_t H, size_t W, size_t oh, size_t ow, size_t kh,       \
-                                     size_t kw, size_t sh, size_t sw, size_t ph, size_t pw);    \
+    int in_max_pool2d_forward_##sfx(real *y, int64_t *argmax, const real *x, size_t P,          \
+                                    size_t H, size_t W, size_t oh, size_t ow, size_t kh,        \
+                                    size_t kw, size_t sh, size_t sw, size_t ph, size_t pw);     \
     size_t in_max_pool2d_backward_##sfx(real *dx, const real *dy, const int64_t *argmax,        \
                                         size_t P, size_t HW, size_t ohw);                       \
-    void in_avg_pool2d_forward_##sfx(real *y, const real *x, size_t P, size_t H, size_t W,      \
-                                     size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,     \
-                                     size_t sw, size_t ph, size_t pw, int count_include_pad);   \
+    size_t in_max_pool2d_backward_search_##sfx(real *dx, const real *dy, const real *x,         \
+                                               const real *y, size_t P, size_t H, size_t W,     \
+                                               size_t oh, size_t ow, size_t kh, size_t kw,      \
+                                               size_t sh, size_t sw, size_t ph, size_t pw);     \
+    int in_avg_pool2d_forward_##sfx(real *y, const real *x, size_t P, size_t H, size_t W,       \
+                                    size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,      \
+                                    size_t sw, size_t ph, size_t pw, int count_include_pad);    \
     void in_avg_pool2d_backward_##sfx(real *dx, const real *dy, size_t P, size_t H, size_t W,   \
                                       size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,    \
                                       size_t sw, size_t ph, size_t pw, int count_include_pad);  \

@@ -13,8 +13,23 @@
 
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 #define IN_POOL_LANES 128
-#define IN_POOL_SPAN 1024  /* columns of the folded row of max pooling without argmax */
 #define IN_POOL_KERNEL_COLUMNS 64  /* kernels up to this wide have their tap ranges computed once */
+#define IN_POOL_CHUNK 512  /* values per buffer of the same-size passes (4 KB in double) */
+
+#ifndef IN_POOL_GEOMETRY
+#define IN_POOL_GEOMETRY
+/* A sliding window's geometry: input H x W, output oh x ow, kernel kh x kw, strides sh, sw,
+ * paddings ph, pw. */
+typedef struct { size_t H, W, oh, ow, kh, kw, sh, sw, ph, pw; } in_pool_geometry;
+
+/* The row passes work on a padded row r of this length: pw fill values, the W pixels, fill up
+ * to the last window's end (which ceil mode may put past the right padding). */
+static inline size_t in_pool_row_length(in_pool_geometry g)
+{
+    size_t last = (g.ow - 1) * g.sw + g.kw, image = g.pw + g.W;
+    return last > image ? last : image;
+}
+#endif
 
 /* The window [*start, *end) of output index o along one axis, clipped to [0, n); returns its
  * length before clipping to the image but after clipping to the padded image (PyTorch's
@@ -30,18 +45,76 @@ static size_t NAME(window)(size_t *start, size_t *end, size_t o, size_t k, size_
     return padded;
 }
 
-/* One window tap for output columns [lo, hi) of a lane block starting at c0: pixel
- * row[ox*s + off] against the running maximum m (the first tap, best < 0, always takes). */
-static inline void NAME(max_tap)(real *m, int64_t *best, const real *row, size_t row_start,
-                                 ptrdiff_t off, size_t s, size_t c0, size_t lo, size_t hi)
+/* The running maximum m after v: a NaN wins (the first one stays). m > v ? m : v is one vector
+ * max instruction (which gives v when either is NaN); of two equal values it keeps v, which
+ * only tells -0 from +0. */
+static inline real NAME(max_nan)(real m, real v)
 {
-    for (size_t ox = lo; ox < hi; ++ox) {
-        size_t k = ox - c0, at = (size_t)((ptrdiff_t)(ox * s) + off);
-        real v = row[at];
-        int take = (best[k] < 0) | (v > m[k]) | ((v != v) & (m[k] == m[k]));
-        m[k] = take ? v : m[k];
-        best[k] = take ? (int64_t)(row_start + at) : best[k];
+    real larger = m > v ? m : v;
+    return m != m ? m : larger;
+}
+
+/* r[k] = max(r[k], row[k]) for k < n: one more window row folded into the running row */
+static inline void NAME(fold_max)(real *r, const real *row, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) r[k] = NAME(max_nan)(r[k], row[k]);
+}
+
+/* y[ox] = max over j < kw of r[ox*s + j], ox < ow: the kernel's columns of a folded row, one
+ * column at a time across all outputs (vector lanes run across ox) */
+static inline void NAME(max_columns)(real *y, const real *r, size_t ow, size_t kw, size_t s)
+{
+    for (size_t ox = 0; ox < ow; ++ox) y[ox] = r[ox * s];
+    for (size_t j = 1; j < kw; ++j)
+        for (size_t ox = 0; ox < ow; ++ox) y[ox] = NAME(max_nan)(y[ox], r[ox * s + j]);
+}
+
+/* One plane of max pooling. Output row oy folds its window rows into r[pw .. pw + W) (the rest
+ * of r holds -inf, which never wins), then takes the kernel's columns of r. Strides 1 and 2
+ * get their own copy of the column loop, which the compiler vectorises. */
+IN_HOT static void NAME(max_plane)(real *y, const real *xp, real *r, in_pool_geometry g)
+{
+    size_t W = g.W, L = in_pool_row_length(g);
+    for (size_t k = 0; k < L; ++k) r[k] = (real)-INFINITY;
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1;
+        NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        memcpy(r + g.pw, xp + y0 * W, W * sizeof(real));
+        for (size_t iy = y0 + 1; iy < y1; ++iy) NAME(fold_max)(r + g.pw, xp + iy * W, W);
+        real *yr = y + oy * g.ow;
+        if (g.sw == 1) NAME(max_columns)(yr, r, g.ow, g.kw, 1);
+        else if (g.sw == 2) NAME(max_columns)(yr, r, g.ow, g.kw, 2);
+        else NAME(max_columns)(yr, r, g.ow, g.kw, g.sw);
     }
+}
+
+/* One window tap of the search for each window's first maximum, over n output columns: where
+ * pixel v[k*s] equals the window's maximum t[k], tap[k] becomes this tap's number. The taps
+ * run backwards (last window row and column first), so the match that stays is the first in
+ * the window's row-major order. int32 lanes, as wide as float's, and a bit select stored
+ * always: the loop vectorises. A NaN maximum equals nothing here (see first_maxima). */
+static inline void NAME(match_tap)(int32_t *restrict tap, const real *restrict t,
+                                   const real *restrict v, int32_t number, size_t s, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) {
+        int32_t match = -(int32_t)(v[k * s] == t[k]);  /* all ones or 0 */
+        tap[k] = (number & match) | (tap[k] & ~match);
+    }
+}
+
+/* The plane index of the first pixel of output column ox's window (rows [y0, y1)), in
+ * row-major order, equal to t (a NaN to a NaN); -1 when there is none. One window, scalar: for
+ * the windows match_tap leaves without a match. */
+static int64_t NAME(first_maximum)(real t, const real *xp, in_pool_geometry g, size_t y0,
+                                   size_t y1, size_t ox)
+{
+    for (size_t iy = y0; iy < y1; ++iy)
+        for (size_t j = 0; j < g.kw; ++j) {
+            size_t ix = ox * g.sw + j - g.pw;  /* wraps around when left of the row */
+            real v = ix < g.W ? xp[iy * g.W + ix] : 0;
+            if (ix < g.W && (v == t || (v != v && t != t))) return (int64_t)(iy * g.W + ix);
+        }
+    return -1;
 }
 
 /* The output columns [*lo, *hi) within [c0, c0 + n) whose tap at kernel column j (offset off)
@@ -61,95 +134,322 @@ static inline void NAME(tap_range)(size_t *lo, size_t *hi, const size_t *valid, 
     *hi = *hi < c0 + n ? *hi : c0 + n;
 }
 
-/* One window tap without argmax (inference): m starts at -inf, a larger pixel or a first NaN
- * takes, so the maximum (a NaN wins) is the one max_tap finds, with half its work. */
-static inline void NAME(max_tap_value)(real *m, const real *row, ptrdiff_t off, size_t s,
-                                       size_t c0, size_t lo, size_t hi)
+/* pos[k] = the plane index iy*W + ix of the first pixel, in the window's row-major order, equal
+ * to yrow[c0 + k] (a NaN to a NaN), for output columns [c0, c0 + n) of an output row whose
+ * windows cover rows [y0, y1); -1 when none is (yrow is not this plane's maximum). Lanes run
+ * across output columns, window tap by window tap; with y from max_plane, pos is the argmax
+ * of the scan "the first larger pixel or the first NaN takes". */
+IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yrow, const real *xp,
+                                      in_pool_geometry g, size_t y0, size_t y1,
+                                      const size_t *valid, size_t c0, size_t n)
 {
-    for (size_t ox = lo; ox < hi; ++ox) {
-        real v = row[(size_t)((ptrdiff_t)(ox * s) + off)], *mk = m + (ox - c0);
-        *mk = ((v > *mk) | ((v != v) & (*mk == *mk))) ? v : *mk;
+    /* tap numbers (window row << shift) | kernel column, -1 for none; the checks keep
+     * kh << shift below 2^31 */
+    int32_t tap[IN_POOL_LANES];
+    unsigned shift = 0;
+    while (((size_t)1 << shift) < g.kw) ++shift;
+    for (size_t k = 0; k < n; ++k) tap[k] = -1;
+    for (size_t iy = y1; iy-- > y0;) {
+        const real *row = xp + iy * g.W;
+        for (size_t j = g.kw; j-- > 0;) {
+            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)g.pw;
+            size_t lo, hi;
+            NAME(tap_range)(&lo, &hi, valid, j, off, g.sw, g.W, g.ow, c0, n);
+            if (lo >= hi) continue;
+            const real *v = row + (size_t)((ptrdiff_t)(lo * g.sw) + off), *t = yrow + lo;
+            int32_t number = (int32_t)(((iy - y0) << shift) | j), *at = tap + (lo - c0);
+            if (g.sw == 1) NAME(match_tap)(at, t, v, number, 1, hi - lo);
+            else if (g.sw == 2) NAME(match_tap)(at, t, v, number, 2, hi - lo);
+            else NAME(match_tap)(at, t, v, number, g.sw, hi - lo);
+        }
     }
-}
-
-/* Output columns [c0, c0 + n) of one output row of max pooling, window rows [y0, y1); arow
- * NULL: no argmax (inference). Lanes run across output columns: for each window row and kernel
- * column, every output column compares its pixel at once. (Window by window, the compares form
- * one long dependency chain.) Taps are visited in the window's row-major order, so the first
- * maximum wins, as it would. Strides 1 and 2 get their own copy of the tap loop, which the
- * compiler vectorises. */
-IN_HOT static void NAME(max_pool_columns)(real *yrow, int64_t *arow, const real *xp, size_t W,
-                                          size_t y0, size_t y1, const size_t *valid, size_t ow,
-                                          size_t kw, size_t sw, size_t pw, size_t c0, size_t n)
-{
-    real m[IN_POOL_LANES];
-    int64_t best[IN_POOL_LANES];
     for (size_t k = 0; k < n; ++k) {
-        m[k] = arow ? 0 : (real)-INFINITY;
-        best[k] = -1;  /* no tap yet */
+        size_t r = (size_t)tap[k] >> shift, j = (size_t)tap[k] & (((size_t)1 << shift) - 1);
+        pos[k] = tap[k] < 0 ? NAME(first_maximum)(yrow[c0 + k], xp, g, y0, y1, c0 + k)
+                            : (int64_t)((y0 + r) * g.W + (c0 + k) * g.sw + j - g.pw);
     }
-    /* Without argmax, the window rows fold first into one row v of the columns these windows
-     * touch (contiguous loads), then the kernel's columns run on v alone. */
-    ptrdiff_t first = (ptrdiff_t)(c0 * sw) - (ptrdiff_t)pw;
-    size_t a = first < 0 ? 0 : (size_t)first, b = (c0 + n - 1) * sw + kw - pw;
-    b = b < W ? b : W;
-    if (!arow && a < b && b - a <= IN_POOL_SPAN) {
-        real v[IN_POOL_SPAN];
-        memcpy(v, xp + y0 * W + a, (b - a) * sizeof(real));
-        for (size_t iy = y0 + 1; iy < y1; ++iy) {
-            const real *row = xp + iy * W + a;
-            for (size_t k = 0; k < b - a; ++k)
-                v[k] = ((row[k] > v[k]) | ((row[k] != row[k]) & (v[k] == v[k]))) ? row[k] : v[k];
-        }
-        for (size_t j = 0; j < kw; ++j) {
-            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)pw;
-            size_t lo, hi;
-            NAME(tap_range)(&lo, &hi, valid, j, off, sw, W, ow, c0, n);
-            if (sw == 1) NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, 1, c0, lo, hi);
-            else if (sw == 2) NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, 2, c0, lo, hi);
-            else NAME(max_tap_value)(m, v, off - (ptrdiff_t)a, sw, c0, lo, hi);
-        }
-        y0 = y1;  /* done: the loop below has no rows left */
-    }
-    for (size_t iy = y0; iy < y1; ++iy) {
-        for (size_t j = 0; j < kw; ++j) {
-            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)pw;
-            size_t lo, hi;
-            NAME(tap_range)(&lo, &hi, valid, j, off, sw, W, ow, c0, n);
-            const real *row = xp + iy * W;
-            if (!arow && sw == 1) NAME(max_tap_value)(m, row, off, 1, c0, lo, hi);
-            else if (!arow && sw == 2) NAME(max_tap_value)(m, row, off, 2, c0, lo, hi);
-            else if (!arow) NAME(max_tap_value)(m, row, off, sw, c0, lo, hi);
-            else if (sw == 1) NAME(max_tap)(m, best, row, iy * W, off, 1, c0, lo, hi);
-            else if (sw == 2) NAME(max_tap)(m, best, row, iy * W, off, 2, c0, lo, hi);
-            else NAME(max_tap)(m, best, row, iy * W, off, sw, c0, lo, hi);
-        }
-    }
-    memcpy(yrow + c0, m, n * sizeof(real));
-    if (arow) memcpy(arow + c0, best, n * sizeof(int64_t));
 }
 
-/* y = max over the window, argmax = its plane index iy*W + ix (the first maximum; NaN wins,
- * as in PyTorch); argmax NULL: y alone (inference). One read of x, one write of y (and argmax). */
-void NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
-                              size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
-                              size_t sw, size_t ph, size_t pw)
+/* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
+ * row (for kernels up to IN_POOL_KERNEL_COLUMNS wide); returns valid, or NULL for a wider one. */
+static size_t *NAME(tap_ranges)(size_t *valid, in_pool_geometry g)
 {
-    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS];
-    size_t *valid = kw <= IN_POOL_KERNEL_COLUMNS ? ranges : NULL;
-    for (size_t j = 0; valid && j < kw; ++j)
-        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)pw, sw, W, ow);
+    if (g.kw > IN_POOL_KERNEL_COLUMNS) return NULL;
+    for (size_t j = 0; j < g.kw; ++j)
+        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)g.pw, g.sw,
+                       g.W, g.ow);
+    return valid;
+}
+
+/* dxp[pos[k]] += dy[k] for k < n in order (so a pixel sums its gradients in output order),
+ * skipping positions outside [0, HW); returns how many were skipped. */
+static inline size_t NAME(scatter)(real *dxp, const real *dy, const int64_t *pos, size_t n,
+                                   size_t HW)
+{
+    size_t bad = 0;
+    for (size_t k = 0; k < n; ++k) {
+        if (pos[k] < 0 || (uint64_t)pos[k] >= HW) {
+            ++bad;
+            continue;
+        }
+        dxp[pos[k]] += dy[k];
+    }
+    return bad;
+}
+
+/* The column factor of each output column's divisor, cols[ox]: its window's width within the
+ * padded row (count_include_pad) or within the image. */
+static void NAME(column_counts)(double *cols, in_pool_geometry g, int count_include_pad)
+{
+    for (size_t ox = 0; ox < g.ow; ++ox) {
+        size_t x0, x1, padded = NAME(window)(&x0, &x1, ox, g.kw, g.sw, g.pw, g.W);
+        cols[ox] = (double)(count_include_pad ? padded : x1 - x0);
+    }
+}
+
+/* s[ox] = sum over j < kw of r[ox*s + j], ox < ow: the kernel's columns of a summed row */
+static inline void NAME(sum_columns)(double *sums, const double *r, size_t ow, size_t kw, size_t s)
+{
+    for (size_t ox = 0; ox < ow; ++ox) sums[ox] = r[ox * s];
+    for (size_t j = 1; j < kw; ++j)
+        for (size_t ox = 0; ox < ow; ++ox) sums[ox] += r[ox * s + j];
+}
+
+/* One plane of average pooling, in double: output row oy sums its window rows into
+ * r[pw .. pw + W) (the rest of r holds 0), sums the kernel's columns of r into sums, and divides
+ * by the window's size: rows (counted as count_include_pad says) times cols[ox]. */
+IN_HOT static void NAME(avg_plane)(real *y, const real *xp, double *r, double *sums,
+                                   const double *cols, in_pool_geometry g, int count_include_pad)
+{
+    size_t W = g.W, L = in_pool_row_length(g);
+    for (size_t k = 0; k < L; ++k) r[k] = 0;
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        double rows = (double)(count_include_pad ? padded : y1 - y0), *rp = r + g.pw;
+        for (size_t k = 0; k < W; ++k) rp[k] = xp[y0 * W + k];
+        for (size_t iy = y0 + 1; iy < y1; ++iy)
+            for (size_t k = 0; k < W; ++k) rp[k] += xp[iy * W + k];
+        if (g.sw == 1) NAME(sum_columns)(sums, r, g.ow, g.kw, 1);
+        else if (g.sw == 2) NAME(sum_columns)(sums, r, g.ow, g.kw, 2);
+        else NAME(sum_columns)(sums, r, g.ow, g.kw, g.sw);
+        real *yr = y + oy * g.ow;
+        for (size_t ox = 0; ox < g.ow; ++ox) yr[ox] = (real)(sums[ox] / (rows * cols[ox]));
+    }
+}
+
+/* Same-size stride 1 (sh = sw = 1 and ow = W, i.e. 2pw = kw - 1: Inception's 3x3/1 pad 1 pool
+ * branches): rows of a few dozen values make per-row loops mostly overhead, so each pass runs
+ * over the whole plane at once, in the layout of x and y (row stride W):
+ *     b[q] = op over window rows i of x[q + (i - ph)*W]   (rows outside the image skipped)
+ *     y[q] = op over j < kw of b[q + j - pw]
+ * The second pass mixes in the neighbouring row at each row's first pw and last kw-1-pw
+ * outputs: those are done again, row by row, from the taps inside the row. */
+static inline int NAME(same_size)(in_pool_geometry g)
+{
+    return g.sh == 1 && g.sw == 1 && g.ow == g.W;
+}
+
+/* The output rows [*lo, *hi) within [r0, r1) whose window row i lies in the image (stride 1) */
+static inline void NAME(tap_rows)(size_t *lo, size_t *hi, size_t i, size_t r0, size_t r1,
+                                  in_pool_geometry g)
+{
+    in_valid_range(lo, hi, (ptrdiff_t)i - (ptrdiff_t)g.ph, 1, g.H, g.oh);
+    *lo = *lo > r0 ? *lo : r0;
+    *hi = *hi < r1 ? *hi : r1;
+    *hi = *hi > *lo ? *hi : *lo;  /* none: empty at r0 <= *lo <= r1 */
+}
+
+/* The edge columns of a same-size row (see above): [0, *left) and [*right, W) */
+static inline void NAME(edge_columns)(size_t *left, size_t *right, in_pool_geometry g)
+{
+    size_t past = g.kw - 1 - g.pw;  /* window columns right of the centre */
+    *left = g.pw < g.W ? g.pw : g.W;
+    *right = g.W > past ? g.W - past : 0;
+    *right = *right > *left ? *right : *left;
+}
+
+/* The kernel columns [*lo, *hi) of output column ox that fall inside a same-size row */
+static inline void NAME(edge_taps)(size_t *lo, size_t *hi, size_t ox, in_pool_geometry g)
+{
+    *lo = ox < g.pw ? g.pw - ox : 0;
+    *hi = g.W + g.pw - ox < g.kw ? g.W + g.pw - ox : g.kw;
+}
+
+/* Output rows per pass of a same-size plane: as many as keep each pass's buffer near
+ * IN_POOL_CHUNK values, so that the passes run in L1 */
+static inline size_t NAME(chunk_rows)(in_pool_geometry g)
+{
+    return g.W < IN_POOL_CHUNK ? IN_POOL_CHUNK / g.W : 1;
+}
+
+IN_HOT static void NAME(max_plane_same)(real *y, const real *xp, real *b, in_pool_geometry g)
+{
+    size_t W = g.W, left, right, lo, hi;
+    NAME(edge_columns)(&left, &right, g);
+    for (size_t r0 = 0, r1; r0 < g.oh; r0 = r1) {
+        r1 = g.oh - r0 < NAME(chunk_rows)(g) ? g.oh : r0 + NAME(chunk_rows)(g);
+        size_t n = (r1 - r0) * W;
+        real *yc = y + r0 * W;
+        /* b = window row 0 where it lies in the image, -inf elsewhere; then the other rows */
+        NAME(tap_rows)(&lo, &hi, 0, r0, r1, g);
+        for (size_t q = 0; q < (lo - r0) * W; ++q) b[q] = (real)-INFINITY;
+        for (size_t q = (hi - r0) * W; q < n; ++q) b[q] = (real)-INFINITY;
+        if (lo < hi) memcpy(b + (lo - r0) * W, xp + (lo - g.ph) * W, (hi - lo) * W * sizeof(real));
+        for (size_t i = 1; i < g.kh; ++i) {
+            NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
+            if (lo < hi) NAME(fold_max)(b + (lo - r0) * W, xp + (lo + i - g.ph) * W, (hi - lo) * W);
+        }
+        if (n >= g.kw) NAME(max_columns)(yc + g.pw, b, n - (g.kw - 1), g.kw, 1);
+        for (size_t oy = 0; oy < r1 - r0; ++oy)
+            for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
+                real m = (real)-INFINITY;
+                NAME(edge_taps)(&lo, &hi, ox, g);
+                for (size_t j = lo; j < hi; ++j) m = NAME(max_nan)(m, b[oy * W + ox + j - g.pw]);
+                yc[oy * W + ox] = m;
+            }
+    }
+}
+
+/* The same for average pooling, in double: sums the window sums, times inverse, one over each
+ * output's divisor (a product where the row path divides: they may differ in the last bit of
+ * the double, which rounding to float hides) */
+IN_HOT static void NAME(avg_plane_same)(real *y, const real *xp, double *b, double *sums,
+                                        const double *inverse, in_pool_geometry g)
+{
+    size_t W = g.W, left, right, lo, hi;
+    NAME(edge_columns)(&left, &right, g);
+    for (size_t r0 = 0, r1; r0 < g.oh; r0 = r1) {
+        r1 = g.oh - r0 < NAME(chunk_rows)(g) ? g.oh : r0 + NAME(chunk_rows)(g);
+        size_t n = (r1 - r0) * W;
+        NAME(tap_rows)(&lo, &hi, 0, r0, r1, g);
+        for (size_t q = 0; q < (lo - r0) * W; ++q) b[q] = 0;
+        for (size_t q = (hi - r0) * W; q < n; ++q) b[q] = 0;
+        for (size_t q = 0; lo < hi && q < (hi - lo) * W; ++q)
+            b[(lo - r0) * W + q] = xp[(lo - g.ph) * W + q];
+        for (size_t i = 1; i < g.kh; ++i) {
+            NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
+            for (size_t q = 0; lo < hi && q < (hi - lo) * W; ++q)
+                b[(lo - r0) * W + q] += xp[(lo + i - g.ph) * W + q];
+        }
+        if (n >= g.kw) NAME(sum_columns)(sums + g.pw, b, n - (g.kw - 1), g.kw, 1);
+        for (size_t oy = 0; oy < r1 - r0; ++oy)
+            for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
+                double sum = 0;
+                NAME(edge_taps)(&lo, &hi, ox, g);
+                for (size_t j = lo; j < hi; ++j) sum += b[oy * W + ox + j - g.pw];
+                sums[oy * W + ox] = sum;
+            }
+        for (size_t q = 0; q < n; ++q) y[r0 * W + q] = (real)(sums[q] * inverse[r0 * W + q]);
+    }
+}
+
+/* first_maxima for the output rows [r0, r1) of a same-size plane (at most IN_POOL_CHUNK
+ * outputs), its lanes across all of them: pos[q] for output q = (oy - r0)*W + ox. Tap (i, j)
+ * of output q is the plane's pixel (q + r0*W) + (i - ph)*W + j - pw, numbered i*W + j (the
+ * caller checks kh*W < 2^31); at the edge columns that pixel belongs to the neighbouring row,
+ * so their windows are searched again one by one (first_maximum), as are NaN maxima. */
+IN_HOT static void NAME(first_maxima_same)(int64_t *pos, const real *y, const real *xp,
+                                           in_pool_geometry g, size_t r0, size_t r1)
+{
+    int32_t tap[IN_POOL_CHUNK];
+    size_t W = g.W, n = (r1 - r0) * W, left, right, lo, hi;
+    for (size_t q = 0; q < n; ++q) tap[q] = -1;
+    for (size_t i = g.kh; i-- > 0;) {
+        NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
+        for (size_t j = g.kw; lo < hi && j-- > 0;) {
+            /* outputs [a, b): the chunk's rows of tap row i, less the first pw - j (j < pw) or
+             * the last j - pw (j > pw), whose pixel would lie outside the plane */
+            size_t a = (lo - r0) * W + (j < g.pw ? g.pw - j : 0);
+            size_t b = (hi - r0) * W - (j > g.pw ? j - g.pw : 0);
+            const real *v = xp + (r0 + i - g.ph) * W + a + j - g.pw;
+            if (a < b) NAME(match_tap)(tap + a, y + r0 * W + a, v, (int32_t)(i * W + j), 1, b - a);
+        }
+    }
+    /* pos = the pixel of tap number i*W + j: (q + r0*W) - (ph*W + pw) + i*W + j */
+    int64_t shift = (int64_t)(r0 * W) - (int64_t)(g.ph * W + g.pw);
+    for (size_t q = 0; q < n; ++q) pos[q] = (int64_t)q + shift + tap[q];
+    NAME(edge_columns)(&left, &right, g);
+    for (size_t oy = r0, q = 0; oy < r1; ++oy)
+        for (size_t ox = 0; ox < W; ++ox, ++q) {
+            size_t y0, y1;
+            if (tap[q] >= 0 && ox >= left && ox < right) continue;
+            NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
+            pos[q] = NAME(first_maximum)(y[oy * W + ox], xp, g, y0, y1, ox);
+        }
+}
+
+/* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
+ * average_include_pad), plane by plane, each thread with its own row buffers. Returns 0, or -1
+ * when those could not be allocated. */
+static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry g,
+                             int average_include_pad)
+{
+    /* per thread, in doubles (max pooling uses them as reals): the row path's r (L values),
+     * sums (ow) and cols (ow); the same-size path's b and sums (chunk_rows rows each), inverse
+     * (oh*ow) and cols */
+    int same = NAME(same_size)(g), failed = 0;
+    size_t L = same ? NAME(chunk_rows)(g) * g.W : in_pool_row_length(g), n = g.oh * g.ow;
+    IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
+    {
+        double *r = malloc((same ? 2 * L + n + g.ow : L + 2 * g.ow) * sizeof(double));
+        double *sums = NULL, *inverse = NULL, *cols = NULL;
+        if (!r) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
+        } else {
+            sums = r + L;
+            inverse = r + 2 * L;
+            cols = same ? inverse + n : sums + g.ow;
+        }
+        if (r && average_include_pad >= 0) {
+            NAME(column_counts)(cols, g, average_include_pad);
+            for (size_t oy = 0; same && oy < g.oh; ++oy) {
+                size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
+                double rows = (double)(average_include_pad ? padded : y1 - y0);
+                for (size_t ox = 0; ox < g.ow; ++ox) inverse[oy * g.ow + ox] = 1 / (rows * cols[ox]);
+            }
+        }
+        IN_PRAGMA(omp for schedule(static))
+        for (size_t p = 0; p < P; ++p) {
+            real *yp = y + p * n;
+            const real *xp = x + p * g.H * g.W;
+            if (!r) continue;
+            if (average_include_pad < 0 && same)
+                NAME(max_plane_same)(yp, xp, (real *)r, g);
+            else if (average_include_pad < 0)
+                NAME(max_plane)(yp, xp, (real *)r, g);
+            else if (same)
+                NAME(avg_plane_same)(yp, xp, r, sums, inverse, g);
+            else
+                NAME(avg_plane)(yp, xp, r, sums, cols, g, average_include_pad);
+        }
+        free(r);
+    }
+    return failed ? -1 : 0;
+}
+
+/* y = max over the window (a NaN wins); argmax (NULL: none, the fast path inference and
+ * training take) = its plane index iy*W + ix, the first maximum in the window's row-major order,
+ * found by a second look at the windows. One read of x, one write of y (and a second read of x
+ * and a write of argmax). Returns 0, or -1 when the row buffers could not be allocated. */
+int NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
+                             size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                             size_t sw, size_t ph, size_t pw)
+{
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g);
+    if (NAME(pool_planes)(y, x, P, g, -1)) return -1;
+    if (!argmax) return 0;
     PARALLEL_OVER(P * H * W)
-    for (size_t p = 0; p < P; ++p) {
+    for (size_t p = 0; p < P; ++p)
         for (size_t oy = 0; oy < oh; ++oy) {
-            size_t y0, y1, r = (p * oh + oy) * ow;
+            size_t y0, y1, at = (p * oh + oy) * ow;
             NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
             for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES)
-                NAME(max_pool_columns)(y + r, argmax ? argmax + r : NULL, x + p * H * W, W, y0,
-                                       y1, valid, ow, kw, sw, pw, c0,
-                                       ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
+                NAME(first_maxima)(argmax + at + c0, y + at, x + p * H * W, g, y0, y1, valid, c0,
+                                   ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
         }
-    }
+    return 0;
 }
 
 /* dx = 0, then dx[argmax] += dy. Returns the number of argmax entries outside [0, H*W), which
@@ -158,20 +458,44 @@ size_t NAME(max_pool2d_backward)(real *dx, const real *dy, const int64_t *argmax
                                  size_t HW, size_t ohw)
 {
     size_t bad = 0;
-    PARALLEL_OVER(P * HW)
+    IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * HW >= IN_PARALLEL_MIN))
     for (size_t p = 0; p < P; ++p) {
-        real *dxp = dx + p * HW;
-        memset(dxp, 0, HW * sizeof(real));
-        for (size_t k = 0; k < ohw; ++k) {
-            int64_t i = argmax[p * ohw + k];
-            if (i < 0 || (uint64_t)i >= HW) {
-#ifdef _OPENMP
-#pragma omp atomic
-#endif
-                ++bad;
-                continue;
+        memset(dx + p * HW, 0, HW * sizeof(real));
+        bad += NAME(scatter)(dx + p * HW, dy + p * ohw, argmax + p * ohw, ohw, HW);
+    }
+    return bad;
+}
+
+/* The same gradient without an argmax: dx = 0, then each window's first maximum, found again by
+ * comparing x with y (first_maxima), gets dy. Reads x, y and dy once, writes dx once; gives
+ * the bits max_pool2d_backward gives with max_pool2d_forward's argmax. Returns the number of
+ * windows holding no pixel equal to their y (skipped; the wrapper raises). */
+size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x, const real *y,
+                                        size_t P, size_t H, size_t W, size_t oh, size_t ow,
+                                        size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
+                                        size_t pw)
+{
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g), bad = 0;
+    int same = NAME(same_size)(g) && W <= IN_POOL_CHUNK && kh * W <= INT32_MAX;
+    IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * H * W >= IN_PARALLEL_MIN))
+    for (size_t p = 0; p < P; ++p) {
+        int64_t pos[IN_POOL_CHUNK];
+        memset(dx + p * H * W, 0, H * W * sizeof(real));
+        for (size_t r0 = 0, r1; same && r0 < oh; r0 = r1) {
+            r1 = oh - r0 < NAME(chunk_rows)(g) ? oh : r0 + NAME(chunk_rows)(g);
+            NAME(first_maxima_same)(pos, y + p * oh * ow, x + p * H * W, g, r0, r1);
+            bad += NAME(scatter)(dx + p * H * W, dy + (p * oh + r0) * ow, pos, (r1 - r0) * W,
+                                 H * W);
+        }
+        for (size_t oy = 0; !same && oy < oh; ++oy) {
+            size_t y0, y1, at = (p * oh + oy) * ow;
+            NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
+            for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES) {
+                size_t n = ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES;
+                NAME(first_maxima)(pos, y + at, x + p * H * W, g, y0, y1, valid, c0, n);
+                bad += NAME(scatter)(dx + p * H * W, dy + at + c0, pos, n, H * W);
             }
-            dxp[i] += dy[p * ohw + k];
         }
     }
     return bad;
@@ -267,13 +591,14 @@ static void NAME(average_backward)(real *dx, const real *dy, size_t P, in_pool_a
 }
 
 /* Average pooling: the divisor is the window's size within the padded image (count_include_pad,
- * PyTorch's default) or within the image. */
-void NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W, size_t oh,
-                              size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
-                              size_t pw, int count_include_pad)
+ * PyTorch's default) or within the image. The forward returns 0, or -1 when its row buffers
+ * could not be allocated. */
+int NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t W, size_t oh,
+                             size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
+                             size_t pw, int count_include_pad)
 {
-    NAME(average_forward)(y, x, P, (in_pool_axis){H, oh, kh, sh, ph},
-                          (in_pool_axis){W, ow, kw, sw, pw}, count_include_pad);
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    return NAME(pool_planes)(y, x, P, g, count_include_pad != 0);
 }
 
 void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W, size_t oh,

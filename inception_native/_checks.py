@@ -517,11 +517,21 @@ def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x"):
     return B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow
 
 
+def _searchable(sizes):
+    """The search for each window's first maximum numbers its taps (window row << bits of the
+    kernel's width) | column in 31 bits."""
+    kh, kw = sizes[4], sizes[5]
+    if kh << (kw - 1).bit_length() > BLAS_INT_MAX:
+        raise ValueError(f"kernel ({kh}, {kw}) is too large for max pooling's argmax: kernel "
+                         f"height x (kernel width rounded up to a power of 2) must be < 2^31")
+
+
 def max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode):
     sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
     B, C, oh, ow = sizes[0], sizes[1], sizes[10], sizes[11]
     same_shape("y", y, (B, C, oh, ow))
     if argmax is not None:  # None: inference, no argmax written
+        _searchable(sizes)
         index_array("argmax", argmax, y.size, True)
         same_shape("argmax", argmax, y.shape)
     f64 = arrays(("x", x, x.size, False), ("y", y, y.size, True))
@@ -539,6 +549,26 @@ def max_pool2d_backward(dy, argmax, dx):
     f64 = arrays(("dy", dy, dy.size, False), ("dx", dx, dx.size, True))
     distinct(("dy", dy), ("dx", dx))
     return f64, dx.shape[0] * dx.shape[1], dx.shape[2] * dx.shape[3], dy.shape[2] * dy.shape[3]
+
+
+def max_pool2d_backward_search(dy, dx, x, y, kernel, stride, padding, ceil_mode):
+    """max_pool2d_backward without argmax: x, y and kernel given, x and dx alike, y and dy
+    alike and the pooling of x's shape."""
+    for name, value in (("x", x), ("y", y), ("kernel", kernel)):
+        if value is None:
+            raise TypeError(f"max_pool2d_backward without argmax needs {name} (x and y of the "
+                            "forward, and its kernel)")
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
+    _searchable(sizes)
+    pooled = (sizes[0], sizes[1], sizes[10], sizes[11])
+    same_shape("y", y, pooled)
+    same_shape("dy", dy, pooled)
+    same_shape("dx", dx, x.shape)
+    f64 = arrays(("x", x, x.size, False), ("y", y, y.size, False), ("dy", dy, dy.size, False),
+                 ("dx", dx, dx.size, True))
+    for name, a in (("x", x), ("y", y), ("dy", dy)):  # read only: they may overlap each other
+        distinct(("dx", dx), (name, a))
+    return f64, sizes
 
 
 def _avg_pool(image, pooled, backward, kernel, stride, padding, ceil_mode, count_include_pad):

@@ -238,12 +238,14 @@ class ReLU(Layer):
 
 
 class MaxPool2d(Layer):
-    """Max pooling; stride None is the kernel's size; ceil_mode as GoogLeNet's (Caffe's) pools."""
+    """Max pooling; stride None is the kernel's size; ceil_mode as GoogLeNet's (Caffe's) pools.
+    It keeps no argmax: the backward finds each window's maximum again in the input x, which it
+    keeps (by reference: x must not change before the backward), and its own output."""
 
     def __init__(self, kernel, stride=None, padding=0, ceil_mode=False, backend=native):
         self.kernel, self.stride, self.padding, self.ceil_mode = kernel, stride, padding, ceil_mode
         self.backend = backend
-        self._y = self._argmax = self._dx = self._x_shape = None
+        self._y = self._x = self._dx = self._x_shape = None
 
     def output_shape(self, shape):
         B, C, H, W = shape
@@ -257,13 +259,18 @@ class MaxPool2d(Layer):
 
     def forward(self, x):
         self._check_input(x, 4)
-        self._x_shape, shape = x.shape, self.output_shape(x.shape)
-        self._y, self._argmax = _reuse(self._y, shape, x.dtype), _reuse(self._argmax, shape, np.int64)
-        return self.backend.max_pool2d_forward(x, self._y, self._argmax, *self._window())
+        self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
+        self.backend.max_pool2d_forward(x, self._y, None, *self._window())
+        self._x = x  # kept for the backward once the forward has succeeded
+        return self._y
 
     def backward(self, dy):
-        self._dx = _reuse(self._dx, self._saved(self._x_shape), dy.dtype)
-        return self.backend.max_pool2d_backward(dy, self._argmax, self._dx)
+        x = self._saved(self._x)
+        self._dx = _reuse(self._dx, x.shape, dy.dtype)
+        kernel, stride, padding, ceil_mode = self._window()
+        return self.backend.max_pool2d_backward(dy, None, self._dx, x=x, y=self._y, kernel=kernel,
+                                                stride=stride, padding=padding,
+                                                ceil_mode=ceil_mode)
 
 
 class AvgPool2d(MaxPool2d):
@@ -638,7 +645,7 @@ class DarknetMaxPool(Layer):
         self.size, self.stride = check.size("size", size, 1), check.size("stride", stride, 1)
         self.padding = self.size - 1 if padding is None else check.size("padding", padding)
         self.backend = backend
-        self._y = self._argmax = self._padded = self._dpadded = self._dx = self._x_shape = None
+        self._y = self._x = self._padded = self._dpadded = self._dx = self._x_shape = None
 
     def _geometry(self, H, W):
         """(oh, ow), the first window's offset and how far the last reach past the bottom and
@@ -662,7 +669,7 @@ class DarknetMaxPool(Layer):
     def forward(self, x):
         self._check_input(x, 4)
         self._x_shape, shape = x.shape, self.output_shape(x.shape)
-        self._y, self._argmax = _reuse(self._y, shape, x.dtype), _reuse(self._argmax, shape, np.int64)
+        self._y = _reuse(self._y, shape, x.dtype)
         padding = self._padded_input(x.shape)
         if padding is None:
             _, first, (bottom, right) = self._geometry(*x.shape[2:])
@@ -671,16 +678,20 @@ class DarknetMaxPool(Layer):
             self._padded.fill(-np.inf)
             self._padded[:, :, first:first + H, first:first + W] = x
             x, padding = self._padded, 0
-        return self.backend.max_pool2d_forward(x, self._y, self._argmax, self.size, self.stride,
-                                               padding, False)
+        self.backend.max_pool2d_forward(x, self._y, None, self.size, self.stride, padding, False)
+        self._x = x  # what the kernel pooled, kept for the backward (see MaxPool2d)
+        return self._y
 
     def backward(self, dy):
-        shape = self._saved(self._x_shape)
+        shape, x = self._saved(self._x_shape), self._saved(self._x)
         self._dx = _reuse(self._dx, shape, dy.dtype)
-        if self._padded_input(shape) is not None:
-            return self.backend.max_pool2d_backward(dy, self._argmax, self._dx)
+        padding = self._padded_input(shape)
+        window = {"x": x, "y": self._y, "kernel": self.size, "stride": self.stride,
+                  "padding": 0 if padding is None else padding}
+        if padding is not None:
+            return self.backend.max_pool2d_backward(dy, None, self._dx, **window)
         self._dpadded = _reuse(self._dpadded, self._padded.shape, dy.dtype)
-        self.backend.max_pool2d_backward(dy, self._argmax, self._dpadded)
+        self.backend.max_pool2d_backward(dy, None, self._dpadded, **window)
         first = self.padding // 2
         self._dx[...] = self._dpadded[:, :, first:first + shape[2], first:first + shape[3]]
         return self._dx

@@ -30,8 +30,9 @@ cdef inline void *data(a):
 
 
 def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
-    """y = the maximum of each window, argmax (int64, like y) = its index iy*W + ix in the plane
-    (the first maximum; a NaN wins); argmax None: y alone (inference); returns y."""
+    """y = the maximum of each window (a NaN wins), returned. argmax None: y alone, what
+    inference and training need (max_pool2d_backward finds the maxima again in x); argmax an
+    int64 array like y: also each maximum's index iy*W + ix in its plane (the first maximum)."""
     ceil_mode = check.truth("ceil_mode", ceil_mode)
     is64, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode)
     cdef bint f64 = is64
@@ -40,24 +41,52 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
     cdef void *py = data(y)
     cdef void *pi = NULL if argmax is None else data(argmax)
     cdef void *px = data(x)
+    cdef int failed
     with nogil:
-        in_max_pool2d_forward(f64, py, <int64_t *>pi, px, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw)
+        failed = in_max_pool2d_forward(f64, py, <int64_t *>pi, px, P, H, W, oh, ow, kh, kw, sh,
+                                       sw, ph, pw)
+    if failed:
+        raise MemoryError("max_pool2d_forward: no memory for its row buffers")
     return y
 
 
-def max_pool2d_backward(dy, argmax, dx):
-    """dx = 0, then dx[argmax] += dy, plane by plane; returns dx. An argmax entry outside the
-    plane raises ValueError (after the call; nothing is written out of bounds)."""
-    cdef size_t P, HW, ohw, bad
+def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=None, padding=0,
+                        ceil_mode=False):
+    """dx = 0, then each window's maximum gets its dy, plane by plane; returns dx. Either from
+    max_pool2d_forward's int64 argmax (dx[argmax] += dy), or, argmax None, from the forward's x
+    and y and its window (kernel, stride, padding, ceil_mode): each window's first pixel equal
+    to its y (a NaN to a NaN) gets dy, the same dx. An argmax entry outside the plane, or a
+    window holding no pixel equal to its y, raises ValueError (after the call; nothing is
+    written out of bounds)."""
+    cdef size_t P, HW, ohw, H, W, kh, kw, sh, sw, ph, pw, oh, ow, bad
     cdef bint f64
-    f64, P, HW, ohw = check.max_pool2d_backward(dy, argmax, dx)
-    cdef void *pdx = data(dx)
-    cdef void *pdy = data(dy)
-    cdef void *pi = data(argmax)
+    cdef void *pdx
+    cdef void *pdy
+    cdef void *pi
+    cdef void *px
+    cdef void *py
+    if argmax is not None:
+        if any(v is not None for v in (x, y, kernel)):
+            raise TypeError("max_pool2d_backward takes argmax, or x, y and kernel, not both")
+        f64, P, HW, ohw = check.max_pool2d_backward(dy, argmax, dx)
+        pdx, pdy, pi = data(dx), data(dy), data(argmax)
+        with nogil:
+            bad = in_max_pool2d_backward(f64, pdx, pdy, <int64_t *>pi, P, HW, ohw)
+        if bad:
+            raise ValueError(f"argmax has {bad} entries outside [0, {HW}): not "
+                             "max_pool2d_forward's")
+        return dx
+    ceil_mode = check.truth("ceil_mode", ceil_mode)
+    f64, s = check.max_pool2d_backward_search(dy, dx, x, y, kernel, stride, padding, ceil_mode)
+    P, H, W, kh, kw, sh, sw = s[0] * s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+    ph, pw, oh, ow = s[8], s[9], s[10], s[11]
+    pdx, pdy, px, py = data(dx), data(dy), data(x), data(y)
     with nogil:
-        bad = in_max_pool2d_backward(f64, pdx, pdy, <int64_t *>pi, P, HW, ohw)
+        bad = in_max_pool2d_backward_search(f64, pdx, pdy, px, py, P, H, W, oh, ow, kh, kw, sh,
+                                            sw, ph, pw)
     if bad:
-        raise ValueError(f"argmax has {bad} entries outside [0, {HW}): not max_pool2d_forward's")
+        raise ValueError(f"y has {bad} entries that no pixel of their window in x equals: not "
+                         "max_pool2d_forward's output for this x and window")
     return dx
 
 
@@ -67,13 +96,16 @@ def _avg_pool(bint forward, src, dst, s, int count_include_pad, bint f64):
     cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
     cdef void *pd = data(dst)
     cdef void *ps = data(src)
+    cdef int failed = 0
     with nogil:
         if forward:
-            in_avg_pool2d_forward(f64, pd, ps, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw,
-                                  count_include_pad)
+            failed = in_avg_pool2d_forward(f64, pd, ps, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw,
+                                           count_include_pad)
         else:
             in_avg_pool2d_backward(f64, pd, ps, P, H, W, oh, ow, kh, kw, sh, sw, ph, pw,
                                    count_include_pad)
+    if failed:
+        raise MemoryError("avg_pool2d_forward: no memory for its row buffers")
 
 
 def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,

@@ -404,16 +404,40 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
     return y
 
 
-def max_pool2d_backward(dy, argmax, dx):
+def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=None, padding=0,
+                        ceil_mode=False):
+    if argmax is None:
+        ceil_mode = check.truth("ceil_mode", ceil_mode)
+        _, s = check.max_pool2d_backward_search(dy, dx, x, y, kernel, stride, padding, ceil_mode)
+        B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
+        index = np.full(y.shape, -1, np.int64)  # each window's first pixel equal to its y
+        for plane_index, inside, v in _windows(x, kh, kw, sh, sw, ph, pw, oh, ow, 0):
+            equal = (v == y) | (np.isnan(v) & np.isnan(y))
+            index = np.where(inside & equal & (index < 0), plane_index, index)
+        _scatter_max(dy, index, dx)
+        if (index < 0).any():
+            raise ValueError(f"y has {(index < 0).sum()} entries that no pixel of their window in "
+                             "x equals: not max_pool2d_forward's output for this x and window")
+        return dx
+    if any(v is not None for v in (x, y, kernel)):
+        raise TypeError("max_pool2d_backward takes argmax, or x, y and kernel, not both")
     _, P, HW, ohw = check.max_pool2d_backward(dy, argmax, dx)
-    flat, index = dx.reshape(P, HW), argmax.reshape(P, ohw)
+    bad = _scatter_max(dy, argmax, dx)
+    if bad:
+        raise ValueError(f"argmax has {bad} entries outside [0, {HW}): not max_pool2d_forward's")
+    return dx
+
+
+def _scatter_max(dy, index, dx):
+    """dx = 0, then dx[index] += dy plane by plane, skipping indices outside the plane; returns
+    how many were skipped."""
+    P, HW, ohw = dx.shape[0] * dx.shape[1], dx.shape[2] * dx.shape[3], dy.shape[2] * dy.shape[3]
+    flat, index = dx.reshape(P, HW), index.reshape(P, ohw)
     flat[...] = 0
     bad = (index < 0) | (index >= HW)
     rows = np.broadcast_to(np.arange(P)[:, None], index.shape)
     np.add.at(flat, (rows[~bad], index[~bad]), dy.reshape(P, ohw)[~bad])
-    if bad.any():
-        raise ValueError(f"argmax has {bad.sum()} entries outside [0, {HW}): not max_pool2d_forward's")
-    return dx
+    return int(bad.sum())
 
 
 def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,

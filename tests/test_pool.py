@@ -393,3 +393,125 @@ def test_max_pool_with_a_kernel_wider_than_the_precomputed_tap_ranges():
     np.testing.assert_array_equal(alone, expected)
     native.max_pool2d_forward(x, alone, argmax, *window)
     np.testing.assert_array_equal(alone, expected)
+
+
+# ---- max pooling without argmax (training): the backward finds the maxima again in x ----------
+# more windows: strides 1-3, odd sizes, 1x1 maps, batch 1, a kernel over 64 columns, a row over
+# 128 output columns (several lane blocks)
+SEARCH_CASES = CASES + [
+    (1, 2, 9, 13, 3, 3, 1, True),
+    (2, 1, 1, 1, 1, 1, 0, True),
+    (1, 1, 1, 7, (1, 3), (1, 2), (0, 1), False),
+    (1, 2, 5, 300, (3, 70), (1, 5), (1, 0), True),
+    (1, 1, 4, 301, 3, 1, 1, False),
+    (2, 2, 7, 6, 2, 1, 0, True),
+]
+
+
+def with_ties_and_nans(shape, dtype, rng):
+    """Few distinct values (ties in most windows), a NaN, a -inf row: where the first maximum
+    and the NaN rule show."""
+    x = rng.integers(-2, 3, shape).astype(dtype)
+    x.flat[rng.integers(0, x.size)] = np.nan
+    x[0, 0, -1, :] = -np.inf
+    return x
+
+
+def search_backward(backend, dy, x, y, case):
+    kernel, stride, padding, ceil_mode = case[4:]
+    dx = np.full_like(x, np.nan)
+    assert backend.max_pool2d_backward(dy, None, dx, x=x, y=y, kernel=kernel, stride=stride,
+                                       padding=padding, ceil_mode=ceil_mode) is dx
+    return dx
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SEARCH_CASES, ids=str)
+def test_max_pool_backward_without_argmax_equals_the_argmax_form(case, dtype, backend, rng):
+    """y without argmax and dx found from x and y equal the twin's and, bit for bit, what the
+    int64 argmax gives (first maximum on ties, a NaN wins)."""
+    for x in (with_ties_and_nans(case[:4], dtype, rng), rng.standard_normal(case[:4]).astype(dtype)):
+        y = np.empty(out_shape(case), dtype)
+        backend.max_pool2d_forward(x, y, None, *case[4:])
+        y_twin, argmax = max_pool(reference, x, case)
+        np.testing.assert_array_equal(y, y_twin)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        expected = reference.max_pool2d_backward(dy, argmax, np.empty_like(x))
+        np.testing.assert_array_equal(search_backward(backend, dy, x, y, case), expected)
+        _, native_argmax = max_pool(native, x, case)
+        np.testing.assert_array_equal(native_argmax, argmax)
+
+
+@pytest.mark.parametrize("case", [c for c in SEARCH_CASES if np.prod(c[:4]) <= 600], ids=str)
+def test_max_pool_backward_without_argmax_matches_finite_differences(case, backend, rng):
+    x = rng.permutation(np.prod(case[:4])).reshape(case[:4]) / np.prod(case[:4])  # no ties
+    r = rng.standard_normal(out_shape(case))
+    y = np.empty(out_shape(case))
+    backend.max_pool2d_forward(x, y, None, *case[4:])
+    loss = lambda: float((r * max_pool(backend, x, case)[0]).sum())  # noqa: E731
+    np.testing.assert_allclose(search_backward(backend, r, x, y, case),
+                               finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SEARCH_CASES[len(CASES):], ids=str)
+def test_avg_pool_on_more_windows(case, dtype, include_pad, backend, rng):
+    x = rng.standard_normal(case[:4]).astype(dtype)
+    assert_close(avg_pool(backend, x, case, include_pad),
+                 direct_pool(x, *case[4:], "avg", include_pad), dtype)
+
+
+def test_max_pool_layers_keep_no_argmax(rng):
+    """MaxPool2d trains without an argmax: its dx is the argmax form's, exactly."""
+    case = (2, 3, 9, 9, 3, 2, 0, True)
+    x = with_ties_and_nans(case[:4], np.float32, rng)
+    layer = layers.MaxPool2d(*case[4:])
+    y = layer.forward(x)
+    assert not any(isinstance(v, np.ndarray) and v.dtype == np.int64 for v in vars(layer).values())
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    expected_y, argmax = max_pool(native, x, case)
+    np.testing.assert_array_equal(y, expected_y)
+    np.testing.assert_array_equal(layer.backward(dy),
+                                  native.max_pool2d_backward(dy, argmax, np.empty_like(x)))
+
+
+@pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
+def test_max_pool_backward_without_argmax_rejects_bad_input(backend):
+    x, dx = np.ones((1, 2, 6, 6), np.float32), np.empty((1, 2, 6, 6), np.float32)
+    y, dy = np.ones((1, 2, 3, 3), np.float32), np.ones((1, 2, 3, 3), np.float32)
+    with pytest.raises(TypeError, match="without argmax needs x"):
+        backend.max_pool2d_backward(dy, None, dx, y=y, kernel=2)
+    with pytest.raises(TypeError, match="without argmax needs kernel"):
+        backend.max_pool2d_backward(dy, None, dx, x=x, y=y)
+    with pytest.raises(TypeError, match="takes argmax, or x, y and kernel, not both"):
+        backend.max_pool2d_backward(dy, np.zeros((1, 2, 3, 3), np.int64), dx, x=x, y=y, kernel=2)
+    with pytest.raises(ValueError, match=r"y must have shape \(1, 2, 3, 3\)"):
+        backend.max_pool2d_backward(dy, None, dx, x=x, y=np.ones((1, 2, 2, 2), np.float32), kernel=2)
+    with pytest.raises(ValueError, match=r"dx must have shape \(1, 2, 6, 6\)"):
+        backend.max_pool2d_backward(dy, None, dx[:, :, :5], x=x, y=y, kernel=2)
+    with pytest.raises(TypeError, match="y has dtype float64, expected float32"):
+        backend.max_pool2d_backward(dy, None, dx, x=x, y=y.astype(np.float64), kernel=2)
+    with pytest.raises(ValueError, match="dx and x must not overlap"):
+        backend.max_pool2d_backward(dy, None, x, x=x, y=y, kernel=2)
+    assert backend.max_pool2d_backward(y, None, dx, x=x, y=y, kernel=2) is dx  # dy may be y
+    with pytest.raises(ValueError, match="y has 17 entries that no pixel of their window in x equals"):
+        y_other = y.copy()
+        y_other.flat[1:] = 2
+        backend.max_pool2d_backward(dy, None, dx, x=x, y=y_other, kernel=2)
+    with pytest.raises(ValueError, match="y has 18 entries"):
+        backend.max_pool2d_backward(dy, None, dx, x=x, y=np.full_like(y, np.nan), kernel=2)
+
+
+def test_max_pool_search_refuses_a_kernel_it_cannot_number(backend):
+    """The first-maximum search numbers a window's taps in 31 bits: a 2^16 x 2^16 kernel (on a
+    plane it fits, padding half of it) is refused with a clear message, before any memory is
+    touched."""
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (1, 1, 1, 1), (4, 4, 4, 4))
+    k, p = 2 ** 16, 2 ** 15
+    y = np.empty((1, 1, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="too large for max pooling's argmax"):
+        backend.max_pool2d_forward(x, y, np.empty((1, 1, 2, 2), np.int64), k, 1, p)
+    with pytest.raises(ValueError, match="too large for max pooling's argmax"):
+        backend.max_pool2d_backward(y, None, np.empty((1, 1, 1, 1), np.float32), x=x, y=y,
+                                    kernel=k, stride=1, padding=p)

@@ -243,10 +243,11 @@ def _pool_layer(backend, x, kernel, stride, padding, ceil_mode, kind):
         return (lambda: backend.global_avg_pool_forward(x, y),
                 lambda: backend.global_avg_pool_backward(y, dx), y)
     oh, ow = (output_size(n, kernel, stride, padding, ceil_mode) for n in (H, W))
-    y, dx, argmax = np.empty((B, C, oh, ow), x.dtype), np.empty_like(x), np.empty((B, C, oh, ow), np.int64)
-    if kind == "max":
-        return (lambda: backend.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode),
-                lambda: backend.max_pool2d_backward(y, argmax, dx), y)
+    y, dx = np.empty((B, C, oh, ow), x.dtype), np.empty_like(x)
+    if kind == "max":  # as layers.MaxPool2d trains: no argmax, the backward finds the maxima in x
+        window = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+        return (lambda: backend.max_pool2d_forward(x, y, None, **window),
+                lambda: backend.max_pool2d_backward(y, None, dx, x=x, y=y, **window), y)
     return (lambda: backend.avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode),
             lambda: backend.avg_pool2d_backward(y, dx, kernel, stride, padding, ceil_mode), y)
 

@@ -209,6 +209,14 @@ static void NAME(test_pool)(size_t P, size_t H, size_t W, size_t k, size_t st, s
     for (size_t q = 0; q < P * oh * ow; ++q) sdy += dy[q];
     for (size_t q = 0; q < P * H * W; ++q) sdx += dx[q];
     NAME(check)("max_pool2d_backward sum", 0, sdx, sdy, P, H, W);
+    /* without argmax: the maxima found again in x give the same dx, bit for bit */
+    real *dx2 = NAME(alloc)(P * H * W, &seed);
+    if (K(max_pool2d_backward_search)(dx2, dy, x, y, P, H, W, oh, ow, k, k, st, st, p, p)
+        || memcmp(dx, dx2, P * H * W * sizeof(real))) {
+        fprintf(stderr, "FAIL max_pool2d_backward_search (%s)\n", TYPE_NAME);
+        ++failures;
+    }
+    free(dx2);
     for (int include = 0; include < 2; ++include) {
         K(avg_pool2d_forward)(y, x, P, H, W, oh, ow, k, k, st, st, p, p, include);
         K(avg_pool2d_backward)(dx, dy, P, H, W, oh, ow, k, k, st, st, p, p, include);
