@@ -209,14 +209,22 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
     return f64, B, C, S, eps, momentum
 
 
-def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta):
+def _relu_output(y_relu, x):
+    """The (name, array, count, written) spec of a fused ReLU's output (like x), or none."""
+    if y_relu is None:
+        return ()
+    same_shape("y_relu", y_relu, x.shape)
+    return (("y_relu", y_relu, x.size, False),)
+
+
+def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu=None):
     B, C, S = nchw("x", x)
     same_shape("dy", dy, x.shape)
     same_shape("dx", dx, x.shape)
     return arrays(("dy", dy, x.size, False), ("x", x, x.size, False), ("mean", mean, C, False),
                   ("invstd", invstd, C, False), ("gamma", gamma, C, False),
                   ("dx", dx, x.size, True), ("dgamma", dgamma, C, True),
-                  ("dbeta", dbeta, C, True)), B, C, S
+                  ("dbeta", dbeta, C, True), *_relu_output(y_relu, x)), B, C, S
 
 
 def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean,
@@ -232,7 +240,7 @@ def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance,
 
 
 def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_updates,
-                               bias_updates):
+                               bias_updates, y_relu=None):
     B, C, S = nchw("x", x)
     same_shape("delta", delta, x.shape)
     same_shape("x_norm", x_norm, x.shape)
@@ -240,7 +248,7 @@ def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_u
                   ("x_norm", x_norm, x.size, False), ("mean", mean, C, False),
                   ("variance", variance, C, False), ("scales", scales, C, False),
                   ("scale_updates", scale_updates, C, True),
-                  ("bias_updates", bias_updates, C, True)), B, C, S
+                  ("bias_updates", bias_updates, C, True), *_relu_output(y_relu, x)), B, C, S
 
 
 # ---- convolution, pooling and the other layers ---------------------------------------------

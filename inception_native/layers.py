@@ -51,7 +51,7 @@ def _one_call_at_a_time(method):
     another thread (dict.setdefault is atomic: no lock needed). The same thread may enter again:
     a subclass's forward calling its parent's."""
     @functools.wraps(method)
-    def exclusive(self, *args):
+    def exclusive(self, *args, **options):
         mine = [threading.get_ident()]
         holder = _running.setdefault(id(self), mine)
         if holder[0] != mine[0]:
@@ -59,9 +59,9 @@ def _one_call_at_a_time(method):
                                "backward (in another thread): a layer or network serves one "
                                "call at a time; use one object per thread")
         if holder is not mine:  # an outer call of this thread holds it and will release it
-            return method(self, *args)
+            return method(self, *args, **options)
         try:
-            return method(self, *args)
+            return method(self, *args, **options)
         finally:
             del _running[id(self)]
     return exclusive
@@ -133,7 +133,9 @@ class Container(Layer):
 class Conv2d(Layer):
     """y = conv2d(x, weight) + bias; weight (out, in, kh, kw) He-initialised from `rng`,
     bias optional (left out before a BatchNorm). kernel, stride, padding: int or (h, w).
-    input_grad=False skips dL/dx (a network's first layer): backward returns None."""
+    input_grad=False skips dL/dx (a network's first layer): backward returns None.
+    forward(x, relu=True) runs a ReLU in the kernel's store, y = max(conv + bias, 0); the
+    backward that follows then masks dy by y's sign as it reads it (a ReLU fused both ways)."""
 
     def __init__(self, in_channels, out_channels, kernel, stride=1, padding=0, bias=True,
                  dtype=np.float32, backend=native, rng=None, input_grad=True):
@@ -148,6 +150,7 @@ class Conv2d(Layer):
             self.params["bias"] = np.zeros(out_channels, dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._x = self._y = self._dx = self._work = self._plan = self._plan_key = None
+        self._relu = False
 
     def output_shape(self, shape):
         B, C, H, W = shape
@@ -167,12 +170,12 @@ class Conv2d(Layer):
             self._work, self._plan_key = np.empty(self._plan.workspace, x.dtype), key
         return {"plan": self._plan, "workspace": self._work}
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
         self._check_input(x, 4)
         self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
         self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self._y,
-                                    self.stride, self.padding, **self._planned(x))
-        self._x = x  # kept for the backward once the forward has succeeded
+                                    self.stride, self.padding, relu=relu, **self._planned(x))
+        self._x, self._relu = x, relu  # kept for the backward once the forward has succeeded
         return self._y
 
     def backward(self, dy):
@@ -180,7 +183,9 @@ class Conv2d(Layer):
         self._dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
         return self.backend.conv2d_backward(dy, x, self.params["weight"], self._dx,
                                             self.grads["weight"], self.grads.get("bias"),
-                                            self.stride, self.padding, **self._planned(x))
+                                            self.stride, self.padding,
+                                            y_relu=self._y if self._relu else None,
+                                            **self._planned(x))
 
 
 class Linear(Layer):
@@ -426,7 +431,8 @@ class BatchNorm(Layer):
     flavour "darknet": Darknet's batchnorm layer, blas routine by blas routine (its own fixed
     epsilons and 0.99/0.01 rolling update; eps and momentum do not apply).
     Parameters: gamma (Darknet's scales) and beta (biases); gradients in `grads`, overwritten by
-    each backward.
+    each backward. forward(x, relu=True) stores max(y, 0) and the backward that follows masks
+    dy by y's sign (BN + ReLU fused both ways, no pass or buffer of the ReLU's own).
     """
 
     def __init__(self, channels, flavour="exact", eps=1e-5, momentum=0.01, dtype=np.float32,
@@ -445,30 +451,33 @@ class BatchNorm(Layer):
         self.variance = np.zeros(channels, dtype) if flavour == "darknet" else None
         self.buffers = {"rolling_mean": self.rolling_mean, "rolling_variance": self.rolling_variance}
         self._x = self._y = self._x_norm = self._dx = None
+        self._relu = False
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
         """y for x of shape (batch, channels, ...); x is kept (not copied) for the backward."""
         gamma, beta = self.params["gamma"], self.params["beta"]
         self._x, self._y = x, _reuse(self._y, x.shape, x.dtype)
-        self._trained = self.training
+        self._trained, self._relu = self.training, relu
         if self.flavour == "exact":
             return self.backend.batchnorm_forward(
                 x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self.mean,
-                self.invstd, training=self.training, eps=self.eps, momentum=self.momentum)
+                self.invstd, training=self.training, eps=self.eps, momentum=self.momentum,
+                relu=relu)
         self._x_norm = _reuse(self._x_norm, x.shape, x.dtype)
         return self.backend.batchnorm_forward_darknet(
             x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self._x_norm,
-            self.mean, self.variance, training=self.training)
+            self.mean, self.variance, training=self.training, relu=relu)
 
     def backward(self, dy):
         """dL/dx from dL/dy; fills grads["gamma"] and grads["beta"]."""
         if self._x is None:
             raise RuntimeError("backward called before forward")
         self._dx = _reuse(self._dx, dy.shape, dy.dtype)
+        y_relu = self._y if self._relu else None
         if self.flavour == "exact":
             return self.backend.batchnorm_backward(
                 dy, self._x, self.mean, self.invstd, self.params["gamma"], self._dx,
-                self.grads["gamma"], self.grads["beta"], training=self._trained)
+                self.grads["gamma"], self.grads["beta"], training=self._trained, y_relu=y_relu)
         if not self._trained:
             raise NotImplementedError("the darknet flavour differentiates training mode only")
         self.backend.copy_cpu(dy.size, dy, 1, self._dx, 1)
@@ -476,7 +485,7 @@ class BatchNorm(Layer):
             g.fill(0)  # Darknet's updates accumulate; a layer's grads are per backward
         return self.backend.batchnorm_backward_darknet(
             self._dx, self._x, self._x_norm, self.mean, self.variance, self.params["gamma"],
-            self.grads["gamma"], self.grads["beta"])
+            self.grads["gamma"], self.grads["beta"], y_relu=y_relu)
 
 
 def _add_into(backend, total, parts):
@@ -520,6 +529,42 @@ class Sequential(Container):
         for _, layer in reversed(self.children):
             dy = layer.backward(dy)
         return dy
+
+
+class ConvUnit(Sequential):
+    """conv -> [BatchNorm ->] ReLU as one unit, run fused: the ReLU in the store of the layer
+    before it (the convolution's kernel, or BatchNorm's) and, backward, dy masked by that
+    layer's output as its backward reads it. The ReLU child never runs (it holds no buffer);
+    it is there for the paths (conv.weight, bn.gamma, relu) that checkpoints, torchvision
+    import, Darknet export and freeze read, which are those of Sequential(conv, [bn,] relu).
+    fused = False runs the composition instead, layer by layer (the same numbers: tests and
+    benchmarks compare the two)."""
+
+    fused = True
+
+    def __init__(self, conv, bn, relu):
+        if not isinstance(conv, Conv2d) or type(relu) is not ReLU:
+            raise TypeError("ConvUnit takes a Conv2d, a BatchNorm or None, and a ReLU")
+        if bn is not None and not isinstance(bn, BatchNorm):
+            raise TypeError(f"bn must be a BatchNorm or None, got {type(bn).__name__}")
+        super().__init__(*[layer for layer in (conv, bn, relu) if layer is not None],
+                         names=("conv", "relu") if bn is None else ("conv", "bn", "relu"))
+        self.conv, self.bn, self._ran_fused = conv, bn, None
+
+    def forward(self, x):
+        self._ran_fused = self.fused
+        if not self.fused:
+            return super().forward(x)
+        if self.bn is None:
+            return self.conv.forward(x, relu=True)
+        return self.bn.forward(self.conv.forward(x), relu=True)
+
+    def backward(self, dy):
+        if not self._saved(self._ran_fused):  # the forward ran the composition
+            return super().backward(dy)
+        if self.bn is not None:
+            dy = self.bn.backward(dy)
+        return self.conv.backward(dy)
 
 
 class Concat(Container):
