@@ -4,7 +4,8 @@ installed) and the machine's limits, in sections (batchnorm, conv, pool), or one
 
     batchnorm    BatchNorm kernels (bench/batchnorm.py)
     conv, pool   GoogLeNet's and Inception v3's convolution and pooling layers (bench/conv.py)
-    --model      a whole network, inference and a training step (bench/model.py)
+    --model      a whole network, inference and a training step (bench/model.py); with
+                 --profile, where a native training step spends its time instead
     --distributed  the data-parallel training step under mpirun (bench/distributed.py)
 """
 import importlib.util
@@ -51,6 +52,8 @@ def run(args):
             check_output(option, path)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("--plot needs matplotlib: pip install 'inception-native[plot]'")
+    if getattr(args, "profile", False) and (not args.model or getattr(args, "distributed", False)):
+        raise SystemExit("--profile goes with --model (and not with --distributed)")
     if getattr(args, "distributed", False):
         from . import distributed
 
@@ -62,7 +65,17 @@ def run(args):
           f"PyTorch {env['torch'] or 'not installed'}", flush=True)
     repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
     results = {"environment": env}
-    if args.model:
+    if args.model and getattr(args, "profile", False):
+        from . import model
+
+        steps = repeats("model")
+        print(f"\n{args.model}: a native training step at batch {args.batch}, mean of {steps} "
+              "after one warm-up", flush=True)
+        spent = model.profile(args.model, threads, args.batch, steps=steps)
+        print(model.format_profile(spent), flush=True)
+        results["profile"] = [{"layer": layer, "direction": direction, "seconds": seconds}
+                              for (layer, direction), seconds in spent.items()]
+    elif args.model:
         from . import model
 
         results["model"] = _section(
