@@ -222,12 +222,14 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
     }
 }
 
-/* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise):
+/* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise;
+ * dx += instead when dx_accumulate, the sum of an Inception block's branches):
  *     dbias = sum dY;  dw = dY col(x)^T (threads own disjoint taps: no reduction, the same bits
  *     on any thread count);  dx phase by phase (in_convk_dx_phase), each w' col(dY); dY = dy
  *     masked by y_relu > 0 when y_relu is given. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
-                          const real *dy, const real *y_relu, const real *x, const real *w)
+                          const real *dy, const real *y_relu, const real *x, const real *w,
+                          int dx_accumulate)
 {
     real *base = in_convk_aligned(work);
     size_t B = p->B, C = p->C, OC = p->OC;
@@ -246,14 +248,14 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
         }
     }
     if (dx) {
-        if (p->kh < p->sh || p->kw < p->sw) /* some phases get no tap: dx is 0 there */
+        if (!dx_accumulate && (p->kh < p->sh || p->kw < p->sw)) /* phases with no tap: dx = 0 */
             memset(dx, 0, B * C * p->H * p->W * sizeof(real));
         for (size_t ry = 0; ry < p->sh; ++ry)
             for (size_t rx = 0; rx < p->sw; ++rx) {
                 in_convk_gemm g;
                 if (!in_convk_dx_phase(&g, p, ry, rx)) continue;
                 const NAME(epilogue) e = {dx + ry * p->W + rx, C * p->H * p->W, p->H * p->W,
-                                          p->sh * p->W, p->sw, 0, 0, 0, 0};
+                                          p->sh * p->W, p->sw, 0, 0, 0, dx_accumulate};
                 NAME(pack_panels)(base, w, C, g.K, p, &g, p->threads);
                 NAME(prepare)(base + p->dx_src_at, dy, y_relu, &g, B, p->threads);
                 NAME(run_gemm)(&g, &e, base + p->dx_src_at, base, base + p->dx_threads_at, p->isa,

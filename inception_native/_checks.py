@@ -450,8 +450,12 @@ def conv2d_forward(x, weight, bias, y, y_shape, workspace, need, scale=None, shi
     return f64, y_image
 
 
-def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need, y_relu=None):
-    """As conv2d_forward, for the backward's arrays; y_relu (like dy) or None."""
+def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need, y_relu=None,
+                    accumulate=False):
+    """As conv2d_forward, for the backward's arrays; y_relu (like dy) or None; accumulate
+    (dx += dL/dx) needs a dx."""
+    if accumulate and dx is None:
+        raise ValueError("accumulate=True needs dx (the array to add dL/dx into), got None")
     same_shape("dy", dy, y_shape)
     same_shape("dweight", dweight, weight.shape)
     if dx is not None:

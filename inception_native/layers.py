@@ -44,6 +44,19 @@ def _prefixed(children, attribute):
 
 
 _running = {}  # id of each object inside a forward or backward -> the thread running it
+_scratch = threading.local()  # each thread's convolution workspace (see _workspace)
+
+
+def _workspace(values, dtype):
+    """`values` elements of dtype that every convolution this thread runs shares as its
+    workspace: a convolution uses it within one call only, and a thread runs one call at a
+    time, so one array (grown to the largest need, kept for the thread's life) serves a whole
+    network instead of one per layer."""
+    need = values * np.dtype(dtype).itemsize
+    held = getattr(_scratch, "array", None)
+    if held is None or held.nbytes < need:
+        held = _scratch.array = np.empty(need, np.uint8)
+    return held[:need].view(dtype)
 
 
 def _one_call_at_a_time(method):
@@ -81,6 +94,8 @@ class Layer:
     training = True
     params = grads = buffers = MappingProxyType({})  # none, read-only
     children = ()  # (name, layer) pairs of a container
+    # backward(dy, dx=array, accumulate=flag) writes (or adds) dL/dx into a given array
+    takes_dx = False
 
     def train(self, mode=True):
         self.training = mode
@@ -149,7 +164,7 @@ class Conv2d(Layer):
         if bias:
             self.params["bias"] = np.zeros(out_channels, dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self._x = self._y = self._dx = self._work = self._plan = self._plan_key = None
+        self._x = self._y = self._dx = self._plan = self._plan_key = None
         self._relu = False
 
     def output_shape(self, shape):
@@ -161,14 +176,14 @@ class Conv2d(Layer):
         return (B, weight.shape[0], *output_hw(H, W, kh, kw, sh, sw, ph, pw))
 
     def _planned(self, x):
-        """The plan and workspace for x, made again only when x's shape or dtype or the thread
-        count changes."""
+        """The plan for x, made again only when x's shape or dtype or the thread count changes,
+        and the thread's shared workspace."""
         key = (x.shape, x.dtype, get_num_threads())
         if self._plan_key != key:
             self._plan = self.backend.conv2d_plan(x.shape, self.params["weight"].shape,
                                                   self.stride, self.padding)
-            self._work, self._plan_key = np.empty(self._plan.workspace, x.dtype), key
-        return {"plan": self._plan, "workspace": self._work}
+            self._plan_key = key
+        return {"plan": self._plan, "workspace": _workspace(self._plan.workspace, x.dtype)}
 
     def forward(self, x, relu=False):
         self._check_input(x, 4)
@@ -178,14 +193,20 @@ class Conv2d(Layer):
         self._x, self._relu = x, relu  # kept for the backward once the forward has succeeded
         return self._y
 
-    def backward(self, dy):
+    @property
+    def takes_dx(self):
+        return self.input_grad
+
+    def backward(self, dy, dx=None, accumulate=False):
+        """dL/dx into its own buffer, or into dx (+= when accumulate) when given (takes_dx)."""
         x = self._saved(self._x)
-        self._dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
-        return self.backend.conv2d_backward(dy, x, self.params["weight"], self._dx,
+        if dx is None:
+            self._dx = dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
+        return self.backend.conv2d_backward(dy, x, self.params["weight"], dx,
                                             self.grads["weight"], self.grads.get("bias"),
                                             self.stride, self.padding,
                                             y_relu=self._y if self._relu else None,
-                                            **self._planned(x))
+                                            accumulate=accumulate, **self._planned(x))
 
 
 class Linear(Layer):
@@ -525,10 +546,15 @@ class Sequential(Container):
             x = layer.forward(x)
         return x
 
-    def backward(self, dy):
-        for _, layer in reversed(self.children):
+    @property
+    def takes_dx(self):
+        return self.children[0][1].takes_dx
+
+    def backward(self, dy, **into):
+        """into: dx= and accumulate= for the first layer, when it takes_dx."""
+        for _, layer in reversed(self.children[1:]):
             dy = layer.backward(dy)
-        return dy
+        return self.children[0][1].backward(dy, **into)
 
 
 class ConvUnit(Sequential):
@@ -559,30 +585,33 @@ class ConvUnit(Sequential):
             return self.conv.forward(x, relu=True)
         return self.bn.forward(self.conv.forward(x), relu=True)
 
-    def backward(self, dy):
+    def backward(self, dy, **into):
         if not self._saved(self._ran_fused):  # the forward ran the composition
-            return super().backward(dy)
+            return super().backward(dy, **into)
         if self.bn is not None:
             dy = self.bn.backward(dy)
-        return self.conv.backward(dy)
+        return self.conv.backward(dy, **into)
 
 
 class Concat(Container):
     """Parallel branches on the same input, their outputs side by side along the channels
     (an Inception module). The backward splits dy by branch and sums the branches' input
-    gradients into dL/dx."""
+    gradients into dL/dx: the branches that cannot write it first (a pooling branch: copied,
+    then added), then those whose first layer takes_dx add their part into it in their own
+    backward's store (no buffer of their own)."""
 
     def __init__(self, *branches, backend=native):
         if not branches:
             raise ValueError("Concat needs at least one branch")
         self.children = [(f"branch{i}", b) for i, b in enumerate(branches)]
         self.backend = backend
-        self._y = self._dx = self._dys = self._shapes = None
+        self._y = self._dx = self._dys = self._shapes = self._x_shape = None
 
     def output_shape(self, shape):
         return joined_shape([b.output_shape(shape) for _, b in self.children], "the branches' outputs")
 
     def forward(self, x):
+        self._x_shape = x.shape
         outputs = [b.forward(x) for _, b in self.children]
         shape = (x.shape[0], sum(o.shape[1] for o in outputs), *outputs[0].shape[2:])
         self._y = _reuse(self._y, shape, x.dtype)
@@ -594,9 +623,18 @@ class Concat(Container):
         self._dys = [_reuse(d, s, dy.dtype) for d, s in zip(self._dys or [None] * len(self._shapes),
                                                              self._shapes)]
         self.backend.concat_backward(dy, self._dys)
-        dxs = [b.backward(d) for (_, b), d in zip(self.children, self._dys)]
-        self._dx = _reuse(self._dx, dxs[0].shape, dy.dtype)
-        return _add_into(self.backend, self._dx, dxs)
+        self._dx = dx = _reuse(self._dx, self._x_shape, dy.dtype)
+        written = False
+        for i in sorted(range(len(self.children)), key=lambda i: self.children[i][1].takes_dx):
+            branch = self.children[i][1]
+            if branch.takes_dx:
+                branch.backward(self._dys[i], dx=dx, accumulate=written)
+            elif written:
+                self.backend.axpy_cpu(dx.size, 1.0, branch.backward(self._dys[i]), 1, dx, 1)
+            else:
+                self.backend.copy_cpu(dx.size, branch.backward(self._dys[i]), 1, dx, 1)
+            written = True
+        return dx
 
 
 # ---- Darknet's layers: its activations, softmax, [route] and [maxpool] ---------------------

@@ -305,10 +305,11 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, p
 
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None, *,
-                    plan=None, y_relu=None):
+                    plan=None, y_relu=None, accumulate=False):
     plan = checked_plan(plan, x, weight, stride, padding)
+    accumulate = check.truth("accumulate", accumulate)
     check.conv2d_backward(dy, x, weight, dx, dweight, dbias, plan.output_shape, workspace,
-                          plan.workspace, y_relu)
+                          plan.workspace, y_relu, accumulate)
     B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
     dy = _relu_masked(dy, y_relu)
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
@@ -318,7 +319,7 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
         dbias[...] = dy.sum(axis=(0, 2, 3), dtype=np.float64)
     if dx is not None:
         dcols = (weight.reshape(OC, -1).T @ dY).reshape(cols.shape)
-        dx[...] = _raise(dcols, x.shape, kh, kw, ph, pw, sh, sw)
+        dx[...] = _raise(dcols, x.shape, kh, kw, ph, pw, sh, sw) + (dx if accumulate else 0)
     return dx
 
 
