@@ -18,6 +18,7 @@ RuntimeError (instead of returning the other call's results); separate objects, 
 per thread, run fully in parallel (the kernels release the GIL).
 """
 import functools
+import math
 import threading
 from types import MappingProxyType
 
@@ -44,19 +45,20 @@ def _prefixed(children, attribute):
 
 
 _running = {}  # id of each object inside a forward or backward -> the thread running it
-_scratch = threading.local()  # each thread's convolution workspace (see _workspace)
+_scratch = threading.local()  # each thread's scratch arrays (see _thread_scratch)
 
 
-def _workspace(values, dtype):
-    """`values` elements of dtype that every convolution this thread runs shares as its
-    workspace: a convolution uses it within one call only, and a thread runs one call at a
-    time, so one array (grown to the largest need, kept for the thread's life) serves a whole
-    network instead of one per layer."""
+def _thread_scratch(key, values, dtype):
+    """`values` elements of dtype from this thread's scratch array `key`, shared by every layer
+    that this thread runs and that uses it within one call only (a thread runs one call at a
+    time): one array, grown to the largest need and kept for the thread's life, serves a whole
+    network instead of one per layer. Keys: "conv", every convolution's workspace; ("split",
+    depth), the dy slices of the Concats being differentiated, one per nesting depth."""
+    arrays = _scratch.__dict__.setdefault("arrays", {})
     need = values * np.dtype(dtype).itemsize
-    held = getattr(_scratch, "array", None)
-    if held is None or held.nbytes < need:
-        held = _scratch.array = np.empty(need, np.uint8)
-    return held[:need].view(dtype)
+    if key not in arrays or arrays[key].nbytes < need:
+        arrays[key] = np.empty(need, np.uint8)
+    return arrays[key][:need].view(dtype)
 
 
 def _one_call_at_a_time(method):
@@ -183,7 +185,7 @@ class Conv2d(Layer):
             self._plan = self.backend.conv2d_plan(x.shape, self.params["weight"].shape,
                                                   self.stride, self.padding)
             self._plan_key = key
-        return {"plan": self._plan, "workspace": _workspace(self._plan.workspace, x.dtype)}
+        return {"plan": self._plan, "workspace": _thread_scratch("conv", self._plan.workspace, x.dtype)}
 
     def forward(self, x, relu=False):
         self._check_input(x, 4)
@@ -605,7 +607,7 @@ class Concat(Container):
             raise ValueError("Concat needs at least one branch")
         self.children = [(f"branch{i}", b) for i, b in enumerate(branches)]
         self.backend = backend
-        self._y = self._dx = self._dys = self._shapes = self._x_shape = None
+        self._y = self._dx = self._shapes = self._x_shape = None
 
     def output_shape(self, shape):
         return joined_shape([b.output_shape(shape) for _, b in self.children], "the branches' outputs")
@@ -619,20 +621,30 @@ class Concat(Container):
         return self.backend.concat_forward(outputs, self._y)
 
     def backward(self, dy):
+        """The split of dy lives in the thread's scratch for this call only (a Concat within a
+        branch of another uses the next depth's)."""
         self._saved(self._shapes)
-        self._dys = [_reuse(d, s, dy.dtype) for d, s in zip(self._dys or [None] * len(self._shapes),
-                                                             self._shapes)]
-        self.backend.concat_backward(dy, self._dys)
+        depth = _scratch.__dict__.get("concat_depth", 0)
+        _scratch.concat_depth = depth + 1
+        try:
+            return self._backward(dy, _thread_scratch(("split", depth), dy.size, dy.dtype))
+        finally:
+            _scratch.concat_depth = depth
+
+    def _backward(self, dy, split):
+        ends = np.cumsum([0] + [math.prod(s) for s in self._shapes])
+        dys = [split[a:b].reshape(s) for a, b, s in zip(ends, ends[1:], self._shapes)]
+        self.backend.concat_backward(dy, dys)
         self._dx = dx = _reuse(self._dx, self._x_shape, dy.dtype)
         written = False
         for i in sorted(range(len(self.children)), key=lambda i: self.children[i][1].takes_dx):
             branch = self.children[i][1]
             if branch.takes_dx:
-                branch.backward(self._dys[i], dx=dx, accumulate=written)
+                branch.backward(dys[i], dx=dx, accumulate=written)
             elif written:
-                self.backend.axpy_cpu(dx.size, 1.0, branch.backward(self._dys[i]), 1, dx, 1)
+                self.backend.axpy_cpu(dx.size, 1.0, branch.backward(dys[i]), 1, dx, 1)
             else:
-                self.backend.copy_cpu(dx.size, branch.backward(self._dys[i]), 1, dx, 1)
+                self.backend.copy_cpu(dx.size, branch.backward(dys[i]), 1, dx, 1)
             written = True
         return dx
 
