@@ -98,6 +98,9 @@ class Layer:
     children = ()  # (name, layer) pairs of a container
     # backward(dy, dx=array, accumulate=flag) writes (or adds) dL/dx into a given array
     takes_dx = False
+    # forward(x, out=array) writes y into a given array, e.g. a channel slice of a Concat's
+    # output, and backward then reads dy as a channel slice laid out alike
+    gives_out = False
 
     def train(self, mode=True):
         self.training = mode
@@ -166,7 +169,7 @@ class Conv2d(Layer):
         if bias:
             self.params["bias"] = np.zeros(out_channels, dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self._x = self._y = self._dx = self._plan = self._plan_key = None
+        self._x = self._y = self._buffer = self._dx = self._plan = self._plan_key = None
         self._relu = False
 
     def output_shape(self, shape):
@@ -187,13 +190,17 @@ class Conv2d(Layer):
             self._plan_key = key
         return {"plan": self._plan, "workspace": _thread_scratch("conv", self._plan.workspace, x.dtype)}
 
-    def forward(self, x, relu=False):
+    gives_out = True
+
+    def forward(self, x, relu=False, out=None):
+        """y into its own buffer, or into out (a channel slice of a larger tensor) when given."""
         self._check_input(x, 4)
-        self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
-        self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self._y,
+        if out is None:
+            out = self._buffer = _reuse(self._buffer, self.output_shape(x.shape), x.dtype)
+        self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), out,
                                     self.stride, self.padding, relu=relu, **self._planned(x))
-        self._x, self._relu = x, relu  # kept for the backward once the forward has succeeded
-        return self._y
+        self._x, self._y, self._relu = x, out, relu  # kept for the backward
+        return out
 
     @property
     def takes_dx(self):
@@ -543,10 +550,15 @@ class Sequential(Container):
             shape = layer.output_shape(shape)
         return shape
 
-    def forward(self, x):
-        for _, layer in self.children:
+    @property
+    def gives_out(self):
+        return self.children[-1][1].gives_out
+
+    def forward(self, x, **out):
+        """out: out= for the last layer, when it gives_out."""
+        for _, layer in self.children[:-1]:
             x = layer.forward(x)
-        return x
+        return self.children[-1][1].forward(x, **out)
 
     @property
     def takes_dx(self):
@@ -579,12 +591,16 @@ class ConvUnit(Sequential):
                          names=("conv", "relu") if bn is None else ("conv", "bn", "relu"))
         self.conv, self.bn, self._ran_fused = conv, bn, None
 
-    def forward(self, x):
+    @property
+    def gives_out(self):
+        return self.fused and self.bn is None
+
+    def forward(self, x, **out):
         self._ran_fused = self.fused
         if not self.fused:
-            return super().forward(x)
+            return super().forward(x, **out)
         if self.bn is None:
-            return self.conv.forward(x, relu=True)
+            return self.conv.forward(x, relu=True, **out)
         return self.bn.forward(self.conv.forward(x), relu=True)
 
     def backward(self, dy, **into):
@@ -600,7 +616,9 @@ class Concat(Container):
     (an Inception module). The backward splits dy by branch and sums the branches' input
     gradients into dL/dx: the branches that cannot write it first (a pooling branch: copied,
     then added), then those whose first layer takes_dx add their part into it in their own
-    backward's store (no buffer of their own)."""
+    backward's store (no buffer of their own). A branch that gives_out (ending in a convolution
+    with its ReLU fused, no BatchNorm) writes its output straight into its channels of the
+    concatenation and reads its dL/dy from the same channels of dy: no copies either way."""
 
     def __init__(self, *branches, backend=native):
         if not branches:
@@ -612,13 +630,20 @@ class Concat(Container):
     def output_shape(self, shape):
         return joined_shape([b.output_shape(shape) for _, b in self.children], "the branches' outputs")
 
+    def _channels(self):
+        """(branch, its first channel, one past its last) in the concatenation."""
+        ends = np.cumsum([0] + [s[1] for s in self._shapes])
+        return [(b, int(c0), int(c1)) for (_, b), c0, c1 in zip(self.children, ends, ends[1:])]
+
     def forward(self, x):
-        self._x_shape = x.shape
-        outputs = [b.forward(x) for _, b in self.children]
-        shape = (x.shape[0], sum(o.shape[1] for o in outputs), *outputs[0].shape[2:])
-        self._y = _reuse(self._y, shape, x.dtype)
-        self._shapes = [o.shape for o in outputs]
-        return self.backend.concat_forward(outputs, self._y)
+        self._x_shape, self._shapes = x.shape, [b.output_shape(x.shape) for _, b in self.children]
+        self._y = _reuse(self._y, joined_shape(self._shapes, "the branches' outputs"), x.dtype)
+        for branch, c0, c1 in self._channels():
+            if branch.gives_out:
+                branch.forward(x, out=self._y[:, c0:c1])
+            else:
+                self._y[:, c0:c1] = branch.forward(x)
+        return self._y
 
     def backward(self, dy):
         """The split of dy lives in the thread's scratch for this call only (a Concat within a
@@ -632,9 +657,14 @@ class Concat(Container):
             _scratch.concat_depth = depth
 
     def _backward(self, dy, split):
-        ends = np.cumsum([0] + [math.prod(s) for s in self._shapes])
-        dys = [split[a:b].reshape(s) for a, b, s in zip(ends, ends[1:], self._shapes)]
-        self.backend.concat_backward(dy, dys)
+        dys, at = [], 0
+        for (branch, c0, c1), shape in zip(self._channels(), self._shapes):
+            if branch.gives_out:  # a channel slice, read in place
+                dys.append(dy[:, c0:c1])
+            else:
+                dys.append(split[at:at + math.prod(shape)].reshape(shape))
+                dys[-1][...] = dy[:, c0:c1]
+                at += dys[-1].size
         self._dx = dx = _reuse(self._dx, self._x_shape, dy.dtype)
         written = False
         for i in sorted(range(len(self.children)), key=lambda i: self.children[i][1].takes_dx):

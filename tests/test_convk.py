@@ -114,6 +114,29 @@ def test_backward_accumulates_dx_on_request(isa, case, dtype, algorithm, rng):
             assert_close(g, e, dtype)
 
 
+@pytest.mark.parametrize("algorithm", ["convk", "im2col"])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_backward_reads_dy_and_y_relu_from_channel_slices(isa, case, algorithm, rng):
+    """An Inception branch's dL/dy and ReLU output as channels [c0, c1) of its block's: the
+    same gradients as from contiguous copies."""
+    x, w, stride, padding, _ = make(rng, case, np.float64)
+    plan = native.conv2d_plan(x.shape, w.shape, stride, padding, algorithm=algorithm)
+    B, OC, oh, ow = plan.output_shape
+    big_dy, big_y = (rng.standard_normal((B, OC + 5, oh, ow)) for _ in range(2))
+    dy, y = big_dy[:, 3:3 + OC], big_y[:, 3:3 + OC]
+    results = []
+    for args in ((dy, y), (dy.copy(), y.copy())):
+        got = [np.empty_like(x), np.empty_like(w), np.empty(OC)]
+        native.conv2d_backward(args[0], x, w, *got, stride, padding, plan=plan, y_relu=args[1])
+        results.append(got)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, np.abs(b).max()))
+    if B > 1:  # one image: a slice is C-contiguous, its stride never used
+        with pytest.raises(ValueError, match="y_relu and dy must be laid out alike"):
+            native.conv2d_backward(dy, x, w, None, np.empty_like(w), None, stride, padding,
+                                   plan=plan, y_relu=y.copy())
+
+
 @pytest.mark.parametrize("case", CASES[:4], ids=str)
 def test_im2col_contender_gives_the_same_results(case, rng):
     x, w, stride, padding, plan = make(rng, case, np.float64)

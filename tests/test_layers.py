@@ -109,6 +109,20 @@ def test_concat_branches_add_their_input_gradients_into_one_array(rng):
     assert np.shares_memory(*workspaces)
 
 
+def test_fused_branches_write_into_and_read_from_the_concatenation(rng):
+    """Branches ending in a conv + ReLU unit (no BN) write their channels of the Concat's
+    output and read their channels of its dy in place; a BN unit's branch goes through copies."""
+    plain = layers.ConvUnit(layers.Conv2d(3, 2, 1), None, layers.ReLU())
+    with_bn = layers.ConvUnit(layers.Conv2d(3, 4, 1, bias=False), layers.BatchNorm(4), layers.ReLU())
+    block = layers.Concat(plain, layers.MaxPool2d(3, 1, 1), with_bn)
+    assert [b.gives_out for _, b in block.children] == [True, False, False]
+    y = block.forward(rng.standard_normal((2, 3, 5, 5)).astype(np.float32))
+    assert np.shares_memory(plain.conv._y, y) and plain.conv._buffer is None
+    assert not np.shares_memory(with_bn.bn._y, y)
+    np.testing.assert_array_equal(y[:, 5:], with_bn.bn._y)
+    block.backward(np.ones(y.shape, np.float32))
+
+
 def test_outputs_are_reused_buffers_for_the_same_shape(rng):
     conv = layers.Conv2d(2, 3, 3, padding=1)
     x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
