@@ -9,6 +9,10 @@
  * and its true gradient. Passes over the tensor: forward, one read of x for the statistics,
  * one read of x and one write of y; backward, one read of dy and x for the two sums, one read
  * of both and one write of dx.
+ * BN + ReLU fused (relu / y_relu, both flavours): the forward stores max(y, 0) (NaN kept), the
+ * backward reads the forward's output y and counts dy as 0 where y <= 0, so a ReLU after a
+ * BatchNorm costs no pass over memory of its own (one more read of y in the backward) and no
+ * buffer.
  * darknet: forward_batchnorm_layer / backward_batchnorm_layer, composed of the blas routines
  * step by step (unbiased variance, eps outside the root forward and inside it backward).
  */
@@ -17,15 +21,19 @@
 
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
-/* y = (x - mean) * (gamma * invstd) + beta, plane by plane */
+/* y = (x - mean) * (gamma * invstd) + beta, then max(y, 0) when relu, plane by plane */
 IN_HOT static void NAME(normalize_affine)(real *y, const real *x, const real *mean,
                                           const real *invstd, const real *gamma, const real *beta,
-                                          size_t B, size_t C, size_t S)
+                                          size_t B, size_t C, size_t S, int relu)
 {
     PARALLEL_OVER(B * C * S)
     for (size_t p = 0; p < B * C; ++p) {
         size_t c = p % C;
-        NAME(plane_affine_dev)(y + p * S, x + p * S, mean[c], gamma[c] * invstd[c], beta[c], S);
+        if (relu)
+            NAME(plane_affine_dev_relu)(y + p * S, x + p * S, mean[c], gamma[c] * invstd[c],
+                                        beta[c], S);
+        else
+            NAME(plane_affine_dev)(y + p * S, x + p * S, mean[c], gamma[c] * invstd[c], beta[c], S);
     }
 }
 
@@ -39,12 +47,12 @@ IN_HOT static void NAME(normalize_affine)(real *y, const real *x, const real *me
 IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
                                           const real *gamma, const real *beta, real *rolling_mean,
                                           real *rolling_variance, size_t B, size_t C, size_t S,
-                                          double eps, double momentum, int unbiased)
+                                          double eps, double momentum, int unbiased, int relu)
 {
     const double M = (double)(B * S), correction = unbiased ? M / (M - 1.) : 1.;
     IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, c0, c1, B, C, S);
+        NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, NULL, c0, c1, B, C, S);
         for (size_t c = c0; c < c1; ++c) {
             double shift = x[c * S], d = acc[2 * (c - c0)] / M;
             double var = acc[2 * (c - c0) + 1] / M - d * d;
@@ -56,7 +64,7 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
                 (real)((1. - momentum) * rolling_variance[c] + momentum * var * correction);
         }
     }
-    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S);
+    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, relu);
 }
 
 /* Inference forward: normalise with the rolling statistics; mean and invstd are written as in
@@ -64,13 +72,13 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
 IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, const real *x,
                                          const real *gamma, const real *beta,
                                          const real *rolling_mean, const real *rolling_variance,
-                                         size_t B, size_t C, size_t S, double eps)
+                                         size_t B, size_t C, size_t S, double eps, int relu)
 {
     for (size_t c = 0; c < C; ++c) {
         mean[c] = rolling_mean[c];
         invstd[c] = (real)(1. / sqrt(rolling_variance[c] + eps));
     }
-    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S);
+    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, relu);
 }
 
 /* Backward of the exact flavour.
@@ -80,15 +88,16 @@ IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, cons
  *   dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma)
  *      = dy * a + (x - mean) * b + c,   a = gamma * invstd,  b = -a * invstd * dgamma / M,
  *                                       c = -a * dbeta / M
- * inference, the statistics are constants: dx = dy * a. */
+ * inference, the statistics are constants: dx = dy * a.
+ * y_relu (NULL or the fused forward's output): dy is read as dy * (y_relu > 0) throughout. */
 IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy,
-                                     const real *x, const real *mean, const real *invstd,
+                                     const real *y_relu, const real *x, const real *mean, const real *invstd,
                                      const real *gamma, size_t B, size_t C, size_t S, int training)
 {
     const double M = (double)(B * S);
     IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
         double acc[2 * IN_CHUNK]; /* sum dy, sum dy * (x - mean) */
-        NAME(channel_sums)(acc, IN_DY_SUMS, dy, x, mean, c0, c1, B, C, S);
+        NAME(channel_sums)(acc, IN_DY_SUMS, dy, x, y_relu, mean, c0, c1, B, C, S);
         for (size_t c = c0; c < c1; ++c) {
             dbeta[c] = (real)acc[2 * (c - c0)];
             dgamma[c] = (real)(acc[2 * (c - c0) + 1] * invstd[c]);
@@ -100,17 +109,30 @@ IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const 
         double a = (double)gamma[c] * invstd[c];
         double b = training ? -a * invstd[c] * dgamma[c] / M : 0.;
         double cc = training ? -a * dbeta[c] / M : 0.;
-        NAME(plane_grad)(dx + p * S, dy + p * S, x + p * S, mean[c], (real)a, (real)b, (real)cc, S);
+        if (y_relu)
+            NAME(plane_grad_where)(dx + p * S, dy + p * S, y_relu + p * S, x + p * S, mean[c],
+                                   (real)a, (real)b, (real)cc, S);
+        else
+            NAME(plane_grad)(dx + p * S, dy + p * S, x + p * S, mean[c], (real)a, (real)b,
+                             (real)cc, S);
     }
+}
+
+/* y[b, i, :] = max(y[b, i, :] + biases[i], 0), NaN kept: add_bias with a ReLU in its store */
+static void NAME(add_bias_relu)(real *y, const real *biases, size_t B, size_t C, size_t S)
+{
+    PARALLEL_OVER(B * C * S)
+    for (size_t p = 0; p < B * C; ++p) NAME(plane_shift_relu)(y + p * S, biases[p % C], S);
 }
 
 /* Darknet's forward_batchnorm_layer: y = copy(x); in training, mean_cpu, variance_cpu, rolling
  * statistics by scal_cpu(.99) + axpy_cpu(.01), normalize_cpu, x_norm = copy(y); in inference,
- * normalize_cpu with the rolling statistics; then scale_bias, add_bias. M > 1 in training. */
+ * normalize_cpu with the rolling statistics; then scale_bias, add_bias (add_bias_relu when
+ * relu). M > 1 in training. */
 void NAME(batchnorm_forward_darknet)(real *y, real *x_norm, real *mean, real *variance,
                                      const real *x, const real *scales, const real *biases,
                                      real *rolling_mean, real *rolling_variance, size_t B, size_t C,
-                                     size_t S, int training)
+                                     size_t S, int training, int relu)
 {
     NAME(copy_cpu)(B * C * S, x, 1, y, 1);
     if (training) {
@@ -126,17 +148,26 @@ void NAME(batchnorm_forward_darknet)(real *y, real *x_norm, real *mean, real *va
         NAME(normalize_cpu)(y, rolling_mean, rolling_variance, B, C, S);
     }
     NAME(scale_bias)(y, scales, B, C, S);
-    NAME(add_bias)(y, biases, B, C, S);
+    if (relu)
+        NAME(add_bias_relu)(y, biases, B, C, S);
+    else
+        NAME(add_bias)(y, biases, B, C, S);
 }
 
 /* Darknet's backward_batchnorm_layer, in place on delta (dy in, dx out); scale_updates and
  * bias_updates accumulate (+=); mean_delta and variance_delta are (C) scratch. mean and variance
- * are the batch statistics of the forward (Darknet passes the rolling ones in inference). */
+ * are the batch statistics of the forward (Darknet passes the rolling ones in inference).
+ * y_relu (NULL or the fused forward's output): delta = 0 where y_relu <= 0 first. */
 void NAME(batchnorm_backward_darknet)(real *delta, real *scale_updates, real *bias_updates,
-                                      real *mean_delta, real *variance_delta, const real *x,
+                                      real *mean_delta, real *variance_delta,
+                                      const real *y_relu, const real *x,
                                       const real *x_norm, const real *mean, const real *variance,
                                       const real *scales, size_t B, size_t C, size_t S)
 {
+    if (y_relu) {
+        PARALLEL_OVER(B * C * S)
+        for (size_t p = 0; p < B * C; ++p) NAME(plane_mask)(delta + p * S, y_relu + p * S, S);
+    }
     NAME(backward_bias)(bias_updates, delta, B, C, S);
     NAME(backward_scale_cpu)(x_norm, delta, B, C, S, scale_updates);
     NAME(scale_bias)(delta, scales, B, C, S);

@@ -104,8 +104,9 @@ size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw);
                                 const real *x, const real *w, const real *wp, const real *scale, \
                                 const real *shift, int relu, int accumulate);                   \
     void in_convk_backward_##sfx(const in_convk_plan *p, real *dx, real *dw, real *dbias,       \
-                                 real *work, const real *dy, const real *y_relu, const real *x, \
-                                 const real *w);
+                                 real *work, const real *dy, const real *y_relu,                \
+                                 size_t dy_image, const real *x, const real *w,                 \
+                                 int dx_accumulate);
 
 IN_CONVK_DECLARE(float, f32)
 IN_CONVK_DECLARE(double, f64)

@@ -231,7 +231,8 @@ KERNEL static void F(dot_tile)(size_t len, const real *a, const real *b, size_t 
  * the col block into rows of dk_ld; then dot tiles, channels outer (dm rows of dY stay in L1),
  * taps inner. The first block assigns dw, the others add. */
 KERNEL static void F(dw_range)(const in_convk_plan *p, real *dw, const real *dy, const real *mask,
-                               const real *src, real *ybuf, real *cbuf, size_t r0, size_t r1)
+                               size_t dy_image, const real *src, real *ybuf, real *cbuf,
+                               size_t r0, size_t r1)
 {
     const in_convk_gemm *g = &p->fwd;
     size_t tap[IN_CONVK_KC_MAX], ld = p->dk_ld, ohw = g->oh * g->ow;
@@ -239,7 +240,7 @@ KERNEL static void F(dw_range)(const in_convk_plan *p, real *dw, const real *dy,
     real t[DM * DN];
     for (size_t n0 = 0; n0 < g->N; n0 += p->dk) {
         size_t cnt = min_size(p->dk, g->N - n0), len = up(cnt, LANES);
-        size_t nseg = in_convk_segments(rs, g->oh, g->ow, p->OC * ohw, g->ow, 1, n0, cnt);
+        size_t nseg = in_convk_segments(rs, g->oh, g->ow, dy_image, g->ow, 1, n0, cnt);
         NAME(pack_dy)(ybuf, ld, cnt, dy, mask, p->OC, up(p->OC, DM), ohw, rs, nseg);
         size_t nruns = in_convk_runs(rs, g, n0, cnt);
         for (size_t t0 = r0; t0 < r1; t0 += p->dt) {

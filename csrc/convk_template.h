@@ -56,7 +56,7 @@ static void NAME(pack_dy)(real *ybuf, size_t ld, size_t width, const real *dy, c
 typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *, const real *,
                                    const real *, real *, real *, size_t, size_t, size_t, size_t);
 typedef void (*NAME(dw_range_fn))(const in_convk_plan *, real *, const real *, const real *,
-                                  const real *, real *, real *, size_t, size_t);
+                                  size_t, const real *, real *, real *, size_t, size_t);
 
 typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
 
@@ -110,15 +110,19 @@ static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in
     }
 }
 
-/* P for all B*C planes of in (B, C, Hi, Wi); returns P. One pass reading in, one writing P. */
+/* P for all B*C planes of in (B, C, Hi, Wi), its images `image` values apart (C*Hi*Wi, or more
+ * for a channel slice of a larger tensor; mask alike); returns P. One pass reading in, one
+ * writing P. */
 static const real *NAME(prepare)(real *P, const real *in, const real *mask,
-                                 const in_convk_gemm *g, size_t B, int threads)
+                                 const in_convk_gemm *g, size_t B, size_t image, int threads)
 {
     size_t planes = B * g->C, hw = g->Hi * g->Wi;
     IN_PRAGMA(omp parallel for num_threads(threads)
               if (threads > 1 && planes * hw >= IN_PARALLEL_MIN))
-    for (size_t q = 0; q < planes; ++q)
-        NAME(prep_plane)(P + q * g->plane, in + q * hw, mask ? mask + q * hw : 0, g);
+    for (size_t q = 0; q < planes; ++q) {
+        size_t at = q / g->C * image + q % g->C * hw;
+        NAME(prep_plane)(P + q * g->plane, in + at, mask ? mask + at : 0, g);
+    }
     return P;
 }
 
@@ -204,14 +208,15 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
         NAME(pack_panels)(base + p->fwd_wpack_at, w, p->OC, p->K, 0, 0, p->threads);
         wp = base + p->fwd_wpack_at;
     }
-    const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, p->B, p->threads);
+    const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, p->B,
+                                                        p->C * p->H * p->W, p->threads);
     NAME(run_gemm)(&p->fwd, &e, src, wp, base + p->fwd_threads_at, p->isa, p->threads);
 }
 
 /* dbias[o] = sum_{b,p} dY[b, o, p], in double: LANES partial sums a channel (the ISA's
  * plane_dy_sum), then added in order; one pass over dy (and the mask). */
 static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, size_t B,
-                                size_t OC, size_t ohw, int isa, int threads)
+                                size_t OC, size_t ohw, size_t image, int isa, int threads)
 {
     NAME(dy_sum_fn) sum = NAME(kernels)[isa].plane_dy_sum;
     IN_PRAGMA(omp parallel for num_threads(threads)
@@ -219,46 +224,52 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
     for (size_t o = 0; o < OC; ++o) {
         double acc[64] = {0}, s = 0; /* LANES <= 64 */
         for (size_t b = 0; b < B; ++b)
-            sum(acc, &s, dy + (b * OC + o) * ohw, mask ? mask + (b * OC + o) * ohw : 0, ohw);
+            sum(acc, &s, dy + b * image + o * ohw, mask ? mask + b * image + o * ohw : 0, ohw);
         for (size_t l = 0; l < 64; ++l) s += acc[l];
         dbias[o] = (real)s;
     }
 }
 
-/* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise):
+/* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise;
+ * dx += instead when dx_accumulate, the sum of an Inception block's branches); dy and y_relu
+ * (B, OC, oh, ow) with images dy_image values apart (OC*oh*ow, or more for channel slices of a
+ * larger tensor: an Inception branch reading its part of the block's dL/dy):
  *     dbias = sum dY;  dw = dY col(x)^T (threads own disjoint taps: no reduction, the same bits
  *     on any thread count);  dx phase by phase (in_convk_dx_phase), each w' col(dY); dY = dy
  *     masked by y_relu > 0 when y_relu is given. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
-                          const real *dy, const real *y_relu, const real *x, const real *w)
+                          const real *dy, const real *y_relu, size_t dy_image, const real *x,
+                          const real *w, int dx_accumulate)
 {
     real *base = in_convk_aligned(work);
     size_t B = p->B, C = p->C, OC = p->OC;
-    if (dbias) NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, p->isa, p->threads);
+    if (dbias)
+        NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa, p->threads);
     if (dw) {
         NAME(dw_range_fn) range = NAME(kernels)[p->isa].dw_range;
-        const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, B, p->threads);
+        const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, B, C * p->H * p->W,
+                                                            p->threads);
         size_t groups = cdiv(p->K, p->dn);
         IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
         {
             real *ybuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;
             size_t g0 = in_share_begin(groups), g1 = in_share_end(groups);
             if (g0 < g1)
-                range(p, dw, dy, y_relu, src, ybuf, ybuf + up(p->dw_ybuf, IN_CONVK_ALIGN),
+                range(p, dw, dy, y_relu, dy_image, src, ybuf, ybuf + up(p->dw_ybuf, IN_CONVK_ALIGN),
                       g0 * p->dn, min_size(p->K, g1 * p->dn));
         }
     }
     if (dx) {
-        if (p->kh < p->sh || p->kw < p->sw) /* some phases get no tap: dx is 0 there */
+        if (!dx_accumulate && (p->kh < p->sh || p->kw < p->sw)) /* phases with no tap: dx = 0 */
             memset(dx, 0, B * C * p->H * p->W * sizeof(real));
         for (size_t ry = 0; ry < p->sh; ++ry)
             for (size_t rx = 0; rx < p->sw; ++rx) {
                 in_convk_gemm g;
                 if (!in_convk_dx_phase(&g, p, ry, rx)) continue;
                 const NAME(epilogue) e = {dx + ry * p->W + rx, C * p->H * p->W, p->H * p->W,
-                                          p->sh * p->W, p->sw, 0, 0, 0, 0};
+                                          p->sh * p->W, p->sw, 0, 0, 0, dx_accumulate};
                 NAME(pack_panels)(base, w, C, g.K, p, &g, p->threads);
-                NAME(prepare)(base + p->dx_src_at, dy, y_relu, &g, B, p->threads);
+                NAME(prepare)(base + p->dx_src_at, dy, y_relu, &g, B, dy_image, p->threads);
                 NAME(run_gemm)(&g, &e, base + p->dx_src_at, base, base + p->dx_threads_at, p->isa,
                                p->threads);
             }

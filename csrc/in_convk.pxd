@@ -32,11 +32,11 @@ cdef extern from "convk.h" nogil:
                               const double *x, const double *w, const double *wp,
                               const double *scale, const double *shift, int relu, int accumulate)
     void in_convk_backward_f32(const in_convk_plan *p, float *dx, float *dw, float *dbias,
-                               float *work, const float *dy, const float *y_relu, const float *x,
-                               const float *w)
+                               float *work, const float *dy, const float *y_relu, size_t dy_image,
+                               const float *x, const float *w, int dx_accumulate)
     void in_convk_backward_f64(const in_convk_plan *p, double *dx, double *dw, double *dbias,
                                double *work, const double *dy, const double *y_relu,
-                               const double *x, const double *w)
+                               size_t dy_image, const double *x, const double *w, int dx_accumulate)
 
 
 cdef inline void in_convk_pack_weights(bint f64, void *wp, const void *w, size_t OC, size_t C, size_t kh, size_t kw) noexcept nogil:
@@ -49,6 +49,6 @@ cdef inline void in_convk_forward(bint f64, const in_convk_plan *p, void *y, siz
     else: in_convk_forward_f32(p, <float *>y, y_image, <float *>work, <const float *>x, <const float *>w, <const float *>wp, <const float *>scale, <const float *>shift, relu, accumulate)
 
 
-cdef inline void in_convk_backward(bint f64, const in_convk_plan *p, void *dx, void *dw, void *dbias, void *work, const void *dy, const void *y_relu, const void *x, const void *w) noexcept nogil:
-    if f64: in_convk_backward_f64(p, <double *>dx, <double *>dw, <double *>dbias, <double *>work, <const double *>dy, <const double *>y_relu, <const double *>x, <const double *>w)
-    else: in_convk_backward_f32(p, <float *>dx, <float *>dw, <float *>dbias, <float *>work, <const float *>dy, <const float *>y_relu, <const float *>x, <const float *>w)
+cdef inline void in_convk_backward(bint f64, const in_convk_plan *p, void *dx, void *dw, void *dbias, void *work, const void *dy, const void *y_relu, size_t dy_image, const void *x, const void *w, int dx_accumulate) noexcept nogil:
+    if f64: in_convk_backward_f64(p, <double *>dx, <double *>dw, <double *>dbias, <double *>work, <const double *>dy, <const double *>y_relu, dy_image, <const double *>x, <const double *>w, dx_accumulate)
+    else: in_convk_backward_f32(p, <float *>dx, <float *>dw, <float *>dbias, <float *>work, <const float *>dy, <const float *>y_relu, dy_image, <const float *>x, <const float *>w, dx_accumulate)

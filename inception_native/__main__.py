@@ -182,6 +182,9 @@ def main(argv=None):
     bench.add_argument("--model", choices=("googlenet", "googlenet_bn", "googlenet_torchvision", "inception_v2",
                                            "inception_v3"),
                        help="time a whole network instead: inference at batch 1 and 16, a training step at 16")
+    bench.add_argument("--profile", action="store_true",
+                       help="with --model: where a native training step spends its time, by layer "
+                            "type and direction (forward, backward), instead of the contenders")
     bench.add_argument("--distributed", action="store_true",
                        help="with --model (default googlenet): the data-parallel training step "
                             "under mpirun, its allreduce share and bytes (needs mpi4py)")
@@ -189,7 +192,7 @@ def main(argv=None):
                        help="BatchNorm activation shapes, e.g. 16x256x28x28 (default: GoogLeNet's)")
     bench.add_argument("--threads", type=positive, help="threads (default: OMP_NUM_THREADS or all cores)")
     bench.add_argument("--batch", type=positive, default=16,
-                       help="images per batch in the conv and pool sections (default 16)")
+                       help="images per batch in the conv and pool sections and --profile (default 16)")
     bench.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="the conv section's precision (default float32)")
     bench.add_argument("--repeats", type=positive,

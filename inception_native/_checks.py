@@ -209,14 +209,22 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
     return f64, B, C, S, eps, momentum
 
 
-def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta):
+def _relu_output(y_relu, x):
+    """The (name, array, count, written) spec of a fused ReLU's output (like x), or none."""
+    if y_relu is None:
+        return ()
+    same_shape("y_relu", y_relu, x.shape)
+    return (("y_relu", y_relu, x.size, False),)
+
+
+def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu=None):
     B, C, S = nchw("x", x)
     same_shape("dy", dy, x.shape)
     same_shape("dx", dx, x.shape)
     return arrays(("dy", dy, x.size, False), ("x", x, x.size, False), ("mean", mean, C, False),
                   ("invstd", invstd, C, False), ("gamma", gamma, C, False),
                   ("dx", dx, x.size, True), ("dgamma", dgamma, C, True),
-                  ("dbeta", dbeta, C, True)), B, C, S
+                  ("dbeta", dbeta, C, True), *_relu_output(y_relu, x)), B, C, S
 
 
 def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean,
@@ -232,7 +240,7 @@ def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance,
 
 
 def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_updates,
-                               bias_updates):
+                               bias_updates, y_relu=None):
     B, C, S = nchw("x", x)
     same_shape("delta", delta, x.shape)
     same_shape("x_norm", x_norm, x.shape)
@@ -240,7 +248,7 @@ def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_u
                   ("x_norm", x_norm, x.size, False), ("mean", mean, C, False),
                   ("variance", variance, C, False), ("scales", scales, C, False),
                   ("scale_updates", scale_updates, C, True),
-                  ("bias_updates", bias_updates, C, True)), B, C, S
+                  ("bias_updates", bias_updates, C, True), *_relu_output(y_relu, x)), B, C, S
 
 
 # ---- convolution, pooling and the other layers ---------------------------------------------
@@ -402,14 +410,15 @@ def _workspace(workspace, need):
     return None if workspace is None else ("workspace", workspace, ("at least", need), True)
 
 
-def conv_output(name, y, shape, dtype):
-    """y of `shape` (B, OC, oh, ow) and `dtype`, written: C-contiguous, or a channel slice
-    y_big[:, c0:c0 + OC] of a C-contiguous tensor (an Inception branch writing its part of the
-    concatenation). Returns its image stride in elements."""
+def conv_output(name, y, shape, dtype, written=True):
+    """y of `shape` (B, OC, oh, ow) and `dtype` (written, or read): C-contiguous, or a channel
+    slice y_big[:, c0:c0 + OC] of a C-contiguous tensor (an Inception branch writing its part of
+    the concatenation, or reading its part of the gradient). Returns its image stride in
+    elements."""
     same_shape(name, y, shape)
     if y.dtype != dtype:
         raise TypeError(f"{name} has dtype {y.dtype}, expected {np.dtype(dtype)} like x")
-    if not y.flags.writeable:
+    if written and not y.flags.writeable:
         raise ValueError(f"{name} is read-only but is written to")
     B, OC, oh, ow = shape
     item = y.itemsize
@@ -442,24 +451,31 @@ def conv2d_forward(x, weight, bias, y, y_shape, workspace, need, scale=None, shi
     return f64, y_image
 
 
-def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need, y_relu=None):
-    """As conv2d_forward, for the backward's arrays; y_relu (like dy) or None."""
+def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need, y_relu=None,
+                    accumulate=False):
+    """As conv2d_forward, for the backward's arrays; dy and y_relu (like dy, or None) each
+    C-contiguous or a channel slice, both with one image stride; accumulate (dx += dL/dx) needs
+    a dx. Returns (True for float64, dy's image stride in elements)."""
+    if accumulate and dx is None:
+        raise ValueError("accumulate=True needs dx (the array to add dL/dx into), got None")
     same_shape("dy", dy, y_shape)
     same_shape("dweight", dweight, weight.shape)
     if dx is not None:
         same_shape("dx", dx, x.shape)
-    if y_relu is not None:
-        same_shape("y_relu", y_relu, y_shape)
-    specs = [("dy", dy, dy.size, False), ("x", x, x.size, False),
-             ("weight", weight, weight.size, False), ("dweight", dweight, weight.size, True)]
+    specs = [("x", x, x.size, False), ("weight", weight, weight.size, False),
+             ("dweight", dweight, weight.size, True)]
     specs += [s for s in (("dx", dx, x.size, True) if dx is not None else None,
                           ("dbias", dbias, y_shape[1], True) if dbias is not None else None,
-                          ("y_relu", y_relu, dy.size, False) if y_relu is not None else None,
                           _workspace(workspace, need)) if s]
     f64 = arrays(*specs)
+    dtype = np.float64 if f64 else np.float32
+    dy_image = conv_output("dy", dy, y_shape, dtype, written=False)
+    if y_relu is not None and conv_output("y_relu", y_relu, y_shape, dtype, False) != dy_image:
+        raise ValueError(f"y_relu and dy must be laid out alike (the same image stride), got "
+                         f"strides {y_relu.strides} and {dy.strides}")
     distinct(("dy", dy), ("x", x), ("weight", weight), ("dx", dx), ("dweight", dweight),
              ("dbias", dbias), ("workspace", workspace), ("y_relu", y_relu))
-    return f64
+    return f64, dy_image
 
 
 def _linear_sizes(x, weight):

@@ -425,27 +425,36 @@ def _im2col_forward(ConvPlan p, bint f64, y, work, x, weight, bias):
 
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None, *,
-                    plan=None, y_relu=None):
+                    plan=None, y_relu=None, accumulate=False):
     """The true gradients of conv2d_forward; returns dx.
     dy (B, OC, oh, ow) is dL/dy; dx (like x) or None (not computed: a first layer's input),
     dweight (like weight), dbias (OC,) or None are overwritten, not accumulated. y_relu: the
     forward's output when it ended in a ReLU (relu=True), or None: dy counts as 0 where
-    y_relu <= 0. plan and workspace: as conv2d_forward's.
+    y_relu <= 0. dy and y_relu may be channel slices dy_big[:, c0:c0 + OC] of C-contiguous
+    tensors laid out alike (an Inception branch reading its part of the block's gradient).
+    accumulate: dx += dL/dx instead (branches reading one input sum their gradients into it;
+    dweight and dbias are still overwritten). plan and workspace: as conv2d_forward's.
     """
     p = checked_plan(plan, x, weight, stride, padding)
-    cdef bint f64 = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, p.output_shape,
-                                          workspace, p.workspace, y_relu)
+    cdef bint add = check.truth("accumulate", accumulate)
+    f64, dy_image = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, p.output_shape,
+                                          workspace, p.workspace, y_relu, add)
     work = _workspace(workspace, p, x)
     if isinstance(p, ConvKPlan):
-        _convk_backward(p, f64, dx, dweight, dbias, work, dy, y_relu, x, weight)
+        _convk_backward(p, f64, dx, dweight, dbias, work, dy, y_relu, dy_image, x, weight, add)
         return dx
     if y_relu is not None:
         dy = np.where(y_relu > 0, dy, 0).astype(dy.dtype)
-    _im2col_backward(p, f64, dx, dweight, dbias, work, dy, x, weight)
+    dy = np.ascontiguousarray(dy)
+    part = np.empty_like(dx) if add else dx
+    _im2col_backward(p, f64, part, dweight, dbias, work, dy, x, weight)
+    if add:
+        dx += part
     return dx
 
 
-def _convk_backward(ConvKPlan p, bint f64, dx, dweight, dbias, work, dy, y_relu, x, weight):
+def _convk_backward(ConvKPlan p, bint f64, dx, dweight, dbias, work, dy, y_relu,
+                    size_t dy_image, x, weight, bint accumulate):
     cdef const in_convk_plan *c = &p.p64 if f64 else &p.p32
     cdef void *pdx = data(dx)
     cdef void *pdw = data(dweight)
@@ -456,7 +465,7 @@ def _convk_backward(ConvKPlan p, bint f64, dx, dweight, dbias, work, dy, y_relu,
     cdef void *px = data(x)
     cdef void *pw = data(weight)
     with nogil:
-        in_convk_backward(f64, c, pdx, pdw, pdb, pk, pdy, pm, px, pw)
+        in_convk_backward(f64, c, pdx, pdw, pdb, pk, pdy, pm, dy_image, px, pw, accumulate)
 
 
 def _im2col_backward(ConvPlan p, bint f64, dx, dweight, dbias, work, dy, x, weight):

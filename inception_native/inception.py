@@ -7,14 +7,15 @@ BN-Inception, Ioffe & Szegedy 2015 (1502.03167); Inception v3, Szegedy et al. 20
 "Rethinking the Inception Architecture" (1512.00567), as released (TensorFlow's code, which
 torchvision follows: the layout its weights load into).
 
-Every convolution is a `Builder.conv` unit: conv -> BatchNorm -> ReLU (bn=True; the conv has no
-bias) or conv + bias -> ReLU (bn=False, GoogLeNet as published).
+Every convolution is a `Builder.conv` unit, a `layers.ConvUnit`: conv -> BatchNorm -> ReLU
+(bn=True; the conv has no bias) or conv + bias -> ReLU (bn=False, GoogLeNet as published), the
+ReLU fused into the layer before it in both directions.
 """
 import numpy as np
 
 from . import native
-from .layers import (FLAVOURS, AvgPool2d, BatchNorm, Concat, Conv2d, Dropout, Linear, MaxPool2d,
-                     ReLU, Sequential)
+from .layers import (FLAVOURS, AvgPool2d, BatchNorm, Concat, Conv2d, ConvUnit, Dropout, Linear,
+                     MaxPool2d, ReLU, Sequential)
 
 
 class Builder:
@@ -35,11 +36,9 @@ class Builder:
     def conv(self, cin, cout, kernel, stride=1, padding=0):
         conv = Conv2d(cin, cout, kernel, stride, padding, bias=not self.bn, dtype=self.dtype,
                       backend=self.backend, rng=self.rng)
-        if not self.bn:
-            return Sequential(conv, self.relu(), names=("conv", "relu"))
         bn = BatchNorm(cout, self.bn, eps=self.eps, momentum=self.bn_momentum, dtype=self.dtype,
-                       backend=self.backend)
-        return Sequential(conv, bn, self.relu(), names=("conv", "bn", "relu"))
+                       backend=self.backend) if self.bn else None
+        return ConvUnit(conv, bn, self.relu())
 
     def relu(self):
         return ReLU(self.backend)

@@ -18,6 +18,7 @@ RuntimeError (instead of returning the other call's results); separate objects, 
 per thread, run fully in parallel (the kernels release the GIL).
 """
 import functools
+import math
 import threading
 from types import MappingProxyType
 
@@ -44,6 +45,20 @@ def _prefixed(children, attribute):
 
 
 _running = {}  # id of each object inside a forward or backward -> the thread running it
+_scratch = threading.local()  # each thread's scratch arrays (see _thread_scratch)
+
+
+def _thread_scratch(key, values, dtype):
+    """`values` elements of dtype from this thread's scratch array `key`, shared by every layer
+    that this thread runs and that uses it within one call only (a thread runs one call at a
+    time): one array, grown to the largest need and kept for the thread's life, serves a whole
+    network instead of one per layer. Keys: "conv", every convolution's workspace; ("split",
+    depth), the dy slices of the Concats being differentiated, one per nesting depth."""
+    arrays = _scratch.__dict__.setdefault("arrays", {})
+    need = values * np.dtype(dtype).itemsize
+    if key not in arrays or arrays[key].nbytes < need:
+        arrays[key] = np.empty(need, np.uint8)
+    return arrays[key][:need].view(dtype)
 
 
 def _one_call_at_a_time(method):
@@ -51,7 +66,7 @@ def _one_call_at_a_time(method):
     another thread (dict.setdefault is atomic: no lock needed). The same thread may enter again:
     a subclass's forward calling its parent's."""
     @functools.wraps(method)
-    def exclusive(self, *args):
+    def exclusive(self, *args, **options):
         mine = [threading.get_ident()]
         holder = _running.setdefault(id(self), mine)
         if holder[0] != mine[0]:
@@ -59,9 +74,9 @@ def _one_call_at_a_time(method):
                                "backward (in another thread): a layer or network serves one "
                                "call at a time; use one object per thread")
         if holder is not mine:  # an outer call of this thread holds it and will release it
-            return method(self, *args)
+            return method(self, *args, **options)
         try:
-            return method(self, *args)
+            return method(self, *args, **options)
         finally:
             del _running[id(self)]
     return exclusive
@@ -81,6 +96,11 @@ class Layer:
     training = True
     params = grads = buffers = MappingProxyType({})  # none, read-only
     children = ()  # (name, layer) pairs of a container
+    # backward(dy, dx=array, accumulate=flag) writes (or adds) dL/dx into a given array
+    takes_dx = False
+    # forward(x, out=array) writes y into a given array, e.g. a channel slice of a Concat's
+    # output, and backward then reads dy as a channel slice laid out alike
+    gives_out = False
 
     def train(self, mode=True):
         self.training = mode
@@ -133,7 +153,9 @@ class Container(Layer):
 class Conv2d(Layer):
     """y = conv2d(x, weight) + bias; weight (out, in, kh, kw) He-initialised from `rng`,
     bias optional (left out before a BatchNorm). kernel, stride, padding: int or (h, w).
-    input_grad=False skips dL/dx (a network's first layer): backward returns None."""
+    input_grad=False skips dL/dx (a network's first layer): backward returns None.
+    forward(x, relu=True) runs a ReLU in the kernel's store, y = max(conv + bias, 0); the
+    backward that follows then masks dy by y's sign as it reads it (a ReLU fused both ways)."""
 
     def __init__(self, in_channels, out_channels, kernel, stride=1, padding=0, bias=True,
                  dtype=np.float32, backend=native, rng=None, input_grad=True):
@@ -147,7 +169,8 @@ class Conv2d(Layer):
         if bias:
             self.params["bias"] = np.zeros(out_channels, dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self._x = self._y = self._dx = self._work = self._plan = self._plan_key = None
+        self._x = self._y = self._buffer = self._dx = self._plan = self._plan_key = None
+        self._relu = False
 
     def output_shape(self, shape):
         B, C, H, W = shape
@@ -158,29 +181,41 @@ class Conv2d(Layer):
         return (B, weight.shape[0], *output_hw(H, W, kh, kw, sh, sw, ph, pw))
 
     def _planned(self, x):
-        """The plan and workspace for x, made again only when x's shape or dtype or the thread
-        count changes."""
+        """The plan for x, made again only when x's shape or dtype or the thread count changes,
+        and the thread's shared workspace."""
         key = (x.shape, x.dtype, get_num_threads())
         if self._plan_key != key:
             self._plan = self.backend.conv2d_plan(x.shape, self.params["weight"].shape,
                                                   self.stride, self.padding)
-            self._work, self._plan_key = np.empty(self._plan.workspace, x.dtype), key
-        return {"plan": self._plan, "workspace": self._work}
+            self._plan_key = key
+        return {"plan": self._plan, "workspace": _thread_scratch("conv", self._plan.workspace, x.dtype)}
 
-    def forward(self, x):
+    gives_out = True
+
+    def forward(self, x, relu=False, out=None):
+        """y into its own buffer, or into out (a channel slice of a larger tensor) when given."""
         self._check_input(x, 4)
-        self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
-        self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self._y,
-                                    self.stride, self.padding, **self._planned(x))
-        self._x = x  # kept for the backward once the forward has succeeded
-        return self._y
+        if out is None:
+            out = self._buffer = _reuse(self._buffer, self.output_shape(x.shape), x.dtype)
+        self.backend.conv2d_forward(x, self.params["weight"], self.params.get("bias"), out,
+                                    self.stride, self.padding, relu=relu, **self._planned(x))
+        self._x, self._y, self._relu = x, out, relu  # kept for the backward
+        return out
 
-    def backward(self, dy):
+    @property
+    def takes_dx(self):
+        return self.input_grad
+
+    def backward(self, dy, dx=None, accumulate=False):
+        """dL/dx into its own buffer, or into dx (+= when accumulate) when given (takes_dx)."""
         x = self._saved(self._x)
-        self._dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
-        return self.backend.conv2d_backward(dy, x, self.params["weight"], self._dx,
+        if dx is None:
+            self._dx = dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
+        return self.backend.conv2d_backward(dy, x, self.params["weight"], dx,
                                             self.grads["weight"], self.grads.get("bias"),
-                                            self.stride, self.padding, **self._planned(x))
+                                            self.stride, self.padding,
+                                            y_relu=self._y if self._relu else None,
+                                            accumulate=accumulate, **self._planned(x))
 
 
 class Linear(Layer):
@@ -433,7 +468,8 @@ class BatchNorm(Layer):
     flavour "darknet": Darknet's batchnorm layer, blas routine by blas routine (its own fixed
     epsilons and 0.99/0.01 rolling update; eps and momentum do not apply).
     Parameters: gamma (Darknet's scales) and beta (biases); gradients in `grads`, overwritten by
-    each backward.
+    each backward. forward(x, relu=True) stores max(y, 0) and the backward that follows masks
+    dy by y's sign (BN + ReLU fused both ways, no pass or buffer of the ReLU's own).
     """
 
     def __init__(self, channels, flavour="exact", eps=1e-5, momentum=0.01, dtype=np.float32,
@@ -452,30 +488,33 @@ class BatchNorm(Layer):
         self.variance = np.zeros(channels, dtype) if flavour == "darknet" else None
         self.buffers = {"rolling_mean": self.rolling_mean, "rolling_variance": self.rolling_variance}
         self._x = self._y = self._x_norm = self._dx = None
+        self._relu = False
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
         """y for x of shape (batch, channels, ...); x is kept (not copied) for the backward."""
         gamma, beta = self.params["gamma"], self.params["beta"]
         self._x, self._y = x, _reuse(self._y, x.shape, x.dtype)
-        self._trained = self.training
+        self._trained, self._relu = self.training, relu
         if self.flavour == "exact":
             return self.backend.batchnorm_forward(
                 x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self.mean,
-                self.invstd, training=self.training, eps=self.eps, momentum=self.momentum)
+                self.invstd, training=self.training, eps=self.eps, momentum=self.momentum,
+                relu=relu)
         self._x_norm = _reuse(self._x_norm, x.shape, x.dtype)
         return self.backend.batchnorm_forward_darknet(
             x, gamma, beta, self.rolling_mean, self.rolling_variance, self._y, self._x_norm,
-            self.mean, self.variance, training=self.training)
+            self.mean, self.variance, training=self.training, relu=relu)
 
     def backward(self, dy):
         """dL/dx from dL/dy; fills grads["gamma"] and grads["beta"]."""
         if self._x is None:
             raise RuntimeError("backward called before forward")
         self._dx = _reuse(self._dx, dy.shape, dy.dtype)
+        y_relu = self._y if self._relu else None
         if self.flavour == "exact":
             return self.backend.batchnorm_backward(
                 dy, self._x, self.mean, self.invstd, self.params["gamma"], self._dx,
-                self.grads["gamma"], self.grads["beta"], training=self._trained)
+                self.grads["gamma"], self.grads["beta"], training=self._trained, y_relu=y_relu)
         if not self._trained:
             raise NotImplementedError("the darknet flavour differentiates training mode only")
         self.backend.copy_cpu(dy.size, dy, 1, self._dx, 1)
@@ -483,7 +522,7 @@ class BatchNorm(Layer):
             g.fill(0)  # Darknet's updates accumulate; a layer's grads are per backward
         return self.backend.batchnorm_backward_darknet(
             self._dx, self._x, self._x_norm, self.mean, self.variance, self.params["gamma"],
-            self.grads["gamma"], self.grads["beta"])
+            self.grads["gamma"], self.grads["beta"], y_relu=y_relu)
 
 
 def _add_into(backend, total, parts):
@@ -518,47 +557,133 @@ class Sequential(Container):
             shape = layer.output_shape(shape)
         return shape
 
-    def forward(self, x):
-        for _, layer in self.children:
-            x = layer.forward(x)
-        return x
+    @property
+    def gives_out(self):
+        return self.children[-1][1].gives_out
 
-    def backward(self, dy):
-        for _, layer in reversed(self.children):
+    def forward(self, x, **out):
+        """out: out= for the last layer, when it gives_out."""
+        for _, layer in self.children[:-1]:
+            x = layer.forward(x)
+        return self.children[-1][1].forward(x, **out)
+
+    @property
+    def takes_dx(self):
+        return self.children[0][1].takes_dx
+
+    def backward(self, dy, **into):
+        """into: dx= and accumulate= for the first layer, when it takes_dx."""
+        for _, layer in reversed(self.children[1:]):
             dy = layer.backward(dy)
-        return dy
+        return self.children[0][1].backward(dy, **into)
+
+
+class ConvUnit(Sequential):
+    """conv -> [BatchNorm ->] ReLU as one unit, run fused: the ReLU in the store of the layer
+    before it (the convolution's kernel, or BatchNorm's) and, backward, dy masked by that
+    layer's output as its backward reads it. The ReLU child never runs (it holds no buffer);
+    it is there for the paths (conv.weight, bn.gamma, relu) that checkpoints, torchvision
+    import, Darknet export and freeze read, which are those of Sequential(conv, [bn,] relu).
+    fused = False runs the composition instead, layer by layer (the same numbers: tests and
+    benchmarks compare the two)."""
+
+    fused = True
+
+    def __init__(self, conv, bn, relu):
+        if not isinstance(conv, Conv2d) or type(relu) is not ReLU:
+            raise TypeError("ConvUnit takes a Conv2d, a BatchNorm or None, and a ReLU")
+        if bn is not None and not isinstance(bn, BatchNorm):
+            raise TypeError(f"bn must be a BatchNorm or None, got {type(bn).__name__}")
+        super().__init__(*[layer for layer in (conv, bn, relu) if layer is not None],
+                         names=("conv", "relu") if bn is None else ("conv", "bn", "relu"))
+        self.conv, self.bn, self._ran_fused = conv, bn, None
+
+    @property
+    def gives_out(self):
+        return self.fused and self.bn is None
+
+    def forward(self, x, **out):
+        self._ran_fused = self.fused
+        if not self.fused:
+            return super().forward(x, **out)
+        if self.bn is None:
+            return self.conv.forward(x, relu=True, **out)
+        return self.bn.forward(self.conv.forward(x), relu=True)
+
+    def backward(self, dy, **into):
+        if not self._saved(self._ran_fused):  # the forward ran the composition
+            return super().backward(dy, **into)
+        if self.bn is not None:
+            dy = self.bn.backward(dy)
+        return self.conv.backward(dy, **into)
 
 
 class Concat(Container):
     """Parallel branches on the same input, their outputs side by side along the channels
     (an Inception module). The backward splits dy by branch and sums the branches' input
-    gradients into dL/dx."""
+    gradients into dL/dx: the branches that cannot write it first (a pooling branch: copied,
+    then added), then those whose first layer takes_dx add their part into it in their own
+    backward's store (no buffer of their own). A branch that gives_out (ending in a convolution
+    with its ReLU fused, no BatchNorm) writes its output straight into its channels of the
+    concatenation and reads its dL/dy from the same channels of dy: no copies either way."""
 
     def __init__(self, *branches, backend=native):
         if not branches:
             raise ValueError("Concat needs at least one branch")
         self.children = [(f"branch{i}", b) for i, b in enumerate(branches)]
         self.backend = backend
-        self._y = self._dx = self._dys = self._shapes = None
+        self._y = self._dx = self._shapes = self._x_shape = None
 
     def output_shape(self, shape):
         return joined_shape([b.output_shape(shape) for _, b in self.children], "the branches' outputs")
 
+    def _channels(self):
+        """(branch, its first channel, one past its last) in the concatenation."""
+        ends = np.cumsum([0] + [s[1] for s in self._shapes])
+        return [(b, int(c0), int(c1)) for (_, b), c0, c1 in zip(self.children, ends, ends[1:])]
+
     def forward(self, x):
-        outputs = [b.forward(x) for _, b in self.children]
-        shape = (x.shape[0], sum(o.shape[1] for o in outputs), *outputs[0].shape[2:])
-        self._y = _reuse(self._y, shape, x.dtype)
-        self._shapes = [o.shape for o in outputs]
-        return self.backend.concat_forward(outputs, self._y)
+        self._x_shape, self._shapes = x.shape, [b.output_shape(x.shape) for _, b in self.children]
+        self._y = _reuse(self._y, joined_shape(self._shapes, "the branches' outputs"), x.dtype)
+        for branch, c0, c1 in self._channels():
+            if branch.gives_out:
+                branch.forward(x, out=self._y[:, c0:c1])
+            else:
+                self._y[:, c0:c1] = branch.forward(x)
+        return self._y
 
     def backward(self, dy):
+        """The split of dy lives in the thread's scratch for this call only (a Concat within a
+        branch of another uses the next depth's)."""
         self._saved(self._shapes)
-        self._dys = [_reuse(d, s, dy.dtype) for d, s in zip(self._dys or [None] * len(self._shapes),
-                                                             self._shapes)]
-        self.backend.concat_backward(dy, self._dys)
-        dxs = [b.backward(d) for (_, b), d in zip(self.children, self._dys)]
-        self._dx = _reuse(self._dx, dxs[0].shape, dy.dtype)
-        return _add_into(self.backend, self._dx, dxs)
+        depth = _scratch.__dict__.get("concat_depth", 0)
+        _scratch.concat_depth = depth + 1
+        try:
+            return self._backward(dy, _thread_scratch(("split", depth), dy.size, dy.dtype))
+        finally:
+            _scratch.concat_depth = depth
+
+    def _backward(self, dy, split):
+        dys, at = [], 0
+        for (branch, c0, c1), shape in zip(self._channels(), self._shapes):
+            if branch.gives_out:  # a channel slice, read in place
+                dys.append(dy[:, c0:c1])
+            else:
+                dys.append(split[at:at + math.prod(shape)].reshape(shape))
+                dys[-1][...] = dy[:, c0:c1]
+                at += dys[-1].size
+        self._dx = dx = _reuse(self._dx, self._x_shape, dy.dtype)
+        written = False
+        for i in sorted(range(len(self.children)), key=lambda i: self.children[i][1].takes_dx):
+            branch = self.children[i][1]
+            if branch.takes_dx:
+                branch.backward(dys[i], dx=dx, accumulate=written)
+            elif written:
+                self.backend.axpy_cpu(dx.size, 1.0, branch.backward(dys[i]), 1, dx, 1)
+            else:
+                self.backend.copy_cpu(dx.size, branch.backward(dys[i]), 1, dx, 1)
+            written = True
+        return dx
 
 
 # ---- Darknet's layers: its activations, softmax, [route] and [maxpool] ---------------------

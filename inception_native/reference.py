@@ -121,7 +121,7 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
 # ---- the BatchNorm layer -----------------------------------------------------------------
 
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
-                      training=True, eps=1e-5, momentum=0.01, unbiased=True):
+                      training=True, eps=1e-5, momentum=0.01, unbiased=True, relu=False):
     _, B, C, S, eps, momentum = check.batchnorm_forward(
         x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
         check.truth("training", training), eps, momentum, check.truth("unbiased", unbiased))
@@ -139,14 +139,21 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
         mean[...] = rolling_mean
         invstd[...] = 1 / np.sqrt(rolling_variance.astype(np.float64) + eps)
     xhat = (x3 - _per_channel(mean)) * _per_channel(invstd)
-    _planes(y, B, C, S)[...] = _per_channel(gamma) * xhat + _per_channel(beta)
+    t = _per_channel(gamma) * xhat + _per_channel(beta)
+    _planes(y, B, C, S)[...] = np.where(t < 0, 0, t) if check.truth("relu", relu) else t
     return y
 
 
-def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=True):
+def _relu_masked(dy, y_relu):
+    """dy where y_relu > 0, else 0 (a ReLU's backward, y_relu its output); dy when None."""
+    return dy if y_relu is None else np.where(y_relu > 0, dy, 0).astype(dy.dtype)
+
+
+def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=True, *,
+                       y_relu=None):
     training = check.truth("training", training)
-    _, B, C, S = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta)
-    dy3 = _planes(dy, B, C, S).astype(np.float64)
+    _, B, C, S = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu)
+    dy3 = _planes(_relu_masked(dy, y_relu), B, C, S).astype(np.float64)
     xhat = (_planes(x, B, C, S) - _per_channel(mean)) * _per_channel(invstd.astype(np.float64))
     dbeta[...] = _channel_sum(dy3)
     dgamma[...] = _channel_sum(dy3 * xhat)
@@ -160,7 +167,7 @@ def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=T
 
 
 def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean,
-                              variance, training=True):
+                              variance, training=True, relu=False):
     _, B, C, S = check.batchnorm_forward_darknet(
         x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean, variance,
         check.truth("training", training))
@@ -178,13 +185,16 @@ def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance,
         normalize_cpu(y, rolling_mean, rolling_variance, B, C, S)
     scale_bias(y, scales, B, C, S)
     add_bias(y, biases, B, C, S)
+    if check.truth("relu", relu):
+        y[y < 0] = 0  # NaN kept
     return y
 
 
 def batchnorm_backward_darknet(delta, x, x_norm, mean, variance, scales, scale_updates,
-                               bias_updates):
+                               bias_updates, *, y_relu=None):
     _, B, C, S = check.batchnorm_backward_darknet(
-        delta, x, x_norm, mean, variance, scales, scale_updates, bias_updates)
+        delta, x, x_norm, mean, variance, scales, scale_updates, bias_updates, y_relu)
+    delta[...] = _relu_masked(delta, y_relu)
     mean_delta, variance_delta = np.empty_like(mean), np.empty_like(mean)
     backward_bias(bias_updates, delta, B, C, S)
     backward_scale_cpu(x_norm, delta, B, C, S, scale_updates)
@@ -296,13 +306,13 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, p
 
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, workspace=None, *,
-                    plan=None, y_relu=None):
+                    plan=None, y_relu=None, accumulate=False):
     plan = checked_plan(plan, x, weight, stride, padding)
+    accumulate = check.truth("accumulate", accumulate)
     check.conv2d_backward(dy, x, weight, dx, dweight, dbias, plan.output_shape, workspace,
-                          plan.workspace, y_relu)
+                          plan.workspace, y_relu, accumulate)
     B, C, H, W, OC, kh, kw, sh, sw, ph, pw = plan.sizes
-    if y_relu is not None:
-        dy = np.where(y_relu > 0, dy, 0).astype(dy.dtype)
+    dy = _relu_masked(dy, y_relu)
     cols = _lower(x, kh, kw, ph, pw, sh, sw)
     dY = dy.transpose(1, 0, 2, 3).reshape(OC, -1)  # (OC, B*ohw)
     dweight.reshape(OC, -1)[...] = dY @ cols.reshape(C * kh * kw, -1).T
@@ -310,7 +320,7 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
         dbias[...] = dy.sum(axis=(0, 2, 3), dtype=np.float64)
     if dx is not None:
         dcols = (weight.reshape(OC, -1).T @ dY).reshape(cols.shape)
-        dx[...] = _raise(dcols, x.shape, kh, kw, ph, pw, sh, sw)
+        dx[...] = _raise(dcols, x.shape, kh, kw, ph, pw, sh, sw) + (dx if accumulate else 0)
     return dx
 
 

@@ -290,3 +290,102 @@ def test_article_layer_refuses_a_tensor_of_the_wrong_size():
         layer.forward(np.zeros(23, np.float32))
     with pytest.raises(TypeError, match="float32"):
         layer.backward(np.zeros(24))
+
+
+# ---- BN + ReLU fused (relu=True forward, y_relu= backward), both flavours ------------------
+
+def relu_forward_both(backend, flavour, x, gamma, beta, relu, training=True):
+    """(y, saved) of a forward of `flavour` with or without the fused ReLU."""
+    c, dtype = x.shape[1], x.dtype
+    rolling = (np.zeros(c, dtype), np.ones(c, dtype))
+    if flavour == "exact":
+        out = buffers(x, dtype)
+        backend.batchnorm_forward(x, gamma, beta, *rolling, out["y"], out["mean"], out["invstd"],
+                                  training=training, relu=relu)
+        return out["y"], out
+    y, x_norm, mean, variance = np.empty_like(x), np.empty_like(x), np.empty(c, dtype), np.empty(c, dtype)
+    backend.batchnorm_forward_darknet(x, gamma, beta, *rolling, y, x_norm, mean, variance,
+                                      training=training, relu=relu)
+    return y, dict(x_norm=x_norm, mean=mean, variance=variance)
+
+
+def relu_backward_both(backend, flavour, dy, x, saved, gamma, y_relu, training=True):
+    """(dx, dgamma, dbeta) of a backward of `flavour`, dy masked by y_relu's sign when given."""
+    if flavour == "exact":
+        dx, dgamma, dbeta = np.empty_like(x), np.empty_like(gamma), np.empty_like(gamma)
+        backend.batchnorm_backward(dy, x, saved["mean"], saved["invstd"], gamma, dx, dgamma,
+                                   dbeta, training=training, y_relu=y_relu)
+        return dx, dgamma, dbeta
+    dx, dgamma, dbeta = dy.copy(), np.zeros_like(gamma), np.zeros_like(gamma)
+    backend.batchnorm_backward_darknet(dx, x, saved["x_norm"], saved["mean"], saved["variance"],
+                                       gamma, dgamma, dbeta, y_relu=y_relu)
+    return dx, dgamma, dbeta
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("flavour", ["exact", "darknet"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES + [(4, 17, 9, 11)], ids=str)
+def test_bn_relu_fused_equals_bn_then_relu(shape, dtype, flavour, training, backend, rng):
+    """The fused forward stores max(BN(x), 0) and the fused backward equals BN's backward of dy
+    masked by the ReLU's backward: bit for bit, as the same sums in the same order."""
+    if flavour == "darknet" and not training:
+        training = True  # the darknet flavour differentiates training mode only
+    x, gamma, beta = random_layer(rng, shape, dtype, offset=0.0)
+    dy = rng.standard_normal(shape).astype(dtype)
+    y, saved = relu_forward_both(backend, flavour, x, gamma, beta, True, training)
+    plain, plain_saved = relu_forward_both(backend, flavour, x, gamma, beta, False, training)
+    relu_y = backend.relu_forward(plain, np.empty_like(plain))
+    np.testing.assert_array_equal(y, relu_y)
+    assert 0 < (y > 0).mean() < 1  # the mask matters
+    fused = relu_backward_both(backend, flavour, dy, x, saved, gamma, y, training)
+    masked = backend.relu_backward(dy, relu_y, np.empty_like(dy))
+    unfused = relu_backward_both(backend, flavour, masked, x, plain_saved, gamma, None, training)
+    for ours, theirs in zip(fused, unfused):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("flavour", ["exact", "darknet"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bn_relu_native_matches_numpy(flavour, dtype, rng):
+    shape = (3, 5, 7, 6)
+    x, gamma, beta = random_layer(rng, shape, dtype, offset=0.0)
+    dy = rng.standard_normal(shape).astype(dtype)
+    results = []
+    for backend in (native, reference):
+        y, saved = relu_forward_both(backend, flavour, x, gamma, beta, True)
+        results.append((y, *relu_backward_both(backend, flavour, dy, x, saved, gamma, y)))
+    for ours, theirs in zip(*results):
+        assert_close(ours, theirs, dtype, scale=20)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", [(2, 3, 2, 3), (4, 2, 1, 1), (1, 2, 5)], ids=str)
+def test_bn_relu_backward_is_the_gradient(shape, training, backend, rng):
+    """The exact flavour's fused BN + ReLU against central differences of sum(w * relu(BN(x)))."""
+    x, gamma, beta = random_layer(rng, shape, np.float64, offset=0.0)
+    weights = rng.standard_normal(shape)
+
+    def loss():
+        return float((weights * relu_forward_both(backend, "exact", x, gamma, beta, True,
+                                                  training)[0]).sum())
+
+    y, saved = relu_forward_both(backend, "exact", x, gamma, beta, True, training)
+    assert (np.abs(y[y > 0]) > 1e-4).all()  # no kink within the differences' step
+    grads = relu_backward_both(backend, "exact", weights, x, saved, gamma, y, training)
+    for ours, wrt in zip(grads, (x, gamma, beta)):
+        np.testing.assert_allclose(ours, finite_difference(loss, wrt), rtol=1e-6, atol=1e-8)
+
+
+def test_bn_relu_keeps_nan_and_checks_y_relu(backend):
+    x = np.ones((2, 2, 3), np.float32)
+    x[0, 1, 1] = np.nan
+    y, saved = relu_forward_both(backend, "exact", x, np.ones(2, np.float32),
+                                 np.full(2, -1, np.float32), True)
+    assert (y[:, 0] == 0).all() and np.isnan(y[:, 1]).all()
+    gamma = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match=r"y_relu must have shape \(2, 2, 3\)"):
+        relu_backward_both(backend, "exact", x, x, saved, gamma, np.empty((2, 2, 4), np.float32))
+    with pytest.raises(TypeError, match="y_relu has dtype float64"):
+        relu_backward_both(backend, "darknet", x, x, dict(x_norm=x, mean=gamma, variance=gamma),
+                           gamma, np.empty((2, 2, 3)))

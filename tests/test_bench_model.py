@@ -56,6 +56,25 @@ def test_profile_accounts_for_the_step():
     assert sum(spent.values()) == pytest.approx(total)
 
 
+def test_training_contenders_include_pytorch_channels_last():
+    pytest.importorskip("torch")
+    rows = bench_model.model_benchmark("googlenet", threads=1, batches=(), train_batch=2, size=80,
+                                       num_classes=10, numpy_twin=False, use_onnxruntime=False)
+    assert [(r["pass"], r["contender"]) for r in rows] == [
+        ("training", "native"), ("training", "pytorch"), ("training", "pytorch_cl")]
+    lines = bench_model.TABLE.lines(rows)
+    assert lines[2].split()[-3:-1] == ["1.00x", f"{rows[1]['seconds'] / rows[2]['seconds']:.2f}x"]
+
+
+def test_format_profile_lists_each_layer_type_and_direction():
+    spent = {("total step", ""): 2.0, ("Conv2d", "backward"): 1.0, ("Conv2d", "forward"): 0.5,
+             ("rest", ""): 0.5}
+    lines = bench_model.format_profile(spent).splitlines()
+    assert lines[0].split() == ["layer", "direction", "ms", "per", "step", "%", "of", "step"]
+    assert lines[3].split() == ["Conv2d", "backward", "1000.0", "50.0"]
+    assert "fused conv" in lines[-1]
+
+
 def test_format_rows_compares_each_model_with_its_own_pytorch_row():
     row = lambda model, contender, seconds: {"model": model, "size": 8, "threads": 1, "pass": "inference", "batch": 1,  # noqa: E731
                                              "contender": contender, "seconds": seconds,

@@ -36,11 +36,24 @@ def test_bench_measures_every_contender(tmp_path):
     assert all(r["ms"] > 0 and r["shape"] == [2, 8, 6, 6] for r in rows)
 
 
+def test_bench_profile_shows_where_a_training_step_spends_its_time(tmp_path):
+    path = tmp_path / "profile.json"
+    out = run("bench", "--model", "googlenet", "--profile", "--batch", "1", "--repeats", "1",
+              "--threads", "1", "--json", str(path))
+    assert "a native training step at batch 1" in out and "% of step" in out
+    rows = json.loads(path.read_text())["profile"]
+    seen = {(r["layer"], r["direction"]) for r in rows}
+    assert {("Conv2d", "forward"), ("Conv2d", "backward"), ("total step", "")} <= seen
+    assert all(r["seconds"] > 0 for r in rows if r["layer"] != "rest")
+
+
 def test_bad_bench_options_are_rejected():
     with pytest.raises(SystemExit):
         cli.main(["bench", "--shapes", "16x0x3"])
     with pytest.raises(SystemExit):
         cli.main(["bench", "--repeats", "0"])
+    with pytest.raises(SystemExit, match="--profile goes with --model"):
+        cli.main(["bench", "--profile"])
 
 
 def test_native_and_reference_export_the_same_kernels():

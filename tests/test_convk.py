@@ -94,6 +94,49 @@ def test_backward_with_and_without_relu_mask_matches_numpy(isa, case, dtype, rng
             assert_close(g, e, dtype)
 
 
+@pytest.mark.parametrize("algorithm", ["convk", "im2col"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_backward_accumulates_dx_on_request(isa, case, dtype, algorithm, rng):
+    """accumulate=True: dx += dL/dx (an Inception block's branches sum into one dx), with the
+    mask; dweight and dbias still overwritten. Phases without taps (kernel < stride) add 0."""
+    x, w, stride, padding, _ = make(rng, case, dtype)
+    plan = native.conv2d_plan(x.shape, w.shape, stride, padding, algorithm=algorithm)
+    dy, y = (rng.standard_normal(plan.output_shape).astype(dtype) for _ in range(2))
+    before = rng.standard_normal(x.shape).astype(dtype)
+    want = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], dtype)]
+    reference.conv2d_backward(dy, x, w, *want, stride, padding, y_relu=y)
+    for backend, options in ((native, {"plan": plan}), (reference, {})):
+        got = [before.copy(), np.full_like(w, np.nan), np.full(w.shape[0], np.nan, dtype)]
+        backend.conv2d_backward(dy, x, w, *got, stride, padding, y_relu=y, accumulate=True,
+                                **options)
+        for g, e in zip(got, [before + want[0], *want[1:]]):
+            assert_close(g, e, dtype)
+
+
+@pytest.mark.parametrize("algorithm", ["convk", "im2col"])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_backward_reads_dy_and_y_relu_from_channel_slices(isa, case, algorithm, rng):
+    """An Inception branch's dL/dy and ReLU output as channels [c0, c1) of its block's: the
+    same gradients as from contiguous copies."""
+    x, w, stride, padding, _ = make(rng, case, np.float64)
+    plan = native.conv2d_plan(x.shape, w.shape, stride, padding, algorithm=algorithm)
+    B, OC, oh, ow = plan.output_shape
+    big_dy, big_y = (rng.standard_normal((B, OC + 5, oh, ow)) for _ in range(2))
+    dy, y = big_dy[:, 3:3 + OC], big_y[:, 3:3 + OC]
+    results = []
+    for args in ((dy, y), (dy.copy(), y.copy())):
+        got = [np.empty_like(x), np.empty_like(w), np.empty(OC)]
+        native.conv2d_backward(args[0], x, w, *got, stride, padding, plan=plan, y_relu=args[1])
+        results.append(got)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, np.abs(b).max()))
+    if B > 1:  # one image: a slice is C-contiguous, its stride never used
+        with pytest.raises(ValueError, match="y_relu and dy must be laid out alike"):
+            native.conv2d_backward(dy, x, w, None, np.empty_like(w), None, stride, padding,
+                                   plan=plan, y_relu=y.copy())
+
+
 @pytest.mark.parametrize("case", CASES[:4], ids=str)
 def test_im2col_contender_gives_the_same_results(case, rng):
     x, w, stride, padding, plan = make(rng, case, np.float64)
@@ -208,6 +251,9 @@ def test_bad_options_are_rejected(rng):
         with pytest.raises(ValueError, match=r"y_relu must have shape"):
             backend.conv2d_backward(y, x, w, None, np.empty_like(w), None, stride, padding,
                                     y_relu=np.ones(3, np.float32))
+        with pytest.raises(ValueError, match="accumulate=True needs dx"):
+            backend.conv2d_backward(y, x, w, None, np.empty_like(w), None, stride, padding,
+                                    accumulate=True)
 
 
 def test_isa_controls():

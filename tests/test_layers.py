@@ -74,6 +74,11 @@ def _layer_cases(seed=5):
             layers.Conv2d(3, 2, 1, backend=be, **f64),
             layers.Sequential(layers.Conv2d(3, 4, 3, padding=1, backend=be, **f64), layers.ReLU(be)),
             layers.MaxPool2d(3, 1, 1, backend=be), backend=be), (2, 3, 5, 5)),
+        "concat_of_fused_units": (lambda be: layers.Concat(
+            layers.ConvUnit(layers.Conv2d(3, 2, 1, backend=be, **f64), None, layers.ReLU(be)),
+            layers.ConvUnit(layers.Conv2d(3, 4, 3, padding=1, bias=False, backend=be, **f64),
+                            layers.BatchNorm(4, backend=be, dtype=np.float64), layers.ReLU(be)),
+            layers.MaxPool2d(3, 1, 1, backend=be), backend=be), (2, 3, 5, 5)),
     }
 
 
@@ -88,6 +93,34 @@ def test_layer_matches_pytorch(name, backend, rng):
     x = rng.standard_normal(shape)
     assert layer.forward(x).shape == out_shape
     assert_matches_torch(layer, x, [rng.standard_normal(out_shape)], torch)
+
+
+def test_concat_branches_add_their_input_gradients_into_one_array(rng):
+    """A Concat's convolution branches write dL/dx into its array (no buffer of their own);
+    every convolution a thread runs shares one workspace."""
+    conv_a, conv_b = layers.Conv2d(3, 2, 1), layers.Conv2d(3, 4, 3, padding=1)
+    block = layers.Concat(conv_a, layers.MaxPool2d(3, 1, 1), layers.Sequential(conv_b, layers.ReLU()))
+    assert [b.takes_dx for _, b in block.children] == [True, False, True]
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    block.forward(x)
+    dx = block.backward(np.ones((2, 9, 5, 5), np.float32))
+    assert conv_a._dx is None and conv_b._dx is None and dx is block._dx
+    workspaces = [c._planned(x)["workspace"] for c in (conv_a, conv_b)]
+    assert np.shares_memory(*workspaces)
+
+
+def test_fused_branches_write_into_and_read_from_the_concatenation(rng):
+    """Branches ending in a conv + ReLU unit (no BN) write their channels of the Concat's
+    output and read their channels of its dy in place; a BN unit's branch goes through copies."""
+    plain = layers.ConvUnit(layers.Conv2d(3, 2, 1), None, layers.ReLU())
+    with_bn = layers.ConvUnit(layers.Conv2d(3, 4, 1, bias=False), layers.BatchNorm(4), layers.ReLU())
+    block = layers.Concat(plain, layers.MaxPool2d(3, 1, 1), with_bn)
+    assert [b.gives_out for _, b in block.children] == [True, False, False]
+    y = block.forward(rng.standard_normal((2, 3, 5, 5)).astype(np.float32))
+    assert np.shares_memory(plain.conv._y, y) and plain.conv._buffer is None
+    assert not np.shares_memory(with_bn.bn._y, y)
+    np.testing.assert_array_equal(y[:, 5:], with_bn.bn._y)
+    block.backward(np.ones(y.shape, np.float32))
 
 
 def test_outputs_are_reused_buffers_for_the_same_shape(rng):

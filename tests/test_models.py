@@ -6,6 +6,7 @@ import pytest
 from test_batchnorm import finite_difference
 
 from inception_native import losses, models, native, optim, reference
+from inception_native.layers import ConvUnit
 
 
 def conv(k, cin, cout, bn):
@@ -267,3 +268,60 @@ def test_darknet_flavour_networks_agree_across_backends_and_train(rng):
     assert models.inception_v2(bn="darknet").num_params() == models.inception_v2().num_params()
     with pytest.raises(ValueError, match="bn must be False, True or one of"):
         models.googlenet(bn="keras")
+
+
+# ---- fused conv (+BN) + ReLU units against their composition ---------------------------------
+
+def three_sgd_steps(net, fused, x, labels):
+    """Outputs, gradients and weights of three SGD steps (momentum, weight decay) with the
+    ConvUnits fused or run as the composition of their layers."""
+    for _, layer, _ in net.layers():
+        if isinstance(layer, ConvUnit):
+            layer.fused = fused
+    loss = losses.CrossEntropy(aux_weight=0.3)
+    opt = optim.SGD(net.params, net.grads, lr=0.01, momentum=0.9, weight_decay=1e-4)
+    seen = []
+    for _ in range(3):
+        outputs = [o.copy() for o in net.forward(x)]
+        loss.forward(outputs, labels)
+        net.backward(loss.backward())
+        seen.append((outputs, {k: g.copy() for k, g in net.grads.items()}))
+        opt.step()
+    return seen, {k: p.copy() for k, p in net.params.items()}
+
+
+FUSED_NETS = {"tiny_bn": lambda d: models.tiny_inception(4, 1, 12, dropout=0, dtype=d, seed=2),
+              "tiny_darknet": lambda d: models.tiny_inception(4, 1, 12, bn="darknet", dropout=0,
+                                                              dtype=d, seed=2),
+              "googlenet": lambda d: models.googlenet(4, input_size=80, dropout=0, dtype=d, seed=2)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", FUSED_NETS)
+def test_fused_units_train_as_their_composition(name, dtype, rng):
+    """Three SGD steps with ReLU fused into the convolution or BatchNorm give the outputs,
+    gradients and updated weights of the layers run one by one (float64 to 1e-10, float32 to
+    the native-vs-NumPy tolerance above; in fact bit for bit)."""
+    build = FUSED_NETS[name]
+    x = rng.standard_normal((3, *build(dtype).input_shape)).astype(dtype)
+    labels = np.array([0, 3, 1])
+    fused = three_sgd_steps(build(dtype), True, x, labels)
+    plain = three_sgd_steps(build(dtype), False, x, labels)
+    tol = TOLERANCE[dtype, True]
+    for (outs_a, grads_a), (outs_b, grads_b) in zip(fused[0], plain[0]):
+        for o, p in zip(outs_a, outs_b):
+            np.testing.assert_allclose(o, p, rtol=min(tol, 1e-4), atol=min(tol, 1e-4) * np.abs(p).max())
+        for key, g in grads_a.items():
+            assert np.linalg.norm(g - grads_b[key]) <= tol * np.linalg.norm(grads_b[key]), key
+    for key, p in fused[1].items():
+        assert np.linalg.norm(p - plain[1][key]) <= tol * np.linalg.norm(plain[1][key]), key
+
+
+def test_fused_units_keep_the_relu_child_without_buffers(rng):
+    """The ReLU of a fused unit never runs: no output or gradient buffer of its own."""
+    net = models.tiny_inception(4, 1, 12, dropout=0)
+    net.forward(rng.standard_normal((2, 1, 12, 12)).astype(np.float32))
+    net.backward([np.ones((2, 4), np.float32)])
+    units = [layer for _, layer, _ in net.layers() if isinstance(layer, ConvUnit)]
+    assert units and all(u["relu"]._y is None and u["relu"]._dx is None for u in units)
+    assert "conv1.conv.weight" in net.params and "conv1.bn.gamma" in net.params

@@ -7,7 +7,8 @@ installed) and the machine's limits, in sections (batchnorm, conv, pool), or one
     dropin       a PyTorch model before and after use_native (bench/dropin.py; not by default)
     neighbour    an inference alone and beside a busy process, ours and onnxruntime's
                  (bench/neighbour.py; not by default)
-    --model      a whole network, inference and a training step (bench/model.py)
+    --model      a whole network, inference and a training step (bench/model.py); with
+                 --profile, where a native training step spends its time instead
     --distributed  the data-parallel training step under mpirun (bench/distributed.py)
 """
 import importlib.util
@@ -55,6 +56,8 @@ def run(args):
             check_output(option, path)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("--plot needs matplotlib: pip install 'inception-native[plot]'")
+    if getattr(args, "profile", False) and (not args.model or getattr(args, "distributed", False)):
+        raise SystemExit("--profile goes with --model (and not with --distributed)")
     if getattr(args, "distributed", False):
         from . import distributed
 
@@ -67,7 +70,17 @@ def run(args):
           f"PyTorch {torch_words}", flush=True)
     repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
     results = {"environment": env}
-    if args.model and not args.sections:
+    if args.model and getattr(args, "profile", False):
+        from . import model
+
+        steps = repeats("model")
+        print(f"\n{args.model}: a native training step at batch {args.batch}, mean of {steps} "
+              "after one warm-up", flush=True)
+        spent = model.profile(args.model, threads, args.batch, steps=steps)
+        print(model.format_profile(spent), flush=True)
+        results["profile"] = [{"layer": layer, "direction": direction, "seconds": seconds}
+                              for (layer, direction), seconds in spent.items()]
+    elif args.model and not args.sections:
         from . import model
 
         results["model"] = _section(

@@ -1,14 +1,15 @@
 """Whole-network speed: images/s of inference at batch 1 and 16 and of one training step at
 batch 16 (forward with the auxiliary heads, backward, SGD with momentum), for the native
 kernels, their NumPy twins and the same network in PyTorch (inception_native/torch_twin.py: our
-network written out as torch.nn modules with the same weights; eager mode), at the same thread
-count (OpenMP and OpenBLAS). Inference adds the frozen native network (net.freeze()), PyTorch
-in channels_last and onnxruntime running our own ONNX export (io.export_onnx; ORT_ENABLE_ALL,
-intra-op threads = threads). Interleaved rounds, median of `repeats` after one warm-up.
+network written out as torch.nn modules with the same weights; eager mode, NCHW and
+channels_last), at the same thread count (OpenMP and OpenBLAS). Inference adds the frozen native
+network (net.freeze()) and onnxruntime running our own ONNX export (io.export_onnx;
+ORT_ENABLE_ALL, intra-op threads = threads). Interleaved rounds, median of `repeats` after one
+warm-up.
 
-    from inception_native.bench.model import TABLE, model_benchmark, profile
+    from inception_native.bench.model import TABLE, format_profile, model_benchmark, profile
     print(TABLE.format(model_benchmark("googlenet", threads=2)))
-    profile("googlenet", threads=2)     # where a native training step spends its time
+    print(format_profile(profile("googlenet", threads=2)))  # where a training step's time goes
 """
 import os
 import subprocess
@@ -28,7 +29,7 @@ MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.
           "inception_v2": (models.inception_v2, 224),
           "inception_v3": (models.inception_v3, 299)}
 BACKENDS = {"native": native, "numpy": reference}
-INFERENCE_ONLY = ("frozen", "pytorch_cl", "onnxruntime")
+INFERENCE_ONLY = ("frozen", "onnxruntime")
 
 
 def load_twin():
@@ -163,7 +164,7 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
     """Rows of {model, size, threads, pass ("inference"/"training"), batch, contender, seconds,
     seconds_range (fastest, slowest), images_per_s, and with memory=True peak_MB (see
     peak_memory_mb)}; on_rows(rows) is called with each pass and batch's rows when measured.
-    Training rows (train_batch, when training) for native, numpy and pytorch."""
+    Training rows (train_batch, when training) for native, numpy, pytorch and pytorch_cl."""
     factory, default_size = MODELS[model]
     size = size or default_size
     build = partial(factory, num_classes=num_classes, input_size=size)
@@ -190,11 +191,15 @@ def model_benchmark(model="googlenet", threads=1, batches=(1, 16), train_batch=1
     return rows
 
 
-def _vs_pytorch(r, group):
-    """PyTorch's time over the row's, from the PyTorch row of the same model, pass and batch."""
+def _vs(contender):
+    """The cell: `contender`'s time over the row's, from its row of the same model, pass and
+    batch."""
     key = lambda row: (row["model"], row["size"], row["threads"], row["pass"], row["batch"])  # noqa: E731
-    theirs = [t["seconds"] for t in group if t["contender"] == "pytorch" and key(t) == key(r)]
-    return f"{theirs[0] / r['seconds']:.2f}x" if theirs else "-"
+
+    def cell(r, group):
+        theirs = [t["seconds"] for t in group if t["contender"] == contender and key(t) == key(r)]
+        return f"{theirs[0] / r['seconds']:.2f}x" if theirs else "-"
+    return cell
 
 
 def _seconds(r, group):
@@ -206,7 +211,8 @@ TABLE = Table(
      ("pass", ">10", lambda r, group: r["pass"]), ("batch", ">5", lambda r, group: str(r["batch"])),
      ("contender", ">11", lambda r, group: r["contender"]),
      ("s (fastest-slowest)", ">26", _seconds),
-     ("img/s", ">9", lambda r, group: f"{r['images_per_s']:.2f}"), ("vs PyTorch", ">10", _vs_pytorch),
+     ("img/s", ">9", lambda r, group: f"{r['images_per_s']:.2f}"),
+     ("vs PyTorch cl", ">13", _vs("pytorch_cl")), ("vs PyTorch", ">10", _vs("pytorch")),
      ("peak MB", ">8", lambda r, group: "-" if r.get("peak_MB") is None else f"{r['peak_MB']:.0f}")],
     ["pass: inference (eval mode, forward) or training (forward with the auxiliary heads, "
      "backward, an SGD step)",
@@ -215,7 +221,8 @@ TABLE = Table(
      "channels_last), onnxruntime (our ONNX export)",
      "s: median seconds per call, the fastest and slowest round in brackets; img/s: batch over "
      "the median",
-     "vs PyTorch: PyTorch's median time over this row's (above 1: faster than PyTorch)",
+     "vs PyTorch: PyTorch's median time over this row's (above 1: faster than PyTorch); "
+     "vs PyTorch cl: the same against PyTorch in channels_last",
      "peak MB: how much a fresh process's peak memory grows to build the network and run one call"])
 
 
@@ -231,9 +238,9 @@ def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000,
     def timed(layer, direction):
         run, key = getattr(layer, direction), (type(layer).__name__, direction)
 
-        def wrapper(a):
+        def wrapper(a, **options):  # a fused unit passes relu=True to its conv and BatchNorm
             start = time.perf_counter()
-            out = run(a)
+            out = run(a, **options)
             spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
             return out
         setattr(layer, direction, wrapper)
@@ -250,3 +257,16 @@ def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000,
     spent[("total step", "")] = time.perf_counter() - start
     spent[("rest", "")] = 2 * spent[("total step", "")] - sum(spent.values())
     return dict(sorted(((k, v / steps) for k, v in spent.items()), key=lambda kv: -kv[1]))
+
+
+def _share(spent):
+    return lambda r, group: f"{100 * spent[r] / spent[('total step', '')]:.1f}"
+
+
+def format_profile(spent):
+    """profile()'s {(layer type, direction): seconds} as a table, largest first."""
+    return Table([("layer", "<16", lambda r, group: r[0]), ("direction", "<9", lambda r, group: r[1]),
+                  ("ms per step", ">11", lambda r, group: f"{1e3 * spent[r]:.1f}"),
+                  ("% of step", ">9", _share(spent))],
+                 ["a fused conv (+BN) + ReLU unit counts its ReLU in Conv2d's (or BatchNorm's) "
+                  "time; rest: the loss, the optimiser, the containers' glue"]).format(list(spent))

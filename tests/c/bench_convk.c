@@ -164,7 +164,7 @@ static void run(config *c, buffers *b, int round)
                                  c->pass == 0 ? b->wp : 0, 0, b->db, 1, 0);
         } else {
             in_convk_backward_f32(&p, c->pass == 3 ? 0 : b->dx, c->pass == 2 ? 0 : b->dw,
-                                  c->pass == 2 ? 0 : b->db, b->work, b->dy, b->y, b->x, b->w);
+                                  c->pass == 2 ? 0 : b->db, b->work, b->dy, b->y, L->OC * oh * ow, b->x, b->w, 0);
         }
     } else {
         in_conv_plan p = in_conv2d_plan(B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw,

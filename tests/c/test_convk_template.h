@@ -131,7 +131,7 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
             in_convk_plan p;
             in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw,
                                q.ph, q.pw, threads);
-            K(convk_backward)(&p, dx, dw, db, work, dy, mask, x, w);
+            K(convk_backward)(&p, dx, dw, db, work, dy, mask, ny / q.B, x, w, 0);
             NAME(compare)(masked ? "dx (masked)" : "dx", q, threads, dx, dxd, nx);
             NAME(compare)(masked ? "dw (masked)" : "dw", q, threads, dw, dwd, nw);
             NAME(compare)(masked ? "dbias (masked)" : "dbias", q, threads, db, dbd, q.OC);
@@ -149,9 +149,12 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
     in_convk_plan p;
     in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw, q.ph,
                        q.pw, 2);
-    K(convk_backward)(&p, dx, 0, 0, work, dy, yr, x, w);
-    K(convk_backward)(&p, 0, dw, 0, work, dy, yr, x, w);
+    K(convk_backward)(&p, dx, 0, 0, work, dy, yr, ny / q.B, x, w, 0);
+    K(convk_backward)(&p, 0, dw, 0, work, dy, yr, ny / q.B, x, w, 0);
     NAME(same_bits)("dx alone", dx1, dx, nx), NAME(same_bits)("dw alone", dw1, dw, nw);
+    K(convk_backward)(&p, dx, 0, 0, work, dy, yr, ny / q.B, x, w, 1); /* dx += dx: twice the gradient */
+    for (size_t i = 0; i < nx; ++i) dxd[i] *= 2;
+    NAME(compare)("dx accumulated", q, 2, dx, dxd, nx);
     free(dx), free(dw), free(xd), free(wd), free(dYd), free(dxd), free(dwd), free(dbd);
     free(dy), free(yr), free(dx1), free(dw1), free(db1);
 }

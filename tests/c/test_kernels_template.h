@@ -134,7 +134,8 @@ static void NAME(test_strided)(size_t N, size_t incx, size_t incy, unsigned seed
 }
 
 /* Both BatchNorm flavours: identities that hold whatever the data (forward in training: each
- * channel of (y - beta)/gamma has mean 0; dbeta = sum dy; the exact dx sums to 0 per channel) */
+ * channel of (y - beta)/gamma has mean 0; dbeta = sum dy; the exact dx sums to 0 per channel;
+ * with the ReLU fused, y >= 0 and dbeta = the sum of dy where y > 0) */
 static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
 {
     size_t n = b * f * s;
@@ -146,7 +147,8 @@ static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
     real *dgamma = NAME(alloc)(f, &seed), *dbeta = NAME(alloc)(f, &seed);
     real *var = NAME(alloc)(f, &seed), *md = NAME(alloc)(f, &seed), *vd = NAME(alloc)(f, &seed);
     if (b * s > 1) {
-        K(batchnorm_forward_train)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, 1e-5, 0.01, 1);
+        K(batchnorm_forward_train)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, 1e-5, 0.01, 1,
+                                   0);
         for (size_t i = 0; i < f; ++i) {
             double sum = 0;
             for (size_t j = 0; j < b; ++j)
@@ -154,7 +156,7 @@ static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
                     sum += ((double)y[j * f * s + i * s + k] - beta[i]) / gamma[i];
             NAME(check)("batchnorm_forward_train mean 0", i, sum / (double)(b * s), 0, b, f, s);
         }
-        K(batchnorm_backward)(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, b, f, s, 1);
+        K(batchnorm_backward)(dx, dgamma, dbeta, dy, NULL, x, mean, invstd, gamma, b, f, s, 1);
         for (size_t i = 0; i < f; ++i) {
             double sdy = 0, sdx = 0;
             for (size_t j = 0; j < b; ++j)
@@ -165,10 +167,24 @@ static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
             NAME(check)("batchnorm_backward dbeta", i, dbeta[i], sdy, b, f, s);
             NAME(check)("batchnorm_backward sum dx", i, sdx / (double)(b * s), 0, b, f, s);
         }
-        K(batchnorm_forward_darknet)(y, xn, mean, var, x, gamma, beta, rm, rv, b, f, s, 1);
+        K(batchnorm_forward_train)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, 1e-5, 0.01, 1,
+                                   1);
+        K(batchnorm_backward)(dx, dgamma, dbeta, dy, y, x, mean, invstd, gamma, b, f, s, 1);
+        for (size_t i = 0; i < f; ++i) {
+            double sdy = 0;
+            for (size_t j = 0; j < b; ++j)
+                for (size_t k = 0; k < s; ++k) {
+                    size_t q = j * f * s + i * s + k;
+                    NAME(check)("batchnorm_forward_train relu y >= 0", q, y[q] < 0, 0, b, f, s);
+                    sdy += y[q] > 0 ? dy[q] : 0;
+                }
+            NAME(check)("batchnorm_backward y_relu dbeta", i, dbeta[i], sdy, b, f, s);
+        }
+        K(batchnorm_forward_darknet)(y, xn, mean, var, x, gamma, beta, rm, rv, b, f, s, 1, 0);
         for (size_t i = 0; i < f; ++i) dgamma[i] = dbeta[i] = 0;
         memcpy(dx, dy, n * sizeof(real));
-        K(batchnorm_backward_darknet)(dx, dgamma, dbeta, md, vd, x, xn, mean, var, gamma, b, f, s);
+        K(batchnorm_backward_darknet)(dx, dgamma, dbeta, md, vd, NULL, x, xn, mean, var, gamma, b,
+                                      f, s);
         for (size_t i = 0; i < f; ++i) {
             double sdy = 0;
             for (size_t j = 0; j < b; ++j)
@@ -176,14 +192,26 @@ static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
             NAME(check)("batchnorm_backward_darknet bias_updates", i, dbeta[i], sdy, b, f, s);
         }
     }
-    K(batchnorm_forward_eval)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, 1e-3);
+    K(batchnorm_forward_eval)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, 1e-3, 0);
     for (size_t q = 0; q < n; ++q) {
         size_t i = q / s % f;
         double want = gamma[i] * (x[q] - (double)rm[i]) / sqrt((double)rv[i] + 1e-3) + beta[i];
         NAME(check)("batchnorm_forward_eval", q, y[q], want, b, f, s);
     }
-    K(batchnorm_backward)(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, b, f, s, 0);
-    K(batchnorm_forward_darknet)(y, xn, mean, var, x, gamma, beta, rm, rv, b, f, s, 0);
+    K(batchnorm_backward)(dx, dgamma, dbeta, dy, NULL, x, mean, invstd, gamma, b, f, s, 0);
+    K(batchnorm_forward_darknet)(y, xn, mean, var, x, gamma, beta, rm, rv, b, f, s, 0, 1);
+    for (size_t q = 0; q < n; ++q)
+        NAME(check)("batchnorm_forward_darknet relu y >= 0", q, y[q] < 0, 0, b, f, s);
+    for (size_t i = 0; i < f; ++i) dgamma[i] = dbeta[i] = 0;
+    memcpy(dx, dy, n * sizeof(real));
+    K(batchnorm_backward_darknet)(dx, dgamma, dbeta, md, vd, y, x, xn, mean, var, gamma, b, f, s);
+    for (size_t i = 0; i < f; ++i) {
+        double sdy = 0;
+        for (size_t j = 0; j < b; ++j)
+            for (size_t k = 0; k < s; ++k)
+                sdy += y[j * f * s + i * s + k] > 0 ? dy[j * f * s + i * s + k] : 0;
+        NAME(check)("batchnorm_backward_darknet y_relu bias_updates", i, dbeta[i], sdy, b, f, s);
+    }
     free(x); free(y); free(dy); free(dx); free(xn); free(gamma); free(beta); free(rm); free(rv);
     free(mean); free(invstd); free(dgamma); free(dbeta); free(var); free(md); free(vd);
 }
