@@ -263,3 +263,23 @@ def test_idle_threads_spin_briefly_unless_the_user_chose_otherwise(env, expected
     out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == [str(expected), str(bool(openmp_enabled()))]
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_the_linear_layer_runs_on_a_single_threaded_blas(direction, monkeypatch):
+    """OpenBLAS's idle workers spin after a call, on the cores our OpenMP threads run on next:
+    linear_forward and linear_backward tell the BLAS to use one thread while they run."""
+    from inception_native import threads
+
+    if not threads.blas_controllable():
+        pytest.skip("SciPy's BLAS thread count cannot be set here")
+    told = []
+    real_set = threads._set_blas
+    monkeypatch.setattr(threads, "_set_blas", lambda n: (told.append(n), real_set(n)))
+    x, w = np.ones((4, 3), np.float32), np.ones((5, 3), np.float32)
+    y, dx, dw = np.empty((4, 5), np.float32), np.empty_like(x), np.empty_like(w)
+    if direction == "forward":
+        native.linear_forward(x, w, None, y)
+    else:
+        native.linear_backward(y, x, w, dx, dw, None)
+    assert told[0] == 1 and len(told) == 2  # one thread inside, the old count back after
