@@ -12,11 +12,13 @@ import os
 # sleeps (4.8 ms of a core after every parallel region on an AMD Zen 3), taking a core from
 # whatever else runs on the machine. 20,000 (about 0.3 ms) still bridges the Python between two
 # kernels of a network. libgomp reads the setting once, when it is loaded: our extensions load
-# it below, so it holds unless the process loaded libgomp earlier or the user chose a wait
-# policy or spin count of their own.
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "20000")
-
+# it below, and the variable is removed again after, so that the libgomp of another library
+# (PyTorch bundles its own) and child processes keep their defaults. It does not hold when the
+# process loaded the system's libgomp before us, or when the user chose a spin count or wait
+# policy of their own (theirs is left as it is).
+_spin_count_ours = not {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY"} & set(os.environ)
+if _spin_count_ours:
+    os.environ["GOMP_SPINCOUNT"] = "20000"
 try:
     from .threads import get_num_threads, set_num_threads
 except ImportError as error:  # pragma: no cover - only without a build
@@ -25,5 +27,8 @@ except ImportError as error:  # pragma: no cover - only without a build
         "`pip install .` and run it from outside the source tree (python imports the "
         "unbuilt source folder when it is the current directory)"
     ) from error
+finally:
+    if _spin_count_ours:
+        del os.environ["GOMP_SPINCOUNT"]
 
 __all__ = ["get_num_threads", "set_num_threads", "__version__"]
