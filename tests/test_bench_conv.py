@@ -100,3 +100,17 @@ def test_benchmarked_layers_come_from_the_models():
     pools = {name: rest for name, *rest in pool_layers()}
     assert pools["pool1 max 3x3/2 p0 @112"] == [(64, 112, 112), 3, 2, 0, True, "max"]
     assert pools["v3 5b branch avg 3x3/1 p1 @35"] == [(192, 35, 35), 3, 1, 1, False, "avg"]
+
+
+def test_each_library_is_woken_by_an_untimed_call_before_its_timed_ones():
+    calls = {"native fwd": 0, "native bwd": 0, "torch fwd": 0}
+
+    def counted(key):
+        def run():
+            calls[key] += 1
+        return run
+
+    result = timing.median_of_rounds({key: counted(key) for key in calls}, repeats=2, pause=0)
+    assert set(result) == set(calls)
+    # 3 rounds (one warm-up); each group's first closure once more per round, untimed
+    assert calls == {"native fwd": 6, "native bwd": 3, "torch fwd": 6}
