@@ -36,7 +36,7 @@ from . import _checks as check
 from . import layers as L
 from . import native
 from .shapes import output_hw
-from .threads import get_num_threads, single_threaded_blas
+from .threads import get_num_threads
 
 ALIGN = 64  # bytes: every arena array starts on a cache line
 MAX_BATCH = 8  # images a plan runs at once: a larger batch runs in chunks of this many
@@ -350,13 +350,9 @@ class Plan:
                            for step in self.conv_plans if ("work", step) in offsets}
 
     def run(self, x):
-        """The output array (a view into the arena) for x of (batch, *input_shape). The BLAS
-        stays on one thread throughout: the convolutions need it so (see threads.py), and the
-        linear layers are too small to gain from its threads."""
-        with single_threaded_blas():
-            return self._run(x)
-
-    def _run(self, x):
+        """The output array (a view into the arena) for x of (batch, *input_shape). (The kernels
+        that call the BLAS, the linear layers and the im2col convolution, keep it on one thread
+        themselves: see threads.py.)"""
         arrays, backend = dict(self.arrays), self.backend
         arrays[0] = x
         for step, node in enumerate(self.graph.nodes):
