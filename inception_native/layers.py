@@ -4,8 +4,14 @@ gradients, train/eval mode. The same layer runs on the native kernels or on thei
 
 Layers do no arithmetic of their own beyond glue: the kernels do the work. The arrays a layer
 returns are buffers it owns and reuses on the next call with the same input shape (fresh
-allocations cost page faults); copy them to keep them. Gradients in `grads` are overwritten by
-each backward, not accumulated (every parameter is used once per forward).
+allocations cost page faults); copy them to keep them. One exception keeps a training step's
+memory down: inside a container's backward (Sequential, Concat, a Network), the layers write
+their dL/dx into arrays lent by the thread's gradient pool, which take them back as soon as the
+next backward has read them (see _GradientPool): a backward holds the gradients in flight, not
+one per layer, and a layer's dL/dx inside a container is valid until the container's backward
+returns. What the outermost container returns is its own buffer, as a layer's is. Gradients in
+`grads` are overwritten by each backward, not accumulated (every parameter is used once per
+forward).
 
 Every layer: `forward(x)`, `backward(dy)`, `params` and `grads` (name -> array, the same arrays
 every time: an optimiser updates them in place), `buffers` (state that is not trained, e.g.
@@ -59,6 +65,78 @@ def _thread_scratch(key, values, dtype):
     if key not in arrays or arrays[key].nbytes < need:
         arrays[key] = np.empty(need, np.uint8)
     return arrays[key][:need].view(dtype)
+
+
+def _root(array):
+    """The array that owns array's memory (array itself when it is not a view)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+class _GradientPool:
+    """This thread's dL/dx arrays while a container's backward runs (`depth` > 0): take() lends
+    one to the layer that writes a gradient, give() takes it back once the gradient has been
+    read. Arrays are kept for the thread's life (the next step reuses them: no page faults);
+    take() hands out the smallest free one that fits and, when none does, replaces the largest
+    free one, so the pool holds about as many arrays as a backward has gradients in flight."""
+
+    def __init__(self):
+        self.free, self.lent, self.depth = {}, {}, 0  # id -> array
+
+    def take(self, shape, dtype):
+        need = math.prod(shape) * np.dtype(dtype).itemsize
+        fits = [a for a in self.free.values() if a.nbytes >= need]
+        if fits:
+            array = self.free.pop(id(min(fits, key=lambda a: a.nbytes)))
+        else:
+            if self.free:
+                self.free.pop(id(max(self.free.values(), key=lambda a: a.nbytes)))
+            array = np.empty(need, np.uint8)
+        self.lent[id(array)] = array
+        return array[:need].view(dtype).reshape(shape)
+
+    def give(self, array, *keep):
+        """array's memory back, unless it is not lent or one of the arrays in keep views it."""
+        if not isinstance(array, np.ndarray):
+            return
+        root = _root(array)
+        if all(k is None or _root(k) is not root for k in keep) and id(root) in self.lent:
+            self.free[id(root)] = self.lent.pop(id(root))
+
+    def settle(self, result, previous):
+        """The end of the outermost backward: every lent array comes back but result's, which
+        leaves the pool (the container keeps it until its next backward, when `previous`, what
+        it kept before, comes back). Returns what the container keeps now."""
+        kept = self.lent.pop(id(_root(result)), None) if isinstance(result, np.ndarray) else None
+        self.free.update(self.lent)
+        self.lent.clear()
+        if previous is not None:
+            self.free[id(previous)] = previous
+        return kept
+
+
+def _gradient_pool():
+    pool = _scratch.__dict__.get("pool")
+    if pool is None:
+        pool = _scratch.pool = _GradientPool()
+    return pool
+
+
+def _pooled(backward):
+    """A container's backward, run with the thread's gradient pool on (see _GradientPool)."""
+    @functools.wraps(backward)
+    def pooled(self, *args, **options):
+        pool, dx = _gradient_pool(), None
+        pool.depth += 1
+        try:
+            dx = backward(self, *args, **options)
+            return dx
+        finally:
+            pool.depth -= 1
+            if not pool.depth:  # the outermost: it keeps what it returns
+                self._kept = pool.settle(dx, self._kept)
+    return pooled
 
 
 def _one_call_at_a_time(method):
@@ -120,6 +198,15 @@ class Layer:
 
         return freeze(self, input_shape, max_batch)
 
+    def _dx_array(self, shape, dtype):
+        """The array for dL/dx: lent by the thread's gradient pool inside a container's
+        backward, else the layer's own (reused by its next backward)."""
+        pool = _gradient_pool()
+        if pool.depth:
+            return pool.take(shape, dtype)
+        self._dx = _reuse(self._dx, shape, dtype)
+        return self._dx
+
     def _saved(self, value):
         """What the forward kept for the backward; a backward before any forward raises."""
         if value is None:
@@ -135,7 +222,11 @@ class Layer:
 
 
 class Container(Layer):
-    """A layer made of named children: its params, grads and buffers are theirs, prefixed."""
+    """A layer made of named children: its params, grads and buffers are theirs, prefixed.
+    Its backward runs with the thread's gradient pool on (_pooled); the outermost keeps the
+    memory of what it returns in _kept."""
+
+    _kept = None
 
     @property
     def params(self):
@@ -210,7 +301,7 @@ class Conv2d(Layer):
         """dL/dx into its own buffer, or into dx (+= when accumulate) when given (takes_dx)."""
         x = self._saved(self._x)
         if dx is None:
-            self._dx = dx = _reuse(self._dx, x.shape, x.dtype) if self.input_grad else None
+            dx = self._dx_array(x.shape, x.dtype) if self.input_grad else None
         return self.backend.conv2d_backward(dy, x, self.params["weight"], dx,
                                             self.grads["weight"], self.grads.get("bias"),
                                             self.stride, self.padding,
@@ -247,8 +338,7 @@ class Linear(Layer):
 
     def backward(self, dy):
         x = self._saved(self._x)
-        self._dx = _reuse(self._dx, x.shape, x.dtype)
-        return self.backend.linear_backward(dy, x, self.params["weight"], self._dx,
+        return self.backend.linear_backward(dy, x, self.params["weight"], self._dx_array(x.shape, x.dtype),
                                             self.grads["weight"], self.grads.get("bias"))
 
 
@@ -267,8 +357,7 @@ class ReLU(Layer):
         return getattr(self.backend, self.kernels[0])(x, self._y, *self.options)
 
     def backward(self, dy):
-        self._dx = _reuse(self._dx, dy.shape, dy.dtype)
-        return getattr(self.backend, self.kernels[1])(dy, self._saved(self._y), self._dx,
+        return getattr(self.backend, self.kernels[1])(dy, self._saved(self._y), self._dx_array(dy.shape, dy.dtype),
                                                       *self.options)
 
 
@@ -301,9 +390,8 @@ class MaxPool2d(Layer):
 
     def backward(self, dy):
         x = self._saved(self._x)
-        self._dx = _reuse(self._dx, x.shape, dy.dtype)
         kernel, stride, padding, ceil_mode = self._window()
-        return self.backend.max_pool2d_backward(dy, None, self._dx, x=x, y=self._y, kernel=kernel,
+        return self.backend.max_pool2d_backward(dy, None, self._dx_array(x.shape, dy.dtype), x=x, y=self._y, kernel=kernel,
                                                 stride=stride, padding=padding,
                                                 ceil_mode=ceil_mode)
 
@@ -326,8 +414,8 @@ class AvgPool2d(MaxPool2d):
         return self.backend.avg_pool2d_forward(x, self._y, *self._window())
 
     def backward(self, dy):
-        self._dx = _reuse(self._dx, self._saved(self._x_shape), dy.dtype)
-        return self.backend.avg_pool2d_backward(dy, self._dx, *self._window())
+        dx = self._dx_array(self._saved(self._x_shape), dy.dtype)
+        return self.backend.avg_pool2d_backward(dy, dx, *self._window())
 
 
 class GlobalAvgPool(Layer):
@@ -335,19 +423,19 @@ class GlobalAvgPool(Layer):
 
     def __init__(self, backend=native):
         self.backend = backend
-        self._y = self._dx = None
+        self._y = self._dx = self._x_shape = None
 
     def output_shape(self, shape):
         return tuple(shape[:2])
 
     def forward(self, x):
         self._check_input(x, 4)
-        self._y = _reuse(self._y, x.shape[:2], x.dtype)
-        self._dx = _reuse(self._dx, x.shape, x.dtype)
+        self._x_shape, self._y = x.shape, _reuse(self._y, x.shape[:2], x.dtype)
         return self.backend.global_avg_pool_forward(x, self._y)
 
     def backward(self, dy):
-        return self.backend.global_avg_pool_backward(dy, self._saved(self._dx))
+        dx = self._dx_array(self._saved(self._x_shape), dy.dtype)
+        return self.backend.global_avg_pool_backward(dy, dx)
 
 
 class AdaptiveAvgPool2d(Layer):
@@ -371,8 +459,8 @@ class AdaptiveAvgPool2d(Layer):
         return self.backend.adaptive_avg_pool2d_forward(x, self._y)
 
     def backward(self, dy):
-        self._dx = _reuse(self._dx, self._saved(self._x_shape), dy.dtype)
-        return self.backend.adaptive_avg_pool2d_backward(dy, self._dx)
+        dx = self._dx_array(self._saved(self._x_shape), dy.dtype)
+        return self.backend.adaptive_avg_pool2d_backward(dy, dx)
 
 
 class ChannelAffine(Layer):
@@ -411,8 +499,7 @@ class ChannelAffine(Layer):
     def backward(self, dy):
         if dy is None:
             return None
-        self._dx = _reuse(self._dx, dy.shape, dy.dtype)
-        return self._scaled(self._dx, dy, shift=False)
+        return self._scaled(self._dx_array(dy.shape, dy.dtype), dy, shift=False)
 
 
 class Flatten(Layer):
@@ -455,8 +542,7 @@ class Dropout(Layer):
     def backward(self, dy):
         if not self._saved(self._dropped):
             return dy
-        self._dx = _reuse(self._dx, dy.shape, dy.dtype)
-        return self.backend.dropout_backward(dy, self._mask, self._dx)
+        return self.backend.dropout_backward(dy, self._mask, self._dx_array(dy.shape, dy.dtype))
 
 
 class BatchNorm(Layer):
@@ -509,19 +595,19 @@ class BatchNorm(Layer):
         """dL/dx from dL/dy; fills grads["gamma"] and grads["beta"]."""
         if self._x is None:
             raise RuntimeError("backward called before forward")
-        self._dx = _reuse(self._dx, dy.shape, dy.dtype)
+        dx = self._dx_array(dy.shape, dy.dtype)
         y_relu = self._y if self._relu else None
         if self.flavour == "exact":
             return self.backend.batchnorm_backward(
-                dy, self._x, self.mean, self.invstd, self.params["gamma"], self._dx,
+                dy, self._x, self.mean, self.invstd, self.params["gamma"], dx,
                 self.grads["gamma"], self.grads["beta"], training=self._trained, y_relu=y_relu)
         if not self._trained:
             raise NotImplementedError("the darknet flavour differentiates training mode only")
-        self.backend.copy_cpu(dy.size, dy, 1, self._dx, 1)
+        self.backend.copy_cpu(dy.size, dy, 1, dx, 1)
         for g in self.grads.values():
             g.fill(0)  # Darknet's updates accumulate; a layer's grads are per backward
         return self.backend.batchnorm_backward_darknet(
-            self._dx, self._x, self._x_norm, self.mean, self.variance, self.params["gamma"],
+            dx, self._x, self._x_norm, self.mean, self.variance, self.params["gamma"],
             self.grads["gamma"], self.grads["beta"], y_relu=y_relu)
 
 
@@ -571,11 +657,18 @@ class Sequential(Container):
     def takes_dx(self):
         return self.children[0][1].takes_dx
 
+    @_pooled
     def backward(self, dy, **into):
-        """into: dx= and accumulate= for the first layer, when it takes_dx."""
+        """into: dx= and accumulate= for the first layer, when it takes_dx. Each child's dL/dx
+        goes back to the gradient pool once the child before it has read it."""
+        given, pool = dy, _gradient_pool()
         for _, layer in reversed(self.children[1:]):
-            dy = layer.backward(dy)
-        return self.children[0][1].backward(dy, **into)
+            dx = layer.backward(dy)
+            pool.give(dy, given, dx)
+            dy = dx
+        dx = self.children[0][1].backward(dy, **into)
+        pool.give(dy, given, dx)
+        return dx
 
 
 class ConvUnit(Sequential):
@@ -610,12 +703,16 @@ class ConvUnit(Sequential):
             return self.conv.forward(x, relu=True, **out)
         return self.bn.forward(self.conv.forward(x), relu=True)
 
+    @_pooled
     def backward(self, dy, **into):
         if not self._saved(self._ran_fused):  # the forward ran the composition
             return super().backward(dy, **into)
-        if self.bn is not None:
-            dy = self.bn.backward(dy)
-        return self.conv.backward(dy, **into)
+        if self.bn is None:
+            return self.conv.backward(dy, **into)
+        dy_conv = self.bn.backward(dy)
+        dx = self.conv.backward(dy_conv, **into)
+        _gradient_pool().give(dy_conv, dx)
+        return dx
 
 
 class Concat(Container):
@@ -632,7 +729,7 @@ class Concat(Container):
             raise ValueError("Concat needs at least one branch")
         self.children = [(f"branch{i}", b) for i, b in enumerate(branches)]
         self.backend = backend
-        self._y = self._dx = self._shapes = self._x_shape = None
+        self._y = self._shapes = self._x_shape = None
 
     def output_shape(self, shape):
         return joined_shape([b.output_shape(shape) for _, b in self.children], "the branches' outputs")
@@ -652,6 +749,7 @@ class Concat(Container):
                 self._y[:, c0:c1] = branch.forward(x)
         return self._y
 
+    @_pooled
     def backward(self, dy):
         """The split of dy lives in the thread's scratch for this call only (a Concat within a
         branch of another uses the next depth's)."""
@@ -672,16 +770,18 @@ class Concat(Container):
                 dys.append(split[at:at + math.prod(shape)].reshape(shape))
                 dys[-1][...] = dy[:, c0:c1]
                 at += dys[-1].size
-        self._dx = dx = _reuse(self._dx, self._x_shape, dy.dtype)
-        written = False
+        dx, pool, written = self._dx_array(self._x_shape, dy.dtype), _gradient_pool(), False
         for i in sorted(range(len(self.children)), key=lambda i: self.children[i][1].takes_dx):
             branch = self.children[i][1]
             if branch.takes_dx:
                 branch.backward(dys[i], dx=dx, accumulate=written)
-            elif written:
-                self.backend.axpy_cpu(dx.size, 1.0, branch.backward(dys[i]), 1, dx, 1)
             else:
-                self.backend.copy_cpu(dx.size, branch.backward(dys[i]), 1, dx, 1)
+                part = branch.backward(dys[i])
+                if written:
+                    self.backend.axpy_cpu(dx.size, 1.0, part, 1, dx, 1)
+                else:
+                    self.backend.copy_cpu(dx.size, part, 1, dx, 1)
+                pool.give(part, dy)
             written = True
         return dx
 
@@ -809,14 +909,14 @@ class DarknetMaxPool(Layer):
 
     def backward(self, dy):
         shape, x = self._saved(self._x_shape), self._saved(self._x)
-        self._dx = _reuse(self._dx, shape, dy.dtype)
+        dx = self._dx_array(shape, dy.dtype)
         padding = self._padded_input(shape)
         window = {"x": x, "y": self._y, "kernel": self.size, "stride": self.stride,
                   "padding": 0 if padding is None else padding}
         if padding is not None:
-            return self.backend.max_pool2d_backward(dy, None, self._dx, **window)
+            return self.backend.max_pool2d_backward(dy, None, dx, **window)
         self._dpadded = _reuse(self._dpadded, self._padded.shape, dy.dtype)
         self.backend.max_pool2d_backward(dy, None, self._dpadded, **window)
         first = self.padding // 2
-        self._dx[...] = self._dpadded[:, :, first:first + shape[2], first:first + shape[3]]
-        return self._dx
+        dx[...] = self._dpadded[:, :, first:first + shape[2], first:first + shape[3]]
+        return dx
