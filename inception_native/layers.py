@@ -555,7 +555,9 @@ class BatchNorm(Layer):
     epsilons and 0.99/0.01 rolling update; eps and momentum do not apply).
     Parameters: gamma (Darknet's scales) and beta (biases); gradients in `grads`, overwritten by
     each backward. forward(x, relu=True) stores max(y, 0) and the backward that follows masks
-    dy by y's sign (BN + ReLU fused both ways, no pass or buffer of the ReLU's own).
+    dy by y's sign (BN + ReLU fused both ways, no pass or buffer of the ReLU's own). The exact
+    flavour gives_out: forward(x, out=y_block[:, c0:c1]) writes y into a channel slice, and
+    the backward then reads dy as a slice laid out alike (an Inception branch ending in BN).
     """
 
     def __init__(self, channels, flavour="exact", eps=1e-5, momentum=0.01, dtype=np.float32,
@@ -573,13 +575,22 @@ class BatchNorm(Layer):
         self.invstd = np.zeros(channels, dtype) if flavour == "exact" else None
         self.variance = np.zeros(channels, dtype) if flavour == "darknet" else None
         self.buffers = {"rolling_mean": self.rolling_mean, "rolling_variance": self.rolling_variance}
-        self._x = self._y = self._x_norm = self._dx = None
+        self._x = self._y = self._buffer = self._x_norm = self._dx = None
         self._relu = False
 
-    def forward(self, x, relu=False):
-        """y for x of shape (batch, channels, ...); x is kept (not copied) for the backward."""
+    @property
+    def gives_out(self):
+        return self.flavour == "exact"
+
+    def forward(self, x, relu=False, out=None):
+        """y for x of shape (batch, channels, ...), into its own buffer or into out (exact
+        flavour); x is kept (not copied) for the backward."""
         gamma, beta = self.params["gamma"], self.params["beta"]
-        self._x, self._y = x, _reuse(self._y, x.shape, x.dtype)
+        if out is None:
+            out = self._buffer = _reuse(self._buffer, x.shape, x.dtype)
+        elif not self.gives_out:
+            raise ValueError("out= needs the exact flavour (Darknet's writes y whole)")
+        self._x, self._y = x, out
         self._trained, self._relu = self.training, relu
         if self.flavour == "exact":
             return self.backend.batchnorm_forward(
@@ -693,7 +704,7 @@ class ConvUnit(Sequential):
 
     @property
     def gives_out(self):
-        return self.fused and self.bn is None
+        return self.fused and (self.bn is None or self.bn.gives_out)
 
     def forward(self, x, **out):
         self._ran_fused = self.fused
@@ -701,7 +712,7 @@ class ConvUnit(Sequential):
             return super().forward(x, **out)
         if self.bn is None:
             return self.conv.forward(x, relu=True, **out)
-        return self.bn.forward(self.conv.forward(x), relu=True)
+        return self.bn.forward(self.conv.forward(x), relu=True, **out)
 
     @_pooled
     def backward(self, dy, **into):
@@ -720,9 +731,10 @@ class Concat(Container):
     (an Inception module). The backward splits dy by branch and sums the branches' input
     gradients into dL/dx: the branches that cannot write it first (a pooling branch: copied,
     then added), then those whose first layer takes_dx add their part into it in their own
-    backward's store (no buffer of their own). A branch that gives_out (ending in a convolution
-    with its ReLU fused, no BatchNorm) writes its output straight into its channels of the
-    concatenation and reads its dL/dy from the same channels of dy: no copies either way."""
+    backward's store (no buffer of their own). A branch that gives_out (ending in a fused conv
+    + ReLU unit, or a fused conv + BN + ReLU unit of the exact flavour) writes its output
+    straight into its channels of the concatenation and reads its dL/dy from the same channels
+    of dy: no copies either way."""
 
     def __init__(self, *branches, backend=native):
         if not branches:

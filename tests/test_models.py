@@ -343,6 +343,7 @@ def test_a_training_step_holds_the_gradients_in_flight_not_one_per_layer(rng):
         loss.forward(net.forward(x), labels)
         net.backward(loss.backward())
 
+    layers._scratch.pool = layers._GradientPool()  # this thread's, without earlier tests' arrays
     step()
     pool = layers._gradient_pool()
     arrays = dict(pool.free)
