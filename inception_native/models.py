@@ -98,9 +98,7 @@ class Network(Container):
                 pool.give(dy, dys[0])
                 pool.give(dhead)
                 dy = total
-            dx = stage.backward(dy)
-            pool.give(dy, dys[0], dx)
-            dy = dx
+            dy = pool.handed_over(stage.backward, dy, dys[0])
         return dy
 
 

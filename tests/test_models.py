@@ -381,3 +381,29 @@ def test_the_outermost_container_keeps_what_it_returns(rng):
     again = a.backward(dy)
     assert np.shares_memory(again, a._kept)
     np.testing.assert_array_equal(again, first)
+
+
+def test_a_handed_over_gradient_takes_batchnorms_dx_in_place(rng):
+    """A container hands the lent dy it will not read again to the unit it calls: that unit's
+    BatchNorm (exact) writes dL/dx over it. The same gradients as the composition's, layer by
+    layer on their own arrays (float64, bit for bit)."""
+    from inception_native import layers
+
+    def block(fused):
+        units = [layers.ConvUnit(layers.Conv2d(c, 4, 3, padding=1, bias=False, dtype=np.float64,
+                                               rng=np.random.default_rng(c)),
+                                 layers.BatchNorm(4, dtype=np.float64), layers.ReLU()) for c in (3, 4)]
+        for unit in units:
+            unit.fused = fused
+        return layers.Sequential(*units, layers.MaxPool2d(2))
+    x, dy = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 4, 3, 3))
+    fused, composed = block(True), block(False)
+    bn = fused["1"].bn
+    seen = []
+    run = bn.backward
+    bn.backward = lambda d, dx=None: seen.append(dx is d) or run(d, dx=dx)
+    fused.forward(x), composed.forward(x)
+    np.testing.assert_array_equal(fused.backward(dy), composed.backward(dy))
+    assert seen == [True]
+    for (name, g), (_, h) in zip(fused.grads.items(), composed.grads.items()):
+        np.testing.assert_array_equal(g, h, err_msg=name)
