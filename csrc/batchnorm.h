@@ -9,17 +9,17 @@
     void in_batchnorm_forward_train_##sfx(real *y, real *mean, real *invstd, const real *x,     \
                                           const real *gamma, const real *beta,                  \
                                           real *rolling_mean, real *rolling_variance, size_t B, \
-                                          size_t C, size_t S, double eps, double momentum,      \
-                                          int unbiased, int relu);                              \
+                                          size_t C, size_t S, size_t y_image, double eps,       \
+                                          double momentum, int unbiased, int relu);             \
     void in_batchnorm_forward_eval_##sfx(real *y, real *mean, real *invstd, const real *x,      \
                                          const real *gamma, const real *beta,                   \
                                          const real *rolling_mean,                              \
                                          const real *rolling_variance, size_t B, size_t C,      \
-                                         size_t S, double eps, int relu);                       \
+                                         size_t S, size_t y_image, double eps, int relu);       \
     void in_batchnorm_backward_##sfx(real *dx, real *dgamma, real *dbeta, const real *dy,       \
                                      const real *y_relu, const real *x, const real *mean,       \
                                      const real *invstd, const real *gamma, size_t B, size_t C, \
-                                     size_t S, int training);                                   \
+                                     size_t S, size_t dy_image, int training);                  \
     void in_batchnorm_forward_darknet_##sfx(real *y, real *x_norm, real *mean, real *variance,  \
                                             const real *x, const real *scales,                  \
                                             const real *biases, real *rolling_mean,             \

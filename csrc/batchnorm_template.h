@@ -2,7 +2,10 @@
  * real = float and double by batchnorm.c.
  *
  * Legend: x, y, dy, dx are (B, C, S), NCHW with S = H*W; mean, invstd, gamma, beta and the
- * rolling statistics are (C); M = B*S values per channel.
+ * rolling statistics are (C); M = B*S values per channel. In the exact flavour y (forward) and
+ * dy with y_relu (backward) may be channel slices of a larger tensor (an Inception branch
+ * writing its channels of the concatenation, reading its channels of the gradient): their
+ * images are y_image / dy_image values apart (C * S when contiguous).
  *
  * exact: the BN paper's transform with the biased batch variance and eps inside the root,
  *     xhat = (x - mean) * invstd,  invstd = 1 / sqrt(var + eps),  y = gamma * xhat + beta,
@@ -24,16 +27,16 @@
 /* y = (x - mean) * (gamma * invstd) + beta, then max(y, 0) when relu, plane by plane */
 IN_HOT static void NAME(normalize_affine)(real *y, const real *x, const real *mean,
                                           const real *invstd, const real *gamma, const real *beta,
-                                          size_t B, size_t C, size_t S, int relu)
+                                          size_t B, size_t C, size_t S, size_t y_image, int relu)
 {
     PARALLEL_OVER(B * C * S)
     for (size_t p = 0; p < B * C; ++p) {
         size_t c = p % C;
+        real *yp = y + p / C * y_image + c * S;
         if (relu)
-            NAME(plane_affine_dev_relu)(y + p * S, x + p * S, mean[c], gamma[c] * invstd[c],
-                                        beta[c], S);
+            NAME(plane_affine_dev_relu)(yp, x + p * S, mean[c], gamma[c] * invstd[c], beta[c], S);
         else
-            NAME(plane_affine_dev)(y + p * S, x + p * S, mean[c], gamma[c] * invstd[c], beta[c], S);
+            NAME(plane_affine_dev)(yp, x + p * S, mean[c], gamma[c] * invstd[c], beta[c], S);
     }
 }
 
@@ -47,12 +50,13 @@ IN_HOT static void NAME(normalize_affine)(real *y, const real *x, const real *me
 IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
                                           const real *gamma, const real *beta, real *rolling_mean,
                                           real *rolling_variance, size_t B, size_t C, size_t S,
-                                          double eps, double momentum, int unbiased, int relu)
+                                          size_t y_image, double eps, double momentum,
+                                          int unbiased, int relu)
 {
     const double M = (double)(B * S), correction = unbiased ? M / (M - 1.) : 1.;
     IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, NULL, c0, c1, B, C, S);
+        NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, NULL, c0, c1, B, C, S, C * S);
         for (size_t c = c0; c < c1; ++c) {
             double shift = x[c * S], d = acc[2 * (c - c0)] / M;
             double var = acc[2 * (c - c0) + 1] / M - d * d;
@@ -64,7 +68,7 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
                 (real)((1. - momentum) * rolling_variance[c] + momentum * var * correction);
         }
     }
-    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, relu);
+    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, y_image, relu);
 }
 
 /* Inference forward: normalise with the rolling statistics; mean and invstd are written as in
@@ -72,13 +76,14 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
 IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, const real *x,
                                          const real *gamma, const real *beta,
                                          const real *rolling_mean, const real *rolling_variance,
-                                         size_t B, size_t C, size_t S, double eps, int relu)
+                                         size_t B, size_t C, size_t S, size_t y_image,
+                                         double eps, int relu)
 {
     for (size_t c = 0; c < C; ++c) {
         mean[c] = rolling_mean[c];
         invstd[c] = (real)(1. / sqrt(rolling_variance[c] + eps));
     }
-    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, relu);
+    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, y_image, relu);
 }
 
 /* Backward of the exact flavour.
@@ -92,12 +97,13 @@ IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, cons
  * y_relu (NULL or the fused forward's output): dy is read as dy * (y_relu > 0) throughout. */
 IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy,
                                      const real *y_relu, const real *x, const real *mean, const real *invstd,
-                                     const real *gamma, size_t B, size_t C, size_t S, int training)
+                                     const real *gamma, size_t B, size_t C, size_t S,
+                                     size_t dy_image, int training)
 {
     const double M = (double)(B * S);
     IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
         double acc[2 * IN_CHUNK]; /* sum dy, sum dy * (x - mean) */
-        NAME(channel_sums)(acc, IN_DY_SUMS, dy, x, y_relu, mean, c0, c1, B, C, S);
+        NAME(channel_sums)(acc, IN_DY_SUMS, dy, x, y_relu, mean, c0, c1, B, C, S, dy_image);
         for (size_t c = c0; c < c1; ++c) {
             dbeta[c] = (real)acc[2 * (c - c0)];
             dgamma[c] = (real)(acc[2 * (c - c0) + 1] * invstd[c]);
@@ -109,11 +115,12 @@ IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const 
         double a = (double)gamma[c] * invstd[c];
         double b = training ? -a * invstd[c] * dgamma[c] / M : 0.;
         double cc = training ? -a * dbeta[c] / M : 0.;
+        size_t at = p / C * dy_image + c * S; /* dy's and y_relu's plane */
         if (y_relu)
-            NAME(plane_grad_where)(dx + p * S, dy + p * S, y_relu + p * S, x + p * S, mean[c],
+            NAME(plane_grad_where)(dx + p * S, dy + at, y_relu + at, x + p * S, mean[c],
                                    (real)a, (real)b, (real)cc, S);
         else
-            NAME(plane_grad)(dx + p * S, dy + p * S, x + p * S, mean[c], (real)a, (real)b,
+            NAME(plane_grad)(dx + p * S, dy + at, x + p * S, mean[c], (real)a, (real)b,
                              (real)cc, S);
     }
 }

@@ -102,21 +102,23 @@ PLANE_FN double NAME(plane_dot_dev_where)(const real *d, const real *y, const re
 /* acc[2(c - c0)], acc[2(c - c0) + 1] = the reduction `op` over the planes of channel c, images
  * in order, for c in [c0, c1). `center` is the per-channel m of the *_DEV and DY ops; the shift
  * of IN_SHIFTED_SUMS is the channel's first value. `b` is the second operand of DOT ops.
- * `mask`, for IN_DY_SUMS only, NULL or a ReLU's output: a counts as 0 where mask <= 0. */
+ * `mask`, for IN_DY_SUMS only, NULL or a ReLU's output: a counts as 0 where mask <= 0.
+ * a and mask are (B, C, S) with images a_image apart (C * S, or more for a channel slice of a
+ * larger tensor), b is (B, C, S) contiguous. */
 PLANE_FN void NAME(channel_sums)(double *acc, in_reduction op, const real *a, const real *b,
                                  const real *mask, const real *center, size_t c0, size_t c1,
-                                 size_t B, size_t C, size_t S)
+                                 size_t B, size_t C, size_t S, size_t a_image)
 {
     for (size_t i = 0; i < 2 * (c1 - c0); ++i) acc[i] = 0;
     for (size_t j = 0; j < B; ++j)
         for (size_t c = c0; c < c1; ++c) {
-            const size_t at = (j * C + c) * S;
+            const size_t at = j * a_image + c * S, bt = (j * C + c) * S;
             double *s = acc + 2 * (c - c0);
             switch (op) {
             case IN_SUM: s[0] += NAME(plane_sum)(a + at, S); break;
-            case IN_DOT: s[0] += NAME(plane_dot)(a + at, b + at, S); break;
+            case IN_DOT: s[0] += NAME(plane_dot)(a + at, b + bt, S); break;
             case IN_SUMSQ_DEV: s[0] += NAME(plane_sumsq_dev)(a + at, center[c], S); break;
-            case IN_DOT_DEV: s[0] += NAME(plane_dot_dev)(a + at, b + at, center[c], S); break;
+            case IN_DOT_DEV: s[0] += NAME(plane_dot_dev)(a + at, b + bt, center[c], S); break;
             case IN_SHIFTED_SUMS: /* see batchnorm_forward_train; the second read hits L1 */
                 s[0] += NAME(plane_sum_dev)(a + at, a[c * S], S);
                 s[1] += NAME(plane_sumsq_dev)(a + at, a[c * S], S);
@@ -124,10 +126,10 @@ PLANE_FN void NAME(channel_sums)(double *acc, in_reduction op, const real *a, co
             case IN_DY_SUMS: /* sum dy, sum dy (x - m): the second read of the plane hits L1 */
                 if (mask) {
                     s[0] += NAME(plane_sum_where)(a + at, mask + at, S);
-                    s[1] += NAME(plane_dot_dev_where)(a + at, mask + at, b + at, center[c], S);
+                    s[1] += NAME(plane_dot_dev_where)(a + at, mask + at, b + bt, center[c], S);
                 } else {
                     s[0] += NAME(plane_sum)(a + at, S);
-                    s[1] += NAME(plane_dot_dev)(a + at, b + at, center[c], S);
+                    s[1] += NAME(plane_dot_dev)(a + at, b + bt, center[c], S);
                 }
                 break;
             }

@@ -569,7 +569,7 @@ static void NAME(average_forward)(real *y, const real *x, size_t P, in_pool_axis
 }
 
 /* dx = 0, then every window adds dy[p, oy, ox] / its divisor to each of its pixels: the
- * adjoint of the forward. */
+ * adjoint of the forward (adaptive windows; sliding ones take avg_plane_backward). */
 static void NAME(average_backward)(real *dx, const real *dy, size_t P, in_pool_axis rows,
                                    in_pool_axis cols, int count_include_pad)
 {
@@ -601,12 +601,59 @@ int NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t 
     return NAME(pool_planes)(y, x, P, g, count_include_pad != 0);
 }
 
+/* d[k*s] += share[k] for k < n: one window tap's part of a row of shares */
+static inline void NAME(spread_tap)(real *restrict d, const real *restrict share, size_t s,
+                                    size_t n)
+{
+    for (size_t k = 0; k < n; ++k) d[k * s] += share[k];
+}
+
+/* One plane of the average pooling's backward, the adjoint of avg_plane: dx = 0, then each
+ * output's share, dy[oy, ox] / its divisor (rows times columns, as the forward counts them), is
+ * added to every pixel of its window. Per output row, IN_POOL_LANES shares at a time, added
+ * window tap by window tap (row iy, kernel column j) to dx's row iy at columns ox*sw + j - pw:
+ * lanes across output columns, as first_maxima's. A pixel sums its shares output row by output
+ * row. One read of dy, kh*kw/(sh*sw) read-adds of dx per pixel (from L1). */
+IN_HOT static void NAME(avg_plane_backward)(real *dxp, const real *dyp, in_pool_geometry g,
+                                            const size_t *valid, int count_include_pad)
+{
+    real share[IN_POOL_LANES];
+    memset(dxp, 0, g.H * g.W * sizeof(real));
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1, x0, x1, padded = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        double rows = (double)(count_include_pad ? padded : y1 - y0);
+        for (size_t c0 = 0; c0 < g.ow; c0 += IN_POOL_LANES) {
+            size_t n = g.ow - c0 < IN_POOL_LANES ? g.ow - c0 : IN_POOL_LANES;
+            for (size_t k = 0; k < n; ++k) {
+                size_t wide = NAME(window)(&x0, &x1, c0 + k, g.kw, g.sw, g.pw, g.W);
+                double cols = (double)(count_include_pad ? wide : x1 - x0);
+                share[k] = (real)(dyp[oy * g.ow + c0 + k] / (rows * cols));
+            }
+            for (size_t iy = y0; iy < y1; ++iy)
+                for (size_t j = 0; j < g.kw; ++j) {
+                    ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)g.pw;
+                    size_t lo, hi;
+                    NAME(tap_range)(&lo, &hi, valid, j, off, g.sw, g.W, g.ow, c0, n);
+                    if (lo >= hi) continue;
+                    real *d = dxp + iy * g.W + (size_t)((ptrdiff_t)(lo * g.sw) + off);
+                    const real *part = share + (lo - c0);
+                    if (g.sw == 1) NAME(spread_tap)(d, part, 1, hi - lo);
+                    else if (g.sw == 2) NAME(spread_tap)(d, part, 2, hi - lo);
+                    else NAME(spread_tap)(d, part, g.sw, hi - lo);
+                }
+        }
+    }
+}
+
 void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W, size_t oh,
                                size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
                                size_t pw, int count_include_pad)
 {
-    NAME(average_backward)(dx, dy, P, (in_pool_axis){H, oh, kh, sh, ph},
-                           (in_pool_axis){W, ow, kw, sw, pw}, count_include_pad);
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g);
+    PARALLEL_OVER(P * H * W)
+    for (size_t p = 0; p < P; ++p)
+        NAME(avg_plane_backward)(dx + p * H * W, dy + p * oh * ow, g, valid, count_include_pad);
 }
 
 /* Adaptive average pooling H x W -> oh x ow (in_pool_axis with k = 0): the mean of each window. */

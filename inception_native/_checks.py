@@ -196,17 +196,31 @@ def _training_sizes(x, training, unbiased=True):
     return B, C, S
 
 
+def _sliceable(name, a, x, written=False):
+    """The spec of a (like x) for arrays(), or none when x is 4-D: then a may also be a channel
+    slice of a C-contiguous tensor, checked by _image_stride once the dtype is known."""
+    same_shape(name, a, x.shape)
+    return () if x.ndim == 4 else ((name, a, x.size, written),)
+
+
+def _image_stride(name, a, x, f64, written=False):
+    """a's image stride in elements (see _sliceable)."""
+    if x.ndim != 4:
+        return math.prod(x.shape[1:])
+    return conv_output(name, a, x.shape, np.float64 if f64 else np.float32, written)
+
+
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
                       training, eps, momentum, unbiased):
+    """... and y's image stride (y like x, or a channel slice of a larger tensor)."""
     B, C, S = _training_sizes(x, training, unbiased)
     eps = number("eps", eps, 0.0, low_open=True)
     momentum = number("momentum", momentum, 0.0, 1.0)
-    same_shape("y", y, x.shape)
     f64 = arrays(("x", x, x.size, False), ("gamma", gamma, C, False), ("beta", beta, C, False),
                  ("rolling_mean", rolling_mean, C, training),
                  ("rolling_variance", rolling_variance, C, training),
-                 ("y", y, x.size, True), ("mean", mean, C, True), ("invstd", invstd, C, True))
-    return f64, B, C, S, eps, momentum
+                 *_sliceable("y", y, x, True), ("mean", mean, C, True), ("invstd", invstd, C, True))
+    return f64, B, C, S, _image_stride("y", y, x, f64, True), eps, momentum
 
 
 def _relu_output(y_relu, x):
@@ -218,13 +232,19 @@ def _relu_output(y_relu, x):
 
 
 def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu=None):
+    """... and dy's image stride: dy and y_relu (or None) like x, or channel slices of larger
+    tensors laid out alike."""
     B, C, S = nchw("x", x)
-    same_shape("dy", dy, x.shape)
     same_shape("dx", dx, x.shape)
-    return arrays(("dy", dy, x.size, False), ("x", x, x.size, False), ("mean", mean, C, False),
-                  ("invstd", invstd, C, False), ("gamma", gamma, C, False),
-                  ("dx", dx, x.size, True), ("dgamma", dgamma, C, True),
-                  ("dbeta", dbeta, C, True), *_relu_output(y_relu, x)), B, C, S
+    f64 = arrays(*_sliceable("dy", dy, x), ("x", x, x.size, False), ("mean", mean, C, False),
+                 ("invstd", invstd, C, False), ("gamma", gamma, C, False),
+                 ("dx", dx, x.size, True), ("dgamma", dgamma, C, True),
+                 ("dbeta", dbeta, C, True), *(_sliceable("y_relu", y_relu, x) if y_relu is not None else ()))
+    dy_image = _image_stride("dy", dy, x, f64)
+    if y_relu is not None and _image_stride("y_relu", y_relu, x, f64) != dy_image:
+        raise ValueError(f"y_relu and dy must be laid out alike (the same image stride), got "
+                         f"strides {y_relu.strides} and {dy.strides}")
+    return f64, B, C, S, dy_image
 
 
 def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean,

@@ -20,6 +20,7 @@ from .models import Network, _walk
 class Graph(Network):
     def __init__(self, stages, sources, input_shape, backend=native):
         super().__init__(stages, {}, input_shape, backend)
+        self._sums = {}  # stage index -> the sum of its readers' gradients
         names = [name for name, _ in self.stages]
         unknown = set(sources) - set(names)
         if unknown:

@@ -13,7 +13,7 @@ from . import native
 from .inception import Builder, inception_a, inception_bn, inception_c, inception_e, inception_v1
 from .inception import reduction_b, reduction_d
 from .layers import (AdaptiveAvgPool2d, ChannelAffine, Container, Conv2d, Flatten, GlobalAvgPool,
-                     Sequential, _add_into, _reuse)
+                     Sequential, _add_into, _gradient_pool, _pooled)
 
 
 class Network(Container):
@@ -24,7 +24,7 @@ class Network(Container):
         self.stages, self.heads = list(stages), dict(heads)
         self.children = self.stages + [(f"aux_{name}", head) for name, head in self.heads.items()]
         self.input_shape, self.backend = tuple(input_shape), backend
-        self._sums, self._with_heads = {}, None
+        self._with_heads = None
 
     def __getitem__(self, name):
         return dict(self.stages)[name]
@@ -82,19 +82,23 @@ class Network(Container):
                 aux.append(self.heads[name].forward(x))
         return [x] + aux
 
+    @_pooled
     def backward(self, dys):
-        """dys: dL/dlogits of each output of the last forward, in its order; returns dL/dx."""
+        """dys: dL/dlogits of each output of the last forward, in its order; returns dL/dx.
+        The gradients between stages are lent by the thread's gradient pool (see layers)."""
         self._saved(self._with_heads)
         outputs = 1 + (len(self.heads) if self._with_heads else 0)
         if len(dys) != outputs:
             raise ValueError(f"dys must hold {outputs} gradients (one per output), got {len(dys)}")
-        dy, head_grads = dys[0], list(dys[1:])
+        dy, head_grads, pool = dys[0], list(dys[1:]), _gradient_pool()
         for name, stage in reversed(self.stages):
             if self._with_heads and name in self.heads:  # the stage's output feeds the head too
                 dhead = self.heads[name].backward(head_grads.pop())
-                self._sums[name] = _reuse(self._sums.get(name), dy.shape, dy.dtype)
-                dy = _add_into(self.backend, self._sums[name], [dy, dhead])
-            dy = stage.backward(dy)
+                total = _add_into(self.backend, self._dx_array(dy.shape, dy.dtype), [dy, dhead])
+                pool.give(dy, dys[0])
+                pool.give(dhead)
+                dy = total
+            dy = pool.handed_over(stage.backward, dy, dys[0])
         return dy
 
 

@@ -122,7 +122,7 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
 
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
                       training=True, eps=1e-5, momentum=0.01, unbiased=True, relu=False):
-    _, B, C, S, eps, momentum = check.batchnorm_forward(
+    _, B, C, S, _, eps, momentum = check.batchnorm_forward(
         x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
         check.truth("training", training), eps, momentum, check.truth("unbiased", unbiased))
     x3 = _planes(x, B, C, S).astype(np.float64)
@@ -152,7 +152,7 @@ def _relu_masked(dy, y_relu):
 def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=True, *,
                        y_relu=None):
     training = check.truth("training", training)
-    _, B, C, S = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu)
+    _, B, C, S, _ = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu)
     dy3 = _planes(_relu_masked(dy, y_relu), B, C, S).astype(np.float64)
     xhat = (_planes(x, B, C, S) - _per_channel(mean)) * _per_channel(invstd.astype(np.float64))
     dbeta[...] = _channel_sum(dy3)

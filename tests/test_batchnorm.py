@@ -389,3 +389,35 @@ def test_bn_relu_keeps_nan_and_checks_y_relu(backend):
     with pytest.raises(TypeError, match="y_relu has dtype float64"):
         relu_backward_both(backend, "darknet", x, x, dict(x_norm=x, mean=gamma, variance=gamma),
                            gamma, np.empty((2, 2, 3)))
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exact_bn_writes_and_reads_channel_slices(dtype, training, backend, rng):
+    """The exact flavour writes y into a channel slice of a larger tensor and reads dy and
+    y_relu from slices laid out alike (an Inception branch's channels of the concatenation):
+    the same bits as contiguous arrays, the rest of the tensor untouched; y_relu and dy laid
+    out differently, or y neither contiguous nor a channel slice, are refused."""
+    shape = (3, 4, 5, 6)
+    x, gamma, beta = random_layer(rng, shape, dtype, offset=0.0)
+    dy = rng.standard_normal(shape).astype(dtype)
+    y, saved = relu_forward_both(backend, "exact", x, gamma, beta, True, training)
+    grads = relu_backward_both(backend, "exact", dy, x, saved, gamma, y, training)
+    block, dy_block = np.full((3, 9, 5, 6), 7, dtype), np.full((3, 9, 5, 6), np.nan, dtype)
+    dy_block[:, 2:6] = dy
+    stats = [np.empty(4, dtype) for _ in range(2)]
+    backend.batchnorm_forward(x, gamma, beta, np.zeros(4, dtype), np.ones(4, dtype), block[:, 2:6],
+                              *stats, training=training, relu=True)
+    np.testing.assert_array_equal(block[:, 2:6], y)
+    assert (block[:, :2] == 7).all() and (block[:, 6:] == 7).all()
+    dx, dgamma, dbeta = np.empty_like(x), np.empty_like(gamma), np.empty_like(gamma)
+    backend.batchnorm_backward(dy_block[:, 2:6], x, *stats, gamma, dx, dgamma, dbeta, training,
+                               y_relu=block[:, 2:6])
+    for ours, theirs in zip((dx, dgamma, dbeta), grads):
+        np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(ValueError, match="laid out alike"):
+        backend.batchnorm_backward(dy_block[:, 2:6], x, *stats, gamma, dx, dgamma, dbeta,
+                                   y_relu=y)
+    with pytest.raises(ValueError, match="channel slice"):
+        backend.batchnorm_forward(x, gamma, beta, np.zeros(4, dtype), np.ones(4, dtype),
+                                  np.empty((3, 4, 5, 12), dtype)[..., ::2], *stats)

@@ -104,23 +104,37 @@ def test_concat_branches_add_their_input_gradients_into_one_array(rng):
     x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
     block.forward(x)
     dx = block.backward(np.ones((2, 9, 5, 5), np.float32))
-    assert conv_a._dx is None and conv_b._dx is None and dx is block._dx
+    assert conv_a._dx is None and conv_b._dx is None and np.shares_memory(dx, block._kept)
     workspaces = [c._planned(x)["workspace"] for c in (conv_a, conv_b)]
     assert np.shares_memory(*workspaces)
 
 
 def test_fused_branches_write_into_and_read_from_the_concatenation(rng):
-    """Branches ending in a conv + ReLU unit (no BN) write their channels of the Concat's
-    output and read their channels of its dy in place; a BN unit's branch goes through copies."""
-    plain = layers.ConvUnit(layers.Conv2d(3, 2, 1), None, layers.ReLU())
-    with_bn = layers.ConvUnit(layers.Conv2d(3, 4, 1, bias=False), layers.BatchNorm(4), layers.ReLU())
-    block = layers.Concat(plain, layers.MaxPool2d(3, 1, 1), with_bn)
-    assert [b.gives_out for _, b in block.children] == [True, False, False]
-    y = block.forward(rng.standard_normal((2, 3, 5, 5)).astype(np.float32))
+    """Branches ending in a conv + ReLU unit, with or without (exact) BN, write their channels
+    of the Concat's output and read their channels of its dy in place; a darknet-flavour BN
+    unit's branch goes through copies. The same values as the composition's."""
+    def block(fused):
+        units = [layers.ConvUnit(layers.Conv2d(3, 2, 1, rng=np.random.default_rng(1)), None, layers.ReLU()),
+                 layers.ConvUnit(layers.Conv2d(3, 4, 1, bias=False, rng=np.random.default_rng(2)),
+                                 layers.BatchNorm(4), layers.ReLU()),
+                 layers.ConvUnit(layers.Conv2d(3, 3, 1, bias=False, rng=np.random.default_rng(3)),
+                                 layers.BatchNorm(3, "darknet"), layers.ReLU())]
+        for unit in units:
+            unit.fused = fused
+        return layers.Concat(units[0], layers.MaxPool2d(3, 1, 1), *units[1:]), units
+    (fused, (plain, with_bn, darknet)), (composed, _) = block(True), block(False)
+    assert [b.gives_out for _, b in fused.children] == [True, False, True, False]
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    y = fused.forward(x)
     assert np.shares_memory(plain.conv._y, y) and plain.conv._buffer is None
-    assert not np.shares_memory(with_bn.bn._y, y)
-    np.testing.assert_array_equal(y[:, 5:], with_bn.bn._y)
-    block.backward(np.ones(y.shape, np.float32))
+    assert np.shares_memory(with_bn.bn._y, y) and with_bn.bn._buffer is None
+    assert not np.shares_memory(darknet.bn._y, y)
+    np.testing.assert_array_equal(y, composed.forward(x))
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(fused.backward(dy), composed.backward(dy))
+    np.testing.assert_array_equal(with_bn.bn.grads["gamma"], composed.children[2][1].bn.grads["gamma"])
+    with pytest.raises(ValueError, match="exact flavour"):
+        darknet.bn.forward(x[:, :3], out=np.empty((2, 3, 5, 5), np.float32))
 
 
 def test_outputs_are_reused_buffers_for_the_same_shape(rng):

@@ -325,3 +325,85 @@ def test_fused_units_keep_the_relu_child_without_buffers(rng):
     units = [layer for _, layer, _ in net.layers() if isinstance(layer, ConvUnit)]
     assert units and all(u["relu"]._y is None and u["relu"]._dx is None for u in units)
     assert "conv1.conv.weight" in net.params and "conv1.bn.gamma" in net.params
+
+
+# ---- the gradient pool: dL/dx arrays lent while a container's backward runs ------------------
+
+def test_a_training_step_holds_the_gradients_in_flight_not_one_per_layer(rng):
+    """Inside a network's backward no layer keeps a dL/dx buffer: the thread's gradient pool
+    lends each one and takes it back once read, so it holds a few arrays, far fewer bytes than
+    one gradient per layer, and the next step reuses the same arrays (no new allocations)."""
+    from inception_native import layers
+
+    net = models.googlenet(4, input_size=80, dropout=0, seed=2)
+    x, labels = rng.standard_normal((2, 3, 80, 80)).astype(np.float32), np.array([0, 3])
+    loss = losses.CrossEntropy(aux_weight=0.3)
+
+    def step():
+        loss.forward(net.forward(x), labels)
+        net.backward(loss.backward())
+
+    layers._scratch.pool = layers._GradientPool()  # this thread's, without earlier tests' arrays
+    step()
+    pool = layers._gradient_pool()
+    arrays = dict(pool.free)
+    leaves = net.leaves(2)
+    assert all(getattr(layer, "_dx", None) is None for _, layer, _ in leaves)
+    one_per_layer = sum(4 * np.prod(shape) for _, layer, shape in leaves if layer.takes_dx or
+                        not isinstance(layer, layers.Conv2d))
+    assert not pool.lent and pool.depth == 0
+    assert len(arrays) <= 6 and sum(a.nbytes for a in arrays.values()) < one_per_layer / 5
+    step()
+    assert pool.free.keys() == arrays.keys()
+
+
+def test_the_outermost_container_keeps_what_it_returns(rng):
+    """What a container's backward returns stays valid (it keeps that memory out of the pool)
+    until its own next backward, whatever other containers run on the thread meanwhile, and
+    equals the gradient of its layers run one by one on their own buffers."""
+    from inception_native import layers
+
+    def block():
+        conv = layers.Conv2d(3, 4, 3, padding=1, rng=np.random.default_rng(1))
+        return layers.Sequential(conv, layers.ReLU(), layers.MaxPool2d(2), layers.Flatten())
+    a, b = block(), block()
+    x, dy = rng.standard_normal((2, 3, 6, 6)).astype(np.float32), rng.standard_normal((2, 36)).astype(np.float32)
+    a.forward(x)
+    dx = a.backward(dy)
+    first = dx.copy()
+    b.forward(x)
+    b.backward(2 * dy)
+    np.testing.assert_array_equal(dx, first)
+    alone = 2 * dy.reshape(2, 4, 3, 3)
+    for _, layer in reversed(b.children[:-1]):  # the same layers outside a container: own buffers
+        alone = layer.backward(alone)
+    np.testing.assert_array_equal(alone, 2 * first)
+    again = a.backward(dy)
+    assert np.shares_memory(again, a._kept)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_a_handed_over_gradient_takes_batchnorms_dx_in_place(rng):
+    """A container hands the lent dy it will not read again to the unit it calls: that unit's
+    BatchNorm (exact) writes dL/dx over it. The same gradients as the composition's, layer by
+    layer on their own arrays (float64, bit for bit)."""
+    from inception_native import layers
+
+    def block(fused):
+        units = [layers.ConvUnit(layers.Conv2d(c, 4, 3, padding=1, bias=False, dtype=np.float64,
+                                               rng=np.random.default_rng(c)),
+                                 layers.BatchNorm(4, dtype=np.float64), layers.ReLU()) for c in (3, 4)]
+        for unit in units:
+            unit.fused = fused
+        return layers.Sequential(*units, layers.MaxPool2d(2))
+    x, dy = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 4, 3, 3))
+    fused, composed = block(True), block(False)
+    bn = fused["1"].bn
+    seen = []
+    run = bn.backward
+    bn.backward = lambda d, dx=None: seen.append(dx is d) or run(d, dx=dx)
+    fused.forward(x), composed.forward(x)
+    np.testing.assert_array_equal(fused.backward(dy), composed.backward(dy))
+    assert seen == [True]
+    for (name, g), (_, h) in zip(fused.grads.items(), composed.grads.items()):
+        np.testing.assert_array_equal(g, h, err_msg=name)

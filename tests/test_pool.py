@@ -22,6 +22,7 @@ CASES = [
     (1, 2, 1, 1, 1, 1, 0, False),
     (3, 4, 14, 14, 3, 2, 0, True),
     (1, 1, 4, 4, 4, 4, 2, True),     # half-kernel padding, one window mostly padding
+    (1, 1, 3, 300, (2, 70), 1, (1, 3), False),  # a kernel wider than 64, rows of 237 outputs
 ]
 
 
