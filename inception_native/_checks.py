@@ -416,19 +416,25 @@ def conv_output(name, y, shape, dtype, written=True):
     the concatenation, or reading its part of the gradient). Returns its image stride in
     elements."""
     same_shape(name, y, shape)
-    if y.dtype != dtype:
-        raise TypeError(f"{name} has dtype {y.dtype}, expected {np.dtype(dtype)} like x")
-    if written and not y.flags.writeable:
+    return image_stride(name, y, dtype, written)
+
+
+def image_stride(name, a, dtype, written=True):
+    """The image stride in elements of a (an ndarray of `dtype`, images along its first axis):
+    C-contiguous, or a slice a_big[:, c0:c1] of a C-contiguous tensor (channels of an NCHW
+    tensor, or channel blocks of an NCHWc one), whose images lie one image stride apart."""
+    if a.dtype != dtype:
+        raise TypeError(f"{name} has dtype {a.dtype}, expected {np.dtype(dtype)} like x")
+    if written and not a.flags.writeable:
         raise ValueError(f"{name} is read-only but is written to")
-    B, OC, oh, ow = shape
-    item = y.itemsize
-    if y.flags.c_contiguous:
-        return OC * oh * ow
-    if (y.strides[1:] == (oh * ow * item, ow * item, item) and y.strides[0] % item == 0
-            and y.strides[0] >= OC * oh * ow * item):
-        return y.strides[0] // item
+    item, image = a.itemsize, math.prod(a.shape[1:])
+    if a.flags.c_contiguous:
+        return image
+    inner = tuple(item * math.prod(a.shape[k + 1:]) for k in range(1, a.ndim))
+    if a.strides[1:] == inner and a.strides[0] % item == 0 and a.strides[0] >= image * item:
+        return a.strides[0] // item
     raise ValueError(f"{name} must be C-contiguous or a channel slice [:, c0:c1] of a "
-                     f"C-contiguous tensor, got strides {y.strides}")
+                     f"C-contiguous tensor, got strides {a.strides}")
 
 
 def conv2d_forward(x, weight, bias, y, y_shape, workspace, need, scale=None, shift=None):
@@ -519,10 +525,10 @@ def linear_backward(dy, x, weight, dx, dweight, dbias):
     return f64, N, I, O
 
 
-def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x"):
-    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow) of the image `x` (argument `name`); stride
-    None means the kernel's size."""
-    B, C, H, W = image(name, x)
+def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x", shape=None):
+    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow) of the image `x` (argument `name`), or of
+    an image of `shape` (B, C, H, W); stride None means the kernel's size."""
+    B, C, H, W = image(name, x) if shape is None else shape
     # windows, strides and padding past 2^31 mean nothing here and overflow NumPy's strides
     kh, kw = pair("kernel", kernel, 1, BLAS_INT_MAX)
     sh, sw = (kh, kw) if stride is None else pair("stride", stride, 1, BLAS_INT_MAX)
@@ -647,6 +653,74 @@ def global_avg_pool_backward(dy, dx):
     f64 = arrays(("dy", dy, B * C, False), ("dx", dx, dx.size, True))
     distinct(("dy", dy), ("dx", dx))
     return f64, B * C, S
+
+
+# ---- the blocked layout NCHWc: (B, C // blk, H, W, blk) --------------------------------------
+
+NCHWC_BLOCKS = (8, 16)
+
+
+def _float_dtype(name, a):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    return a.dtype
+
+
+def nchwc(name, a, dtype, written=False):
+    """((B, C, H, W), blk, image stride) of a blocked tensor a (B, C // blk, H, W, blk) of
+    dtype: C-contiguous or a block slice a_big[:, b0:b1]."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.ndim != 5 or a.shape[4] not in NCHWC_BLOCKS or 0 in a.shape:
+        raise ValueError(f"{name} must be a blocked tensor (batch, channels // blk, height, width, "
+                         f"blk), blk one of {NCHWC_BLOCKS}, no size 0, got shape {a.shape}")
+    B, CB, H, W, blk = a.shape
+    return (B, CB * blk, H, W), blk, image_stride(name, a, dtype, written)
+
+
+def nchwc_reorder(x, y, to_plain):
+    """x (B, C, H, W) plain and y blocked (to_plain False), or x blocked and y plain, each
+    C-contiguous or a channel (block) slice, holding the same tensor. Returns (True for float64,
+    (B, C // blk, H*W, blk, x's image stride, y's))."""
+    dtype = _float_dtype("x", x)
+    if to_plain:
+        shape, blk, x_image = nchwc("x", x, dtype)
+        plain, y_image = image("y", y), image_stride("y", y, dtype)
+    else:
+        plain, x_image = image("x", x), image_stride("x", x, dtype, False)
+        shape, blk, y_image = nchwc("y", y, dtype, True)
+    if plain != shape:
+        raise ValueError(f"x {x.shape} and y {y.shape} must hold the same tensor (batch, channels, "
+                         f"height, width): {plain} and {shape} (channels = blocks x blk) differ")
+    distinct(("x", x), ("y", y))
+    B, C, H, W = shape
+    return dtype == np.float64, (B, C // blk, H * W, blk, x_image, y_image)
+
+
+def pool2d_forward_nchwc(x, y, kernel, stride, padding, ceil_mode):
+    """Blocked x and y of one dtype, y the pooling's (B, C // blk, oh, ow, blk). Returns (True for
+    float64, pool_sizes, blk, x's image stride, y's)."""
+    dtype = _float_dtype("x", x)
+    shape, blk, x_image = nchwc("x", x, dtype)
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode, shape=shape)
+    B, C, oh, ow = sizes[0], sizes[1], sizes[10], sizes[11]
+    same_shape("y", y, (B, C // blk, oh, ow, blk))
+    y_image = nchwc("y", y, dtype, True)[2]
+    distinct(("x", x), ("y", y))
+    return dtype == np.float64, sizes, blk, x_image, y_image
+
+
+def global_avg_pool_forward_nchwc(x, y):
+    """Blocked x, y a C-contiguous (B, C) of x's dtype. Returns (True for float64,
+    (B, C // blk, blk, x's image stride, H*W))."""
+    dtype = _float_dtype("x", x)
+    (B, C, H, W), blk, x_image = nchwc("x", x, dtype)
+    same_shape("y", y, (B, C))
+    float_array("y", y, dtype, True, "x")
+    distinct(("x", x), ("y", y))
+    return dtype == np.float64, (B, C // blk, blk, x_image, H * W)
 
 
 def _elementwise(first, *others, same_ok=()):

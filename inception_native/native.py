@@ -18,7 +18,9 @@ from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward, conv
                    linear_backward, linear_forward)
 from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
                    avg_pool2d_forward, global_avg_pool_backward, global_avg_pool_forward,
-                   max_pool2d_backward, max_pool2d_forward)
+                   avg_pool2d_forward_nchwc, global_avg_pool_forward_nchwc,
+                   max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_nchwc,
+                   nchw_to_nchwc, nchwc_to_nchw)
 from .reference import fold_batchnorm  # parameter arithmetic, done once: NumPy is the kernel
 
 __all__ = [
@@ -32,7 +34,8 @@ __all__ = [
     "linear_backward", "fold_batchnorm",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "global_avg_pool_forward",
-    "global_avg_pool_backward",
+    "global_avg_pool_backward", "nchw_to_nchwc", "nchwc_to_nchw", "max_pool2d_forward_nchwc",
+    "avg_pool2d_forward_nchwc", "global_avg_pool_forward_nchwc",
     "relu_forward", "relu_backward", "dropout_forward", "dropout_backward", "concat_forward",
     "concat_backward", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
     "leaky_relu_forward", "leaky_relu_backward", "logistic_forward", "logistic_backward",
