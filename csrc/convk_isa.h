@@ -23,6 +23,17 @@
 #define IN_CONVK_ISA2_TARGET __attribute__((target("avx512f,avx512dq,fma")))
 #define IN_CONVK_ISA3_TARGET
 
+/* The NCHWc direct convolution's tile (nchwc.c): FB blocks of output channels x PX pixels,
+ * FB*PX*(block/lanes) accumulators + PX broadcasts + 1 weight vector in the register file; the
+ * block is 16 lanes on the 64-byte levels, 8 otherwise (2 xmm on portable). */
+/*                        FB PX */
+#define IN_NCHWC_ISA0_TILE 2, 3
+#define IN_NCHWC_ISA1_TILE 4, 3
+#define IN_NCHWC_ISA2_TILE 4, 6
+#define IN_NCHWC_ISA3_TILE 4, 6
+#define IN_NCHWC_FB_(fb, px) fb
+#define IN_NCHWC_PX_(fb, px) px
+
 /* Field access: IN_CONVK_FIELD(VBYTES, IN_CONVK_ISA1_DESC) is 32. */
 #define IN_CONVK_NAME_(n, v, mr, nv, dm, dn) n
 #define IN_CONVK_VBYTES_(n, v, mr, nv, dm, dn) v

@@ -484,6 +484,107 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need,
     return f64, dy_image
 
 
+# ---- the blocked layout (NCHWc): (B, C // blk, H, W, blk), channel c = block c // blk, lane
+# c % blk; float32 only (frozen inference) ----
+
+NCHWC_BLOCKS = (8, 16)
+
+
+def nchwc_block_size(name, blk):
+    """A block size the kernels have: 8 (AVX2, portable) or 16 (AVX-512, portable512)."""
+    blk = size(name, blk, 1)
+    if blk not in NCHWC_BLOCKS:
+        raise ValueError(f"{name} must be one of {NCHWC_BLOCKS}, got {blk}")
+    return blk
+
+
+def nchwc_tensor(name, a, blk, written=False):
+    """A blocked float32 tensor (B, Cb, H, W, blk), every size >= 1: C-contiguous, or a
+    channel-block slice t[:, b0:b1] of a C-contiguous blocked tensor. Returns ((B, Cb, H, W),
+    its image stride in elements)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.ndim != 5 or a.shape[4] != blk or 0 in a.shape:
+        raise ValueError(f"{name} must have shape (batch, channels // {blk}, height, width, {blk}),"
+                         f" all >= 1, got shape {a.shape}")
+    if a.dtype != np.float32:
+        raise TypeError(f"{name} must have dtype float32, got {a.dtype}")
+    if written and not a.flags.writeable:
+        raise ValueError(f"{name} is read-only but is written to")
+    B, Cb, H, W, _ = a.shape
+    plane, item = H * W * blk, a.itemsize
+    if a.flags.c_contiguous:
+        return (B, Cb, H, W), Cb * plane
+    if (a.strides[1:] == (plane * item, W * blk * item, blk * item, item)
+            and a.strides[0] % item == 0 and a.strides[0] >= Cb * plane * item):
+        return (B, Cb, H, W), a.strides[0] // item
+    raise ValueError(f"{name} must be C-contiguous or a channel-block slice [:, b0:b1] of a "
+                     f"C-contiguous blocked tensor, got strides {a.strides}")
+
+
+def nchwc_pack_weights(w, blk, plain_input):
+    """w (OC, C, kh, kw) float32, C-contiguous; blk a block size; C a multiple of blk unless
+    plain_input. Returns (OC, C, kh, kw, blk, plain_input)."""
+    blk, plain = nchwc_block_size("blk", blk), truth("plain_input", plain_input)
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"w must be a numpy.ndarray, got {type(w).__name__}")
+    if w.ndim != 4 or 0 in w.shape:
+        raise ValueError(f"w must have shape (out_channels, in_channels, kh, kw), all >= 1, got "
+                         f"shape {w.shape}")
+    float_array("w", w, np.float32)
+    OC, C, kh, kw = w.shape
+    if not plain and C % blk:
+        raise ValueError(f"w has {C} input channels, not a multiple of the block {blk}: a blocked "
+                         f"input needs that (plain_input=True packs for a plain NCHW input)")
+    return OC, C, kh, kw, blk, plain
+
+
+def conv2d_forward_nchwc(x, wp, bias, y, stride, padding, relu, block):
+    """The arguments of a blocked convolution: wp packed (nchwc_pack_weights) for block `block`
+    (the conv ISA path's, nchwc_block()): (OCb, Cb, kh, kw, blk, blk) for a blocked x
+    (B, Cb, H, W, blk), or (OCb, C, kh, kw, blk) for a plain x (B, C, H, W) (C-contiguous or a
+    channel slice); y (B, OCb, oh, ow, blk), C-contiguous or a channel-block slice; bias
+    (OCb*blk,) float32 or None. Returns (sizes (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow),
+    plain, x's and y's image strides, relu); C and OC count channels."""
+    if not isinstance(wp, np.ndarray):
+        raise TypeError(f"wp must be a numpy.ndarray, got {type(wp).__name__}")
+    if wp.ndim not in (5, 6) or 0 in wp.shape or wp.shape[-1] != block or (
+            wp.ndim == 6 and wp.shape[4] != block):
+        raise ValueError(f"wp must be nchwc_pack_weights's array for the block {block} of the "
+                         f"conv ISA path: (OC // {block}, C // {block}, kh, kw, {block}, {block}) "
+                         f"or, plain_input, (OC // {block}, C, kh, kw, {block}); got shape "
+                         f"{wp.shape}")
+    float_array("wp", wp, np.float32)
+    plain = wp.ndim == 5
+    OCb, Cw, kh, kw = wp.shape[:4]
+    if plain:
+        B, C, H, W = image("x", x)
+        if x.dtype != np.float32:
+            raise TypeError(f"x must have dtype float32, got {x.dtype}")
+        x_image = conv_output("x", x, x.shape, np.float32, written=False)
+        if C != Cw:
+            raise ValueError(f"x has {C} channels, wp was packed for {Cw} (shape {wp.shape})")
+    else:
+        (B, Cb, H, W), x_image = nchwc_tensor("x", x, block)
+        C = Cb * block
+        if Cb != Cw:
+            raise ValueError(f"x has {Cb} channel blocks, wp was packed for {Cw} (shape "
+                             f"{wp.shape})")
+    (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
+    oh, ow = output_hw(H, W, kh, kw, sh, sw, ph, pw)
+    (By, OCy, ohy, owy), y_image = nchwc_tensor("y", y, block, written=True)
+    if (By, OCy, ohy, owy) != (B, OCb, oh, ow):
+        raise ValueError(f"y must have shape {(B, OCb, oh, ow, block)}, got {y.shape}")
+    OC = OCb * block
+    if bias is not None:
+        float_array("bias", bias, np.float32)
+        if bias.shape != (OC,):
+            raise ValueError(f"bias must have shape ({OC},), got {bias.shape}")
+    distinct(("x", x), ("wp", wp), ("bias", bias), ("y", y))
+    return ((B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow), plain, x_image, y_image,
+            truth("relu", relu))
+
+
 def _linear_sizes(x, weight):
     if not isinstance(x, np.ndarray) or not isinstance(weight, np.ndarray):
         raise TypeError("x and weight must be numpy.ndarray")
