@@ -1,6 +1,6 @@
 # The C boundary of csrc/pool.h, declared once: its kernels in float (_f32) and double
-# (_f64), and one dispatcher per kernel, in_NAME(f64, ...), that calls the one matching
-# the arrays' dtype (pointers untyped, scalars in double). Generated from the header's
+# (_f64; the blocked layout's in float only), and one dispatcher per kernel of both,
+# in_NAME(f64, ...), that calls the one matching the arrays' dtype (pointers untyped, scalars in double). Generated from the header's
 # prototypes by hand; keep the two in step.
 from libc.stdint cimport int64_t, uint64_t
 
@@ -49,28 +49,15 @@ cdef extern from "pool.h" nogil:
     void in_global_avg_pool_backward_f64(double *dx, const double *dy, size_t P, size_t S)
     void in_nchwc_reorder_f32(float *y, const float *x, size_t B, size_t CB, size_t S, size_t blk,
                               size_t x_image, size_t y_image, int to_plain)
-    void in_nchwc_reorder_f64(double *y, const double *x, size_t B, size_t CB, size_t S,
-                              size_t blk, size_t x_image, size_t y_image, int to_plain)
     void in_max_pool2d_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB, size_t blk,
                                          size_t x_image, size_t y_image, size_t H, size_t W,
                                          size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
                                          size_t sw, size_t ph, size_t pw)
-    void in_max_pool2d_forward_nchwc_f64(double *y, const double *x, size_t B, size_t CB,
-                                         size_t blk, size_t x_image, size_t y_image, size_t H,
-                                         size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
-                                         size_t sh, size_t sw, size_t ph, size_t pw)
     void in_avg_pool2d_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB, size_t blk,
                                          size_t x_image, size_t y_image, size_t H, size_t W,
                                          size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
                                          size_t sw, size_t ph, size_t pw, int count_include_pad)
-    void in_avg_pool2d_forward_nchwc_f64(double *y, const double *x, size_t B, size_t CB,
-                                         size_t blk, size_t x_image, size_t y_image, size_t H,
-                                         size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
-                                         size_t sh, size_t sw, size_t ph, size_t pw,
-                                         int count_include_pad)
     void in_global_avg_pool_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB,
-                                              size_t blk, size_t x_image, size_t S)
-    void in_global_avg_pool_forward_nchwc_f64(double *y, const double *x, size_t B, size_t CB,
                                               size_t blk, size_t x_image, size_t S)
 
 
@@ -151,43 +138,3 @@ cdef inline void in_global_avg_pool_backward(bint f64, void *dx, const void *dy,
     if f64: in_global_avg_pool_backward_f64(<double *>dx, <const double *>dy, P, S)
     else: in_global_avg_pool_backward_f32(<float *>dx, <const float *>dy, P, S)
 
-
-cdef inline void in_nchwc_reorder(bint f64, void *y, const void *x, size_t B, size_t CB, size_t S,
-                                  size_t blk, size_t x_image, size_t y_image,
-                                  int to_plain) noexcept nogil:
-    if f64: in_nchwc_reorder_f64(<double *>y, <const double *>x, B, CB, S, blk, x_image, y_image,
-                                 to_plain)
-    else: in_nchwc_reorder_f32(<float *>y, <const float *>x, B, CB, S, blk, x_image, y_image,
-                               to_plain)
-
-
-cdef inline void in_pool2d_forward_nchwc(bint f64, void *y, const void *x, size_t B, size_t CB,
-                                         size_t blk, size_t x_image, size_t y_image, size_t H,
-                                         size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
-                                         size_t sh, size_t sw, size_t ph, size_t pw,
-                                         int average_include_pad) noexcept nogil:
-    """max pooling (average_include_pad < 0) or average pooling (count_include_pad =
-    average_include_pad) of a blocked tensor"""
-    if average_include_pad < 0 and f64:
-        in_max_pool2d_forward_nchwc_f64(<double *>y, <const double *>x, B, CB, blk, x_image,
-                                        y_image, H, W, oh, ow, kh, kw, sh, sw, ph, pw)
-    elif average_include_pad < 0:
-        in_max_pool2d_forward_nchwc_f32(<float *>y, <const float *>x, B, CB, blk, x_image,
-                                        y_image, H, W, oh, ow, kh, kw, sh, sw, ph, pw)
-    elif f64:
-        in_avg_pool2d_forward_nchwc_f64(<double *>y, <const double *>x, B, CB, blk, x_image,
-                                        y_image, H, W, oh, ow, kh, kw, sh, sw, ph, pw,
-                                        average_include_pad)
-    else:
-        in_avg_pool2d_forward_nchwc_f32(<float *>y, <const float *>x, B, CB, blk, x_image,
-                                        y_image, H, W, oh, ow, kh, kw, sh, sw, ph, pw,
-                                        average_include_pad)
-
-
-cdef inline void in_global_avg_pool_forward_nchwc(bint f64, void *y, const void *x, size_t B,
-                                                  size_t CB, size_t blk, size_t x_image,
-                                                  size_t S) noexcept nogil:
-    if f64: in_global_avg_pool_forward_nchwc_f64(<double *>y, <const double *>x, B, CB, blk,
-                                                 x_image, S)
-    else: in_global_avg_pool_forward_nchwc_f32(<float *>y, <const float *>x, B, CB, blk, x_image,
-                                               S)

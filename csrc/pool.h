@@ -31,23 +31,23 @@
     void in_adaptive_avg_pool2d_backward_##sfx(real *dx, const real *dy, size_t P, size_t H,    \
                                                size_t W, size_t oh, size_t ow);                 \
     void in_global_avg_pool_forward_##sfx(real *y, const real *x, size_t P, size_t S);          \
-    void in_global_avg_pool_backward_##sfx(real *dx, const real *dy, size_t P, size_t S);     \
-    void in_nchwc_reorder_##sfx(real *y, const real *x, size_t B, size_t CB, size_t S,          \
-                                size_t blk, size_t x_image, size_t y_image, int to_plain);      \
-    void in_max_pool2d_forward_nchwc_##sfx(real *y, const real *x, size_t B, size_t CB,         \
-                                           size_t blk, size_t x_image, size_t y_image,          \
-                                           size_t H, size_t W, size_t oh, size_t ow, size_t kh, \
-                                           size_t kw, size_t sh, size_t sw, size_t ph,          \
-                                           size_t pw);                                          \
-    void in_avg_pool2d_forward_nchwc_##sfx(real *y, const real *x, size_t B, size_t CB,         \
-                                           size_t blk, size_t x_image, size_t y_image,          \
-                                           size_t H, size_t W, size_t oh, size_t ow, size_t kh, \
-                                           size_t kw, size_t sh, size_t sw, size_t ph,          \
-                                           size_t pw, int count_include_pad);                   \
-    void in_global_avg_pool_forward_nchwc_##sfx(real *y, const real *x, size_t B, size_t CB,    \
-                                                size_t blk, size_t x_image, size_t S);
+    void in_global_avg_pool_backward_##sfx(real *dx, const real *dy, size_t P, size_t S);
 
 IN_POOL_DECLARE(float, f32)
 IN_POOL_DECLARE(double, f64)
+
+/* the blocked layout NCHWc, float only */
+void in_nchwc_reorder_f32(float *y, const float *x, size_t B, size_t CB, size_t S, size_t blk,
+                          size_t x_image, size_t y_image, int to_plain);
+void in_max_pool2d_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB, size_t blk,
+                                     size_t x_image, size_t y_image, size_t H, size_t W,
+                                     size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                                     size_t sw, size_t ph, size_t pw);
+void in_avg_pool2d_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB, size_t blk,
+                                     size_t x_image, size_t y_image, size_t H, size_t W,
+                                     size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                                     size_t sw, size_t ph, size_t pw, int count_include_pad);
+void in_global_avg_pool_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB,
+                                          size_t blk, size_t x_image, size_t S);
 
 #endif

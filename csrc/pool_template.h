@@ -641,7 +641,8 @@ void NAME(global_avg_pool_backward)(real *dx, const real *dy, size_t P, size_t S
     }
 }
 
-/* ---- the blocked layout NCHWc ------------------------------------------------------------
+#if !IN_DOUBLE
+/* ---- the blocked layout NCHWc (float only: frozen float32 inference) ---------------------
  * A blocked tensor of C = CB*blk channels is (B, CB, H, W, blk): channel c is lane c % blk of
  * block c / blk, and the blk lanes of a pixel are contiguous. Image b starts at b*x_image
  * (x_image >= CB*H*W*blk: a block slice t[:, b0:b1] of a larger tensor); a plain tensor's image
@@ -774,5 +775,6 @@ IN_HOT void NAME(global_avg_pool_forward_nchwc)(real *y, const real *x, size_t B
 }
 
 #undef NCHWC_LANES
+#endif
 #undef PARALLEL_OVER
 #undef IN_POOL_LANES

@@ -424,7 +424,8 @@ def image_stride(name, a, dtype, written=True):
     C-contiguous, or a slice a_big[:, c0:c1] of a C-contiguous tensor (channels of an NCHW
     tensor, or channel blocks of an NCHWc one), whose images lie one image stride apart."""
     if a.dtype != dtype:
-        raise TypeError(f"{name} has dtype {a.dtype}, expected {np.dtype(dtype)} like x")
+        like = " like x" if name != "x" else ""
+        raise TypeError(f"{name} has dtype {a.dtype}, expected {np.dtype(dtype)}{like}")
     if written and not a.flags.writeable:
         raise ValueError(f"{name} is read-only but is written to")
     item, image = a.itemsize, math.prod(a.shape[1:])
@@ -756,72 +757,58 @@ def global_avg_pool_backward(dy, dx):
     return f64, B * C, S
 
 
-# ---- the blocked layout NCHWc: (B, C // blk, H, W, blk) --------------------------------------
+# ---- the blocked layout's reorders and pooling (float32, as the convolution) ----------------
 
-NCHWC_BLOCKS = (8, 16)
-
-
-def _float_dtype(name, a):
+def _block_of(name, a):
+    """The block of the blocked tensor a: its last axis's size (nchwc_tensor checks the rest)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
-    return a.dtype
-
-
-def nchwc(name, a, dtype, written=False):
-    """((B, C, H, W), blk, image stride) of a blocked tensor a (B, C // blk, H, W, blk) of
-    dtype: C-contiguous or a block slice a_big[:, b0:b1]."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    if a.ndim != 5 or a.shape[4] not in NCHWC_BLOCKS or 0 in a.shape:
-        raise ValueError(f"{name} must be a blocked tensor (batch, channels // blk, height, width, "
-                         f"blk), blk one of {NCHWC_BLOCKS}, no size 0, got shape {a.shape}")
-    B, CB, H, W, blk = a.shape
-    return (B, CB * blk, H, W), blk, image_stride(name, a, dtype, written)
+    if a.ndim != 5:
+        raise ValueError(f"{name} must have shape (batch, channels // blk, height, width, blk), "
+                         f"got shape {a.shape}")
+    return nchwc_block_size(f"{name}'s last axis (the block)", a.shape[4])
 
 
 def nchwc_reorder(x, y, to_plain):
     """x (B, C, H, W) plain and y blocked (to_plain False), or x blocked and y plain, each
-    C-contiguous or a channel (block) slice, holding the same tensor. Returns (True for float64,
-    (B, C // blk, H*W, blk, x's image stride, y's))."""
-    dtype = _float_dtype("x", x)
+    C-contiguous or a channel (block) slice, holding the same tensor. Returns (B, C // blk,
+    H*W, blk, x's image stride, y's)."""
     if to_plain:
-        shape, blk, x_image = nchwc("x", x, dtype)
-        plain, y_image = image("y", y), image_stride("y", y, dtype)
+        blk = _block_of("x", x)
+        (B, Cb, H, W), x_image = nchwc_tensor("x", x, blk)
+        plain, y_image = image("y", y), image_stride("y", y, np.float32)
     else:
-        plain, x_image = image("x", x), image_stride("x", x, dtype, False)
-        shape, blk, y_image = nchwc("y", y, dtype, True)
-    if plain != shape:
+        blk = _block_of("y", y)
+        plain, x_image = image("x", x), image_stride("x", x, np.float32, False)
+        (B, Cb, H, W), y_image = nchwc_tensor("y", y, blk, True)
+    if plain != (B, Cb * blk, H, W):
         raise ValueError(f"x {x.shape} and y {y.shape} must hold the same tensor (batch, channels, "
-                         f"height, width): {plain} and {shape} (channels = blocks x blk) differ")
+                         f"height, width): {plain} and {(B, Cb * blk, H, W)} (channels = blocks x "
+                         "blk) differ")
     distinct(("x", x), ("y", y))
-    B, C, H, W = shape
-    return dtype == np.float64, (B, C // blk, H * W, blk, x_image, y_image)
+    return B, Cb, H * W, blk, x_image, y_image
 
 
 def pool2d_forward_nchwc(x, y, kernel, stride, padding, ceil_mode):
-    """Blocked x and y of one dtype, y the pooling's (B, C // blk, oh, ow, blk). Returns (True for
-    float64, pool_sizes, blk, x's image stride, y's)."""
-    dtype = _float_dtype("x", x)
-    shape, blk, x_image = nchwc("x", x, dtype)
-    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode, shape=shape)
-    B, C, oh, ow = sizes[0], sizes[1], sizes[10], sizes[11]
-    same_shape("y", y, (B, C // blk, oh, ow, blk))
-    y_image = nchwc("y", y, dtype, True)[2]
+    """Blocked x and y, y the pooling's (B, C // blk, oh, ow, blk). Returns (pool_sizes, blk,
+    x's image stride, y's)."""
+    blk = _block_of("x", x)
+    (B, Cb, H, W), x_image = nchwc_tensor("x", x, blk)
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode, shape=(B, Cb * blk, H, W))
+    same_shape("y", y, (B, Cb, sizes[10], sizes[11], blk))
+    y_image = nchwc_tensor("y", y, blk, True)[1]
     distinct(("x", x), ("y", y))
-    return dtype == np.float64, sizes, blk, x_image, y_image
+    return sizes, blk, x_image, y_image
 
 
 def global_avg_pool_forward_nchwc(x, y):
-    """Blocked x, y a C-contiguous (B, C) of x's dtype. Returns (True for float64,
-    (B, C // blk, blk, x's image stride, H*W))."""
-    dtype = _float_dtype("x", x)
-    (B, C, H, W), blk, x_image = nchwc("x", x, dtype)
-    same_shape("y", y, (B, C))
-    float_array("y", y, dtype, True, "x")
+    """Blocked x, y a C-contiguous (B, C). Returns (B, C // blk, blk, x's image stride, H*W)."""
+    blk = _block_of("x", x)
+    (B, Cb, H, W), x_image = nchwc_tensor("x", x, blk)
+    same_shape("y", y, (B, Cb * blk))
+    float_array("y", y, np.float32, True, "x")
     distinct(("x", x), ("y", y))
-    return dtype == np.float64, (B, C // blk, blk, x_image, H * W)
+    return B, Cb, blk, x_image, H * W
 
 
 def _elementwise(first, *others, same_ok=()):

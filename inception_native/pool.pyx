@@ -177,19 +177,18 @@ def global_avg_pool_backward(dy, dx):
     return dx
 
 
-# ---- the blocked layout NCHWc (frozen inference) ---------------------------------------------
+# ---- the blocked layout NCHWc (frozen inference, float32) ------------------------------------
 # A blocked tensor of C channels is (B, C // blk, H, W, blk), blk 8 or 16: channel c is lane
 # c % blk of block c // blk. Every array may also be a channel (block) slice t[:, c0:c1] of a
 # larger C-contiguous tensor (a concatenation's part).
 
 def _reorder(x, y, bint to_plain):
-    f64, s = check.nchwc_reorder(x, y, to_plain)
-    cdef size_t B = s[0], CB = s[1], S = s[2], blk = s[3], xi = s[4], yi = s[5]
-    cdef void *py = data(y)
-    cdef void *px = data(x)
-    cdef bint is64 = f64
+    cdef size_t B, CB, S, blk, xi, yi
+    B, CB, S, blk, xi, yi = check.nchwc_reorder(x, y, to_plain)
+    cdef float *py = <float *>data(y)
+    cdef const float *px = <const float *>data(x)
     with nogil:
-        in_nchwc_reorder(is64, py, px, B, CB, S, blk, xi, yi, to_plain)
+        in_nchwc_reorder_f32(py, px, B, CB, S, blk, xi, yi, to_plain)
     return y
 
 
@@ -205,17 +204,20 @@ def nchwc_to_nchw(x, y):
 
 def _pool_nchwc(x, y, kernel, stride, padding, ceil_mode, int average_include_pad):
     """max pooling (average_include_pad < 0) or average pooling of a blocked x into y"""
-    f64, s, blk_, xi_, yi_ = check.pool2d_forward_nchwc(x, y, kernel, stride, padding,
-                                                        check.truth("ceil_mode", ceil_mode))
+    s, blk_, xi_, yi_ = check.pool2d_forward_nchwc(x, y, kernel, stride, padding,
+                                                   check.truth("ceil_mode", ceil_mode))
     cdef size_t B = s[0], blk = blk_, CB = s[1] // blk_, H = s[2], W = s[3], kh = s[4], kw = s[5]
     cdef size_t sh = s[6], sw = s[7], ph = s[8], pw = s[9], oh = s[10], ow = s[11]
     cdef size_t xi = xi_, yi = yi_
-    cdef bint is64 = f64
-    cdef void *py = data(y)
-    cdef void *px = data(x)
+    cdef float *py = <float *>data(y)
+    cdef const float *px = <const float *>data(x)
     with nogil:
-        in_pool2d_forward_nchwc(is64, py, px, B, CB, blk, xi, yi, H, W, oh, ow, kh, kw, sh, sw,
-                                ph, pw, average_include_pad)
+        if average_include_pad < 0:
+            in_max_pool2d_forward_nchwc_f32(py, px, B, CB, blk, xi, yi, H, W, oh, ow, kh, kw, sh,
+                                            sw, ph, pw)
+        else:
+            in_avg_pool2d_forward_nchwc_f32(py, px, B, CB, blk, xi, yi, H, W, oh, ow, kh, kw, sh,
+                                            sw, ph, pw, average_include_pad)
     return y
 
 
@@ -234,11 +236,10 @@ def avg_pool2d_forward_nchwc(x, y, kernel, stride=None, padding=0, ceil_mode=Fal
 def global_avg_pool_forward_nchwc(x, y):
     """y (B, C), plain = the mean of each channel of the blocked x over its H*W pixels (in
     double); returns y."""
-    f64, s = check.global_avg_pool_forward_nchwc(x, y)
-    cdef size_t B = s[0], CB = s[1], blk = s[2], xi = s[3], S = s[4]
-    cdef bint is64 = f64
-    cdef void *py = data(y)
-    cdef void *px = data(x)
+    cdef size_t B, CB, blk, xi, S
+    B, CB, blk, xi, S = check.global_avg_pool_forward_nchwc(x, y)
+    cdef float *py = <float *>data(y)
+    cdef const float *px = <const float *>data(x)
     with nogil:
-        in_global_avg_pool_forward_nchwc(is64, py, px, B, CB, blk, xi, S)
+        in_global_avg_pool_forward_nchwc_f32(py, px, B, CB, blk, xi, S)
     return y

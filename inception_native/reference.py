@@ -575,27 +575,17 @@ def global_avg_pool_backward(dy, dx):
     return dx
 
 
-# ---- the blocked layout NCHWc: (B, C // blk, H, W, blk), channel c lane c % blk of block c // blk
-
-def _to_plain(x):
-    B, CB, H, W, blk = x.shape
-    return x.transpose(0, 1, 4, 2, 3).reshape(B, CB * blk, H, W)
-
-
-def _to_blocked(x, blk):
-    B, C, H, W = x.shape
-    return x.reshape(B, C // blk, blk, H, W).transpose(0, 1, 3, 4, 2)
-
+# ---- the blocked layout's reorders and pooling -----------------------------------------------
 
 def nchw_to_nchwc(x, y):
     check.nchwc_reorder(x, y, False)
-    y[...] = _to_blocked(x, y.shape[4])
+    y[...] = _blocked(x, y.shape[4])
     return y
 
 
 def nchwc_to_nchw(x, y):
     check.nchwc_reorder(x, y, True)
-    y[...] = _to_plain(x)
+    y[...] = _unblocked(x)
     return y
 
 
@@ -603,9 +593,9 @@ def _pool_nchwc(pool, x, y, kernel, stride, padding, ceil_mode):
     """pool(x, y) (an NCHW twin's call) on the plain copy of the blocked x, written into y"""
     ceil_mode = check.truth("ceil_mode", ceil_mode)
     check.pool2d_forward_nchwc(x, y, kernel, stride, padding, ceil_mode)
-    out = np.empty(_to_plain(y).shape, y.dtype)
-    pool(np.ascontiguousarray(_to_plain(x)), out)
-    y[...] = _to_blocked(out, y.shape[4])
+    out = np.empty(_unblocked(y).shape, y.dtype)
+    pool(_unblocked(x), out)
+    y[...] = _blocked(out, y.shape[4])
     return y
 
 
@@ -624,7 +614,7 @@ def avg_pool2d_forward_nchwc(x, y, kernel, stride=None, padding=0, ceil_mode=Fal
 
 def global_avg_pool_forward_nchwc(x, y):
     check.global_avg_pool_forward_nchwc(x, y)
-    return global_avg_pool_forward(np.ascontiguousarray(_to_plain(x)), y)
+    return global_avg_pool_forward(_unblocked(x), y)
 
 
 # ---- activations, dropout, concatenation, loss --------------------------------------------
