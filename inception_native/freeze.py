@@ -259,9 +259,10 @@ BLOCKED_READERS = BLOCKED_OPS + ("global_avgpool",)  # which gives a plain (B, C
 
 def _blocked_values(graph, blk):
     """The values that run blocked: every value of C % blk == 0 channels that a BLOCKED_OPS step
-    computes, whose inputs allow it (a pooling step's, a slice's and a concatenation's are
-    blocked too; a convolution reads either layout) and that some step reads blocked; not a
-    stacked convolution whose slices do not fall on block boundaries (it stays NCHW)."""
+    computes from inputs that allow it and that some step reads blocked. A convolution reads
+    either layout; a pooling step and a slice follow their input's; a concatenation is blocked
+    when one of its parts is and all have whole blocks (the others reordered into their place).
+    A stacked convolution whose slices do not fall on block boundaries stays NCHW."""
     unaligned = {n.inputs[0] for n in graph.nodes if n.op == "slice" and (
         n.attrs["channels"].start % blk or n.attrs["channels"].stop % blk)}
     blocked = set()
@@ -270,7 +271,9 @@ def _blocked_values(graph, blk):
         if (node.op not in BLOCKED_OPS or len(shape) != 3 or shape[0] % blk or v in unaligned
                 or not any(c is not None and c.op in BLOCKED_READERS for c in graph.consumers(v))):
             continue
-        if node.op == "conv" or all(u in blocked for u in node.inputs):
+        if node.op == "conv" or node.inputs[0] in blocked and node.op != "concat" or (
+                node.op == "concat" and any(u in blocked for u in node.inputs)
+                and all(graph.shapes[u][0] % blk == 0 for u in node.inputs)):
             blocked.add(v)
     return blocked
 
