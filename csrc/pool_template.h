@@ -650,11 +650,12 @@ void NAME(global_avg_pool_backward)(real *dx, const real *dy, size_t P, size_t S
  * units, and its inner loop over the lanes of one pixel, which the compiler vectorises: blk is
  * 8 or 16, a constant in each inlined copy (NCHWC_LANES). The caller checks blk <= 16. */
 #define IN_NCHWC_MAX_LANES 16
+#define NCHWC_INLINE static inline __attribute__((always_inline))  /* blk a constant in each copy */
 #define NCHWC_LANES(blk, call) \
     do { if ((blk) == 8) call(8); else if ((blk) == 16) call(16); else call(blk); } while (0)
 
 /* y[s*blk + l] = x[l*S + s]: one block of blk plain channel planes (S pixels each) interleaved */
-static inline void NAME(interleave)(real *restrict y, const real *restrict x, size_t S,
+NCHWC_INLINE void NAME(interleave)(real *restrict y, const real *restrict x, size_t S,
                                     size_t blk)
 {
     for (size_t s = 0; s < S; ++s)
@@ -662,7 +663,7 @@ static inline void NAME(interleave)(real *restrict y, const real *restrict x, si
 }
 
 /* y[l*S + s] = x[s*blk + l]: the inverse */
-static inline void NAME(deinterleave)(real *restrict y, const real *restrict x, size_t S,
+NCHWC_INLINE void NAME(deinterleave)(real *restrict y, const real *restrict x, size_t S,
                                       size_t blk)
 {
     for (size_t s = 0; s < S; ++s)
@@ -685,46 +686,70 @@ IN_HOT void NAME(nchwc_reorder)(real *y, const real *x, size_t B, size_t CB, siz
     }
 }
 
-/* One block of max (average_include_pad < 0) or average pooling (count_include_pad =
- * average_include_pad): y[oy, ox, l] = op over the window's pixels inside the image of
- * x[iy, ix, l], in the window's row-major order; the average sums in double and divides by
- * the window's size (counting the padding or not, as the NCHW kernels do). */
-static inline void NAME(pool_block)(real *restrict y, const real *restrict x, in_pool_geometry g,
-                                    int average_include_pad, size_t blk)
+/* One block of max pooling: y[oy, ox, l] = the maximum (a NaN wins) over the window's pixels
+ * inside the image of x[iy, ix, l]. Output row oy starts at -inf and folds in each window tap
+ * (iy, j) across the output columns whose tap lies in the image: at stride 1 one contiguous
+ * run of (hi - lo)*blk values (fold_max, as the NCHW rows), otherwise blk lanes per column. */
+NCHWC_INLINE void NAME(max_block)(real *restrict y, const real *restrict x, in_pool_geometry g,
+                                  size_t blk)
+{
+    size_t row = g.W * blk;
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1, lo, hi;
+        real *yr = y + oy * g.ow * blk;
+        NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        for (size_t k = 0; k < g.ow * blk; ++k) yr[k] = (real)-INFINITY;
+        for (size_t iy = y0; iy < y1; ++iy)
+            for (size_t j = 0; j < g.kw; ++j) {
+                ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)g.pw;
+                in_valid_range(&lo, &hi, off, g.sw, g.W, g.ow);
+                const real *xr = x + iy * row;  /* tap j of column ox: pixel ox*sw + off */
+                if (lo < hi && g.sw == 1)
+                    NAME(fold_max)(yr + lo * blk, xr + (size_t)((ptrdiff_t)lo + off) * blk,
+                                   (hi - lo) * blk);
+                else
+                    for (size_t ox = lo; ox < hi; ++ox)
+                        NAME(fold_max)(yr + ox * blk,
+                                       xr + (size_t)((ptrdiff_t)(ox * g.sw) + off) * blk, blk);
+            }
+    }
+}
+
+/* One block of average pooling: y[oy, ox, l] = the sum in double over the window's pixels
+ * inside the image of x[iy, ix, l] (in the window's row-major order), / the window's size
+ * (counting the padding or not, as the NCHW kernels do) */
+NCHWC_INLINE void NAME(avg_block)(real *restrict y, const real *restrict x, in_pool_geometry g,
+                                  int count_include_pad, size_t blk)
 {
     for (size_t oy = 0; oy < g.oh; ++oy) {
-        size_t y0, y1, rows = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        size_t y0, y1, x0, x1, rows = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
         for (size_t ox = 0; ox < g.ow; ++ox) {
-            size_t x0, x1, cols = NAME(window)(&x0, &x1, ox, g.kw, g.sw, g.pw, g.W);
-            real m[IN_NCHWC_MAX_LANES], *yo = y + (oy * g.ow + ox) * blk;
+            size_t cols = NAME(window)(&x0, &x1, ox, g.kw, g.sw, g.pw, g.W);
             double sum[IN_NCHWC_MAX_LANES];
-            for (size_t l = 0; l < blk; ++l) m[l] = (real)-INFINITY, sum[l] = 0;
+            for (size_t l = 0; l < blk; ++l) sum[l] = 0;
             for (size_t iy = y0; iy < y1; ++iy)
-                for (size_t ix = x0; ix < x1; ++ix) {
-                    const real *v = x + (iy * g.W + ix) * blk;
-                    if (average_include_pad < 0)
-                        for (size_t l = 0; l < blk; ++l) m[l] = NAME(max_nan)(m[l], v[l]);
-                    else
-                        for (size_t l = 0; l < blk; ++l) sum[l] += v[l];
-                }
-            double count = (double)(average_include_pad > 0 ? rows * cols : (y1 - y0) * (x1 - x0));
-            for (size_t l = 0; l < blk; ++l)
-                yo[l] = average_include_pad < 0 ? m[l] : (real)(sum[l] / count);
+                for (size_t ix = x0; ix < x1; ++ix)
+                    for (size_t l = 0; l < blk; ++l) sum[l] += x[(iy * g.W + ix) * blk + l];
+            double count = (double)(count_include_pad ? rows * cols : (y1 - y0) * (x1 - x0));
+            for (size_t l = 0; l < blk; ++l) y[(oy * g.ow + ox) * blk + l] = (real)(sum[l] / count);
         }
     }
 }
 
-/* Max or average pooling (as pool_block) of a blocked tensor, block by block */
-static void NAME(pool_nchwc)(real *y, const real *x, size_t B, size_t CB, size_t blk,
-                             size_t x_image, size_t y_image, in_pool_geometry g,
-                             int average_include_pad)
+/* Max (average_include_pad < 0) or average pooling (count_include_pad = average_include_pad)
+ * of a blocked tensor, block by block */
+NCHWC_INLINE void NAME(pool_nchwc)(real *y, const real *x, size_t B, size_t CB, size_t blk,
+                                   size_t x_image, size_t y_image, in_pool_geometry g,
+                                   int average_include_pad)
 {
     size_t in = g.H * g.W * blk, out = g.oh * g.ow * blk;
     PARALLEL_OVER(B * CB * in)
     for (size_t u = 0; u < B * CB; ++u) {
         real *yu = y + u / CB * y_image + u % CB * out;
         const real *xu = x + u / CB * x_image + u % CB * in;
-#define NCHWC_POOL(lanes) NAME(pool_block)(yu, xu, g, average_include_pad, lanes)
+#define NCHWC_POOL(lanes)                                                    \
+        (average_include_pad < 0 ? NAME(max_block)(yu, xu, g, lanes)         \
+                                 : NAME(avg_block)(yu, xu, g, average_include_pad, lanes))
         NCHWC_LANES(blk, NCHWC_POOL);
 #undef NCHWC_POOL
     }
@@ -750,7 +775,7 @@ IN_HOT void NAME(avg_pool2d_forward_nchwc)(real *y, const real *x, size_t B, siz
 }
 
 /* y[c] = sum over the S pixels of lane c % blk of block c / blk, in double, / S: one block */
-static inline void NAME(mean_block)(real *restrict y, const real *restrict x, size_t S,
+NCHWC_INLINE void NAME(mean_block)(real *restrict y, const real *restrict x, size_t S,
                                     size_t blk)
 {
     double sum[IN_NCHWC_MAX_LANES];
@@ -775,6 +800,7 @@ IN_HOT void NAME(global_avg_pool_forward_nchwc)(real *y, const real *x, size_t B
 }
 
 #undef NCHWC_LANES
+#undef NCHWC_INLINE
 #endif
 #undef PARALLEL_OVER
 #undef IN_POOL_LANES
