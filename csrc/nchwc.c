@@ -14,6 +14,9 @@
  * output pixels (a multiple of every PX). */
 #define GROUP_BYTES 16384
 #define LINE_PIXELS 96
+/* A task's outputs (FB filter blocks x its rows x its columns) stay in L1 or L2 while it adds
+ * one group of channel blocks after another */
+#define TASK_BYTES 16384
 /* Flops a thread must have for a convolution to use it (as convk.c: about 0.2 ms) */
 #define THREAD_FLOPS 16e6
 
@@ -61,6 +64,9 @@ typedef struct {
     size_t Cb, gc;              /* channel blocks, per group */
     size_t OCb, fb, groups;     /* filter blocks, per task (the last group may have fewer) */
     size_t chunk, chunks;       /* output columns per task, tasks per output row */
+    size_t rows, row_blocks;    /* output rows per task, tasks per column chunk */
+    size_t lo, hi;              /* output columns whose every kernel column is inside */
+    int line;                   /* a pointwise convolution's map as one line */
     size_t xc, xr, wc, wr, wf, yf, x_image, y_image;
     size_t B, tasks;
     int threads;
@@ -72,14 +78,20 @@ typedef struct {
     float *y;
     size_t nc, nky, nkx;
     size_t xc, xr, xp, wc, wr, wf, yf;
+    ptrdiff_t ix;          /* a border tile's first column */
+    size_t sw, W;
     int first, last, relu;
 } in_nchwc_tile;
+
+/* what a border tile reads outside the input: one block of zeros (cl <= 16 lanes) */
+static const float in_nchwc_zeros[16];
 
 static void in_nchwc_geometry(in_nchwc_geom *g, const in_nchwc_conv *c)
 {
     size_t blk = in_nchwc_block(c->isa), cl = c->plain ? 1 : blk;
     int line = c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->ph == 0 && c->pw == 0;
     memset(g, 0, sizeof *g);
+    g->line = line;
     g->H = line ? 1 : c->H, g->W = line ? c->H * c->W : c->W;
     g->kh = c->kh, g->kw = c->kw, g->sh = c->sh, g->sw = c->sw, g->ph = c->ph, g->pw = c->pw;
     g->oh = line ? 1 : c->oh, g->ow = line ? c->oh * c->ow : c->ow;
@@ -87,40 +99,58 @@ static void in_nchwc_geometry(in_nchwc_geom *g, const in_nchwc_conv *c)
     g->fb = tile_fb[c->isa];
     g->OCb = c->OC / blk;
     g->groups = cdiv(g->OCb, g->fb);
+    /* groups of channel blocks: as few as the budget allows, of even sizes */
     g->gc = max_size(1, GROUP_BYTES / (g->fb * c->kh * c->kw * cl * blk * sizeof(float)));
+    g->gc = cdiv(g->Cb, cdiv(g->Cb, g->gc));
     g->chunk = line ? min_size(LINE_PIXELS, g->ow) : g->ow;
     g->chunks = cdiv(g->ow, g->chunk);
+    g->rows = max_size(1, TASK_BYTES / (g->fb * g->chunk * blk * sizeof(float)));
+    g->rows = cdiv(g->oh, cdiv(g->oh, g->rows)); /* even blocks */
+    g->row_blocks = cdiv(g->oh, g->rows);
     g->xc = c->H * c->W * cl, g->xr = g->W * cl;
     g->wr = c->kw * cl * blk, g->wc = c->kh * g->wr, g->wf = g->Cb * g->wc;
     g->yf = c->oh * c->ow * blk;
     g->x_image = c->x_image, g->y_image = c->y_image;
+    /* ox*sw - pw >= 0 and ox*sw - pw + kw <= W */
+    g->lo = cdiv(g->pw, g->sw);
+    g->hi = g->W + g->pw >= g->kw ? (g->W + g->pw - g->kw) / g->sw + 1 : 0;
+    g->hi = max_size(g->lo, min_size(g->hi, g->ow));
     g->B = c->B;
-    g->tasks = c->B * g->groups * g->oh * g->chunks;
+    g->tasks = c->B * g->groups * g->row_blocks * g->chunks;
     double flops = 2.0 * (double)(c->B * c->OC * c->oh * c->ow) * (double)(c->C * c->kh * c->kw);
     g->threads = (int)max_size(1, min_size((size_t)(c->threads < 1 ? 1 : c->threads),
                                            (size_t)(flops / THREAD_FLOPS)));
 }
 
-/* Task q: image b, filter blocks [f0, f0 + fb), output row oy, columns [x0, x1); in the order
- * (b, filter group, oy, chunk), so that consecutive tasks share weights and input rows. */
+/* Task q: image b, filter blocks [f0, f0 + fb), output rows [y0, y1), columns [x0, x1); in the
+ * order (b, filter group, row block) for blocks of rows: consecutive tasks share the group's
+ * weights (in L2) and input rows; (b, chunk, filter group) for a line cut in chunks: they share
+ * the chunk's input (a pointwise convolution reads each input pixel once per group, and all the
+ * weights of a pointwise layer are fewer than one image's pixels). */
 static void in_nchwc_task_of(const in_nchwc_geom *g, size_t q, size_t *b, size_t *f0, size_t *fb,
-                             size_t *oy, size_t *x0, size_t *x1)
+                             size_t *y0, size_t *y1, size_t *x0, size_t *x1)
 {
-    size_t k = q % g->chunks, r = q / g->chunks;
-    *oy = r % g->oh, r /= g->oh;
-    size_t gi = r % g->groups;
-    *b = r / g->groups;
+    size_t k = 0, gi, r, rb = 0;
+    if (g->line) {
+        gi = q % g->groups, r = q / g->groups;
+        k = r % g->chunks, *b = r / g->chunks; /* one row */
+    } else {
+        rb = q % g->row_blocks, r = q / g->row_blocks;
+        gi = r % g->groups, *b = r / g->groups;
+    }
     *f0 = gi * g->fb, *fb = min_size(g->fb, g->OCb - *f0);
+    *y0 = rb * g->rows, *y1 = min_size(g->oh, *y0 + g->rows);
     *x0 = k * g->chunk, *x1 = min_size(g->ow, *x0 + g->chunk);
 }
 
-/* The kernel columns [kx0, kx1) of output column ox that fall inside the input: input column
- * ix = ox*sw - pw + j in [0, W) <=> j in [max(0, -ix0), min(kw, W - ix0)), ix0 = ox*sw - pw.
- * kx1 <= kx0 when none does. */
-static void in_nchwc_columns(size_t *kx0, size_t *kx1, const in_nchwc_geom *g, size_t ox)
+/* The kernel columns [kx0, kx1) that reach the input for some pixel whose tap 0 is at input
+ * column a .. b (a <= b): column a + j < W and b + j >= 0 <=> j in [max(0, -b), min(kw, W -
+ * a)); kx1 <= kx0 when none does. */
+static void in_nchwc_columns(size_t *kx0, size_t *kx1, const in_nchwc_geom *g, ptrdiff_t a,
+                             ptrdiff_t b)
 {
-    ptrdiff_t ix0 = (ptrdiff_t)(ox * g->sw) - (ptrdiff_t)g->pw, right = (ptrdiff_t)g->W - ix0;
-    *kx0 = ix0 < 0 ? (size_t)-ix0 : 0;
+    ptrdiff_t right = (ptrdiff_t)g->W - a;
+    *kx0 = b < 0 ? (size_t)-b : 0;
     *kx1 = right <= 0 ? 0 : right < (ptrdiff_t)g->kw ? (size_t)right : g->kw;
 }
 

@@ -29,8 +29,11 @@ typedef int ivec __attribute__((vector_size(VBYTES)));
 
 /* One tile: sums over nc channel blocks x nky kernel rows x nkx kernel columns, added to bias
  * (first group of channel blocks) or to the partial sums in y (later groups); ReLU on the last
- * group when relu. x, w and y point at the tile's first tap, weight and output. */
-INLINE void F(tile)(const in_nchwc_tile *t, const int fb, const int px, const int cl)
+ * group when relu. w and y point at the tile's first weight and output; x at the first tap of
+ * its first pixel, or (checked: a border tile) at column 0 of its first kernel row, the pixels'
+ * columns then being ix + p*sw + j, those outside [0, W) read from a block of zeros. */
+INLINE void F(tile)(const in_nchwc_tile *t, const int fb, const int px, const int cl,
+                    const int checked)
 {
     vec acc[FB][BV][PX];
     for (int f = 0; f < fb; ++f)
@@ -43,19 +46,29 @@ INLINE void F(tile)(const in_nchwc_tile *t, const int fb, const int px, const in
             }
     for (size_t c = 0; c < t->nc; ++c)
         for (size_t i = 0; i < t->nky; ++i) {
-            const float *xs = t->x + c * t->xc + i * t->xr, *ws = t->w + c * t->wc + i * t->wr;
-            for (size_t j = 0; j < t->nkx; ++j, xs += cl, ws += cl * BLK) {
+            /* a pointer per pixel and per filter block: every load below is one of them plus a
+             * constant (one pointer per (block, lane) pair would not fit the registers) */
+            const float *row = t->x + c * t->xc + i * t->xr, *xs[PX], *ws[FB];
+            for (int p = 0; p < px; ++p) xs[p] = row + p * t->xp;
+            for (int f = 0; f < fb; ++f) ws[f] = t->w + c * t->wc + i * t->wr + f * t->wf;
+            for (size_t j = 0; j < t->nkx; ++j) {
+                const float *xj[PX];
+                for (int p = 0; p < px; ++p) {
+                    size_t col = (size_t)(t->ix + (ptrdiff_t)(p * t->sw + j)); /* checked */
+                    xj[p] = !checked ? xs[p] + j * cl : col < t->W ? row + col * cl : in_nchwc_zeros;
+                }
 #pragma GCC unroll 16
                 for (int l = 0; l < cl; ++l) {
                     vec xb[PX];
-                    for (int p = 0; p < px; ++p) xb[p] = xs[p * t->xp + l] - (vec){0}; /* broadcast */
+                    for (int p = 0; p < px; ++p) xb[p] = xj[p][l] - (vec){0}; /* broadcast */
                     for (int f = 0; f < fb; ++f)
                         for (int v = 0; v < BV; ++v) {
                             vec wv;
-                            memcpy(&wv, ws + f * t->wf + l * BLK + v * LANES, sizeof wv);
+                            memcpy(&wv, ws[f] + l * BLK + v * LANES, sizeof wv);
                             for (int p = 0; p < px; ++p) acc[f][v][p] += xb[p] * wv;
                         }
                 }
+                for (int f = 0; f < fb; ++f) ws[f] += cl * BLK;
             }
         }
     for (int f = 0; f < fb; ++f)
@@ -67,15 +80,29 @@ INLINE void F(tile)(const in_nchwc_tile *t, const int fb, const int px, const in
             }
 }
 
-/* t with fb (1..FB) filter blocks and px (PX or 1) pixels, as compile-time constants */
-INLINE void F(tile_any)(const in_nchwc_tile *t, size_t fb, size_t px, const int cl)
+/* The pixels of the next tile when `left` remain in the row: PX, else the most of PX/2, 2, 1
+ * (the tile sizes compiled) */
+static inline size_t F(tile_pixels)(size_t left)
+{
+    return left >= PX ? PX : left >= PX / 2 && PX / 2 > 2 ? PX / 2 : left >= 2 ? 2 : 1;
+}
+
+/* t with fb (1..FB) filter blocks and px (F(tile_pixels)'s sizes) pixels as compile-time
+ * constants, checked (a border or the row's last pixels) or not (PX interior pixels) */
+INLINE void F(tile_fb)(const in_nchwc_tile *t, const int fb, size_t px, int checked, const int cl)
+{
+    if (!checked) F(tile)(t, fb, PX, cl, 0);
+    else if (px == PX) F(tile)(t, fb, PX, cl, 1);
+    else if (px == PX / 2 && PX / 2 > 2) F(tile)(t, fb, PX / 2 > 2 ? PX / 2 : 1, cl, 1);
+    else if (px == 2) F(tile)(t, fb, 2, cl, 1);
+    else F(tile)(t, fb, 1, cl, 1);
+}
+
+INLINE void F(tile_any)(const in_nchwc_tile *t, size_t fb, size_t px, int checked, const int cl)
 {
 #define IN_NCHWC_FB_CASE(n)                                                                    \
     case n:                                                                                    \
-        if (n <= FB) {                                                                         \
-            if (px == PX) F(tile)(t, n, PX, cl);                                               \
-            else F(tile)(t, n, 1, cl);                                                         \
-        }                                                                                      \
+        if (n <= FB) F(tile_fb)(t, n <= FB ? n : 1, px, checked, cl);                          \
         break;
     switch (fb) {
         IN_NCHWC_FB_CASE(1)
@@ -86,67 +113,67 @@ INLINE void F(tile_any)(const in_nchwc_tile *t, size_t fb, size_t px, const int 
 #undef IN_NCHWC_FB_CASE
 }
 
-/* One task: output row oy, columns [x0, x1), of image b and filter blocks [f0, f0 + fb), group
- * of channel blocks by group: interior pixels (every kernel column inside the input) PX at a
- * time, the rest one by one with their kernel columns cut to the input; kernel rows cut to the
- * input for the whole row (top and bottom padding shrink the kernel's height). */
-INLINE void F(task)(const in_nchwc_geom *g, float *y, const float *x, const float *wp,
-                    const float *bias, int relu, size_t b, size_t f0, size_t fb, size_t oy,
-                    size_t x0, size_t x1, const int cl)
+/* Output row oy, columns [x0, x1), of image b and filter blocks [f0, f0 + t->fb), summed over
+ * the channel blocks [c0, c0 + t->nc): PX pixels at a time, unchecked where every kernel column
+ * of them lies inside the input ([g->lo, g->hi)), checked at the borders and for the last
+ * (x1 - x0) % PX pixels (in tiles of F(tile_pixels)). Kernel rows are cut to the input for the
+ * whole row (top and bottom padding shrink the kernel's height), kernel columns to those that
+ * reach the input for some pixel of the tile. */
+INLINE void F(row)(const in_nchwc_geom *g, in_nchwc_tile *t, float *y, const float *x,
+                   const float *wp, size_t b, size_t f0, size_t fb, size_t c0, size_t oy,
+                   size_t x0, size_t x1, const int cl)
 {
     ptrdiff_t iy0 = (ptrdiff_t)(oy * g->sh) - (ptrdiff_t)g->ph;
     size_t ky0 = iy0 < 0 ? (size_t)-iy0 : 0;
     ptrdiff_t below = (ptrdiff_t)g->H - iy0; /* rows from iy0 to the input's end */
     size_t ky1 = below <= 0 ? 0 : below < (ptrdiff_t)g->kh ? (size_t)below : g->kh;
-    in_nchwc_tile t = {0};
-    t.xc = g->xc, t.xr = g->xr, t.xp = g->sw * cl, t.wc = g->wc, t.wr = g->wr, t.wf = g->wf;
-    t.yf = g->yf, t.relu = relu, t.bias = bias ? bias + f0 * BLK : 0;
-    t.nky = ky1 > ky0 ? ky1 - ky0 : 0;
-    for (size_t c0 = 0; c0 < g->Cb; c0 += g->gc) {
-        t.nc = min_size(g->gc, g->Cb - c0);
-        t.first = c0 == 0, t.last = c0 + t.nc == g->Cb;
-        for (size_t ox = x0; ox < x1;) {
-            size_t kx0, kx1, px = 1;
-            in_nchwc_columns(&kx0, &kx1, g, ox);
-            if (kx0 == 0 && kx1 == g->kw && ox + PX <= x1) {
-                size_t last = ox + PX - 1; /* the tile's last pixel must be interior too */
-                size_t lx0, lx1;
-                in_nchwc_columns(&lx0, &lx1, g, last);
-                if (lx0 == 0 && lx1 == g->kw) px = PX;
-            }
-            t.nkx = kx1 > kx0 ? kx1 - kx0 : 0;
-            t.y = y + b * g->y_image + f0 * g->yf + (oy * g->ow + ox) * BLK;
-            if (t.nky && t.nkx) {
-                size_t ix = ox * g->sw + kx0 - g->pw; /* >= 0: kx0 cuts the left padding */
-                t.x = x + b * g->x_image + c0 * g->xc + (size_t)(iy0 + (ptrdiff_t)ky0) * g->xr +
-                      ix * cl;
-                t.w = wp + f0 * g->wf + c0 * g->wc + ky0 * g->wr + kx0 * cl * BLK;
-            }
-            F(tile_any)(&t, fb, px, cl);
-            ox += px;
-        }
+    t->nky = ky1 > ky0 ? ky1 - ky0 : 0;
+    const float *xrow = x + b * g->x_image + c0 * g->xc +
+                        (t->nky ? (size_t)(iy0 + (ptrdiff_t)ky0) * g->xr : 0);
+    const float *wrow = wp + f0 * g->wf + c0 * g->wc + ky0 * g->wr;
+    for (size_t ox = x0; ox < x1;) {
+        ptrdiff_t ix = (ptrdiff_t)(ox * g->sw) - (ptrdiff_t)g->pw; /* first pixel's tap 0 */
+        size_t n = F(tile_pixels)(x1 - ox), kx0, kx1;
+        int checked = n < PX || ox < g->lo || ox + PX > g->hi;
+        in_nchwc_columns(&kx0, &kx1, g, ix, ix + (ptrdiff_t)((n - 1) * g->sw));
+        t->nkx = kx1 > kx0 ? kx1 - kx0 : 0;
+        t->ix = ix + (ptrdiff_t)kx0;
+        t->y = y + b * g->y_image + f0 * g->yf + (oy * g->ow + ox) * BLK;
+        t->x = xrow + (checked ? 0 : (size_t)t->ix * cl);
+        t->w = wrow + kx0 * cl * BLK;
+        F(tile_any)(t, fb, n, checked, cl);
+        ox += n;
     }
 }
 
-/* The tasks [q0, q1) of g (in_nchwc_task_of) on a blocked (cl = BLK) or plain (cl = 1) input */
-INLINE void F(tasks)(const in_nchwc_geom *g, float *y, const float *x, const float *wp,
-                     const float *bias, int relu, size_t q, const int cl)
+/* Task q of g (in_nchwc_task_of): its rows and columns of filter blocks [f0, f0 + fb), a group
+ * of channel blocks at a time over all its rows (the group's weights stay in L1, the task's
+ * outputs in L1 or L2), on a blocked (cl = BLK) or plain (cl = 1) input. */
+INLINE void F(task)(const in_nchwc_geom *g, float *y, const float *x, const float *wp,
+                    const float *bias, int relu, size_t q, const int cl)
 {
-    size_t b, f0, fb, oy, x0, x1;
-    in_nchwc_task_of(g, q, &b, &f0, &fb, &oy, &x0, &x1);
-    F(task)(g, y, x, wp, bias, relu, b, f0, fb, oy, x0, x1, cl);
+    size_t b, f0, fb, y0, y1, x0, x1;
+    in_nchwc_task_of(g, q, &b, &f0, &fb, &y0, &y1, &x0, &x1);
+    in_nchwc_tile t = {0};
+    t.xc = g->xc, t.xr = g->xr, t.xp = g->sw * cl, t.wc = g->wc, t.wr = g->wr, t.wf = g->wf;
+    t.yf = g->yf, t.relu = relu, t.bias = bias ? bias + f0 * BLK : 0, t.sw = g->sw, t.W = g->W;
+    for (size_t c0 = 0; c0 < g->Cb; c0 += g->gc) {
+        t.nc = min_size(g->gc, g->Cb - c0);
+        t.first = c0 == 0, t.last = c0 + t.nc == g->Cb;
+        for (size_t oy = y0; oy < y1; ++oy) F(row)(g, &t, y, x, wp, b, f0, fb, c0, oy, x0, x1, cl);
+    }
 }
 
 KERNEL static void F(task_blocked)(const in_nchwc_geom *g, float *y, const float *x,
                                    const float *wp, const float *bias, int relu, size_t q)
 {
-    F(tasks)(g, y, x, wp, bias, relu, q, BLK);
+    F(task)(g, y, x, wp, bias, relu, q, BLK);
 }
 
 KERNEL static void F(task_plain)(const in_nchwc_geom *g, float *y, const float *x,
                                  const float *wp, const float *bias, int relu, size_t q)
 {
-    F(tasks)(g, y, x, wp, bias, relu, q, 1);
+    F(task)(g, y, x, wp, bias, relu, q, 1);
 }
 
 #undef DESC
