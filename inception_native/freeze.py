@@ -26,6 +26,12 @@ the other branches (a pooling branch at batch > 1). A slice of the stacked 1x1 o
 convolution reads is copied out at batch > 1 (a convolution reads contiguous inputs only).
 A batch larger than max_batch (8 by default) runs in chunks of max_batch images, so that memory
 stays bounded whatever the batch: the arena holds the maps of max_batch images.
+
+A float32 plan runs in the blocked layout NCHWc (B, C // blk, H, W, blk), blk the convolution
+ISA's block (backend.nchwc_block(), read when a plan is made), wherever it can (nchwc_layout):
+the blocked convolutions (direct, on weights packed once), pooling and reorders read and write
+block slices at any batch, so every concat part whose step can writes in place and every slice
+of a stacked output is a view. layout="nchw" keeps the NCHW plan (float64 always does).
 """
 import copy
 import sys
@@ -253,6 +259,7 @@ def stack_pointwise(graph):
 
 # ---- the blocked layout: which values run NCHWc ---------------------------------------------
 
+POOLS = ("maxpool", "avgpool", "global_avgpool")
 BLOCKED_OPS = ("conv", "maxpool", "avgpool", "concat", "slice")  # blocked in, blocked out
 BLOCKED_READERS = BLOCKED_OPS + ("global_avgpool",)  # which gives a plain (B, C)
 
@@ -464,14 +471,8 @@ class Plan:
                 backend.logistic_forward(xs[0], y)
             elif node.op == "softmax":  # over each image's values
                 backend.softmax_forward(xs[0].reshape(y.shape), y)
-            elif node.op == "maxpool":
-                backend.max_pool2d_forward(xs[0], y, None, a["kernel"], a["stride"], a["padding"],
-                                           a["ceil_mode"])
-            elif node.op == "avgpool":
-                backend.avg_pool2d_forward(xs[0], y, a["kernel"], a["stride"], a["padding"],
-                                           a["ceil_mode"], a["count_include_pad"])
-            elif node.op == "global_avgpool":
-                backend.global_avg_pool_forward(xs[0], y)
+            elif node.op in POOLS:
+                self._pool(node, xs[0], y, "")
             elif node.op == "adaptive_avgpool":
                 backend.adaptive_avg_pool2d_forward(xs[0], y)
             elif node.op == "concat" and all(v.flags.c_contiguous for v in xs + [y]) and not any(
@@ -498,20 +499,28 @@ class Plan:
                 np.copyto(y[:, start:start + part.shape[1]], part)
             start += part.shape[1]
 
+    def _pool(self, node, x, y, layout):
+        """A pooling step by the backend's kernel for the layout ("" NCHW, "_nchwc" blocked);
+        max pooling keeps no argmax."""
+        a, backend = node.attrs, self.backend
+        window = () if node.op == "global_avgpool" else (a["kernel"], a["stride"], a["padding"],
+                                                         a["ceil_mode"])
+        if node.op == "maxpool":
+            argmax = () if layout else (None,)
+            getattr(backend, "max_pool2d_forward" + layout)(x, y, *argmax, *window)
+        elif node.op == "avgpool":
+            getattr(backend, "avg_pool2d_forward" + layout)(x, y, *window, a["count_include_pad"])
+        else:
+            getattr(backend, "global_avg_pool_forward" + layout)(x, y)
+
     def _run_blocked(self, node, xs, y):
         """One step on blocked arrays (or from or to them)."""
         a, backend = node.attrs, self.backend
         if node.op == "conv":  # its ReLU in the kernel's store
             backend.conv2d_forward_nchwc(xs[0], a["packed"], a["bias"], y, a["stride"],
                                          a["padding"], relu=a["relu"])
-        elif node.op == "maxpool":
-            backend.max_pool2d_forward_nchwc(xs[0], y, a["kernel"], a["stride"], a["padding"],
-                                             a["ceil_mode"])
-        elif node.op == "avgpool":
-            backend.avg_pool2d_forward_nchwc(xs[0], y, a["kernel"], a["stride"], a["padding"],
-                                             a["ceil_mode"], a["count_include_pad"])
-        elif node.op == "global_avgpool":
-            backend.global_avg_pool_forward_nchwc(xs[0], y)
+        elif node.op in POOLS:
+            self._pool(node, xs[0], y, "_nchwc")
         elif node.op == "to_nchwc":
             backend.nchw_to_nchwc(xs[0], y)
         elif node.op == "to_nchw":
