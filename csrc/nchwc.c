@@ -62,11 +62,12 @@ void in_nchwc_pack_weights_f32(float *wp, const float *w, size_t OC0, size_t C, 
 typedef struct {
     size_t H, W, kh, kw, sh, sw, ph, pw, oh, ow;
     size_t Cb, gc;              /* channel blocks, per group */
-    size_t OCb, fb, groups;     /* filter blocks, per task (the last group may have fewer) */
+    size_t OCb, fb, groups;     /* filter blocks, at most per task, groups of them */
     size_t chunk, chunks;       /* output columns per task, tasks per output row */
     size_t rows, row_blocks;    /* output rows per task, tasks per column chunk */
     size_t lo, hi;              /* output columns whose every kernel column is inside */
     int line;                   /* a pointwise convolution's map as one line */
+    int weights_outer;          /* tasks ordered filter group first (see in_nchwc_task_of) */
     size_t xc, xr, wc, wr, wf, yf, x_image, y_image;
     size_t B, tasks;
     int threads;
@@ -116,29 +117,31 @@ static void in_nchwc_geometry(in_nchwc_geom *g, const in_nchwc_conv *c)
     g->hi = g->W + g->pw >= g->kw ? (g->W + g->pw - g->kw) / g->sw + 1 : 0;
     g->hi = max_size(g->lo, min_size(g->hi, g->ow));
     g->B = c->B;
+    g->weights_outer = c->OC * c->C * c->kh * c->kw > c->C * c->H * c->W;
     g->tasks = c->B * g->groups * g->row_blocks * g->chunks;
     double flops = 2.0 * (double)(c->B * c->OC * c->oh * c->ow) * (double)(c->C * c->kh * c->kw);
     g->threads = (int)max_size(1, min_size((size_t)(c->threads < 1 ? 1 : c->threads),
                                            (size_t)(flops / THREAD_FLOPS)));
 }
 
-/* Task q: image b, filter blocks [f0, f0 + fb), output rows [y0, y1), columns [x0, x1); in the
- * order (b, filter group, row block) for blocks of rows: consecutive tasks share the group's
- * weights (in L2) and input rows; (b, chunk, filter group) for a line cut in chunks: they share
- * the chunk's input (a pointwise convolution reads each input pixel once per group, and all the
- * weights of a pointwise layer are fewer than one image's pixels). */
+/* Task q: image b, filter blocks [f0, f0 + fb), output rows [y0, y1), columns [x0, x1) (a row
+ * block, or a chunk of a line). The order keeps in cache what is reused most: when a layer's
+ * weights outweigh an image (small maps, many channels: Inception's late layers) a filter
+ * group's weights serve every image before the next group's (g, b, part); otherwise an image's
+ * input serves its groups: (b, g, row block), consecutive tasks sharing the group's weights and
+ * input rows, or for a line (b, chunk, g), sharing the chunk's input. */
 static void in_nchwc_task_of(const in_nchwc_geom *g, size_t q, size_t *b, size_t *f0, size_t *fb,
                              size_t *y0, size_t *y1, size_t *x0, size_t *x1)
 {
-    size_t k = 0, gi, r, rb = 0;
-    if (g->line) {
-        gi = q % g->groups, r = q / g->groups;
-        k = r % g->chunks, *b = r / g->chunks; /* one row */
-    } else {
-        rb = q % g->row_blocks, r = q / g->row_blocks;
-        gi = r % g->groups, *b = r / g->groups;
-    }
-    *f0 = gi * g->fb, *fb = min_size(g->fb, g->OCb - *f0);
+    size_t parts = g->row_blocks * g->chunks, part, gi;
+    if (g->weights_outer)
+        part = q % parts, *b = q / parts % g->B, gi = q / parts / g->B;
+    else if (g->line)
+        gi = q % g->groups, part = q / g->groups % parts, *b = q / g->groups / parts;
+    else
+        part = q % parts, gi = q / parts % g->groups, *b = q / parts / g->groups;
+    size_t rb = part / g->chunks, k = part % g->chunks;
+    *f0 = gi * g->OCb / g->groups, *fb = (gi + 1) * g->OCb / g->groups - *f0; /* even groups */
     *y0 = rb * g->rows, *y1 = min_size(g->oh, *y0 + g->rows);
     *x0 = k * g->chunk, *x1 = min_size(g->ow, *x0 + g->chunk);
 }
