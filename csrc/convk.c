@@ -14,13 +14,11 @@
  *   KC: a packed col panel (kc x NR) stays in L1 while the microkernel sweeps the rows;
  *   MC: the packed weights it sweeps (mc x kc) stay in L2;
  *   NC: panels a task packs (kc x nc, nc = NC_PANELS * NR) stay in L2 beside them;
- *   DK, DY, DT: dL/dw's pixel block, dY block (OC x dk) and col block (dt x dk). */
+ * dL/dw, the same GEMM with pixels as its sum, uses them alike: a block of pixels as KC (its
+ * col^T panel in L1), the packed dY rows as MC (in L2). */
 #define KC_BYTES 16384
 #define MC_BYTES 196608
 #define NC_PANELS 8
-#define DK_BYTES 4096
-#define DY_BYTES (1 << 20)
-#define DT_BYTES (128 << 10)
 #define IN_CONVK_KC_MAX 1024     /* taps of a K block or dL/dw tap block (offsets on the stack) */
 #define IN_CONVK_MAX_RUNS 256    /* runs of pixels in a panel or dL/dw pixel block */
 #define IN_CONVK_ALIGN 16        /* elements: every buffer starts on 64 bytes */
@@ -30,7 +28,7 @@
 
 static const struct {
     const char *name;
-    size_t vbytes, mr, nv, dm, dn;
+    size_t vbytes, mr, nv;
 } isa_desc[IN_CONVK_LEVELS] = {{IN_CONVK_ISA0_DESC}, {IN_CONVK_ISA1_DESC},
                                {IN_CONVK_ISA2_DESC}, {IN_CONVK_ISA3_DESC}};
 
@@ -166,21 +164,24 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
                 kh, kw, sh, sw);
     gemm_blocking(&p->fwd, vb, mr, nv, rs, p->threads);
 
-    /* dL/dw: dot tiles dm x dn over blocks of dk pixels */
-    p->dm = isa_desc[p->isa].dm, p->dn = isa_desc[p->isa].dn;
-    p->dk = min_size(DK_BYTES / rs, DY_BYTES / (up(OC, p->dm) * rs));
-    p->dk = min_size(p->dk, (IN_CONVK_MAX_RUNS - 1) * p->ow);
-    p->dk = max_size(1, min_size(p->dk, p->fwd.N));
-    p->dk_ld = up(p->dk, A);
-    p->dt = min_size(IN_CONVK_KC_MAX, DT_BYTES / (p->dk_ld * rs)) / p->dn * p->dn;
-    p->dt = max_size(p->dn, p->dt);
-    p->dw_ybuf = up(OC, p->dm) * p->dk_ld;
-    p->dw_cbuf = p->dt * p->dk_ld;
-    p->dw_stride = up(p->dw_ybuf, A) + up(p->dw_cbuf, A);
+    /* dL/dw: dw (OC, K) = dY (OC, N) col^T (N, K); tasks of dmc channels x dnc taps, each
+     * summing over all N pixels, dkc at a time; every task packs its dY rows again, so the taps
+     * are split only into 2 tasks per thread (all of them in one task on one thread) */
+    size_t nr = p->fwd.nr;
+    p->dkc = max_size(1, min_size(min_size(KC_BYTES / (nr * rs), (IN_CONVK_MAX_RUNS - 1) * p->ow),
+                                  p->fwd.N));
+    size_t dmc_max = max_size(mr, MC_BYTES / (p->dkc * rs) / mr * mr);
+    p->dw_chunks = cdiv(OC, dmc_max);
+    p->dmc = up(cdiv(OC, p->dw_chunks), mr);
+    size_t groups = T > 1 ? cdiv(2 * T, p->dw_chunks) : 1;
+    p->dnc = up(cdiv(p->K, groups), nr);
+    p->dw_groups = cdiv(p->K, p->dnc);
+    p->dw_stride = up(up(p->dmc, IN_CONVK_PAD) * p->dkc, A) + up(p->dkc * nr, A)
+                   + up(up(p->dmc, IN_CONVK_PAD) * p->dnc, A);
 
     /* work: forward [P(x)] [per thread: panels, partial sums] [packed w]; dL/dw [P(x)] [per
-     * thread: dY block, col block]; dL/dx, a phase at a time [packed w'] [P(dY)] [per thread:
-     * panels, sums], sized for the largest phase */
+     * thread: dY panels, a col^T panel, partial sums]; dL/dx, a phase at a time [packed w']
+     * [P(dY)] [per thread: panels, sums], sized for the largest phase */
     p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
     p->dw_threads_at = p->fwd_threads_at;
     size_t wpack = 0, src = 0; /* the largest phase's */

@@ -10,7 +10,8 @@
  *     dL/dx    dx = col2im(w^T dY), computed without scatter (no races) as sh*sw stride-1
  *              convolutions of dY by w transposed and flipped: one per phase (y % sh, x % sw)
  *              of dx, with the taps that reach it (see in_convk_dx_phase)
- *     dL/dw    dw[o, r] = sum_n dY[o, n] col[r, n];   dbias[o] = sum_n dY[o, n] (in double)
+ *     dL/dw    dw[o, r] = sum_n dY[o, n] col[r, n]  (the forward's GEMM tile, the sum over
+ *              pixels);   dbias[o] = sum_n dY[o, n] (in double)
  * with dY = dy masked by the forward's ReLU (dy counts as 0 where y_relu <= 0) when y_relu is
  * given. Sizes are elements; `work` and packed weights are caller-allocated (see below).
  *
@@ -67,9 +68,10 @@ typedef struct {
     int isa, threads;                /* threads: those asked, fewer for a small convolution */
     size_t real_size;                /* the plan is for float (4) or double (8) */
     in_convk_gemm fwd;              /* forward; dL/dx phases: in_convk_dx_phase */
-    size_t dm, dn, dk, dk_ld, dt;   /* dL/dw: dm x dn dot tiles over dk pixels, dt taps a block */
+    size_t dkc, dmc, dnc, dw_chunks, dw_groups; /* dL/dw: dkc pixels a block; tasks of dmc
+                                                   channels x dnc taps */
     size_t fwd_threads_at, fwd_wpack_at;   /* forward: P at 0, threads, packed w (wp NULL) */
-    size_t dw_threads_at, dw_ybuf, dw_cbuf, dw_stride;       /* dL/dw: P(x) at 0, then threads */
+    size_t dw_threads_at, dw_stride;                          /* dL/dw: P(x) at 0, then threads */
     size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: packed w' at 0 */
     size_t work;                                             /* elements for every pass */
 } in_convk_plan;

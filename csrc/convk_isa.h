@@ -1,6 +1,6 @@
 /* convk_isa.h: the ISA levels of convk.c, each in one line: vector bytes, the forward tile
  * MR x NV vectors (MR*NV accumulators + NV loads + 1 broadcast fit the register file: 12 x 2 of
- * 32 zmm, 6 x 2 of 16 ymm or xmm) and the dL/dw dot tile DM x DN (DM*DN accumulators + DN + 1).
+ * 32 zmm, 6 x 2 of 16 ymm or xmm), which dL/dw uses too.
  * PORTABLE512 repeats AVX-512's numbers for portable code (the test of that path's logic).
  * IN_CONVK_X86: the AVX levels exist only where GCC's target attribute can make them. */
 #ifndef IN_CONVK_ISA_H
@@ -12,11 +12,11 @@
 #define IN_CONVK_X86 0
 #endif
 
-/*                       name          vbytes MR NV DM DN */
-#define IN_CONVK_ISA0_DESC "portable",     16, 6, 2, 4, 3
-#define IN_CONVK_ISA1_DESC "avx2",         32, 6, 2, 4, 3
-#define IN_CONVK_ISA2_DESC "avx512",       64, 12, 2, 6, 4
-#define IN_CONVK_ISA3_DESC "portable512",  64, 12, 2, 6, 4
+/*                       name          vbytes MR NV */
+#define IN_CONVK_ISA0_DESC "portable",     16, 6, 2
+#define IN_CONVK_ISA1_DESC "avx2",         32, 6, 2
+#define IN_CONVK_ISA2_DESC "avx512",       64, 12, 2
+#define IN_CONVK_ISA3_DESC "portable512",  64, 12, 2
 
 #define IN_CONVK_ISA0_TARGET
 #define IN_CONVK_ISA1_TARGET __attribute__((target("avx2,fma")))
@@ -37,12 +37,10 @@
 #define IN_NCHWC_PX_(fb, px) px
 
 /* Field access: IN_CONVK_FIELD(VBYTES, IN_CONVK_ISA1_DESC) is 32. */
-#define IN_CONVK_NAME_(n, v, mr, nv, dm, dn) n
-#define IN_CONVK_VBYTES_(n, v, mr, nv, dm, dn) v
-#define IN_CONVK_MR_(n, v, mr, nv, dm, dn) mr
-#define IN_CONVK_NV_(n, v, mr, nv, dm, dn) nv
-#define IN_CONVK_DM_(n, v, mr, nv, dm, dn) dm
-#define IN_CONVK_DN_(n, v, mr, nv, dm, dn) dn
+#define IN_CONVK_NAME_(n, v, mr, nv) n
+#define IN_CONVK_VBYTES_(n, v, mr, nv) v
+#define IN_CONVK_MR_(n, v, mr, nv) mr
+#define IN_CONVK_NV_(n, v, mr, nv) nv
 #define IN_CONVK_APPLY_(f, args) f args
 #define IN_CONVK_FIELD(field, desc) IN_CONVK_APPLY_(IN_CONVK_##field##_, (desc))
 

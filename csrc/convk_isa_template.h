@@ -5,16 +5,14 @@
  *
  * The forward tile: MR output channels x NR = NV*LANES pixels, accumulators acc[MR][NV]:
  *     acc[i][v] += broadcast(a[k, i]) * b[k, v*LANES .. v*LANES + LANES - 1]   for each tap k
- * The dL/dw tile: DM channels x DN taps, each a vector of LANES partial sums over pixels:
- *     acc[m][n] += dY[m, q .. q + LANES - 1] * col[n, q .. q + LANES - 1]
+ * dL/dw runs on the same tile with pixels as the sum: A = dY (channels x pixels) and B = col^T
+ * (pixels x taps), both packed transposed (see dw_task).
  */
 
 #define DESC IN_NAME3(IN_CONVK_ISA, ISA, _DESC)
 #define VBYTES IN_CONVK_FIELD(VBYTES, DESC)
 #define MR IN_CONVK_FIELD(MR, DESC)
 #define NV IN_CONVK_FIELD(NV, DESC)
-#define DM IN_CONVK_FIELD(DM, DESC)
-#define DN IN_CONVK_FIELD(DN, DESC)
 #define LANES ((size_t)VBYTES / sizeof(real))
 #define NR (NV * LANES)
 #define KERNEL IN_NAME3(IN_CONVK_ISA, ISA, _TARGET) IN_CONVK_CONTRACT
@@ -33,16 +31,6 @@ typedef int ivec __attribute__((vector_size(VBYTES)));
 KERNEL static inline void F(relu)(vec *v)
 {
     *v = (vec)((ivec)*v & ~(ivec)(*v < 0));
-}
-
-/* v[0] + ... + v[LANES-1], added pairwise (halves, quarters, ...): a fixed order */
-KERNEL static inline real F(hsum)(const vec *v)
-{
-    real t[LANES];
-    memcpy(t, v, sizeof t);
-    for (size_t w = LANES / 2; w > 0; w /= 2)
-        for (size_t q = 0; q < w; ++q) t[q] += t[q + w];
-    return t[0];
 }
 
 /* dst[q] = src[q] for q < len: whole vectors, the last one ending at len (it may overlap the
@@ -206,67 +194,81 @@ KERNEL static void F(plane_dy_sum)(double *acc, double *tail, const real *d, con
     for (; q < n; ++q) *tail += mask && !(mask[q] > 0) ? 0 : (double)d[q];
 }
 
-/* The dL/dw microkernel: t[m*DN + n] = sum_{q < len} a[m*ld + q] * b[n*ld + q] for m < DM,
- * n < DN (len a multiple of LANES; rows aligned): LANES partial sums each, then hsum. */
-KERNEL static void F(dot_tile)(size_t len, const real *a, const real *b, size_t ld, real *t)
+/* dY packed as the microkernel's A for channels [m0, m1) and the pixel block of segments sg
+ * (cnt pixels): abuf[(i / PANEL)*PANEL*cnt + k*PANEL + i % PANEL] = dY[m0 + i, pixel k] (dy
+ * where mask > 0, or everywhere when mask is NULL), 0 for rows m1 - m0 <= i < rows. */
+KERNEL static void F(pack_dy_t)(real *abuf, size_t cnt, const real *dy, const real *mask,
+                                size_t ohw, size_t m0, size_t m1, size_t rows,
+                                const in_convk_run *sg, size_t nseg)
 {
-    vec acc[DM][DN];
-    for (int m = 0; m < DM; ++m)
-        for (int n = 0; n < DN; ++n) acc[m][n] = (vec){0};
-    for (size_t q = 0; q < len; q += LANES) {
-        vec bq[DN];
-        for (int n = 0; n < DN; ++n) bq[n] = *(const vec *)(b + n * ld + q);
-        for (int m = 0; m < DM; ++m) {
-            vec aq = *(const vec *)(a + m * ld + q);
-            for (int n = 0; n < DN; ++n) acc[m][n] += aq * bq[n];
+    for (size_t i0 = 0; i0 < rows; i0 += IN_CONVK_PANEL) {
+        real *d = abuf + i0 * cnt;
+        size_t n = m1 - m0 > i0 ? min_size(IN_CONVK_PANEL, m1 - m0 - i0) : 0;
+        if (n < IN_CONVK_PANEL) memset(d, 0, IN_CONVK_PANEL * cnt * sizeof(real));
+        for (size_t i = 0; i < n; ++i) {
+            size_t at = (m0 + i0 + i) * ohw;
+            for (size_t k = 0; k < nseg; ++k) {
+                const real *s = dy + sg[k].src + at, *m = mask ? mask + sg[k].src + at : 0;
+                real *t = d + sg[k].dst * IN_CONVK_PANEL + i;
+                for (size_t q = 0; q < sg[k].len; ++q) {
+                    real v = s[q]; /* both loads unconditional: a select, not a branch */
+                    t[q * IN_CONVK_PANEL] = m && !(m[q] > 0) ? 0 : v;
+                }
+            }
         }
     }
-    for (int m = 0; m < DM; ++m)
-        for (int n = 0; n < DN; ++n) t[m * DN + n] = F(hsum)(&acc[m][n]);
 }
 
-/* dL/dw for the taps [r0, r1), a thread's share:
- *     dw[o, r] = sum over pixel blocks (in order) of sum_q dY[o, q] col[r, q]
- * For each block of dk pixels: pack the dY block (all channels, masked) and, dt taps at a time,
- * the col block into rows of dk_ld; then dot tiles, channels outer (dm rows of dY stay in L1),
- * taps inner. The first block assigns dw, the others add. */
-KERNEL static void F(dw_range)(const in_convk_plan *p, real *dw, const real *dy, const real *mask,
-                               size_t dy_image, const real *src, real *ybuf, real *cbuf,
-                               size_t r0, size_t r1)
+/* col^T packed as the microkernel's B panel for taps tap[0..ntaps) (ntaps <= NR) and the pixel
+ * block of runs rs (cnt pixels): bbuf[k*NR + t] = col[tap t, pixel k], 0 for t >= ntaps. */
+KERNEL static void F(pack_cols_t)(real *bbuf, size_t cnt, const real *src, const size_t *tap,
+                                  size_t ntaps, const in_convk_run *rs, size_t nruns)
+{
+    if (ntaps < NR) memset(bbuf, 0, cnt * NR * sizeof(real));
+    for (size_t t = 0; t < ntaps; ++t)
+        for (size_t k = 0; k < nruns; ++k) {
+            const real *s = src + rs[k].src + tap[t];
+            real *d = bbuf + rs[k].dst * NR + t;
+            for (size_t q = 0; q < rs[k].len; ++q) d[q * NR] = s[q];
+        }
+}
+
+/* dL/dw for channels [m0, m1) and taps [t0, t1), one task:
+ *     dw[o, r] = sum over pixel blocks n (in order) of sum_{k in n} dY[o, k] col[r, k]
+ * a GEMM (channels x taps) whose sum runs over the pixels: for each block of dkc pixels, pack
+ * dY's rows (A, in L2), then for each NR taps pack their col^T panel (B, dkc x NR, in L1 once
+ * packed) and add the tiles of every row into cpart; cpart goes to dw at the end. */
+KERNEL static void F(dw_task)(const in_convk_plan *p, real *dw, const real *dy, const real *mask,
+                              size_t dy_image, const real *src, real *abuf, real *bbuf,
+                              real *cpart, size_t m0, size_t m1, size_t t0, size_t t1)
 {
     const in_convk_gemm *g = &p->fwd;
-    size_t tap[IN_CONVK_KC_MAX], ld = p->dk_ld, ohw = g->oh * g->ow;
-    in_convk_run rs[IN_CONVK_MAX_RUNS];
-    real t[DM * DN];
-    for (size_t n0 = 0; n0 < g->N; n0 += p->dk) {
-        size_t cnt = min_size(p->dk, g->N - n0), len = up(cnt, LANES);
-        size_t nseg = in_convk_segments(rs, g->oh, g->ow, dy_image, g->ow, 1, n0, cnt);
-        NAME(pack_dy)(ybuf, ld, cnt, dy, mask, p->OC, up(p->OC, DM), ohw, rs, nseg);
+    size_t tap[NR];
+    in_convk_run rs[IN_CONVK_MAX_RUNS], sg[IN_CONVK_MAX_RUNS];
+    size_t rows = up(m1 - m0, MR), panels = cdiv(t1 - t0, NR), ld = panels * NR;
+    for (size_t n0 = 0; n0 < g->N; n0 += p->dkc) {
+        size_t cnt = min_size(p->dkc, g->N - n0);
+        size_t nseg = in_convk_segments(sg, g->oh, g->ow, dy_image, g->ow, 1, n0, cnt);
+        F(pack_dy_t)(abuf, cnt, dy, mask, g->oh * g->ow, m0, m1, rows, sg, nseg);
         size_t nruns = in_convk_runs(rs, g, n0, cnt);
-        for (size_t t0 = r0; t0 < r1; t0 += p->dt) {
-            size_t t1 = min_size(r1, t0 + p->dt);
-            in_convk_taps(tap, g, t0, t1);
-            F(pack_rows)(cbuf, ld, cnt, src, tap, t1 - t0, rs, nruns);
-            memset(cbuf + (t1 - t0) * ld, 0, (up(t1 - t0, DN) - (t1 - t0)) * ld * sizeof(real));
-            for (size_t o = 0; o < p->OC; o += DM)
-                for (size_t r = t0; r < t1; r += DN) {
-                    F(dot_tile)(len, ybuf + o * ld, cbuf + (r - t0) * ld, ld, t);
-                    for (size_t m = 0; m < DM && o + m < p->OC; ++m)
-                        for (size_t n = 0; n < DN && r + n < t1; ++n) {
-                            real *d = dw + (o + m) * p->K + r + n;
-                            *d = n0 ? *d + t[m * DN + n] : t[m * DN + n];
-                        }
-                }
+        for (size_t jp = 0; jp < panels; ++jp) {
+            size_t r0 = t0 + jp * NR, r1 = min_size(t1, r0 + NR);
+            in_convk_taps(tap, g, r0, r1);
+            F(pack_cols_t)(bbuf, cnt, src, tap, r1 - r0, rs, nruns);
+            for (size_t i = 0; i < rows; i += MR) {
+                real *cp = cpart + i * ld + jp * NR;
+                F(ukr)(cnt, abuf + i * cnt, IN_CONVK_PANEL * cnt, bbuf, n0 ? cp : 0, ld, cp, ld);
+            }
         }
     }
+    for (size_t i = 0; i < m1 - m0; ++i)
+        memcpy(dw + (m0 + i) * p->K + t0, cpart + i * ld, (t1 - t0) * sizeof(real));
 }
 
 #undef DESC
 #undef VBYTES
 #undef MR
 #undef NV
-#undef DM
-#undef DN
 #undef LANES
 #undef NR
 #undef KERNEL

@@ -14,66 +14,31 @@ typedef struct {
     int relu, accumulate;
 } NAME(epilogue);
 
-/* ybuf[o*ld + seg.dst + q] = dY[b, o, p] (dy where mask > 0, or everywhere when mask is NULL)
- * for each segment (b, p..p+len) of the pixel block; 0 in columns [width, ld) and rows
- * [OC, rows): dL/dw's dY block, one pass over it. */
-static void NAME(pack_dy)(real *ybuf, size_t ld, size_t width, const real *dy, const real *mask,
-                          size_t OC, size_t rows, size_t ohw, const in_convk_run *sg, size_t nseg)
-{
-    for (size_t o = 0; o < rows; ++o) {
-        real *d = ybuf + o * ld;
-        size_t from = o < OC ? width : 0;
-        for (size_t k = 0; o < OC && k < nseg; ++k) {
-            const real *s = dy + sg[k].src + o * ohw, *m = mask ? mask + sg[k].src + o * ohw : 0;
-            real *t = d + sg[k].dst;
-            if (m)
-                for (size_t q = 0; q < sg[k].len; ++q) { /* both loads unconditional: SIMD */
-                    real v = s[q];
-                    t[q] = m[q] > 0 ? v : 0;
-                }
-            else
-                memcpy(t, s, sg[k].len * sizeof(real));
-        }
-        for (size_t q = from; q < ld; ++q) d[q] = 0;
-    }
-}
-
-#define ISA 0
-#include "convk_isa_template.h"
-#undef ISA
-#if IN_CONVK_X86
-#define ISA 1
-#include "convk_isa_template.h"
-#undef ISA
-#define ISA 2
-#include "convk_isa_template.h"
-#undef ISA
-#endif
-#define ISA 3
-#include "convk_isa_template.h"
-#undef ISA
+#define IN_ISA_TEMPLATE "convk_isa_template.h"
+#include "isa_levels.h"
 
 typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *, const real *,
                                    const real *, real *, real *, size_t, size_t, size_t, size_t);
-typedef void (*NAME(dw_range_fn))(const in_convk_plan *, real *, const real *, const real *,
-                                  size_t, const real *, real *, real *, size_t, size_t);
+typedef void (*NAME(dw_task_fn))(const in_convk_plan *, real *, const real *, const real *,
+                                 size_t, const real *, real *, real *, real *, size_t, size_t,
+                                 size_t, size_t);
 
 typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
 
 static const struct {
     NAME(gemm_task_fn) gemm_task;
-    NAME(dw_range_fn) dw_range;
+    NAME(dw_task_fn) dw_task;
     NAME(dy_sum_fn) plane_dy_sum;
 } NAME(kernels)[IN_CONVK_LEVELS] = {
-    {NAME(gemm_task_isa0), NAME(dw_range_isa0), NAME(plane_dy_sum_isa0)},
+    {NAME(gemm_task_isa0), NAME(dw_task_isa0), NAME(plane_dy_sum_isa0)},
 #if IN_CONVK_X86
-    {NAME(gemm_task_isa1), NAME(dw_range_isa1), NAME(plane_dy_sum_isa1)},
-    {NAME(gemm_task_isa2), NAME(dw_range_isa2), NAME(plane_dy_sum_isa2)},
+    {NAME(gemm_task_isa1), NAME(dw_task_isa1), NAME(plane_dy_sum_isa1)},
+    {NAME(gemm_task_isa2), NAME(dw_task_isa2), NAME(plane_dy_sum_isa2)},
 #else
     {0, 0, 0},
     {0, 0, 0},
 #endif
-    {NAME(gemm_task_isa3), NAME(dw_range_isa3), NAME(plane_dy_sum_isa3)},
+    {NAME(gemm_task_isa3), NAME(dw_task_isa3), NAME(plane_dy_sum_isa3)},
 };
 
 /* One plane of P from one plane of the input (see in_convk_gemm): P[Y, X] = in[Y - top,
@@ -234,8 +199,8 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
  * dx += instead when dx_accumulate, the sum of an Inception block's branches); dy and y_relu
  * (B, OC, oh, ow) with images dy_image values apart (OC*oh*ow, or more for channel slices of a
  * larger tensor: an Inception branch reading its part of the block's dL/dy):
- *     dbias = sum dY;  dw = dY col(x)^T (threads own disjoint taps: no reduction, the same bits
- *     on any thread count);  dx phase by phase (in_convk_dx_phase), each w' col(dY); dY = dy
+ *     dbias = sum dY;  dw = dY col(x)^T (tasks own disjoint channels x taps, each summing over
+ *     all pixels in order: no reduction, the same bits on any thread count);  dx phase by phase (in_convk_dx_phase), each w' col(dY); dY = dy
  *     masked by y_relu > 0 when y_relu is given. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
                           const real *dy, const real *y_relu, size_t dy_image, const real *x,
@@ -246,17 +211,21 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
     if (dbias)
         NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa, p->threads);
     if (dw) {
-        NAME(dw_range_fn) range = NAME(kernels)[p->isa].dw_range;
+        NAME(dw_task_fn) task = NAME(kernels)[p->isa].dw_task;
         const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, B, C * p->H * p->W,
                                                             p->threads);
-        size_t groups = cdiv(p->K, p->dn);
+        size_t tasks = p->dw_groups * p->dw_chunks, A = IN_CONVK_ALIGN;
         IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
         {
-            real *ybuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;
-            size_t g0 = in_share_begin(groups), g1 = in_share_end(groups);
-            if (g0 < g1)
-                range(p, dw, dy, y_relu, dy_image, src, ybuf, ybuf + up(p->dw_ybuf, IN_CONVK_ALIGN),
-                      g0 * p->dn, min_size(p->K, g1 * p->dn));
+            real *abuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;
+            real *bbuf = abuf + up(up(p->dmc, IN_CONVK_PAD) * p->dkc, A);
+            real *cpart = bbuf + up(p->dkc * p->fwd.nr, A);
+            IN_PRAGMA(omp for schedule(dynamic, 1) nowait)
+            for (size_t q = 0; q < tasks; ++q) {
+                size_t gi = q / p->dw_chunks, mi = q % p->dw_chunks;
+                task(p, dw, dy, y_relu, dy_image, src, abuf, bbuf, cpart, mi * p->dmc,
+                     min_size(OC, (mi + 1) * p->dmc), gi * p->dnc, min_size(p->K, (gi + 1) * p->dnc));
+            }
         }
     }
     if (dx) {

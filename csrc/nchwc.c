@@ -159,20 +159,8 @@ static void in_nchwc_columns(size_t *kx0, size_t *kx1, const in_nchwc_geom *g, p
 
 /* ---- kernels ---- */
 
-#define ISA 0
-#include "nchwc_isa_template.h"
-#undef ISA
-#if IN_CONVK_X86
-#define ISA 1
-#include "nchwc_isa_template.h"
-#undef ISA
-#define ISA 2
-#include "nchwc_isa_template.h"
-#undef ISA
-#endif
-#define ISA 3
-#include "nchwc_isa_template.h"
-#undef ISA
+#define IN_ISA_TEMPLATE "nchwc_isa_template.h"
+#include "isa_levels.h"
 
 typedef void (*in_nchwc_task_fn)(const in_nchwc_geom *, float *, const float *, const float *,
                                  const float *, int, size_t);

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from . import native
+from .layers import _thread_scratch
 from .shapes import output_hw
 from .threads import get_num_threads
 
@@ -56,34 +57,34 @@ class BatchNormFunction(torch.autograd.Function):
                 None, None, None, None, None)
 
 
-class ConvWorkspace(threading.local):
-    """A convolution's plan and workspace, kept from call to call and made again when the
-    input's shape or dtype or the thread count changes (a fresh workspace on every call costs
-    its page faults: tens of MB for a 3x3 layer's backward at batch 16). One per Python thread,
-    so that two threads may run the same module."""
-    key = plan = workspace = None
+class ConvPlan(threading.local):
+    """A convolution's plan, kept from call to call and made again when the input's shape or
+    dtype or the thread count changes; one per Python thread, so that two threads may run the
+    same module. The workspace is the thread's, shared by every convolution it runs (the
+    layers' `_thread_scratch`): kept, not allocated at each call (a fresh one costs its page
+    faults: tens of MB for a 3x3 layer's backward at batch 16), and one for the whole model."""
+    key = plan = None
 
     def __reduce__(self):  # a copied or pickled module starts with no plan
-        return ConvWorkspace, ()
+        return ConvPlan, ()
 
     def planned(self, x, weight, stride, padding):
         """{"plan": ..., "workspace": ...} for conv2d_forward/backward on x (an array)."""
         key = (x.shape, x.dtype, weight.shape, get_num_threads())
         if key != self.key:
-            self.plan = native.conv2d_plan(x.shape, weight.shape, stride, padding)
-            self.workspace, self.key = np.empty(self.plan.workspace, x.dtype), key
-        return {"plan": self.plan, "workspace": self.workspace}
+            self.plan, self.key = native.conv2d_plan(x.shape, weight.shape, stride, padding), key
+        return {"plan": self.plan, "workspace": _thread_scratch("conv", self.plan.workspace, x.dtype)}
 
 
 class Conv2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, scratch=None):
-        """scratch: a ConvWorkspace (a fresh plan and workspace when None)."""
+        """scratch: a ConvPlan (a fresh one when None)."""
         xa, wa = _array(x), _array(weight)
         (b, _, h, w), (oc, _, kh, kw) = xa.shape, wa.shape
         oh, ow = output_hw(h, w, kh, kw, *stride, *padding)
         y = np.empty((b, oc, oh, ow), xa.dtype)
-        ctx.scratch = scratch or ConvWorkspace()
+        ctx.scratch = scratch or ConvPlan()
         native.conv2d_forward(xa, wa, None if bias is None else _array(bias), y, stride, padding,
                               **ctx.scratch.planned(xa, wa, stride, padding))
         ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
@@ -154,7 +155,7 @@ class Conv2d(torch.nn.Conv2d):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _check(self)
-        self._scratch = ConvWorkspace()
+        self._scratch = ConvPlan()
 
     def _get_name(self):
         return "NativeConv2d"
@@ -177,7 +178,7 @@ def _swapped(module):
     swapped = native_class.__new__(native_class)
     swapped.__dict__.update(module.__dict__)
     if native_class is Conv2d:
-        swapped._scratch = ConvWorkspace()
+        swapped._scratch = ConvPlan()
     return swapped
 
 

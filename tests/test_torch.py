@@ -134,13 +134,19 @@ def test_inputs_the_kernels_do_not_take_behave_as_in_pytorch(name, args):
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_a_native_conv_keeps_its_plan_and_workspace_from_call_to_call():
-    conv = use_native(torch.nn.Conv2d(3, 4, 3, padding=1))
+def test_a_native_conv_keeps_its_plan_and_shares_the_threads_workspace():
+    conv, other = use_native(torch.nn.Conv2d(3, 4, 3, padding=1)), use_native(torch.nn.Conv2d(4, 2, 1))
     x = torch.randn(2, 3, 8, 8, requires_grad=True)
-    conv(x).sum().backward()
-    plan, workspace = conv._scratch.plan, conv._scratch.workspace
-    conv(x).sum().backward()  # forward and backward again: the same plan, the same memory
-    assert conv._scratch.plan is plan and conv._scratch.workspace is workspace
+    other(conv(x)).sum().backward()
+    plan = conv._scratch.plan
+    conv(x).sum().backward()  # forward and backward again: the same plan
+    assert conv._scratch.plan is plan
+
+    def address(module, x):
+        arrays = module._scratch.planned(x.numpy(), module.weight, module.stride, module.padding)
+        return arrays["workspace"].__array_interface__["data"][0]
+    # both modules take this thread's one workspace
+    assert address(conv, x.detach()) == address(other, conv(x).detach())
     conv(torch.randn(3, 3, 8, 8))  # another batch: a plan of its own
     assert conv._scratch.plan is not plan and conv._scratch.key[0] == (3, 3, 8, 8)
 
