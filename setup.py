@@ -35,7 +35,7 @@ EXTENSIONS = [
     extension("batchnorm", "batchnorm", "blas"),
     extension("_runtime", "runtime"),
     extension("_article", "darknet_article"),
-    extension("conv", "conv", "convk", "peak", "im2col", "gemm", "blas"),
+    extension("conv", "conv", "convk", "nchwc", "peak", "im2col", "gemm", "blas"),
     extension("pool", "pool"),
     extension("activation", "activation"),
 ]

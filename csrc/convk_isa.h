@@ -23,6 +23,19 @@
 #define IN_CONVK_ISA2_TARGET __attribute__((target("avx512f,avx512dq,fma")))
 #define IN_CONVK_ISA3_TARGET
 
+/* The NCHWc direct convolution's tile (nchwc.c): FB blocks of output channels x PX pixels,
+ * FB*PX*(block/lanes) accumulators + PX broadcasts + 1 weight vector in the register file (3 x 3
+ * on AVX2: 4 x 3, MLAS's, spills with GCC); the block is 16 lanes on the 64-byte levels, 8
+ * otherwise (2 xmm on portable). PORTABLE512 has portable's small tile (AVX-512's would take
+ * minutes to compile as portable code), AVX-512's block. */
+/*                        FB PX */
+#define IN_NCHWC_ISA0_TILE 2, 3
+#define IN_NCHWC_ISA1_TILE 3, 3
+#define IN_NCHWC_ISA2_TILE 4, 6
+#define IN_NCHWC_ISA3_TILE 2, 3
+#define IN_NCHWC_FB_(fb, px) fb
+#define IN_NCHWC_PX_(fb, px) px
+
 /* Field access: IN_CONVK_FIELD(VBYTES, IN_CONVK_ISA1_DESC) is 32. */
 #define IN_CONVK_NAME_(n, v, mr, nv) n
 #define IN_CONVK_VBYTES_(n, v, mr, nv) v

@@ -14,20 +14,8 @@ typedef struct {
     int relu, accumulate;
 } NAME(epilogue);
 
-#define ISA 0
-#include "convk_isa_template.h"
-#undef ISA
-#if IN_CONVK_X86
-#define ISA 1
-#include "convk_isa_template.h"
-#undef ISA
-#define ISA 2
-#include "convk_isa_template.h"
-#undef ISA
-#endif
-#define ISA 3
-#include "convk_isa_template.h"
-#undef ISA
+#define IN_ISA_TEMPLATE "convk_isa_template.h"
+#include "isa_levels.h"
 
 typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *, const real *,
                                    const real *, real *, real *, size_t, size_t, size_t, size_t);

@@ -1,6 +1,6 @@
 # The C boundary of csrc/pool.h, declared once: its kernels in float (_f32) and double
-# (_f64), and one dispatcher per kernel, in_NAME(f64, ...), that calls the one matching
-# the arrays' dtype (pointers untyped, scalars in double). Generated from the header's
+# (_f64; the blocked layout's in float only), and one dispatcher per kernel of both,
+# in_NAME(f64, ...), that calls the one matching the arrays' dtype (pointers untyped, scalars in double). Generated from the header's
 # prototypes by hand; keep the two in step.
 from libc.stdint cimport int64_t, uint64_t
 
@@ -47,6 +47,18 @@ cdef extern from "pool.h" nogil:
     void in_global_avg_pool_forward_f64(double *y, const double *x, size_t P, size_t S)
     void in_global_avg_pool_backward_f32(float *dx, const float *dy, size_t P, size_t S)
     void in_global_avg_pool_backward_f64(double *dx, const double *dy, size_t P, size_t S)
+    void in_nchwc_reorder_f32(float *y, const float *x, size_t B, size_t CB, size_t S, size_t blk,
+                              size_t x_image, size_t y_image, int to_plain)
+    void in_max_pool2d_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB, size_t blk,
+                                         size_t x_image, size_t y_image, size_t H, size_t W,
+                                         size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                                         size_t sw, size_t ph, size_t pw)
+    void in_avg_pool2d_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB, size_t blk,
+                                         size_t x_image, size_t y_image, size_t H, size_t W,
+                                         size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
+                                         size_t sw, size_t ph, size_t pw, int count_include_pad)
+    void in_global_avg_pool_forward_nchwc_f32(float *y, const float *x, size_t B, size_t CB,
+                                              size_t blk, size_t x_image, size_t S)
 
 
 cdef inline int in_max_pool2d_forward(bint f64, void *y, int64_t *argmax, const void *x, size_t P,
@@ -125,3 +137,4 @@ cdef inline void in_global_avg_pool_backward(bint f64, void *dx, const void *dy,
                                              size_t S) noexcept nogil:
     if f64: in_global_avg_pool_backward_f64(<double *>dx, <const double *>dy, P, S)
     else: in_global_avg_pool_backward_f32(<float *>dx, <const float *>dy, P, S)
+

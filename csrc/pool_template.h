@@ -688,5 +688,166 @@ void NAME(global_avg_pool_backward)(real *dx, const real *dy, size_t P, size_t S
     }
 }
 
+#if !IN_DOUBLE
+/* ---- the blocked layout NCHWc (float only: frozen float32 inference) ---------------------
+ * A blocked tensor of C = CB*blk channels is (B, CB, H, W, blk): channel c is lane c % blk of
+ * block c / blk, and the blk lanes of a pixel are contiguous. Image b starts at b*x_image
+ * (x_image >= CB*H*W*blk: a block slice t[:, b0:b1] of a larger tensor); a plain tensor's image
+ * stride likewise (>= C*H*W: a channel slice). Every kernel runs over the B*CB (image, block)
+ * units, and its inner loop over the lanes of one pixel, which the compiler vectorises: blk is
+ * 8 or 16, a constant in each inlined copy (NCHWC_LANES). The caller checks blk <= 16. */
+#define IN_NCHWC_MAX_LANES 16
+#define NCHWC_INLINE static inline __attribute__((always_inline))  /* blk a constant in each copy */
+#define NCHWC_LANES(blk, call) \
+    do { if ((blk) == 8) call(8); else if ((blk) == 16) call(16); else call(blk); } while (0)
+
+/* y[s*blk + l] = x[l*S + s]: one block of blk plain channel planes (S pixels each) interleaved */
+NCHWC_INLINE void NAME(interleave)(real *restrict y, const real *restrict x, size_t S,
+                                    size_t blk)
+{
+    for (size_t s = 0; s < S; ++s)
+        for (size_t l = 0; l < blk; ++l) y[s * blk + l] = x[l * S + s];
+}
+
+/* y[l*S + s] = x[s*blk + l]: the inverse */
+NCHWC_INLINE void NAME(deinterleave)(real *restrict y, const real *restrict x, size_t S,
+                                      size_t blk)
+{
+    for (size_t s = 0; s < S; ++s)
+        for (size_t l = 0; l < blk; ++l) y[l * S + s] = x[s * blk + l];
+}
+
+/* NCHW (B, CB*blk, S) -> NCHWc (B, CB, S, blk), or back (to_plain) */
+IN_HOT void NAME(nchwc_reorder)(real *y, const real *x, size_t B, size_t CB, size_t S, size_t blk,
+                                size_t x_image, size_t y_image, int to_plain)
+{
+    PARALLEL_OVER(B * CB * S * blk)
+    for (size_t u = 0; u < B * CB; ++u) {
+        size_t b = u / CB, at = (u % CB) * S * blk;  /* block u % CB's offset in either layout */
+        real *yu = y + b * y_image + at;
+        const real *xu = x + b * x_image + at;
+#define NCHWC_REORDER(lanes) \
+        (to_plain ? NAME(deinterleave)(yu, xu, S, lanes) : NAME(interleave)(yu, xu, S, lanes))
+        NCHWC_LANES(blk, NCHWC_REORDER);
+#undef NCHWC_REORDER
+    }
+}
+
+/* One block of max pooling: y[oy, ox, l] = the maximum (a NaN wins) over the window's pixels
+ * inside the image of x[iy, ix, l]. Output row oy starts at -inf and folds in each window tap
+ * (iy, j) across the output columns whose tap lies in the image: at stride 1 one contiguous
+ * run of (hi - lo)*blk values (fold_max, as the NCHW rows), otherwise blk lanes per column. */
+NCHWC_INLINE void NAME(max_block)(real *restrict y, const real *restrict x, in_pool_geometry g,
+                                  size_t blk)
+{
+    size_t row = g.W * blk;
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1, lo, hi;
+        real *yr = y + oy * g.ow * blk;
+        NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        for (size_t k = 0; k < g.ow * blk; ++k) yr[k] = (real)-INFINITY;
+        for (size_t iy = y0; iy < y1; ++iy)
+            for (size_t j = 0; j < g.kw; ++j) {
+                ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)g.pw;
+                in_valid_range(&lo, &hi, off, g.sw, g.W, g.ow);
+                const real *xr = x + iy * row;  /* tap j of column ox: pixel ox*sw + off */
+                if (lo < hi && g.sw == 1)
+                    NAME(fold_max)(yr + lo * blk, xr + (size_t)((ptrdiff_t)lo + off) * blk,
+                                   (hi - lo) * blk);
+                else
+                    for (size_t ox = lo; ox < hi; ++ox)
+                        NAME(fold_max)(yr + ox * blk,
+                                       xr + (size_t)((ptrdiff_t)(ox * g.sw) + off) * blk, blk);
+            }
+    }
+}
+
+/* One block of average pooling: y[oy, ox, l] = the sum in double over the window's pixels
+ * inside the image of x[iy, ix, l] (in the window's row-major order), / the window's size
+ * (counting the padding or not, as the NCHW kernels do) */
+NCHWC_INLINE void NAME(avg_block)(real *restrict y, const real *restrict x, in_pool_geometry g,
+                                  int count_include_pad, size_t blk)
+{
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1, x0, x1, rows = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        for (size_t ox = 0; ox < g.ow; ++ox) {
+            size_t cols = NAME(window)(&x0, &x1, ox, g.kw, g.sw, g.pw, g.W);
+            double sum[IN_NCHWC_MAX_LANES];
+            for (size_t l = 0; l < blk; ++l) sum[l] = 0;
+            for (size_t iy = y0; iy < y1; ++iy)
+                for (size_t ix = x0; ix < x1; ++ix)
+                    for (size_t l = 0; l < blk; ++l) sum[l] += x[(iy * g.W + ix) * blk + l];
+            double count = (double)(count_include_pad ? rows * cols : (y1 - y0) * (x1 - x0));
+            for (size_t l = 0; l < blk; ++l) y[(oy * g.ow + ox) * blk + l] = (real)(sum[l] / count);
+        }
+    }
+}
+
+/* Max (average_include_pad < 0) or average pooling (count_include_pad = average_include_pad)
+ * of a blocked tensor, block by block */
+NCHWC_INLINE void NAME(pool_nchwc)(real *y, const real *x, size_t B, size_t CB, size_t blk,
+                                   size_t x_image, size_t y_image, in_pool_geometry g,
+                                   int average_include_pad)
+{
+    size_t in = g.H * g.W * blk, out = g.oh * g.ow * blk;
+    PARALLEL_OVER(B * CB * in)
+    for (size_t u = 0; u < B * CB; ++u) {
+        real *yu = y + u / CB * y_image + u % CB * out;
+        const real *xu = x + u / CB * x_image + u % CB * in;
+#define NCHWC_POOL(lanes)                                                    \
+        (average_include_pad < 0 ? NAME(max_block)(yu, xu, g, lanes)         \
+                                 : NAME(avg_block)(yu, xu, g, average_include_pad, lanes))
+        NCHWC_LANES(blk, NCHWC_POOL);
+#undef NCHWC_POOL
+    }
+}
+
+IN_HOT void NAME(max_pool2d_forward_nchwc)(real *y, const real *x, size_t B, size_t CB,
+                                           size_t blk, size_t x_image, size_t y_image, size_t H,
+                                           size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
+                                           size_t sh, size_t sw, size_t ph, size_t pw)
+{
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    NAME(pool_nchwc)(y, x, B, CB, blk, x_image, y_image, g, -1);
+}
+
+IN_HOT void NAME(avg_pool2d_forward_nchwc)(real *y, const real *x, size_t B, size_t CB,
+                                           size_t blk, size_t x_image, size_t y_image, size_t H,
+                                           size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
+                                           size_t sh, size_t sw, size_t ph, size_t pw,
+                                           int count_include_pad)
+{
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    NAME(pool_nchwc)(y, x, B, CB, blk, x_image, y_image, g, count_include_pad != 0);
+}
+
+/* y[c] = sum over the S pixels of lane c % blk of block c / blk, in double, / S: one block */
+NCHWC_INLINE void NAME(mean_block)(real *restrict y, const real *restrict x, size_t S,
+                                    size_t blk)
+{
+    double sum[IN_NCHWC_MAX_LANES];
+    for (size_t l = 0; l < blk; ++l) sum[l] = 0;
+    for (size_t s = 0; s < S; ++s)
+        for (size_t l = 0; l < blk; ++l) sum[l] += x[s * blk + l];
+    for (size_t l = 0; l < blk; ++l) y[l] = (real)(sum[l] / (double)S);
+}
+
+/* y (B, CB*blk), plain = the mean of each channel of a blocked x over its S pixels */
+IN_HOT void NAME(global_avg_pool_forward_nchwc)(real *y, const real *x, size_t B, size_t CB,
+                                                size_t blk, size_t x_image, size_t S)
+{
+    PARALLEL_OVER(B * CB * S * blk)
+    for (size_t u = 0; u < B * CB; ++u) {
+        real *yu = y + u * blk;
+        const real *xu = x + u / CB * x_image + u % CB * S * blk;
+#define NCHWC_MEAN(lanes) NAME(mean_block)(yu, xu, S, lanes)
+        NCHWC_LANES(blk, NCHWC_MEAN);
+#undef NCHWC_MEAN
+    }
+}
+
+#undef NCHWC_LANES
+#undef NCHWC_INLINE
+#endif
 #undef PARALLEL_OVER
 #undef IN_POOL_LANES

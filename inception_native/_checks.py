@@ -436,19 +436,26 @@ def conv_output(name, y, shape, dtype, written=True):
     the concatenation, or reading its part of the gradient). Returns its image stride in
     elements."""
     same_shape(name, y, shape)
-    if y.dtype != dtype:
-        raise TypeError(f"{name} has dtype {y.dtype}, expected {np.dtype(dtype)} like x")
-    if written and not y.flags.writeable:
+    return image_stride(name, y, dtype, written)
+
+
+def image_stride(name, a, dtype, written=True):
+    """The image stride in elements of a (an ndarray of `dtype`, images along its first axis):
+    C-contiguous, or a slice a_big[:, c0:c1] of a C-contiguous tensor (channels of an NCHW
+    tensor, or channel blocks of an NCHWc one), whose images lie one image stride apart."""
+    if a.dtype != dtype:
+        like = " like x" if name != "x" else ""
+        raise TypeError(f"{name} has dtype {a.dtype}, expected {np.dtype(dtype)}{like}")
+    if written and not a.flags.writeable:
         raise ValueError(f"{name} is read-only but is written to")
-    B, OC, oh, ow = shape
-    item = y.itemsize
-    if y.flags.c_contiguous:
-        return OC * oh * ow
-    if (y.strides[1:] == (oh * ow * item, ow * item, item) and y.strides[0] % item == 0
-            and y.strides[0] >= OC * oh * ow * item):
-        return y.strides[0] // item
+    item, image = a.itemsize, math.prod(a.shape[1:])
+    if a.flags.c_contiguous:
+        return image
+    inner = tuple(item * math.prod(a.shape[k + 1:]) for k in range(1, a.ndim))
+    if a.strides[1:] == inner and a.strides[0] % item == 0 and a.strides[0] >= image * item:
+        return a.strides[0] // item
     raise ValueError(f"{name} must be C-contiguous or a channel slice [:, c0:c1] of a "
-                     f"C-contiguous tensor, got strides {y.strides}")
+                     f"C-contiguous tensor, got strides {a.strides}")
 
 
 def conv2d_forward(x, weight, bias, y, y_shape, workspace, need, scale=None, shift=None):
@@ -498,6 +505,107 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need,
     return f64, dy_image
 
 
+# ---- the blocked layout (NCHWc): (B, C // blk, H, W, blk), channel c = block c // blk, lane
+# c % blk; float32 only (frozen inference) ----
+
+NCHWC_BLOCKS = (8, 16)
+
+
+def nchwc_block_size(name, blk):
+    """A block size the kernels have: 8 (AVX2, portable) or 16 (AVX-512, portable512)."""
+    blk = size(name, blk, 1)
+    if blk not in NCHWC_BLOCKS:
+        raise ValueError(f"{name} must be one of {NCHWC_BLOCKS}, got {blk}")
+    return blk
+
+
+def nchwc_tensor(name, a, blk, written=False):
+    """A blocked float32 tensor (B, Cb, H, W, blk), every size >= 1: C-contiguous, or a
+    channel-block slice t[:, b0:b1] of a C-contiguous blocked tensor. Returns ((B, Cb, H, W),
+    its image stride in elements)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.ndim != 5 or a.shape[4] != blk or 0 in a.shape:
+        raise ValueError(f"{name} must have shape (batch, channels // {blk}, height, width, {blk}),"
+                         f" all >= 1, got shape {a.shape}")
+    if a.dtype != np.float32:
+        raise TypeError(f"{name} must have dtype float32, got {a.dtype}")
+    if written and not a.flags.writeable:
+        raise ValueError(f"{name} is read-only but is written to")
+    B, Cb, H, W, _ = a.shape
+    plane, item = H * W * blk, a.itemsize
+    if a.flags.c_contiguous:
+        return (B, Cb, H, W), Cb * plane
+    if (a.strides[1:] == (plane * item, W * blk * item, blk * item, item)
+            and a.strides[0] % item == 0 and a.strides[0] >= Cb * plane * item):
+        return (B, Cb, H, W), a.strides[0] // item
+    raise ValueError(f"{name} must be C-contiguous or a channel-block slice [:, b0:b1] of a "
+                     f"C-contiguous blocked tensor, got strides {a.strides}")
+
+
+def nchwc_pack_weights(w, blk, plain_input):
+    """w (OC, C, kh, kw) float32, C-contiguous; blk a block size; C a multiple of blk unless
+    plain_input. Returns (OC, C, kh, kw, blk, plain_input)."""
+    blk, plain = nchwc_block_size("blk", blk), truth("plain_input", plain_input)
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"w must be a numpy.ndarray, got {type(w).__name__}")
+    if w.ndim != 4 or 0 in w.shape:
+        raise ValueError(f"w must have shape (out_channels, in_channels, kh, kw), all >= 1, got "
+                         f"shape {w.shape}")
+    float_array("w", w, np.float32)
+    OC, C, kh, kw = w.shape
+    if not plain and C % blk:
+        raise ValueError(f"w has {C} input channels, not a multiple of the block {blk}: a blocked "
+                         f"input needs that (plain_input=True packs for a plain NCHW input)")
+    return OC, C, kh, kw, blk, plain
+
+
+def conv2d_forward_nchwc(x, wp, bias, y, stride, padding, relu, block):
+    """The arguments of a blocked convolution: wp packed (nchwc_pack_weights) for block `block`
+    (the conv ISA path's, nchwc_block()): (OCb, Cb, kh, kw, blk, blk) for a blocked x
+    (B, Cb, H, W, blk), or (OCb, C, kh, kw, blk) for a plain x (B, C, H, W) (C-contiguous or a
+    channel slice); y (B, OCb, oh, ow, blk), C-contiguous or a channel-block slice; bias
+    (OCb*blk,) float32 or None. Returns (sizes (B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow),
+    plain, x's and y's image strides, relu); C and OC count channels."""
+    if not isinstance(wp, np.ndarray):
+        raise TypeError(f"wp must be a numpy.ndarray, got {type(wp).__name__}")
+    if wp.ndim not in (5, 6) or 0 in wp.shape or wp.shape[-1] != block or (
+            wp.ndim == 6 and wp.shape[4] != block):
+        raise ValueError(f"wp must be nchwc_pack_weights's array for the block {block} of the "
+                         f"conv ISA path: (OC // {block}, C // {block}, kh, kw, {block}, {block}) "
+                         f"or, plain_input, (OC // {block}, C, kh, kw, {block}); got shape "
+                         f"{wp.shape}")
+    float_array("wp", wp, np.float32)
+    plain = wp.ndim == 5
+    OCb, Cw, kh, kw = wp.shape[:4]
+    if plain:
+        B, C, H, W = image("x", x)
+        if x.dtype != np.float32:
+            raise TypeError(f"x must have dtype float32, got {x.dtype}")
+        x_image = conv_output("x", x, x.shape, np.float32, written=False)
+        if C != Cw:
+            raise ValueError(f"x has {C} channels, wp was packed for {Cw} (shape {wp.shape})")
+    else:
+        (B, Cb, H, W), x_image = nchwc_tensor("x", x, block)
+        C = Cb * block
+        if Cb != Cw:
+            raise ValueError(f"x has {Cb} channel blocks, wp was packed for {Cw} (shape "
+                             f"{wp.shape})")
+    (sh, sw), (ph, pw) = pair("stride", stride, 1), pair("padding", padding)
+    oh, ow = output_hw(H, W, kh, kw, sh, sw, ph, pw)
+    (By, OCy, ohy, owy), y_image = nchwc_tensor("y", y, block, written=True)
+    if (By, OCy, ohy, owy) != (B, OCb, oh, ow):
+        raise ValueError(f"y must have shape {(B, OCb, oh, ow, block)}, got {y.shape}")
+    OC = OCb * block
+    if bias is not None:
+        float_array("bias", bias, np.float32)
+        if bias.shape != (OC,):
+            raise ValueError(f"bias must have shape ({OC},), got {bias.shape}")
+    distinct(("x", x), ("wp", wp), ("bias", bias), ("y", y))
+    return ((B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow), plain, x_image, y_image,
+            truth("relu", relu))
+
+
 def _linear_sizes(x, weight):
     if not isinstance(x, np.ndarray) or not isinstance(weight, np.ndarray):
         raise TypeError("x and weight must be numpy.ndarray")
@@ -539,10 +647,10 @@ def linear_backward(dy, x, weight, dx, dweight, dbias):
     return f64, N, I, O
 
 
-def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x"):
-    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow) of the image `x` (argument `name`); stride
-    None means the kernel's size."""
-    B, C, H, W = image(name, x)
+def pool_sizes(x, kernel, stride, padding, ceil_mode, name="x", shape=None):
+    """(B, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow) of the image `x` (argument `name`), or of
+    an image of `shape` (B, C, H, W); stride None means the kernel's size."""
+    B, C, H, W = image(name, x) if shape is None else shape
     # windows, strides and padding past 2^31 mean nothing here and overflow NumPy's strides
     kh, kw = pair("kernel", kernel, 1, BLAS_INT_MAX)
     sh, sw = (kh, kw) if stride is None else pair("stride", stride, 1, BLAS_INT_MAX)
@@ -667,6 +775,60 @@ def global_avg_pool_backward(dy, dx):
     f64 = arrays(("dy", dy, B * C, False), ("dx", dx, dx.size, True))
     distinct(("dy", dy), ("dx", dx))
     return f64, B * C, S
+
+
+# ---- the blocked layout's reorders and pooling (float32, as the convolution) ----------------
+
+def _block_of(name, a):
+    """The block of the blocked tensor a: its last axis's size (nchwc_tensor checks the rest)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.ndim != 5:
+        raise ValueError(f"{name} must have shape (batch, channels // blk, height, width, blk), "
+                         f"got shape {a.shape}")
+    return nchwc_block_size(f"{name}'s last axis (the block)", a.shape[4])
+
+
+def nchwc_reorder(x, y, to_plain):
+    """x (B, C, H, W) plain and y blocked (to_plain False), or x blocked and y plain, each
+    C-contiguous or a channel (block) slice, holding the same tensor. Returns (B, C // blk,
+    H*W, blk, x's image stride, y's)."""
+    if to_plain:
+        blk = _block_of("x", x)
+        (B, Cb, H, W), x_image = nchwc_tensor("x", x, blk)
+        plain, y_image = image("y", y), image_stride("y", y, np.float32)
+    else:
+        blk = _block_of("y", y)
+        plain, x_image = image("x", x), image_stride("x", x, np.float32, False)
+        (B, Cb, H, W), y_image = nchwc_tensor("y", y, blk, True)
+    if plain != (B, Cb * blk, H, W):
+        raise ValueError(f"x {x.shape} and y {y.shape} must hold the same tensor (batch, channels, "
+                         f"height, width): {plain} and {(B, Cb * blk, H, W)} (channels = blocks x "
+                         "blk) differ")
+    distinct(("x", x), ("y", y))
+    return B, Cb, H * W, blk, x_image, y_image
+
+
+def pool2d_forward_nchwc(x, y, kernel, stride, padding, ceil_mode):
+    """Blocked x and y, y the pooling's (B, C // blk, oh, ow, blk). Returns (pool_sizes, blk,
+    x's image stride, y's)."""
+    blk = _block_of("x", x)
+    (B, Cb, H, W), x_image = nchwc_tensor("x", x, blk)
+    sizes = pool_sizes(x, kernel, stride, padding, ceil_mode, shape=(B, Cb * blk, H, W))
+    same_shape("y", y, (B, Cb, sizes[10], sizes[11], blk))
+    y_image = nchwc_tensor("y", y, blk, True)[1]
+    distinct(("x", x), ("y", y))
+    return sizes, blk, x_image, y_image
+
+
+def global_avg_pool_forward_nchwc(x, y):
+    """Blocked x, y a C-contiguous (B, C). Returns (B, C // blk, blk, x's image stride, H*W)."""
+    blk = _block_of("x", x)
+    (B, Cb, H, W), x_image = nchwc_tensor("x", x, blk)
+    same_shape("y", y, (B, Cb * blk))
+    float_array("y", y, np.float32, True, "x")
+    distinct(("x", x), ("y", y))
+    return B, Cb, blk, x_image, H * W
 
 
 def _elementwise(first, *others, same_ok=()):

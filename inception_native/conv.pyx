@@ -20,6 +20,7 @@ The NumPy twins, with the same signatures, are in inception_native.reference.
 cimport numpy as cnp
 from in_conv cimport *
 from in_convk cimport *
+from in_nchwc cimport *
 from in_peak cimport *
 from in_im2col cimport *
 from in_gemm cimport *
@@ -480,6 +481,57 @@ def _im2col_backward(ConvPlan p, bint f64, dx, dweight, dbias, work, dy, x, weig
         with nogil:
             in_conv2d_backward(f64, &p.p, pdx, pdw, pdb, pk, pdy, px, pw)
 
+
+
+# ---- the blocked layout (NCHWc), float32 frozen inference (csrc/nchwc.h) ------------------
+
+def nchwc_block():
+    """The block of the blocked layout (B, C // blk, H, W, blk) on the conv ISA path in use
+    (conv_isa): 16 on avx512 and portable512, 8 on avx2 and portable. Read it when a plan is
+    made: set_conv_isa can change it."""
+    return in_nchwc_block(in_convk_get_isa())
+
+
+def nchwc_pack_weights(w, blk, plain_input=False):
+    """w (OC, C, kh, kw) float32 packed for conv2d_forward_nchwc with block blk: a new array
+    (ceil(OC/blk), C//blk, kh, kw, blk_in, blk_out) for a blocked input, or (plain_input: a
+    plain NCHW input, e.g. a first layer of 3 channels) (ceil(OC/blk), C, kh, kw, blk_out);
+    output channels past OC are 0."""
+    OC, C, kh, kw, b, plain = check.nchwc_pack_weights(w, blk, plain_input)
+    shape = (-(-OC // b), C, kh, kw, b) if plain else (-(-OC // b), C // b, kh, kw, b, b)
+    wp = np.empty(shape, np.float32)
+    _nchwc_pack(wp, w, OC, C, kh, kw, b, plain)
+    return wp
+
+
+def _nchwc_pack(wp, w, size_t OC, size_t C, size_t kh, size_t kw, size_t blk, bint plain):
+    cdef float *pp = <float *>data(wp)
+    cdef const float *pw = <const float *>data(w)
+    with nogil:
+        in_nchwc_pack_weights_f32(pp, pw, OC, C, kh, kw, blk, plain)
+
+
+def conv2d_forward_nchwc(x, wp, bias, y, stride, padding, relu=False):
+    """y = relu?(conv2d(x, w) + bias) in the blocked layout, by direct convolution; returns y.
+    x blocked (B, C//blk, H, W, blk), or plain (B, C, H, W) when wp was packed with
+    plain_input; wp = nchwc_pack_weights(w, nchwc_block()); bias (OC,) float32 or None;
+    y (B, OC//blk, oh, ow, blk), oh and ow as conv2d_forward's; x and y each C-contiguous or a
+    channel-block slice t[:, b0:b1] of a C-contiguous blocked tensor (a plain x: a channel
+    slice). stride and padding: an int or (h, w). Threads: get_num_threads()."""
+    cdef int isa = in_convk_get_isa()
+    sizes, plain, x_image, y_image, on = check.conv2d_forward_nchwc(
+        x, wp, bias, y, stride, padding, relu, in_nchwc_block(isa))
+    cdef in_nchwc_conv c
+    c.B, c.C, c.H, c.W, c.OC, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.oh, c.ow = sizes
+    c.x_image, c.y_image, c.plain, c.isa, c.threads = x_image, y_image, plain, isa, get_num_threads()
+    cdef float *py = <float *>data(y)
+    cdef const float *px = <const float *>data(x)
+    cdef const float *pw = <const float *>data(wp)
+    cdef const float *pb = <const float *>data(bias)
+    cdef int r = on
+    with nogil:
+        in_nchwc_forward_f32(&c, py, px, pw, pb, r)
+    return y
 
 def linear_forward(x, weight, bias, y):
     """y = x weight^T + bias; x (N, I), weight (O, I) (PyTorch's layout), bias (O,) or None,

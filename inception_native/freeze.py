@@ -26,6 +26,12 @@ the other branches (a pooling branch at batch > 1). A slice of the stacked 1x1 o
 convolution reads is copied out at batch > 1 (a convolution reads contiguous inputs only).
 A batch larger than max_batch (8 by default) runs in chunks of max_batch images, so that memory
 stays bounded whatever the batch: the arena holds the maps of max_batch images.
+
+A float32 plan runs in the blocked layout NCHWc (B, C // blk, H, W, blk), blk the convolution
+ISA's block (backend.nchwc_block(), read when a plan is made), wherever it can (nchwc_layout):
+the blocked convolutions (direct, on weights packed once), pooling and reorders read and write
+block slices at any batch, so every concat part whose step can writes in place and every slice
+of a stacked output is a view. layout="nchw" keeps the NCHW plan (float64 always does).
 """
 import copy
 import sys
@@ -40,6 +46,7 @@ from .threads import get_num_threads
 
 ALIGN = 64  # bytes: every arena array starts on a cache line
 MAX_BATCH = 8  # images a plan runs at once: a larger batch runs in chunks of this many
+LAYOUTS = ("auto", "nchw")
 
 
 class Node:
@@ -58,6 +65,7 @@ class Graph:
 
     def __init__(self, input_shape, dtype):
         self.shapes, self.nodes, self.dtype, self.output = [tuple(input_shape)], [], dtype, 0
+        self.block, self.blocked = None, frozenset()  # set by nchwc_layout
 
     def add(self, op, inputs, shape, **attrs):
         self.shapes.append(tuple(shape))
@@ -249,6 +257,80 @@ def stack_pointwise(graph):
     return graph
 
 
+# ---- the blocked layout: which values run NCHWc ---------------------------------------------
+
+POOLS = ("maxpool", "avgpool", "global_avgpool")
+BLOCKED_OPS = ("conv", "maxpool", "avgpool", "concat", "slice")  # blocked in, blocked out
+BLOCKED_READERS = BLOCKED_OPS + ("global_avgpool",)  # which gives a plain (B, C)
+
+
+def _blocked_values(graph, blk):
+    """The values that run blocked: every value of C % blk == 0 channels that a BLOCKED_OPS step
+    computes from inputs that allow it and that some step reads blocked. A convolution reads
+    either layout; a pooling step and a slice follow their input's; a concatenation is blocked
+    when one of its parts is and all have whole blocks (the others reordered into their place).
+    A stacked convolution whose slices do not fall on block boundaries stays NCHW."""
+    unaligned = {n.inputs[0] for n in graph.nodes if n.op == "slice" and (
+        n.attrs["channels"].start % blk or n.attrs["channels"].stop % blk)}
+    blocked = set()
+    for node in graph.nodes:
+        v, shape = node.output, graph.shapes[node.output]
+        if (node.op not in BLOCKED_OPS or len(shape) != 3 or shape[0] % blk or v in unaligned
+                or not any(c is not None and c.op in BLOCKED_READERS for c in graph.consumers(v))):
+            continue
+        if node.op == "conv" or node.inputs[0] in blocked and node.op != "concat" or (
+                node.op == "concat" and any(u in blocked for u in node.inputs)
+                and all(graph.shapes[u][0] % blk == 0 for u in node.inputs)):
+            blocked.add(v)
+    return blocked
+
+
+def _reads_blocked(node, graph, blocked, blk):
+    """Whether node reads its inputs in the blocked layout: a blocked convolution does unless
+    its input's channels are not a multiple of blk (then it reads the plain input, its weights
+    packed for that), the other blocked steps do when their output is blocked, a global average
+    pool when its input is."""
+    if node.op == "conv" and node.output in blocked:
+        return graph.shapes[node.inputs[0]][0] % blk == 0
+    if node.op == "global_avgpool":
+        return node.inputs[0] in blocked
+    return node.op in BLOCKED_OPS and node.output in blocked
+
+
+def nchwc_layout(graph, blk, backend):
+    """A copy of graph (its weights shared) for float32 inference in the blocked layout NCHWc
+    (B, C // blk, H, W, blk) of block blk: the values _blocked_values picks are blocked, the
+    others NCHW; a step reading a value in the other layout reads a reordered copy ("to_nchwc"
+    or "to_nchw" steps, one per value, where a blocked region starts and ends); the blocked
+    convolutions' weights packed once (backend.nchwc_pack_weights)."""
+    out = Graph(graph.shapes[0], graph.dtype)
+    out.shapes, out.block = list(graph.shapes), blk
+    blocked = _blocked_values(graph, blk)
+    copies = {}  # (value, to blocked?) -> its reordered copy
+
+    def read(v, as_blocked):
+        if (v in blocked) == as_blocked:
+            return v
+        if (v, as_blocked) not in copies:
+            copies[v, as_blocked] = len(out.shapes)
+            out.shapes.append(graph.shapes[v])
+            out.nodes.append(Node("to_nchwc" if as_blocked else "to_nchw", [v], len(out.shapes) - 1, {}))
+            if as_blocked:
+                blocked.add(len(out.shapes) - 1)
+        return copies[v, as_blocked]
+
+    for node in graph.nodes:
+        as_blocked = _reads_blocked(node, graph, blocked, blk)
+        copy = Node(node.op, [read(v, as_blocked) for v in node.inputs], node.output, dict(node.attrs))
+        if node.op == "conv" and node.output in blocked:
+            copy.attrs["packed"] = backend.nchwc_pack_weights(node.attrs["weight"], blk,
+                                                              plain_input=not as_blocked)
+        out.nodes.append(copy)
+    out.output = read(graph.output, False)
+    out.blocked = frozenset(blocked)
+    return out
+
+
 # ---- planning: buffers and steps for one batch size -----------------------------------------
 
 def _aligned(n_bytes):
@@ -277,22 +359,28 @@ class Plan:
 
     def __init__(self, graph, batch, backend=native):
         self.graph, self.batch, self.backend = graph, batch, backend
-        nodes, itemsize = graph.nodes, graph.dtype.itemsize
-        shapes = [(batch, *s) for s in graph.shapes]
-        # views: value -> (parent value, channel slice or None for a reshape)
+        nodes, itemsize, blocked, blk = graph.nodes, graph.dtype.itemsize, graph.blocked, graph.block
+        shapes = [(batch, s[0] // blk, *s[1:], blk) if v in blocked else (batch, *s)
+                  for v, s in enumerate(graph.shapes)]
+        # views: value -> (parent value, channel (block) slice or None for a reshape); every
+        # blocked kernel reads and writes block slices at any batch
         views = {}
         for node in nodes:
             if node.op == "flatten" and node.inputs[0] != 0:
                 views[node.output] = (node.inputs[0], None)
-            if node.op == "slice" and (batch == 1 or all(  # contiguous, or read by concats only
+            if node.op == "slice" and (node.output in blocked or batch == 1 or all(
                     c is not None and c.op == "concat" for c in graph.consumers(node.output))):
-                views[node.output] = (node.inputs[0], node.attrs["channels"])
+                channels = node.attrs["channels"]  # contiguous, or read by concats only
+                unit = blk if node.output in blocked else 1
+                views[node.output] = (node.inputs[0], slice(channels.start // unit, channels.stop // unit))
             if node.op == "concat":  # its parts written in place where their step can
                 start = 0
+                writers = (BLOCKED_OPS[:-1] + ("to_nchwc",) if node.output in blocked
+                           else ("conv", "concat", "to_nchw"))
                 for part in node.inputs:
                     producer = graph.producer(part)
                     if (producer is not None and part not in views
-                            and (producer.op in ("conv", "concat") or batch == 1 and producer.op != "flatten")
+                            and (producer.op in writers or batch == 1 and producer.op != "flatten")
                             and _only_consumer(graph, part, node) and node.inputs.count(part) == 1):
                         views[part] = (node.output, slice(start, start + shapes[part][1]))
                     start += shapes[part][1]
@@ -313,7 +401,7 @@ class Plan:
             use(node.output, step)
             for v in node.inputs:
                 use(v, step)
-            if node.op == "conv":
+            if node.op == "conv" and node.output not in blocked:
                 plan = backend.conv2d_plan(shapes[node.inputs[0]], node.attrs["weight"].shape,
                                            node.attrs["stride"], node.attrs["padding"])
                 self.conv_plans[step] = plan
@@ -348,6 +436,9 @@ class Plan:
                 view(v)
         self.workspaces = {step: array(("work", step), (self.conv_plans[step].workspace,))
                            for step in self.conv_plans if ("work", step) in offsets}
+        # the steps that read or write blocked arrays (the reorders included)
+        self.blocked_steps = {step for step, node in enumerate(nodes)
+                              if {node.output, *node.inputs} & blocked}
 
     def run(self, x):
         """The output array (a view into the arena) for x of (batch, *input_shape). (The kernels
@@ -358,7 +449,9 @@ class Plan:
         for step, node in enumerate(self.graph.nodes):
             a, y = node.attrs, arrays[node.output]
             xs = [arrays[v] for v in node.inputs]
-            if node.op == "conv":  # its ReLU in the kernel's store
+            if step in self.blocked_steps:
+                self._run_blocked(node, xs, y)
+            elif node.op == "conv":  # its ReLU in the kernel's store
                 backend.conv2d_forward(xs[0], a["weight"], a["bias"], y, a["stride"], a["padding"],
                                        self.workspaces.get(step), plan=self.conv_plans[step],
                                        relu=a["relu"], packed=self.packed.get(step))
@@ -378,25 +471,15 @@ class Plan:
                 backend.logistic_forward(xs[0], y)
             elif node.op == "softmax":  # over each image's values
                 backend.softmax_forward(xs[0].reshape(y.shape), y)
-            elif node.op == "maxpool":
-                backend.max_pool2d_forward(xs[0], y, None, a["kernel"], a["stride"], a["padding"],
-                                           a["ceil_mode"])
-            elif node.op == "avgpool":
-                backend.avg_pool2d_forward(xs[0], y, a["kernel"], a["stride"], a["padding"],
-                                           a["ceil_mode"], a["count_include_pad"])
-            elif node.op == "global_avgpool":
-                backend.global_avg_pool_forward(xs[0], y)
+            elif node.op in POOLS:
+                self._pool(node, xs[0], y, "")
             elif node.op == "adaptive_avgpool":
                 backend.adaptive_avg_pool2d_forward(xs[0], y)
             elif node.op == "concat" and all(v.flags.c_contiguous for v in xs + [y]) and not any(
                     self.views.get(v, (None,))[0] == node.output for v in node.inputs):
                 backend.concat_forward(xs, y)
-            elif node.op == "concat":  # the parts not written in place
-                start = 0
-                for v, part in zip(node.inputs, xs):
-                    if self.views.get(v, (None,))[0] != node.output:
-                        np.copyto(y[:, start:start + part.shape[1]], part)
-                    start += part.shape[1]
+            elif node.op == "concat":
+                self._copy_parts(node, xs, y)
             elif node.op == "flatten" and node.output not in self.views:
                 np.copyto(y, xs[0].reshape(y.shape))
             elif node.op == "slice" and node.output not in self.views:
@@ -407,6 +490,44 @@ class Plan:
                 backend.relu_forward(y, y)
         return arrays[self.graph.output]
 
+    def _copy_parts(self, node, xs, y):
+        """The parts of a concatenation not written in place, copied into their channel (block)
+        slice of y."""
+        start = 0
+        for v, part in zip(node.inputs, xs):
+            if self.views.get(v, (None,))[0] != node.output:
+                np.copyto(y[:, start:start + part.shape[1]], part)
+            start += part.shape[1]
+
+    def _pool(self, node, x, y, layout):
+        """A pooling step by the backend's kernel for the layout ("" NCHW, "_nchwc" blocked);
+        max pooling keeps no argmax."""
+        a, backend = node.attrs, self.backend
+        window = () if node.op == "global_avgpool" else (a["kernel"], a["stride"], a["padding"],
+                                                         a["ceil_mode"])
+        if node.op == "maxpool":
+            argmax = () if layout else (None,)
+            getattr(backend, "max_pool2d_forward" + layout)(x, y, *argmax, *window)
+        elif node.op == "avgpool":
+            getattr(backend, "avg_pool2d_forward" + layout)(x, y, *window, a["count_include_pad"])
+        else:
+            getattr(backend, "global_avg_pool_forward" + layout)(x, y)
+
+    def _run_blocked(self, node, xs, y):
+        """One step on blocked arrays (or from or to them)."""
+        a, backend = node.attrs, self.backend
+        if node.op == "conv":  # its ReLU in the kernel's store
+            backend.conv2d_forward_nchwc(xs[0], a["packed"], a["bias"], y, a["stride"],
+                                         a["padding"], relu=a["relu"])
+        elif node.op in POOLS:
+            self._pool(node, xs[0], y, "_nchwc")
+        elif node.op == "to_nchwc":
+            backend.nchw_to_nchwc(xs[0], y)
+        elif node.op == "to_nchw":
+            backend.nchwc_to_nchw(xs[0], y)
+        elif node.op == "concat":
+            self._copy_parts(node, xs, y)  # a blocked slice is a view: nothing to run
+
 
 class Frozen:
     """Inference only: forward(x) for x of (batch, *input_shape) in the network's dtype; returns
@@ -414,7 +535,7 @@ class Frozen:
     at a time (the arena holds the maps of that many images); plans are made on the first call
     for each batch size (up to max_batch) and thread count, and kept (self.plans)."""
 
-    def __init__(self, layer, input_shape=None, max_batch=MAX_BATCH, backend=None):
+    def __init__(self, layer, input_shape=None, max_batch=MAX_BATCH, backend=None, layout="auto"):
         if input_shape is None:
             input_shape = getattr(layer, "input_shape", None)
             if input_shape is None:
@@ -427,13 +548,26 @@ class Frozen:
         self.graph = stack_pointwise(lower(layer, self.input_shape, self.dtype))
         self.output_shape = self.graph.shapes[self.graph.output]
         self.max_batch = check.size("max_batch", max_batch, 1)
-        self.plans = {}
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        self.layout, self.plans, self.graphs = layout, {}, {None: self.graph}
+
+    def block(self):
+        """The block of the blocked layout the plans use now (the convolution ISA's,
+        backend.nchwc_block(), read now: it may change between plans), or None: NCHW
+        throughout (layout "nchw", or a float64 network)."""
+        if self.layout == "nchw" or self.dtype != np.float32:
+            return None
+        return self.backend.nchwc_block()
 
     def plan(self, batch):
         """The Plan for batch images (<= max_batch)."""
-        key = (batch, get_num_threads())
+        blk = self.block()
+        key = (batch, get_num_threads(), blk)
+        if blk not in self.graphs:
+            self.graphs[blk] = nchwc_layout(self.graph, blk, self.backend)
         if key not in self.plans:
-            self.plans[key] = Plan(self.graph, batch, self.backend)
+            self.plans[key] = Plan(self.graphs[blk], batch, self.backend)
         return self.plans[key]
 
     @L._one_call_at_a_time  # the arena serves one call at a time, as a layer does
@@ -454,7 +588,8 @@ class Frozen:
     __call__ = forward
 
 
-def freeze(layer, input_shape=None, max_batch=MAX_BATCH):
+def freeze(layer, input_shape=None, max_batch=MAX_BATCH, layout="auto"):
     """Frozen inference of layer (see the module's note); input_shape (C, H, W): a Network's own
-    when None; max_batch: the images a plan runs at once."""
-    return Frozen(layer, input_shape, max_batch)
+    when None; max_batch: the images a plan runs at once; layout "auto" (float32: the blocked
+    layout NCHWc where it can) or "nchw" (NCHW throughout, as before the blocked layout)."""
+    return Frozen(layer, input_shape, max_batch, layout=layout)

@@ -219,11 +219,11 @@ class Layer:
     def output_shape(self, shape):
         return tuple(shape)
 
-    def freeze(self, input_shape=None, max_batch=8):
+    def freeze(self, input_shape=None, max_batch=8, layout="auto"):
         """Inference only, from a snapshot of the weights: see inception_native.freeze."""
         from .freeze import freeze
 
-        return freeze(self, input_shape, max_batch)
+        return freeze(self, input_shape, max_batch, layout)
 
     def _dx_array(self, shape, dtype):
         """The array for dL/dx: lent by the thread's gradient pool inside a container's

@@ -15,10 +15,13 @@ from .activation import (leaky_relu_backward, leaky_relu_forward, logistic_backw
                          logistic_forward, softmax_backward, softmax_forward)
 from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward, conv2d_plan,
                    conv2d_workspace_size, gemm, gemm_cpu, im2col_cpu, im2col_ext,
-                   linear_backward, linear_forward)
+                   linear_backward, linear_forward, nchwc_block, nchwc_pack_weights,
+                   conv2d_forward_nchwc)
 from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
                    avg_pool2d_forward, global_avg_pool_backward, global_avg_pool_forward,
-                   max_pool2d_backward, max_pool2d_forward)
+                   avg_pool2d_forward_nchwc, global_avg_pool_forward_nchwc,
+                   max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_nchwc,
+                   nchw_to_nchwc, nchwc_to_nchw)
 from .reference import fold_batchnorm  # parameter arithmetic, done once: NumPy is the kernel
 
 __all__ = [
@@ -29,10 +32,12 @@ __all__ = [
     "batchnorm_backward_darknet",
     "im2col_cpu", "col2im_cpu", "im2col_ext", "col2im_ext", "gemm", "gemm_cpu",
     "conv2d_plan", "conv2d_workspace_size", "conv2d_forward", "conv2d_backward", "linear_forward",
-    "linear_backward", "fold_batchnorm",
+    "linear_backward", "fold_batchnorm", "nchwc_block", "nchwc_pack_weights",
+    "conv2d_forward_nchwc",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "global_avg_pool_forward",
-    "global_avg_pool_backward",
+    "global_avg_pool_backward", "nchw_to_nchwc", "nchwc_to_nchw", "max_pool2d_forward_nchwc",
+    "avg_pool2d_forward_nchwc", "global_avg_pool_forward_nchwc",
     "relu_forward", "relu_backward", "dropout_forward", "dropout_backward", "concat_forward",
     "concat_backward", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
     "leaky_relu_forward", "leaky_relu_backward", "logistic_forward", "logistic_backward",

@@ -175,3 +175,71 @@ def global_avg_pool_backward(dy, dx):
     with nogil:
         in_global_avg_pool_backward(f64, pdx, pdy, P, S)
     return dx
+
+
+# ---- the blocked layout NCHWc (frozen inference, float32) ------------------------------------
+# A blocked tensor of C channels is (B, C // blk, H, W, blk), blk 8 or 16: channel c is lane
+# c % blk of block c // blk. Every array may also be a channel (block) slice t[:, c0:c1] of a
+# larger C-contiguous tensor (a concatenation's part).
+
+def _reorder(x, y, bint to_plain):
+    cdef size_t B, CB, S, blk, xi, yi
+    B, CB, S, blk, xi, yi = check.nchwc_reorder(x, y, to_plain)
+    cdef float *py = <float *>data(y)
+    cdef const float *px = <const float *>data(x)
+    with nogil:
+        in_nchwc_reorder_f32(py, px, B, CB, S, blk, xi, yi, to_plain)
+    return y
+
+
+def nchw_to_nchwc(x, y):
+    """y (B, C // blk, H, W, blk) = x (B, C, H, W) in the blocked layout; returns y."""
+    return _reorder(x, y, False)
+
+
+def nchwc_to_nchw(x, y):
+    """y (B, C, H, W) = the blocked x (B, C // blk, H, W, blk) in the plain layout; returns y."""
+    return _reorder(x, y, True)
+
+
+def _pool_nchwc(x, y, kernel, stride, padding, ceil_mode, int average_include_pad):
+    """max pooling (average_include_pad < 0) or average pooling of a blocked x into y"""
+    s, blk_, xi_, yi_ = check.pool2d_forward_nchwc(x, y, kernel, stride, padding,
+                                                   check.truth("ceil_mode", ceil_mode))
+    cdef size_t B = s[0], blk = blk_, CB = s[1] // blk_, H = s[2], W = s[3], kh = s[4], kw = s[5]
+    cdef size_t sh = s[6], sw = s[7], ph = s[8], pw = s[9], oh = s[10], ow = s[11]
+    cdef size_t xi = xi_, yi = yi_
+    cdef float *py = <float *>data(y)
+    cdef const float *px = <const float *>data(x)
+    with nogil:
+        if average_include_pad < 0:
+            in_max_pool2d_forward_nchwc_f32(py, px, B, CB, blk, xi, yi, H, W, oh, ow, kh, kw, sh,
+                                            sw, ph, pw)
+        else:
+            in_avg_pool2d_forward_nchwc_f32(py, px, B, CB, blk, xi, yi, H, W, oh, ow, kh, kw, sh,
+                                            sw, ph, pw, average_include_pad)
+    return y
+
+
+def max_pool2d_forward_nchwc(x, y, kernel, stride=None, padding=0, ceil_mode=False):
+    """max_pool2d_forward (no argmax) of a blocked x into a blocked y; returns y."""
+    return _pool_nchwc(x, y, kernel, stride, padding, ceil_mode, -1)
+
+
+def avg_pool2d_forward_nchwc(x, y, kernel, stride=None, padding=0, ceil_mode=False,
+                             count_include_pad=True):
+    """avg_pool2d_forward of a blocked x into a blocked y (sums in double); returns y."""
+    cip = int(check.truth("count_include_pad", count_include_pad))
+    return _pool_nchwc(x, y, kernel, stride, padding, ceil_mode, cip)
+
+
+def global_avg_pool_forward_nchwc(x, y):
+    """y (B, C), plain = the mean of each channel of the blocked x over its H*W pixels (in
+    double); returns y."""
+    cdef size_t B, CB, blk, xi, S
+    B, CB, blk, xi, S = check.global_avg_pool_forward_nchwc(x, y)
+    cdef float *py = <float *>data(y)
+    cdef const float *px = <const float *>data(x)
+    with nogil:
+        in_global_avg_pool_forward_nchwc_f32(py, px, B, CB, blk, xi, S)
+    return y

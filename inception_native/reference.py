@@ -10,6 +10,8 @@ from . import _checks as check
 # The convolution's plan is arithmetic on sizes, shared with the native kernels so that both
 # accept the same plans and workspaces (the twin needs neither).
 from .conv import checked_packed, checked_plan, conv2d_plan, conv2d_workspace_size  # noqa: F401
+# The blocked layout's block is the conv ISA path's (a fact about the native kernels, shared).
+from .conv import nchwc_block  # noqa: F401
 from .shapes import output_hw
 
 # Darknet's epsilons are float literals (.000001f, .00001f): the same values here
@@ -324,6 +326,59 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
     return dx
 
 
+
+# ---- the blocked layout (NCHWc): (B, C // blk, H, W, blk), channel c = block c // blk, lane
+# c % blk ----
+
+def _blocked(x, blk):
+    """(B, C, H, W) -> (B, C // blk, H, W, blk), a new C-contiguous array."""
+    B, C, H, W = x.shape
+    return np.ascontiguousarray(x.reshape(B, C // blk, blk, H, W).transpose(0, 1, 3, 4, 2))
+
+
+def _unblocked(x):
+    """(B, Cb, H, W, blk) -> (B, Cb*blk, H, W), a new C-contiguous array."""
+    B, Cb, H, W, blk = x.shape
+    return np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3).reshape(B, Cb * blk, H, W))
+
+
+def nchwc_pack_weights(w, blk, plain_input=False):
+    """w (OC, C, kh, kw) -> wp (ceil(OC/blk), C//blk, kh, kw, blk_in, blk_out) with
+    wp[ob, cb, i, j, ci, co] = w[ob*blk + co, cb*blk + ci, i, j], or, plain_input,
+    (ceil(OC/blk), C, kh, kw, blk_out) with wp[ob, c, i, j, co] = w[ob*blk + co, c, i, j];
+    0 for output channels past OC."""
+    OC, C, kh, kw, blk, plain = check.nchwc_pack_weights(w, blk, plain_input)
+    OCb = -(-OC // blk)
+    padded = np.zeros((OCb * blk, C, kh, kw), np.float32)
+    padded[:OC] = w
+    if plain:
+        return np.ascontiguousarray(padded.reshape(OCb, blk, C, kh, kw).transpose(0, 2, 3, 4, 1))
+    return np.ascontiguousarray(
+        padded.reshape(OCb, blk, C // blk, blk, kh, kw).transpose(0, 2, 4, 5, 3, 1))
+
+
+def _unpacked_weights(wp):
+    """nchwc_pack_weights's inverse: wp -> w (OCb*blk, C, kh, kw)."""
+    if wp.ndim == 5:
+        OCb, C, kh, kw, blk = wp.shape
+        return np.ascontiguousarray(wp.transpose(0, 4, 1, 2, 3).reshape(OCb * blk, C, kh, kw))
+    OCb, Cb, kh, kw, blk, _ = wp.shape
+    return np.ascontiguousarray(wp.transpose(0, 5, 1, 4, 2, 3).reshape(OCb * blk, Cb * blk, kh, kw))
+
+
+def conv2d_forward_nchwc(x, wp, bias, y, stride, padding, relu=False):
+    """y = relu?(conv2d(x, w) + bias) in the blocked layout: x blocked (B, C//blk, H, W, blk), or
+    plain (B, C, H, W) when wp was packed with plain_input; wp = nchwc_pack_weights(w, blk);
+    y (B, OC//blk, oh, ow, blk); returns y. The plain convolution on unblocked copies."""
+    sizes, plain, _, _, relu = check.conv2d_forward_nchwc(x, wp, bias, y, stride, padding, relu,
+                                                         nchwc_block())
+    B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow = sizes
+    xp = np.ascontiguousarray(x) if plain else _unblocked(x)
+    t = np.empty((B, OC, oh, ow), np.float32)
+    conv2d_forward(xp, _unpacked_weights(wp), bias, t, (sh, sw), (ph, pw), relu=relu)
+    y[...] = _blocked(t, y.shape[4])
+    return y
+
 def linear_forward(x, weight, bias, y):
     check.linear_forward(x, weight, bias, y)
     y[...] = x @ weight.T
@@ -518,6 +573,48 @@ def global_avg_pool_backward(dy, dx):
     _, P, S = check.global_avg_pool_backward(dy, dx)
     dx.reshape(P, S)[...] = dy.reshape(P, 1) / S
     return dx
+
+
+# ---- the blocked layout's reorders and pooling -----------------------------------------------
+
+def nchw_to_nchwc(x, y):
+    check.nchwc_reorder(x, y, False)
+    y[...] = _blocked(x, y.shape[4])
+    return y
+
+
+def nchwc_to_nchw(x, y):
+    check.nchwc_reorder(x, y, True)
+    y[...] = _unblocked(x)
+    return y
+
+
+def _pool_nchwc(pool, x, y, kernel, stride, padding, ceil_mode):
+    """pool(x, y) (an NCHW twin's call) on the plain copy of the blocked x, written into y"""
+    ceil_mode = check.truth("ceil_mode", ceil_mode)
+    check.pool2d_forward_nchwc(x, y, kernel, stride, padding, ceil_mode)
+    out = np.empty(_unblocked(y).shape, y.dtype)
+    pool(_unblocked(x), out)
+    y[...] = _blocked(out, y.shape[4])
+    return y
+
+
+def max_pool2d_forward_nchwc(x, y, kernel, stride=None, padding=0, ceil_mode=False):
+    return _pool_nchwc(lambda a, b: max_pool2d_forward(a, b, None, kernel, stride, padding,
+                                                       ceil_mode), x, y, kernel, stride, padding,
+                       ceil_mode)
+
+
+def avg_pool2d_forward_nchwc(x, y, kernel, stride=None, padding=0, ceil_mode=False,
+                             count_include_pad=True):
+    return _pool_nchwc(lambda a, b: avg_pool2d_forward(a, b, kernel, stride, padding, ceil_mode,
+                                                       count_include_pad), x, y, kernel, stride,
+                       padding, ceil_mode)
+
+
+def global_avg_pool_forward_nchwc(x, y):
+    check.global_avg_pool_forward_nchwc(x, y)
+    return global_avg_pool_forward(_unblocked(x), y)
 
 
 # ---- activations, dropout, concatenation, loss --------------------------------------------

@@ -4,7 +4,7 @@ refuses bad input clearly; torchvision's weights give torchvision's logits throu
 import numpy as np
 import pytest
 
-from inception_native import layers, models, reference
+from inception_native import conv, freeze, layers, models, native, reference
 from torchvision_fixture import CASES, read, seeded_images, seeded_state_dict
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -101,7 +101,7 @@ def test_every_convolution_runs_on_weights_packed_once():
 
 
 def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batch_one():
-    frozen = BUILDS["googlenet"](np.float32).freeze()
+    frozen = BUILDS["googlenet"](np.float32).freeze(layout="nchw")
     nodes = frozen.graph.nodes
     slices = [n for n in nodes if n.op == "slice"]
     assert len(slices) == 3 * 9  # each block's 1x1 branch and its two reductions
@@ -116,6 +116,93 @@ def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batc
     for n in slices:
         read_by_concat = [c.op for c in frozen.graph.consumers(n.output)] == ["concat"]
         assert (n.output in plan.views) == read_by_concat
+    plan = BUILDS["googlenet"](np.float32).freeze().plan(2)  # blocked: block slices at any batch
+    assert all(n.output in plan.views for n in slices)
+    for n in concats:
+        assert [plan.views[v][0] == n.output for v in n.inputs] == [False, True, True, True]
+
+
+def blocked_and_nchw(net, batches, backend=None):
+    """The outputs of net's blocked plan and its NCHW plan, and eval().forward's, for random
+    batches of each size; and the blocked Frozen."""
+    frozen = [freeze.Frozen(net, max_batch=4, backend=backend, layout=layout)
+              for layout in ("auto", "nchw")]
+    rng = np.random.default_rng(12)
+    for batch in batches:
+        x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
+        yield [f.forward(x)[0] for f in frozen] + [net.eval().forward(x)[0]]
+    yield frozen[0]
+
+
+@pytest.mark.parametrize("name", ["googlenet", "googlenet_torchvision", "inception_v3", "tiny"])
+def test_the_blocked_plan_equals_the_nchw_plan_and_eval_forward(name):
+    """float32 plans run in the blocked layout NCHWc wherever the steps have blocked kernels:
+    GoogLeNet and Inception v3 from the first convolution (reading the plain input) to the
+    global average pool (giving a plain (B, C)); the tiny net's channels are partly no multiple
+    of the block, and reorders join its blocked and NCHW regions."""
+    net = randomised(BUILDS[name](np.float32))
+    *outputs, frozen = blocked_and_nchw(net, [1, 3, 5])  # 5: chunks of 4 and 1
+    for blocked, nchw, expected in outputs:
+        assert relative_error(blocked, expected) < 1e-5 and relative_error(nchw, expected) < 1e-5
+        assert relative_error(blocked, nchw) < 1e-5
+    blk = native.nchwc_block()
+    assert {key[2] for key in frozen.plans} == {blk}
+    plan, graph = frozen.plan(3), frozen.plan(3).graph
+    ops = [n.op for n in graph.nodes]
+    if name == "tiny":  # blocked where the channels allow, reorders where a blocked region ends
+        assert 0 < ops.count("to_nchw") and 0 < ops.count("to_nchwc")
+        assert 0 < len(plan.blocked_steps) < len(ops)
+        return
+    convs = [step for step, n in enumerate(graph.nodes) if n.op == "conv"]
+    assert "to_nchw" not in ops and "to_nchwc" not in ops and set(convs) <= plan.blocked_steps
+    assert graph.nodes[convs[0]].attrs["packed"].ndim == 5  # the plain-input variant
+    assert all(graph.nodes[s].attrs["packed"].ndim == 6 for s in convs[1:])
+    assert {n.op for s, n in enumerate(graph.nodes) if s not in plan.blocked_steps} <= {
+        "linear", "affine", "flatten"}
+    for step in plan.blocked_steps:
+        node = graph.nodes[step]
+        if node.op != "global_avgpool":
+            assert plan.arrays[node.output].shape[-1] == blk
+
+
+def test_the_blocked_plan_runs_on_the_twins_too():
+    net = randomised(models.googlenet(input_size=64, num_classes=10, aux=False, backend=reference))
+    *outputs, frozen = blocked_and_nchw(net, [2], backend=reference)
+    for blocked, nchw, expected in outputs:
+        assert relative_error(blocked, expected) < 1e-5 and relative_error(nchw, expected) < 1e-5
+    assert frozen.plan(2).blocked_steps
+    native_frozen = freeze.Frozen(net, backend=native)
+    x = np.random.default_rng(13).standard_normal((2, *net.input_shape)).astype(np.float32)
+    assert relative_error(native_frozen.forward(x)[0], frozen.forward(x)[0]) < 1e-5
+
+
+def test_blocks_of_16_leave_unaligned_stacked_convolutions_nchw():
+    """On an AVX-512 conv path the block is 16: GoogLeNet's 4e and 5a stack 1x1 convolutions
+    whose slices (at 272 and 256 channels) are not whole blocks of 16: those stay NCHW."""
+    net = randomised(BUILDS["googlenet"](np.float32))
+    frozen = net.freeze()
+    x = np.random.default_rng(14).standard_normal((2, *net.input_shape)).astype(np.float32)
+    before = conv.conv_isa()
+    try:
+        conv.set_conv_isa("portable512")
+        out, plan = frozen.forward(x)[0], frozen.plan(2)
+    finally:
+        conv.set_conv_isa(before)
+    assert plan.graph.block == 16 and relative_error(out, net.eval().forward(x)[0]) < 1e-5
+    stacked_plain = [n for n in plan.graph.nodes if n.op == "conv" and n.output not in plan.graph.blocked]
+    assert len(stacked_plain) == 2 and all(n.attrs["weight"].shape[2:] == (1, 1) for n in stacked_plain)
+    assert {key[2] for key in frozen.plans} == {16}
+    frozen.forward(x)
+    assert {key[2] for key in frozen.plans} == {16, native.nchwc_block()}  # a plan per block
+
+
+def test_float64_and_layout_nchw_plan_nchw_throughout():
+    net = BUILDS["tiny"](np.float64)
+    assert not net.freeze().plan(2).blocked_steps
+    net = BUILDS["tiny"](np.float32)
+    assert not net.freeze(layout="nchw").plan(2).blocked_steps and net.freeze().plan(2).blocked_steps
+    with pytest.raises(ValueError, match="layout must be one of"):
+        net.freeze(layout="nhwc")
 
 
 def test_unknown_layers_run_their_own_forward_from_a_snapshot():

@@ -25,6 +25,7 @@
 #include "convk.h"
 #include "convk_isa.h"
 #include "gemm.h"
+#include "nchwc.h"
 
 typedef struct {
     const char *name;
@@ -132,8 +133,10 @@ static int load_blas(const char *path)
 
 /* ---- one measured configuration ---- */
 /* f: forward with weights packed beforehand; p: forward packing them in the call (as the Python
- * wrapper does); b: backward (dx, dw, dbias); x: dx alone; w: dw and dbias alone */
-static const char PASSES[] = "fbxwp";
+ * wrapper does); b: backward (dx, dw, dbias); x: dx alone; w: dw and dbias alone; n: the NCHWc
+ * direct forward (csrc/nchwc.h: blocked x and y, plain x for a 3-channel layer, weights packed
+ * beforehand) */
+static const char PASSES[] = "fbxwpn";
 
 typedef struct {
     const layer *L;
@@ -157,7 +160,16 @@ static void run(config *c, buffers *b, int round)
         in_convk_set_isa(c->level);
         in_convk_plan_init(&p, sizeof(float), B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh,
                            L->sw, L->ph, L->pw, c->threads);
-        if (c->pass == 0 || c->pass == 4) {
+        if (c->pass == 5) {
+            size_t blk = in_nchwc_block(c->level);
+            int plain = L->C % blk != 0;
+            in_nchwc_conv nc = {B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw, L->ph,
+                                L->pw, oh, ow, L->C * L->H * L->W, L->OC * oh * ow, plain,
+                                c->level, c->threads};
+            in_nchwc_pack_weights_f32(b->wp, b->w, L->OC, L->C, L->kh, L->kw, blk, plain);
+            t0 = now(), c0 = cycles();
+            in_nchwc_forward_f32(&nc, b->y, b->x, b->wp, b->db, 1);
+        } else if (c->pass == 0 || c->pass == 4) {
             in_convk_pack_weights_f32(b->wp, b->w, L->OC, L->C, L->kh, L->kw);
             t0 = now(), c0 = cycles(); /* pass f: packing per weight update, not timed */
             in_convk_forward_f32(&p, b->y, L->OC * oh * ow, b->work, b->x, b->w,
@@ -232,10 +244,10 @@ int main(int argc, char **argv)
         if (!strstr(layers[li].name, filter)) continue;
         for (const char *bp = batches; *bp; bp += strcspn(bp, ",") + (bp[strcspn(bp, ",")] != 0)) {
             size_t B = (size_t)atol(bp);
-            for (int pass = 0; pass < 5; ++pass) {
+            for (int pass = 0; pass < 6; ++pass) {
                 if (!strchr(passes, PASSES[pass])) continue;
                 for (int level = -1; level < 3; ++level) {
-                    if (level < 0 ? !have_blas || pass == 2 || pass == 4
+                    if (level < 0 ? !have_blas || pass >= 2
                                   : !in_convk_isa_supported(level) ||
                                         !in_list(isas, in_convk_level_name(level)))
                         continue;
@@ -284,7 +296,7 @@ int main(int argc, char **argv)
         double med = c->t[rounds / 2], g = flops(c) / med / 1e9;
         double pk = peak[best][c->threads], cyc = c->cyc[rounds / 2];
         printf("%-26s %3zu %-4s %-9s %2d %9.3f %8.1f %6.1f%% %6.1f%%", c->L->name, c->B,
-               (const char *[]){"fwd", "bwd", "dx", "dw", "fwd+"}[c->pass], c->level < 0 ? "im2col" : in_convk_level_name(c->level),
+               (const char *[]){"fwd", "bwd", "dx", "dw", "fwd+", "nchw"}[c->pass], c->level < 0 ? "im2col" : in_convk_level_name(c->level),
                c->threads, med * 1e3, g, pk > 0 ? 100 * g / pk : 0,
                100 * (c->t[rounds - 1] - c->t[0]) / med);
         if (c->threads == 1 && cyc > 0 && peak_cycle[best] > 0)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the convolution kernels' standalone C programs (no Python needed):
-#   tests/c/convk.sh test       test_convk at -O2 with OpenMP: every ISA path this CPU runs
+#   tests/c/convk.sh test       test_convk and test_nchwc at -O2 with OpenMP: every ISA path
+#                               this CPU runs
 #   tests/c/convk.sh sanitize   test_convk under AddressSanitizer + UndefinedBehaviorSanitizer
 #   tests/c/convk.sh bench [args]   bench_convk at -O3 (see tests/c/bench_convk.c for args)
 # CC picks the compiler (default: gcc); binaries go to a temporary folder.
@@ -14,7 +15,10 @@ mode=${1:-test}
 case "$mode" in
 test)
     $CC -std=c99 -O2 -Wall -Wextra $OMP -Icsrc tests/c/test_convk.c csrc/convk.c -lm -o "$out/t"
-    "$out/t" ;;
+    "$out/t"
+    $CC -std=c99 -O2 -Wall -Wextra $OMP -Icsrc tests/c/test_nchwc.c csrc/nchwc.c csrc/convk.c -lm \
+        -o "$out/n"
+    "$out/n" ;;
 sanitize)
     SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
     $CC -std=c99 -O1 -g $SAN $OMP -Icsrc tests/c/test_convk.c csrc/convk.c -lm -o "$out/t"
@@ -22,8 +26,8 @@ sanitize)
         "$out/t" ;;
 bench)
     shift
-    $CC -std=c99 -O3 -Wall $OMP -Icsrc tests/c/bench_convk.c csrc/convk.c csrc/conv.c csrc/gemm.c \
-        csrc/im2col.c -ldl -lm -o "$out/b"
+    $CC -std=c99 -O3 -Wall $OMP -Icsrc tests/c/bench_convk.c csrc/convk.c csrc/nchwc.c csrc/conv.c \
+        csrc/gemm.c csrc/im2col.c -ldl -lm -o "$out/b"
     "$out/b" "$@" ;;
 *)
     echo "usage: $0 test|sanitize|bench [bench args]" >&2; exit 2 ;;

@@ -3,7 +3,7 @@
 # included) and UndefinedBehaviorSanitizer, then runs it on 1 and 2 OpenMP threads; twice: with
 # the kernels multi-versioned as in the package (this machine's best ISA) and with
 # -DIN_NO_MULTIVERSION (the baseline x86-64 code); then tests/c/test_convk.c (our convolution
-# kernels, every ISA path the CPU runs). Any sanitizer report fails the run.
+# kernels, every ISA path the CPU runs) and tests/c/test_nchwc.c (the NCHWc direct convolution). Any sanitizer report fails the run.
 #   tests/c/run_sanitizers.sh            exit 0: clean; 1: a failure; 77: sanitizers unavailable
 # CC picks the compiler (default: cc).
 set -euo pipefail
@@ -39,5 +39,10 @@ done
 $CC -std=c99 -O1 -g $SAN $OMP -Icsrc tests/c/test_convk.c csrc/convk.c -lm -o "$out/test_convk"
 echo "test_convk (${OMP:-no OpenMP}):"
 "$out/test_convk" 2> "$out/log" || { cat "$out/log"; exit 1; }
+if [ -s "$out/log" ]; then cat "$out/log"; echo "FAIL: output on stderr"; exit 1; fi
+# the NCHWc direct convolution: every ISA path this CPU runs, 1 and 2 threads inside the test
+$CC -std=c99 -O1 -g $SAN $OMP -Icsrc tests/c/test_nchwc.c csrc/nchwc.c csrc/convk.c -lm -o "$out/test_nchwc"
+echo "test_nchwc (${OMP:-no OpenMP}):"
+"$out/test_nchwc" 2> "$out/log" || { cat "$out/log"; exit 1; }
 if [ -s "$out/log" ]; then cat "$out/log"; echo "FAIL: output on stderr"; exit 1; fi
 echo "sanitizers: clean"
