@@ -27,11 +27,13 @@ convolution reads is copied out at batch > 1 (a convolution reads contiguous inp
 A batch larger than max_batch (8 by default) runs in chunks of max_batch images, so that memory
 stays bounded whatever the batch: the arena holds the maps of max_batch images.
 
-A float32 plan runs in the blocked layout NCHWc (B, C // blk, H, W, blk), blk the convolution
-ISA's block (backend.nchwc_block(), read when a plan is made), wherever it can (nchwc_layout):
-the blocked convolutions (direct, on weights packed once), pooling and reorders read and write
-block slices at any batch, so every concat part whose step can writes in place and every slice
-of a stacked output is a view. layout="nchw" keeps the NCHW plan (float64 always does).
+layout="nchwc" runs a float32 plan in the blocked layout NCHWc (B, C // blk, H, W, blk), blk
+the convolution ISA's block (backend.nchwc_block(), read when a plan is made), wherever it can
+(nchwc_layout): the blocked convolutions (direct, on weights packed once), pooling and reorders
+read and write block slices at any batch, so every concat part whose step can writes in place and
+every slice of a stacked output is a view. It holds less memory, but its direct convolutions are
+slower than our packed GEMM on most of GoogLeNet's layers, so the default stays "nchw" (and
+float64 always does): see benchmarks/README.md.
 """
 import copy
 import sys
@@ -46,7 +48,7 @@ from .threads import get_num_threads
 
 ALIGN = 64  # bytes: every arena array starts on a cache line
 MAX_BATCH = 8  # images a plan runs at once: a larger batch runs in chunks of this many
-LAYOUTS = ("auto", "nchw")
+LAYOUTS = ("nchw", "nchwc")
 
 
 class Node:
@@ -535,7 +537,7 @@ class Frozen:
     at a time (the arena holds the maps of that many images); plans are made on the first call
     for each batch size (up to max_batch) and thread count, and kept (self.plans)."""
 
-    def __init__(self, layer, input_shape=None, max_batch=MAX_BATCH, backend=None, layout="auto"):
+    def __init__(self, layer, input_shape=None, max_batch=MAX_BATCH, backend=None, layout="nchw"):
         if input_shape is None:
             input_shape = getattr(layer, "input_shape", None)
             if input_shape is None:
@@ -588,8 +590,8 @@ class Frozen:
     __call__ = forward
 
 
-def freeze(layer, input_shape=None, max_batch=MAX_BATCH, layout="auto"):
+def freeze(layer, input_shape=None, max_batch=MAX_BATCH, layout="nchw"):
     """Frozen inference of layer (see the module's note); input_shape (C, H, W): a Network's own
-    when None; max_batch: the images a plan runs at once; layout "auto" (float32: the blocked
-    layout NCHWc where it can) or "nchw" (NCHW throughout, as before the blocked layout)."""
+    when None; max_batch: the images a plan runs at once; layout "nchw" (NCHW throughout) or
+    "nchwc" (float32: the blocked layout NCHWc where it can)."""
     return Frozen(layer, input_shape, max_batch, layout=layout)

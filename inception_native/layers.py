@@ -219,7 +219,7 @@ class Layer:
     def output_shape(self, shape):
         return tuple(shape)
 
-    def freeze(self, input_shape=None, max_batch=8, layout="auto"):
+    def freeze(self, input_shape=None, max_batch=8, layout="nchw"):
         """Inference only, from a snapshot of the weights: see inception_native.freeze."""
         from .freeze import freeze
 

@@ -34,7 +34,7 @@ def test_model_benchmark_rows():
     rows = bench_model.model_benchmark("googlenet", threads=1, batches=(1,), train_batch=2, size=80,
                                        num_classes=10, use_torch=False, use_onnxruntime=False)
     assert {(r["pass"], r["batch"], r["contender"]) for r in rows} == {
-        ("inference", 1, "native"), ("inference", 1, "frozen"), ("inference", 1, "frozen_nchw"),
+        ("inference", 1, "native"), ("inference", 1, "frozen"), ("inference", 1, "frozen_nchwc"),
         ("inference", 1, "numpy"),
         ("training", 2, "native"), ("training", 2, "numpy")}
     assert all(r["images_per_s"] > 0 for r in rows)
@@ -46,7 +46,7 @@ def test_inference_contenders_include_onnxruntime_and_channels_last_with_their_p
     pytest.importorskip("onnxruntime")
     rows = bench_model.model_benchmark("googlenet_torchvision", threads=1, batches=(2,), size=80,
                                        num_classes=10, numpy_twin=False, training=False, memory=True)
-    assert [r["contender"] for r in rows] == ["native", "frozen", "frozen_nchw", "pytorch", "pytorch_cl",
+    assert [r["contender"] for r in rows] == ["native", "frozen", "frozen_nchwc", "pytorch", "pytorch_cl",
                                               "onnxruntime"]
     assert all(r["images_per_s"] > 0 and r["peak_MB"] > 0 for r in rows)
 

@@ -116,7 +116,7 @@ def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batc
     for n in slices:
         read_by_concat = [c.op for c in frozen.graph.consumers(n.output)] == ["concat"]
         assert (n.output in plan.views) == read_by_concat
-    plan = BUILDS["googlenet"](np.float32).freeze().plan(2)  # blocked: block slices at any batch
+    plan = BUILDS["googlenet"](np.float32).freeze(layout="nchwc").plan(2)  # block slices at any batch
     assert all(n.output in plan.views for n in slices)
     for n in concats:
         assert [plan.views[v][0] == n.output for v in n.inputs] == [False, True, True, True]
@@ -126,7 +126,7 @@ def blocked_and_nchw(net, batches, backend=None):
     """The outputs of net's blocked plan and its NCHW plan, and eval().forward's, for random
     batches of each size; and the blocked Frozen."""
     frozen = [freeze.Frozen(net, max_batch=4, backend=backend, layout=layout)
-              for layout in ("auto", "nchw")]
+              for layout in ("nchwc", "nchw")]
     rng = np.random.default_rng(12)
     for batch in batches:
         x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
@@ -180,7 +180,7 @@ def test_blocks_of_16_leave_unaligned_stacked_convolutions_nchw():
     """On an AVX-512 conv path the block is 16: GoogLeNet's 4e and 5a stack 1x1 convolutions
     whose slices (at 272 and 256 channels) are not whole blocks of 16: those stay NCHW."""
     net = randomised(BUILDS["googlenet"](np.float32))
-    frozen = net.freeze()
+    frozen = net.freeze(layout="nchwc")
     x = np.random.default_rng(14).standard_normal((2, *net.input_shape)).astype(np.float32)
     before = conv.conv_isa()
     try:
@@ -196,11 +196,11 @@ def test_blocks_of_16_leave_unaligned_stacked_convolutions_nchw():
     assert {key[2] for key in frozen.plans} == {16, native.nchwc_block()}  # a plan per block
 
 
-def test_float64_and_layout_nchw_plan_nchw_throughout():
+def test_float64_and_the_default_layout_plan_nchw_throughout():
     net = BUILDS["tiny"](np.float64)
     assert not net.freeze().plan(2).blocked_steps
     net = BUILDS["tiny"](np.float32)
-    assert not net.freeze(layout="nchw").plan(2).blocked_steps and net.freeze().plan(2).blocked_steps
+    assert not net.freeze().plan(2).blocked_steps and net.freeze(layout="nchwc").plan(2).blocked_steps
     with pytest.raises(ValueError, match="layout must be one of"):
         net.freeze(layout="nhwc")
 

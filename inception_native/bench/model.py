@@ -29,7 +29,7 @@ MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.
           "inception_v2": (models.inception_v2, 224),
           "inception_v3": (models.inception_v3, 299)}
 BACKENDS = {"native": native, "numpy": reference}
-INFERENCE_ONLY = ("frozen", "frozen_nchw", "onnxruntime")
+INFERENCE_ONLY = ("frozen", "frozen_nchwc", "onnxruntime")
 
 
 def load_twin():
@@ -57,7 +57,7 @@ def _ours(build, backend, batch, size, training):
     return step
 
 
-def _frozen(build, batch, layout="auto"):
+def _frozen(build, batch, layout="nchw"):
     frozen = build().freeze(layout=layout)  # the network is dropped: the frozen one keeps a copy
     x = np.random.default_rng(0).standard_normal((batch, *frozen.input_shape), np.float32)
     return lambda: frozen.forward(x)
@@ -110,12 +110,12 @@ def _theirs(torch, twin, build, batch, training, channels_last=False, convert=No
 
 
 def contender(name, build, batch, training=False, threads=1, onnx_path=None):
-    """The closure that runs one step of contender `name` (native, numpy, frozen, frozen_nchw,
+    """The closure that runs one step of contender `name` (native, numpy, frozen, frozen_nchwc,
     pytorch, pytorch_cl, onnxruntime: the last reads onnx_path, export_for_onnxruntime's file)."""
     if name in BACKENDS:
         return _ours(build, BACKENDS[name], batch, None, training)
-    if name in ("frozen", "frozen_nchw"):
-        return _frozen(build, batch, "nchw" if name == "frozen_nchw" else "auto")
+    if name in ("frozen", "frozen_nchwc"):
+        return _frozen(build, batch, "nchwc" if name == "frozen_nchwc" else "nchw")
     if name == "onnxruntime":
         return _onnxruntime(onnx_path, batch, threads)
     return _theirs(load_torch(), load_twin(), build, batch, training, name == "pytorch_cl")
@@ -148,7 +148,7 @@ def peak_memory_mb(model, contender, batch, training, size, num_classes, threads
 
 def contenders(numpy_twin=True, use_torch=True, use_onnxruntime=True):
     """The contenders that can run here, in table order."""
-    names = ["native", "frozen", "frozen_nchw"] + (["numpy"] if numpy_twin else [])
+    names = ["native", "frozen", "frozen_nchwc"] + (["numpy"] if numpy_twin else [])
     if use_torch and load_twin() is not None:
         names += ["pytorch", "pytorch_cl"]
     try:
@@ -216,8 +216,8 @@ TABLE = Table(
      ("peak MB", ">8", lambda r, group: "-" if r.get("peak_MB") is None else f"{r['peak_MB']:.0f}")],
     ["pass: inference (eval mode, forward) or training (forward with the auxiliary heads, "
      "backward, an SGD step)",
-     "contender: native (our kernels, eval mode), frozen (net.freeze(): float32 in the blocked "
-     "layout NCHWc; frozen_nchw: net.freeze(layout=\"nchw\")), numpy (their NumPy "
+     "contender: native (our kernels, eval mode), frozen (net.freeze(); frozen_nchwc: "
+     "net.freeze(layout=\"nchwc\"), float32 in the blocked layout), numpy (their NumPy "
      "twins), pytorch (the same network as torch.nn modules, eager mode; pytorch_cl: "
      "channels_last), onnxruntime (our ONNX export)",
      "s: median seconds per call, the fastest and slowest round in brackets; img/s: batch over "
