@@ -25,7 +25,6 @@ per thread, run fully in parallel (the kernels release the GIL).
 """
 import functools
 import math
-from functools import partial
 import threading
 from types import MappingProxyType
 
@@ -704,7 +703,7 @@ class Sequential(Container):
         given = None if pool.claim(dy) else dy
         for _, layer in reversed(self.children[1:]):
             dy = pool.handed_over(layer.backward, dy, given)
-        return pool.handed_over(partial(self.children[0][1].backward, **into), dy, given)
+        return pool.handed_over(functools.partial(self.children[0][1].backward, **into), dy, given)
 
 
 class ConvUnit(Sequential):
