@@ -441,6 +441,11 @@ class Plan:
         # the steps that read or write blocked arrays (the reorders included)
         self.blocked_steps = {step for step, node in enumerate(nodes)
                               if {node.output, *node.inputs} & blocked}
+        # convolutions and poolings on arena arrays (not on the input): checked once, here
+        self.calls = {step: self._call(step, node, self.arrays[node.inputs[0]])
+                      for step, node in enumerate(nodes)
+                      if node.op in ("conv",) + POOLS and step not in self.blocked_steps
+                      and all(v in self.arrays for v in (*node.inputs, node.output))}
 
     def run(self, x):
         """The output array (a view into the arena) for x of (batch, *input_shape). (The kernels
@@ -451,12 +456,12 @@ class Plan:
         for step, node in enumerate(self.graph.nodes):
             a, y = node.attrs, arrays[node.output]
             xs = [arrays[v] for v in node.inputs]
-            if step in self.blocked_steps:
+            if step in self.calls:
+                self.calls[step]()
+            elif step in self.blocked_steps:
                 self._run_blocked(node, xs, y)
-            elif node.op == "conv":  # its ReLU in the kernel's store
-                backend.conv2d_forward(xs[0], a["weight"], a["bias"], y, a["stride"], a["padding"],
-                                       self.workspaces.get(step), plan=self.conv_plans[step],
-                                       relu=a["relu"], packed=self.packed.get(step))
+            elif node.op in ("conv",) + POOLS:  # on the input: checked at each run
+                self._call(step, node, xs[0])()
             elif node.op == "linear":
                 backend.linear_forward(xs[0], a["weight"], a["bias"], y)
             elif node.op == "affine":
@@ -473,8 +478,6 @@ class Plan:
                 backend.logistic_forward(xs[0], y)
             elif node.op == "softmax":  # over each image's values
                 backend.softmax_forward(xs[0].reshape(y.shape), y)
-            elif node.op in POOLS:
-                self._pool(node, xs[0], y, "")
             elif node.op == "adaptive_avgpool":
                 backend.adaptive_avg_pool2d_forward(xs[0], y)
             elif node.op == "concat" and all(v.flags.c_contiguous for v in xs + [y]) and not any(
@@ -501,19 +504,30 @@ class Plan:
                 np.copyto(y[:, start:start + part.shape[1]], part)
             start += part.shape[1]
 
-    def _pool(self, node, x, y, layout):
-        """A pooling step by the backend's kernel for the layout ("" NCHW, "_nchwc" blocked);
-        max pooling keeps no argmax."""
+    def _call(self, step, node, x):
+        """A convolution or pooling step on NCHW arrays reading x, as a function of no arguments
+        (the backend's `_call` kernels: its arguments checked now)."""
+        a, y = node.attrs, self.arrays[node.output]
+        if node.op == "conv":  # its ReLU in the kernel's store
+            return self.backend.conv2d_forward_call(
+                x, a["weight"], a["bias"], y, a["stride"], a["padding"], self.workspaces.get(step),
+                plan=self.conv_plans[step], relu=a["relu"], packed=self.packed.get(step))
+        return self._pool(node, x, y, "_call")
+
+    def _pool(self, node, x, y, kind):
+        """A pooling step by the backend's kernel of this kind: "_nchwc" blocked arrays, "_call"
+        NCHW arrays (returns the call to run); max pooling keeps no argmax."""
         a, backend = node.attrs, self.backend
+        layout = kind if kind == "_nchwc" else ""
         window = () if node.op == "global_avgpool" else (a["kernel"], a["stride"], a["padding"],
                                                          a["ceil_mode"])
         if node.op == "maxpool":
             argmax = () if layout else (None,)
-            getattr(backend, "max_pool2d_forward" + layout)(x, y, *argmax, *window)
-        elif node.op == "avgpool":
-            getattr(backend, "avg_pool2d_forward" + layout)(x, y, *window, a["count_include_pad"])
-        else:
-            getattr(backend, "global_avg_pool_forward" + layout)(x, y)
+            return getattr(backend, "max_pool2d_forward" + kind)(x, y, *argmax, *window)
+        if node.op == "avgpool":
+            return getattr(backend, "avg_pool2d_forward" + kind)(x, y, *window,
+                                                                 a["count_include_pad"])
+        return getattr(backend, "global_avg_pool_forward" + kind)(x, y)
 
     def _run_blocked(self, node, xs, y):
         """One step on blocked arrays (or from or to them)."""

@@ -13,14 +13,17 @@ from .activation import (concat_backward, concat_forward, dropout_backward, drop
                          softmax_cross_entropy_forward)
 from .activation import (leaky_relu_backward, leaky_relu_forward, logistic_backward,
                          logistic_forward, softmax_backward, softmax_forward)
-from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward, conv2d_plan,
+from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward, conv2d_forward_call,
+                   conv2d_plan,
                    conv2d_workspace_size, gemm, gemm_cpu, im2col_cpu, im2col_ext,
                    linear_backward, linear_forward, nchwc_block, nchwc_pack_weights,
                    conv2d_forward_nchwc)
 from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
-                   avg_pool2d_forward, global_avg_pool_backward, global_avg_pool_forward,
+                   avg_pool2d_forward, avg_pool2d_forward_call, global_avg_pool_backward,
+                   global_avg_pool_forward, global_avg_pool_forward_call,
                    avg_pool2d_forward_nchwc, global_avg_pool_forward_nchwc,
-                   max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_nchwc,
+                   max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_call,
+                   max_pool2d_forward_nchwc,
                    nchw_to_nchwc, nchwc_to_nchw)
 from .reference import fold_batchnorm  # parameter arithmetic, done once: NumPy is the kernel
 
@@ -42,4 +45,6 @@ __all__ = [
     "concat_backward", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
     "leaky_relu_forward", "leaky_relu_backward", "logistic_forward", "logistic_backward",
     "softmax_forward", "softmax_backward",
+    "conv2d_forward_call", "max_pool2d_forward_call", "avg_pool2d_forward_call",
+    "global_avg_pool_forward_call",
 ]

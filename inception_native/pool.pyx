@@ -19,6 +19,8 @@ cimport numpy as cnp
 from in_pool cimport *
 from libc.stdint cimport int64_t
 
+from functools import partial
+
 from . import _checks as check
 
 cnp.import_array()
@@ -33,9 +35,20 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
     """y = the maximum of each window (a NaN wins), returned. argmax None: y alone, what
     inference and training need (max_pool2d_backward finds the maxima again in x); argmax an
     int64 array like y: also each maximum's index iy*W + ix in its plane (the first maximum)."""
+    max_pool2d_forward_call(x, y, argmax, kernel, stride, padding, ceil_mode)()
+    return y
+
+
+def max_pool2d_forward_call(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
+    """max_pool2d_forward(...) checked now, run later: a function of no arguments that runs that
+    call without checking again, for calls repeated on the same arrays (conv2d_forward_call's
+    counterpart)."""
     ceil_mode = check.truth("ceil_mode", ceil_mode)
-    is64, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode)
-    cdef bint f64 = is64
+    f64, s = check.max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode)
+    return partial(_max_pool, f64, y, argmax, x, s)
+
+
+def _max_pool(bint f64, y, argmax, x, s):
     cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
     cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
     cdef void *py = data(y)
@@ -47,7 +60,6 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
                                        sw, ph, pw)
     if failed:
         raise MemoryError("max_pool2d_forward: no memory for its row buffers")
-    return y
 
 
 def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=None, padding=0,
@@ -111,11 +123,17 @@ def _avg_pool(bint forward, src, dst, s, int count_include_pad, bint f64):
 def avg_pool2d_forward(x, y, kernel, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True):
     """y = the mean of each window (see the module's note on the divisor); returns y."""
+    avg_pool2d_forward_call(x, y, kernel, stride, padding, ceil_mode, count_include_pad)()
+    return y
+
+
+def avg_pool2d_forward_call(x, y, kernel, stride=None, padding=0, ceil_mode=False,
+                            count_include_pad=True):
+    """avg_pool2d_forward(...) checked now, run later (see max_pool2d_forward_call)."""
     ceil_mode = check.truth("ceil_mode", ceil_mode)
     f64, s, cip = check.avg_pool2d_forward(x, y, kernel, stride, padding, ceil_mode,
                                            count_include_pad)
-    _avg_pool(True, x, y, s, cip, f64)
-    return y
+    return partial(_avg_pool, True, x, y, s, cip, f64)
 
 
 def avg_pool2d_backward(dy, dx, kernel, stride=None, padding=0, ceil_mode=False,
@@ -155,14 +173,21 @@ def adaptive_avg_pool2d_backward(dy, dx):
 
 def global_avg_pool_forward(x, y):
     """y[b, c] = mean of x[b, c] over all positions; x (B, C, ...), y B*C values; returns y."""
-    cdef size_t P, S
-    cdef bint f64
+    global_avg_pool_forward_call(x, y)()
+    return y
+
+
+def global_avg_pool_forward_call(x, y):
+    """global_avg_pool_forward(...) checked now, run later (see max_pool2d_forward_call)."""
     f64, P, S = check.global_avg_pool_forward(x, y)
+    return partial(_global_avg_pool, f64, y, x, P, S)
+
+
+def _global_avg_pool(bint f64, y, x, size_t P, size_t S):
     cdef void *py = data(y)
     cdef void *px = data(x)
     with nogil:
         in_global_avg_pool_forward(f64, py, px, P, S)
-    return y
 
 
 def global_avg_pool_backward(dy, dx):

@@ -4,6 +4,8 @@ Written as the math reads, for checking the native kernels and for timing agains
 validate their arguments with the same checks as the native wrappers, so both backends accept
 and reject exactly the same calls. Sums are taken in float64, as the native kernels take them.
 """
+import functools
+
 import numpy as np
 
 from . import _checks as check
@@ -729,3 +731,22 @@ def softmax_backward(dy, y, dx):
     y64 = y.astype(np.float64)
     dx[...] = y64 * (dy - (dy * y64).sum(axis=1, keepdims=True))
     return dx
+
+
+# ---- calls checked once, run many times (the frozen plans' steps) -----------------------------
+
+def _call_twin(kernel):
+    """kernel's `_call` twin, kernel_call(*args) -> a function of no arguments running
+    kernel(*args). The native one checks the arguments once, when it is made; this one checks
+    them at every run, as the NumPy twins always do."""
+    @functools.wraps(kernel)
+    def make(*args, **kwargs):
+        return functools.partial(kernel, *args, **kwargs)
+    make.__name__ = make.__qualname__ = kernel.__name__ + "_call"
+    return make
+
+
+conv2d_forward_call = _call_twin(conv2d_forward)
+max_pool2d_forward_call = _call_twin(max_pool2d_forward)
+avg_pool2d_forward_call = _call_twin(avg_pool2d_forward)
+global_avg_pool_forward_call = _call_twin(global_avg_pool_forward)

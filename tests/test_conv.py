@@ -339,6 +339,22 @@ def test_conv2d_plan_must_fit_the_arrays(rng):
             backend.conv2d_forward(x, w, b, y, stride, padding, plan=(1, 1))
 
 
+@pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
+def test_conv2d_forward_call_checks_once_and_reads_the_arrays_at_each_run(backend, rng):
+    x, w, b, stride, padding = make_conv(rng, FIXED_CASES[0], np.float32)
+    y = np.empty(out_shape(x, w, stride, padding), np.float32)
+    plan = native.conv2d_plan(x.shape, w.shape, stride, padding)
+    options = dict(plan=plan, relu=True, packed=plan.pack(w))
+    call = backend.conv2d_forward_call(x, w, b, y, stride, padding, None, **options)
+    for _ in range(2):  # new values in x: the call reads them
+        x[...] = rng.standard_normal(x.shape)
+        call()
+        np.testing.assert_array_equal(y, forward(backend, x, w, b, stride, padding, **options))
+    if backend is native:  # checked when made, not when run
+        with pytest.raises(ValueError, match=r"y must have shape"):
+            backend.conv2d_forward_call(x, w, b, y[:, :, 1:], stride, padding, plan=plan)
+
+
 @pytest.mark.parametrize("case", FIXED_CASES[:5] + [(3, 3, 10, 10, 4, 3, 3, (2, 2), (0, 0))], ids=str)
 def test_conv2d_matches_pytorch(case, rng):
     torch = pytest.importorskip("torch")

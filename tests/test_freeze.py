@@ -100,6 +100,17 @@ def test_every_convolution_runs_on_weights_packed_once():
     assert not np.array_equal(frozen.forward(x)[0], first)
 
 
+def test_steps_on_the_arena_are_checked_once_and_the_input_at_every_run():
+    frozen = BUILDS["tiny"](np.float32).freeze()
+    plan = frozen.plan(2)
+    steps = [(step, node) for step, node in enumerate(plan.graph.nodes)
+             if node.op in ("conv", "maxpool", "avgpool", "global_avgpool")]
+    assert {step for step, node in steps if 0 not in node.inputs} == plan.calls.keys()
+    assert len(plan.calls) == len(steps) - 1  # the first convolution reads the input
+    with pytest.raises(ValueError, match="x must have shape"):
+        frozen.forward(np.ones((2, 1, 3, 3), np.float32))
+
+
 def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batch_one():
     frozen = BUILDS["googlenet"](np.float32).freeze(layout="nchw")
     nodes = frozen.graph.nodes

@@ -463,6 +463,25 @@ def test_avg_pool_on_more_windows(case, dtype, include_pad, backend, rng):
                  direct_pool(x, *case[4:], "avg", include_pad), dtype)
 
 
+@pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
+def test_pool_forward_calls_check_once_and_read_the_arrays_at_each_run(backend, rng):
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    kinds = [("max_pool2d_forward", (None, 3, 2, 1, True), (2, 3, 5, 5)),
+             ("avg_pool2d_forward", (3, 2, 1, True, False), (2, 3, 5, 5)),
+             ("global_avg_pool_forward", (), (2, 3))]
+    for name, window, shape in kinds:
+        y, expected = np.empty(shape, np.float32), np.empty(shape, np.float32)
+        call = getattr(backend, name + "_call")(x, y, *window)
+        for _ in range(2):
+            x[...] = rng.standard_normal(x.shape)
+            call()
+            getattr(backend, name)(x, expected, *window)
+            np.testing.assert_array_equal(y, expected)
+        if backend is native:
+            with pytest.raises(ValueError, match="y "):
+                getattr(backend, name + "_call")(x, y[:1], *window)
+
+
 def test_max_pool_layers_keep_no_argmax(rng):
     """MaxPool2d trains without an argmax: its dx is the argmax form's, exactly."""
     case = (2, 3, 9, 9, 3, 2, 0, True)
