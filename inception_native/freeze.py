@@ -454,11 +454,13 @@ class Plan:
         arrays, backend = dict(self.arrays), self.backend
         arrays[0] = x
         for step, node in enumerate(self.graph.nodes):
+            call = self.calls.get(step)
+            if call is not None:  # a convolution or pooling (never followed by a ReLU pass)
+                call()
+                continue
             a, y = node.attrs, arrays[node.output]
             xs = [arrays[v] for v in node.inputs]
-            if step in self.calls:
-                self.calls[step]()
-            elif step in self.blocked_steps:
+            if step in self.blocked_steps:
                 self._run_blocked(node, xs, y)
             elif node.op in ("conv",) + POOLS:  # on the input: checked at each run
                 self._call(step, node, xs[0])()
