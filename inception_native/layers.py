@@ -74,6 +74,20 @@ def _root(array):
     return array
 
 
+
+def _gradients(params):
+    """Zeroed gradients like params, from np.zeros: memory the system hands out as pages are
+    first written (by the first backward), so a network built for inference never holds them."""
+    return {name: np.zeros(p.shape, p.dtype) for name, p in params.items()}
+
+
+def _he_normal(rng, shape, dtype, variance):
+    """Normal weights of this variance, drawn in their own dtype and scaled in place: no float64
+    temporaries (twice the weights' size), which the allocator would keep as the process's."""
+    w = rng.standard_normal(shape, dtype=np.dtype(dtype))
+    w *= np.sqrt(variance)
+    return w
+
 class _GradientPool:
     """This thread's dL/dx arrays while a container's backward runs (`depth` > 0): take() lends
     one to the layer that writes a gradient, give() takes it back once the gradient has been
@@ -282,10 +296,10 @@ class Conv2d(Layer):
         rng = np.random.default_rng() if rng is None else rng
         fan_in = check.size("in_channels", in_channels, 1) * kh * kw
         shape = (check.size("out_channels", out_channels, 1), in_channels, kh, kw)
-        self.params = {"weight": (rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(dtype)}
+        self.params = {"weight": _he_normal(rng, shape, dtype, 2 / fan_in)}
         if bias:
             self.params["bias"] = np.zeros(out_channels, dtype)
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.grads = _gradients(self.params)
         self._x = self._y = self._buffer = self._dx = self._plan = self._plan_key = None
         self._relu = False
 
@@ -343,10 +357,10 @@ class Linear(Layer):
         self.backend = backend
         rng = np.random.default_rng() if rng is None else rng
         shape = (check.size("out_features", out_features, 1), check.size("in_features", in_features, 1))
-        self.params = {"weight": (rng.standard_normal(shape) * np.sqrt(1 / in_features)).astype(dtype)}
+        self.params = {"weight": _he_normal(rng, shape, dtype, 1 / in_features)}
         if bias:
             self.params["bias"] = np.zeros(out_features, dtype)
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.grads = _gradients(self.params)
         self._x = self._y = self._dx = None
 
     def output_shape(self, shape):
@@ -592,7 +606,7 @@ class BatchNorm(Layer):
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
         self.flavour, self.eps, self.momentum, self.backend = flavour, eps, momentum, backend
         self.params = {"gamma": np.ones(channels, dtype), "beta": np.zeros(channels, dtype)}
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.grads = _gradients(self.params)
         self.rolling_mean = np.zeros(channels, dtype)
         self.rolling_variance = np.ones(channels, dtype)
         # the last batch's statistics, kept for the backward: its mean, and 1 / sqrt(var + eps)
