@@ -25,6 +25,8 @@
 /* Flops a thread must have for the plan to use it: waking an OpenMP thread costs microseconds
  * on an idle machine, a scheduler time slice on a busy one; 16 MFLOP is about 0.2 ms. */
 #define THREAD_FLOPS 16e6
+/* dL/dx's prepared dY may always take this much (bytes), more where the forward's P(x) does */
+#define DX_BYTES 4194304
 
 static const struct {
     const char *name;
@@ -184,14 +186,27 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
      * [P(dY)] [per thread: panels, sums], sized for the largest phase */
     p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
     p->dw_threads_at = p->fwd_threads_at;
-    size_t wpack = 0, src = 0; /* the largest phase's */
+    /* dL/dx a few images at a time where P(dY) of the whole batch would outgrow P(x) (more
+     * output than input channels): the workspace is then the forward's or dL/dw's */
+    size_t image_P = 0;
     for (size_t ry = 0; ry < sh; ++ry)
         for (size_t rx = 0; rx < sw; ++rx) {
             in_convk_gemm g;
-            if (!in_convk_dx_phase(&g, p, ry, rx)) continue;
-            wpack = max_size(wpack, up(g.M, IN_CONVK_PAD) * g.K), src = max_size(src, g.src_size);
-            p->dx_stride = max_size(p->dx_stride, g.thread_stride);
+            if (in_convk_dx_phase(&g, p, ry, rx, 1)) image_P = max_size(image_P, g.src_size);
         }
+    p->dx_images = image_P ? min_size(B, max_size(1, max_size(p->fwd.src_size, DX_BYTES / rs)
+                                                       / image_P))
+                           : B;
+    size_t wpack = 0, src = 0, last = B % p->dx_images; /* the largest phase's, either pass */
+    for (size_t ry = 0; ry < sh; ++ry)
+        for (size_t rx = 0; rx < sw; ++rx)
+            for (size_t images = p->dx_images; images; images = images == last ? 0 : last) {
+                in_convk_gemm g;
+                if (!in_convk_dx_phase(&g, p, ry, rx, images)) break;
+                wpack = max_size(wpack, up(g.M, IN_CONVK_PAD) * g.K);
+                src = max_size(src, g.src_size);
+                p->dx_stride = max_size(p->dx_stride, g.thread_stride);
+            }
     p->dx_src_at = up(wpack, A);
     p->dx_threads_at = p->dx_src_at + up(src, A);
     p->fwd_wpack_at = p->fwd_threads_at + T * p->fwd.thread_stride;
@@ -208,7 +223,8 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
  * (H'+kh'-1) x (W'+kw'-1) map, by the flipped sub-kernel of kh' x kw' taps. Returns 0 (g
  * unset) when no tap or no pixel falls in the phase. The one description of dL/dx's layout:
  * the plan sizes work by it, the backward runs by it. */
-int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_t rx)
+int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_t rx,
+                      size_t images)
 {
     size_t i0 = (ry + p->ph) % p->sh, j0 = (rx + p->pw) % p->sw;
     size_t kh = i0 < p->kh ? cdiv(p->kh - i0, p->sh) : 0;
@@ -217,7 +233,7 @@ int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_
     if (!kh || !kw || !H || !W) return 0;
     ptrdiff_t dy0 = (ptrdiff_t)((ry + p->ph - i0) / p->sh);
     ptrdiff_t dx0 = (ptrdiff_t)((rx + p->pw - j0) / p->sw);
-    gemm_source(g, p->C, p->B, p->OC, p->oh, p->ow, (ptrdiff_t)kh - 1 - dy0,
+    gemm_source(g, p->C, images, p->OC, p->oh, p->ow, (ptrdiff_t)kh - 1 - dy0,
                 (ptrdiff_t)kw - 1 - dx0, H + kh - 1, W + kw - 1, kh, kw, 1, 1);
     g->direct = 0; /* the ReLU mask is applied while preparing dY */
     g->ry = ry, g->rx = rx, g->i0 = i0, g->j0 = j0;

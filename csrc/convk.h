@@ -9,7 +9,8 @@
  *     forward  y[b, o, p] = act(scale[o] * sum_r w[o, r] col[r, n] + shift[o] (+ y[b, o, p]))
  *     dL/dx    dx = col2im(w^T dY), computed without scatter (no races) as sh*sw stride-1
  *              convolutions of dY by w transposed and flipped: one per phase (y % sh, x % sw)
- *              of dx, with the taps that reach it (see in_convk_dx_phase)
+ *              of dx, with the taps that reach it (see in_convk_dx_phase), dx_images
+ *              images at a time (each output's sum is the same: only the pixels are split)
  *     dL/dw    dw[o, r] = sum_n dY[o, n] col[r, n]  (the forward's GEMM tile, the sum over
  *              pixels);   dbias[o] = sum_n dY[o, n] (in double)
  * with dY = dy masked by the forward's ReLU (dy counts as 0 where y_relu <= 0) when y_relu is
@@ -73,13 +74,15 @@ typedef struct {
     size_t fwd_threads_at, fwd_wpack_at;   /* forward: P at 0, threads, packed w (wp NULL) */
     size_t dw_threads_at, dw_stride;                          /* dL/dw: P(x) at 0, then threads */
     size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: packed w' at 0 */
+    size_t dx_images;             /* dL/dx: images a pass (P(dY) no larger than the forward's) */
     size_t work;                                             /* elements for every pass */
 } in_convk_plan;
 
 void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
                         size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
                         size_t ph, size_t pw, int threads);
-int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_t rx);
+int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_t rx,
+                      size_t images);
 
 /* ISA: the best this CPU runs, unless INCEPTION_NATIVE_ISA (portable, avx2, avx512,
  * portable512) or in_convk_set_isa asks for a lower one. set returns 0, or -1 (and changes

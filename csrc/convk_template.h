@@ -200,7 +200,8 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
  * (B, OC, oh, ow) with images dy_image values apart (OC*oh*ow, or more for channel slices of a
  * larger tensor: an Inception branch reading its part of the block's dL/dy):
  *     dbias = sum dY;  dw = dY col(x)^T (tasks own disjoint channels x taps, each summing over
- *     all pixels in order: no reduction, the same bits on any thread count);  dx phase by phase (in_convk_dx_phase), each w' col(dY); dY = dy
+ *     all pixels in order: no reduction, the same bits on any thread count);  dx phase by
+ *     phase (in_convk_dx_phase), each w' col(dY), dx_images images a pass; dY = dy
  *     masked by y_relu > 0 when y_relu is given. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
                           const real *dy, const real *y_relu, size_t dy_image, const real *x,
@@ -234,13 +235,20 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
         for (size_t ry = 0; ry < p->sh; ++ry)
             for (size_t rx = 0; rx < p->sw; ++rx) {
                 in_convk_gemm g;
-                if (!in_convk_dx_phase(&g, p, ry, rx)) continue;
-                const NAME(epilogue) e = {dx + ry * p->W + rx, C * p->H * p->W, p->H * p->W,
-                                          p->sh * p->W, p->sw, 0, 0, 0, dx_accumulate};
+                if (!in_convk_dx_phase(&g, p, ry, rx, p->dx_images)) continue;
                 NAME(pack_panels)(base, w, C, g.K, p, &g, p->threads);
-                NAME(prepare)(base + p->dx_src_at, dy, y_relu, &g, B, dy_image, p->threads);
-                NAME(run_gemm)(&g, &e, base + p->dx_src_at, base, base + p->dx_threads_at, p->isa,
-                               p->threads);
+                for (size_t b0 = 0; b0 < B; b0 += p->dx_images) {
+                    size_t n = min_size(p->dx_images, B - b0), in_image = C * p->H * p->W;
+                    if (n < p->dx_images) in_convk_dx_phase(&g, p, ry, rx, n);
+                    const NAME(epilogue) e = {dx + b0 * in_image + ry * p->W + rx, in_image,
+                                              p->H * p->W, p->sh * p->W, p->sw, 0, 0, 0,
+                                              dx_accumulate};
+                    NAME(prepare)(base + p->dx_src_at, dy + b0 * dy_image,
+                                  y_relu ? y_relu + b0 * dy_image : 0, &g, n, dy_image,
+                                  p->threads);
+                    NAME(run_gemm)(&g, &e, base + p->dx_src_at, base, base + p->dx_threads_at,
+                                   p->isa, p->threads);
+                }
             }
     }
 }

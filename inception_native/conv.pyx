@@ -234,6 +234,12 @@ cdef class ConvKPlan(_Plan):
         return g.mr, g.nr, g.kc, g.mc, g.nc
 
     @property
+    def dx_images(self):
+        """Images dL/dx runs at a time, (float32, float64): fewer than the batch where the
+        prepared dL/dy would take more memory than the forward's input."""
+        return self.p32.dx_images, self.p64.dx_images
+
+    @property
     def workspace(self):
         """Values (of x's dtype) of the workspace the calls need, forward and backward."""
         return max(self.p32.work, self.p64.work)

@@ -137,6 +137,26 @@ def test_backward_reads_dy_and_y_relu_from_channel_slices(isa, case, algorithm, 
                                    plan=plan, y_relu=y.copy())
 
 
+@pytest.mark.parametrize("case", [(3, 2, 110, 110, 16, (3, 3), 1, 1),
+                                  (3, 2, 110, 110, 200, (3, 3), 2, 1)], ids=str)
+def test_dx_runs_a_few_images_at_a_time_where_dy_outgrows_x(isa, case, rng):
+    """More output than input channels: dL/dx prepares dL/dy for fewer images than the batch
+    (2 + 1 and 1 + 1 + 1 here, in float64), reading dy, y_relu (channel slices) and adding
+    into dx at each pass's images."""
+    x, w, stride, padding, plan = make(rng, case, np.float64)
+    assert plan.dx_images[1] < x.shape[0]
+    B, OC, oh, ow = plan.output_shape
+    big_dy, big_y = (rng.standard_normal((B, OC + 3, oh, ow)) for _ in range(2))
+    dy, y = big_dy[:, 1:1 + OC], big_y[:, 1:1 + OC]
+    before = rng.standard_normal(x.shape)
+    want = np.empty_like(x)
+    reference.conv2d_backward(dy, x, w, want, np.empty_like(w), None, stride, padding, y_relu=y)
+    got = before.copy()
+    native.conv2d_backward(dy, x, w, got, np.empty_like(w), None, stride, padding, plan=plan,
+                           y_relu=y, accumulate=True)
+    assert_close(got, before + want, np.float64)
+
+
 @pytest.mark.parametrize("case", CASES[:4], ids=str)
 def test_im2col_contender_gives_the_same_results(case, rng):
     x, w, stride, padding, plan = make(rng, case, np.float64)
