@@ -25,8 +25,6 @@
 /* Flops a thread must have for the plan to use it: waking an OpenMP thread costs microseconds
  * on an idle machine, a scheduler time slice on a busy one; 16 MFLOP is about 0.2 ms. */
 #define THREAD_FLOPS 16e6
-/* dL/dx's prepared dY may always take this much (bytes), more where the forward's P(x) does */
-#define DX_BYTES 4194304
 
 static const struct {
     const char *name;
@@ -143,6 +141,23 @@ static void gemm_blocking(in_convk_gemm *g, size_t vbytes, size_t mr, size_t nv,
     g->thread_stride = up(g->bpack, IN_CONVK_ALIGN) + up(g->cpart, IN_CONVK_ALIGN);
 }
 
+/* Images a pass whose prepared source takes `bytes` an image: within IN_CONVK_PASS_BYTES, at
+ * least one, at most the batch (the whole batch when there is no copy) */
+static size_t pass_images(size_t B, size_t bytes)
+{
+    return bytes ? min_size(B, max_size(1, IN_CONVK_PASS_BYTES / bytes)) : B;
+}
+
+/* The forward's GEMM (dL/dw's too) for a pass of `images` images of plan p (its sizes, ISA
+ * and threads set). */
+static void in_convk_fwd_pass(in_convk_gemm *g, const in_convk_plan *p, size_t images)
+{
+    gemm_source(g, p->OC, images, p->C, p->H, p->W, (ptrdiff_t)p->ph, (ptrdiff_t)p->pw,
+                p->H + 2 * p->ph, p->W + 2 * p->pw, p->kh, p->kw, p->sh, p->sw);
+    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].mr, isa_desc[p->isa].nv,
+                  p->real_size, p->threads);
+}
+
 void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
                         size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
                         size_t ph, size_t pw, int threads)
@@ -158,13 +173,15 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     p->threads = (int)max_size(1, min_size((size_t)(threads < 1 ? 1 : threads),
                                            (size_t)(flops / THREAD_FLOPS)));
     p->real_size = real_size;
-    size_t vb = isa_desc[p->isa].vbytes, mr = isa_desc[p->isa].mr, nv = isa_desc[p->isa].nv;
-    size_t rs = real_size, T = (size_t)p->threads, A = IN_CONVK_ALIGN;
+    size_t mr = isa_desc[p->isa].mr, rs = real_size, T = (size_t)p->threads, A = IN_CONVK_ALIGN;
 
-    /* forward: y (OC, N) = w (OC, K) col(x), x zero-padded by (ph, pw) */
-    gemm_source(&p->fwd, OC, B, C, H, W, (ptrdiff_t)ph, (ptrdiff_t)pw, H + 2 * ph, W + 2 * pw,
-                kh, kw, sh, sw);
-    gemm_blocking(&p->fwd, vb, mr, nv, rs, p->threads);
+    /* forward: y (OC, N) = w (OC, K) col(x), x zero-padded by (ph, pw), images at a time */
+    in_convk_gemm one, last;
+    in_convk_fwd_pass(&one, p, 1);
+    p->images = one.direct ? B : pass_images(B, one.src_size * rs);
+    in_convk_fwd_pass(&p->fwd, p, p->images);
+    in_convk_fwd_pass(&last, p, B % p->images ? B % p->images : p->images);
+    p->fwd_stride = max_size(p->fwd.thread_stride, last.thread_stride);
 
     /* dL/dw: dw (OC, K) = dY (OC, N) col^T (N, K); tasks of dmc channels x dnc taps, each
      * summing over all N pixels, dkc at a time; every task packs its dY rows again, so the taps
@@ -178,29 +195,26 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     size_t groups = T > 1 ? cdiv(2 * T, p->dw_chunks) : 1;
     p->dnc = up(cdiv(p->K, groups), nr);
     p->dw_groups = cdiv(p->K, p->dnc);
-    p->dw_stride = up(up(p->dmc, IN_CONVK_PAD) * p->dkc, A) + up(p->dkc * nr, A)
-                   + up(up(p->dmc, IN_CONVK_PAD) * p->dnc, A);
+    p->dw_stride = up(up(p->dmc, IN_CONVK_PAD) * p->dkc, A) + up(p->dkc * nr, A);
+    p->dw_tile = up(up(p->dmc, IN_CONVK_PAD) * p->dnc, A);
 
     /* work: forward [P(x)] [per thread: panels, partial sums] [packed w]; dL/dw [P(x)] [per
      * thread: dY panels, a col^T panel, partial sums]; dL/dx, a phase at a time [packed w']
      * [P(dY)] [per thread: panels, sums], sized for the largest phase */
     p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
     p->dw_threads_at = p->fwd_threads_at;
-    /* dL/dx a few images at a time where P(dY) of the whole batch would outgrow P(x) (more
-     * output than input channels): the workspace is then the forward's or dL/dw's */
-    size_t image_P = 0;
+    p->dw_sums_at = p->dw_threads_at + T * p->dw_stride;
+    size_t image_P = 0; /* dL/dx: the largest phase's P(dY) of one image */
     for (size_t ry = 0; ry < sh; ++ry)
         for (size_t rx = 0; rx < sw; ++rx) {
             in_convk_gemm g;
             if (in_convk_dx_phase(&g, p, ry, rx, 1)) image_P = max_size(image_P, g.src_size);
         }
-    p->dx_images = image_P ? min_size(B, max_size(1, max_size(p->fwd.src_size, DX_BYTES / rs)
-                                                       / image_P))
-                           : B;
-    size_t wpack = 0, src = 0, last = B % p->dx_images; /* the largest phase's, either pass */
+    p->dx_images = pass_images(B, image_P * rs);
+    size_t wpack = 0, src = 0, rest = B % p->dx_images; /* the largest phase's, either pass */
     for (size_t ry = 0; ry < sh; ++ry)
         for (size_t rx = 0; rx < sw; ++rx)
-            for (size_t images = p->dx_images; images; images = images == last ? 0 : last) {
+            for (size_t images = p->dx_images; images; images = images == rest ? 0 : rest) {
                 in_convk_gemm g;
                 if (!in_convk_dx_phase(&g, p, ry, rx, images)) break;
                 wpack = max_size(wpack, up(g.M, IN_CONVK_PAD) * g.K);
@@ -209,9 +223,9 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
             }
     p->dx_src_at = up(wpack, A);
     p->dx_threads_at = p->dx_src_at + up(src, A);
-    p->fwd_wpack_at = p->fwd_threads_at + T * p->fwd.thread_stride;
+    p->fwd_wpack_at = p->fwd_threads_at + T * p->fwd_stride;
     size_t fwd = p->fwd_wpack_at + in_convk_packed_size(OC, C, kh, kw);
-    size_t dw = p->dw_threads_at + T * p->dw_stride;
+    size_t dw = p->dw_sums_at + p->dw_chunks * p->dw_groups * p->dw_tile;
     size_t dx = p->dx_threads_at + T * p->dx_stride;
     p->work = max_size(fwd, max_size(dw, dx)) + A; /* + A: room to align the caller's pointer */
 }

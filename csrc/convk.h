@@ -9,12 +9,14 @@
  *     forward  y[b, o, p] = act(scale[o] * sum_r w[o, r] col[r, n] + shift[o] (+ y[b, o, p]))
  *     dL/dx    dx = col2im(w^T dY), computed without scatter (no races) as sh*sw stride-1
  *              convolutions of dY by w transposed and flipped: one per phase (y % sh, x % sw)
- *              of dx, with the taps that reach it (see in_convk_dx_phase), dx_images
- *              images at a time (each output's sum is the same: only the pixels are split)
+ *              of dx, with the taps that reach it (see in_convk_dx_phase)
  *     dL/dw    dw[o, r] = sum_n dY[o, n] col[r, n]  (the forward's GEMM tile, the sum over
  *              pixels);   dbias[o] = sum_n dY[o, n] (in double)
  * with dY = dy masked by the forward's ReLU (dy counts as 0 where y_relu <= 0) when y_relu is
- * given. Sizes are elements; `work` and packed weights are caller-allocated (see below).
+ * given. A pass prepares a padded copy P of its source (x, or dY) for a few images at a time
+ * where the whole batch's would take more than IN_CONVK_PASS_BYTES: the same sums for dx and y,
+ * a pass's pixels then the next's for dw. Sizes are elements; `work` and packed weights are
+ * caller-allocated (see below).
  *
  * Use from a wrapper: make the plan once per shape, dtype and thread count
  * (in_convk_plan_init); allocate p.work values once (forward and backward share them), and
@@ -39,6 +41,7 @@ enum { IN_CONVK_PORTABLE = 0, IN_CONVK_AVX2 = 1, IN_CONVK_AVX512 = 2, IN_CONVK_P
  * zeros to a multiple of IN_CONVK_PAD; every ISA's MR is a multiple of the first and divides
  * the second, so a microkernel reads MR / PANEL whole panels, each row of them contiguous. */
 #define IN_CONVK_PANEL 6
+#define IN_CONVK_PASS_BYTES 8388608
 #define IN_CONVK_PAD 12
 
 /* One implicit-im2col GEMM: out (M, N) = A (M, K) * col (K, N), col read from a source tensor
@@ -69,12 +72,14 @@ typedef struct {
     int isa, threads;                /* threads: those asked, fewer for a small convolution */
     size_t real_size;                /* the plan is for float (4) or double (8) */
     in_convk_gemm fwd;              /* forward; dL/dx phases: in_convk_dx_phase */
+    size_t images, dx_images;        /* images a pass: forward and dL/dw, dL/dx (P within
+                                        IN_CONVK_PASS_BYTES, or one image) */
     size_t dkc, dmc, dnc, dw_chunks, dw_groups; /* dL/dw: dkc pixels a block; tasks of dmc
                                                    channels x dnc taps */
-    size_t fwd_threads_at, fwd_wpack_at;   /* forward: P at 0, threads, packed w (wp NULL) */
-    size_t dw_threads_at, dw_stride;                          /* dL/dw: P(x) at 0, then threads */
+    size_t fwd_threads_at, fwd_stride, fwd_wpack_at; /* forward: P at 0, threads, packed w */
+    size_t dw_threads_at, dw_stride, dw_sums_at, dw_tile; /* dL/dw: P(x) at 0, threads, each
+                                                             task's sums */
     size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: packed w' at 0 */
-    size_t dx_images;             /* dL/dx: images a pass (P(dY) no larger than the forward's) */
     size_t work;                                             /* elements for every pass */
 } in_convk_plan;
 

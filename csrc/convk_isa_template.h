@@ -233,16 +233,17 @@ KERNEL static void F(pack_cols_t)(real *bbuf, size_t cnt, const real *src, const
         }
 }
 
-/* dL/dw for channels [m0, m1) and taps [t0, t1), one task:
+/* dL/dw for channels [m0, m1) and taps [t0, t1), one task of one pass (g: its images):
  *     dw[o, r] = sum over pixel blocks n (in order) of sum_{k in n} dY[o, k] col[r, k]
  * a GEMM (channels x taps) whose sum runs over the pixels: for each block of dkc pixels, pack
  * dY's rows (A, in L2), then for each NR taps pack their col^T panel (B, dkc x NR, in L1 once
- * packed) and add the tiles of every row into cpart; cpart goes to dw at the end. */
-KERNEL static void F(dw_task)(const in_convk_plan *p, real *dw, const real *dy, const real *mask,
-                              size_t dy_image, const real *src, real *abuf, real *bbuf,
-                              real *cpart, size_t m0, size_t m1, size_t t0, size_t t1)
+ * packed) and add the tiles of every row into cpart, the task's sums over the passes so far
+ * (set by the first pass's first block); cpart goes to dw after the last pass. */
+KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, real *dw,
+                              const real *dy, const real *mask, size_t dy_image, const real *src,
+                              real *abuf, real *bbuf, real *cpart, size_t m0, size_t m1,
+                              size_t t0, size_t t1, int first, int last)
 {
-    const in_convk_gemm *g = &p->fwd;
     size_t tap[NR];
     in_convk_run rs[IN_CONVK_MAX_RUNS], sg[IN_CONVK_MAX_RUNS];
     size_t rows = up(m1 - m0, MR), panels = cdiv(t1 - t0, NR), ld = panels * NR;
@@ -257,11 +258,12 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, real *dw, const real *dy, 
             F(pack_cols_t)(bbuf, cnt, src, tap, r1 - r0, rs, nruns);
             for (size_t i = 0; i < rows; i += MR) {
                 real *cp = cpart + i * ld + jp * NR;
-                F(ukr)(cnt, abuf + i * cnt, IN_CONVK_PANEL * cnt, bbuf, n0 ? cp : 0, ld, cp, ld);
+                F(ukr)(cnt, abuf + i * cnt, IN_CONVK_PANEL * cnt, bbuf, first && !n0 ? 0 : cp,
+                       ld, cp, ld);
             }
         }
     }
-    for (size_t i = 0; i < m1 - m0; ++i)
+    for (size_t i = 0; last && i < m1 - m0; ++i)
         memcpy(dw + (m0 + i) * p->K + t0, cpart + i * ld, (t1 - t0) * sizeof(real));
 }
 

@@ -19,9 +19,9 @@ typedef struct {
 
 typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *, const real *,
                                    const real *, real *, real *, size_t, size_t, size_t, size_t);
-typedef void (*NAME(dw_task_fn))(const in_convk_plan *, real *, const real *, const real *,
-                                 size_t, const real *, real *, real *, real *, size_t, size_t,
-                                 size_t, size_t);
+typedef void (*NAME(dw_task_fn))(const in_convk_plan *, const in_convk_gemm *, real *,
+                                 const real *, const real *, size_t, const real *, real *,
+                                 real *, real *, size_t, size_t, size_t, size_t, int, int);
 
 typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
 
@@ -168,14 +168,21 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
                          const real *shift, int relu, int accumulate)
 {
     real *base = in_convk_aligned(work);
-    const NAME(epilogue) e = {y, y_image, p->oh * p->ow, p->ow, 1, scale, shift, relu, accumulate};
     if (!wp) {
         NAME(pack_panels)(base + p->fwd_wpack_at, w, p->OC, p->K, 0, 0, p->threads);
         wp = base + p->fwd_wpack_at;
     }
-    const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, p->B,
-                                                        p->C * p->H * p->W, p->threads);
-    NAME(run_gemm)(&p->fwd, &e, src, wp, base + p->fwd_threads_at, p->isa, p->threads);
+    size_t image = p->C * p->H * p->W;
+    for (size_t b0 = 0; b0 < p->B; b0 += p->images) {
+        in_convk_gemm g = p->fwd;
+        size_t n = min_size(p->images, p->B - b0);
+        if (n < p->images) in_convk_fwd_pass(&g, p, n);
+        const NAME(epilogue) e = {y + b0 * y_image, y_image, p->oh * p->ow, p->ow, 1, scale,
+                                  shift, relu, accumulate};
+        const real *xb = x + b0 * image;
+        const real *src = g.direct ? xb : NAME(prepare)(base, xb, 0, &g, n, image, p->threads);
+        NAME(run_gemm)(&g, &e, src, wp, base + p->fwd_threads_at, p->isa, p->threads);
+    }
 }
 
 /* dbias[o] = sum_{b,p} dY[b, o, p], in double: LANES partial sums a channel (the ISA's
@@ -213,19 +220,26 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
         NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa, p->threads);
     if (dw) {
         NAME(dw_task_fn) task = NAME(kernels)[p->isa].dw_task;
-        const real *src = p->fwd.direct ? x : NAME(prepare)(base, x, 0, &p->fwd, B, C * p->H * p->W,
-                                                            p->threads);
-        size_t tasks = p->dw_groups * p->dw_chunks, A = IN_CONVK_ALIGN;
-        IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
-        {
-            real *abuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;
-            real *bbuf = abuf + up(up(p->dmc, IN_CONVK_PAD) * p->dkc, A);
-            real *cpart = bbuf + up(p->dkc * p->fwd.nr, A);
-            IN_PRAGMA(omp for schedule(dynamic, 1) nowait)
-            for (size_t q = 0; q < tasks; ++q) {
-                size_t gi = q / p->dw_chunks, mi = q % p->dw_chunks;
-                task(p, dw, dy, y_relu, dy_image, src, abuf, bbuf, cpart, mi * p->dmc,
-                     min_size(OC, (mi + 1) * p->dmc), gi * p->dnc, min_size(p->K, (gi + 1) * p->dnc));
+        size_t tasks = p->dw_groups * p->dw_chunks, image = C * p->H * p->W;
+        for (size_t b0 = 0; b0 < B; b0 += p->images) {
+            in_convk_gemm g = p->fwd;
+            size_t n = min_size(p->images, B - b0);
+            if (n < p->images) in_convk_fwd_pass(&g, p, n);
+            const real *xb = x + b0 * image, *dyb = dy + b0 * dy_image;
+            const real *mask = y_relu ? y_relu + b0 * dy_image : 0;
+            const real *src = g.direct ? xb : NAME(prepare)(base, xb, 0, &g, n, image, p->threads);
+            IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
+            {
+                real *abuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;
+                real *bbuf = abuf + up(up(p->dmc, IN_CONVK_PAD) * p->dkc, IN_CONVK_ALIGN);
+                IN_PRAGMA(omp for schedule(dynamic, 1) nowait)
+                for (size_t q = 0; q < tasks; ++q) {
+                    size_t gi = q / p->dw_chunks, mi = q % p->dw_chunks;
+                    task(p, &g, dw, dyb, mask, dy_image, src, abuf, bbuf,
+                         base + p->dw_sums_at + q * p->dw_tile, mi * p->dmc,
+                         min_size(OC, (mi + 1) * p->dmc), gi * p->dnc,
+                         min_size(p->K, (gi + 1) * p->dnc), b0 == 0, b0 + n == B);
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ cdef extern from "convk.h" nogil:
         size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow, K
         int isa, threads
         in_convk_gemm fwd
-        size_t dx_images, work
+        size_t images, dx_images, work
     int IN_CONVK_LEVELS
     void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
                             size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,

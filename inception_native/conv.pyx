@@ -233,11 +233,11 @@ cdef class ConvKPlan(_Plan):
         g = self.p32.fwd
         return g.mr, g.nr, g.kc, g.mc, g.nc
 
-    @property
-    def dx_images(self):
-        """Images dL/dx runs at a time, (float32, float64): fewer than the batch where the
-        prepared dL/dy would take more memory than the forward's input."""
-        return self.p32.dx_images, self.p64.dx_images
+    def pass_images(self, dtype):
+        """(forward and dL/dw, dL/dx): images a pass prepares its padded source for, in dtype;
+        fewer than the batch where the whole batch's would take more than 8 MiB."""
+        cdef in_convk_plan *c = &self.p64 if np.dtype(dtype) == np.float64 else &self.p32
+        return c.images, c.dx_images
 
     @property
     def workspace(self):

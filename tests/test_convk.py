@@ -137,24 +137,32 @@ def test_backward_reads_dy_and_y_relu_from_channel_slices(isa, case, algorithm, 
                                    plan=plan, y_relu=y.copy())
 
 
-@pytest.mark.parametrize("case", [(3, 2, 110, 110, 16, (3, 3), 1, 1),
-                                  (3, 2, 110, 110, 200, (3, 3), 2, 1)], ids=str)
-def test_dx_runs_a_few_images_at_a_time_where_dy_outgrows_x(isa, case, rng):
-    """More output than input channels: dL/dx prepares dL/dy for fewer images than the batch
-    (2 + 1 and 1 + 1 + 1 here, in float64), reading dy, y_relu (channel slices) and adding
-    into dx at each pass's images."""
+@pytest.mark.parametrize("case, passes", [
+    ((3, 2, 110, 110, 32, (3, 3), 1, 1), (3, 2)),    # dY: 2 + 1 images
+    ((3, 2, 110, 110, 200, (3, 3), 2, 1), (3, 1)),   # dY by phases: 1 + 1 + 1
+    ((3, 32, 110, 110, 4, (3, 3), 1, 1), (2, 3)),    # x: 2 + 1
+    ((3, 90, 110, 110, 2, (3, 3), 2, 0), (1, 3))],   # x by phases: 1 + 1 + 1
+    ids=str)
+def test_large_maps_run_a_few_images_at_a_time(isa, case, passes, rng):
+    """Where the padded copy of a pass's source would take more than 8 MiB for the batch,
+    passes of fewer images (float64 here): every output, gradient and mask read at its pass's
+    images, dL/dw summed over the passes, dx added into."""
     x, w, stride, padding, plan = make(rng, case, np.float64)
-    assert plan.dx_images[1] < x.shape[0]
+    assert plan.pass_images(np.float64) == passes
     B, OC, oh, ow = plan.output_shape
     big_dy, big_y = (rng.standard_normal((B, OC + 3, oh, ow)) for _ in range(2))
     dy, y = big_dy[:, 1:1 + OC], big_y[:, 1:1 + OC]
     before = rng.standard_normal(x.shape)
-    want = np.empty_like(x)
-    reference.conv2d_backward(dy, x, w, want, np.empty_like(w), None, stride, padding, y_relu=y)
-    got = before.copy()
-    native.conv2d_backward(dy, x, w, got, np.empty_like(w), None, stride, padding, plan=plan,
-                           y_relu=y, accumulate=True)
-    assert_close(got, before + want, np.float64)
+    want = [np.empty_like(x), np.empty_like(w), np.empty(OC)]
+    reference.conv2d_backward(dy, x, w, *want, stride, padding, y_relu=y)
+    got = [before.copy(), np.empty_like(w), np.empty(OC)]
+    native.conv2d_backward(dy, x, w, *got, stride, padding, plan=plan, y_relu=y, accumulate=True)
+    for g, e in zip(got, [before + want[0], *want[1:]]):
+        assert_close(g, e, np.float64)
+    y_want, y_got = np.empty((B, OC, oh, ow)), np.empty((B, OC, oh, ow))
+    reference.conv2d_forward(x, w, None, y_want, stride, padding)
+    native.conv2d_forward(x, w, None, y_got, stride, padding, plan=plan)
+    assert_close(y_got, y_want, np.float64)
 
 
 @pytest.mark.parametrize("case", CASES[:4], ids=str)
@@ -180,7 +188,8 @@ def test_im2col_contender_gives_the_same_results(case, rng):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], (4, 32, 20, 20, 48, (3, 3), 1, 1)], ids=str)
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], (4, 32, 20, 20, 48, (3, 3), 1, 1),
+                                  (2, 32, 180, 180, 4, (3, 3), 1, 1)], ids=str)  # 2 passes
 def test_results_repeat_bit_for_bit_across_runs_and_threads(isa, case, rng):
     x, w, stride, padding, _ = make(rng, case, np.float32)
     dy = None
