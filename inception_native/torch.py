@@ -2,6 +2,7 @@
 
     from inception_native.torch import BatchNorm2d, Conv2d, use_native
     model = use_native(torchvision.models.googlenet())   # every BatchNorm2d and Conv2d swapped
+    (and every Sequential: in inference it runs conv + eval BatchNorm + ReLU as one convolution)
 
 `BatchNormFunction` and `Conv2dFunction` are torch.autograd.Functions whose forward and backward
 run the native kernels on the tensors' memory (CPU, float32 or float64). `BatchNorm2d` and
@@ -169,6 +170,61 @@ class Conv2d(torch.nn.Conv2d):
                                     tuple(self.padding), self._scratch)
 
 
+class Sequential(torch.nn.Sequential):
+    """torch.nn.Sequential that runs a NativeConv2d followed by a NativeBatchNorm2d in eval
+    mode and/or a ReLU as one native convolution when no gradient is asked for (inference):
+        y = relu(scale * conv(x) + shift),  scale = gamma / sqrt(running_var + eps),
+        shift = beta + (bias - running_mean) * scale
+    (computed in float64 at each call from the modules' current values: no state of its own),
+    instead of three passes over memory. The fused modules' own forward and their hooks are
+    not called; anything else runs as torch.nn.Sequential runs it."""
+
+    def _get_name(self):
+        return "NativeSequential"
+
+    def forward(self, x):
+        modules, i = list(self._modules.values()), 0
+        while i < len(modules):
+            run = _fused_run(modules, i, x)
+            x = _fused(x, *modules[i:i + run]) if run else modules[i](x)
+            i += max(run, 1)
+        return x
+
+
+def _fused_run(modules, i, x):
+    """How many modules from modules[i] one fused convolution computes on x (0, 2 or 3)."""
+    conv = modules[i]
+    if not (type(conv) is Conv2d and _native_takes(x, conv.weight)) or (
+            torch.is_grad_enabled() and (x.requires_grad or any(
+                p.requires_grad for m in modules[i:i + 3] for p in m.parameters()))):
+        return 0
+    run = 1
+    if i + 1 < len(modules) and type(modules[i + 1]) is BatchNorm2d and not modules[i + 1].training:
+        run += 1
+    if i + run < len(modules) and type(modules[i + run]) is torch.nn.ReLU:
+        run += 1
+    return run if run > 1 else 0
+
+
+def _fused(x, conv, *after):
+    """conv, then an eval-mode BatchNorm2d and/or a ReLU, as one native convolution."""
+    xa, wa = _array(x), _array(conv.weight)
+    (b, _, h, w), (oc, _, kh, kw) = xa.shape, wa.shape
+    stride, padding = tuple(conv.stride), tuple(conv.padding)
+    y = np.empty((b, oc, *output_hw(h, w, kh, kw, *stride, *padding)), xa.dtype)
+    scale, shift = None, None if conv.bias is None else _array(conv.bias)
+    if type(after[0]) is BatchNorm2d:
+        bn, bias = after[0], 0 if shift is None else shift.astype(np.float64)
+        gamma, beta, mean, var = (_array(t).astype(np.float64) for t in
+                                  (bn.weight, bn.bias, bn.running_mean, bn.running_var))
+        scale = gamma / np.sqrt(var + bn.eps)
+        scale, shift = scale.astype(xa.dtype), (beta + (bias - mean) * scale).astype(xa.dtype)
+    native.conv2d_forward(xa, wa, None, y, stride, padding, scale=scale, shift=shift,
+                          relu=type(after[-1]) is torch.nn.ReLU,
+                          **conv._scratch.planned(xa, wa, stride, padding))
+    return torch.from_numpy(y)
+
+
 NATIVE = {torch.nn.BatchNorm2d: BatchNorm2d, torch.nn.Conv2d: Conv2d}
 
 
@@ -183,13 +239,14 @@ def _swapped(module):
 
 
 def use_native(model, strict=True):
-    """Swap every torch.nn.BatchNorm2d and Conv2d in model for the native ones, in place,
-    sharing their parameters and buffers; returns model, or the native module when model is a
-    bare BatchNorm2d or Conv2d. Every module is checked first: when one is not covered
-    (see the module's docstring), NotImplementedError names each such module by its path in
-    the model (e.g. features.3) and what is not covered, and nothing is swapped; strict=False
-    swaps the others and warns once, listing those left. Swapped modules show as
-    NativeBatchNorm2d / NativeConv2d in the model's repr."""
+    """Swap every torch.nn.BatchNorm2d, Conv2d and Sequential in model for the native ones, in
+    place, sharing their parameters and buffers (a Sequential changes class, the others are new
+    objects); returns model, or the native module when model is a bare BatchNorm2d or Conv2d.
+    Every module is checked first: when one is not
+    covered (see the module's docstring), NotImplementedError names each such module by its path
+    in the model (e.g. features.3) and what is not covered, and nothing is swapped;
+    strict=False swaps the others and warns once, listing those left. Swapped modules show as
+    NativeBatchNorm2d / NativeConv2d / NativeSequential in the model's repr."""
     found = [(path, module) for path, module in model.named_modules() if type(module) in NATIVE]
     problems = {path: _unsupported(module) for path, module in found}
     left = [f"{path or type(model).__name__}: {problem}" for path, problem in problems.items() if problem]
@@ -203,4 +260,7 @@ def use_native(model, strict=True):
         for name, child in list(parent._modules.items()):  # every reference (named_children skips repeats)
             if id(child) in swapped:
                 setattr(parent, name, swapped[id(child)])
+    for module in model.modules():
+        if type(module) is torch.nn.Sequential:  # no state of its own: its class changes in place
+            module.__class__ = Sequential
     return swapped.get(id(model), model)

@@ -1,4 +1,6 @@
 """inception_native.torch: the native kernels as PyTorch modules (skipped without PyTorch)."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,36 @@ def test_modules_are_drop_in_replacements():
     x = torch.randn(2, 3, 8, 8)
     torch.testing.assert_close(conv(x), reference(x), rtol=1e-4, atol=1e-5)
     assert np.isfinite(conv(x).detach().numpy()).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_inference_runs_conv_batchnorm_relu_as_one_convolution(dtype):
+    """A swapped Sequential, in eval mode without gradients: conv (with or without bias) + BN +
+    ReLU, conv + BN, conv + ReLU each as one native convolution (the BatchNorm's and ReLU's own
+    forward never runs: their hooks stay silent), PyTorch's outputs."""
+    torch.manual_seed(0)
+    original = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1, bias=False), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 6, 3, stride=2, padding=1), torch.nn.BatchNorm2d(6, eps=1e-3),
+        torch.nn.MaxPool2d(2), torch.nn.Conv2d(6, 5, 1), torch.nn.ReLU(inplace=True)).to(dtype)
+    for m in original:
+        if isinstance(m, torch.nn.BatchNorm2d):  # statistics and affine parameters away from 0, 1
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-1, 1)
+    original.eval()
+    swapped = use_native(copy.deepcopy(original))
+    assert swapped._get_name() == "NativeSequential"
+    calls = []
+    for m in swapped:
+        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.ReLU)):
+            m.register_forward_hook(lambda *args: calls.append(1))
+    x = torch.randn(2, 3, 9, 9, dtype=dtype)
+    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    with torch.no_grad():
+        torch.testing.assert_close(swapped(x), original(x), **tolerance)
+    assert calls == []
+    torch.testing.assert_close(swapped(x), original(x), **tolerance)  # with gradients: module by module
+    assert len(calls) == 4
 
 
 def nested_network():
