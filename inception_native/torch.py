@@ -36,26 +36,30 @@ def _array(t):
 
 class BatchNormFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps,
+                relu=False):
+        """relu: a ReLU after the BatchNorm, fused into its store (its backward's mask: y)."""
         xa = _array(x)
         channels = xa.shape[1]
         y, mean, invstd = np.empty_like(xa), np.empty(channels, xa.dtype), np.empty(channels, xa.dtype)
         native.batchnorm_forward(xa, _array(weight), _array(bias), running_mean.numpy(),
                                  running_var.numpy(), y, mean, invstd, training=training, eps=eps,
-                                 momentum=momentum)
-        ctx.training = training
-        ctx.save_for_backward(x, weight, torch.from_numpy(mean), torch.from_numpy(invstd))
-        return torch.from_numpy(y)
+                                 momentum=momentum, relu=relu)
+        ctx.training, out = training, torch.from_numpy(y)
+        ctx.save_for_backward(x, weight, torch.from_numpy(mean), torch.from_numpy(invstd),
+                              out if relu else None)
+        return out
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight, mean, invstd = ctx.saved_tensors
+        x, weight, mean, invstd, y_relu = ctx.saved_tensors
         xa, gamma = _array(x), _array(weight)
         dx, dgamma, dbeta = np.empty_like(xa), np.empty_like(gamma), np.empty_like(gamma)
         native.batchnorm_backward(_array(dy), xa, mean.numpy(), invstd.numpy(), gamma, dx,
-                                  dgamma, dbeta, training=ctx.training)
+                                  dgamma, dbeta, training=ctx.training,
+                                  y_relu=None if y_relu is None else _array(y_relu))
         return (torch.from_numpy(dx), torch.from_numpy(dgamma), torch.from_numpy(dbeta),
-                None, None, None, None, None)
+                None, None, None, None, None, None)
 
 
 class ConvPlan(threading.local):
@@ -142,12 +146,18 @@ class BatchNorm2d(torch.nn.BatchNorm2d):
         return "NativeBatchNorm2d"
 
     def forward(self, x):
+        return self._forward(x, False)
+
+    def _forward(self, x, relu):
+        """The BatchNorm, then (relu) a ReLU fused into its store; x native_takes."""
         if not _native_takes(x, self.weight):
-            return super().forward(x)  # PyTorch's result, or PyTorch's error
+            y = super().forward(x)  # PyTorch's result, or PyTorch's error
+            return torch.relu(y) if relu else y
         if self.training:
             self.num_batches_tracked.add_(1)
         return BatchNormFunction.apply(x, self.weight, self.bias, self.running_mean,
-                                       self.running_var, self.training, self.momentum, self.eps)
+                                       self.running_var, self.training, self.momentum, self.eps,
+                                       relu)
 
 
 class Conv2d(torch.nn.Conv2d):
@@ -171,13 +181,15 @@ class Conv2d(torch.nn.Conv2d):
 
 
 class Sequential(torch.nn.Sequential):
-    """torch.nn.Sequential that runs a NativeConv2d followed by a NativeBatchNorm2d in eval
-    mode and/or a ReLU as one native convolution when no gradient is asked for (inference):
+    """torch.nn.Sequential that fuses what the native kernels can. When no gradient is asked
+    for (inference), a NativeConv2d followed by a NativeBatchNorm2d in eval mode and/or a ReLU
+    runs as one native convolution:
         y = relu(scale * conv(x) + shift),  scale = gamma / sqrt(running_var + eps),
         shift = beta + (bias - running_mean) * scale
     (computed in float64 at each call from the modules' current values: no state of its own),
-    instead of three passes over memory. The fused modules' own forward and their hooks are
-    not called; anything else runs as torch.nn.Sequential runs it."""
+    instead of three passes over memory; otherwise a NativeBatchNorm2d followed by a ReLU runs
+    as one BatchNorm with the ReLU in its store (and its mask in the backward). The fused
+    modules' hooks are not called; anything else runs as torch.nn.Sequential runs it."""
 
     def _get_name(self):
         return "NativeSequential"
@@ -185,10 +197,19 @@ class Sequential(torch.nn.Sequential):
     def forward(self, x):
         modules, i = list(self._modules.values()), 0
         while i < len(modules):
-            run = _fused_run(modules, i, x)
-            x = _fused(x, *modules[i:i + run]) if run else modules[i](x)
+            run, module = _fused_run(modules, i, x), modules[i]
+            if run:
+                x = _fused(x, *modules[i:i + run])
+            elif type(module) is BatchNorm2d and _followed_by_relu(modules, i):
+                x, run = module._forward(x, True), 2
+            else:
+                x = module(x)
             i += max(run, 1)
         return x
+
+
+def _followed_by_relu(modules, i):
+    return i + 1 < len(modules) and type(modules[i + 1]) is torch.nn.ReLU
 
 
 def _fused_run(modules, i, x):
@@ -201,7 +222,7 @@ def _fused_run(modules, i, x):
     run = 1
     if i + 1 < len(modules) and type(modules[i + 1]) is BatchNorm2d and not modules[i + 1].training:
         run += 1
-    if i + run < len(modules) and type(modules[i + run]) is torch.nn.ReLU:
+    if _followed_by_relu(modules, i + run - 1):
         run += 1
     return run if run > 1 else 0
 
