@@ -1,19 +1,21 @@
 """PyTorch drop-ins over the native kernels (only with PyTorch installed; never required).
 
     from inception_native.torch import BatchNorm2d, Conv2d, use_native
-    model = use_native(torchvision.models.googlenet())   # every BatchNorm2d and Conv2d swapped
-    (and every Sequential: in inference it runs conv + eval BatchNorm + ReLU as one convolution)
+    model = use_native(torchvision.models.googlenet())   # every BatchNorm2d, Conv2d and
+    # MaxPool2d swapped; every Sequential fuses conv + BatchNorm + ReLU where it can
 
-`BatchNormFunction` and `Conv2dFunction` are torch.autograd.Functions whose forward and backward
-run the native kernels on the tensors' memory (CPU, float32 or float64). `BatchNorm2d` and
-`Conv2d` subclass torch.nn's, so parameters, buffers and state dicts are unchanged; they run
-the same math as torch.nn's (BatchNorm: biased variance to normalise, unbiased running
-variance, PyTorch's momentum), and show as NativeBatchNorm2d and NativeConv2d in a model's repr.
+`BatchNormFunction`, `Conv2dFunction` and `MaxPool2dFunction` are torch.autograd.Functions whose
+forward and backward run the native kernels on the tensors' memory (CPU, float32 or float64).
+`BatchNorm2d`, `Conv2d`, `MaxPool2d` and `Sequential` subclass torch.nn's, so parameters,
+buffers and state dicts are unchanged; they run the same math as torch.nn's (BatchNorm: biased
+variance to normalise, unbiased running variance, PyTorch's momentum), and show as
+NativeBatchNorm2d, NativeConv2d, NativeMaxPool2d and NativeSequential in a model's repr.
 What the kernels do not cover raises NotImplementedError when the module is built or swapped:
-grouped or dilated convolution, padding modes other than zeros, string paddings, momentum=None
-(cumulative averages), a BatchNorm without running statistics, parameters that are not float32
-or float64 on the CPU. An input the kernels do not take (another dtype than the parameters',
-another device, a BatchNorm input that is not 4-D) goes to torch.nn's own forward, so that it
+grouped or dilated convolution or pooling, a pooling's indices, padding modes other than zeros,
+string paddings, momentum=None (cumulative averages), a BatchNorm without running statistics,
+parameters that are not float32 or float64 on the CPU. An input the kernels do not take (another
+dtype than the parameters', another device, a BatchNorm or pooling input that is not 4-D) goes
+to torch.nn's own forward, so that it
 gets PyTorch's result or PyTorch's error; an unbatched (C, H, W) convolution input runs natively
 as a batch of one, as torch.nn.Conv2d takes it.
 """
@@ -108,8 +110,43 @@ class Conv2dFunction(torch.autograd.Function):
         return as_tensor(dx), as_tensor(dw), as_tensor(db), None, None, None
 
 
+class MaxPool2dFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, ceil_mode):
+        """No argmax: the backward finds each window's first maximum again in x."""
+        xa = _array(x)
+        b, c, h, w = xa.shape
+        y = np.empty((b, c, *output_hw(h, w, *kernel, *stride, *padding, ceil_mode)), xa.dtype)
+        native.max_pool2d_forward(xa, y, None, kernel, stride, padding, ceil_mode)
+        ctx.window, out = (kernel, stride, padding, ceil_mode), torch.from_numpy(y)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, y = ctx.saved_tensors
+        kernel, stride, padding, ceil_mode = ctx.window
+        xa = _array(x)
+        dx = native.max_pool2d_backward(_array(dy), None, np.empty_like(xa), x=xa, y=_array(y),
+                                        kernel=kernel, stride=stride, padding=padding,
+                                        ceil_mode=ceil_mode)
+        return torch.from_numpy(dx), None, None, None, None
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def _unsupported(module):
-    """What the native kernels do not cover in a BatchNorm2d or Conv2d (words), or None."""
+    """What the native kernels do not cover in a BatchNorm2d, Conv2d or MaxPool2d (words), or
+    None."""
+    if isinstance(module, torch.nn.MaxPool2d):
+        kernel, padding = _pair(module.kernel_size), _pair(module.padding)
+        if module.return_indices or _pair(module.dilation) != (1, 1) or any(
+                p > k // 2 for p, k in zip(padding, kernel)):
+            return (f"native MaxPool2d covers dilation=1, return_indices=False and padding up to "
+                    f"half the kernel, got {module}")
+        return None
     if isinstance(module, torch.nn.BatchNorm2d):
         if not (module.affine and module.track_running_stats) or module.momentum is None:
             return "native BatchNorm2d needs affine=True, track_running_stats=True and a numeric momentum"
@@ -246,7 +283,27 @@ def _fused(x, conv, *after):
     return torch.from_numpy(y)
 
 
-NATIVE = {torch.nn.BatchNorm2d: BatchNorm2d, torch.nn.Conv2d: Conv2d}
+class MaxPool2d(torch.nn.MaxPool2d):
+    """torch.nn.MaxPool2d computed by the native kernels (no argmax kept: the backward finds
+    each window's first maximum again, as PyTorch's index does)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _check(self)
+
+    def _get_name(self):
+        return "NativeMaxPool2d"
+
+    def forward(self, x):
+        if not (x.dim() == 4 and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)):
+            return super().forward(x)  # PyTorch's result, or PyTorch's error
+        kernel = _pair(self.kernel_size)
+        stride = kernel if self.stride is None or self.stride == () else _pair(self.stride)
+        return MaxPool2dFunction.apply(x, kernel, stride, _pair(self.padding), self.ceil_mode)
+
+
+NATIVE = {torch.nn.BatchNorm2d: BatchNorm2d, torch.nn.Conv2d: Conv2d,
+          torch.nn.MaxPool2d: MaxPool2d}
 
 
 def _swapped(module):

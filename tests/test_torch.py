@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from inception_native.torch import (BatchNorm2d, BatchNormFunction, Conv2d,  # noqa: E402
-                                    Conv2dFunction, use_native)
+                                    Conv2dFunction, MaxPool2d, MaxPool2dFunction, use_native)
 
 
 def small_network():
@@ -106,6 +106,28 @@ def test_inference_runs_conv_batchnorm_relu_as_one_convolution(dtype):
     # with gradients: module by module, but the first BatchNorm and its ReLU as one (no hooks)
     torch.testing.assert_close(swapped(x), original(x), **tolerance)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("window", [(3, 2, 0, True), (3, 2, 1, False), ((2, 3), (1, 2), (1, 0), True)],
+                         ids=str)
+def test_max_pool_matches_pytorch_and_passes_gradcheck(window):
+    kernel, stride, padding, ceil_mode = window
+    original = torch.nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode)
+    swapped = use_native(copy.deepcopy(original))
+    assert isinstance(swapped, MaxPool2d) and swapped._get_name() == "NativeMaxPool2d"
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64, requires_grad=True)
+    y, expected = swapped(x), original(x)
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    dy = torch.randn_like(y)
+    got, = torch.autograd.grad(y, x, dy)
+    want, = torch.autograd.grad(expected, x, dy)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert torch.autograd.gradcheck(swapped, (x,))
+    assert swapped(x[0]).shape == expected[0].shape  # unbatched: PyTorch's own forward
+    with pytest.raises(NotImplementedError, match="native MaxPool2d covers dilation=1"):
+        use_native(torch.nn.MaxPool2d(3, dilation=2))
+    with pytest.raises(NotImplementedError, match="return_indices=False"):
+        MaxPool2d(3, return_indices=True)
 
 
 def nested_network():
