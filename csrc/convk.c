@@ -146,20 +146,22 @@ size_t in_convk_plan_packed_size(const in_convk_plan *p)
 }
 
 /* Winograd's tiles and blocking (see in_convk_wino): kc so that a V panel (kc x nr) stays in
- * L1 (the direct path's K block), nt and mc so that V and M stay in L2; then smaller tasks
- * until each thread has 2 or more. kc depends on C and the ISA only. Returns the work it needs
- * past `at` (per-thread buffers, then the packed U when wp is NULL). */
+ * L1 (the direct path's K block); nt so that M for all OC channels stays in L2 (or one panel
+ * and OC in chunks) and V as well; then smaller tasks until each thread has 2 or more. kc
+ * depends on C and the ISA only. Returns the work it needs past `at` (per-thread buffers, then
+ * the packed U when wp is NULL). */
 static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t vbytes, size_t mr,
                             size_t nv, size_t rs, size_t at)
 {
-    size_t T = (size_t)p->threads, A = IN_CONVK_ALIGN;
+    size_t T = (size_t)p->threads, A = IN_CONVK_ALIGN, line = 16 * rs;
     g->th = cdiv(p->oh, 2), g->tw = cdiv(p->ow, 2), g->tiles = p->B * g->th * g->tw;
     g->mr = mr, g->nr = nv * vbytes / rs;
     g->c_blocks = cdiv(p->C, max_size(1, KC_BYTES / (g->nr * rs)));
     g->kc = cdiv(p->C, g->c_blocks);
-    size_t panels = max_size(1, WINO_V_BYTES / (16 * g->kc * g->nr * rs));
-    g->nt = min_size(min_size(panels * g->nr, IN_CONVK_WINO_NT_MAX), up(g->tiles, g->nr));
-    size_t mc_max = max_size(mr, WINO_M_BYTES / (16 * g->nt * rs) / mr * mr);
+    size_t mrows = up(p->OC, mr);
+    size_t panels = min_size(WINO_V_BYTES / (line * g->kc * g->nr), WINO_M_BYTES / (line * mrows * g->nr));
+    g->nt = min_size(min_size(max_size(1, panels) * g->nr, IN_CONVK_WINO_NT_MAX), up(g->tiles, g->nr));
+    size_t mc_max = max_size(mr, WINO_M_BYTES / (line * g->nt) / mr * mr);
     g->m_chunks = cdiv(p->OC, mc_max);
     g->mc = up(cdiv(p->OC, g->m_chunks), mr);
     g->n_blocks = cdiv(g->tiles, g->nt);
@@ -171,8 +173,9 @@ static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t vby
         g->mc = up(g->mc / 2, mr);
         g->m_chunks = cdiv(p->OC, g->mc);
     }
-    g->vsize = up(16 * g->kc * g->nt, A);
-    g->thread_stride = g->vsize + up(16 * g->mc * g->nt, A);
+    g->vt = up(g->kc * g->nt, A) + A, g->mt = up(g->mc * g->nt, A) + A;
+    g->vsize = 16 * g->vt;
+    g->thread_stride = g->vsize + 16 * g->mt;
     g->threads_at = at;
     g->upack_at = at + T * g->thread_stride;
     return g->upack_at + 16 * up(p->OC, IN_CONVK_PAD) * p->C;

@@ -75,13 +75,14 @@ typedef struct {
  * a task is nt tiles (whole panels of nr, at most IN_CONVK_WINO_NT_MAX) x mc output channels,
  * summing over C in blocks of kc (fixed by C and the ISA only, so results do not depend on the
  * thread count). Per thread in work: V (16 x kc x nt, the input transform of one C block) and
- * M (16 x mc x nt). */
+ * M (16 x mc x nt), matrix t at t*vt and t*mt (a line more than a matrix: the 16 are not all
+ * 4 KB apart, which would put them in one L1 set). */
 #define IN_CONVK_WINO_NT_MAX 512
 typedef struct {
     size_t th, tw, tiles;                    /* tiles = B*th*tw */
     size_t nr, mr, nt, kc, mc;
     size_t c_blocks, m_chunks, n_blocks;     /* tasks = n_blocks * m_chunks */
-    size_t vsize, thread_stride, threads_at, upack_at; /* offsets in work */
+    size_t vt, mt, vsize, thread_stride, threads_at, upack_at; /* offsets in work */
 } in_convk_wino;
 
 /* Everything a call needs, from one function (in_convk_plan_init): the shape, the ISA, the

@@ -269,49 +269,47 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, real *dw, const real *dy, 
 
 /* Winograd's input transform of tiles [n0, n0 + cnt) and channels [c0, c0 + kc), written as
  * the microkernel's B panels, one per t and NR tiles:
- *     v[((t*panels + l / NR)*kc + k)*NR + l % NR] = (B^T d B)[t]
+ *     v[t*vt + (l / NR*kc + k)*NR + l % NR] = (B^T d B)[t]
  * d the 4x4 patch of channel c0 + k under tile n0 + l (0 outside the image), 0 for lanes
  * cnt <= l < panels*NR. B^T d is rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on
- * columns. One read of each patch, 16 writes. */
+ * columns. A channel at a time, its tiles in order (x read along its rows, each of the 16
+ * panels written in order). */
 KERNEL static void F(wino_input)(real *v, const in_convk_plan *p, const real *x, size_t n0,
                                  size_t cnt, size_t c0, size_t kc)
 {
     const in_convk_wino *g = &p->wg;
-    size_t panels = cdiv(cnt, NR), tstride = panels * kc * NR, hw = p->H * p->W;
-    for (size_t l = 0; l < panels * NR; ++l) {
-        real *dst = v + l / NR * kc * NR + l % NR;
-        if (l >= cnt) {
-            for (size_t t = 0; t < 16; ++t)
-                for (size_t k = 0; k < kc; ++k) dst[t * tstride + k * NR] = 0;
-            continue;
-        }
+    ptrdiff_t H = (ptrdiff_t)p->H, W = (ptrdiff_t)p->W, y0[IN_CONVK_WINO_NT_MAX],
+              x0[IN_CONVK_WINO_NT_MAX];
+    size_t panels = cdiv(cnt, NR), hw = p->H * p->W, at[IN_CONVK_WINO_NT_MAX];
+    for (size_t l = 0; l < cnt; ++l) { /* the patch's corner (y0, x0) in image b's plane */
         size_t n = n0 + l, b = n / (g->th * g->tw), ty = n / g->tw % g->th, tx = n % g->tw;
-        ptrdiff_t y0 = 2 * (ptrdiff_t)ty - (ptrdiff_t)p->ph, x0 = 2 * (ptrdiff_t)tx - (ptrdiff_t)p->pw;
-        int inside = y0 >= 0 && x0 >= 0 && y0 + 4 <= (ptrdiff_t)p->H && x0 + 4 <= (ptrdiff_t)p->W;
-        for (size_t k = 0; k < kc; ++k) {
-            const real *xc = x + (b * p->C + c0 + k) * hw;
-            real d[4][4], r[4][4];
+        y0[l] = 2 * (ptrdiff_t)ty - (ptrdiff_t)p->ph, x0[l] = 2 * (ptrdiff_t)tx - (ptrdiff_t)p->pw;
+        at[l] = (b * p->C + c0) * hw;
+    }
+    for (size_t k = 0; k < kc; ++k)
+        for (size_t l = 0; l < panels * NR; ++l) {
+            real *dst = v + (l / NR * kc + k) * NR + l % NR, d[4][4], r[4][4];
+            int inside = l < cnt && y0[l] >= 0 && x0[l] >= 0 && y0[l] + 4 <= H && x0[l] + 4 <= W;
+            const real *xc = x + (l < cnt ? at[l] + k * hw : 0);
             for (ptrdiff_t i = 0; i < 4; ++i)
                 for (ptrdiff_t j = 0; j < 4; ++j) {
-                    ptrdiff_t yy = y0 + i, xx = x0 + j;
-                    d[i][j] = inside || (yy >= 0 && xx >= 0 && yy < (ptrdiff_t)p->H
-                                         && xx < (ptrdiff_t)p->W)
-                                  ? xc[yy * (ptrdiff_t)p->W + xx] : 0;
+                    ptrdiff_t yy = l < cnt ? y0[l] + i : -1, xx = l < cnt ? x0[l] + j : -1;
+                    d[i][j] = inside || (yy >= 0 && xx >= 0 && yy < H && xx < W) ? xc[yy * W + xx]
+                                                                                 : 0;
                 }
             for (int j = 0; j < 4; ++j) {
                 r[0][j] = d[0][j] - d[2][j], r[1][j] = d[1][j] + d[2][j];
                 r[2][j] = d[2][j] - d[1][j], r[3][j] = d[1][j] - d[3][j];
             }
-            for (int i = 0; i < 4; ++i) {
-                real *o = dst + 4 * i * tstride + k * NR;
-                o[0] = r[i][0] - r[i][2], o[tstride] = r[i][1] + r[i][2];
-                o[2 * tstride] = r[i][2] - r[i][1], o[3 * tstride] = r[i][1] - r[i][3];
+            for (size_t i = 0; i < 4; ++i) {
+                real *o = dst + 4 * i * g->vt;
+                o[0] = r[i][0] - r[i][2], o[g->vt] = r[i][1] + r[i][2];
+                o[2 * g->vt] = r[i][2] - r[i][1], o[3 * g->vt] = r[i][1] - r[i][3];
             }
         }
-    }
 }
 
-/* Winograd's output transform of M (row i of M_t at m[(t*mc + i)*nt], tiles in columns) for
+/* Winograd's output transform of M (row i of M_t at m[t*mt + i*nt], tiles in columns) for
  * channels [o0, o0 + rows) and tiles [n0, n0 + cnt), through the epilogue:
  *     Y = A^T M A: rows s = m0 + m1 + m2, q = m1 - m2 - m3, then the same on columns;
  *     y[pixel (2ty + a, 2tx + e)] = act(scale[o] * Y[a, e] + shift[o] (+ y)), those inside oh x ow.
@@ -320,7 +318,7 @@ KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_plan *
                                   size_t o0, size_t rows, size_t n0, size_t cnt)
 {
     const in_convk_wino *g = &p->wg;
-    size_t at[IN_CONVK_WINO_NT_MAX], ts = g->mc * g->nt;
+    size_t at[IN_CONVK_WINO_NT_MAX], ts = g->mt;
     unsigned char two[IN_CONVK_WINO_NT_MAX]; /* bit 0: column 2tx + 1 inside; bit 1: row */
     for (size_t l = 0; l < cnt; ++l) {
         size_t n = n0 + l, b = n / (g->th * g->tw), ty = n / g->tw % g->th, tx = n % g->tw;
@@ -371,8 +369,8 @@ KERNEL static void F(wino_task)(const in_convk_plan *p, const NAME(epilogue) *e,
             for (size_t jp = 0; jp < panels; ++jp)
                 for (size_t i = m0; i < m1; i += MR) {
                     const real *ap = u + t * usize + (i / IN_CONVK_PANEL * p->C + c0) * IN_CONVK_PANEL;
-                    real *mp = mbuf + (t * g->mc + i - m0) * g->nt + jp * NR;
-                    F(ukr)(kc, ap, IN_CONVK_PANEL * p->C, vbuf + (t * panels + jp) * kc * NR,
+                    real *mp = mbuf + t * g->mt + (i - m0) * g->nt + jp * NR;
+                    F(ukr)(kc, ap, IN_CONVK_PANEL * p->C, vbuf + t * g->vt + jp * kc * NR,
                            kb ? mp : 0, g->nt, mp, g->nt);
                 }
     }
