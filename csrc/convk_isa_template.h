@@ -281,22 +281,28 @@ KERNEL static void F(wino_input)(real *v, const in_convk_plan *p, const real *x,
     ptrdiff_t H = (ptrdiff_t)p->H, W = (ptrdiff_t)p->W, y0[IN_CONVK_WINO_NT_MAX],
               x0[IN_CONVK_WINO_NT_MAX];
     size_t panels = cdiv(cnt, NR), hw = p->H * p->W, at[IN_CONVK_WINO_NT_MAX];
+    unsigned char inside[IN_CONVK_WINO_NT_MAX];
     for (size_t l = 0; l < cnt; ++l) { /* the patch's corner (y0, x0) in image b's plane */
         size_t n = n0 + l, b = n / (g->th * g->tw), ty = n / g->tw % g->th, tx = n % g->tw;
         y0[l] = 2 * (ptrdiff_t)ty - (ptrdiff_t)p->ph, x0[l] = 2 * (ptrdiff_t)tx - (ptrdiff_t)p->pw;
         at[l] = (b * p->C + c0) * hw;
+        inside[l] = y0[l] >= 0 && x0[l] >= 0 && y0[l] + 4 <= H && x0[l] + 4 <= W;
     }
     for (size_t k = 0; k < kc; ++k)
         for (size_t l = 0; l < panels * NR; ++l) {
-            real *dst = v + (l / NR * kc + k) * NR + l % NR, d[4][4], r[4][4];
-            int inside = l < cnt && y0[l] >= 0 && x0[l] >= 0 && y0[l] + 4 <= H && x0[l] + 4 <= W;
-            const real *xc = x + (l < cnt ? at[l] + k * hw : 0);
-            for (ptrdiff_t i = 0; i < 4; ++i)
-                for (ptrdiff_t j = 0; j < 4; ++j) {
-                    ptrdiff_t yy = l < cnt ? y0[l] + i : -1, xx = l < cnt ? x0[l] + j : -1;
-                    d[i][j] = inside || (yy >= 0 && xx >= 0 && yy < H && xx < W) ? xc[yy * W + xx]
-                                                                                 : 0;
-                }
+            real *dst = v + (l / NR * kc + k) * NR + l % NR, d[4][4] = {{0}}, r[4][4];
+            if (l < cnt && inside[l]) {
+                const real *xc = x + at[l] + k * hw + y0[l] * W + x0[l];
+                for (ptrdiff_t i = 0; i < 4; ++i)
+                    for (ptrdiff_t j = 0; j < 4; ++j) d[i][j] = xc[i * W + j];
+            } else if (l < cnt) {
+                const real *xc = x + at[l] + k * hw;
+                for (ptrdiff_t i = 0; i < 4; ++i)
+                    for (ptrdiff_t j = 0; j < 4; ++j) {
+                        ptrdiff_t yy = y0[l] + i, xx = x0[l] + j;
+                        if (yy >= 0 && xx >= 0 && yy < H && xx < W) d[i][j] = xc[yy * W + xx];
+                    }
+            }
             for (int j = 0; j < 4; ++j) {
                 r[0][j] = d[0][j] - d[2][j], r[1][j] = d[1][j] + d[2][j];
                 r[2][j] = d[2][j] - d[1][j], r[3][j] = d[1][j] - d[3][j];
@@ -313,7 +319,7 @@ KERNEL static void F(wino_input)(real *v, const in_convk_plan *p, const real *x,
  * channels [o0, o0 + rows) and tiles [n0, n0 + cnt), through the epilogue:
  *     Y = A^T M A: rows s = m0 + m1 + m2, q = m1 - m2 - m3, then the same on columns;
  *     y[pixel (2ty + a, 2tx + e)] = act(scale[o] * Y[a, e] + shift[o] (+ y)), those inside oh x ow.
- * Vectors of LANES tiles, then one pixel at a time for the stores. */
+ * Vectors of LANES tiles (ReLU too when not accumulating), then one pixel at a time. */
 KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_plan *p, const real *m,
                                   size_t o0, size_t rows, size_t n0, size_t cnt)
 {
@@ -338,17 +344,22 @@ KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_plan *
             for (int k = 0; k < 4; ++k) {
                 if (e->scale) yv[k] = yv[k] * sc + sh;
                 else if (e->shift) yv[k] = yv[k] + sh;
+                if (e->relu && !e->accumulate) F(relu)(&yv[k]);
             }
-            for (size_t l = l0; l < min_size(cnt, l0 + LANES); ++l)
-                for (int k = 0; k < 4; ++k) {
-                    if (((k & 1) && !(two[l] & 1)) || ((k & 2) && !(two[l] & 2))) continue;
-                    real *y = e->y + at[l] + o * e->chan + (size_t)(k >> 1) * e->row
-                              + (size_t)(k & 1) * e->col;
-                    real a = yv[k][l - l0];
-                    if (e->accumulate) a = a + *y;
-                    if (e->relu) a = a < 0 ? 0 : a;
-                    *y = a;
+            for (size_t l = l0; l < min_size(cnt, l0 + LANES); ++l) {
+                real *y = e->y + at[l] + o * e->chan, a[4];
+                size_t off[4] = {0, e->col, e->row, e->row + e->col};
+                for (int k = 0; k < 4; ++k) a[k] = yv[k][l - l0];
+                for (int k = 0; e->accumulate && k < 4; ++k) {
+                    if ((k & 1 && !(two[l] & 1)) || (k & 2 && !(two[l] & 2))) continue;
+                    a[k] = a[k] + y[off[k]];
+                    if (e->relu) a[k] = a[k] < 0 ? 0 : a[k];
                 }
+                y[0] = a[0];
+                if (two[l] & 1) y[off[1]] = a[1];
+                if (two[l] & 2) y[off[2]] = a[2];
+                if (two[l] == 3) y[off[3]] = a[3];
+            }
         }
     }
 }
