@@ -27,7 +27,7 @@
 #define THREAD_FLOPS 16e6
 /* Winograd: V of a C block (16 x kc x nt) and M (16 x mc x nt) stay in L2 together */
 #define WINO_V_BYTES 196608
-#define WINO_M_BYTES 196608
+#define WINO_M_BYTES 393216
 #define WINO_MIN_C 32
 #define WINO_MIN_OC 32
 
