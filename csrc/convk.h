@@ -26,9 +26,9 @@
  *
  * Use from a wrapper: make the plan once per shape, dtype and thread count
  * (in_convk_plan_init); allocate p.work values once (forward and backward share them), and
- * either pack the weights after each update (in_convk_packed_size, in_convk_pack_weights_*)
- * (in_convk_plan_pack_weights_*, in_convk_plan_packed_size: Winograd's differ)
- * or pass wp = NULL to pack them into work at every forward; then call forward/backward. The
+ * either pack the weights after each update (in_convk_plan_packed_size,
+ * in_convk_plan_pack_weights_*: the plan's layout, Winograd's or the direct one) or pass
+ * wp = NULL to pack them into work at every forward; then call forward/backward. The
  * packed layout is the same for every ISA (see IN_CONVK_PANEL), so switching ISA keeps it
  * valid. The backward packs the transposed weights itself, into work.
  * The caller checks sizes: strides >= 1, kernel within the padded input, threads >= 1, y_image

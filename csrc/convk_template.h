@@ -222,7 +222,8 @@ static void NAME(wino_forward)(const in_convk_plan *p, const NAME(epilogue) *e, 
 
 /* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)).
  * Passes: P written once (none for an unpadded stride-1 x), y written once (read once more
- * when accumulating); col panels live in L1/L2 only. */
+ * when accumulating); col panels live in L1/L2 only. A Winograd plan reads x once a channel
+ * chunk (wino_forward), V and M living in L2 only. */
 void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *work,
                          const real *x, const real *w, const real *wp, const real *scale,
                          const real *shift, int relu, int accumulate)
