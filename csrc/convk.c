@@ -25,6 +25,11 @@
 /* Flops a thread must have for the plan to use it: waking an OpenMP thread costs microseconds
  * on an idle machine, a scheduler time slice on a busy one; 16 MFLOP is about 0.2 ms. */
 #define THREAD_FLOPS 16e6
+/* Winograd: V of a C block (16 x kc x nt) and M (16 x mc x nt) stay in L2 together */
+#define WINO_V_BYTES 196608
+#define WINO_M_BYTES 393216
+#define WINO_MIN_C 32
+#define WINO_MIN_OC 32
 
 static const struct {
     const char *name;
@@ -85,11 +90,97 @@ const char *in_convk_level_name(int level)
 
 const char *in_convk_isa_name(void) { return in_convk_level_name(in_convk_get_isa()); }
 
+/* ---- Winograd switch ---- */
+
+static int wino_mode = -1;
+
+static const char *const wino_names[] = {"off", "auto", "always"};
+
+/* INCEPTION_NATIVE_WINOGRAD: "0" or "off" turns it off, "always" forces it, else AUTO */
+static int wino_initial(void)
+{
+    const char *env = getenv("INCEPTION_NATIVE_WINOGRAD");
+    if (env && (strcmp(env, "0") == 0 || strcmp(env, "off") == 0)) return IN_CONVK_WINO_OFF;
+    if (env && strcmp(env, "always") == 0) return IN_CONVK_WINO_ALWAYS;
+    return IN_CONVK_WINO_AUTO;
+}
+
+int in_convk_get_winograd(void)
+{
+    if (wino_mode < 0) wino_mode = wino_initial();
+    return wino_mode;
+}
+
+int in_convk_set_winograd(int mode)
+{
+    if (mode < IN_CONVK_WINO_OFF || mode > IN_CONVK_WINO_ALWAYS) return -1;
+    wino_mode = mode;
+    return 0;
+}
+
+const char *in_convk_winograd_name(int mode)
+{
+    return mode >= IN_CONVK_WINO_OFF && mode <= IN_CONVK_WINO_ALWAYS ? wino_names[mode] : "unknown";
+}
+
+/* When Winograd pays (AUTO): its transforms cost about 32 additions per input value (each C
+ * block) and 16 per output value, against 9*OC (input) and 9*C (output) multiply-adds saved
+ * of 16, so both channel counts must be large enough. Measured (float32, avx2, 1 thread,
+ * 28x28, 14x14 and 7x7 maps): 0.64-0.96x with C or OC <= 16, 1.0-1.2x at 24-32, 1.1-1.3x at
+ * 48-64, 1.3-1.7x for GoogLeNet's and v3's layers. Shape only: the packed weights depend on
+ * it and are shared by every ISA, thread count and (ConvKPlan.pack) both real types. */
+int in_convk_wino_pays(size_t C, size_t OC)
+{
+    return C >= WINO_MIN_C && OC >= WINO_MIN_OC;
+}
+
 /* ---- plan ---- */
 
 size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw)
 {
     return up(OC, IN_CONVK_PAD) * C * kh * kw;
+}
+
+size_t in_convk_plan_packed_size(const in_convk_plan *p)
+{
+    return p->wino ? 16 * up(p->OC, IN_CONVK_PAD) * p->C
+                   : in_convk_packed_size(p->OC, p->C, p->kh, p->kw);
+}
+
+/* Winograd's tiles and blocking (see in_convk_wino): kc so that a V panel (kc x nr) stays in
+ * L1 (the direct path's K block); nt so that M for all OC channels stays in L2 (or one panel
+ * and OC in chunks) and V as well; then smaller tasks until each thread has 2 or more. kc
+ * depends on C and the ISA only. Returns the work it needs past `at` (per-thread buffers, then
+ * the packed U when wp is NULL). */
+static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t vbytes, size_t mr,
+                            size_t nv, size_t rs, size_t at)
+{
+    size_t T = (size_t)p->threads, A = IN_CONVK_ALIGN, line = 16 * rs;
+    g->th = cdiv(p->oh, 2), g->tw = cdiv(p->ow, 2), g->tiles = p->B * g->th * g->tw;
+    g->mr = mr, g->nr = nv * vbytes / rs;
+    g->c_blocks = cdiv(p->C, max_size(1, KC_BYTES / (g->nr * rs)));
+    g->kc = cdiv(p->C, g->c_blocks);
+    size_t mrows = up(p->OC, mr);
+    size_t panels = min_size(WINO_V_BYTES / (line * g->kc * g->nr), WINO_M_BYTES / (line * mrows * g->nr));
+    g->nt = min_size(min_size(max_size(1, panels) * g->nr, IN_CONVK_WINO_NT_MAX), up(g->tiles, g->nr));
+    size_t mc_max = max_size(mr, WINO_M_BYTES / (line * g->nt) / mr * mr);
+    g->m_chunks = cdiv(p->OC, mc_max);
+    g->mc = up(cdiv(p->OC, g->m_chunks), mr);
+    g->n_blocks = cdiv(g->tiles, g->nt);
+    while (T > 1 && g->n_blocks * g->m_chunks < 2 * T && g->nt > g->nr) {
+        g->nt = up(g->nt / 2, g->nr);
+        g->n_blocks = cdiv(g->tiles, g->nt);
+    }
+    while (T > 1 && g->n_blocks * g->m_chunks < 2 * T && g->mc > mr) {
+        g->mc = up(g->mc / 2, mr);
+        g->m_chunks = cdiv(p->OC, g->mc);
+    }
+    g->vt = up(g->kc * g->nt, A) + A, g->mt = up(g->mc * g->nt, A) + A;
+    g->vsize = 16 * g->vt;
+    g->thread_stride = g->vsize + 16 * g->mt;
+    g->threads_at = at;
+    g->upack_at = at + T * g->thread_stride;
+    return g->upack_at + 16 * up(p->OC, IN_CONVK_PAD) * p->C;
 }
 
 /* The GEMM's source: input (B, C, Hi, Wi) placed at (top, left) of a Hs x Ws map; the
@@ -227,6 +318,11 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     size_t fwd = p->fwd_wpack_at + in_convk_packed_size(OC, C, kh, kw);
     size_t dw = p->dw_sums_at + p->dw_chunks * p->dw_groups * p->dw_tile;
     size_t dx = p->dx_threads_at + T * p->dx_stride;
+    int wino = in_convk_get_winograd();
+    p->wino = kh == 3 && kw == 3 && sh == 1 && sw == 1 && wino != IN_CONVK_WINO_OFF
+              && (wino == IN_CONVK_WINO_ALWAYS || in_convk_wino_pays(C, OC));
+    if (p->wino)
+        fwd = wino_blocking(&p->wg, p, isa_desc[p->isa].vbytes, mr, isa_desc[p->isa].nv, rs, 0);
     p->work = max_size(fwd, max_size(dw, dx)) + A; /* + A: room to align the caller's pointer */
 }
 

@@ -18,10 +18,20 @@
  * a pass's pixels then the next's for dw. Sizes are elements; `work` and packed weights are
  * caller-allocated (see below).
  *
+ * Winograd F(2x2, 3x3) (the forward of a 3x3 stride-1 convolution when the plan says wino):
+ * y in tiles of 2x2 pixels, tile (b, ty, tx) reads the 4x4 patch d[c] of x at rows 2ty - ph ..
+ * 2ty - ph + 3, columns 2tx - pw .. + 3 (0 outside the image); with U[o, c] = G w[o, c] G^T
+ * (4x4, packed once), V[c] = B^T d[c] B and the 16 GEMMs M_t = sum_c U_t[o, c] V_t[c, tile]
+ * (t = 4x4 position, the microkernel's), the tile's pixels are A^T M A (2x2), then the fused
+ * epilogue:  16 multiplies per 2x2 pixels and channel pair instead of 36.
+ *     G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],   A^T = [1 1 1 0; 0 1 -1 -1]
+ *
  * Use from a wrapper: make the plan once per shape, dtype and thread count
  * (in_convk_plan_init); allocate p.work values once (forward and backward share them), and
- * either pack the weights after each update (in_convk_packed_size, in_convk_pack_weights_*)
- * or pass wp = NULL to pack them into work at every forward; then call forward/backward. The
+ * either pack the weights after each update (in_convk_plan_packed_size,
+ * in_convk_plan_pack_weights_*: the plan's layout, Winograd's or the direct one) or pass
+ * wp = NULL to pack them into work at every forward; then call forward/backward. The
  * packed layout is the same for every ISA (see IN_CONVK_PANEL), so switching ISA keeps it
  * valid. The backward packs the transposed weights itself, into work.
  * The caller checks sizes: strides >= 1, kernel within the padded input, threads >= 1, y_image
@@ -65,6 +75,20 @@ typedef struct {
     size_t bpack, cpart, thread_stride;          /* per-thread work: B panels, partial sums */
 } in_convk_gemm;
 
+/* Winograd forward blocking (see the top): tiles n = (b*th + ty)*tw + tx, th x tw an image;
+ * a task is nt tiles (whole panels of nr, at most IN_CONVK_WINO_NT_MAX) x mc output channels,
+ * summing over C in blocks of kc (fixed by C and the ISA only, so results do not depend on the
+ * thread count). Per thread in work: V (16 x kc x nt, the input transform of one C block) and
+ * M (16 x mc x nt), matrix t at t*vt and t*mt (a line more than a matrix: the 16 are not all
+ * 4 KB apart, which would put them in one L1 set). */
+#define IN_CONVK_WINO_NT_MAX 512
+typedef struct {
+    size_t th, tw, tiles;                    /* tiles = B*th*tw */
+    size_t nr, mr, nt, kc, mc;
+    size_t c_blocks, m_chunks, n_blocks;     /* tasks = n_blocks * m_chunks */
+    size_t vt, mt, vsize, thread_stride, threads_at, upack_at; /* offsets in work */
+} in_convk_wino;
+
 /* Everything a call needs, from one function (in_convk_plan_init): the shape, the ISA, the
  * blocking of each pass and where each buffer sits in work (offsets in elements). */
 typedef struct {
@@ -74,6 +98,8 @@ typedef struct {
     in_convk_gemm fwd;              /* forward; dL/dx phases: in_convk_dx_phase */
     size_t images, dx_images;        /* images a pass: forward and dL/dw, dL/dx (P within
                                         IN_CONVK_PASS_BYTES, or one image) */
+    int wino;                        /* forward by Winograd F(2x2, 3x3) (in_convk_wino_pays) */
+    in_convk_wino wg;                /* its blocking, when wino */
     size_t dkc, dmc, dnc, dw_chunks, dw_groups; /* dL/dw: dkc pixels a block; tasks of dmc
                                                    channels x dnc taps */
     size_t fwd_threads_at, fwd_stride, fwd_wpack_at; /* forward: P at 0, threads, packed w */
@@ -98,8 +124,22 @@ int in_convk_isa_supported(int level);
 const char *in_convk_isa_name(void);
 const char *in_convk_level_name(int level);
 
-/* elements of packed weights: rows OC rounded up to IN_CONVK_PANEL, times K */
+/* Winograd: OFF never, AUTO where in_convk_wino_pays, ALWAYS for every 3x3 stride-1
+ * convolution (tests). Initially AUTO, or OFF when INCEPTION_NATIVE_WINOGRAD is "0" or "off"
+ * ("always": ALWAYS). set returns 0, or -1 for an unknown mode. Read by in_convk_plan_init:
+ * plans made before keep their algorithm. Not to be called while a convolution runs. */
+enum { IN_CONVK_WINO_OFF = 0, IN_CONVK_WINO_AUTO = 1, IN_CONVK_WINO_ALWAYS = 2 };
+int in_convk_set_winograd(int mode);
+int in_convk_get_winograd(void);
+const char *in_convk_winograd_name(int mode);
+int in_convk_wino_pays(size_t C, size_t OC);
+
+/* elements of packed weights: rows OC rounded up to IN_CONVK_PAD, times K (direct) */
 size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw);
+/* elements of the packed weights of plan p: as above, or 16 * up(OC, PAD) * C for Winograd
+ * (16 matrices U_t (OC, C), each packed like the direct weights with K = C). They depend on the
+ * plan's shape and algorithm only (not its ISA or threads). */
+size_t in_convk_plan_packed_size(const in_convk_plan *p);
 
 /* The kernels take the plan of their shape (in_convk_plan_init with sizeof(real), the thread
  * count and the ISA of that moment). forward: wp = packed weights (in_convk_pack_weights_*),
@@ -110,6 +150,7 @@ size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw);
                                     size_t pw, int threads);                                    \
     void in_convk_pack_weights_##sfx(real *wp, const real *w, size_t OC, size_t C, size_t kh,   \
                                      size_t kw);                                                \
+    void in_convk_plan_pack_weights_##sfx(const in_convk_plan *p, real *wp, const real *w);     \
     void in_convk_forward_##sfx(const in_convk_plan *p, real *y, size_t y_image, real *work,    \
                                 const real *x, const real *w, const real *wp, const real *scale, \
                                 const real *shift, int relu, int accumulate);                   \

@@ -24,21 +24,24 @@ typedef void (*NAME(dw_task_fn))(const in_convk_plan *, const in_convk_gemm *, r
                                  real *, real *, size_t, size_t, size_t, size_t, int, int);
 
 typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
+typedef void (*NAME(wino_task_fn))(const in_convk_plan *, const NAME(epilogue) *, const real *,
+                                   const real *, real *, real *, size_t, size_t, size_t, size_t);
 
 static const struct {
     NAME(gemm_task_fn) gemm_task;
     NAME(dw_task_fn) dw_task;
     NAME(dy_sum_fn) plane_dy_sum;
+    NAME(wino_task_fn) wino_task;
 } NAME(kernels)[IN_CONVK_LEVELS] = {
-    {NAME(gemm_task_isa0), NAME(dw_task_isa0), NAME(plane_dy_sum_isa0)},
+    {NAME(gemm_task_isa0), NAME(dw_task_isa0), NAME(plane_dy_sum_isa0), NAME(wino_task_isa0)},
 #if IN_CONVK_X86
-    {NAME(gemm_task_isa1), NAME(dw_task_isa1), NAME(plane_dy_sum_isa1)},
-    {NAME(gemm_task_isa2), NAME(dw_task_isa2), NAME(plane_dy_sum_isa2)},
+    {NAME(gemm_task_isa1), NAME(dw_task_isa1), NAME(plane_dy_sum_isa1), NAME(wino_task_isa1)},
+    {NAME(gemm_task_isa2), NAME(dw_task_isa2), NAME(plane_dy_sum_isa2), NAME(wino_task_isa2)},
 #else
-    {0, 0, 0},
-    {0, 0, 0},
+    {0, 0, 0, 0},
+    {0, 0, 0, 0},
 #endif
-    {NAME(gemm_task_isa3), NAME(dw_task_isa3), NAME(plane_dy_sum_isa3)},
+    {NAME(gemm_task_isa3), NAME(dw_task_isa3), NAME(plane_dy_sum_isa3), NAME(wino_task_isa3)},
 };
 
 /* One plane of P from one plane of the input (see in_convk_gemm): P[Y, X] = in[Y - top,
@@ -130,6 +133,39 @@ void NAME(convk_pack_weights)(real *wp, const real *w, size_t OC, size_t C, size
     NAME(pack_panels)(wp, w, OC, C * kh * kw, 0, 0, 1);
 }
 
+/* Winograd's weights: U[o, c] = G g G^T for g = w[o, c] (3x3), in double, stored as 16
+ * matrices U_t (OC, C) packed like pack_panels' (K = C): wp[t*up(OC, PAD)*C + (o / PANEL)*PANEL*C
+ * + c*PANEL + o % PANEL] = U[o, c][t] (0 for rows OC <= o < up(OC, PAD)). 9 values read, 16
+ * written per (o, c). */
+static void NAME(pack_wino)(real *wp, const real *w, size_t OC, size_t C, int threads)
+{
+    size_t rows = up(OC, IN_CONVK_PAD), usize = rows * C;
+    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && OC * C >= IN_PARALLEL_MIN))
+    for (size_t o = 0; o < rows; ++o)
+        for (size_t c = 0; c < C; ++c) {
+            const real *g = w + (o * C + c) * 9;
+            double h[4][3], u[16] = {0};   /* h = G g (4x3), u = h G^T */
+            for (size_t j = 0; o < OC && j < 3; ++j) {
+                h[0][j] = g[j], h[3][j] = g[6 + j];
+                h[1][j] = 0.5 * ((double)g[j] + g[3 + j] + g[6 + j]);
+                h[2][j] = 0.5 * ((double)g[j] - g[3 + j] + g[6 + j]);
+            }
+            for (size_t i = 0; o < OC && i < 4; ++i) {
+                u[4 * i] = h[i][0], u[4 * i + 3] = h[i][2];
+                u[4 * i + 1] = 0.5 * (h[i][0] + h[i][1] + h[i][2]);
+                u[4 * i + 2] = 0.5 * (h[i][0] - h[i][1] + h[i][2]);
+            }
+            real *d = wp + (o / IN_CONVK_PANEL * C + c) * IN_CONVK_PANEL + o % IN_CONVK_PANEL;
+            for (size_t t = 0; t < 16; ++t) d[t * usize] = (real)u[t];
+        }
+}
+
+void NAME(convk_plan_pack_weights)(const in_convk_plan *p, real *wp, const real *w)
+{
+    if (p->wino) NAME(pack_wino)(wp, w, p->OC, p->C, 1);
+    else NAME(pack_panels)(wp, w, p->OC, p->K, 0, 0, 1);
+}
+
 size_t NAME(convk_work_size)(size_t B, size_t C, size_t H, size_t W, size_t OC, size_t kh,
                              size_t kw, size_t sh, size_t sw, size_t ph, size_t pw, int threads)
 {
@@ -160,14 +196,45 @@ static void NAME(run_gemm)(const in_convk_gemm *g, const NAME(epilogue) *e, cons
     }
 }
 
+/* Winograd's forward (see convk.h): the tasks (tile block, channel chunk) handed out one at a
+ * time as run_gemm's; U packed into work first when wp is NULL. */
+static void NAME(wino_forward)(const in_convk_plan *p, const NAME(epilogue) *e, real *base,
+                               const real *x, const real *w, const real *wp)
+{
+    const in_convk_wino *g = &p->wg;
+    NAME(wino_task_fn) task = NAME(kernels)[p->isa].wino_task;
+    if (!wp) {
+        NAME(pack_wino)(base + g->upack_at, w, p->OC, p->C, p->threads);
+        wp = base + g->upack_at;
+    }
+    size_t tasks = g->n_blocks * g->m_chunks;
+    IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
+    {
+        real *vbuf = base + g->threads_at + in_convk_thread() * g->thread_stride;
+        IN_PRAGMA(omp for schedule(dynamic, 1) nowait)
+        for (size_t q = 0; q < tasks; ++q) {
+            size_t nb = q / g->m_chunks, mi = q % g->m_chunks;
+            task(p, e, x, wp, vbuf, vbuf + g->vsize, mi * g->mc, min_size(p->OC, (mi + 1) * g->mc),
+                 nb * g->nt, min_size(g->tiles, (nb + 1) * g->nt));
+        }
+    }
+}
+
 /* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)).
  * Passes: P written once (none for an unpadded stride-1 x), y written once (read once more
- * when accumulating); col panels live in L1/L2 only. */
+ * when accumulating); col panels live in L1/L2 only. A Winograd plan reads x once a channel
+ * chunk (wino_forward), V and M living in L2 only. */
 void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *work,
                          const real *x, const real *w, const real *wp, const real *scale,
                          const real *shift, int relu, int accumulate)
 {
     real *base = in_convk_aligned(work);
+    if (p->wino) { /* the whole batch: Winograd reads x itself, no padded copy */
+        const NAME(epilogue) e = {y, y_image, p->oh * p->ow, p->ow, 1, scale, shift, relu,
+                                  accumulate};
+        NAME(wino_forward)(p, &e, base, x, w, wp);
+        return;
+    }
     if (!wp) {
         NAME(pack_panels)(base + p->fwd_wpack_at, w, p->OC, p->K, 0, 0, p->threads);
         wp = base + p->fwd_wpack_at;

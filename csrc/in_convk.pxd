@@ -10,6 +10,7 @@ cdef extern from "convk.h" nogil:
         size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow, K
         int isa, threads
         in_convk_gemm fwd
+        int wino
         size_t images, dx_images, work
     int IN_CONVK_LEVELS
     void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
@@ -21,6 +22,13 @@ cdef extern from "convk.h" nogil:
     const char *in_convk_isa_name()
     const char *in_convk_level_name(int level)
     size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw)
+    size_t in_convk_plan_packed_size(const in_convk_plan *p)
+    int IN_CONVK_WINO_OFF, IN_CONVK_WINO_AUTO, IN_CONVK_WINO_ALWAYS
+    int in_convk_set_winograd(int mode)
+    int in_convk_get_winograd()
+    const char *in_convk_winograd_name(int mode)
+    void in_convk_plan_pack_weights_f32(const in_convk_plan *p, float *wp, const float *w)
+    void in_convk_plan_pack_weights_f64(const in_convk_plan *p, double *wp, const double *w)
     void in_convk_pack_weights_f32(float *wp, const float *w, size_t OC, size_t C, size_t kh,
                                    size_t kw)
     void in_convk_pack_weights_f64(double *wp, const double *w, size_t OC, size_t C, size_t kh,
@@ -39,9 +47,9 @@ cdef extern from "convk.h" nogil:
                                size_t dy_image, const double *x, const double *w, int dx_accumulate)
 
 
-cdef inline void in_convk_pack_weights(bint f64, void *wp, const void *w, size_t OC, size_t C, size_t kh, size_t kw) noexcept nogil:
-    if f64: in_convk_pack_weights_f64(<double *>wp, <const double *>w, OC, C, kh, kw)
-    else: in_convk_pack_weights_f32(<float *>wp, <const float *>w, OC, C, kh, kw)
+cdef inline void in_convk_plan_pack_weights(bint f64, const in_convk_plan *p, void *wp, const void *w) noexcept nogil:
+    if f64: in_convk_plan_pack_weights_f64(p, <double *>wp, <const double *>w)
+    else: in_convk_plan_pack_weights_f32(p, <float *>wp, <const float *>w)
 
 
 cdef inline void in_convk_forward(bint f64, const in_convk_plan *p, void *y, size_t y_image, void *work, const void *x, const void *w, const void *wp, const void *scale, const void *shift, int relu, int accumulate) noexcept nogil:

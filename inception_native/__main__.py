@@ -67,7 +67,7 @@ def positive_number(text):
 
 def info(args):
     from ._runtime import build_info
-    from .conv import conv_isa, conv_isa_levels
+    from .conv import conv_isa, conv_isa_levels, conv_winograd
     from .threads import get_num_threads
 
     build = build_info()
@@ -79,6 +79,8 @@ def info(args):
     print(f"kernels:    {build['kernel_isa']}")
     print(f"conv:       our kernels, {conv_isa()} path (this CPU runs: "
           f"{', '.join(conv_isa_levels())}; INCEPTION_NATIVE_ISA picks a lower one)")
+    print(f"winograd:   {conv_winograd()} (3x3 stride-1 forwards by F(2x2, 3x3); "
+          f"INCEPTION_NATIVE_WINOGRAD=0 turns it off)")
     print(f"BLAS:       {blas_description()}")
 
 

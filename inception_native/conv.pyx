@@ -169,6 +169,27 @@ def set_conv_isa(name):
                      f"{', '.join(in_convk_level_name(l).decode() for l in range(IN_CONVK_LEVELS))}")
 
 
+WINOGRAD_MODES = ("off", "auto", "always")
+
+
+def conv_winograd():
+    """When our kernels run a 3x3 stride-1 forward by Winograd F(2x2, 3x3): 'auto' (where its
+    rule says it pays, csrc/convk.c in_convk_wino_pays), 'off' (never: INCEPTION_NATIVE_WINOGRAD=0
+    at start, or set_conv_winograd) or 'always' (every such convolution, for tests)."""
+    return in_convk_winograd_name(in_convk_get_winograd()).decode()
+
+
+def set_conv_winograd(mode):
+    """Set conv_winograd's mode ('off', 'auto' or 'always'); plans made before keep the
+    algorithm they were made with (and their packed weights stay valid). Returns the previous
+    mode."""
+    if mode not in WINOGRAD_MODES:
+        raise ValueError(f"mode must be one of {WINOGRAD_MODES}, got {mode!r}")
+    previous = conv_winograd()
+    in_convk_set_winograd(WINOGRAD_MODES.index(mode))
+    return previous
+
+
 def fma_peak_flops(size_t rounds, int threads):
     """Flops done by `rounds` rounds of independent float32 FMA chains on each of `threads`
     OpenMP threads, on the conv_isa path's vectors and accumulator count (csrc/peak.h): time
@@ -228,6 +249,12 @@ cdef class ConvKPlan(_Plan):
         return in_convk_level_name(self.p32.isa).decode()
 
     @property
+    def winograd(self):
+        """True when the forward runs by Winograd F(2x2, 3x3) (conv_winograd's mode when the
+        plan was made); the backward is the same either way."""
+        return bool(self.p32.wino)
+
+    @property
     def blocking(self):
         """Forward GEMM of float32: (mr, nr, kc, mc, nc)."""
         g = self.p32.fwd
@@ -246,14 +273,15 @@ cdef class ConvKPlan(_Plan):
 
     @property
     def packed_size(self):
-        """Values of the packed weights (pack)."""
-        return in_convk_packed_size(self.p32.OC, self.p32.C, self.p32.kh, self.p32.kw)
+        """Values of the packed weights (pack): 16/9 more for a Winograd plan."""
+        return in_convk_plan_packed_size(&self.p32)
 
     def pack(self, weight):
         """weight (OC, C, kh, kw) of this plan's sizes, packed for our kernels' forward: a new
         1-D array of packed_size values of weight's dtype, for conv2d_forward(..., packed=)
         for as long as weight keeps these values (frozen weights: packed once, not at every
-        call). The layout is the same on every ISA path and thread count."""
+        call). The layout is the same on every ISA path and thread count; a Winograd plan's
+        (winograd) is its own."""
         B, C, H, W, OC, kh, kw = self.sizes[:7]
         check.same_shape("weight", weight, (OC, C, kh, kw))
         cdef bint f64 = check.arrays(("weight", weight, weight.size, False))
@@ -262,11 +290,11 @@ cdef class ConvKPlan(_Plan):
         cdef void *pw = data(weight)
         cdef in_convk_plan *c = &self.p32
         with nogil:
-            in_convk_pack_weights(f64, pp, pw, c.OC, c.C, c.kh, c.kw)
+            in_convk_plan_pack_weights(f64, c, pp, pw)
         return packed
 
     def _how(self):
-        return f"isa={self.isa!r}, blocking={self.blocking}"
+        return f"isa={self.isa!r}, winograd={self.winograd}, blocking={self.blocking}"
 
 
 def _plan(sizes, threads, min_columns, block_values, algorithm):

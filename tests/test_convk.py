@@ -312,3 +312,140 @@ def test_environment_variable_picks_a_path_the_cpu_runs():
     assert path("bogus") == best  # unknown: ignored
     if "avx512" not in PATHS:
         assert path("avx512") == best  # higher than the CPU runs: ignored
+
+
+# ---- Winograd F(2x2, 3x3): the forward of 3x3 stride-1 convolutions (csrc/convk.h) ----------
+
+# (B, C, H, W, OC, padding): paddings 0-2, odd and even maps down to 1x1 (partial tiles at the
+# right and bottom), channel counts off every block, odd batch; the last needs several C
+# blocks and channel chunks
+WINO_CASES = [
+    (1, 1, 1, 1, 1, 1), (3, 3, 5, 7, 17, 2), (1, 17, 9, 8, 24, 0), (2, 24, 6, 9, 3, 1),
+    (1, 5, 2, 3, 7, 2), (3, 3, 4, 4, 5, (0, 2)), (1, 8, 31, 30, 40, 1), (1, 300, 5, 6, 13, 1),
+    (1, 24, 7, 7, 1000, 1),
+]
+
+
+@pytest.fixture
+def winograd():
+    """Winograd forced on for every 3x3 stride-1 plan made in the test, the mode restored after."""
+    previous = native.set_conv_winograd("always")
+    yield
+    native.set_conv_winograd(previous)
+
+
+def wino_make(rng, case, dtype):
+    B, C, H, W, OC, padding = case
+    return make(rng, (B, C, H, W, OC, (3, 3), 1, padding), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", WINO_CASES, ids=str)
+def test_winograd_forward_and_fused_options_match_numpy(isa, winograd, case, dtype, rng):
+    x, w, stride, padding, plan = wino_make(rng, case, dtype)
+    assert plan.winograd and plan.isa == isa
+    B, OC, oh, ow = plan.output_shape
+    scale, shift = (rng.standard_normal(OC).astype(dtype) for _ in range(2))
+    want, got = np.empty(plan.output_shape, dtype), np.empty(plan.output_shape, dtype)
+    packed = plan.pack(w)
+    for options in ({}, {"shift": shift, "relu": True}, {"scale": scale, "shift": shift}):
+        reference.conv2d_forward(x, w, None, want, stride, padding, **options)
+        native.conv2d_forward(x, w, None, got, stride, padding, plan=plan, **options)
+        assert_close(got, want, dtype)
+        again = np.empty_like(got)
+        native.conv2d_forward(x, w, None, again, stride, padding, plan=plan, packed=packed,
+                              **options)
+        np.testing.assert_array_equal(again, got)  # packed once or in the call: the same bits
+    big = rng.standard_normal((B, OC + 3, oh, ow)).astype(dtype)
+    expected = big.copy()
+    reference.conv2d_forward(x, w, None, expected[:, 2:2 + OC], stride, padding, scale=scale,
+                             shift=shift, relu=True, accumulate=True)
+    native.conv2d_forward(x, w, None, big[:, 2:2 + OC], stride, padding, plan=plan, scale=scale,
+                          shift=shift, relu=True, accumulate=True, packed=packed)
+    assert_close(big, expected, dtype)
+    np.testing.assert_array_equal(big[:, :2], expected[:, :2])
+    np.testing.assert_array_equal(big[:, 2 + OC:], expected[:, 2 + OC:])
+
+
+@pytest.mark.parametrize("case", WINO_CASES[1:4], ids=str)
+def test_winograd_plan_backward_matches_numpy(isa, winograd, case, rng):
+    """The backward of a plan whose forward is Winograd's is the direct one, unchanged."""
+    x, w, stride, padding, plan = wino_make(rng, case, np.float64)
+    assert plan.winograd
+    dy, y = (rng.standard_normal(plan.output_shape) for _ in range(2))
+    want = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0])]
+    got = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0])]
+    reference.conv2d_backward(dy, x, w, *want, stride, padding, y_relu=y)
+    native.conv2d_backward(dy, x, w, *got, stride, padding, plan=plan, y_relu=y)
+    for g, e in zip(got, want):
+        assert_close(g, e, np.float64)
+
+
+def test_winograd_float32_error_stays_near_the_direct_ones(rng):
+    """float32 error against a float64 reference, relative to max |y|: Winograd's (transforms
+    add roundings) measured against the direct path's, on GoogLeNet-like channel counts."""
+    x, w, stride, padding, _ = wino_make(rng, (2, 192, 14, 14, 64, 1), np.float32)
+    want = np.empty((2, 64, 14, 14))
+    reference.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, want, 1, 1)
+    errors = {}
+    for mode in ("off", "always"):
+        previous = native.set_conv_winograd(mode)
+        try:
+            plan = native.conv2d_plan(x.shape, w.shape, 1, 1)
+        finally:
+            native.set_conv_winograd(previous)
+        assert plan.winograd == (mode == "always")
+        got = np.empty(plan.output_shape, np.float32)
+        native.conv2d_forward(x, w, None, got, 1, 1, plan=plan)
+        errors[mode] = np.abs(got - want).max() / np.abs(want).max()
+    assert errors["always"] < 1e-5 and errors["always"] < 8 * errors["off"], errors
+
+
+def test_winograd_repeats_bit_for_bit_across_runs_and_threads(winograd, rng):
+    x, w, stride, padding, _ = wino_make(rng, (4, 32, 20, 20, 48, 1), np.float32)
+    runs = []
+    for threads in (1, 2, 2):
+        plan = native.conv2d_plan(x.shape, w.shape, stride, padding, threads=threads)
+        assert plan.winograd and plan.threads == threads
+        y = np.empty(plan.output_shape, np.float32)
+        native.conv2d_forward(x, w, None, y, stride, padding, plan=plan, relu=True)
+        runs.append(y)
+    for other in runs[1:]:
+        np.testing.assert_array_equal(runs[0], other)
+
+
+def test_winograd_rule_and_controls(rng):
+    shapes = {"googlenet 3a": ((1, 96, 28, 28), (128, 96, 3, 3), 1, 1),
+              "few channels": ((1, 3, 28, 28), (8, 3, 3, 3), 1, 1),
+              "stride 2": ((1, 96, 28, 28), (128, 96, 3, 3), 2, 1),
+              "5x5": ((1, 96, 28, 28), (128, 96, 5, 5), 1, 2)}
+    previous = native.set_conv_winograd("auto")
+    try:
+        for mode, expect in (("auto", [True, False, False, False]),
+                             ("always", [True, True, False, False]),
+                             ("off", [False] * 4)):
+            assert native.set_conv_winograd(mode) in native.WINOGRAD_MODES
+            assert native.conv_winograd() == mode
+            plans = [native.conv2d_plan(*s) for s in shapes.values()]
+            assert [p.winograd for p in plans] == expect, mode
+            for p, (x_shape, w_shape, _, _) in zip(plans, shapes.values()):
+                OC, C = w_shape[:2]  # packed weights follow the plan: U_t's 16 (OC, C) or w
+                taps = 16 if p.winograd else w_shape[2] * w_shape[3]
+                assert p.packed_size == taps * (-(-OC // 12) * 12) * C
+        with pytest.raises(ValueError, match="mode must be one of"):
+            native.set_conv_winograd("sometimes")
+    finally:
+        native.set_conv_winograd(previous)
+
+
+def test_winograd_environment_variable_and_info():
+    def run(value, code):
+        env = {k: v for k, v in os.environ.items() if k != "INCEPTION_NATIVE_WINOGRAD"}
+        if value is not None:
+            env["INCEPTION_NATIVE_WINOGRAD"] = value
+        return subprocess.run([sys.executable, *code], env=env, capture_output=True, text=True,
+                              check=True).stdout
+    mode = ["-c", "from inception_native import conv; print(conv.conv_winograd())"]
+    assert run(None, mode).strip() == "auto" and run("0", mode).strip() == "off"
+    assert run("always", mode).strip() == "always" and run("bogus", mode).strip() == "auto"
+    assert "winograd:   off" in run("0", ["-m", "inception_native", "info"])

@@ -4,7 +4,9 @@
  * against the im2col + BLAS sgemm path of csrc/conv.c (the package's previous default).
  * Medians of interleaved rounds (every configuration once per round): the machine is shared.
  *   tests/c/convk.sh bench [-r rounds] [-b 16,1] [-i avx2,portable] [-t 1,2] [-p fbxwp]
- *                          [-l layer-substring] [-B path/to/libopenblas.so]
+ *                          [-l layer-substring] [-B path/to/libopenblas.so] [-w d,w]
+ * -w: d the direct forward, w Winograd F(2x2, 3x3) forced (3x3 stride-1 layers, passes f and
+ * p; path shown as <isa>+w); the backward runs the same either way.
  * FLOPs: 2*B*OC*oh*ow*C*kh*kw per pass (the backward counts dx and dw: twice that).
  * On one thread it also counts the CPU time of the thread: flops per CPU second against the FMA
  * loop's is the efficiency without the time other processes took the core (wall time on a
@@ -43,6 +45,11 @@ static const layer layers[] = {
     {"v3.5b 5x5 48->64 @35", 48, 35, 35, 64, 5, 5, 1, 1, 2, 2},
     {"v3.6b 1x7 128->128 @17", 128, 17, 17, 128, 1, 7, 1, 1, 0, 3},
     {"v3.7b 3x3 448->384 @8", 448, 8, 8, 384, 3, 3, 1, 1, 1, 1},
+    {"v3.2a 3x3 32->32 @149 p0", 32, 149, 149, 32, 3, 3, 1, 1, 0, 0},
+    {"v3.2b 3x3 32->64 @147", 32, 147, 147, 64, 3, 3, 1, 1, 1, 1},
+    {"v3.4a 3x3 80->192 @73 p0", 80, 73, 73, 192, 3, 3, 1, 1, 0, 0},
+    {"v3.5b 3x3 64->96 @35", 64, 35, 35, 96, 3, 3, 1, 1, 1, 1},
+    {"v3.5b 3x3 96->96 @35", 96, 35, 35, 96, 3, 3, 1, 1, 1, 1},
 };
 #define NLAYERS (sizeof layers / sizeof layers[0])
 
@@ -142,6 +149,7 @@ typedef struct {
     const layer *L;
     size_t B;
     int level, threads, pass; /* level -1: the im2col + BLAS baseline; pass: see PASSES */
+    int wino;                 /* IN_CONVK_WINO_OFF or _ALWAYS */
     double t[64], cyc[64];
 } config;
 
@@ -158,6 +166,7 @@ static void run(config *c, buffers *b, int round)
     if (c->level >= 0) {
         in_convk_plan p;
         in_convk_set_isa(c->level);
+        in_convk_set_winograd(c->wino);
         in_convk_plan_init(&p, sizeof(float), B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh,
                            L->sw, L->ph, L->pw, c->threads);
         if (c->pass == 5) {
@@ -170,7 +179,7 @@ static void run(config *c, buffers *b, int round)
             t0 = now(), c0 = cycles();
             in_nchwc_forward_f32(&nc, b->y, b->x, b->wp, b->db, 1);
         } else if (c->pass == 0 || c->pass == 4) {
-            in_convk_pack_weights_f32(b->wp, b->w, L->OC, L->C, L->kh, L->kw);
+            in_convk_plan_pack_weights_f32(&p, b->wp, b->w);
             t0 = now(), c0 = cycles(); /* pass f: packing per weight update, not timed */
             in_convk_forward_f32(&p, b->y, L->OC * oh * ow, b->work, b->x, b->w,
                                  c->pass == 0 ? b->wp : 0, 0, b->db, 1, 0);
@@ -210,7 +219,7 @@ int main(int argc, char **argv)
 {
     int rounds = 5;
     const char *batches = "16,1", *isas = "avx512,avx2,portable,im2col", *threads = "1,2";
-    const char *passes = "fb", *filter = "", *blas = getenv("INCEPTION_BLAS");
+    const char *passes = "fb", *filter = "", *blas = getenv("INCEPTION_BLAS"), *winos = "d";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-r")) rounds = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-b")) batches = argv[i + 1];
@@ -219,6 +228,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-p")) passes = argv[i + 1];
         else if (!strcmp(argv[i], "-l")) filter = argv[i + 1];
         else if (!strcmp(argv[i], "-B")) blas = argv[i + 1];
+        else if (!strcmp(argv[i], "-w")) winos = argv[i + 1];
     }
     rounds = rounds < 1 ? 1 : rounds > 64 ? 64 : rounds;
     have_blas = in_list(isas, "im2col") && load_blas(blas);
@@ -251,9 +261,17 @@ int main(int argc, char **argv)
                                   : !in_convk_isa_supported(level) ||
                                         !in_list(isas, in_convk_level_name(level)))
                         continue;
-                    for (int t = 1; t <= 2; ++t)
-                        if (in_list(threads, t == 1 ? "1" : "2"))
-                            cs[n++] = (config){&layers[li], B, level, t, pass, {0}};
+                    const layer *L = &layers[li];
+                    int can_wino = level >= 0 && (pass == 0 || pass == 4) && L->kh == 3
+                                   && L->kw == 3 && L->sh == 1 && L->sw == 1;
+                    for (int wi = 0; wi < 2; ++wi) {
+                        if (!in_list(winos, wi ? "w" : "d") || (wi && !can_wino)) continue;
+                        for (int t = 1; t <= 2; ++t)
+                            if (in_list(threads, t == 1 ? "1" : "2"))
+                                cs[n++] = (config){L, B, level, t, pass,
+                                                   wi ? IN_CONVK_WINO_ALWAYS : IN_CONVK_WINO_OFF,
+                                                   {0}, {0}};
+                    }
                 }
             }
         }
@@ -265,6 +283,7 @@ int main(int argc, char **argv)
         size_t B = cs[i].B, oh = (L->H + 2 * L->ph - L->kh) / L->sh + 1;
         size_t ow = (L->W + 2 * L->pw - L->kw) / L->sw + 1, K = L->C * L->kh * L->kw;
         size_t nx = B * L->C * L->H * L->W, nw = L->OC * K, ny = B * L->OC * oh * ow;
+        in_convk_set_winograd(cs[i].wino);
         size_t wk = in_convk_work_size_f32(B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw,
                                            L->ph, L->pw, 2);
         size_t base = in_conv2d_plan(B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw,
@@ -274,7 +293,7 @@ int main(int argc, char **argv)
         mwork = wk > mwork ? wk : mwork, mwork = base > mwork ? base : mwork;
     }
     buffers b;
-    size_t sizes[] = {mx, mw, mw + 12 * 4096, my, my, mx, mw, 4096, mwork};
+    size_t sizes[] = {mx, mw, 2 * mw + 16 * 12 * 4096, my, my, mx, mw, 4096, mwork};
     float **ptrs[] = {&b.x, &b.w, &b.wp, &b.y, &b.dy, &b.dx, &b.dw, &b.db, &b.work};
     unsigned seed = 1;
     for (int i = 0; i < 9; ++i) {
@@ -295,8 +314,11 @@ int main(int argc, char **argv)
         qsort(c->cyc, (size_t)rounds, sizeof c->cyc[0], cmp_double);
         double med = c->t[rounds / 2], g = flops(c) / med / 1e9;
         double pk = peak[best][c->threads], cyc = c->cyc[rounds / 2];
+        char path[32];
+        snprintf(path, sizeof path, "%s%s", c->level < 0 ? "im2col" : in_convk_level_name(c->level),
+                 c->wino ? "+w" : "");
         printf("%-26s %3zu %-4s %-9s %2d %9.3f %8.1f %6.1f%% %6.1f%%", c->L->name, c->B,
-               (const char *[]){"fwd", "bwd", "dx", "dw", "fwd+", "nchw"}[c->pass], c->level < 0 ? "im2col" : in_convk_level_name(c->level),
+               (const char *[]){"fwd", "bwd", "dx", "dw", "fwd+", "nchw"}[c->pass], path,
                c->threads, med * 1e3, g, pk > 0 ? 100 * g / pk : 0,
                100 * (c->t[rounds - 1] - c->t[0]) / med);
         if (c->threads == 1 && cyc > 0 && peak_cycle[best] > 0)

@@ -4,7 +4,8 @@
  * dL/dw, dL/dbias with and without the ReLU mask; strides 1-3, paddings 0-3, rectangular
  * kernels, channel counts off every block size, batch 1, tiny maps. Results must repeat bit for
  * bit between runs and between 1 and 2 threads (the plan takes 2 only for convolutions of
- * 32 MFLOP or more: the last shapes below). Prints "ok" and exits 0, or lists failures.
+ * 32 MFLOP or more). Every 3x3 stride-1 shape runs twice: direct, then by Winograd
+ * F(2x2, 3x3) (forced). Prints "ok" and exits 0, or lists failures.
  *   gcc -std=c99 -O2 -fopenmp -Icsrc tests/c/test_convk.c csrc/convk.c -lm   (tests/c/convk.sh)
  */
 #include <math.h>
@@ -126,6 +127,14 @@ static const shape shapes[] = {
     {2, 9, 13, 16, 7, 3, 3, 1, 1, 0, 0},     /* 3x3 unpadded: direct, runs near the end of x */
     {2, 5, 7, 6, 4, 1, 1, 2, 2, 0, 0},       /* 1x1 stride 2: dL/dx phases no tap reaches */
     {2, 4, 9, 8, 6, 3, 5, 2, 3, 1, 2},       /* strides (2, 3): dL/dx phases of unequal size */
+    /* 3x3 stride 1 (Winograd when forced): paddings 0-2, odd and even maps, partial tiles,
+     * 1 channel, tiles of several images in one block, C blocks, several channel chunks */
+    {3, 1, 5, 7, 3, 3, 3, 1, 1, 2, 2},
+    {1, 17, 1, 1, 24, 3, 3, 1, 1, 1, 1},
+    {2, 5, 4, 9, 17, 3, 3, 1, 1, 0, 2},
+    {1, 300, 6, 5, 7, 3, 3, 1, 1, 2, 0},
+    {3, 24, 9, 8, 1000, 3, 3, 1, 1, 1, 1},
+    {1, 64, 31, 30, 40, 3, 3, 1, 1, 1, 1},
 };
 
 int main(void)
@@ -136,10 +145,17 @@ int main(void)
             printf("isa %s: not run on this CPU\n", in_convk_level_name(level));
             continue;
         }
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
-            test_shape_f32(shapes[s], 1000u + (unsigned)s);
-            test_shape_f64(shapes[s], 2000u + (unsigned)s);
+        for (int wino = IN_CONVK_WINO_OFF; wino <= IN_CONVK_WINO_ALWAYS; wino += 2) {
+            in_convk_set_winograd(wino); /* direct, then Winograd for every 3x3 stride 1 */
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
+                int is_wino = shapes[s].kh == 3 && shapes[s].kw == 3 && shapes[s].sh == 1
+                              && shapes[s].sw == 1;
+                if (wino && !is_wino) continue;
+                test_shape_f32(shapes[s], 1000u + (unsigned)s);
+                test_shape_f64(shapes[s], 2000u + (unsigned)s);
+            }
         }
+        in_convk_set_winograd(IN_CONVK_WINO_AUTO);
         printf("isa %s: %d checks so far, %d failures\n", in_convk_isa_name(), checks, failures);
         ++ran;
     }

@@ -31,9 +31,10 @@ static void NAME(compare)(const char *what, shape q, int threads, const real *go
     }
     if (!(worst <= TOL * scale)) {
         fprintf(stderr,
-                "FAIL %s %s isa=%s threads=%d shape B%zu C%zu %zux%zu OC%zu k%zux%zu s%zu,%zu "
+                "FAIL %s %s isa=%s winograd=%s threads=%d shape B%zu C%zu %zux%zu OC%zu k%zux%zu s%zu,%zu "
                 "p%zu,%zu: [%zu] got %.10g want %.10g (scale %.3g)\n",
-                what, TYPE_NAME, in_convk_isa_name(), threads, q.B, q.C, q.H, q.W, q.OC, q.kh,
+                what, TYPE_NAME, in_convk_isa_name(), in_convk_winograd_name(in_convk_get_winograd()),
+                threads, q.B, q.C, q.H, q.W, q.OC, q.kh,
                 q.kw, q.sh, q.sw, q.ph, q.pw, at, (double)got[at], want[at], scale);
         ++failures;
     }
@@ -58,11 +59,14 @@ static void NAME(test_forward)(shape q, const real *x, const real *w, real *work
     size_t Ct = q.OC + 3, nbig = q.B * Ct * ohw;
     double *xd = NAME(to_double)(x, nx), *wd = NAME(to_double)(w, nw);
     double *s = malloc(ny * sizeof(double)), *want = malloc(nbig * sizeof(double));
-    real *wp = NAME(alloc)(in_convk_packed_size(q.OC, q.C, q.kh, q.kw), 0);
+    in_convk_plan p1; /* packed weights depend on the shape only: valid for 2 threads too */
+    in_convk_plan_init(&p1, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw, q.ph,
+                       q.pw, 1);
+    real *wp = NAME(alloc)(in_convk_plan_packed_size(&p1), 0);
     real *scale = NAME(alloc)(q.OC, &seed), *shift = NAME(alloc)(q.OC, &seed);
     real *big0 = NAME(alloc)(nbig, &seed), *first = NAME(alloc)(nbig, 0);
     naive_forward(s, xd, wd, q);
-    K(convk_pack_weights)(wp, w, q.OC, q.C, q.kh, q.kw);
+    K(convk_plan_pack_weights)(&p1, wp, w);
     for (int threads = 1; threads <= 2; ++threads)
         for (int rep = 0; rep < 2; ++rep) {
             real *y = NAME(alloc)(ny, 0), *big = NAME(alloc)(nbig, 0);
