@@ -126,6 +126,8 @@ static const shape shapes[] = {
     {2, 9, 13, 16, 7, 3, 3, 1, 1, 0, 0},     /* 3x3 unpadded: direct, runs near the end of x */
     {2, 5, 7, 6, 4, 1, 1, 2, 2, 0, 0},       /* 1x1 stride 2: dL/dx phases no tap reaches */
     {2, 4, 9, 8, 6, 3, 5, 2, 3, 1, 2},       /* strides (2, 3): dL/dx phases of unequal size */
+    {3, 3, 37, 41, 64, 7, 7, 2, 2, 3, 3},    /* dL/dw: 64 channels (a part panel), 21-pixel runs */
+    {2, 7, 19, 23, 3, 3, 3, 1, 1, 1, 1},     /* dL/dw: 3 channels, pixel blocks across images */
 };
 
 int main(void)
