@@ -46,7 +46,7 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
         failed = in_max_pool2d_forward(f64, py, <int64_t *>pi, px, P, H, W, oh, ow, kh, kw, sh,
                                        sw, ph, pw)
     if failed:
-        raise MemoryError("max_pool2d_forward: no memory for its row buffers")
+        raise MemoryError("max_pool2d_forward: no memory for its row or plane buffers")
     return y
 
 
@@ -84,6 +84,8 @@ def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=N
     with nogil:
         bad = in_max_pool2d_backward_search(f64, pdx, pdy, px, py, P, H, W, oh, ow, kh, kw, sh,
                                             sw, ph, pw)
+    if bad == <size_t>-1:
+        raise MemoryError("max_pool2d_backward: no memory for its plane buffers")
     if bad:
         raise ValueError(f"y has {bad} entries that no pixel of their window in x equals: not "
                          "max_pool2d_forward's output for this x and window")
