@@ -46,7 +46,7 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
         failed = in_max_pool2d_forward(f64, py, <int64_t *>pi, px, P, H, W, oh, ow, kh, kw, sh,
                                        sw, ph, pw)
     if failed:
-        raise MemoryError("max_pool2d_forward: no memory for its row or plane buffers")
+        raise MemoryError("max_pool2d_forward: no memory for its row buffers")
     return y
 
 
