@@ -134,47 +134,56 @@ static inline void NAME(tap_range)(size_t *lo, size_t *hi, const size_t *valid, 
     *hi = *hi < c0 + n ? *hi : c0 + n;
 }
 
-/* The search for each window's first maximum works on a copy of the plane in which every tap
- * of every output is one run: D, x padded with NaN (which equals nothing) and split by row
- * phase py = (iy + ph) % sh and column phase px = (ix + pw) % sw, Hq = oh + (kh-1)/sh rows of
- * Wq = ow + (kw-1)/sw values a phase:
- *     D[((py*sw + px)*Hq + ry)*Wq + cx] = x[ry*sh + py - ph, cx*sw + px - pw]   (NaN outside x)
- * so tap (i, j) of output (oy, ox) is D[at(i, j) + oy*Wq + ox], at(i, j) = ((i % sh)*sw +
- * j % sw)*Hq*Wq + (i / sh)*Wq + j / sw: a run over the outputs of a grid of row stride Wq
- * (columns ow .. Wq - 1 are lanes no one reads). One buffer a thread: D (and Wq values of slack
- * past it for those lanes), y in the grid (t), the tap numbers of the grid (tap). */
+/* The search for each window's first maximum works, IN_POOL_CHUNK outputs at a time (R output
+ * rows, from r0), on a copy of the input rows they read in which every tap of every output is
+ * one run: D, x padded with NaN (which equals nothing) and split by row phase py = (iy + ph) %
+ * sh and column phase px = (ix + pw) % sw, Rq = R + (kh-1)/sh rows of Wq = ow + (kw-1)/sw
+ * values a phase:
+ *     D[((py*sw + px)*Rq + ry)*Wq + cx] = x[(r0 + ry)*sh + py - ph, cx*sw + px - pw]   (NaN outside x)
+ * so tap (i, j) of output (r0 + oy, ox) is D[at(i, j) + oy*Wq + ox], at(i, j) = ((i % sh)*sw +
+ * j % sw)*Rq*Wq + (i / sh)*Wq + j / sw: a run over the chunk's outputs in a grid of row stride
+ * Wq (columns ow .. Wq - 1 are lanes no one reads). One buffer a thread: D (and Wq values of
+ * slack past it for those lanes), y in the grid (t), the tap numbers of the grid (tap); a chunk's
+ * stay in L1. */
 typedef struct {
     real *D, *t;
     int32_t *tap;
-    size_t Hq, Wq;
+    size_t R, Rq, Wq;
 } NAME(search);
 
 /* The buffers for geometry g, or D NULL when there is no memory */
 static NAME(search) NAME(search_alloc)(in_pool_geometry g)
 {
     NAME(search) s;
-    s.Hq = g.oh + (g.kh - 1) / g.sh, s.Wq = g.ow + (g.kw - 1) / g.sw;
-    size_t nD = g.sh * g.sw * s.Hq * s.Wq + s.Wq, n = g.oh * s.Wq;
+    s.Wq = g.ow + (g.kw - 1) / g.sw;
+    s.R = s.Wq < IN_POOL_CHUNK ? IN_POOL_CHUNK / s.Wq : 1;
+    s.R = s.R < g.oh ? s.R : g.oh;
+    s.Rq = s.R + (g.kh - 1) / g.sh;
+    size_t nD = g.sh * g.sw * s.Rq * s.Wq + s.Wq, n = s.R * s.Wq;
     s.D = malloc((nD + n) * sizeof(real) + n * sizeof(int32_t));
     s.t = s.D ? s.D + nD : NULL;
     s.tap = s.D ? (int32_t *)(s.t + n) : NULL;
     return s;
 }
 
-/* D of plane xp (see above), one phase row at a time; the slack NaN too */
-IN_HOT static void NAME(search_plane)(const NAME(search) *s, const real *xp, in_pool_geometry g)
+/* D of the chunk from output row r0 of plane xp (see above), one phase row at a time; the
+ * slack NaN too */
+IN_HOT static void NAME(search_rows)(const NAME(search) *s, const real *xp, in_pool_geometry g,
+                                     size_t r0)
 {
     real *d = s->D;
     for (size_t py = 0; py < g.sh; ++py)
         for (size_t px = 0; px < g.sw; ++px) {
             size_t lo, hi; /* the columns cx whose pixel lies in x */
             in_valid_range(&lo, &hi, (ptrdiff_t)px - (ptrdiff_t)g.pw, g.sw, g.W, s->Wq);
-            for (size_t ry = 0; ry < s->Hq; ++ry, d += s->Wq) {
-                ptrdiff_t iy = (ptrdiff_t)(ry * g.sh + py) - (ptrdiff_t)g.ph;
+            for (size_t ry = 0; ry < s->Rq; ++ry, d += s->Wq) {
+                ptrdiff_t iy = (ptrdiff_t)((r0 + ry) * g.sh + py) - (ptrdiff_t)g.ph;
                 size_t a = iy >= 0 && iy < (ptrdiff_t)g.H ? lo : s->Wq, b = a < hi ? hi : a;
                 size_t at = (size_t)(iy < 0 ? 0 : iy) * g.W + px - g.pw; /* + cx*sw, cx >= lo */
                 for (size_t cx = 0; cx < a; ++cx) d[cx] = (real)NAN;
-                if (g.sw == 2) /* GoogLeNet's: its own loop, which the compiler vectorises */
+                if (g.sw == 1) /* strides 1 and 2 (GoogLeNet's): their own loops, vectorised */
+                    memcpy(d + a, xp + at + a, (b - a) * sizeof(real));
+                else if (g.sw == 2)
                     for (size_t cx = a; cx < b; ++cx) d[cx] = xp[at + cx * 2];
                 else
                     for (size_t cx = a; cx < b; ++cx) d[cx] = xp[at + cx * g.sw];
@@ -186,45 +195,52 @@ IN_HOT static void NAME(search_plane)(const NAME(search) *s, const real *xp, in_
 
 /* pos[oy*ow + ox] = the plane index iy*W + ix of the first pixel of window (oy, ox), in the
  * window's row-major order, equal to its maximum yp[oy*ow + ox] (a NaN to a NaN); -1 when none
- * is (yp is not this plane's maximum). Lanes across all of the plane's outputs, tap by tap
- * backwards (match_tap: the match that stays is the first), tap number (i << shift) | j; NaN
- * maxima, which equal nothing there, searched again one by one (first_maximum). With y from
- * max_plane, pos is the argmax of the scan "the first larger pixel or the first NaN takes".
- * Reads x and y once (into D and t). */
+ * is (yp is not this plane's maximum). A chunk of R output rows at a time, its lanes across all
+ * of the chunk's outputs, tap by tap backwards (match_tap: the match that stays is the first),
+ * tap number (i << shift) | j; NaN maxima, which equal nothing there, searched again one by one
+ * (first_maximum). One read of x and y; with y from max_plane, pos is the argmax of the scan
+ * "the first larger pixel or the first NaN takes". */
 IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yp, const real *xp,
                                       const NAME(search) *s, in_pool_geometry g)
 {
-    size_t Wq = s->Wq, n = g.oh * Wq, plane = s->Hq * Wq;
     unsigned shift = 0; /* the checks keep kh << shift below 2^31 */
     while (((size_t)1 << shift) < g.kw) ++shift;
-    NAME(search_plane)(s, xp, g);
-    for (size_t oy = 0; oy < g.oh; ++oy) {
-        real *t = s->t + oy * Wq;
-        memcpy(t, yp + oy * g.ow, g.ow * sizeof(real));
-        for (size_t ox = g.ow; ox < Wq; ++ox) t[ox] = (real)NAN;
-    }
-    for (size_t q = 0; q < n; ++q) s->tap[q] = -1;
-    for (size_t i = g.kh; i-- > 0;)
-        for (size_t j = g.kw; j-- > 0;) {
-            const real *v = s->D + ((i % g.sh) * g.sw + j % g.sw) * plane + i / g.sh * Wq + j / g.sw;
-            NAME(match_tap)(s->tap, s->t, v, (int32_t)((i << shift) | j), 1, n);
-        }
-    /* pixel (oy*sh + i - ph, ox*sw + j - pw) of tap (i, j), vectorised over ox; then the
-     * windows without a match (tap -1) one by one */
     int64_t W = (int64_t)g.W, mask = ((int64_t)1 << shift) - 1;
-    for (size_t oy = 0; oy < g.oh; ++oy) {
-        const int32_t *tap = s->tap + oy * Wq;
-        int64_t *row = pos + oy * g.ow, at = ((int64_t)(oy * g.sh) - (int64_t)g.ph) * W - (int64_t)g.pw;
-        for (size_t ox = 0; ox < g.ow; ++ox)
-            row[ox] = at + (int64_t)(ox * g.sw) + (tap[ox] >> shift) * W + (tap[ox] & mask);
-        for (size_t ox = 0; ox < g.ow; ++ox) {
-            size_t y0, y1;
-            if (tap[ox] >= 0) continue;
-            NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
-            row[ox] = NAME(first_maximum)(yp[oy * g.ow + ox], xp, g, y0, y1, ox);
+    for (size_t r0 = 0; r0 < g.oh; r0 += s->R) {
+        size_t Wq = s->Wq, rows = g.oh - r0 < s->R ? g.oh - r0 : s->R, n = rows * Wq;
+        NAME(search_rows)(s, xp, g, r0);
+        for (size_t oy = 0; oy < rows; ++oy) {
+            real *t = s->t + oy * Wq;
+            memcpy(t, yp + (r0 + oy) * g.ow, g.ow * sizeof(real));
+            for (size_t ox = g.ow; ox < Wq; ++ox) t[ox] = (real)NAN;
+        }
+        for (size_t q = 0; q < n; ++q) s->tap[q] = -1;
+        for (size_t i = g.kh; i-- > 0;)
+            for (size_t j = g.kw; j-- > 0;) {
+                const real *v = s->D + ((i % g.sh) * g.sw + j % g.sw) * s->Rq * Wq + i / g.sh * Wq
+                                + j / g.sw;
+                NAME(match_tap)(s->tap, s->t, v, (int32_t)((i << shift) | j), 1, n);
+            }
+        /* pixel (oy*sh + i - ph, ox*sw + j - pw) of tap (i, j), vectorised over ox; then the
+         * windows without a match (tap -1) one by one */
+        for (size_t oy = r0; oy < r0 + rows; ++oy) {
+            const int32_t *tap = s->tap + (oy - r0) * Wq;
+            int64_t *row = pos + oy * g.ow, at = ((int64_t)(oy * g.sh) - (int64_t)g.ph) * W - (int64_t)g.pw;
+            int32_t any = 0; /* < 0 when some window has no match */
+            for (size_t ox = 0; ox < g.ow; ++ox) {
+                row[ox] = at + (int64_t)(ox * g.sw) + (tap[ox] >> shift) * W + (tap[ox] & mask);
+                any |= tap[ox];
+            }
+            for (size_t ox = 0; any < 0 && ox < g.ow; ++ox) {
+                size_t y0, y1;
+                if (tap[ox] >= 0) continue;
+                NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+                row[ox] = NAME(first_maximum)(yp[oy * g.ow + ox], xp, g, y0, y1, ox);
+            }
         }
     }
 }
+
 
 /* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
  * row (for kernels up to IN_POOL_KERNEL_COLUMNS wide); returns valid, or NULL for a wider one. */
