@@ -237,6 +237,15 @@ KERNEL static inline void F(transpose)(vec *r)
 #endif
     IN_STAGE_(1)
 }
+#undef IN_STAGE_
+#undef IN_LO_
+#undef IN_HI_
+#undef IN_LANE_LIST_
+#undef IN_L16_
+#undef IN_L8_
+#undef IN_L4_
+#undef IN_L2_
+#undef IN_LANES_PP_
 
 /* LANES pixels of a panel of dY: t[l*PANEL + i] = dY[row i, pixel l] for i < PANEL (0 for rows
  * i >= n), rows ohw apart from d (and mask). Rows LANES at a time, each loaded whole (row
@@ -326,16 +335,6 @@ KERNEL static void F(pack_cols_t)(real *bbuf, const real *src, const size_t *tap
         }
     }
 }
-
-#undef IN_STAGE_
-#undef IN_LO_
-#undef IN_HI_
-#undef IN_LANE_LIST_
-#undef IN_L16_
-#undef IN_L8_
-#undef IN_L4_
-#undef IN_L2_
-#undef IN_LANES_PP_
 
 /* dL/dw for channels [m0, m1) and taps [t0, t1), one task:
  *     dw[o, r] = sum over pixel blocks n (in order) of sum_{k in n} dY[o, k] col[r, k]
