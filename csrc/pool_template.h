@@ -179,9 +179,9 @@ IN_HOT static void NAME(search_rows)(const NAME(search) *s, const real *xp, in_p
             for (size_t ry = 0; ry < s->Rq; ++ry, d += s->Wq) {
                 ptrdiff_t iy = (ptrdiff_t)((r0 + ry) * g.sh + py) - (ptrdiff_t)g.ph;
                 size_t a = iy >= 0 && iy < (ptrdiff_t)g.H ? lo : s->Wq, b = a < hi ? hi : a;
-                size_t at = (size_t)(iy < 0 ? 0 : iy) * g.W + px - g.pw; /* + cx*sw, cx >= lo */
+                size_t at = (size_t)(iy < 0 ? 0 : iy) * g.W + px - g.pw; /* + cx*sw, cx >= a */
                 for (size_t cx = 0; cx < a; ++cx) d[cx] = (real)NAN;
-                if (g.sw == 1) /* strides 1 and 2 (GoogLeNet's): their own loops, vectorised */
+                if (g.sw == 1 && a < b) /* strides 1 and 2 (GoogLeNet's): their own loops */
                     memcpy(d + a, xp + at + a, (b - a) * sizeof(real));
                 else if (g.sw == 2)
                     for (size_t cx = a; cx < b; ++cx) d[cx] = xp[at + cx * 2];
@@ -240,7 +240,6 @@ IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yp, const real *
         }
     }
 }
-
 
 /* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
  * row (for kernels up to IN_POOL_KERNEL_COLUMNS wide); returns valid, or NULL for a wider one. */
