@@ -194,9 +194,90 @@ KERNEL static void F(plane_dy_sum)(double *acc, double *tail, const real *d, con
     for (; q < n; ++q) *tail += mask && !(mask[q] > 0) ? 0 : (double)d[q];
 }
 
+/* r[i][c] <- r[c][i] for i, c < LANES: a LANES x LANES block transposed in place, in log2(LANES)
+ * stages of constant two-vector shuffles; stage b swaps bit b of the row with bit b of the
+ * column (rows i and i + b, i & b == 0, trade their off-diagonal b-wide blocks):
+ *     r'[i][c] = c & b ? r[i + b][c - b] : r[i][c],  r'[i + b][c] = c & b ? r[i + b][c] : r[i][c + b]
+ * On AVX2 float: vperm2f128 (b = 4), vshufps (b = 2), and two uops for b = 1. The lane lists
+ * are spelled out (a shuffle's mask must be a constant), for the lane counts of the levels. */
+#define IN_LANES_PP_ (VBYTES / (IN_DOUBLE ? 8 : 4))
+#define IN_L2_(f, b) f(0, b), f(1, b)
+#define IN_L4_(f, b) IN_L2_(f, b), f(2, b), f(3, b)
+#define IN_L8_(f, b) IN_L4_(f, b), f(4, b), f(5, b), f(6, b), f(7, b)
+#define IN_L16_(f, b) IN_L8_(f, b), f(8, b), f(9, b), f(10, b), f(11, b), f(12, b), f(13, b), \
+                      f(14, b), f(15, b)
+#if IN_LANES_PP_ == 2
+#define IN_LANE_LIST_ IN_L2_
+#elif IN_LANES_PP_ == 4
+#define IN_LANE_LIST_ IN_L4_
+#elif IN_LANES_PP_ == 8
+#define IN_LANE_LIST_ IN_L8_
+#else
+#define IN_LANE_LIST_ IN_L16_
+#endif
+#define IN_LO_(c, b) ((c) & (b) ? (c) - (b) + IN_LANES_PP_ : (c))
+#define IN_HI_(c, b) ((c) & (b) ? (c) + IN_LANES_PP_ : (c) + (b))
+#define IN_STAGE_(b)                                                                           \
+    for (size_t i = 0; i < LANES; ++i)                                                         \
+        if (!(i & (b))) {                                                                      \
+            vec lo = __builtin_shuffle(r[i], r[i + (b)], (ivec){IN_LANE_LIST_(IN_LO_, b)});     \
+            r[i + (b)] = __builtin_shuffle(r[i], r[i + (b)], (ivec){IN_LANE_LIST_(IN_HI_, b)}); \
+            r[i] = lo;                                                                         \
+        }
+KERNEL static inline void F(transpose)(vec *r)
+{
+#if IN_LANES_PP_ > 8
+    IN_STAGE_(8)
+#endif
+#if IN_LANES_PP_ > 4
+    IN_STAGE_(4)
+#endif
+#if IN_LANES_PP_ > 2
+    IN_STAGE_(2)
+#endif
+    IN_STAGE_(1)
+}
+#undef IN_STAGE_
+#undef IN_LO_
+#undef IN_HI_
+#undef IN_LANE_LIST_
+#undef IN_L16_
+#undef IN_L8_
+#undef IN_L4_
+#undef IN_L2_
+#undef IN_LANES_PP_
+
+/* LANES pixels of a panel of dY: t[l*PANEL + i] = dY[row i, pixel l] for i < PANEL (0 for rows
+ * i >= n), rows ohw apart from d (and mask). Rows LANES at a time, each loaded whole (row
+ * min(i, n - 1), zeroed past n: loops of constant length, so r stays in registers), then
+ * transposed, each pixel's values stored together. */
+KERNEL static inline void F(pack_dy_block)(real *t, const real *d, const real *mask, size_t ohw,
+                                           size_t n)
+{
+#pragma GCC unroll 4
+    for (size_t i1 = 0; i1 < IN_CONVK_PANEL; i1 += LANES) {
+        vec r[LANES];
+#pragma GCC unroll 16
+        for (size_t i = 0; i < LANES; ++i) {
+            size_t row = min_size(i1 + i, n - 1) * ohw;
+            ivec keep = (ivec){0} - (i1 + i < n);
+            vec m;
+            memcpy(&r[i], d + row, sizeof r[i]);
+            if (mask) memcpy(&m, mask + row, sizeof m), keep &= (ivec)(m > 0);
+            r[i] = (vec)((ivec)r[i] & keep);
+        }
+        F(transpose)(r);
+#pragma GCC unroll 16
+        for (size_t l = 0; l < LANES; ++l)
+            memcpy(t + l * IN_CONVK_PANEL + i1, &r[l], min_size(LANES, IN_CONVK_PANEL - i1) * sizeof(real));
+    }
+}
+
 /* dY packed as the microkernel's A for channels [m0, m1) and the pixel block of segments sg
  * (cnt pixels): abuf[(i / PANEL)*PANEL*cnt + k*PANEL + i % PANEL] = dY[m0 + i, pixel k] (dy
- * where mask > 0, or everywhere when mask is NULL), 0 for rows m1 - m0 <= i < rows. */
+ * where mask > 0, or everywhere when mask is NULL), 0 for rows m1 - m0 <= i < rows. LANES
+ * pixels at a time (pack_dy_block); a segment's last block ends at its end (it may overlap the
+ * one before: the same values twice); one by one below LANES pixels. */
 KERNEL static void F(pack_dy_t)(real *abuf, size_t cnt, const real *dy, const real *mask,
                                 size_t ohw, size_t m0, size_t m1, size_t rows,
                                 const in_convk_run *sg, size_t nseg)
@@ -205,32 +286,54 @@ KERNEL static void F(pack_dy_t)(real *abuf, size_t cnt, const real *dy, const re
         real *d = abuf + i0 * cnt;
         size_t n = m1 - m0 > i0 ? min_size(IN_CONVK_PANEL, m1 - m0 - i0) : 0;
         if (n < IN_CONVK_PANEL) memset(d, 0, IN_CONVK_PANEL * cnt * sizeof(real));
-        for (size_t i = 0; i < n; ++i) {
-            size_t at = (m0 + i0 + i) * ohw;
-            for (size_t k = 0; k < nseg; ++k) {
-                const real *s = dy + sg[k].src + at, *m = mask ? mask + sg[k].src + at : 0;
-                real *t = d + sg[k].dst * IN_CONVK_PANEL + i;
-                for (size_t q = 0; q < sg[k].len; ++q) {
-                    real v = s[q]; /* both loads unconditional: a select, not a branch */
-                    t[q * IN_CONVK_PANEL] = m && !(m[q] > 0) ? 0 : v;
+        for (size_t k = 0; n && k < nseg; ++k) {
+            size_t len = sg[k].len, at = sg[k].src + (m0 + i0) * ohw;
+            real *t = d + sg[k].dst * IN_CONVK_PANEL;
+            for (size_t q = 0; len < LANES && q < len; ++q)
+                for (size_t i = 0; i < n; ++i) {
+                    real v = dy[at + i * ohw + q]; /* both loads unconditional: a select */
+                    t[q * IN_CONVK_PANEL + i] = mask && !(mask[at + i * ohw + q] > 0) ? 0 : v;
                 }
+            for (size_t q = 0, more = len >= LANES; more; q += LANES) {
+                if (q + LANES >= len) q = len - LANES, more = 0;
+                F(pack_dy_block)(t + q * IN_CONVK_PANEL, dy + at + q, mask ? mask + at + q : 0,
+                                 ohw, n);
             }
         }
     }
 }
 
-/* col^T packed as the microkernel's B panel for taps tap[0..ntaps) (ntaps <= NR) and the pixel
- * block of runs rs (cnt pixels): bbuf[k*NR + t] = col[tap t, pixel k], 0 for t >= ntaps. */
-KERNEL static void F(pack_cols_t)(real *bbuf, size_t cnt, const real *src, const size_t *tap,
-                                  size_t ntaps, const in_convk_run *rs, size_t nruns)
+/* col^T packed as the microkernel's B panel for taps tap[0..ntaps) (0 < ntaps <= NR) and the
+ * pixel block of runs rs: bbuf[k*NR + t] = col[tap t, pixel k], 0 for t >= ntaps. LANES taps x
+ * LANES pixels at a time: each tap's LANES pixels loaded (tap min(t, ntaps - 1), zeroed past
+ * ntaps), transposed, stored as LANES rows of the panel; a run's last block ends at its end
+ * (it may overlap the one before); one by one below LANES pixels. */
+KERNEL static void F(pack_cols_t)(real *bbuf, const real *src, const size_t *tap, size_t ntaps,
+                                  const in_convk_run *rs, size_t nruns)
 {
-    if (ntaps < NR) memset(bbuf, 0, cnt * NR * sizeof(real));
-    for (size_t t = 0; t < ntaps; ++t)
-        for (size_t k = 0; k < nruns; ++k) {
-            const real *s = src + rs[k].src + tap[t];
-            real *d = bbuf + rs[k].dst * NR + t;
-            for (size_t q = 0; q < rs[k].len; ++q) d[q * NR] = s[q];
+    for (size_t k = 0; k < nruns; ++k) {
+        const real *s = src + rs[k].src;
+        real *d = bbuf + rs[k].dst * NR;
+        size_t len = rs[k].len;
+        for (size_t q = 0; len < LANES && q < len; ++q)
+            for (size_t t = 0; t < NR; ++t) d[q * NR + t] = t < ntaps ? s[tap[t] + q] : 0;
+        for (size_t q = 0, more = len >= LANES; more; q += LANES) {
+            if (q + LANES >= len) q = len - LANES, more = 0;
+#pragma GCC unroll 4
+            for (size_t t0 = 0; t0 < NR; t0 += LANES) {
+                vec r[LANES];
+#pragma GCC unroll 16
+                for (size_t t = 0; t < LANES; ++t) {
+                    memcpy(&r[t], s + tap[min_size(t0 + t, ntaps - 1)] + q, sizeof r[t]);
+                    r[t] = (vec)((ivec)r[t] & ((ivec){0} - (t0 + t < ntaps)));
+                }
+                F(transpose)(r);
+#pragma GCC unroll 16
+                for (size_t l = 0; l < LANES; ++l)
+                    memcpy(d + (q + l) * NR + t0, &r[l], sizeof r[l]);
+            }
         }
+    }
 }
 
 /* dL/dw for channels [m0, m1) and taps [t0, t1), one task of one pass (g: its images):
@@ -255,7 +358,7 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, re
         for (size_t jp = 0; jp < panels; ++jp) {
             size_t r0 = t0 + jp * NR, r1 = min_size(t1, r0 + NR);
             in_convk_taps(tap, g, r0, r1);
-            F(pack_cols_t)(bbuf, cnt, src, tap, r1 - r0, rs, nruns);
+            F(pack_cols_t)(bbuf, src, tap, r1 - r0, rs, nruns);
             for (size_t i = 0; i < rows; i += MR) {
                 real *cp = cpart + i * ld + jp * NR;
                 F(ukr)(cnt, abuf + i * cnt, IN_CONVK_PANEL * cnt, bbuf, first && !n0 ? 0 : cp,

@@ -134,39 +134,110 @@ static inline void NAME(tap_range)(size_t *lo, size_t *hi, const size_t *valid, 
     *hi = *hi < c0 + n ? *hi : c0 + n;
 }
 
-/* pos[k] = the plane index iy*W + ix of the first pixel, in the window's row-major order, equal
- * to yrow[c0 + k] (a NaN to a NaN), for output columns [c0, c0 + n) of an output row whose
- * windows cover rows [y0, y1); -1 when none is (yrow is not this plane's maximum). Lanes run
- * across output columns, window tap by window tap; with y from max_plane, pos is the argmax
- * of the scan "the first larger pixel or the first NaN takes". */
-IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yrow, const real *xp,
-                                      in_pool_geometry g, size_t y0, size_t y1,
-                                      const size_t *valid, size_t c0, size_t n)
+/* The search for each window's first maximum works, IN_POOL_CHUNK outputs at a time (R output
+ * rows, from r0), on a copy of the input rows they read in which every tap of every output is
+ * one run: D, x padded with NaN (which equals nothing) and split by row phase py = (iy + ph) %
+ * sh and column phase px = (ix + pw) % sw, Rq = R + (kh-1)/sh rows of Wq = ow + (kw-1)/sw
+ * values a phase:
+ *     D[((py*sw + px)*Rq + ry)*Wq + cx] = x[(r0 + ry)*sh + py - ph, cx*sw + px - pw]   (NaN outside x)
+ * so tap (i, j) of output (r0 + oy, ox) is D[at(i, j) + oy*Wq + ox], at(i, j) = ((i % sh)*sw +
+ * j % sw)*Rq*Wq + (i / sh)*Wq + j / sw: a run over the chunk's outputs in a grid of row stride
+ * Wq (columns ow .. Wq - 1 are lanes no one reads). One buffer a thread: D (and Wq values of
+ * slack past it for those lanes), y in the grid (t), the tap numbers of the grid (tap); a chunk's
+ * stay in L1. */
+typedef struct {
+    real *D, *t;
+    int32_t *tap;
+    size_t R, Rq, Wq;
+} NAME(search);
+
+/* The buffers for geometry g, or D NULL when there is no memory */
+static NAME(search) NAME(search_alloc)(in_pool_geometry g)
 {
-    /* tap numbers (window row << shift) | kernel column, -1 for none; the checks keep
-     * kh << shift below 2^31 */
-    int32_t tap[IN_POOL_LANES];
-    unsigned shift = 0;
-    while (((size_t)1 << shift) < g.kw) ++shift;
-    for (size_t k = 0; k < n; ++k) tap[k] = -1;
-    for (size_t iy = y1; iy-- > y0;) {
-        const real *row = xp + iy * g.W;
-        for (size_t j = g.kw; j-- > 0;) {
-            ptrdiff_t off = (ptrdiff_t)j - (ptrdiff_t)g.pw;
-            size_t lo, hi;
-            NAME(tap_range)(&lo, &hi, valid, j, off, g.sw, g.W, g.ow, c0, n);
-            if (lo >= hi) continue;
-            const real *v = row + (size_t)((ptrdiff_t)(lo * g.sw) + off), *t = yrow + lo;
-            int32_t number = (int32_t)(((iy - y0) << shift) | j), *at = tap + (lo - c0);
-            if (g.sw == 1) NAME(match_tap)(at, t, v, number, 1, hi - lo);
-            else if (g.sw == 2) NAME(match_tap)(at, t, v, number, 2, hi - lo);
-            else NAME(match_tap)(at, t, v, number, g.sw, hi - lo);
+    NAME(search) s;
+    s.Wq = g.ow + (g.kw - 1) / g.sw;
+    s.R = s.Wq < IN_POOL_CHUNK ? IN_POOL_CHUNK / s.Wq : 1;
+    s.R = s.R < g.oh ? s.R : g.oh;
+    s.Rq = s.R + (g.kh - 1) / g.sh;
+    size_t nD = g.sh * g.sw * s.Rq * s.Wq + s.Wq, n = s.R * s.Wq;
+    s.D = malloc((nD + n) * sizeof(real) + n * sizeof(int32_t));
+    s.t = s.D ? s.D + nD : NULL;
+    s.tap = s.D ? (int32_t *)(s.t + n) : NULL;
+    return s;
+}
+
+/* D of the chunk from output row r0 of plane xp (see above), one phase row at a time; the
+ * slack NaN too */
+IN_HOT static void NAME(search_rows)(const NAME(search) *s, const real *xp, in_pool_geometry g,
+                                     size_t r0)
+{
+    real *d = s->D;
+    for (size_t py = 0; py < g.sh; ++py)
+        for (size_t px = 0; px < g.sw; ++px) {
+            size_t lo, hi; /* the columns cx whose pixel lies in x */
+            in_valid_range(&lo, &hi, (ptrdiff_t)px - (ptrdiff_t)g.pw, g.sw, g.W, s->Wq);
+            for (size_t ry = 0; ry < s->Rq; ++ry, d += s->Wq) {
+                ptrdiff_t iy = (ptrdiff_t)((r0 + ry) * g.sh + py) - (ptrdiff_t)g.ph;
+                size_t a = iy >= 0 && iy < (ptrdiff_t)g.H ? lo : s->Wq, b = a < hi ? hi : a;
+                size_t at = (size_t)(iy < 0 ? 0 : iy) * g.W + px - g.pw; /* + cx*sw, cx >= a */
+                for (size_t cx = 0; cx < a; ++cx) d[cx] = (real)NAN;
+                if (g.sw == 1 && a < b) /* strides 1 and 2 (GoogLeNet's): their own loops */
+                    memcpy(d + a, xp + at + a, (b - a) * sizeof(real));
+                else if (g.sw == 2)
+                    for (size_t cx = a; cx < b; ++cx) d[cx] = xp[at + cx * 2];
+                else
+                    for (size_t cx = a; cx < b; ++cx) d[cx] = xp[at + cx * g.sw];
+                for (size_t cx = b; cx < s->Wq; ++cx) d[cx] = (real)NAN;
+            }
         }
-    }
-    for (size_t k = 0; k < n; ++k) {
-        size_t r = (size_t)tap[k] >> shift, j = (size_t)tap[k] & (((size_t)1 << shift) - 1);
-        pos[k] = tap[k] < 0 ? NAME(first_maximum)(yrow[c0 + k], xp, g, y0, y1, c0 + k)
-                            : (int64_t)((y0 + r) * g.W + (c0 + k) * g.sw + j - g.pw);
+    for (size_t cx = 0; cx < s->Wq; ++cx) d[cx] = (real)NAN;
+}
+
+/* pos[oy*ow + ox] = the plane index iy*W + ix of the first pixel of window (oy, ox), in the
+ * window's row-major order, equal to its maximum yp[oy*ow + ox] (a NaN to a NaN); -1 when none
+ * is (yp is not this plane's maximum). A chunk of R output rows at a time, its lanes across all
+ * of the chunk's outputs, tap by tap backwards (match_tap: the match that stays is the first),
+ * tap number (i << shift) | j; NaN maxima, which equal nothing there, searched again one by one
+ * (first_maximum). One read of x and y; with y from max_plane, pos is the argmax of the scan
+ * "the first larger pixel or the first NaN takes". */
+IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yp, const real *xp,
+                                      const NAME(search) *s, in_pool_geometry g)
+{
+    unsigned shift = 0; /* the checks keep kh << shift below 2^31 */
+    while (((size_t)1 << shift) < g.kw) ++shift;
+    int64_t W = (int64_t)g.W, mask = ((int64_t)1 << shift) - 1;
+    for (size_t r0 = 0; r0 < g.oh; r0 += s->R) {
+        size_t Wq = s->Wq, rows = g.oh - r0 < s->R ? g.oh - r0 : s->R, n = rows * Wq;
+        NAME(search_rows)(s, xp, g, r0);
+        for (size_t oy = 0; oy < rows; ++oy) {
+            real *t = s->t + oy * Wq;
+            memcpy(t, yp + (r0 + oy) * g.ow, g.ow * sizeof(real));
+            for (size_t ox = g.ow; ox < Wq; ++ox) t[ox] = (real)NAN;
+        }
+        for (size_t q = 0; q < n; ++q) s->tap[q] = -1;
+        for (size_t i = g.kh; i-- > 0;)
+            for (size_t j = g.kw; j-- > 0;) {
+                const real *v = s->D + ((i % g.sh) * g.sw + j % g.sw) * s->Rq * Wq + i / g.sh * Wq
+                                + j / g.sw;
+                NAME(match_tap)(s->tap, s->t, v, (int32_t)((i << shift) | j), 1, n);
+            }
+        /* pixel (oy*sh + i - ph, ox*sw + j - pw) of tap (i, j), vectorised over ox; then the
+         * windows without a match (tap -1) one by one */
+        for (size_t oy = r0; oy < r0 + rows; ++oy) {
+            const int32_t *tap = s->tap + (oy - r0) * Wq;
+            int64_t *row = pos + oy * g.ow, at = ((int64_t)(oy * g.sh) - (int64_t)g.ph) * W - (int64_t)g.pw;
+            int32_t any = 0; /* < 0 when some window has no match */
+            for (size_t ox = 0; ox < g.ow; ++ox) {
+                row[ox] = at + (int64_t)(ox * g.sw) + (tap[ox] >> shift) * W + (tap[ox] & mask);
+                any |= tap[ox];
+            }
+            for (size_t ox = 0; any < 0 && ox < g.ow; ++ox) {
+                size_t y0, y1;
+                if (tap[ox] >= 0) continue;
+                NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+                row[ox] = NAME(first_maximum)(yp[oy * g.ow + ox], xp, g, y0, y1, ox);
+            }
+        }
     }
 }
 
@@ -343,41 +414,6 @@ IN_HOT static void NAME(avg_plane_same)(real *y, const real *xp, double *b, doub
     }
 }
 
-/* first_maxima for the output rows [r0, r1) of a same-size plane (at most IN_POOL_CHUNK
- * outputs), its lanes across all of them: pos[q] for output q = (oy - r0)*W + ox. Tap (i, j)
- * of output q is the plane's pixel (q + r0*W) + (i - ph)*W + j - pw, numbered i*W + j (the
- * caller checks kh*W < 2^31); at the edge columns that pixel belongs to the neighbouring row,
- * so their windows are searched again one by one (first_maximum), as are NaN maxima. */
-IN_HOT static void NAME(first_maxima_same)(int64_t *pos, const real *y, const real *xp,
-                                           in_pool_geometry g, size_t r0, size_t r1)
-{
-    int32_t tap[IN_POOL_CHUNK];
-    size_t W = g.W, n = (r1 - r0) * W, left, right, lo, hi;
-    for (size_t q = 0; q < n; ++q) tap[q] = -1;
-    for (size_t i = g.kh; i-- > 0;) {
-        NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
-        for (size_t j = g.kw; lo < hi && j-- > 0;) {
-            /* outputs [a, b): the chunk's rows of tap row i, less the first pw - j (j < pw) or
-             * the last j - pw (j > pw), whose pixel would lie outside the plane */
-            size_t a = (lo - r0) * W + (j < g.pw ? g.pw - j : 0);
-            size_t b = (hi - r0) * W - (j > g.pw ? j - g.pw : 0);
-            const real *v = xp + (r0 + i - g.ph) * W + a + j - g.pw;
-            if (a < b) NAME(match_tap)(tap + a, y + r0 * W + a, v, (int32_t)(i * W + j), 1, b - a);
-        }
-    }
-    /* pos = the pixel of tap number i*W + j: (q + r0*W) - (ph*W + pw) + i*W + j */
-    int64_t shift = (int64_t)(r0 * W) - (int64_t)(g.ph * W + g.pw);
-    for (size_t q = 0; q < n; ++q) pos[q] = (int64_t)q + shift + tap[q];
-    NAME(edge_columns)(&left, &right, g);
-    for (size_t oy = r0, q = 0; oy < r1; ++oy)
-        for (size_t ox = 0; ox < W; ++ox, ++q) {
-            size_t y0, y1;
-            if (tap[q] >= 0 && ox >= left && ox < right) continue;
-            NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
-            pos[q] = NAME(first_maximum)(y[oy * W + ox], xp, g, y0, y1, ox);
-        }
-}
-
 /* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
  * average_include_pad), plane by plane, each thread with its own row buffers. Returns 0, or -1
  * when those could not be allocated. */
@@ -430,26 +466,30 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
 
 /* y = max over the window (a NaN wins); argmax (NULL: none, the fast path inference and
  * training take) = its plane index iy*W + ix, the first maximum in the window's row-major order,
- * found by a second look at the windows. One read of x, one write of y (and a second read of x
- * and a write of argmax). Returns 0, or -1 when the row buffers could not be allocated. */
+ * found by a second look at the windows (first_maxima). One read of x, one write of y (and a
+ * second read of x and y and a write of argmax). Returns 0, or -1 when the buffers could not be
+ * allocated. */
 int NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
                              size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
                              size_t sw, size_t ph, size_t pw)
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
-    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g);
+    int failed = 0;
     if (NAME(pool_planes)(y, x, P, g, -1)) return -1;
     if (!argmax) return 0;
-    PARALLEL_OVER(P * H * W)
-    for (size_t p = 0; p < P; ++p)
-        for (size_t oy = 0; oy < oh; ++oy) {
-            size_t y0, y1, at = (p * oh + oy) * ow;
-            NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
-            for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES)
-                NAME(first_maxima)(argmax + at + c0, y + at, x + p * H * W, g, y0, y1, valid, c0,
-                                   ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES);
+    IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
+    {
+        NAME(search) s = NAME(search_alloc)(g);
+        if (!s.D) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
         }
-    return 0;
+        IN_PRAGMA(omp for schedule(static))
+        for (size_t p = 0; p < P; ++p)
+            if (s.D) NAME(first_maxima)(argmax + p * oh * ow, y + p * oh * ow, x + p * H * W, &s, g);
+        free(s.D);
+    }
+    return failed ? -1 : 0;
 }
 
 /* dx = 0, then dx[argmax] += dy. Returns the number of argmax entries outside [0, H*W), which
@@ -466,39 +506,39 @@ size_t NAME(max_pool2d_backward)(real *dx, const real *dy, const int64_t *argmax
     return bad;
 }
 
-/* The same gradient without an argmax: dx = 0, then each window's first maximum, found again by
- * comparing x with y (first_maxima), gets dy. Reads x, y and dy once, writes dx once; gives
- * the bits max_pool2d_backward gives with max_pool2d_forward's argmax. Returns the number of
- * windows holding no pixel equal to their y (skipped; the wrapper raises). */
+/* The same gradient without an argmax: per plane, each window's first maximum found again by
+ * comparing x with y (first_maxima) into a buffer of the plane's positions, then dx = 0 and
+ * dx[pos] += dy (the plane's dx stays in cache between the two). Reads x, y and dy once, writes
+ * dx once; gives the bits max_pool2d_backward gives with max_pool2d_forward's argmax. Returns
+ * the number of windows holding no pixel equal to their y (skipped; the wrapper raises), or
+ * SIZE_MAX when the buffers could not be allocated. */
 size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x, const real *y,
                                         size_t P, size_t H, size_t W, size_t oh, size_t ow,
                                         size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
                                         size_t pw)
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
-    size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g), bad = 0;
-    int same = NAME(same_size)(g) && W <= IN_POOL_CHUNK && kh * W <= INT32_MAX;
-    IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * H * W >= IN_PARALLEL_MIN))
-    for (size_t p = 0; p < P; ++p) {
-        int64_t pos[IN_POOL_CHUNK];
-        memset(dx + p * H * W, 0, H * W * sizeof(real));
-        for (size_t r0 = 0, r1; same && r0 < oh; r0 = r1) {
-            r1 = oh - r0 < NAME(chunk_rows)(g) ? oh : r0 + NAME(chunk_rows)(g);
-            NAME(first_maxima_same)(pos, y + p * oh * ow, x + p * H * W, g, r0, r1);
-            bad += NAME(scatter)(dx + p * H * W, dy + (p * oh + r0) * ow, pos, (r1 - r0) * W,
-                                 H * W);
+    size_t bad = 0;
+    int failed = 0;
+    IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
+    {
+        NAME(search) s = NAME(search_alloc)(g);
+        int64_t *pos = s.D ? malloc(oh * ow * sizeof(int64_t)) : NULL;
+        if (!pos) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
         }
-        for (size_t oy = 0; !same && oy < oh; ++oy) {
-            size_t y0, y1, at = (p * oh + oy) * ow;
-            NAME(window)(&y0, &y1, oy, kh, sh, ph, H);
-            for (size_t c0 = 0; c0 < ow; c0 += IN_POOL_LANES) {
-                size_t n = ow - c0 < IN_POOL_LANES ? ow - c0 : IN_POOL_LANES;
-                NAME(first_maxima)(pos, y + at, x + p * H * W, g, y0, y1, valid, c0, n);
-                bad += NAME(scatter)(dx + p * H * W, dy + at + c0, pos, n, H * W);
-            }
+        IN_PRAGMA(omp for schedule(static) reduction(+:bad))
+        for (size_t p = 0; p < P; ++p) {
+            if (!pos) continue;
+            NAME(first_maxima)(pos, y + p * oh * ow, x + p * H * W, &s, g);
+            memset(dx + p * H * W, 0, H * W * sizeof(real));
+            bad += NAME(scatter)(dx + p * H * W, dy + p * oh * ow, pos, oh * ow, H * W);
         }
+        free(pos);
+        free(s.D);
     }
-    return bad;
+    return failed ? SIZE_MAX : bad;
 }
 
 /* sum of the rectangle rows [y0, y1) x columns [x0, x1) of a plane of width W, row by row, in

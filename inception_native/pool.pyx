@@ -96,6 +96,8 @@ def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=N
     with nogil:
         bad = in_max_pool2d_backward_search(f64, pdx, pdy, px, py, P, H, W, oh, ow, kh, kw, sh,
                                             sw, ph, pw)
+    if bad == <size_t>-1:
+        raise MemoryError("max_pool2d_backward: no memory for its plane buffers")
     if bad:
         raise ValueError(f"y has {bad} entries that no pixel of their window in x equals: not "
                          "max_pool2d_forward's output for this x and window")

@@ -406,6 +406,8 @@ SEARCH_CASES = CASES + [
     (1, 2, 5, 300, (3, 70), (1, 5), (1, 0), True),
     (1, 1, 4, 301, 3, 1, 1, False),
     (2, 2, 7, 6, 2, 1, 0, True),
+    (2, 3, 10, 11, (2, 3), (3, 2), (1, 1), True),  # kernel rows < stride: rows no window sees
+    (1, 2, 6, 9, 1, 2, 0, False),                  # 1x1 kernel, stride 2
 ]
 
 

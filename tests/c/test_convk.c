@@ -135,6 +135,8 @@ static const shape shapes[] = {
     {1, 300, 6, 5, 7, 3, 3, 1, 1, 2, 0},
     {3, 24, 9, 8, 1000, 3, 3, 1, 1, 1, 1},
     {1, 64, 31, 30, 40, 3, 3, 1, 1, 1, 1},
+    {3, 3, 37, 41, 64, 7, 7, 2, 2, 3, 3},    /* dL/dw: 64 channels (a part panel), 21-pixel runs */
+    {2, 7, 19, 23, 3, 3, 3, 1, 1, 1, 1},     /* dL/dw: 3 channels, pixel blocks across images */
 };
 
 int main(void)
