@@ -172,15 +172,20 @@ def _native_takes(x, weight, ndim=4):
             and x.dtype in (torch.float32, torch.float64))
 
 
-class BatchNorm2d(torch.nn.BatchNorm2d):
-    """torch.nn.BatchNorm2d computed by the native exact-flavour kernels."""
+class _Native:
+    """A torch.nn module computed by the native kernels: checked when built (what they do not
+    cover raises), shown as Native<its name> in a model's repr."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _check(self)
 
     def _get_name(self):
-        return "NativeBatchNorm2d"
+        return "Native" + super()._get_name()
+
+
+class BatchNorm2d(_Native, torch.nn.BatchNorm2d):
+    """torch.nn.BatchNorm2d computed by the native exact-flavour kernels."""
 
     def forward(self, x):
         return self._forward(x, False)
@@ -197,16 +202,12 @@ class BatchNorm2d(torch.nn.BatchNorm2d):
                                        relu)
 
 
-class Conv2d(torch.nn.Conv2d):
-    """torch.nn.Conv2d computed by the native im2col + GEMM kernels."""
+class Conv2d(_Native, torch.nn.Conv2d):
+    """torch.nn.Conv2d computed by the native convolution kernels."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _check(self)
         self._scratch = ConvPlan()
-
-    def _get_name(self):
-        return "NativeConv2d"
 
     def forward(self, x):
         if _native_takes(x, self.weight, ndim=3):  # unbatched (C, H, W): a batch of one
@@ -283,16 +284,9 @@ def _fused(x, conv, *after):
     return torch.from_numpy(y)
 
 
-class MaxPool2d(torch.nn.MaxPool2d):
+class MaxPool2d(_Native, torch.nn.MaxPool2d):
     """torch.nn.MaxPool2d computed by the native kernels (no argmax kept: the backward finds
     each window's first maximum again, as PyTorch's index does)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        _check(self)
-
-    def _get_name(self):
-        return "NativeMaxPool2d"
 
     def forward(self, x):
         if not (x.dim() == 4 and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)):
