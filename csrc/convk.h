@@ -142,14 +142,12 @@ size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw);
 size_t in_convk_plan_packed_size(const in_convk_plan *p);
 
 /* The kernels take the plan of their shape (in_convk_plan_init with sizeof(real), the thread
- * count and the ISA of that moment). forward: wp = packed weights (in_convk_pack_weights_*),
+ * count and the ISA of that moment). forward: wp = packed weights (in_convk_plan_pack_weights_*),
  * or NULL: w is packed into work first (OC*K values moved; the plan reserves the room). */
 #define IN_CONVK_DECLARE(real, sfx)                                                             \
     size_t in_convk_work_size_##sfx(size_t B, size_t C, size_t H, size_t W, size_t OC,          \
                                     size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,      \
                                     size_t pw, int threads);                                    \
-    void in_convk_pack_weights_##sfx(real *wp, const real *w, size_t OC, size_t C, size_t kh,   \
-                                     size_t kw);                                                \
     void in_convk_plan_pack_weights_##sfx(const in_convk_plan *p, real *wp, const real *w);     \
     void in_convk_forward_##sfx(const in_convk_plan *p, real *y, size_t y_image, real *work,    \
                                 const real *x, const real *w, const real *wp, const real *scale, \

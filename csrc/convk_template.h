@@ -128,11 +128,6 @@ static void NAME(pack_panels)(real *wp, const real *w, size_t M, size_t K, const
     }
 }
 
-void NAME(convk_pack_weights)(real *wp, const real *w, size_t OC, size_t C, size_t kh, size_t kw)
-{
-    NAME(pack_panels)(wp, w, OC, C * kh * kw, 0, 0, 1);
-}
-
 /* Winograd's weights: U[o, c] = G g G^T for g = w[o, c] (3x3), in double, stored as 16
  * matrices U_t (OC, C) packed like pack_panels' (K = C): wp[t*up(OC, PAD)*C + (o / PANEL)*PANEL*C
  * + c*PANEL + o % PANEL] = U[o, c][t] (0 for rows OC <= o < up(OC, PAD)). 9 values read, 16
@@ -220,6 +215,19 @@ static void NAME(wino_forward)(const in_convk_plan *p, const NAME(epilogue) *e, 
     }
 }
 
+/* The pass of the forward's GEMM (dL/dw's too) that starts at image b0: g for its images (the
+ * plan's p->images, fewer for the last), and its source: x's images themselves, or their padded
+ * copy P, written at base. */
+static const real *NAME(pass_source)(in_convk_gemm *g, const in_convk_plan *p, real *base,
+                                     const real *x, size_t b0)
+{
+    size_t n = min_size(p->images, p->B - b0), image = p->C * p->H * p->W;
+    *g = p->fwd;
+    if (n < p->images) in_convk_fwd_pass(g, p, n);
+    return g->direct ? x + b0 * image
+                     : NAME(prepare)(base, x + b0 * image, 0, g, n, image, p->threads);
+}
+
 /* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)).
  * Passes: P written once (none for an unpadded stride-1 x), y written once (read once more
  * when accumulating); col panels live in L1/L2 only. A Winograd plan reads x once a channel
@@ -239,15 +247,11 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
         NAME(pack_panels)(base + p->fwd_wpack_at, w, p->OC, p->K, 0, 0, p->threads);
         wp = base + p->fwd_wpack_at;
     }
-    size_t image = p->C * p->H * p->W;
     for (size_t b0 = 0; b0 < p->B; b0 += p->images) {
-        in_convk_gemm g = p->fwd;
-        size_t n = min_size(p->images, p->B - b0);
-        if (n < p->images) in_convk_fwd_pass(&g, p, n);
+        in_convk_gemm g;
+        const real *src = NAME(pass_source)(&g, p, base, x, b0);
         const NAME(epilogue) e = {y + b0 * y_image, y_image, p->oh * p->ow, p->ow, 1, scale,
                                   shift, relu, accumulate};
-        const real *xb = x + b0 * image;
-        const real *src = g.direct ? xb : NAME(prepare)(base, xb, 0, &g, n, image, p->threads);
         NAME(run_gemm)(&g, &e, src, wp, base + p->fwd_threads_at, p->isa, p->threads);
     }
 }
@@ -287,14 +291,12 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
         NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa, p->threads);
     if (dw) {
         NAME(dw_task_fn) task = NAME(kernels)[p->isa].dw_task;
-        size_t tasks = p->dw_groups * p->dw_chunks, image = C * p->H * p->W;
+        size_t tasks = p->dw_groups * p->dw_chunks;
         for (size_t b0 = 0; b0 < B; b0 += p->images) {
-            in_convk_gemm g = p->fwd;
-            size_t n = min_size(p->images, B - b0);
-            if (n < p->images) in_convk_fwd_pass(&g, p, n);
-            const real *xb = x + b0 * image, *dyb = dy + b0 * dy_image;
+            in_convk_gemm g;
+            const real *src = NAME(pass_source)(&g, p, base, x, b0), *dyb = dy + b0 * dy_image;
             const real *mask = y_relu ? y_relu + b0 * dy_image : 0;
-            const real *src = g.direct ? xb : NAME(prepare)(base, xb, 0, &g, n, image, p->threads);
+            size_t n = g.N / (p->oh * p->ow);
             IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
             {
                 real *abuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;

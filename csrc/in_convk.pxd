@@ -29,10 +29,6 @@ cdef extern from "convk.h" nogil:
     const char *in_convk_winograd_name(int mode)
     void in_convk_plan_pack_weights_f32(const in_convk_plan *p, float *wp, const float *w)
     void in_convk_plan_pack_weights_f64(const in_convk_plan *p, double *wp, const double *w)
-    void in_convk_pack_weights_f32(float *wp, const float *w, size_t OC, size_t C, size_t kh,
-                                   size_t kw)
-    void in_convk_pack_weights_f64(double *wp, const double *w, size_t OC, size_t C, size_t kh,
-                                   size_t kw)
     void in_convk_forward_f32(const in_convk_plan *p, float *y, size_t y_image, float *work,
                               const float *x, const float *w, const float *wp,
                               const float *scale, const float *shift, int relu, int accumulate)
