@@ -176,21 +176,31 @@ KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e,
 }
 
 /* acc[l] += sum over q = l (mod LANES) of dY[q] = (mask[q] > 0 ? d[q] : 0) (mask may be NULL),
- * q < n, in double; the tail past whole vectors goes to *tail: dL/dbias of one plane. */
+ * q < n, in double; the tail past whole vectors goes to *tail: dL/dbias of one plane. The
+ * partial sums live in vectors of the register's width (float: the low and the high half of
+ * each vector widened apart; a vector of LANES doubles would be split through the stack). */
 KERNEL static void F(plane_dy_sum)(double *acc, double *tail, const real *d, const real *mask,
                                    size_t n)
 {
-    typedef double dvec __attribute__((vector_size(LANES * sizeof(double))));
-    dvec s;
+    typedef double dvec __attribute__((vector_size(VBYTES)));
+    enum { HALF = VBYTES / sizeof(double) }; /* doubles a vector: LANES (double), LANES / 2 */
+    dvec s[LANES / HALF];
     size_t q = 0;
-    memcpy(&s, acc, sizeof s);
+    memcpy(s, acc, sizeof s);
     for (; q + LANES <= n; q += LANES) {
         vec v, m;
         memcpy(&v, d + q, sizeof v);
         if (mask) memcpy(&m, mask + q, sizeof m), v = (vec)((ivec)v & (ivec)(m > 0));
-        s += __builtin_convertvector(v, dvec);
+#if IN_DOUBLE
+        s[0] += v;
+#else
+        typedef float hvec __attribute__((vector_size(VBYTES / 2)));
+        hvec lo, hi;
+        memcpy(&lo, &v, sizeof lo), memcpy(&hi, (const char *)&v + sizeof lo, sizeof hi);
+        s[0] += __builtin_convertvector(lo, dvec), s[1] += __builtin_convertvector(hi, dvec);
+#endif
     }
-    memcpy(acc, &s, sizeof s);
+    memcpy(acc, s, sizeof s);
     for (; q < n; ++q) *tail += mask && !(mask[q] > 0) ? 0 : (double)d[q];
 }
 
