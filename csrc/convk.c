@@ -148,15 +148,15 @@ size_t in_convk_plan_packed_size(const in_convk_plan *p)
 }
 
 /* Winograd's tiles and blocking for g's convolution (its M, K, maps and padding set; see
- * in_convk_wino): kc so that a V panel (kc x nr) stays in L1 (the direct path's K block); nt so
+ * in_convk_wino) of `images` images: kc so that a V panel (kc x nr) stays in L1 (the direct path's K block); nt so
  * that M for all M rows stays in L2 (or one panel and the rows in chunks) and V as well; then
  * smaller tasks until each thread has 2 or more. kc depends on K and the ISA only. Returns the
  * work it needs past `at` (per-thread buffers, then the packed U). */
-static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t at)
+static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t images, size_t at)
 {
     size_t T = (size_t)p->threads, A = IN_CONVK_ALIGN, rs = p->real_size, line = 16 * rs;
     size_t mr = isa_desc[p->isa].mr;
-    g->th = cdiv(g->oh, 2), g->tw = cdiv(g->ow, 2), g->tiles = p->B * g->th * g->tw;
+    g->th = cdiv(g->oh, 2), g->tw = cdiv(g->ow, 2), g->tiles = images * g->th * g->tw;
     g->mr = mr, g->nr = isa_desc[p->isa].nv * isa_desc[p->isa].vbytes / rs;
     g->c_blocks = cdiv(g->K, max_size(1, KC_BYTES / (g->nr * rs)));
     g->kc = cdiv(g->K, g->c_blocks);
@@ -249,6 +249,15 @@ static void in_convk_fwd_pass(in_convk_gemm *g, const in_convk_plan *p, size_t i
                   p->real_size, p->threads);
 }
 
+/* The padded copy P that Winograd's dL/dx reads, for `images` images: dY (B, OC, oh, ow) at
+ * (2 - ph, 2 - pw) of a (2th + 2) x (2tw + 2) map, th x tw dx's tiles, so that every tile's 4x4
+ * patch lies inside P (see the top and in_convk_wino). */
+static void in_convk_wino_dx_source(in_convk_gemm *g, const in_convk_plan *p, size_t images)
+{
+    gemm_source(g, p->C, images, p->OC, p->oh, p->ow, 2 - (ptrdiff_t)p->ph,
+                2 - (ptrdiff_t)p->pw, 2 * cdiv(p->H, 2) + 2, 2 * cdiv(p->W, 2) + 2, 3, 3, 1, 1);
+}
+
 /* dL/dx by phases, a phase at a time: [packed w'] [P(dY)] [per thread: panels, sums], sized
  * for the largest phase; sets dx_images and the offsets, returns the work it needs. */
 static size_t dx_phases_work(in_convk_plan *p)
@@ -317,7 +326,7 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
 
     /* work: forward [P(x)] [per thread: panels, partial sums] [packed w]; dL/dw [P(x)] [per
      * thread: dY panels, a col^T panel, partial sums]; dL/dx (dx_phases_work); Winograd's
-     * forward and dL/dx [per thread: V, M] [packed U] (wino_blocking) */
+     * forward [per thread: V, M] [packed U] (wino_blocking), its dL/dx the same, then [P(dY)] */
     p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
     p->dw_threads_at = p->fwd_threads_at;
     p->dw_sums_at = p->dw_threads_at + T * p->dw_stride;
@@ -327,13 +336,16 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     int wino = in_convk_get_winograd();
     p->wino = kh == 3 && kw == 3 && sh == 1 && sw == 1 && wino != IN_CONVK_WINO_OFF
               && (wino == IN_CONVK_WINO_ALWAYS || in_convk_wino_pays(C, OC));
-    if (p->wino) { /* the forward; dL/dx: dY padded by 2 - p, the whole batch (see the top) */
+    if (p->wino) { /* the forward (x itself); dL/dx: P(dY) (see the top), images a pass */
+        in_convk_gemm P;
+        in_convk_wino_dx_source(&P, p, 1);
+        p->dx_images = pass_images(B, P.src_size * rs);
         p->wg = (in_convk_wino){.M = OC, .K = C, .Hi = H, .Wi = W, .oh = p->oh, .ow = p->ow,
                                 .top = (ptrdiff_t)ph, .left = (ptrdiff_t)pw};
-        p->wdx = (in_convk_wino){.M = C, .K = OC, .Hi = p->oh, .Wi = p->ow, .oh = H, .ow = W,
-                                 .top = 2 - (ptrdiff_t)ph, .left = 2 - (ptrdiff_t)pw};
-        fwd = wino_blocking(&p->wg, p, 0), dx = wino_blocking(&p->wdx, p, 0);
-        p->dx_images = B;
+        p->wdx = (in_convk_wino){.M = C, .K = OC, .Hi = P.Hs, .Wi = P.Ws, .oh = H, .ow = W};
+        fwd = wino_blocking(&p->wg, p, B, 0);
+        p->dx_src_at = up(wino_blocking(&p->wdx, p, p->dx_images, 0), A);
+        dx = p->dx_src_at + p->dx_images * P.image;
     } else {
         dx = dx_phases_work(p);
     }

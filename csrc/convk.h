@@ -27,11 +27,13 @@
  *     G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
  *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],   A^T = [1 1 1 0; 0 1 -1 -1]
  * dL/dx of such a plan runs by the same machinery (in_convk_wino: the roles of C and OC swap):
- * dL/dx's one phase is the 3x3 stride-1 convolution of dY (OC channels, oh x ow, read with the
- * mask as the transform loads it, images dy_image apart) padded by (2 - ph, 2 - pw), which gives
- * H = oh + 2(2 - ph) - 2 rows (a negative padding crops), by w'[c, o, a, e] = w[o, c, 2-a, 2-e]:
+ * dL/dx's one phase is the 3x3 stride-1 convolution of dY (OC channels, oh x ow) padded by
+ * (2 - ph, 2 - pw), which gives H = oh + 2(2 - ph) - 2 rows (a negative padding crops), by
+ * w'[c, o, a, e] = w[o, c, 2-a, 2-e]:
  *     dx[b, c, Y, X] = sum_{o, a, e} w'[c, o, a, e] dY[b, o, Y - (2 - ph) + a, X - (2 - pw) + e]
- * its U'[c, o] = G w'[c, o] G^T packed into work at every backward (the weights change).
+ * read from a padded copy P of dY (masked as it is made, a few images at a time like the
+ * phases', every tile's patch inside it), its U'[c, o] = G w'[c, o] G^T packed into work at
+ * every backward (the weights change).
  *
  * Use from a wrapper: make the plan once per shape, dtype and thread count
  * (in_convk_plan_init); allocate p.work values once (forward and backward share them), and
@@ -84,7 +86,7 @@ typedef struct {
 /* One Winograd convolution (see the top) and its blocking: out (B, M, oh, ow) = the 3x3
  * stride-1 convolution of a source (B, K, Hi, Wi) whose tile (ty, tx) reads the 4x4 patch at
  * rows 2ty - top .. + 3, columns 2tx - left .. + 3 (0 outside the source): the forward's
- * (M = OC, K = C, x, padding ph, pw) or dL/dx's (M = C, K = OC, dY, padding 2 - ph, 2 - pw).
+ * (M = OC, K = C, x, padding ph, pw) or dL/dx's (M = C, K = OC, P(dY), padding 0: P is).
  * Tiles n = (b*th + ty)*tw + tx, th x tw an image; a task is nt tiles (whole panels of nr, at
  * most IN_CONVK_WINO_NT_MAX) x mc output rows, summing over K in blocks of kc (fixed by K and
  * the ISA only, so results do not depend on the thread count). Per thread in work: V (16 x kc
@@ -109,8 +111,7 @@ typedef struct {
     size_t real_size;                /* the plan is for float (4) or double (8) */
     in_convk_gemm fwd;              /* forward; dL/dx phases: in_convk_dx_phase */
     size_t images, dx_images;        /* images a pass: forward and dL/dw, dL/dx (P within
-                                        IN_CONVK_PASS_BYTES, or one image; B for Winograd's
-                                        dL/dx, which reads dY itself) */
+                                        IN_CONVK_PASS_BYTES, or one image) */
     int wino;                        /* forward and dL/dx by Winograd F(2x2, 3x3)
                                         (in_convk_wino_pays) */
     in_convk_wino wg, wdx;           /* the forward's and dL/dx's, when wino */
@@ -119,8 +120,8 @@ typedef struct {
     size_t fwd_threads_at, fwd_stride, fwd_wpack_at; /* forward: P at 0, threads, packed w */
     size_t dw_threads_at, dw_stride, dw_sums_at, dw_tile; /* dL/dw: P(x) at 0, threads, each
                                                              task's sums */
-    size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx by phases: packed w'
-                                                                at 0 (unset when wino) */
+    size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: P(dY); by phases,
+                                                                packed w' at 0 */
     size_t work;                                             /* elements for every pass */
 } in_convk_plan;
 

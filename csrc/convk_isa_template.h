@@ -376,13 +376,12 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, re
  * source src (images `image` values apart), written as the microkernel's B panels, one per t
  * and NR tiles:
  *     v[t*vt + (l / NR*kc + k)*NR + l % NR] = (B^T d B)[t]
- * d the 4x4 patch of channel c0 + k under tile n0 + l (0 outside the source, and where mask <=
- * 0 when mask is given: dL/dx's dY), 0 for lanes cnt <= l < panels*NR. B^T d is rows (d0 - d2,
- * d1 + d2, d2 - d1, d1 - d3); then the same on columns. A channel at a time, its tiles in
- * order (src read along its rows, each of the 16 panels written in order). */
-KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *src,
-                                 const real *mask, size_t image, size_t n0, size_t cnt,
-                                 size_t c0, size_t kc)
+ * d the 4x4 patch of channel c0 + k under tile n0 + l (0 outside the source), 0 for lanes
+ * cnt <= l < panels*NR. B^T d is rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on
+ * columns. A channel at a time, its tiles in order (src read along its rows, each of the 16
+ * panels written in order). */
+KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *src, size_t image,
+                                 size_t n0, size_t cnt, size_t c0, size_t kc)
 {
     ptrdiff_t H = (ptrdiff_t)g->Hi, W = (ptrdiff_t)g->Wi, y0[IN_CONVK_WINO_NT_MAX],
               x0[IN_CONVK_WINO_NT_MAX];
@@ -397,20 +396,18 @@ KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *sr
     for (size_t k = 0; k < kc; ++k)
         for (size_t l = 0; l < panels * NR; ++l) {
             real *dst = v + (l / NR * kc + k) * NR + l % NR, d[4][4] = {{0}}, r[4][4];
-            size_t plane = l < cnt ? at[l] + k * hw : 0;
-            const real *xc = src + plane, *mc = mask ? mask + plane : 0;
             if (l < cnt && inside[l]) {
-                xc += y0[l] * W + x0[l], mc = mc ? mc + y0[l] * W + x0[l] : 0;
+                const real *xc = src + at[l] + k * hw + y0[l] * W + x0[l];
                 for (ptrdiff_t i = 0; i < 4; ++i)
                     for (ptrdiff_t j = 0; j < 4; ++j) d[i][j] = xc[i * W + j];
-                for (ptrdiff_t i = 0; mc && i < 4; ++i)
-                    for (ptrdiff_t j = 0; j < 4; ++j) d[i][j] = mc[i * W + j] > 0 ? d[i][j] : 0;
-            } else if (l < cnt) {
+            } else if (l < cnt) { /* every load from a valid address, the value kept or not */
+                const real *xc = src + at[l] + k * hw;
                 for (ptrdiff_t i = 0; i < 4; ++i)
                     for (ptrdiff_t j = 0; j < 4; ++j) {
-                        ptrdiff_t yy = y0[l] + i, xx = x0[l] + j, q = yy * W + xx;
-                        if (yy >= 0 && xx >= 0 && yy < H && xx < W && (!mc || mc[q] > 0))
-                            d[i][j] = xc[q];
+                        ptrdiff_t yy = y0[l] + i, xx = x0[l] + j;
+                        int in = yy >= 0 && xx >= 0 && yy < H && xx < W;
+                        real v = xc[in ? yy * W + xx : 0];
+                        d[i][j] = in ? v : 0;
                     }
             }
             for (int j = 0; j < 4; ++j) {
@@ -478,13 +475,13 @@ KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_wino *
  * transform into vbuf, then M_t (+)= U_t V_t for the 16 t by the microkernel, U_t's block
  * swept over the task's panels (V panels in L1, M in L2); then the output transform. */
 KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e, const real *src,
-                                const real *mask, size_t image, const real *u, real *vbuf,
-                                real *mbuf, size_t m0, size_t m1, size_t n0, size_t n1)
+                                size_t image, const real *u, real *vbuf, real *mbuf, size_t m0,
+                                size_t m1, size_t n0, size_t n1)
 {
     size_t cnt = n1 - n0, panels = cdiv(cnt, NR), usize = up(g->M, IN_CONVK_PAD) * g->K;
     for (size_t kb = 0; kb < g->c_blocks; ++kb) {
         size_t c0 = kb * g->kc, kc = min_size(g->K, c0 + g->kc) - c0;
-        F(wino_input)(vbuf, g, src, mask, image, n0, cnt, c0, kc);
+        F(wino_input)(vbuf, g, src, image, n0, cnt, c0, kc);
         for (size_t t = 0; t < 16; ++t)
             for (size_t jp = 0; jp < panels; ++jp)
                 for (size_t i = m0; i < m1; i += MR) {

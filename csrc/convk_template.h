@@ -25,8 +25,8 @@ typedef void (*NAME(dw_task_fn))(const in_convk_plan *, const in_convk_gemm *, r
 
 typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
 typedef void (*NAME(wino_task_fn))(const in_convk_wino *, const NAME(epilogue) *, const real *,
-                                   const real *, size_t, const real *, real *, real *, size_t,
-                                   size_t, size_t, size_t);
+                                   size_t, const real *, real *, real *, size_t, size_t, size_t,
+                                   size_t);
 
 static const struct {
     NAME(gemm_task_fn) gemm_task;
@@ -195,12 +195,11 @@ static void NAME(run_gemm)(const in_convk_gemm *g, const NAME(epilogue) *e, cons
     }
 }
 
-/* Winograd's convolution g (see in_convk_wino) of src (images `image` values apart, read where
- * mask > 0 when mask is given) by the packed U, through the epilogue: the tasks (tile block,
- * row chunk) handed out one at a time as run_gemm's, each thread with its V and M in work. */
+/* Winograd's convolution g (see in_convk_wino) of src (images `image` values apart) by the
+ * packed U, through the epilogue: the tasks (tile block, row chunk) handed out one at a time as
+ * run_gemm's, each thread with its V and M in work. */
 static void NAME(run_wino)(const in_convk_wino *g, const NAME(epilogue) *e, const real *src,
-                           const real *mask, size_t image, const real *u, real *base, int isa,
-                           int threads)
+                           size_t image, const real *u, real *base, int isa, int threads)
 {
     NAME(wino_task_fn) task = NAME(kernels)[isa].wino_task;
     size_t tasks = g->n_blocks * g->m_chunks;
@@ -210,7 +209,7 @@ static void NAME(run_wino)(const in_convk_wino *g, const NAME(epilogue) *e, cons
         IN_PRAGMA(omp for schedule(dynamic, 1) nowait)
         for (size_t q = 0; q < tasks; ++q) {
             size_t nb = q / g->m_chunks, mi = q % g->m_chunks;
-            task(g, e, src, mask, image, u, vbuf, vbuf + g->vsize, mi * g->mc,
+            task(g, e, src, image, u, vbuf, vbuf + g->vsize, mi * g->mc,
                  min_size(g->M, (mi + 1) * g->mc), nb * g->nt, min_size(g->tiles, (nb + 1) * g->nt));
         }
     }
@@ -245,7 +244,7 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
             NAME(pack_wino)(base + p->wg.upack_at, w, p->OC, p->C, 9 * p->C, 9, 0, p->threads);
             wp = base + p->wg.upack_at;
         }
-        NAME(run_wino)(&p->wg, &e, x, 0, p->C * p->H * p->W, wp, base, p->isa, p->threads);
+        NAME(run_wino)(&p->wg, &e, x, p->C * p->H * p->W, wp, base, p->isa, p->threads);
         return;
     }
     if (!wp) {
@@ -285,8 +284,8 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
  *     dbias = sum dY;  dw = dY col(x)^T (tasks own disjoint channels x taps, each summing over
  *     all pixels in order: no reduction, the same bits on any thread count);  dx phase by
  *     phase (in_convk_dx_phase), each w' col(dY), dx_images images a pass, or for a Winograd
- *     plan by Winograd (p->wdx, U' packed first), reading dY itself;  dY = dy masked by
- *     y_relu > 0 when y_relu is given. */
+ *     plan by Winograd (p->wdx, U' packed first) from P(dY), dx_images images a pass;  dY = dy
+ *     masked by y_relu > 0 when y_relu is given. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
                           const real *dy, const real *y_relu, size_t dy_image, const real *x,
                           const real *w, int dx_accumulate)
@@ -318,12 +317,21 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
             }
         }
     }
-    if (dx && p->wino) { /* dx = the convolution of dY by w' (p->wdx, see convk.h's top) */
-        const real *u = base + p->wdx.upack_at;
-        const NAME(epilogue) e = {dx, C * p->H * p->W, p->H * p->W, p->W, 1, 0, 0, 0,
-                                  dx_accumulate};
-        NAME(pack_wino)(base + p->wdx.upack_at, w, C, OC, 9, 9 * C, 1, p->threads);
-        NAME(run_wino)(&p->wdx, &e, dy, y_relu, dy_image, u, base, p->isa, p->threads);
+    if (dx && p->wino) { /* dx = the convolution of P(dY) by w' (p->wdx, see convk.h's top) */
+        real *u = base + p->wdx.upack_at, *P = base + p->dx_src_at;
+        NAME(pack_wino)(u, w, C, OC, 9, 9 * C, 1, p->threads);
+        for (size_t b0 = 0; b0 < B; b0 += p->dx_images) {
+            size_t n = min_size(p->dx_images, B - b0), in_image = C * p->H * p->W;
+            in_convk_gemm src;
+            in_convk_wino g = p->wdx; /* the last pass: fewer tiles */
+            in_convk_wino_dx_source(&src, p, n);
+            g.tiles = n * g.th * g.tw, g.n_blocks = cdiv(g.tiles, g.nt);
+            NAME(prepare)(P, dy + b0 * dy_image, y_relu ? y_relu + b0 * dy_image : 0, &src, n,
+                          dy_image, p->threads);
+            const NAME(epilogue) e = {dx + b0 * in_image, in_image, p->H * p->W, p->W, 1, 0, 0,
+                                      0, dx_accumulate};
+            NAME(run_wino)(&g, &e, P, src.image, u, base, p->isa, p->threads);
+        }
     } else if (dx) {
         if (!dx_accumulate && (p->kh < p->sh || p->kw < p->sw)) /* phases with no tap: dx = 0 */
             memset(dx, 0, B * C * p->H * p->W * sizeof(real));

@@ -381,7 +381,7 @@ WINO_DX_CASES = [(2, 33, 11, 13, 47, 1), (1, 47, 9, 7, 300, (2, 0)), (2, 5, 6, 7
 def test_winograd_dx_matches_numpy_and_the_direct_path(isa, case, dtype, rng):
     """dL/dx of a Winograd plan (its own convolution of dY by the flipped weights) against the
     twin and the direct plan's phase GEMM: with and without the ReLU mask, dy and y_relu as
-    channel slices of wider tensors, overwritten and accumulated; dw and dbias unchanged."""
+    channel slices of wider tensors, overwritten and accumulated; dw and dbias as ever."""
     x, w, stride, padding, _ = wino_make(rng, case, dtype)
     plans = {}
     for mode in ("always", "off"):
@@ -408,6 +408,23 @@ def test_winograd_dx_matches_numpy_and_the_direct_path(isa, case, dtype, rng):
             native.conv2d_backward(dy, x, w, added, np.empty_like(w), None, stride, padding,
                                    plan=plan, y_relu=mask, accumulate=True)
             assert_close(added, before + want[0], dtype)
+
+
+def test_winograd_dx_runs_a_few_images_at_a_time(isa, winograd, rng):
+    """dL/dx by Winograd reads a padded, masked copy of dY, made for 2 images, then 1 (float64:
+    over 8 MiB for the batch): each pass's dx added at its images, from channel slices."""
+    x, w, stride, padding, plan = wino_make(rng, (3, 32, 110, 110, 32, 1), np.float64)
+    assert plan.winograd and plan.pass_images(np.float64)[1] == 2
+    B, OC, oh, ow = plan.output_shape
+    big_dy, big_y = (rng.standard_normal((B, OC + 3, oh, ow)) for _ in range(2))
+    dy, y = big_dy[:, 1:1 + OC], big_y[:, 1:1 + OC]
+    before = rng.standard_normal(x.shape)
+    want = [np.empty_like(x), np.empty_like(w), np.empty(OC)]
+    reference.conv2d_backward(dy.copy(), x, w, *want, stride, padding, y_relu=y.copy())
+    got = [before.copy(), np.empty_like(w), np.empty(OC)]
+    native.conv2d_backward(dy, x, w, *got, stride, padding, plan=plan, y_relu=y, accumulate=True)
+    for g, e in zip(got, [before + want[0], *want[1:]]):
+        assert_close(g, e, np.float64)
 
 
 def test_winograd_dx_matches_finite_differences(winograd, rng):
