@@ -127,7 +127,9 @@ const char *in_convk_winograd_name(int mode)
  * block) and 16 per output value, against 9*OC (input) and 9*C (output) multiply-adds saved
  * of 16, so both channel counts must be large enough. Measured (float32, avx2, 1 thread,
  * 28x28, 14x14 and 7x7 maps): 0.64-0.96x with C or OC <= 16, 1.0-1.2x at 24-32, 1.1-1.3x at
- * 48-64, 1.3-1.7x for GoogLeNet's and v3's layers. Shape only: the packed weights depend on
+ * 48-64, 1.3-1.7x for GoogLeNet's and v3's layers; dL/dx (the rule is symmetric in C and OC,
+ * whose roles it swaps) 1.1-1.2x for v3's 32-channel and 8x8 layers, 1.4-1.6x for the others
+ * (tests/c/convk.sh bench -p x -w d,w). Shape only: the packed weights depend on
  * it and are shared by every ISA, thread count and (ConvKPlan.pack) both real types. */
 int in_convk_wino_pays(size_t C, size_t OC)
 {
