@@ -127,7 +127,9 @@ const char *in_convk_winograd_name(int mode)
  * block) and 16 per output value, against 9*OC (input) and 9*C (output) multiply-adds saved
  * of 16, so both channel counts must be large enough. Measured (float32, avx2, 1 thread,
  * 28x28, 14x14 and 7x7 maps): 0.64-0.96x with C or OC <= 16, 1.0-1.2x at 24-32, 1.1-1.3x at
- * 48-64, 1.3-1.7x for GoogLeNet's and v3's layers. Shape only: the packed weights depend on
+ * 48-64, 1.3-1.7x for GoogLeNet's and v3's layers; dL/dx (the rule is symmetric in C and OC,
+ * whose roles it swaps) 1.1-1.2x for v3's 32-channel and 8x8 layers, 1.4-1.6x for the others
+ * (tests/c/convk.sh bench -p x -w d,w). Shape only: the packed weights depend on
  * it and are shared by every ISA, thread count and (ConvKPlan.pack) both real types. */
 int in_convk_wino_pays(size_t C, size_t OC)
 {
@@ -147,25 +149,25 @@ size_t in_convk_plan_packed_size(const in_convk_plan *p)
                    : in_convk_packed_size(p->OC, p->C, p->kh, p->kw);
 }
 
-/* Winograd's tiles and blocking (see in_convk_wino): kc so that a V panel (kc x nr) stays in
- * L1 (the direct path's K block); nt so that M for all OC channels stays in L2 (or one panel
- * and OC in chunks) and V as well; then smaller tasks until each thread has 2 or more. kc
- * depends on C and the ISA only. Returns the work it needs past `at` (per-thread buffers, then
- * the packed U when wp is NULL). */
-static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t vbytes, size_t mr,
-                            size_t nv, size_t rs, size_t at)
+/* Winograd's tiles and blocking for g's convolution (its M, K, maps and padding set; see
+ * in_convk_wino) of `images` images: kc so that a V panel (kc x nr) stays in L1 (the direct path's K block); nt so
+ * that M for all M rows stays in L2 (or one panel and the rows in chunks) and V as well; then
+ * smaller tasks until each thread has 2 or more. kc depends on K and the ISA only. Returns the
+ * work it needs past `at` (per-thread buffers, then the packed U). */
+static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t images, size_t at)
 {
-    size_t T = (size_t)p->threads, A = IN_CONVK_ALIGN, line = 16 * rs;
-    g->th = cdiv(p->oh, 2), g->tw = cdiv(p->ow, 2), g->tiles = p->B * g->th * g->tw;
-    g->mr = mr, g->nr = nv * vbytes / rs;
-    g->c_blocks = cdiv(p->C, max_size(1, KC_BYTES / (g->nr * rs)));
-    g->kc = cdiv(p->C, g->c_blocks);
-    size_t mrows = up(p->OC, mr);
+    size_t T = (size_t)p->threads, A = IN_CONVK_ALIGN, rs = p->real_size, line = 16 * rs;
+    size_t mr = isa_desc[p->isa].mr;
+    g->th = cdiv(g->oh, 2), g->tw = cdiv(g->ow, 2), g->tiles = images * g->th * g->tw;
+    g->mr = mr, g->nr = isa_desc[p->isa].nv * isa_desc[p->isa].vbytes / rs;
+    g->c_blocks = cdiv(g->K, max_size(1, KC_BYTES / (g->nr * rs)));
+    g->kc = cdiv(g->K, g->c_blocks);
+    size_t mrows = up(g->M, mr);
     size_t panels = min_size(WINO_V_BYTES / (line * g->kc * g->nr), WINO_M_BYTES / (line * mrows * g->nr));
     g->nt = min_size(min_size(max_size(1, panels) * g->nr, IN_CONVK_WINO_NT_MAX), up(g->tiles, g->nr));
     size_t mc_max = max_size(mr, WINO_M_BYTES / (line * g->nt) / mr * mr);
-    g->m_chunks = cdiv(p->OC, mc_max);
-    g->mc = up(cdiv(p->OC, g->m_chunks), mr);
+    g->m_chunks = cdiv(g->M, mc_max);
+    g->mc = up(cdiv(g->M, g->m_chunks), mr);
     g->n_blocks = cdiv(g->tiles, g->nt);
     while (T > 1 && g->n_blocks * g->m_chunks < 2 * T && g->nt > g->nr) {
         g->nt = up(g->nt / 2, g->nr);
@@ -173,14 +175,14 @@ static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t vby
     }
     while (T > 1 && g->n_blocks * g->m_chunks < 2 * T && g->mc > mr) {
         g->mc = up(g->mc / 2, mr);
-        g->m_chunks = cdiv(p->OC, g->mc);
+        g->m_chunks = cdiv(g->M, g->mc);
     }
     g->vt = up(g->kc * g->nt, A) + A, g->mt = up(g->mc * g->nt, A) + A;
     g->vsize = 16 * g->vt;
     g->thread_stride = g->vsize + 16 * g->mt;
     g->threads_at = at;
     g->upack_at = at + T * g->thread_stride;
-    return g->upack_at + 16 * up(p->OC, IN_CONVK_PAD) * p->C;
+    return g->upack_at + 16 * up(g->M, IN_CONVK_PAD) * g->K;
 }
 
 /* The GEMM's source: input (B, C, Hi, Wi) placed at (top, left) of a Hs x Ws map; the
@@ -249,6 +251,41 @@ static void in_convk_fwd_pass(in_convk_gemm *g, const in_convk_plan *p, size_t i
                   p->real_size, p->threads);
 }
 
+/* The padded copy P that Winograd's dL/dx reads, for `images` images: dY (B, OC, oh, ow) at
+ * (2 - ph, 2 - pw) of a (2th + 2) x (2tw + 2) map, th x tw dx's tiles, so that every tile's 4x4
+ * patch lies inside P (see the top and in_convk_wino). */
+static void in_convk_wino_dx_source(in_convk_gemm *g, const in_convk_plan *p, size_t images)
+{
+    gemm_source(g, p->C, images, p->OC, p->oh, p->ow, 2 - (ptrdiff_t)p->ph,
+                2 - (ptrdiff_t)p->pw, 2 * cdiv(p->H, 2) + 2, 2 * cdiv(p->W, 2) + 2, 3, 3, 1, 1);
+}
+
+/* dL/dx by phases, a phase at a time: [packed w'] [P(dY)] [per thread: panels, sums], sized
+ * for the largest phase; sets dx_images and the offsets, returns the work it needs. */
+static size_t dx_phases_work(in_convk_plan *p)
+{
+    size_t image_P = 0, A = IN_CONVK_ALIGN; /* the largest phase's P(dY) of one image */
+    for (size_t ry = 0; ry < p->sh; ++ry)
+        for (size_t rx = 0; rx < p->sw; ++rx) {
+            in_convk_gemm g;
+            if (in_convk_dx_phase(&g, p, ry, rx, 1)) image_P = max_size(image_P, g.src_size);
+        }
+    p->dx_images = pass_images(p->B, image_P * p->real_size);
+    size_t wpack = 0, src = 0, rest = p->B % p->dx_images; /* the largest phase's, either pass */
+    for (size_t ry = 0; ry < p->sh; ++ry)
+        for (size_t rx = 0; rx < p->sw; ++rx)
+            for (size_t images = p->dx_images; images; images = images == rest ? 0 : rest) {
+                in_convk_gemm g;
+                if (!in_convk_dx_phase(&g, p, ry, rx, images)) break;
+                wpack = max_size(wpack, up(g.M, IN_CONVK_PAD) * g.K);
+                src = max_size(src, g.src_size);
+                p->dx_stride = max_size(p->dx_stride, g.thread_stride);
+            }
+    p->dx_src_at = up(wpack, A);
+    p->dx_threads_at = p->dx_src_at + up(src, A);
+    return p->dx_threads_at + (size_t)p->threads * p->dx_stride;
+}
+
 void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, size_t H,
                         size_t W, size_t OC, size_t kh, size_t kw, size_t sh, size_t sw,
                         size_t ph, size_t pw, int threads)
@@ -290,39 +327,30 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     p->dw_tile = up(up(p->dmc, IN_CONVK_PAD) * p->dnc, A);
 
     /* work: forward [P(x)] [per thread: panels, partial sums] [packed w]; dL/dw [P(x)] [per
-     * thread: dY panels, a col^T panel, partial sums]; dL/dx, a phase at a time [packed w']
-     * [P(dY)] [per thread: panels, sums], sized for the largest phase */
+     * thread: dY panels, a col^T panel, partial sums]; dL/dx (dx_phases_work); Winograd's
+     * forward [per thread: V, M] [packed U] (wino_blocking), its dL/dx the same, then [P(dY)] */
     p->fwd_threads_at = p->fwd.direct ? 0 : up(p->fwd.src_size, A);
     p->dw_threads_at = p->fwd_threads_at;
     p->dw_sums_at = p->dw_threads_at + T * p->dw_stride;
-    size_t image_P = 0; /* dL/dx: the largest phase's P(dY) of one image */
-    for (size_t ry = 0; ry < sh; ++ry)
-        for (size_t rx = 0; rx < sw; ++rx) {
-            in_convk_gemm g;
-            if (in_convk_dx_phase(&g, p, ry, rx, 1)) image_P = max_size(image_P, g.src_size);
-        }
-    p->dx_images = pass_images(B, image_P * rs);
-    size_t wpack = 0, src = 0, rest = B % p->dx_images; /* the largest phase's, either pass */
-    for (size_t ry = 0; ry < sh; ++ry)
-        for (size_t rx = 0; rx < sw; ++rx)
-            for (size_t images = p->dx_images; images; images = images == rest ? 0 : rest) {
-                in_convk_gemm g;
-                if (!in_convk_dx_phase(&g, p, ry, rx, images)) break;
-                wpack = max_size(wpack, up(g.M, IN_CONVK_PAD) * g.K);
-                src = max_size(src, g.src_size);
-                p->dx_stride = max_size(p->dx_stride, g.thread_stride);
-            }
-    p->dx_src_at = up(wpack, A);
-    p->dx_threads_at = p->dx_src_at + up(src, A);
     p->fwd_wpack_at = p->fwd_threads_at + T * p->fwd_stride;
-    size_t fwd = p->fwd_wpack_at + in_convk_packed_size(OC, C, kh, kw);
+    size_t fwd = p->fwd_wpack_at + in_convk_packed_size(OC, C, kh, kw), dx;
     size_t dw = p->dw_sums_at + p->dw_chunks * p->dw_groups * p->dw_tile;
-    size_t dx = p->dx_threads_at + T * p->dx_stride;
     int wino = in_convk_get_winograd();
     p->wino = kh == 3 && kw == 3 && sh == 1 && sw == 1 && wino != IN_CONVK_WINO_OFF
               && (wino == IN_CONVK_WINO_ALWAYS || in_convk_wino_pays(C, OC));
-    if (p->wino)
-        fwd = wino_blocking(&p->wg, p, isa_desc[p->isa].vbytes, mr, isa_desc[p->isa].nv, rs, 0);
+    if (p->wino) { /* the forward (x itself); dL/dx: P(dY) (see the top), images a pass */
+        in_convk_gemm P;
+        in_convk_wino_dx_source(&P, p, 1);
+        p->dx_images = pass_images(B, P.src_size * rs);
+        p->wg = (in_convk_wino){.M = OC, .K = C, .Hi = H, .Wi = W, .oh = p->oh, .ow = p->ow,
+                                .top = (ptrdiff_t)ph, .left = (ptrdiff_t)pw};
+        p->wdx = (in_convk_wino){.M = C, .K = OC, .Hi = P.Hs, .Wi = P.Ws, .oh = H, .ow = W};
+        fwd = wino_blocking(&p->wg, p, B, 0);
+        p->dx_src_at = up(wino_blocking(&p->wdx, p, p->dx_images, 0), A);
+        dx = p->dx_src_at + p->dx_images * P.image;
+    } else {
+        dx = dx_phases_work(p);
+    }
     p->work = max_size(fwd, max_size(dw, dx)) + A; /* + A: room to align the caller's pointer */
 }
 

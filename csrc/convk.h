@@ -26,6 +26,14 @@
  * epilogue:  16 multiplies per 2x2 pixels and channel pair instead of 36.
  *     G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
  *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],   A^T = [1 1 1 0; 0 1 -1 -1]
+ * dL/dx of such a plan runs by the same machinery (in_convk_wino: the roles of C and OC swap):
+ * dL/dx's one phase is the 3x3 stride-1 convolution of dY (OC channels, oh x ow) padded by
+ * (2 - ph, 2 - pw), which gives H = oh + 2(2 - ph) - 2 rows (a negative padding crops), by
+ * w'[c, o, a, e] = w[o, c, 2-a, 2-e]:
+ *     dx[b, c, Y, X] = sum_{o, a, e} w'[c, o, a, e] dY[b, o, Y - (2 - ph) + a, X - (2 - pw) + e]
+ * read from a padded copy P of dY (masked as it is made, a few images at a time like the
+ * phases', every tile's patch inside it), its U'[c, o] = G w'[c, o] G^T packed into work at
+ * every backward (the weights change).
  *
  * Use from a wrapper: make the plan once per shape, dtype and thread count
  * (in_convk_plan_init); allocate p.work values once (forward and backward share them), and
@@ -33,7 +41,7 @@
  * in_convk_plan_pack_weights_*: the plan's layout, Winograd's or the direct one) or pass
  * wp = NULL to pack them into work at every forward; then call forward/backward. The
  * packed layout is the same for every ISA (see IN_CONVK_PANEL), so switching ISA keeps it
- * valid. The backward packs the transposed weights itself, into work.
+ * valid. The backward packs the transposed weights itself (a Winograd plan's U'), into work.
  * The caller checks sizes: strides >= 1, kernel within the padded input, threads >= 1, y_image
  * >= OC*ohw, pointers to arrays of the sizes above; x, y, dy and the outputs must not overlap.
  */
@@ -75,14 +83,20 @@ typedef struct {
     size_t bpack, cpart, thread_stride;          /* per-thread work: B panels, partial sums */
 } in_convk_gemm;
 
-/* Winograd forward blocking (see the top): tiles n = (b*th + ty)*tw + tx, th x tw an image;
- * a task is nt tiles (whole panels of nr, at most IN_CONVK_WINO_NT_MAX) x mc output channels,
- * summing over C in blocks of kc (fixed by C and the ISA only, so results do not depend on the
- * thread count). Per thread in work: V (16 x kc x nt, the input transform of one C block) and
- * M (16 x mc x nt), matrix t at t*vt and t*mt (a line more than a matrix: the 16 are not all
- * 4 KB apart, which would put them in one L1 set). */
+/* One Winograd convolution (see the top) and its blocking: out (B, M, oh, ow) = the 3x3
+ * stride-1 convolution of a source (B, K, Hi, Wi) whose tile (ty, tx) reads the 4x4 patch at
+ * rows 2ty - top .. + 3, columns 2tx - left .. + 3 (0 outside the source): the forward's
+ * (M = OC, K = C, x, padding ph, pw) or dL/dx's (M = C, K = OC, P(dY), padding 0: P is).
+ * Tiles n = (b*th + ty)*tw + tx, th x tw an image; a task is nt tiles (whole panels of nr, at
+ * most IN_CONVK_WINO_NT_MAX) x mc output rows, summing over K in blocks of kc (fixed by K and
+ * the ISA only, so results do not depend on the thread count). Per thread in work: V (16 x kc
+ * x nt, the input transform of one K block) and M (16 x mc x nt), matrix t at t*vt and t*mt (a
+ * line more than a matrix: the 16 are not all 4 KB apart, which would put them in one L1 set);
+ * then the packed U (16 * up(M, PAD) * K) at upack_at. */
 #define IN_CONVK_WINO_NT_MAX 512
 typedef struct {
+    size_t M, K, Hi, Wi, oh, ow;             /* rows out, channels summed, source and out maps */
+    ptrdiff_t top, left;                     /* padding (negative: the source cropped) */
     size_t th, tw, tiles;                    /* tiles = B*th*tw */
     size_t nr, mr, nt, kc, mc;
     size_t c_blocks, m_chunks, n_blocks;     /* tasks = n_blocks * m_chunks */
@@ -98,14 +112,16 @@ typedef struct {
     in_convk_gemm fwd;              /* forward; dL/dx phases: in_convk_dx_phase */
     size_t images, dx_images;        /* images a pass: forward and dL/dw, dL/dx (P within
                                         IN_CONVK_PASS_BYTES, or one image) */
-    int wino;                        /* forward by Winograd F(2x2, 3x3) (in_convk_wino_pays) */
-    in_convk_wino wg;                /* its blocking, when wino */
+    int wino;                        /* forward and dL/dx by Winograd F(2x2, 3x3)
+                                        (in_convk_wino_pays) */
+    in_convk_wino wg, wdx;           /* the forward's and dL/dx's, when wino */
     size_t dkc, dmc, dnc, dw_chunks, dw_groups; /* dL/dw: dkc pixels a block; tasks of dmc
                                                    channels x dnc taps */
     size_t fwd_threads_at, fwd_stride, fwd_wpack_at; /* forward: P at 0, threads, packed w */
     size_t dw_threads_at, dw_stride, dw_sums_at, dw_tile; /* dL/dw: P(x) at 0, threads, each
                                                              task's sums */
-    size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: packed w' at 0 */
+    size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: P(dY); by phases,
+                                                                packed w' at 0 */
     size_t work;                                             /* elements for every pass */
 } in_convk_plan;
 
@@ -124,8 +140,8 @@ int in_convk_isa_supported(int level);
 const char *in_convk_isa_name(void);
 const char *in_convk_level_name(int level);
 
-/* Winograd: OFF never, AUTO where in_convk_wino_pays, ALWAYS for every 3x3 stride-1
- * convolution (tests). Initially AUTO, or OFF when INCEPTION_NATIVE_WINOGRAD is "0" or "off"
+/* Winograd (the forward and dL/dx): OFF never, AUTO where in_convk_wino_pays, ALWAYS for every
+ * 3x3 stride-1 convolution (tests). Initially AUTO, or OFF when INCEPTION_NATIVE_WINOGRAD is "0" or "off"
  * ("always": ALWAYS). set returns 0, or -1 for an unknown mode. Read by in_convk_plan_init:
  * plans made before keep their algorithm. Not to be called while a convolution runs. */
 enum { IN_CONVK_WINO_OFF = 0, IN_CONVK_WINO_AUTO = 1, IN_CONVK_WINO_ALWAYS = 2 };

@@ -382,40 +382,42 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, re
 
 /* ---- Winograd F(2x2, 3x3) (see convk.h) ---- */
 
-/* Winograd's input transform of tiles [n0, n0 + cnt) and channels [c0, c0 + kc), written as
- * the microkernel's B panels, one per t and NR tiles:
+/* Winograd's input transform of tiles [n0, n0 + cnt) and channels [c0, c0 + kc) of g's
+ * source src (images `image` values apart), written as the microkernel's B panels, one per t
+ * and NR tiles:
  *     v[t*vt + (l / NR*kc + k)*NR + l % NR] = (B^T d B)[t]
- * d the 4x4 patch of channel c0 + k under tile n0 + l (0 outside the image), 0 for lanes
+ * d the 4x4 patch of channel c0 + k under tile n0 + l (0 outside the source), 0 for lanes
  * cnt <= l < panels*NR. B^T d is rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on
- * columns. A channel at a time, its tiles in order (x read along its rows, each of the 16
+ * columns. A channel at a time, its tiles in order (src read along its rows, each of the 16
  * panels written in order). */
-KERNEL static void F(wino_input)(real *v, const in_convk_plan *p, const real *x, size_t n0,
-                                 size_t cnt, size_t c0, size_t kc)
+KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *src, size_t image,
+                                 size_t n0, size_t cnt, size_t c0, size_t kc)
 {
-    const in_convk_wino *g = &p->wg;
-    ptrdiff_t H = (ptrdiff_t)p->H, W = (ptrdiff_t)p->W, y0[IN_CONVK_WINO_NT_MAX],
+    ptrdiff_t H = (ptrdiff_t)g->Hi, W = (ptrdiff_t)g->Wi, y0[IN_CONVK_WINO_NT_MAX],
               x0[IN_CONVK_WINO_NT_MAX];
-    size_t panels = cdiv(cnt, NR), hw = p->H * p->W, at[IN_CONVK_WINO_NT_MAX];
+    size_t panels = cdiv(cnt, NR), hw = g->Hi * g->Wi, at[IN_CONVK_WINO_NT_MAX];
     unsigned char inside[IN_CONVK_WINO_NT_MAX];
     for (size_t l = 0; l < cnt; ++l) { /* the patch's corner (y0, x0) in image b's plane */
         size_t n = n0 + l, b = n / (g->th * g->tw), ty = n / g->tw % g->th, tx = n % g->tw;
-        y0[l] = 2 * (ptrdiff_t)ty - (ptrdiff_t)p->ph, x0[l] = 2 * (ptrdiff_t)tx - (ptrdiff_t)p->pw;
-        at[l] = (b * p->C + c0) * hw;
+        y0[l] = 2 * (ptrdiff_t)ty - g->top, x0[l] = 2 * (ptrdiff_t)tx - g->left;
+        at[l] = b * image + c0 * hw;
         inside[l] = y0[l] >= 0 && x0[l] >= 0 && y0[l] + 4 <= H && x0[l] + 4 <= W;
     }
     for (size_t k = 0; k < kc; ++k)
         for (size_t l = 0; l < panels * NR; ++l) {
             real *dst = v + (l / NR * kc + k) * NR + l % NR, d[4][4] = {{0}}, r[4][4];
             if (l < cnt && inside[l]) {
-                const real *xc = x + at[l] + k * hw + y0[l] * W + x0[l];
+                const real *xc = src + at[l] + k * hw + y0[l] * W + x0[l];
                 for (ptrdiff_t i = 0; i < 4; ++i)
                     for (ptrdiff_t j = 0; j < 4; ++j) d[i][j] = xc[i * W + j];
-            } else if (l < cnt) {
-                const real *xc = x + at[l] + k * hw;
+            } else if (l < cnt) { /* every load from a valid address, the value kept or not */
+                const real *xc = src + at[l] + k * hw;
                 for (ptrdiff_t i = 0; i < 4; ++i)
                     for (ptrdiff_t j = 0; j < 4; ++j) {
                         ptrdiff_t yy = y0[l] + i, xx = x0[l] + j;
-                        if (yy >= 0 && xx >= 0 && yy < H && xx < W) d[i][j] = xc[yy * W + xx];
+                        int in = yy >= 0 && xx >= 0 && yy < H && xx < W;
+                        real v = xc[in ? yy * W + xx : 0];
+                        d[i][j] = in ? v : 0;
                     }
             }
             for (int j = 0; j < 4; ++j) {
@@ -431,20 +433,20 @@ KERNEL static void F(wino_input)(real *v, const in_convk_plan *p, const real *x,
 }
 
 /* Winograd's output transform of M (row i of M_t at m[t*mt + i*nt], tiles in columns) for
- * channels [o0, o0 + rows) and tiles [n0, n0 + cnt), through the epilogue:
+ * rows [o0, o0 + rows) and tiles [n0, n0 + cnt) of g, through the epilogue:
  *     Y = A^T M A: rows s = m0 + m1 + m2, q = m1 - m2 - m3, then the same on columns;
- *     y[pixel (2ty + a, 2tx + e)] = act(scale[o] * Y[a, e] + shift[o] (+ y)), those inside oh x ow.
+ *     y[pixel (2ty + a, 2tx + e)] = act(scale[o] * Y[a, e] + shift[o] (+ y)), those inside the
+ *     oh x ow map.
  * Vectors of LANES tiles (ReLU too when not accumulating), then one pixel at a time. */
-KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_plan *p, const real *m,
+KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_wino *g, const real *m,
                                   size_t o0, size_t rows, size_t n0, size_t cnt)
 {
-    const in_convk_wino *g = &p->wg;
     size_t at[IN_CONVK_WINO_NT_MAX], ts = g->mt;
     unsigned char two[IN_CONVK_WINO_NT_MAX]; /* bit 0: column 2tx + 1 inside; bit 1: row */
     for (size_t l = 0; l < cnt; ++l) {
         size_t n = n0 + l, b = n / (g->th * g->tw), ty = n / g->tw % g->th, tx = n % g->tw;
         at[l] = b * e->image + 2 * ty * e->row + 2 * tx * e->col;
-        two[l] = (unsigned char)((2 * tx + 1 < p->ow) | (2 * (2 * ty + 1 < p->oh)));
+        two[l] = (unsigned char)((2 * tx + 1 < g->ow) | (2 * (2 * ty + 1 < g->oh)));
     }
     for (size_t i = 0; i < rows; ++i) {
         size_t o = o0 + i;
@@ -479,28 +481,27 @@ KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_plan *
     }
 }
 
-/* One Winograd task: channels [m0, m1) x tiles [n0, n1). For each C block: the input
+/* One Winograd task of g: rows [m0, m1) x tiles [n0, n1). For each K block: the input
  * transform into vbuf, then M_t (+)= U_t V_t for the 16 t by the microkernel, U_t's block
  * swept over the task's panels (V panels in L1, M in L2); then the output transform. */
-KERNEL static void F(wino_task)(const in_convk_plan *p, const NAME(epilogue) *e, const real *x,
-                                const real *u, real *vbuf, real *mbuf, size_t m0, size_t m1,
-                                size_t n0, size_t n1)
+KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e, const real *src,
+                                size_t image, const real *u, real *vbuf, real *mbuf, size_t m0,
+                                size_t m1, size_t n0, size_t n1)
 {
-    const in_convk_wino *g = &p->wg;
-    size_t cnt = n1 - n0, panels = cdiv(cnt, NR), usize = up(p->OC, IN_CONVK_PAD) * p->C;
+    size_t cnt = n1 - n0, panels = cdiv(cnt, NR), usize = up(g->M, IN_CONVK_PAD) * g->K;
     for (size_t kb = 0; kb < g->c_blocks; ++kb) {
-        size_t c0 = kb * g->kc, kc = min_size(p->C, c0 + g->kc) - c0;
-        F(wino_input)(vbuf, p, x, n0, cnt, c0, kc);
+        size_t c0 = kb * g->kc, kc = min_size(g->K, c0 + g->kc) - c0;
+        F(wino_input)(vbuf, g, src, image, n0, cnt, c0, kc);
         for (size_t t = 0; t < 16; ++t)
             for (size_t jp = 0; jp < panels; ++jp)
                 for (size_t i = m0; i < m1; i += MR) {
-                    const real *ap = u + t * usize + (i / IN_CONVK_PANEL * p->C + c0) * IN_CONVK_PANEL;
+                    const real *ap = u + t * usize + (i / IN_CONVK_PANEL * g->K + c0) * IN_CONVK_PANEL;
                     real *mp = mbuf + t * g->mt + (i - m0) * g->nt + jp * NR;
-                    F(ukr)(kc, ap, IN_CONVK_PANEL * p->C, vbuf + t * g->vt + jp * kc * NR,
+                    F(ukr)(kc, ap, IN_CONVK_PANEL * g->K, vbuf + t * g->vt + jp * kc * NR,
                            kb ? mp : 0, g->nt, mp, g->nt);
                 }
     }
-    F(wino_output)(e, p, mbuf, m0, m1 - m0, n0, cnt);
+    F(wino_output)(e, g, mbuf, m0, m1 - m0, n0, cnt);
 }
 
 #undef DESC

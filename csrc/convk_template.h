@@ -24,8 +24,9 @@ typedef void (*NAME(dw_task_fn))(const in_convk_plan *, const in_convk_gemm *, r
                                  real *, real *, size_t, size_t, size_t, size_t, int, int);
 
 typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
-typedef void (*NAME(wino_task_fn))(const in_convk_plan *, const NAME(epilogue) *, const real *,
-                                   const real *, real *, real *, size_t, size_t, size_t, size_t);
+typedef void (*NAME(wino_task_fn))(const in_convk_wino *, const NAME(epilogue) *, const real *,
+                                   size_t, const real *, real *, real *, size_t, size_t, size_t,
+                                   size_t);
 
 static const struct {
     NAME(gemm_task_fn) gemm_task;
@@ -128,36 +129,39 @@ static void NAME(pack_panels)(real *wp, const real *w, size_t M, size_t K, const
     }
 }
 
-/* Winograd's weights: U[o, c] = G g G^T for g = w[o, c] (3x3), in double, stored as 16
- * matrices U_t (OC, C) packed like pack_panels' (K = C): wp[t*up(OC, PAD)*C + (o / PANEL)*PANEL*C
- * + c*PANEL + o % PANEL] = U[o, c][t] (0 for rows OC <= o < up(OC, PAD)). 9 values read, 16
- * written per (o, c). */
-static void NAME(pack_wino)(real *wp, const real *w, size_t OC, size_t C, int threads)
+/* Winograd's weights for M output rows and K summed channels: U[m, k] = G g G^T for g the 3x3
+ * kernel at w + m*ms + k*ks, flipped when flip (g[i][j] = kernel[2-i][2-j]), in double, stored
+ * as 16 matrices U_t (M, K) packed like pack_panels' (K taps): wp[t*up(M, PAD)*K + (m / PANEL)*
+ * PANEL*K + k*PANEL + m % PANEL] = U[m, k][t] (0 for rows M <= m < up(M, PAD)). The forward's:
+ * M = OC, K = C, ms = 9C, ks = 9; dL/dx's U'[c, o] (w'[c, o, a, e] = w[o, c, 2-a, 2-e]): M = C,
+ * K = OC, ms = 9, ks = 9C, flip. 9 values read, 16 written per (m, k). */
+static void NAME(pack_wino)(real *wp, const real *w, size_t M, size_t K, size_t ms, size_t ks,
+                            int flip, int threads)
 {
-    size_t rows = up(OC, IN_CONVK_PAD), usize = rows * C;
-    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && OC * C >= IN_PARALLEL_MIN))
-    for (size_t o = 0; o < rows; ++o)
-        for (size_t c = 0; c < C; ++c) {
-            const real *g = w + (o * C + c) * 9;
-            double h[4][3], u[16] = {0};   /* h = G g (4x3), u = h G^T */
-            for (size_t j = 0; o < OC && j < 3; ++j) {
+    size_t rows = up(M, IN_CONVK_PAD), usize = rows * K;
+    IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && M * K >= IN_PARALLEL_MIN))
+    for (size_t m = 0; m < rows; ++m)
+        for (size_t k = 0; k < K; ++k) {
+            double g[9], h[4][3], u[16] = {0};   /* h = G g (4x3), u = h G^T */
+            for (size_t q = 0; m < M && q < 9; ++q) g[q] = w[m * ms + k * ks + (flip ? 8 - q : q)];
+            for (size_t j = 0; m < M && j < 3; ++j) {
                 h[0][j] = g[j], h[3][j] = g[6 + j];
-                h[1][j] = 0.5 * ((double)g[j] + g[3 + j] + g[6 + j]);
-                h[2][j] = 0.5 * ((double)g[j] - g[3 + j] + g[6 + j]);
+                h[1][j] = 0.5 * (g[j] + g[3 + j] + g[6 + j]);
+                h[2][j] = 0.5 * (g[j] - g[3 + j] + g[6 + j]);
             }
-            for (size_t i = 0; o < OC && i < 4; ++i) {
+            for (size_t i = 0; m < M && i < 4; ++i) {
                 u[4 * i] = h[i][0], u[4 * i + 3] = h[i][2];
                 u[4 * i + 1] = 0.5 * (h[i][0] + h[i][1] + h[i][2]);
                 u[4 * i + 2] = 0.5 * (h[i][0] - h[i][1] + h[i][2]);
             }
-            real *d = wp + (o / IN_CONVK_PANEL * C + c) * IN_CONVK_PANEL + o % IN_CONVK_PANEL;
+            real *d = wp + (m / IN_CONVK_PANEL * K + k) * IN_CONVK_PANEL + m % IN_CONVK_PANEL;
             for (size_t t = 0; t < 16; ++t) d[t * usize] = (real)u[t];
         }
 }
 
 void NAME(convk_plan_pack_weights)(const in_convk_plan *p, real *wp, const real *w)
 {
-    if (p->wino) NAME(pack_wino)(wp, w, p->OC, p->C, 1);
+    if (p->wino) NAME(pack_wino)(wp, w, p->OC, p->C, 9 * p->C, 9, 0, 1);
     else NAME(pack_panels)(wp, w, p->OC, p->K, 0, 0, 1);
 }
 
@@ -191,26 +195,22 @@ static void NAME(run_gemm)(const in_convk_gemm *g, const NAME(epilogue) *e, cons
     }
 }
 
-/* Winograd's forward (see convk.h): the tasks (tile block, channel chunk) handed out one at a
- * time as run_gemm's; U packed into work first when wp is NULL. */
-static void NAME(wino_forward)(const in_convk_plan *p, const NAME(epilogue) *e, real *base,
-                               const real *x, const real *w, const real *wp)
+/* Winograd's convolution g (see in_convk_wino) of src (images `image` values apart) by the
+ * packed U, through the epilogue: the tasks (tile block, row chunk) handed out one at a time as
+ * run_gemm's, each thread with its V and M in work. */
+static void NAME(run_wino)(const in_convk_wino *g, const NAME(epilogue) *e, const real *src,
+                           size_t image, const real *u, real *base, int isa, int threads)
 {
-    const in_convk_wino *g = &p->wg;
-    NAME(wino_task_fn) task = NAME(kernels)[p->isa].wino_task;
-    if (!wp) {
-        NAME(pack_wino)(base + g->upack_at, w, p->OC, p->C, p->threads);
-        wp = base + g->upack_at;
-    }
+    NAME(wino_task_fn) task = NAME(kernels)[isa].wino_task;
     size_t tasks = g->n_blocks * g->m_chunks;
-    IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
+    IN_PRAGMA(omp parallel num_threads(threads) if (threads > 1))
     {
         real *vbuf = base + g->threads_at + in_convk_thread() * g->thread_stride;
         IN_PRAGMA(omp for schedule(dynamic, 1) nowait)
         for (size_t q = 0; q < tasks; ++q) {
             size_t nb = q / g->m_chunks, mi = q % g->m_chunks;
-            task(p, e, x, wp, vbuf, vbuf + g->vsize, mi * g->mc, min_size(p->OC, (mi + 1) * g->mc),
-                 nb * g->nt, min_size(g->tiles, (nb + 1) * g->nt));
+            task(g, e, src, image, u, vbuf, vbuf + g->vsize, mi * g->mc,
+                 min_size(g->M, (mi + 1) * g->mc), nb * g->nt, min_size(g->tiles, (nb + 1) * g->nt));
         }
     }
 }
@@ -231,7 +231,7 @@ static const real *NAME(pass_source)(in_convk_gemm *g, const in_convk_plan *p, r
 /* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)).
  * Passes: P written once (none for an unpadded stride-1 x), y written once (read once more
  * when accumulating); col panels live in L1/L2 only. A Winograd plan reads x once a channel
- * chunk (wino_forward), V and M living in L2 only. */
+ * chunk (run_wino), V and M living in L2 only. */
 void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *work,
                          const real *x, const real *w, const real *wp, const real *scale,
                          const real *shift, int relu, int accumulate)
@@ -240,7 +240,11 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
     if (p->wino) { /* the whole batch: Winograd reads x itself, no padded copy */
         const NAME(epilogue) e = {y, y_image, p->oh * p->ow, p->ow, 1, scale, shift, relu,
                                   accumulate};
-        NAME(wino_forward)(p, &e, base, x, w, wp);
+        if (!wp) {
+            NAME(pack_wino)(base + p->wg.upack_at, w, p->OC, p->C, 9 * p->C, 9, 0, p->threads);
+            wp = base + p->wg.upack_at;
+        }
+        NAME(run_wino)(&p->wg, &e, x, p->C * p->H * p->W, wp, base, p->isa, p->threads);
         return;
     }
     if (!wp) {
@@ -279,7 +283,8 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
  * larger tensor: an Inception branch reading its part of the block's dL/dy):
  *     dbias = sum dY;  dw = dY col(x)^T (tasks own disjoint channels x taps, each summing over
  *     all pixels in order: no reduction, the same bits on any thread count);  dx phase by
- *     phase (in_convk_dx_phase), each w' col(dY), dx_images images a pass; dY = dy
+ *     phase (in_convk_dx_phase), each w' col(dY), dx_images images a pass, or for a Winograd
+ *     plan by Winograd (p->wdx, U' packed first) from P(dY), dx_images images a pass;  dY = dy
  *     masked by y_relu > 0 when y_relu is given. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
                           const real *dy, const real *y_relu, size_t dy_image, const real *x,
@@ -312,7 +317,22 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
             }
         }
     }
-    if (dx) {
+    if (dx && p->wino) { /* dx = the convolution of P(dY) by w' (p->wdx, see convk.h's top) */
+        real *u = base + p->wdx.upack_at, *P = base + p->dx_src_at;
+        NAME(pack_wino)(u, w, C, OC, 9, 9 * C, 1, p->threads);
+        for (size_t b0 = 0; b0 < B; b0 += p->dx_images) {
+            size_t n = min_size(p->dx_images, B - b0), in_image = C * p->H * p->W;
+            in_convk_gemm src;
+            in_convk_wino g = p->wdx; /* the last pass: fewer tiles */
+            in_convk_wino_dx_source(&src, p, n);
+            g.tiles = n * g.th * g.tw, g.n_blocks = cdiv(g.tiles, g.nt);
+            NAME(prepare)(P, dy + b0 * dy_image, y_relu ? y_relu + b0 * dy_image : 0, &src, n,
+                          dy_image, p->threads);
+            const NAME(epilogue) e = {dx + b0 * in_image, in_image, p->H * p->W, p->W, 1, 0, 0,
+                                      0, dx_accumulate};
+            NAME(run_wino)(&g, &e, P, src.image, u, base, p->isa, p->threads);
+        }
+    } else if (dx) {
         if (!dx_accumulate && (p->kh < p->sh || p->kw < p->sw)) /* phases with no tap: dx = 0 */
             memset(dx, 0, B * C * p->H * p->W * sizeof(real));
         for (size_t ry = 0; ry < p->sh; ++ry)

@@ -79,7 +79,7 @@ def info(args):
     print(f"kernels:    {build['kernel_isa']}")
     print(f"conv:       our kernels, {conv_isa()} path (this CPU runs: "
           f"{', '.join(conv_isa_levels())}; INCEPTION_NATIVE_ISA picks a lower one)")
-    print(f"winograd:   {conv_winograd()} (3x3 stride-1 forwards by F(2x2, 3x3); "
+    print(f"winograd:   {conv_winograd()} (3x3 stride-1 forwards and dL/dx by F(2x2, 3x3); "
           f"INCEPTION_NATIVE_WINOGRAD=0 turns it off)")
     print(f"BLAS:       {blas_description()}")
 

@@ -173,9 +173,10 @@ WINOGRAD_MODES = ("off", "auto", "always")
 
 
 def conv_winograd():
-    """When our kernels run a 3x3 stride-1 forward by Winograd F(2x2, 3x3): 'auto' (where its
-    rule says it pays, csrc/convk.c in_convk_wino_pays), 'off' (never: INCEPTION_NATIVE_WINOGRAD=0
-    at start, or set_conv_winograd) or 'always' (every such convolution, for tests)."""
+    """When our kernels run a 3x3 stride-1 forward and its dL/dx by Winograd F(2x2, 3x3): 'auto'
+    (where its rule says it pays, csrc/convk.c in_convk_wino_pays), 'off' (never:
+    INCEPTION_NATIVE_WINOGRAD=0 at start, or set_conv_winograd) or 'always' (every such
+    convolution, for tests)."""
     return in_convk_winograd_name(in_convk_get_winograd()).decode()
 
 
@@ -250,8 +251,8 @@ cdef class ConvKPlan(_Plan):
 
     @property
     def winograd(self):
-        """True when the forward runs by Winograd F(2x2, 3x3) (conv_winograd's mode when the
-        plan was made); the backward is the same either way."""
+        """True when the forward and dL/dx run by Winograd F(2x2, 3x3) (conv_winograd's mode
+        when the plan was made); dL/dw and dL/dbias are the same either way."""
         return bool(self.p32.wino)
 
     @property

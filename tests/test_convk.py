@@ -12,6 +12,7 @@ import pytest
 from inception_native import conv as native
 from inception_native import reference
 from inception_native.threads import get_num_threads, set_num_threads
+from test_batchnorm import finite_difference
 
 PATHS = native.conv_isa_levels()
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -317,7 +318,7 @@ def test_environment_variable_picks_a_path_the_cpu_runs():
         assert path("avx512") == best  # higher than the CPU runs: ignored
 
 
-# ---- Winograd F(2x2, 3x3): the forward of 3x3 stride-1 convolutions (csrc/convk.h) ----------
+# ---- Winograd F(2x2, 3x3): the forward and dL/dx of 3x3 stride-1 convolutions (csrc/convk.h) -
 
 # (B, C, H, W, OC, padding): paddings 0-2, odd and even maps down to 1x1 (partial tiles at the
 # right and bottom), channel counts off every block, odd batch; the last needs several C
@@ -370,18 +371,82 @@ def test_winograd_forward_and_fused_options_match_numpy(isa, winograd, case, dty
     np.testing.assert_array_equal(big[:, 2 + OC:], expected[:, 2 + OC:])
 
 
-@pytest.mark.parametrize("case", WINO_CASES[1:4], ids=str)
-def test_winograd_plan_backward_matches_numpy(isa, winograd, case, rng):
-    """The backward of a plan whose forward is Winograd's is the direct one, unchanged."""
-    x, w, stride, padding, plan = wino_make(rng, case, np.float64)
-    assert plan.winograd
-    dy, y = (rng.standard_normal(plan.output_shape) for _ in range(2))
-    want = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0])]
-    got = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0])]
-    reference.conv2d_backward(dy, x, w, *want, stride, padding, y_relu=y)
-    native.conv2d_backward(dy, x, w, *got, stride, padding, plan=plan, y_relu=y)
-    for g, e in zip(got, want):
+# dL/dx by Winograd besides WINO_CASES: C and OC off the blocks both ways, a padding past 2
+# (dL/dx's padding 2 - p is negative: dY cropped)
+WINO_DX_CASES = [(2, 33, 11, 13, 47, 1), (1, 47, 9, 7, 300, (2, 0)), (2, 5, 6, 7, 9, (3, 2))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", WINO_CASES + WINO_DX_CASES, ids=str)
+def test_winograd_dx_matches_numpy_and_the_direct_path(isa, case, dtype, rng):
+    """dL/dx of a Winograd plan (its own convolution of dY by the flipped weights) against the
+    twin and the direct plan's phase GEMM: with and without the ReLU mask, dy and y_relu as
+    channel slices of wider tensors, overwritten and accumulated; dw and dbias as ever."""
+    x, w, stride, padding, _ = wino_make(rng, case, dtype)
+    plans = {}
+    for mode in ("always", "off"):
+        previous = native.set_conv_winograd(mode)
+        try:
+            plans[mode] = native.conv2d_plan(x.shape, w.shape, stride, padding)
+        finally:
+            native.set_conv_winograd(previous)
+    assert plans["always"].winograd and not plans["off"].winograd
+    B, OC, oh, ow = plans["off"].output_shape
+    big_dy, big_y = (rng.standard_normal((B, OC + 3, oh, ow)).astype(dtype) for _ in range(2))
+    dy, y = big_dy[:, 2:2 + OC], big_y[:, 2:2 + OC]
+    before = rng.standard_normal(x.shape).astype(dtype)
+    for mask in (None, y):
+        want = [np.empty_like(x), np.empty_like(w), np.empty(OC, dtype)]
+        reference.conv2d_backward(dy.copy(), x, w, *want, stride, padding,
+                                  y_relu=None if mask is None else mask.copy())
+        for plan in plans.values():
+            got = [np.empty_like(x), np.empty_like(w), np.empty(OC, dtype)]
+            native.conv2d_backward(dy, x, w, *got, stride, padding, plan=plan, y_relu=mask)
+            for g, e in zip(got, want):
+                assert_close(g, e, dtype)
+            added = before.copy()
+            native.conv2d_backward(dy, x, w, added, np.empty_like(w), None, stride, padding,
+                                   plan=plan, y_relu=mask, accumulate=True)
+            assert_close(added, before + want[0], dtype)
+
+
+def test_winograd_dx_runs_a_few_images_at_a_time(isa, winograd, rng):
+    """dL/dx by Winograd reads a padded, masked copy of dY, made for 2 images, then 1 (float64:
+    over 8 MiB for the batch): each pass's dx added at its images, from channel slices."""
+    x, w, stride, padding, plan = wino_make(rng, (3, 32, 110, 110, 32, 1), np.float64)
+    assert plan.winograd and plan.pass_images(np.float64)[1] == 2
+    B, OC, oh, ow = plan.output_shape
+    big_dy, big_y = (rng.standard_normal((B, OC + 3, oh, ow)) for _ in range(2))
+    dy, y = big_dy[:, 1:1 + OC], big_y[:, 1:1 + OC]
+    before = rng.standard_normal(x.shape)
+    want = [np.empty_like(x), np.empty_like(w), np.empty(OC)]
+    reference.conv2d_backward(dy.copy(), x, w, *want, stride, padding, y_relu=y.copy())
+    got = [before.copy(), np.empty_like(w), np.empty(OC)]
+    native.conv2d_backward(dy, x, w, *got, stride, padding, plan=plan, y_relu=y, accumulate=True)
+    for g, e in zip(got, [before + want[0], *want[1:]]):
         assert_close(g, e, np.float64)
+
+
+def test_winograd_dx_matches_finite_differences(winograd, rng):
+    """L = sum(r * relu(conv(x) + bias)) on a Winograd plan, the backward given the forward's
+    ReLU output as its mask: its gradients against central differences (float64). Weights
+    scaled by 1/sqrt(9C), so that y and L stay near 1 (the differences' rounding with them)."""
+    x, w, stride, padding, plan = wino_make(rng, (2, 32, 5, 4, 33, 1), np.float64)
+    assert plan.winograd
+    w /= np.sqrt(9 * w.shape[1])
+    bias = rng.standard_normal(w.shape[0])
+    r = rng.standard_normal(plan.output_shape)
+
+    def forward():
+        y = np.empty(plan.output_shape)
+        native.conv2d_forward(x, w, bias, y, stride, padding, plan=plan, relu=True)
+        return y
+    loss = lambda: float((r * forward()).sum())  # noqa: E731
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(bias)
+    native.conv2d_backward(r, x, w, dx, dw, db, stride, padding, plan=plan, y_relu=forward())
+    np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dw, finite_difference(loss, w), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(db, finite_difference(loss, bias), rtol=1e-6, atol=1e-8)
 
 
 def test_winograd_float32_error_stays_near_the_direct_ones(rng):
@@ -405,16 +470,21 @@ def test_winograd_float32_error_stays_near_the_direct_ones(rng):
 
 
 def test_winograd_repeats_bit_for_bit_across_runs_and_threads(winograd, rng):
-    x, w, stride, padding, _ = wino_make(rng, (4, 32, 20, 20, 48, 1), np.float32)
+    """The forward and the backward (dL/dx by Winograd) on 1, 2 and 3 threads, then 2 again."""
+    x, w, stride, padding, _ = wino_make(rng, (6, 32, 20, 20, 48, 1), np.float32)
     runs = []
-    for threads in (1, 2, 2):
+    for threads in (1, 2, 3, 2):
         plan = native.conv2d_plan(x.shape, w.shape, stride, padding, threads=threads)
         assert plan.winograd and plan.threads == threads
         y = np.empty(plan.output_shape, np.float32)
         native.conv2d_forward(x, w, None, y, stride, padding, plan=plan, relu=True)
-        runs.append(y)
+        dy = np.sin(np.arange(y.size, dtype=np.float32)).reshape(y.shape)
+        g = [np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], np.float32)]
+        native.conv2d_backward(dy, x, w, *g, stride, padding, plan=plan, y_relu=y)
+        runs.append([y, *g])
     for other in runs[1:]:
-        np.testing.assert_array_equal(runs[0], other)
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_winograd_rule_and_controls(rng):

@@ -5,8 +5,8 @@
  * Medians of interleaved rounds (every configuration once per round): the machine is shared.
  *   tests/c/convk.sh bench [-r rounds] [-b 16,1] [-i avx2,portable] [-t 1,2] [-p fbxwp]
  *                          [-l layer-substring] [-B path/to/libopenblas.so] [-w d,w]
- * -w: d the direct forward, w Winograd F(2x2, 3x3) forced (3x3 stride-1 layers, passes f and
- * p; path shown as <isa>+w); the backward runs the same either way.
+ * -w: d direct, w Winograd F(2x2, 3x3) forced (3x3 stride-1 layers, passes f, p, b and x: the
+ * forward and dL/dx; path shown as <isa>+w); dL/dw runs the same either way.
  * FLOPs: 2*B*OC*oh*ow*C*kh*kw per pass (the backward counts dx and dw: twice that).
  * On one thread it also counts the CPU time of the thread: flops per CPU second against the FMA
  * loop's is the efficiency without the time other processes took the core (wall time on a
@@ -262,7 +262,7 @@ int main(int argc, char **argv)
                                         !in_list(isas, in_convk_level_name(level)))
                         continue;
                     const layer *L = &layers[li];
-                    int can_wino = level >= 0 && (pass == 0 || pass == 4) && L->kh == 3
+                    int can_wino = level >= 0 && pass != 3 && pass != 5 && L->kh == 3
                                    && L->kw == 3 && L->sh == 1 && L->sw == 1;
                     for (int wi = 0; wi < 2; ++wi) {
                         if (!in_list(winos, wi ? "w" : "d") || (wi && !can_wino)) continue;

@@ -2,10 +2,10 @@
  * double, on every ISA path this machine runs, float and double: forward (plain, bias, BN
  * scale+shift, ReLU, accumulate, into a channel slice with the other channels untouched), dL/dx,
  * dL/dw, dL/dbias with and without the ReLU mask; strides 1-3, paddings 0-3, rectangular
- * kernels, channel counts off every block size, batch 1, tiny maps. Results must repeat bit for
- * bit between runs and between 1 and 2 threads (the plan takes 2 only for convolutions of
- * 32 MFLOP or more). Every 3x3 stride-1 shape runs twice: direct, then by Winograd
- * F(2x2, 3x3) (forced). Prints "ok" and exits 0, or lists failures.
+ * kernels, channel counts off every block size, batch 1, tiny maps, dy and the mask read from
+ * channel slices. Results must repeat bit for bit between runs and between 1, 2 and 3 threads
+ * (the plan takes T only for convolutions of 16*T MFLOP or more). Every 3x3 stride-1 shape
+ * runs twice: direct, then by Winograd F(2x2, 3x3) (forced: the forward and dL/dx). Prints "ok" and exits 0, or lists failures.
  *   gcc -std=c99 -O2 -fopenmp -Icsrc tests/c/test_convk.c csrc/convk.c -lm   (tests/c/convk.sh)
  */
 #include <math.h>
@@ -135,6 +135,10 @@ static const shape shapes[] = {
     {1, 300, 6, 5, 7, 3, 3, 1, 1, 2, 0},
     {3, 24, 9, 8, 1000, 3, 3, 1, 1, 1, 1},
     {1, 64, 31, 30, 40, 3, 3, 1, 1, 1, 1},
+    {2, 33, 11, 13, 47, 3, 3, 1, 1, 1, 1},   /* C and OC off the blocks, both ways */
+    {1, 47, 9, 7, 33, 3, 3, 1, 1, 0, 1},
+    {2, 5, 6, 7, 9, 3, 3, 1, 1, 3, 2},       /* padding 3: Winograd's dL/dx crops dY */
+    {6, 32, 16, 16, 40, 3, 3, 1, 1, 1, 1},   /* 3 threads (> 48 MFLOP) */
     {3, 3, 37, 41, 64, 7, 7, 2, 2, 3, 3},    /* dL/dw: 64 channels (a part panel), 21-pixel runs */
     {2, 7, 19, 23, 3, 3, 3, 1, 1, 1, 1},     /* dL/dw: 3 channels, pixel blocks across images */
 };

@@ -116,7 +116,8 @@ static void NAME(test_forward)(shape q, const real *x, const real *w, real *work
     free(first);
 }
 
-/* backward with and without the ReLU mask, 1 and 2 threads; then dx alone and dw alone */
+/* backward with and without the ReLU mask, 1, 2 and 3 threads; then dx alone and dw alone;
+ * dy and the mask as channels [1, 1 + OC) of tensors of OC + 2 channels; dx accumulated */
 static void NAME(test_backward)(shape q, const real *x, const real *w, real *work, unsigned seed)
 {
     size_t ohw = out_size(q.H, q.ph, q.kh, q.sh) * out_size(q.W, q.pw, q.kw, q.sw);
@@ -130,7 +131,7 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
         const real *mask = masked ? yr : 0;
         for (size_t i = 0; i < ny; ++i) dYd[i] = mask && !(mask[i] > 0) ? 0 : dy[i];
         naive_backward(dxd, dwd, dbd, dYd, xd, wd, q);
-        for (int threads = 1; threads <= 2; ++threads) {
+        for (int threads = 1; threads <= 3; ++threads) {
             real *dx = NAME(alloc)(nx, 0), *dw = NAME(alloc)(nw, 0), *db = NAME(alloc)(q.OC, 0);
             in_convk_plan p;
             in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw,
@@ -156,6 +157,15 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
     K(convk_backward)(&p, dx, 0, 0, work, dy, yr, ny / q.B, x, w, 0);
     K(convk_backward)(&p, 0, dw, 0, work, dy, yr, ny / q.B, x, w, 0);
     NAME(same_bits)("dx alone", dx1, dx, nx), NAME(same_bits)("dw alone", dw1, dw, nw);
+    size_t wide = (q.OC + 2) * ohw; /* channel slices: images wide values apart */
+    real *dy_big = NAME(alloc)(q.B * wide, &seed), *yr_big = NAME(alloc)(q.B * wide, &seed);
+    for (size_t b = 0; b < q.B; ++b) {
+        memcpy(dy_big + b * wide + ohw, dy + b * q.OC * ohw, q.OC * ohw * sizeof(real));
+        memcpy(yr_big + b * wide + ohw, yr + b * q.OC * ohw, q.OC * ohw * sizeof(real));
+    }
+    K(convk_backward)(&p, dx, dw, 0, work, dy_big + ohw, yr_big + ohw, wide, x, w, 0);
+    NAME(same_bits)("dx from slices", dx1, dx, nx), NAME(same_bits)("dw from slices", dw1, dw, nw);
+    free(dy_big), free(yr_big);
     K(convk_backward)(&p, dx, 0, 0, work, dy, yr, ny / q.B, x, w, 1); /* dx += dx: twice the gradient */
     for (size_t i = 0; i < nx; ++i) dxd[i] *= 2;
     NAME(compare)("dx accumulated", q, 2, dx, dxd, nx);
@@ -166,10 +176,13 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
 static void NAME(test_shape)(shape q, unsigned seed)
 {
     size_t nx = q.B * q.C * q.H * q.W, nw = q.OC * q.C * q.kh * q.kw;
-    size_t n1 = K(convk_work_size)(q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, 1);
-    size_t n2 = K(convk_work_size)(q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, 2);
+    size_t nwork = 0; /* for 1, 2 and 3 threads */
+    for (int t = 1; t <= 3; ++t) {
+        size_t n = K(convk_work_size)(q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, t);
+        nwork = n > nwork ? n : nwork;
+    }
     real *x = NAME(alloc)(nx, &seed), *w = NAME(alloc)(nw, &seed);
-    real *work = NAME(alloc)((n1 > n2 ? n1 : n2) + 1, 0);
+    real *work = NAME(alloc)(nwork + 1, 0);
     NAME(test_forward)(q, x, w, work + 1, seed);
     NAME(test_backward)(q, x, w, work + 1, seed + 7);
     free(x), free(w), free(work);
