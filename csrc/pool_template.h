@@ -1,11 +1,3 @@
-
-
-
-
-
-
-
-
 /* pool_template.h: max, average, adaptive average and global average pooling, forward and
  * backward, for real = float and double (pool.c instantiates it).
  *
@@ -81,7 +73,8 @@ static inline void NAME(fold_max)(real *r, const real *row, size_t n)
 static inline void NAME(prefetch)(const real *x, size_t n)
 {
     uintptr_t at = (uintptr_t)x + IN_POOL_PREFETCH;
-    for (size_t a = 0; a < n * sizeof(real); a += 64) __builtin_prefetch((const void *)(at + a), 0, 3);
+    for (size_t a = 0; a < n * sizeof(real); a += 64)
+        __builtin_prefetch((const void *)(at + a), 0, 3);
 }
 
 /* r[k] = max over i < count of x[k + i*W], k < n (a NaN wins): count rows W apart folded in
@@ -460,7 +453,8 @@ IN_HOT static void NAME(plane_same)(real *y, const real *xp, double *b, const in
         for (size_t oy = r0; oy < r1; ++oy) {
             if (oy >= a && oy < c) continue;
             NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
-            NAME(window_rows)(bytes + (oy - r0) * W * size, xp + y0 * W, W, y1 - y0, W, inverse != NULL);
+            NAME(window_rows)(bytes + (oy - r0) * W * size, xp + y0 * W, W, y1 - y0, W,
+                              inverse != NULL);
         }
         if (a < c)
             NAME(window_rows)(bytes + (a - r0) * W * size, xp + (a - g.ph) * W, W, g.kh,
@@ -513,7 +507,8 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
             const real *xp = x + p * g.H * g.W;
             if (!r) continue;
             if (same)
-                NAME(plane_same)(yp, xp, r + g.pw, col, average_include_pad < 0 ? NULL : inverse, g);
+                NAME(plane_same)(yp, xp, r + g.pw, col, average_include_pad < 0 ? NULL : inverse,
+                                 g);
             else if (average_include_pad < 0)
                 NAME(max_plane)(yp, xp, (real *)r, g);
             else
