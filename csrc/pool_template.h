@@ -16,6 +16,11 @@
 #define IN_POOL_KERNEL_COLUMNS 64  /* kernels up to this wide have their tap ranges computed once */
 #define IN_POOL_CHUNK 512  /* values per buffer of the same-size passes (4 KB in double) */
 
+/* The forward passes stream through x plane by plane, in order; the hardware's prefetcher alone
+ * leaves one core reading at about 2/3 of its copy bandwidth (3x3/2 pools at batch 16, measured),
+ * so each step asks for the values it will read IN_POOL_PREFETCH bytes on. */
+#define IN_POOL_PREFETCH 4096
+
 #ifndef IN_POOL_GEOMETRY
 #define IN_POOL_GEOMETRY
 /* A sliding window's geometry: input H x W, output oh x ow, kernel kh x kw, strides sh, sw,
@@ -45,13 +50,16 @@ static size_t NAME(window)(size_t *start, size_t *end, size_t o, size_t k, size_
     return padded;
 }
 
-/* The running maximum m after v: a NaN wins (the first one stays). m > v ? m : v is one vector
- * max instruction (which gives v when either is NaN); of two equal values it keeps v, which
- * only tells -0 from +0. */
+/* The running maximum m after v: a NaN wins (a later NaN replaces an earlier one, whose
+ * payload is lost; every NaN equals no value, so nothing downstream tells them apart). v > m ? v
+ * : m is one vector max instruction (which gives m when either is NaN), and the select on v a
+ * compare and a blend: three instructions, in the form GCC 12 keeps (`m != m ? m : ...` makes it
+ * spill the chained selects of a 3-row fold into a dozen mask operations). Of two equal values
+ * it keeps m, which only tells -0 from +0. */
 static inline real NAME(max_nan)(real m, real v)
 {
-    real larger = m > v ? m : v;
-    return m != m ? m : larger;
+    real larger = v > m ? v : m;
+    return v != v ? v : larger;
 }
 
 /* r[k] = max(r[k], row[k]) for k < n: one more window row folded into the running row */
@@ -60,30 +68,78 @@ static inline void NAME(fold_max)(real *r, const real *row, size_t n)
     for (size_t k = 0; k < n; ++k) r[k] = NAME(max_nan)(r[k], row[k]);
 }
 
-/* y[ox] = max over j < kw of r[ox*s + j], ox < ow: the kernel's columns of a folded row, one
- * column at a time across all outputs (vector lanes run across ox) */
-static inline void NAME(max_columns)(real *y, const real *r, size_t ow, size_t kw, size_t s)
+/* Prefetches the cache lines of the n values from x + IN_POOL_PREFETCH bytes on (an address
+ * past the end of x is harmless: a prefetch never faults) */
+static inline void NAME(prefetch)(const real *x, size_t n)
 {
-    for (size_t ox = 0; ox < ow; ++ox) y[ox] = r[ox * s];
-    for (size_t j = 1; j < kw; ++j)
-        for (size_t ox = 0; ox < ow; ++ox) y[ox] = NAME(max_nan)(y[ox], r[ox * s + j]);
+    uintptr_t at = (uintptr_t)x + IN_POOL_PREFETCH;
+    for (size_t a = 0; a < n * sizeof(real); a += 64)
+        __builtin_prefetch((const void *)(at + a), 0, 3);
+}
+
+/* r[k] = max over i < count of x[k + i*W], k < n (a NaN wins): count rows W apart folded in
+ * one pass, one read of each and one write of r */
+static inline void NAME(max_rows)(real *restrict r, const real *restrict x, size_t W,
+                                  size_t count, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) {
+        real m = x[k];
+        for (size_t i = 1; i < count; ++i) m = NAME(max_nan)(m, x[k + i * W]);
+        r[k] = m;
+    }
+}
+
+/* r[k] = sum over i < count of x[k + i*W] in double, k < n: max_rows' sum */
+static inline void NAME(sum_rows)(double *restrict r, const real *restrict x, size_t W,
+                                  size_t count, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) {
+        double s = x[k];
+        for (size_t i = 1; i < count; ++i) s += x[k + i * W];
+        r[k] = s;
+    }
+}
+
+/* max_rows (average 0, r reals) or sum_rows (average 1, r doubles), the counts of a 3-row
+ * window (3, and 2 at a padded edge) constants: the inner loop unrolled, the outer vectorised */
+static inline void NAME(window_rows)(void *r, const real *x, size_t W, size_t count, size_t n,
+                                     int average)
+{
+    if (average && count == 3) NAME(sum_rows)(r, x, W, 3, n);
+    else if (average && count == 2) NAME(sum_rows)(r, x, W, 2, n);
+    else if (average) NAME(sum_rows)(r, x, W, count, n);
+    else if (count == 3) NAME(max_rows)(r, x, W, 3, n);
+    else if (count == 2) NAME(max_rows)(r, x, W, 2, n);
+    else NAME(max_rows)(r, x, W, count, n);
+}
+
+/* y[ox] = max over j < kw of r[ox*s + j], ox < ow: the kernel's columns of a folded row, in one
+ * pass with vector lanes across ox (stride 2: even and odd lanes shuffled apart) */
+static inline void NAME(max_columns)(real *restrict y, const real *restrict r, size_t ow,
+                                     size_t kw, size_t s)
+{
+    for (size_t ox = 0; ox < ow; ++ox) {
+        real m = r[ox * s];
+        for (size_t j = 1; j < kw; ++j) m = NAME(max_nan)(m, r[ox * s + j]);
+        y[ox] = m;
+    }
 }
 
 /* One plane of max pooling. Output row oy folds its window rows into r[pw .. pw + W) (the rest
- * of r holds -inf, which never wins), then takes the kernel's columns of r. Strides 1 and 2
- * get their own copy of the column loop, which the compiler vectorises. */
+ * of r holds -inf, which never wins), then takes the kernel's columns of r: two passes over a
+ * row in L1, the 3x3 windows of strides 1 and 2 (GoogLeNet's) with their sizes constants. */
 IN_HOT static void NAME(max_plane)(real *y, const real *xp, real *r, in_pool_geometry g)
 {
-    size_t W = g.W, L = in_pool_row_length(g);
+    size_t L = in_pool_row_length(g);
     for (size_t k = 0; k < L; ++k) r[k] = (real)-INFINITY;
     for (size_t oy = 0; oy < g.oh; ++oy) {
         size_t y0, y1;
         NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
-        memcpy(r + g.pw, xp + y0 * W, W * sizeof(real));
-        for (size_t iy = y0 + 1; iy < y1; ++iy) NAME(fold_max)(r + g.pw, xp + iy * W, W);
+        NAME(prefetch)(xp + y1 * g.W, g.sh * g.W);
+        NAME(window_rows)(r + g.pw, xp + y0 * g.W, g.W, y1 - y0, g.W, 0);
         real *yr = y + oy * g.ow;
-        if (g.sw == 1) NAME(max_columns)(yr, r, g.ow, g.kw, 1);
-        else if (g.sw == 2) NAME(max_columns)(yr, r, g.ow, g.kw, 2);
+        if (g.kw == 3 && g.sw == 2) NAME(max_columns)(yr, r, g.ow, 3, 2);
+        else if (g.kw == 3 && g.sw == 1) NAME(max_columns)(yr, r, g.ow, 3, 1);
         else NAME(max_columns)(yr, r, g.ow, g.kw, g.sw);
     }
 }
@@ -292,14 +348,13 @@ static inline void NAME(sum_columns)(double *sums, const double *r, size_t ow, s
 IN_HOT static void NAME(avg_plane)(real *y, const real *xp, double *r, double *sums,
                                    const double *cols, in_pool_geometry g, int count_include_pad)
 {
-    size_t W = g.W, L = in_pool_row_length(g);
+    size_t L = in_pool_row_length(g);
     for (size_t k = 0; k < L; ++k) r[k] = 0;
     for (size_t oy = 0; oy < g.oh; ++oy) {
         size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
-        double rows = (double)(count_include_pad ? padded : y1 - y0), *rp = r + g.pw;
-        for (size_t k = 0; k < W; ++k) rp[k] = xp[y0 * W + k];
-        for (size_t iy = y0 + 1; iy < y1; ++iy)
-            for (size_t k = 0; k < W; ++k) rp[k] += xp[iy * W + k];
+        double rows = (double)(count_include_pad ? padded : y1 - y0);
+        NAME(prefetch)(xp + y1 * g.W, g.sh * g.W);
+        NAME(window_rows)(r + g.pw, xp + y0 * g.W, g.W, y1 - y0, g.W, 1);
         if (g.sw == 1) NAME(sum_columns)(sums, r, g.ow, g.kw, 1);
         else if (g.sw == 2) NAME(sum_columns)(sums, r, g.ow, g.kw, 2);
         else NAME(sum_columns)(sums, r, g.ow, g.kw, g.sw);
@@ -310,107 +365,101 @@ IN_HOT static void NAME(avg_plane)(real *y, const real *xp, double *r, double *s
 
 /* Same-size stride 1 (sh = sw = 1 and ow = W, i.e. 2pw = kw - 1: Inception's 3x3/1 pad 1 pool
  * branches): rows of a few dozen values make per-row loops mostly overhead, so each pass runs
- * over the whole plane at once, in the layout of x and y (row stride W):
- *     b[q] = op over window rows i of x[q + (i - ph)*W]   (rows outside the image skipped)
- *     y[q] = op over j < kw of b[q + j - pw]
- * The second pass mixes in the neighbouring row at each row's first pw and last kw-1-pw
- * outputs: those are done again, row by row, from the taps inside the row. */
+ * over a chunk of whole rows at once, in the layout of x and y (row stride W), q the flat index:
+ *     b[q] = op over the window's rows iy of x[iy*W + q % W]   (rows outside the image skipped)
+ *     y[q] = op over j < kw of b[q + j - pw], where column q % W + j - pw lies in the row
+ * (op max, or the sum times one over the window's divisor). The output rows whose whole window
+ * lies in the image are one run of the first pass; the second masks each tap by its column
+ * (col[q] = q % W, the same in every chunk of whole rows), so a row's edges need no pass of
+ * their own. b has pw values of slack either side, read by the taps masked out. Two passes over
+ * a chunk in L1: one read of x, one write of y. */
 static inline int NAME(same_size)(in_pool_geometry g)
 {
     return g.sh == 1 && g.sw == 1 && g.ow == g.W;
 }
 
-/* The output rows [*lo, *hi) within [r0, r1) whose window row i lies in the image (stride 1) */
-static inline void NAME(tap_rows)(size_t *lo, size_t *hi, size_t i, size_t r0, size_t r1,
-                                  in_pool_geometry g)
-{
-    in_valid_range(lo, hi, (ptrdiff_t)i - (ptrdiff_t)g.ph, 1, g.H, g.oh);
-    *lo = *lo > r0 ? *lo : r0;
-    *hi = *hi < r1 ? *hi : r1;
-    *hi = *hi > *lo ? *hi : *lo;  /* none: empty at r0 <= *lo <= r1 */
-}
-
-/* The edge columns of a same-size row (see above): [0, *left) and [*right, W) */
-static inline void NAME(edge_columns)(size_t *left, size_t *right, in_pool_geometry g)
-{
-    size_t past = g.kw - 1 - g.pw;  /* window columns right of the centre */
-    *left = g.pw < g.W ? g.pw : g.W;
-    *right = g.W > past ? g.W - past : 0;
-    *right = *right > *left ? *right : *left;
-}
-
-/* The kernel columns [*lo, *hi) of output column ox that fall inside a same-size row */
-static inline void NAME(edge_taps)(size_t *lo, size_t *hi, size_t ox, in_pool_geometry g)
-{
-    *lo = ox < g.pw ? g.pw - ox : 0;
-    *hi = g.W + g.pw - ox < g.kw ? g.W + g.pw - ox : g.kw;
-}
-
-/* Output rows per pass of a same-size plane: as many as keep each pass's buffer near
- * IN_POOL_CHUNK values, so that the passes run in L1 */
+/* Output rows per chunk of a same-size plane: as many as keep b near IN_POOL_CHUNK values */
 static inline size_t NAME(chunk_rows)(in_pool_geometry g)
 {
     return g.W < IN_POOL_CHUNK ? IN_POOL_CHUNK / g.W : 1;
 }
 
-IN_HOT static void NAME(max_plane_same)(real *y, const real *xp, real *b, in_pool_geometry g)
+/* y[q] = max over j < kw of b[q + j - pw] where col[q] + j - pw lies in [0, W) (the centre tap,
+ * j = pw, always does), q < n. The taps' loads are unconditional and the mask a select: with kw
+ * and pw constants, GCC 12 vectorises this form (not one that folds the centre tap in). Masking
+ * every output costs less than redoing a row's edge outputs apart (measured: 1.7x slower on
+ * 28-wide rows). */
+static inline void NAME(max_taps)(real *restrict y, const real *restrict b,
+                                  const int32_t *restrict col, size_t n, size_t kw, size_t pw,
+                                  size_t W)
 {
-    size_t W = g.W, left, right, lo, hi;
-    NAME(edge_columns)(&left, &right, g);
-    for (size_t r0 = 0, r1; r0 < g.oh; r0 = r1) {
-        r1 = g.oh - r0 < NAME(chunk_rows)(g) ? g.oh : r0 + NAME(chunk_rows)(g);
-        size_t n = (r1 - r0) * W;
-        real *yc = y + r0 * W;
-        /* b = window row 0 where it lies in the image, -inf elsewhere; then the other rows */
-        NAME(tap_rows)(&lo, &hi, 0, r0, r1, g);
-        for (size_t q = 0; q < (lo - r0) * W; ++q) b[q] = (real)-INFINITY;
-        for (size_t q = (hi - r0) * W; q < n; ++q) b[q] = (real)-INFINITY;
-        if (lo < hi) memcpy(b + (lo - r0) * W, xp + (lo - g.ph) * W, (hi - lo) * W * sizeof(real));
-        for (size_t i = 1; i < g.kh; ++i) {
-            NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
-            if (lo < hi) NAME(fold_max)(b + (lo - r0) * W, xp + (lo + i - g.ph) * W, (hi - lo) * W);
+    for (size_t q = 0; q < n; ++q) {
+        real m = b[q];
+        for (size_t j = 0; j < kw; ++j) {
+            if (j == pw) continue;
+            ptrdiff_t d = (ptrdiff_t)j - (ptrdiff_t)pw;
+            real v = NAME(max_nan)(m, b[(ptrdiff_t)q + d]);
+            m = (uint32_t)(col[q] + (int32_t)d) < (uint32_t)W ? v : m;
         }
-        if (n >= g.kw) NAME(max_columns)(yc + g.pw, b, n - (g.kw - 1), g.kw, 1);
-        for (size_t oy = 0; oy < r1 - r0; ++oy)
-            for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
-                real m = (real)-INFINITY;
-                NAME(edge_taps)(&lo, &hi, ox, g);
-                for (size_t j = lo; j < hi; ++j) m = NAME(max_nan)(m, b[oy * W + ox + j - g.pw]);
-                yc[oy * W + ox] = m;
-            }
+        y[q] = m;
     }
 }
 
-/* The same for average pooling, in double: sums the window sums, times inverse, one over each
- * output's divisor (a product where the row path divides: they may differ in the last bit of
- * the double, which rounding to float hides) */
-IN_HOT static void NAME(avg_plane_same)(real *y, const real *xp, double *b, double *sums,
-                                        const double *inverse, in_pool_geometry g)
+/* y[q] = inverse[q] * the sum over j < kw of b[q + j - pw] where col[q] + j - pw lies in
+ * [0, W), centre tap first, q < n (as max_taps) */
+static inline void NAME(sum_taps)(real *restrict y, const double *restrict b,
+                                  const int32_t *restrict col, const double *restrict inverse,
+                                  size_t n, size_t kw, size_t pw, size_t W)
 {
-    size_t W = g.W, left, right, lo, hi;
-    NAME(edge_columns)(&left, &right, g);
-    for (size_t r0 = 0, r1; r0 < g.oh; r0 = r1) {
-        r1 = g.oh - r0 < NAME(chunk_rows)(g) ? g.oh : r0 + NAME(chunk_rows)(g);
-        size_t n = (r1 - r0) * W;
-        NAME(tap_rows)(&lo, &hi, 0, r0, r1, g);
-        for (size_t q = 0; q < (lo - r0) * W; ++q) b[q] = 0;
-        for (size_t q = (hi - r0) * W; q < n; ++q) b[q] = 0;
-        for (size_t q = 0; lo < hi && q < (hi - lo) * W; ++q)
-            b[(lo - r0) * W + q] = xp[(lo - g.ph) * W + q];
-        for (size_t i = 1; i < g.kh; ++i) {
-            NAME(tap_rows)(&lo, &hi, i, r0, r1, g);
-            for (size_t q = 0; lo < hi && q < (hi - lo) * W; ++q)
-                b[(lo - r0) * W + q] += xp[(lo + i - g.ph) * W + q];
+    for (size_t q = 0; q < n; ++q) {
+        double s = b[q];
+        for (size_t j = 0; j < kw; ++j) {
+            if (j == pw) continue;
+            ptrdiff_t d = (ptrdiff_t)j - (ptrdiff_t)pw;
+            double v = b[(ptrdiff_t)q + d];
+            s += (uint32_t)(col[q] + (int32_t)d) < (uint32_t)W ? v : 0;
         }
-        if (n >= g.kw) NAME(sum_columns)(sums + g.pw, b, n - (g.kw - 1), g.kw, 1);
-        for (size_t oy = 0; oy < r1 - r0; ++oy)
-            for (size_t ox = 0; ox < W; ox = ox + 1 == left ? right : ox + 1) {
-                double sum = 0;
-                NAME(edge_taps)(&lo, &hi, ox, g);
-                for (size_t j = lo; j < hi; ++j) sum += b[oy * W + ox + j - g.pw];
-                sums[oy * W + ox] = sum;
-            }
-        for (size_t q = 0; q < n; ++q) y[r0 * W + q] = (real)(sums[q] * inverse[r0 * W + q]);
+        y[q] = (real)(s * inverse[q]);
+    }
+}
+
+/* max_taps (inverse NULL, b reals) or sum_taps (b doubles) of n outputs, 3-wide windows with
+ * their sizes constants */
+static inline void NAME(window_columns)(real *y, const void *b, const int32_t *col,
+                                        const double *inverse, size_t n, in_pool_geometry g)
+{
+    if (inverse && g.kw == 3) NAME(sum_taps)(y, b, col, inverse, n, 3, 1, g.W);
+    else if (inverse) NAME(sum_taps)(y, b, col, inverse, n, g.kw, g.pw, g.W);
+    else if (g.kw == 3) NAME(max_taps)(y, b, col, n, 3, 1, g.W);
+    else NAME(max_taps)(y, b, col, n, g.kw, g.pw, g.W);
+}
+
+/* One same-size plane (see above): max pooling (inverse NULL) or average pooling (inverse[q]
+ * one over output q's divisor), b the chunk buffer (doubles; reals for max) past its slack. */
+IN_HOT static void NAME(plane_same)(real *y, const real *xp, double *b, const int32_t *col,
+                                    const double *inverse, in_pool_geometry g)
+{
+    size_t W = g.W, rows = NAME(chunk_rows)(g), lo, hi, y0, y1;
+    size_t size = inverse ? sizeof(double) : sizeof(real);  /* of b's values */
+    char *bytes = (char *)b;  /* row oy - r0 of b at (oy - r0)*W*size */
+    /* the output rows [lo, hi) whose window rows oy - ph .. oy - ph + kh - 1 all lie in x */
+    lo = g.ph;
+    hi = g.H + g.ph + 1 > g.kh ? g.H + g.ph + 1 - g.kh : 0;
+    hi = hi > lo ? hi : lo;
+    for (size_t r0 = 0, r1; r0 < g.oh; r0 = r1) {
+        r1 = g.oh - r0 < rows ? g.oh : r0 + rows;
+        size_t a = lo > r0 ? lo : r0, c = hi < r1 ? hi : r1, n = (r1 - r0) * W;
+        NAME(prefetch)(xp + r1 * W, n);
+        for (size_t oy = r0; oy < r1; ++oy) {
+            if (oy >= a && oy < c) continue;
+            NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
+            NAME(window_rows)(bytes + (oy - r0) * W * size, xp + y0 * W, W, y1 - y0, W,
+                              inverse != NULL);
+        }
+        if (a < c)
+            NAME(window_rows)(bytes + (a - r0) * W * size, xp + (a - g.ph) * W, W, g.kh,
+                              (c - a) * W, inverse != NULL);
+        NAME(window_columns)(y + r0 * W, b, col, inverse ? inverse + r0 * W : NULL, n, g);
     }
 }
 
@@ -421,21 +470,28 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
                              int average_include_pad)
 {
     /* per thread, in doubles (max pooling uses them as reals): the row path's r (L values),
-     * sums (ow) and cols (ow); the same-size path's b and sums (chunk_rows rows each), inverse
-     * (oh*ow) and cols */
+     * sums (ow) and cols (ow); the same-size path's b (L values, chunk_rows rows, and pw of
+     * slack either side), inverse (oh*ow), cols (ow) and col (L int32) */
     int same = NAME(same_size)(g), failed = 0;
     size_t L = same ? NAME(chunk_rows)(g) * g.W : in_pool_row_length(g), n = g.oh * g.ow;
+    size_t count = same ? L + 2 * g.pw + n + g.ow + (L + 1) / 2 : L + 2 * g.ow;
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
-        double *r = malloc((same ? 2 * L + n + g.ow : L + 2 * g.ow) * sizeof(double));
+        double *r = malloc(count * sizeof(double));
         double *sums = NULL, *inverse = NULL, *cols = NULL;
+        int32_t *col = NULL;
         if (!r) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
+        } else if (same) {
+            memset(r, 0, (L + 2 * g.pw) * sizeof(double));
+            inverse = r + L + 2 * g.pw;
+            cols = inverse + n;
+            col = (int32_t *)(cols + g.ow);
+            for (size_t q = 0; q < L; ++q) col[q] = (int32_t)(q % g.W);
         } else {
             sums = r + L;
-            inverse = r + 2 * L;
-            cols = same ? inverse + n : sums + g.ow;
+            cols = sums + g.ow;
         }
         if (r && average_include_pad >= 0) {
             NAME(column_counts)(cols, g, average_include_pad);
@@ -450,12 +506,11 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
             real *yp = y + p * n;
             const real *xp = x + p * g.H * g.W;
             if (!r) continue;
-            if (average_include_pad < 0 && same)
-                NAME(max_plane_same)(yp, xp, (real *)r, g);
+            if (same)
+                NAME(plane_same)(yp, xp, r + g.pw, col, average_include_pad < 0 ? NULL : inverse,
+                                 g);
             else if (average_include_pad < 0)
                 NAME(max_plane)(yp, xp, (real *)r, g);
-            else if (same)
-                NAME(avg_plane_same)(yp, xp, r, sums, inverse, g);
             else
                 NAME(avg_plane)(yp, xp, r, sums, cols, g, average_include_pad);
         }

@@ -465,6 +465,48 @@ def test_avg_pool_on_more_windows(case, dtype, include_pad, backend, rng):
                  direct_pool(x, *case[4:], "avg", include_pad), dtype)
 
 
+# ---- the forward's paths, swept: same-size stride 1 (whole-row chunks of 512 // W rows, the
+# row edges masked by column), the row path (3- and 2-row windows with constant counts, strides 1
+# and 2 with their own column loops) and every other window, on odd maps 1x1 .. 31x30
+# (H, W, kernel, stride, padding)
+SWEEP_WINDOWS = [(3, 1, 1), (3, 2, 0), (3, 2, 1), (2, 1, 0), (2, 2, 1), (5, 1, 2), (5, 2, 2),
+                 ((3, 5), 1, (1, 2)), ((1, 3), (1, 2), (0, 1)), (1, 1, 0)]
+SWEEP_MAPS = [(1, 1), (2, 3), (5, 7), (9, 4), (31, 30)]
+SWEEP = [(B, C, H, W, *window, ceil_mode)
+         for n, ((H, W), window, ceil_mode) in enumerate(
+             (m, w, c) for m in SWEEP_MAPS for w in SWEEP_WINDOWS for c in (False, True))
+         for B, C in [((1, 1), (2, 3), (1, 17))[n % 3]]
+         if all(k <= n + 2 * p for k, n, p in zip(pair(window[0]), (H, W), pair(window[2])))]
+
+
+def with_nans_and_infinities(shape, dtype, rng):
+    """Normal values with NaN, +inf and -inf sprinkled in (ties where they meet)"""
+    x = rng.standard_normal(shape).astype(dtype)
+    for value in (np.nan, np.inf, -np.inf, np.nan):
+        x.flat[rng.integers(0, x.size, max(1, x.size // 40))] = value
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SWEEP, ids=str)
+def test_pool_forward_paths_match_the_twins(case, dtype, rng):
+    """y without argmax, y and the argmax with it, and the mean (either divisor) equal the NumPy
+    twins' on plain data and on data with NaN and infinities (a NaN wins the maximum and spoils
+    the mean)."""
+    for x in (rng.standard_normal(case[:4]).astype(dtype), with_nans_and_infinities(case[:4], dtype, rng)):
+        y_twin, argmax_twin = max_pool(reference, x, case)
+        y = np.full(out_shape(case), 7, dtype)
+        native.max_pool2d_forward(x, y, None, *case[4:])
+        np.testing.assert_array_equal(y, y_twin)
+        y, argmax = max_pool(native, x, case)
+        np.testing.assert_array_equal(y, y_twin)
+        np.testing.assert_array_equal(argmax, argmax_twin)
+        for include_pad in (True, False):
+            with np.errstate(invalid="ignore"):
+                expected = avg_pool(reference, x, case, include_pad)
+            assert_close(avg_pool(native, x, case, include_pad), expected, dtype)
+
+
 @pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
 def test_pool_forward_calls_check_once_and_read_the_arrays_at_each_run(backend, rng):
     x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
