@@ -23,8 +23,10 @@
 #define IN_CONVK_MAX_RUNS 256    /* runs of pixels in a panel or dL/dw pixel block */
 #define IN_CONVK_ALIGN 16        /* elements: every buffer starts on 64 bytes */
 /* Flops a thread must have for the plan to use it: waking an OpenMP thread costs microseconds
- * on an idle machine, a scheduler time slice on a busy one; 16 MFLOP is about 0.2 ms. */
-#define THREAD_FLOPS 16e6
+ * on an idle machine, a scheduler time slice on a busy one; 4 MFLOP is about 50 us. (At 16
+ * MFLOP, 17 of GoogLeNet's 39 frozen convolutions at batch 1 ran on one thread of two; 4: a
+ * batch-1 forward on 2 threads 27.5 -> 24.7 ms, medians of 4 interleaved processes.) */
+#define THREAD_FLOPS 4e6
 /* Winograd: V of a C block (16 x kc x nt) and M (16 x mc x nt) stay in L2 together */
 #define WINO_V_BYTES 196608
 #define WINO_M_BYTES 393216

@@ -4,8 +4,9 @@
  * dL/dw, dL/dbias with and without the ReLU mask; strides 1-3, paddings 0-3, rectangular
  * kernels, channel counts off every block size, batch 1, tiny maps, dy and the mask read from
  * channel slices. Results must repeat bit for bit between runs and between 1, 2 and 3 threads
- * (the plan takes T only for convolutions of 16*T MFLOP or more). Every 3x3 stride-1 shape
- * runs twice: direct, then by Winograd F(2x2, 3x3) (forced: the forward and dL/dx). Prints "ok" and exits 0, or lists failures.
+ * (the plan takes T only for convolutions of 4*T MFLOP or more). Every 3x3 stride-1 shape
+ * runs twice: direct, then by Winograd F(2x2, 3x3) (forced: the forward and dL/dx). Prints
+ * "ok" and exits 0, or lists failures.
  *   gcc -std=c99 -O2 -fopenmp -Icsrc tests/c/test_convk.c csrc/convk.c -lm   (tests/c/convk.sh)
  */
 #include <math.h>
@@ -122,7 +123,7 @@ static const shape shapes[] = {
     {2, 6, 10, 9, 9, 2, 2, 2, 2, 0, 0},      /* even kernel, stride 2, no padding */
     {3, 7, 11, 11, 13, 3, 3, 3, 3, 1, 2},    /* stride 3 */
     {1, 3, 5, 8, 1, 1, 3, 1, 1, 0, 1},       /* one output channel */
-    {4, 32, 20, 20, 48, 3, 3, 1, 1, 1, 1},   /* enough work for two threads (> 32 MFLOP) */
+    {4, 32, 20, 20, 48, 3, 3, 1, 1, 1, 1},   /* enough work for two threads (> 8 MFLOP) */
     {5, 24, 30, 26, 33, 3, 5, 2, 1, 1, 2},   /* two threads, odd sizes, strides (2, 1) */
     {2, 9, 13, 16, 7, 3, 3, 1, 1, 0, 0},     /* 3x3 unpadded: direct, runs near the end of x */
     {2, 5, 7, 6, 4, 1, 1, 2, 2, 0, 0},       /* 1x1 stride 2: dL/dx phases no tap reaches */
