@@ -152,10 +152,11 @@ size_t in_convk_plan_packed_size(const in_convk_plan *p)
 }
 
 /* Winograd's tiles and blocking for g's convolution (its M, K, maps and padding set; see
- * in_convk_wino) of `images` images: kc so that a V panel (kc x nr) stays in L1 (the direct path's K block); nt so
- * that M for all M rows stays in L2 (or one panel and the rows in chunks) and V as well; then
- * smaller tasks until each thread has 2 or more. kc depends on K and the ISA only. Returns the
- * work it needs past `at` (per-thread buffers, then the packed U). */
+ * in_convk_wino) of `images` images: kc so that a V panel (kc x nr) stays in L1 (the direct
+ * path's K block); nt so that M for all M rows stays in L2 (or one panel and the rows in
+ * chunks) and V as well; then smaller tasks until each thread has 2 or more. kc depends on K
+ * and the ISA only. Returns the work it needs past `at` (per-thread buffers, then the packed
+ * U). */
 static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t images, size_t at)
 {
     size_t T = (size_t)p->threads, A = IN_CONVK_ALIGN, rs = p->real_size, line = 16 * rs;
@@ -165,8 +166,10 @@ static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t ima
     g->c_blocks = cdiv(g->K, max_size(1, KC_BYTES / (g->nr * rs)));
     g->kc = cdiv(g->K, g->c_blocks);
     size_t mrows = up(g->M, mr);
-    size_t panels = min_size(WINO_V_BYTES / (line * g->kc * g->nr), WINO_M_BYTES / (line * mrows * g->nr));
-    g->nt = min_size(min_size(max_size(1, panels) * g->nr, IN_CONVK_WINO_NT_MAX), up(g->tiles, g->nr));
+    size_t panels = min_size(WINO_V_BYTES / (line * g->kc * g->nr),
+                             WINO_M_BYTES / (line * mrows * g->nr));
+    g->nt = min_size(min_size(max_size(1, panels) * g->nr, IN_CONVK_WINO_NT_MAX),
+                     up(g->tiles, g->nr));
     size_t mc_max = max_size(mr, WINO_M_BYTES / (line * g->nt) / mr * mr);
     g->m_chunks = cdiv(g->M, mc_max);
     g->mc = up(cdiv(g->M, g->m_chunks), mr);

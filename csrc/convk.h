@@ -141,9 +141,10 @@ const char *in_convk_isa_name(void);
 const char *in_convk_level_name(int level);
 
 /* Winograd (the forward and dL/dx): OFF never, AUTO where in_convk_wino_pays, ALWAYS for every
- * 3x3 stride-1 convolution (tests). Initially AUTO, or OFF when INCEPTION_NATIVE_WINOGRAD is "0" or "off"
- * ("always": ALWAYS). set returns 0, or -1 for an unknown mode. Read by in_convk_plan_init:
- * plans made before keep their algorithm. Not to be called while a convolution runs. */
+ * 3x3 stride-1 convolution (tests). Initially AUTO, or OFF when INCEPTION_NATIVE_WINOGRAD is
+ * "0" or "off" ("always": ALWAYS). set returns 0, or -1 for an unknown mode. Read by
+ * in_convk_plan_init: plans made before keep their algorithm. Not to be called while a
+ * convolution runs. */
 enum { IN_CONVK_WINO_OFF = 0, IN_CONVK_WINO_AUTO = 1, IN_CONVK_WINO_ALWAYS = 2 };
 int in_convk_set_winograd(int mode);
 int in_convk_get_winograd(void);
