@@ -208,7 +208,7 @@ def test_conv2d_backward_matches_numpy(case, dtype, rng):
         assert_close(got, expected, dtype, scale=LOOSE)
 
 
-@pytest.mark.parametrize("case", [FIXED_CASES[0], FIXED_CASES[1], FIXED_CASES[3],
+@pytest.mark.parametrize("case", [FIXED_CASES[0], FIXED_CASES[1], FIXED_CASES[3], FIXED_CASES[5],
                                   (2, 2, 6, 5, 3, 3, 2, (2, 1), (1, 0)), (4, 3, 3, 3, 2, 3, 3, (2, 2), (1, 1))],
                          ids=str)
 def test_conv2d_backward_matches_finite_differences(case, backend, rng):

@@ -34,6 +34,9 @@ CASES = [
     # dL/dw's pixel blocks (256 or 512 pixels) with runs of no whole vector: 64 and 1 channels
     (2, 3, 23, 21, 64, (7, 7), 2, 3),
     (3, 5, 19, 19, 1, (3, 3), 1, 1),
+    # a kernel covering the whole input (one output pixel): planned as a 1x1 of C*kh*kw channels
+    (2, 6, 5, 5, 9, (5, 5), 1, 0),
+    (3, 4, 3, 2, 7, (3, 2), (2, 3), 0),
 ]
 
 
