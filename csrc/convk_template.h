@@ -56,13 +56,17 @@ static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in
     for (size_t Y = 0; Y < g->Hs; ++Y) {
         real *row = P + Y * g->rowstride;
         ptrdiff_t ty = (ptrdiff_t)Y - g->top;
-        memset(row, 0, g->rowstride * sizeof(real));
-        if (ty < 0 || (size_t)ty >= g->Hi || ix0 >= ix1) continue;
+        if (ty < 0 || (size_t)ty >= g->Hi || ix0 >= ix1) {
+            memset(row, 0, g->rowstride * sizeof(real));
+            continue;
+        }
         const real *s = in + (size_t)ty * g->Wi + ix0;
         const real *m = mask ? mask + (size_t)ty * g->Wi + ix0 : 0;
         size_t X = (size_t)(g->left + (ptrdiff_t)ix0), phase = X % g->sw, xq = X / g->sw;
-        if (g->sw == 1) { /* the common case: a padded copy */
+        if (g->sw == 1) { /* the common case: a padded copy, zeros written only beside it */
             real *t = row + X;
+            memset(row, 0, X * sizeof(real));
+            memset(t + (ix1 - ix0), 0, (g->rowstride - X - (ix1 - ix0)) * sizeof(real));
             if (m)
                 for (size_t q = 0; q < ix1 - ix0; ++q) {
                     real v = s[q]; /* both loads unconditional: it vectorises */
@@ -72,6 +76,7 @@ static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in
                 memcpy(t, s, (ix1 - ix0) * sizeof(real));
             continue;
         }
+        memset(row, 0, g->rowstride * sizeof(real));
         for (size_t q = 0; q < ix1 - ix0; ++q) {
             row[phase * g->Wq + xq] = m && !(m[q] > 0) ? 0 : s[q];
             if (++phase == g->sw) phase = 0, ++xq;
