@@ -24,20 +24,30 @@
 
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 
-/* y = (x - mean) * (gamma * invstd) + beta, then max(y, 0) when relu, plane by plane */
-IN_HOT static void NAME(normalize_affine)(real *y, const real *x, const real *mean,
-                                          const real *invstd, const real *gamma, const real *beta,
-                                          size_t B, size_t C, size_t S, size_t y_image, int relu)
+/* y = (x - mean) * (gamma * invstd) + beta, then max(y, 0) when relu, for channels [c0, c1) */
+IN_HOT static void NAME(normalize_channels)(real *y, const real *x, const real *mean,
+                                            const real *invstd, const real *gamma,
+                                            const real *beta, size_t c0, size_t c1, size_t B,
+                                            size_t C, size_t S, size_t y_image, int relu)
 {
-    PARALLEL_OVER(B * C * S)
-    for (size_t p = 0; p < B * C; ++p) {
-        size_t c = p % C;
-        real *yp = y + p / C * y_image + c * S;
-        if (relu)
-            NAME(plane_affine_dev_relu)(yp, x + p * S, mean[c], gamma[c] * invstd[c], beta[c], S);
-        else
-            NAME(plane_affine_dev)(yp, x + p * S, mean[c], gamma[c] * invstd[c], beta[c], S);
-    }
+    for (size_t j = 0; j < B; ++j)
+        for (size_t c = c0; c < c1; ++c) {
+            real *yp = y + j * y_image + c * S;
+            const real *xp = x + (j * C + c) * S;
+            if (relu)
+                NAME(plane_affine_dev_relu)(yp, xp, mean[c], gamma[c] * invstd[c], beta[c], S);
+            else
+                NAME(plane_affine_dev)(yp, xp, mean[c], gamma[c] * invstd[c], beta[c], S);
+        }
+}
+
+/* normalize_channels over all channels */
+static void NAME(normalize_affine)(real *y, const real *x, const real *mean, const real *invstd,
+                                   const real *gamma, const real *beta, size_t B, size_t C,
+                                   size_t S, size_t y_image, int relu)
+{
+    IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1)
+    NAME(normalize_channels)(y, x, mean, invstd, gamma, beta, c0, c1, B, C, S, y_image, relu);
 }
 
 /* Training forward: batch statistics from shifted sums in double, s1 = sum (x - K) and
@@ -54,7 +64,8 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
                                           int unbiased, int relu)
 {
     const double M = (double)(B * S), correction = unbiased ? M / (M - 1.) : 1.;
-    IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
+    size_t chunk = in_cached_channels(B, S, 2, sizeof(real)); /* x read again, y written */
+    IN_FOR_CHANNEL_CHUNKS_OF(B * C * S, C, chunk, c0, c1) {
         double acc[2 * IN_CHUNK];
         NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, NULL, c0, c1, B, C, S, C * S);
         for (size_t c = c0; c < c1; ++c) {
@@ -67,8 +78,8 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
             rolling_variance[c] =
                 (real)((1. - momentum) * rolling_variance[c] + momentum * var * correction);
         }
+        NAME(normalize_channels)(y, x, mean, invstd, gamma, beta, c0, c1, B, C, S, y_image, relu);
     }
-    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, y_image, relu);
 }
 
 /* Inference forward: normalise with the rolling statistics; mean and invstd are written as in
@@ -101,27 +112,27 @@ IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const 
                                      size_t dy_image, int training)
 {
     const double M = (double)(B * S);
-    IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1) {
+    size_t chunk = in_cached_channels(B, S, y_relu ? 3 : 2, sizeof(real)); /* read again */
+    IN_FOR_CHANNEL_CHUNKS_OF(B * C * S, C, chunk, c0, c1) {
         double acc[2 * IN_CHUNK]; /* sum dy, sum dy * (x - mean) */
         NAME(channel_sums)(acc, IN_DY_SUMS, dy, x, y_relu, mean, c0, c1, B, C, S, dy_image);
         for (size_t c = c0; c < c1; ++c) {
             dbeta[c] = (real)acc[2 * (c - c0)];
             dgamma[c] = (real)(acc[2 * (c - c0) + 1] * invstd[c]);
         }
-    }
-    PARALLEL_OVER(B * C * S)
-    for (size_t p = 0; p < B * C; ++p) {
-        size_t c = p % C;
-        double a = (double)gamma[c] * invstd[c];
-        double b = training ? -a * invstd[c] * dgamma[c] / M : 0.;
-        double cc = training ? -a * dbeta[c] / M : 0.;
-        size_t at = p / C * dy_image + c * S; /* dy's and y_relu's plane */
-        if (y_relu)
-            NAME(plane_grad_where)(dx + p * S, dy + at, y_relu + at, x + p * S, mean[c],
-                                   (real)a, (real)b, (real)cc, S);
-        else
-            NAME(plane_grad)(dx + p * S, dy + at, x + p * S, mean[c], (real)a, (real)b,
-                             (real)cc, S);
+        for (size_t j = 0; j < B; ++j)
+            for (size_t c = c0; c < c1; ++c) {
+                double a = (double)gamma[c] * invstd[c];
+                double b = training ? -a * invstd[c] * dgamma[c] / M : 0.;
+                double cc = training ? -a * dbeta[c] / M : 0.;
+                size_t at = j * dy_image + c * S, xt = (j * C + c) * S; /* dy's and y_relu's */
+                if (y_relu)
+                    NAME(plane_grad_where)(dx + xt, dy + at, y_relu + at, x + xt, mean[c],
+                                           (real)a, (real)b, (real)cc, S);
+                else
+                    NAME(plane_grad)(dx + xt, dy + at, x + xt, mean[c], (real)a, (real)b,
+                                     (real)cc, S);
+            }
     }
 }
 

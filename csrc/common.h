@@ -74,13 +74,27 @@ static inline size_t in_share_end(size_t n)
 #endif
 }
 
-/* for (c0 ...) over this thread's channels in chunks [c0, c1), inside a parallel region that
- * opens only once the tensor has `work` >= IN_PARALLEL_MIN elements */
-#define IN_FOR_CHANNEL_CHUNKS(work, C, c0, c1)                                                  \
+/* for (c0 ...) over this thread's channels in chunks [c0, c1) of `chunk` (<= IN_CHUNK) or
+ * IN_CHUNK channels, inside a parallel region that opens only once the tensor has `work` >=
+ * IN_PARALLEL_MIN elements */
+#define IN_FOR_CHANNEL_CHUNKS_OF(work, C, chunk, c0, c1)                                        \
     IN_PRAGMA(omp parallel if ((work) >= IN_PARALLEL_MIN))                                      \
     for (size_t c0 = in_share_begin(C), c0##_end = in_share_end(C), c1;                         \
-         c0 < c0##_end && ((c1 = c0 + IN_CHUNK < c0##_end ? c0 + IN_CHUNK : c0##_end), 1);     \
-         c0 += IN_CHUNK)
+         c0 < c0##_end && ((c1 = c0 + (chunk) < c0##_end ? c0 + (chunk) : c0##_end), 1);       \
+         c0 += (chunk))
+#define IN_FOR_CHANNEL_CHUNKS(work, C, c0, c1) IN_FOR_CHANNEL_CHUNKS_OF(work, C, IN_CHUNK, c0, c1)
+
+/* Channels a chunk takes when a pass over it reads it again: `streams` tensors of B*S values a
+ * channel stay in L2 (IN_CACHED_BYTES of it) from the first read to the second; at least one
+ * channel, at most IN_CHUNK. */
+#define IN_CACHED_BYTES 262144
+static inline size_t in_cached_channels(size_t B, size_t S, size_t streams, size_t real_size)
+{
+    size_t bytes = B * S * streams * real_size;
+    return bytes * IN_CHUNK <= IN_CACHED_BYTES ? IN_CHUNK
+           : bytes >= IN_CACHED_BYTES          ? 1
+                                               : IN_CACHED_BYTES / bytes;
+}
 
 /* Windows of k values, stride s, over n values padded by p on both sides (the caller checks
  * n + 2p >= k): floor((n + 2p - k) / s) + 1, the formula of inception_native/shapes.py. */
