@@ -463,6 +463,18 @@ IN_HOT static void NAME(plane_same)(real *y, const real *xp, double *b, const in
     }
 }
 
+/* inverse[oy*ow + ox] = 1 / output (oy, ox)'s divisor: its window's rows (counted as
+ * count_include_pad says) times cols[ox] (column_counts) */
+static void NAME(inverse_divisors)(double *inverse, const double *cols, in_pool_geometry g,
+                                   int count_include_pad)
+{
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        double rows = (double)(count_include_pad ? padded : y1 - y0);
+        for (size_t ox = 0; ox < g.ow; ++ox) inverse[oy * g.ow + ox] = 1 / (rows * cols[ox]);
+    }
+}
+
 /* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
  * average_include_pad), plane by plane, each thread with its own row buffers. Returns 0, or -1
  * when those could not be allocated. */
@@ -493,14 +505,9 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
             sums = r + L;
             cols = sums + g.ow;
         }
-        if (r && average_include_pad >= 0) {
-            NAME(column_counts)(cols, g, average_include_pad);
-            for (size_t oy = 0; same && oy < g.oh; ++oy) {
-                size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
-                double rows = (double)(average_include_pad ? padded : y1 - y0);
-                for (size_t ox = 0; ox < g.ow; ++ox) inverse[oy * g.ow + ox] = 1 / (rows * cols[ox]);
-            }
-        }
+        if (r && average_include_pad >= 0) NAME(column_counts)(cols, g, average_include_pad);
+        if (r && average_include_pad >= 0 && same)
+            NAME(inverse_divisors)(inverse, cols, g, average_include_pad);
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p) {
             real *yp = y + p * n;
@@ -740,11 +747,72 @@ IN_HOT static void NAME(avg_plane_backward)(real *dxp, const real *dyp, in_pool_
     }
 }
 
+/* Same-size stride 1 (same_size: Inception's 3x3/1 pad 1 pool branches), the backward as a
+ * gather: dx[iy, ix] sums the shares s = dy / divisor of the outputs whose window covers pixel
+ * (iy, ix), those of rows oy in [iy + ph - kh + 1, iy + ph] and columns ox in
+ * [ix + pw - kw + 1, ix + pw] inside the output plane. That is a sum pooling of the oh x ow
+ * shares plane with the same kernel, stride 1 and paddings kh - 1 - ph, kw - 1 - pw (= pw, as
+ * ow = W means kw = 2pw + 1): the adjoint geometry, same-size too (its output is W wide), whose
+ * windows are never empty. So plane_same runs it, the divisor one: a pass over dy for the
+ * shares, then the forward's two passes over a chunk in L1. */
+static in_pool_geometry NAME(adjoint)(in_pool_geometry g)
+{
+    return (in_pool_geometry){g.oh, g.ow, g.H, g.W, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph,
+                              g.kw - 1 - g.pw};
+}
+
+/* The same-size backward of P planes (see above), each thread with its own buffers, in doubles:
+ * plane_same's b (L values and pw of slack either side) and col (L int32) for the adjoint
+ * geometry, inverse (the divisors' inverses, oh*ow), ones (H*W), cols (ow) and the shares
+ * (oh*ow reals). Returns 0, or -1 when some thread had no memory (its planes are not done). */
+static int NAME(avg_backward_same)(real *dx, const real *dy, size_t P, in_pool_geometry g,
+                                   int count_include_pad)
+{
+    in_pool_geometry a = NAME(adjoint)(g);
+    size_t L = NAME(chunk_rows)(a) * a.W, n = g.oh * g.ow, HW = g.H * g.W;
+    size_t count = L + 2 * a.pw + n + HW + g.ow + n + (L + 1) / 2;
+    int failed = 0;
+    IN_PRAGMA(omp parallel if (P * HW >= IN_PARALLEL_MIN))
+    {
+        double *b = malloc(count * sizeof(double)), *inverse = NULL, *ones = NULL;
+        real *shares = NULL;
+        int32_t *col = NULL;
+        if (!b) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
+        } else {
+            double *cols;
+            memset(b, 0, (L + 2 * a.pw) * sizeof(double));
+            inverse = b + L + 2 * a.pw;
+            ones = inverse + n;
+            cols = ones + HW;
+            shares = (real *)(cols + g.ow);
+            col = (int32_t *)(cols + g.ow + n);
+            NAME(column_counts)(cols, g, count_include_pad);
+            NAME(inverse_divisors)(inverse, cols, g, count_include_pad);
+            for (size_t q = 0; q < HW; ++q) ones[q] = 1;
+            for (size_t q = 0; q < L; ++q) col[q] = (int32_t)(q % a.W);
+        }
+        IN_PRAGMA(omp for schedule(static))
+        for (size_t p = 0; p < P; ++p) {
+            if (!b) continue;
+            for (size_t q = 0; q < n; ++q) shares[q] = (real)(dy[p * n + q] * inverse[q]);
+            NAME(plane_same)(dx + p * HW, shares, b + a.pw, col, ones, a);
+        }
+        free(b);
+    }
+    return failed ? -1 : 0;
+}
+
+/* dx: the same-size path (avg_backward_same) when it applies and has its memory, otherwise
+ * avg_plane_backward plane by plane */
 void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W, size_t oh,
                                size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
                                size_t pw, int count_include_pad)
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    if (NAME(same_size)(g) && NAME(avg_backward_same)(dx, dy, P, g, count_include_pad) == 0)
+        return;
     size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g);
     PARALLEL_OVER(P * H * W)
     for (size_t p = 0; p < P; ++p)
