@@ -68,13 +68,18 @@ static inline void NAME(fold_max)(real *r, const real *row, size_t n)
     for (size_t k = 0; k < n; ++k) r[k] = NAME(max_nan)(r[k], row[k]);
 }
 
-/* Prefetches the cache lines of the n values from x + IN_POOL_PREFETCH bytes on (an address
- * past the end of x is harmless: a prefetch never faults) */
-static inline void NAME(prefetch)(const real *x, size_t n)
+/* Prefetches the cache lines of the n values from address at on (an address past the end of
+ * x is harmless: a prefetch never faults) */
+static inline void NAME(prefetch_at)(uintptr_t at, size_t n)
 {
-    uintptr_t at = (uintptr_t)x + IN_POOL_PREFETCH;
     for (size_t a = 0; a < n * sizeof(real); a += 64)
         __builtin_prefetch((const void *)(at + a), 0, 3);
+}
+
+/* Prefetches the cache lines of the n values from x + IN_POOL_PREFETCH bytes on */
+static inline void NAME(prefetch)(const real *x, size_t n)
+{
+    NAME(prefetch_at)((uintptr_t)x + IN_POOL_PREFETCH, n);
 }
 
 /* r[k] = max over i < count of x[k + i*W], k < n (a NaN wins): count rows W apart folded in
@@ -144,23 +149,30 @@ IN_HOT static void NAME(max_plane)(real *y, const real *xp, real *r, in_pool_geo
     }
 }
 
-/* One window tap of the search for each window's first maximum, over n output columns: where
- * pixel v[k*s] equals the window's maximum t[k], tap[k] becomes this tap's number. The taps
- * run backwards (last window row and column first), so the match that stays is the first in
- * the window's row-major order. int32 lanes, as wide as float's, and a bit select stored
- * always: the loop vectorises. A NaN maximum equals nothing here (see first_maxima). */
-static inline void NAME(match_tap)(int32_t *restrict tap, const real *restrict t,
-                                   const real *restrict v, int32_t number, size_t s, size_t n)
+/* The search for each window's first maximum, over n outputs: tap[k] = number[q] of the first
+ * tap q < taps (in the window's row-major order) whose pixel D[at[q] + k] equals the window's
+ * maximum t[k], or -1 when none does. The taps run backwards (last window row and column
+ * first), so the match that stays is the first; int32 lanes, as wide as float's, and a bit
+ * select kept in a register across the taps: with taps a constant (9, the 3x3 windows) the tap
+ * loop unrolls and the loop over k vectorises, one store of tap an output. A NaN maximum equals
+ * nothing here (see first_maxima). */
+static inline void NAME(match_taps)(int32_t *restrict tap, const real *restrict t,
+                                    const real *restrict D, const size_t *restrict at,
+                                    const int32_t *restrict number, size_t taps, size_t n)
 {
     for (size_t k = 0; k < n; ++k) {
-        int32_t match = -(int32_t)(v[k * s] == t[k]);  /* all ones or 0 */
-        tap[k] = (number & match) | (tap[k] & ~match);
+        int32_t found = -1;
+        for (size_t q = taps; q-- > 0;) {
+            int32_t match = -(int32_t)(D[at[q] + k] == t[k]);  /* all ones or 0 */
+            found = (number[q] & match) | (found & ~match);
+        }
+        tap[k] = found;
     }
 }
 
 /* The plane index of the first pixel of output column ox's window (rows [y0, y1)), in
  * row-major order, equal to t (a NaN to a NaN); -1 when there is none. One window, scalar: for
- * the windows match_tap leaves without a match. */
+ * the windows match_taps leaves without a match. */
 static int64_t NAME(first_maximum)(real t, const real *xp, in_pool_geometry g, size_t y0,
                                    size_t y1, size_t ox)
 {
@@ -200,11 +212,12 @@ static inline void NAME(tap_range)(size_t *lo, size_t *hi, const size_t *valid, 
  * j % sw)*Rq*Wq + (i / sh)*Wq + j / sw: a run over the chunk's outputs in a grid of row stride
  * Wq (columns ow .. Wq - 1 are lanes no one reads). One buffer a thread: D (and Wq values of
  * slack past it for those lanes), y in the grid (t), the tap numbers of the grid (tap); a chunk's
- * stay in L1. */
+ * stay in L1. Tap q = i*kw + j: its run at[q] = at(i, j) and its number[q] = (i << shift) | j. */
 typedef struct {
     real *D, *t;
-    int32_t *tap;
-    size_t R, Rq, Wq;
+    int32_t *tap, *number;
+    size_t *at, R, Rq, Wq;
+    unsigned shift;
 } NAME(search);
 
 /* The buffers for geometry g, or D NULL when there is no memory */
@@ -215,11 +228,29 @@ static NAME(search) NAME(search_alloc)(in_pool_geometry g)
     s.R = s.Wq < IN_POOL_CHUNK ? IN_POOL_CHUNK / s.Wq : 1;
     s.R = s.R < g.oh ? s.R : g.oh;
     s.Rq = s.R + (g.kh - 1) / g.sh;
-    size_t nD = g.sh * g.sw * s.Rq * s.Wq + s.Wq, n = s.R * s.Wq;
-    s.D = malloc((nD + n) * sizeof(real) + n * sizeof(int32_t));
-    s.t = s.D ? s.D + nD : NULL;
-    s.tap = s.D ? (int32_t *)(s.t + n) : NULL;
+    /* the checks keep kh << shift below 2^31 */
+    for (s.shift = 0; ((size_t)1 << s.shift) < g.kw; ++s.shift) {}
+    size_t nD = g.sh * g.sw * s.Rq * s.Wq + s.Wq, n = s.R * s.Wq, taps = g.kh * g.kw;
+    s.at = malloc(taps * sizeof(size_t));
+    s.D = s.at ? malloc((nD + n) * sizeof(real) + (n + taps) * sizeof(int32_t)) : NULL;
+    if (!s.D) return s;
+    s.t = s.D + nD;
+    s.tap = (int32_t *)(s.t + n);
+    s.number = s.tap + n;
+    for (size_t i = 0; i < g.kh; ++i)
+        for (size_t j = 0; j < g.kw; ++j) {
+            s.at[i * g.kw + j] = ((i % g.sh) * g.sw + j % g.sw) * s.Rq * s.Wq + i / g.sh * s.Wq
+                                 + j / g.sw;
+            s.number[i * g.kw + j] = (int32_t)((i << s.shift) | j);
+        }
     return s;
+}
+
+/* Frees what search_alloc allocated */
+static void NAME(search_free)(NAME(search) *s)
+{
+    free(s->D);
+    free(s->at);
 }
 
 /* D of the chunk from output row r0 of plane xp (see above), one phase row at a time; the
@@ -228,6 +259,9 @@ IN_HOT static void NAME(search_rows)(const NAME(search) *s, const real *xp, in_p
                                      size_t r0)
 {
     real *d = s->D;
+    /* the rows the next chunk reads past this one's, from (r0 + Rq)*sh - ph on, asked for now */
+    size_t next = (r0 + s->Rq) * g.sh - g.ph;
+    NAME(prefetch_at)((uintptr_t)xp + next * g.W * sizeof(real), s->R * g.sh * g.W);
     for (size_t py = 0; py < g.sh; ++py)
         for (size_t px = 0; px < g.sw; ++px) {
             size_t lo, hi; /* the columns cx whose pixel lies in x */
@@ -249,65 +283,6 @@ IN_HOT static void NAME(search_rows)(const NAME(search) *s, const real *xp, in_p
     for (size_t cx = 0; cx < s->Wq; ++cx) d[cx] = (real)NAN;
 }
 
-/* pos[oy*ow + ox] = the plane index iy*W + ix of the first pixel of window (oy, ox), in the
- * window's row-major order, equal to its maximum yp[oy*ow + ox] (a NaN to a NaN); -1 when none
- * is (yp is not this plane's maximum). A chunk of R output rows at a time, its lanes across all
- * of the chunk's outputs, tap by tap backwards (match_tap: the match that stays is the first),
- * tap number (i << shift) | j; NaN maxima, which equal nothing there, searched again one by one
- * (first_maximum). One read of x and y; with y from max_plane, pos is the argmax of the scan
- * "the first larger pixel or the first NaN takes". */
-IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yp, const real *xp,
-                                      const NAME(search) *s, in_pool_geometry g)
-{
-    unsigned shift = 0; /* the checks keep kh << shift below 2^31 */
-    while (((size_t)1 << shift) < g.kw) ++shift;
-    int64_t W = (int64_t)g.W, mask = ((int64_t)1 << shift) - 1;
-    for (size_t r0 = 0; r0 < g.oh; r0 += s->R) {
-        size_t Wq = s->Wq, rows = g.oh - r0 < s->R ? g.oh - r0 : s->R, n = rows * Wq;
-        NAME(search_rows)(s, xp, g, r0);
-        for (size_t oy = 0; oy < rows; ++oy) {
-            real *t = s->t + oy * Wq;
-            memcpy(t, yp + (r0 + oy) * g.ow, g.ow * sizeof(real));
-            for (size_t ox = g.ow; ox < Wq; ++ox) t[ox] = (real)NAN;
-        }
-        for (size_t q = 0; q < n; ++q) s->tap[q] = -1;
-        for (size_t i = g.kh; i-- > 0;)
-            for (size_t j = g.kw; j-- > 0;) {
-                const real *v = s->D + ((i % g.sh) * g.sw + j % g.sw) * s->Rq * Wq + i / g.sh * Wq
-                                + j / g.sw;
-                NAME(match_tap)(s->tap, s->t, v, (int32_t)((i << shift) | j), 1, n);
-            }
-        /* pixel (oy*sh + i - ph, ox*sw + j - pw) of tap (i, j), vectorised over ox; then the
-         * windows without a match (tap -1) one by one */
-        for (size_t oy = r0; oy < r0 + rows; ++oy) {
-            const int32_t *tap = s->tap + (oy - r0) * Wq;
-            int64_t *row = pos + oy * g.ow, at = ((int64_t)(oy * g.sh) - (int64_t)g.ph) * W - (int64_t)g.pw;
-            int32_t any = 0; /* < 0 when some window has no match */
-            for (size_t ox = 0; ox < g.ow; ++ox) {
-                row[ox] = at + (int64_t)(ox * g.sw) + (tap[ox] >> shift) * W + (tap[ox] & mask);
-                any |= tap[ox];
-            }
-            for (size_t ox = 0; any < 0 && ox < g.ow; ++ox) {
-                size_t y0, y1;
-                if (tap[ox] >= 0) continue;
-                NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
-                row[ox] = NAME(first_maximum)(yp[oy * g.ow + ox], xp, g, y0, y1, ox);
-            }
-        }
-    }
-}
-
-/* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
- * row (for kernels up to IN_POOL_KERNEL_COLUMNS wide); returns valid, or NULL for a wider one. */
-static size_t *NAME(tap_ranges)(size_t *valid, in_pool_geometry g)
-{
-    if (g.kw > IN_POOL_KERNEL_COLUMNS) return NULL;
-    for (size_t j = 0; j < g.kw; ++j)
-        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)g.pw, g.sw,
-                       g.W, g.ow);
-    return valid;
-}
-
 /* dxp[pos[k]] += dy[k] for k < n in order (so a pixel sums its gradients in output order),
  * skipping positions outside [0, HW); returns how many were skipped. */
 static inline size_t NAME(scatter)(real *dxp, const real *dy, const int64_t *pos, size_t n,
@@ -322,6 +297,75 @@ static inline size_t NAME(scatter)(real *dxp, const real *dy, const int64_t *pos
         dxp[pos[k]] += dy[k];
     }
     return bad;
+}
+
+/* pos[oy*ow + ox] = the plane index iy*W + ix of the first pixel of window (oy, ox), in the
+ * window's row-major order, equal to its maximum yp[oy*ow + ox] (a NaN to a NaN); -1 when none
+ * is (yp is not this plane's maximum). A chunk of R output rows at a time, its lanes across all
+ * of the chunk's outputs, tap by tap backwards (match_taps: the match that stays is the first),
+ * tap number (i << shift) | j; NaN maxima, which equal nothing there, searched again one by one
+ * (first_maximum). One read of x and y; with y from max_plane, pos is the argmax of the scan
+ * "the first larger pixel or the first NaN takes".
+ * With dxp (the backward), pos holds one chunk's positions (R*ow), scattered at once: dxp's rows
+ * zeroed as the chunk's windows reach them (so they are in L1), then dxp[pos] += dyp in output
+ * order; returns the number of positions outside the plane (skipped), else 0. */
+IN_HOT static size_t NAME(first_maxima)(int64_t *pos, real *dxp, const real *dyp, const real *yp,
+                                        const real *xp, const NAME(search) *s,
+                                        in_pool_geometry g)
+{
+    unsigned shift = s->shift;
+    size_t taps = g.kh * g.kw, zeroed = 0, bad = 0; /* dxp's rows [0, zeroed) are zero */
+    int64_t W = (int64_t)g.W, mask = ((int64_t)1 << shift) - 1;
+    for (size_t r0 = 0; r0 < g.oh; r0 += s->R) {
+        size_t Wq = s->Wq, rows = g.oh - r0 < s->R ? g.oh - r0 : s->R, n = rows * Wq;
+        NAME(search_rows)(s, xp, g, r0);
+        for (size_t oy = 0; oy < rows; ++oy) {
+            real *t = s->t + oy * Wq;
+            memcpy(t, yp + (r0 + oy) * g.ow, g.ow * sizeof(real));
+            for (size_t ox = g.ow; ox < Wq; ++ox) t[ox] = (real)NAN;
+        }
+        if (taps == 9) NAME(match_taps)(s->tap, s->t, s->D, s->at, s->number, 9, n);
+        else if (taps == 4) NAME(match_taps)(s->tap, s->t, s->D, s->at, s->number, 4, n);
+        else NAME(match_taps)(s->tap, s->t, s->D, s->at, s->number, taps, n);
+        /* pixel (oy*sh + i - ph, ox*sw + j - pw) of tap (i, j), vectorised over ox; then the
+         * windows without a match (tap -1) one by one */
+        for (size_t oy = r0; oy < r0 + rows; ++oy) {
+            const int32_t *tap = s->tap + (oy - r0) * Wq;
+            int64_t *row = pos + (dxp ? oy - r0 : oy) * g.ow;
+            int64_t at = ((int64_t)(oy * g.sh) - (int64_t)g.ph) * W - (int64_t)g.pw;
+            int32_t any = 0; /* < 0 when some window has no match */
+            for (size_t ox = 0; ox < g.ow; ++ox) {
+                row[ox] = at + (int64_t)(ox * g.sw) + (tap[ox] >> shift) * W + (tap[ox] & mask);
+                any |= tap[ox];
+            }
+            for (size_t ox = 0; any < 0 && ox < g.ow; ++ox) {
+                size_t y0, y1;
+                if (tap[ox] >= 0) continue;
+                NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+                row[ox] = NAME(first_maximum)(yp[oy * g.ow + ox], xp, g, y0, y1, ox);
+            }
+        }
+        if (!dxp) continue;
+        /* the rows up to the chunk's last window's end zeroed, then the chunk scattered */
+        size_t end = (r0 + rows - 1) * g.sh + g.kh - g.ph;
+        end = end < g.H ? end : g.H;
+        if (end > zeroed) memset(dxp + zeroed * g.W, 0, (end - zeroed) * g.W * sizeof(real));
+        zeroed = end > zeroed ? end : zeroed;
+        bad += NAME(scatter)(dxp, dyp + r0 * g.ow, pos, rows * g.ow, g.H * g.W);
+    }
+    if (dxp && zeroed < g.H) memset(dxp + zeroed * g.W, 0, (g.H - zeroed) * g.W * sizeof(real));
+    return bad;
+}
+
+/* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
+ * row (for kernels up to IN_POOL_KERNEL_COLUMNS wide); returns valid, or NULL for a wider one. */
+static size_t *NAME(tap_ranges)(size_t *valid, in_pool_geometry g)
+{
+    if (g.kw > IN_POOL_KERNEL_COLUMNS) return NULL;
+    for (size_t j = 0; j < g.kw; ++j)
+        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)g.pw, g.sw,
+                       g.W, g.ow);
+    return valid;
 }
 
 /* The column factor of each output column's divisor, cols[ox]: its window's width within the
@@ -548,8 +592,10 @@ int NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, 
         }
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p)
-            if (s.D) NAME(first_maxima)(argmax + p * oh * ow, y + p * oh * ow, x + p * H * W, &s, g);
-        free(s.D);
+            if (s.D)
+                NAME(first_maxima)(argmax + p * oh * ow, NULL, NULL, y + p * oh * ow,
+                                   x + p * H * W, &s, g);
+        NAME(search_free)(&s);
     }
     return failed ? -1 : 0;
 }
@@ -569,11 +615,11 @@ size_t NAME(max_pool2d_backward)(real *dx, const real *dy, const int64_t *argmax
 }
 
 /* The same gradient without an argmax: per plane, each window's first maximum found again by
- * comparing x with y (first_maxima) into a buffer of the plane's positions, then dx = 0 and
- * dx[pos] += dy (the plane's dx stays in cache between the two). Reads x, y and dy once, writes
- * dx once; gives the bits max_pool2d_backward gives with max_pool2d_forward's argmax. Returns
- * the number of windows holding no pixel equal to their y (skipped; the wrapper raises), or
- * SIZE_MAX when the buffers could not be allocated. */
+ * comparing x with y (first_maxima), a chunk of output rows at a time into a buffer of their
+ * positions, then dx[pos] += dy, dx's rows zeroed just before (in L1). Reads x, y and dy once,
+ * writes dx once; gives the bits max_pool2d_backward gives with max_pool2d_forward's argmax.
+ * Returns the number of windows holding no pixel equal to their y (skipped; the wrapper raises),
+ * or SIZE_MAX when the buffers could not be allocated. */
 size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x, const real *y,
                                         size_t P, size_t H, size_t W, size_t oh, size_t ow,
                                         size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
@@ -585,7 +631,7 @@ size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x,
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
     {
         NAME(search) s = NAME(search_alloc)(g);
-        int64_t *pos = s.D ? malloc(oh * ow * sizeof(int64_t)) : NULL;
+        int64_t *pos = s.D ? malloc(s.R * ow * sizeof(int64_t)) : NULL;
         if (!pos) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
@@ -593,12 +639,11 @@ size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x,
         IN_PRAGMA(omp for schedule(static) reduction(+:bad))
         for (size_t p = 0; p < P; ++p) {
             if (!pos) continue;
-            NAME(first_maxima)(pos, y + p * oh * ow, x + p * H * W, &s, g);
-            memset(dx + p * H * W, 0, H * W * sizeof(real));
-            bad += NAME(scatter)(dx + p * H * W, dy + p * oh * ow, pos, oh * ow, H * W);
+            bad += NAME(first_maxima)(pos, dx + p * H * W, dy + p * oh * ow, y + p * oh * ow,
+                                      x + p * H * W, &s, g);
         }
         free(pos);
-        free(s.D);
+        NAME(search_free)(&s);
     }
     return failed ? SIZE_MAX : bad;
 }
