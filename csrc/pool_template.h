@@ -68,18 +68,13 @@ static inline void NAME(fold_max)(real *r, const real *row, size_t n)
     for (size_t k = 0; k < n; ++k) r[k] = NAME(max_nan)(r[k], row[k]);
 }
 
-/* Prefetches the cache lines of the n values from address at on (an address past the end of
- * x is harmless: a prefetch never faults) */
-static inline void NAME(prefetch_at)(uintptr_t at, size_t n)
-{
-    for (size_t a = 0; a < n * sizeof(real); a += 64)
-        __builtin_prefetch((const void *)(at + a), 0, 3);
-}
-
-/* Prefetches the cache lines of the n values from x + IN_POOL_PREFETCH bytes on */
+/* Prefetches the cache lines of the n values from x + IN_POOL_PREFETCH bytes on (an address
+ * past the end of x is harmless: a prefetch never faults) */
 static inline void NAME(prefetch)(const real *x, size_t n)
 {
-    NAME(prefetch_at)((uintptr_t)x + IN_POOL_PREFETCH, n);
+    uintptr_t at = (uintptr_t)x + IN_POOL_PREFETCH;
+    for (size_t a = 0; a < n * sizeof(real); a += 64)
+        __builtin_prefetch((const void *)(at + a), 0, 3);
 }
 
 /* r[k] = max over i < count of x[k + i*W], k < n (a NaN wins): count rows W apart folded in
@@ -259,9 +254,6 @@ IN_HOT static void NAME(search_rows)(const NAME(search) *s, const real *xp, in_p
                                      size_t r0)
 {
     real *d = s->D;
-    /* the rows the next chunk reads past this one's, from (r0 + Rq)*sh - ph on, asked for now */
-    size_t next = (r0 + s->Rq) * g.sh - g.ph;
-    NAME(prefetch_at)((uintptr_t)xp + next * g.W * sizeof(real), s->R * g.sh * g.W);
     for (size_t py = 0; py < g.sh; ++py)
         for (size_t px = 0; px < g.sw; ++px) {
             size_t lo, hi; /* the columns cx whose pixel lies in x */
