@@ -144,23 +144,30 @@ IN_HOT static void NAME(max_plane)(real *y, const real *xp, real *r, in_pool_geo
     }
 }
 
-/* One window tap of the search for each window's first maximum, over n output columns: where
- * pixel v[k*s] equals the window's maximum t[k], tap[k] becomes this tap's number. The taps
- * run backwards (last window row and column first), so the match that stays is the first in
- * the window's row-major order. int32 lanes, as wide as float's, and a bit select stored
- * always: the loop vectorises. A NaN maximum equals nothing here (see first_maxima). */
-static inline void NAME(match_tap)(int32_t *restrict tap, const real *restrict t,
-                                   const real *restrict v, int32_t number, size_t s, size_t n)
+/* The search for each window's first maximum, over n outputs: tap[k] = number[q] of the first
+ * tap q < taps (in the window's row-major order) whose pixel D[at[q] + k] equals the window's
+ * maximum t[k], or -1 when none does. The taps run backwards (last window row and column
+ * first), so the match that stays is the first; int32 lanes, as wide as float's, and a bit
+ * select kept in a register across the taps: with taps a constant (9, the 3x3 windows) the tap
+ * loop unrolls and the loop over k vectorises, one store of tap an output. A NaN maximum equals
+ * nothing here (see first_maxima). */
+static inline void NAME(match_taps)(int32_t *restrict tap, const real *restrict t,
+                                    const real *restrict D, const size_t *restrict at,
+                                    const int32_t *restrict number, size_t taps, size_t n)
 {
     for (size_t k = 0; k < n; ++k) {
-        int32_t match = -(int32_t)(v[k * s] == t[k]);  /* all ones or 0 */
-        tap[k] = (number & match) | (tap[k] & ~match);
+        int32_t found = -1;
+        for (size_t q = taps; q-- > 0;) {
+            int32_t match = -(int32_t)(D[at[q] + k] == t[k]);  /* all ones or 0 */
+            found = (number[q] & match) | (found & ~match);
+        }
+        tap[k] = found;
     }
 }
 
 /* The plane index of the first pixel of output column ox's window (rows [y0, y1)), in
  * row-major order, equal to t (a NaN to a NaN); -1 when there is none. One window, scalar: for
- * the windows match_tap leaves without a match. */
+ * the windows match_taps leaves without a match. */
 static int64_t NAME(first_maximum)(real t, const real *xp, in_pool_geometry g, size_t y0,
                                    size_t y1, size_t ox)
 {
@@ -200,11 +207,12 @@ static inline void NAME(tap_range)(size_t *lo, size_t *hi, const size_t *valid, 
  * j % sw)*Rq*Wq + (i / sh)*Wq + j / sw: a run over the chunk's outputs in a grid of row stride
  * Wq (columns ow .. Wq - 1 are lanes no one reads). One buffer a thread: D (and Wq values of
  * slack past it for those lanes), y in the grid (t), the tap numbers of the grid (tap); a chunk's
- * stay in L1. */
+ * stay in L1. Tap q = i*kw + j: its run at[q] = at(i, j) and its number[q] = (i << shift) | j. */
 typedef struct {
     real *D, *t;
-    int32_t *tap;
-    size_t R, Rq, Wq;
+    int32_t *tap, *number;
+    size_t *at, R, Rq, Wq;
+    unsigned shift;
 } NAME(search);
 
 /* The buffers for geometry g, or D NULL when there is no memory */
@@ -215,11 +223,29 @@ static NAME(search) NAME(search_alloc)(in_pool_geometry g)
     s.R = s.Wq < IN_POOL_CHUNK ? IN_POOL_CHUNK / s.Wq : 1;
     s.R = s.R < g.oh ? s.R : g.oh;
     s.Rq = s.R + (g.kh - 1) / g.sh;
-    size_t nD = g.sh * g.sw * s.Rq * s.Wq + s.Wq, n = s.R * s.Wq;
-    s.D = malloc((nD + n) * sizeof(real) + n * sizeof(int32_t));
-    s.t = s.D ? s.D + nD : NULL;
-    s.tap = s.D ? (int32_t *)(s.t + n) : NULL;
+    /* the checks keep kh << shift below 2^31 */
+    for (s.shift = 0; ((size_t)1 << s.shift) < g.kw; ++s.shift) {}
+    size_t nD = g.sh * g.sw * s.Rq * s.Wq + s.Wq, n = s.R * s.Wq, taps = g.kh * g.kw;
+    s.at = malloc(taps * sizeof(size_t));
+    s.D = s.at ? malloc((nD + n) * sizeof(real) + (n + taps) * sizeof(int32_t)) : NULL;
+    if (!s.D) return s;
+    s.t = s.D + nD;
+    s.tap = (int32_t *)(s.t + n);
+    s.number = s.tap + n;
+    for (size_t i = 0; i < g.kh; ++i)
+        for (size_t j = 0; j < g.kw; ++j) {
+            s.at[i * g.kw + j] = ((i % g.sh) * g.sw + j % g.sw) * s.Rq * s.Wq + i / g.sh * s.Wq
+                                 + j / g.sw;
+            s.number[i * g.kw + j] = (int32_t)((i << s.shift) | j);
+        }
     return s;
+}
+
+/* Frees what search_alloc allocated */
+static void NAME(search_free)(NAME(search) *s)
+{
+    free(s->D);
+    free(s->at);
 }
 
 /* D of the chunk from output row r0 of plane xp (see above), one phase row at a time; the
@@ -249,65 +275,6 @@ IN_HOT static void NAME(search_rows)(const NAME(search) *s, const real *xp, in_p
     for (size_t cx = 0; cx < s->Wq; ++cx) d[cx] = (real)NAN;
 }
 
-/* pos[oy*ow + ox] = the plane index iy*W + ix of the first pixel of window (oy, ox), in the
- * window's row-major order, equal to its maximum yp[oy*ow + ox] (a NaN to a NaN); -1 when none
- * is (yp is not this plane's maximum). A chunk of R output rows at a time, its lanes across all
- * of the chunk's outputs, tap by tap backwards (match_tap: the match that stays is the first),
- * tap number (i << shift) | j; NaN maxima, which equal nothing there, searched again one by one
- * (first_maximum). One read of x and y; with y from max_plane, pos is the argmax of the scan
- * "the first larger pixel or the first NaN takes". */
-IN_HOT static void NAME(first_maxima)(int64_t *pos, const real *yp, const real *xp,
-                                      const NAME(search) *s, in_pool_geometry g)
-{
-    unsigned shift = 0; /* the checks keep kh << shift below 2^31 */
-    while (((size_t)1 << shift) < g.kw) ++shift;
-    int64_t W = (int64_t)g.W, mask = ((int64_t)1 << shift) - 1;
-    for (size_t r0 = 0; r0 < g.oh; r0 += s->R) {
-        size_t Wq = s->Wq, rows = g.oh - r0 < s->R ? g.oh - r0 : s->R, n = rows * Wq;
-        NAME(search_rows)(s, xp, g, r0);
-        for (size_t oy = 0; oy < rows; ++oy) {
-            real *t = s->t + oy * Wq;
-            memcpy(t, yp + (r0 + oy) * g.ow, g.ow * sizeof(real));
-            for (size_t ox = g.ow; ox < Wq; ++ox) t[ox] = (real)NAN;
-        }
-        for (size_t q = 0; q < n; ++q) s->tap[q] = -1;
-        for (size_t i = g.kh; i-- > 0;)
-            for (size_t j = g.kw; j-- > 0;) {
-                const real *v = s->D + ((i % g.sh) * g.sw + j % g.sw) * s->Rq * Wq + i / g.sh * Wq
-                                + j / g.sw;
-                NAME(match_tap)(s->tap, s->t, v, (int32_t)((i << shift) | j), 1, n);
-            }
-        /* pixel (oy*sh + i - ph, ox*sw + j - pw) of tap (i, j), vectorised over ox; then the
-         * windows without a match (tap -1) one by one */
-        for (size_t oy = r0; oy < r0 + rows; ++oy) {
-            const int32_t *tap = s->tap + (oy - r0) * Wq;
-            int64_t *row = pos + oy * g.ow, at = ((int64_t)(oy * g.sh) - (int64_t)g.ph) * W - (int64_t)g.pw;
-            int32_t any = 0; /* < 0 when some window has no match */
-            for (size_t ox = 0; ox < g.ow; ++ox) {
-                row[ox] = at + (int64_t)(ox * g.sw) + (tap[ox] >> shift) * W + (tap[ox] & mask);
-                any |= tap[ox];
-            }
-            for (size_t ox = 0; any < 0 && ox < g.ow; ++ox) {
-                size_t y0, y1;
-                if (tap[ox] >= 0) continue;
-                NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
-                row[ox] = NAME(first_maximum)(yp[oy * g.ow + ox], xp, g, y0, y1, ox);
-            }
-        }
-    }
-}
-
-/* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
- * row (for kernels up to IN_POOL_KERNEL_COLUMNS wide); returns valid, or NULL for a wider one. */
-static size_t *NAME(tap_ranges)(size_t *valid, in_pool_geometry g)
-{
-    if (g.kw > IN_POOL_KERNEL_COLUMNS) return NULL;
-    for (size_t j = 0; j < g.kw; ++j)
-        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)g.pw, g.sw,
-                       g.W, g.ow);
-    return valid;
-}
-
 /* dxp[pos[k]] += dy[k] for k < n in order (so a pixel sums its gradients in output order),
  * skipping positions outside [0, HW); returns how many were skipped. */
 static inline size_t NAME(scatter)(real *dxp, const real *dy, const int64_t *pos, size_t n,
@@ -322,6 +289,75 @@ static inline size_t NAME(scatter)(real *dxp, const real *dy, const int64_t *pos
         dxp[pos[k]] += dy[k];
     }
     return bad;
+}
+
+/* pos[oy*ow + ox] = the plane index iy*W + ix of the first pixel of window (oy, ox), in the
+ * window's row-major order, equal to its maximum yp[oy*ow + ox] (a NaN to a NaN); -1 when none
+ * is (yp is not this plane's maximum). A chunk of R output rows at a time, its lanes across all
+ * of the chunk's outputs, tap by tap backwards (match_taps: the match that stays is the first),
+ * tap number (i << shift) | j; NaN maxima, which equal nothing there, searched again one by one
+ * (first_maximum). One read of x and y; with y from max_plane, pos is the argmax of the scan
+ * "the first larger pixel or the first NaN takes".
+ * With dxp (the backward), pos holds one chunk's positions (R*ow), scattered at once: dxp's rows
+ * zeroed as the chunk's windows reach them (so they are in L1), then dxp[pos] += dyp in output
+ * order; returns the number of positions outside the plane (skipped), else 0. */
+IN_HOT static size_t NAME(first_maxima)(int64_t *pos, real *dxp, const real *dyp, const real *yp,
+                                        const real *xp, const NAME(search) *s,
+                                        in_pool_geometry g)
+{
+    unsigned shift = s->shift;
+    size_t taps = g.kh * g.kw, zeroed = 0, bad = 0; /* dxp's rows [0, zeroed) are zero */
+    int64_t W = (int64_t)g.W, mask = ((int64_t)1 << shift) - 1;
+    for (size_t r0 = 0; r0 < g.oh; r0 += s->R) {
+        size_t Wq = s->Wq, rows = g.oh - r0 < s->R ? g.oh - r0 : s->R, n = rows * Wq;
+        NAME(search_rows)(s, xp, g, r0);
+        for (size_t oy = 0; oy < rows; ++oy) {
+            real *t = s->t + oy * Wq;
+            memcpy(t, yp + (r0 + oy) * g.ow, g.ow * sizeof(real));
+            for (size_t ox = g.ow; ox < Wq; ++ox) t[ox] = (real)NAN;
+        }
+        if (taps == 9) NAME(match_taps)(s->tap, s->t, s->D, s->at, s->number, 9, n);
+        else if (taps == 4) NAME(match_taps)(s->tap, s->t, s->D, s->at, s->number, 4, n);
+        else NAME(match_taps)(s->tap, s->t, s->D, s->at, s->number, taps, n);
+        /* pixel (oy*sh + i - ph, ox*sw + j - pw) of tap (i, j), vectorised over ox; then the
+         * windows without a match (tap -1) one by one */
+        for (size_t oy = r0; oy < r0 + rows; ++oy) {
+            const int32_t *tap = s->tap + (oy - r0) * Wq;
+            int64_t *row = pos + (dxp ? oy - r0 : oy) * g.ow;
+            int64_t at = ((int64_t)(oy * g.sh) - (int64_t)g.ph) * W - (int64_t)g.pw;
+            int32_t any = 0; /* < 0 when some window has no match */
+            for (size_t ox = 0; ox < g.ow; ++ox) {
+                row[ox] = at + (int64_t)(ox * g.sw) + (tap[ox] >> shift) * W + (tap[ox] & mask);
+                any |= tap[ox];
+            }
+            for (size_t ox = 0; any < 0 && ox < g.ow; ++ox) {
+                size_t y0, y1;
+                if (tap[ox] >= 0) continue;
+                NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+                row[ox] = NAME(first_maximum)(yp[oy * g.ow + ox], xp, g, y0, y1, ox);
+            }
+        }
+        if (!dxp) continue;
+        /* the rows up to the chunk's last window's end zeroed, then the chunk scattered */
+        size_t end = (r0 + rows - 1) * g.sh + g.kh - g.ph;
+        end = end < g.H ? end : g.H;
+        if (end > zeroed) memset(dxp + zeroed * g.W, 0, (end - zeroed) * g.W * sizeof(real));
+        zeroed = end > zeroed ? end : zeroed;
+        bad += NAME(scatter)(dxp, dyp + r0 * g.ow, pos, rows * g.ow, g.H * g.W);
+    }
+    if (dxp && zeroed < g.H) memset(dxp + zeroed * g.W, 0, (g.H - zeroed) * g.W * sizeof(real));
+    return bad;
+}
+
+/* valid[2j], valid[2j + 1] = the output columns whose tap at kernel column j is inside the
+ * row (for kernels up to IN_POOL_KERNEL_COLUMNS wide); returns valid, or NULL for a wider one. */
+static size_t *NAME(tap_ranges)(size_t *valid, in_pool_geometry g)
+{
+    if (g.kw > IN_POOL_KERNEL_COLUMNS) return NULL;
+    for (size_t j = 0; j < g.kw; ++j)
+        in_valid_range(valid + 2 * j, valid + 2 * j + 1, (ptrdiff_t)j - (ptrdiff_t)g.pw, g.sw,
+                       g.W, g.ow);
+    return valid;
 }
 
 /* The column factor of each output column's divisor, cols[ox]: its window's width within the
@@ -463,6 +499,18 @@ IN_HOT static void NAME(plane_same)(real *y, const real *xp, double *b, const in
     }
 }
 
+/* inverse[oy*ow + ox] = 1 / output (oy, ox)'s divisor: its window's rows (counted as
+ * count_include_pad says) times cols[ox] (column_counts) */
+static void NAME(inverse_divisors)(double *inverse, const double *cols, in_pool_geometry g,
+                                   int count_include_pad)
+{
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        double rows = (double)(count_include_pad ? padded : y1 - y0);
+        for (size_t ox = 0; ox < g.ow; ++ox) inverse[oy * g.ow + ox] = 1 / (rows * cols[ox]);
+    }
+}
+
 /* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
  * average_include_pad), plane by plane, each thread with its own row buffers. Returns 0, or -1
  * when those could not be allocated. */
@@ -493,14 +541,9 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
             sums = r + L;
             cols = sums + g.ow;
         }
-        if (r && average_include_pad >= 0) {
-            NAME(column_counts)(cols, g, average_include_pad);
-            for (size_t oy = 0; same && oy < g.oh; ++oy) {
-                size_t y0, y1, padded = NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
-                double rows = (double)(average_include_pad ? padded : y1 - y0);
-                for (size_t ox = 0; ox < g.ow; ++ox) inverse[oy * g.ow + ox] = 1 / (rows * cols[ox]);
-            }
-        }
+        if (r && average_include_pad >= 0) NAME(column_counts)(cols, g, average_include_pad);
+        if (r && average_include_pad >= 0 && same)
+            NAME(inverse_divisors)(inverse, cols, g, average_include_pad);
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p) {
             real *yp = y + p * n;
@@ -541,8 +584,10 @@ int NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, 
         }
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p)
-            if (s.D) NAME(first_maxima)(argmax + p * oh * ow, y + p * oh * ow, x + p * H * W, &s, g);
-        free(s.D);
+            if (s.D)
+                NAME(first_maxima)(argmax + p * oh * ow, NULL, NULL, y + p * oh * ow,
+                                   x + p * H * W, &s, g);
+        NAME(search_free)(&s);
     }
     return failed ? -1 : 0;
 }
@@ -562,11 +607,11 @@ size_t NAME(max_pool2d_backward)(real *dx, const real *dy, const int64_t *argmax
 }
 
 /* The same gradient without an argmax: per plane, each window's first maximum found again by
- * comparing x with y (first_maxima) into a buffer of the plane's positions, then dx = 0 and
- * dx[pos] += dy (the plane's dx stays in cache between the two). Reads x, y and dy once, writes
- * dx once; gives the bits max_pool2d_backward gives with max_pool2d_forward's argmax. Returns
- * the number of windows holding no pixel equal to their y (skipped; the wrapper raises), or
- * SIZE_MAX when the buffers could not be allocated. */
+ * comparing x with y (first_maxima), a chunk of output rows at a time into a buffer of their
+ * positions, then dx[pos] += dy, dx's rows zeroed just before (in L1). Reads x, y and dy once,
+ * writes dx once; gives the bits max_pool2d_backward gives with max_pool2d_forward's argmax.
+ * Returns the number of windows holding no pixel equal to their y (skipped; the wrapper raises),
+ * or SIZE_MAX when the buffers could not be allocated. */
 size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x, const real *y,
                                         size_t P, size_t H, size_t W, size_t oh, size_t ow,
                                         size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
@@ -578,7 +623,7 @@ size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x,
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
     {
         NAME(search) s = NAME(search_alloc)(g);
-        int64_t *pos = s.D ? malloc(oh * ow * sizeof(int64_t)) : NULL;
+        int64_t *pos = s.D ? malloc(s.R * ow * sizeof(int64_t)) : NULL;
         if (!pos) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
@@ -586,12 +631,11 @@ size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x,
         IN_PRAGMA(omp for schedule(static) reduction(+:bad))
         for (size_t p = 0; p < P; ++p) {
             if (!pos) continue;
-            NAME(first_maxima)(pos, y + p * oh * ow, x + p * H * W, &s, g);
-            memset(dx + p * H * W, 0, H * W * sizeof(real));
-            bad += NAME(scatter)(dx + p * H * W, dy + p * oh * ow, pos, oh * ow, H * W);
+            bad += NAME(first_maxima)(pos, dx + p * H * W, dy + p * oh * ow, y + p * oh * ow,
+                                      x + p * H * W, &s, g);
         }
         free(pos);
-        free(s.D);
+        NAME(search_free)(&s);
     }
     return failed ? SIZE_MAX : bad;
 }
@@ -740,11 +784,72 @@ IN_HOT static void NAME(avg_plane_backward)(real *dxp, const real *dyp, in_pool_
     }
 }
 
+/* Same-size stride 1 (same_size: Inception's 3x3/1 pad 1 pool branches), the backward as a
+ * gather: dx[iy, ix] sums the shares s = dy / divisor of the outputs whose window covers pixel
+ * (iy, ix), those of rows oy in [iy + ph - kh + 1, iy + ph] and columns ox in
+ * [ix + pw - kw + 1, ix + pw] inside the output plane. That is a sum pooling of the oh x ow
+ * shares plane with the same kernel, stride 1 and paddings kh - 1 - ph, kw - 1 - pw (= pw, as
+ * ow = W means kw = 2pw + 1): the adjoint geometry, same-size too (its output is W wide), whose
+ * windows are never empty. So plane_same runs it, the divisor one: a pass over dy for the
+ * shares, then the forward's two passes over a chunk in L1. */
+static in_pool_geometry NAME(adjoint)(in_pool_geometry g)
+{
+    return (in_pool_geometry){g.oh, g.ow, g.H, g.W, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph,
+                              g.kw - 1 - g.pw};
+}
+
+/* The same-size backward of P planes (see above), each thread with its own buffers, in doubles:
+ * plane_same's b (L values and pw of slack either side) and col (L int32) for the adjoint
+ * geometry, inverse (the divisors' inverses, oh*ow), ones (H*W), cols (ow) and the shares
+ * (oh*ow reals). Returns 0, or -1 when some thread had no memory (its planes are not done). */
+static int NAME(avg_backward_same)(real *dx, const real *dy, size_t P, in_pool_geometry g,
+                                   int count_include_pad)
+{
+    in_pool_geometry a = NAME(adjoint)(g);
+    size_t L = NAME(chunk_rows)(a) * a.W, n = g.oh * g.ow, HW = g.H * g.W;
+    size_t count = L + 2 * a.pw + n + HW + g.ow + n + (L + 1) / 2;
+    int failed = 0;
+    IN_PRAGMA(omp parallel if (P * HW >= IN_PARALLEL_MIN))
+    {
+        double *b = malloc(count * sizeof(double)), *inverse = NULL, *ones = NULL;
+        real *shares = NULL;
+        int32_t *col = NULL;
+        if (!b) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
+        } else {
+            double *cols;
+            memset(b, 0, (L + 2 * a.pw) * sizeof(double));
+            inverse = b + L + 2 * a.pw;
+            ones = inverse + n;
+            cols = ones + HW;
+            shares = (real *)(cols + g.ow);
+            col = (int32_t *)(cols + g.ow + n);
+            NAME(column_counts)(cols, g, count_include_pad);
+            NAME(inverse_divisors)(inverse, cols, g, count_include_pad);
+            for (size_t q = 0; q < HW; ++q) ones[q] = 1;
+            for (size_t q = 0; q < L; ++q) col[q] = (int32_t)(q % a.W);
+        }
+        IN_PRAGMA(omp for schedule(static))
+        for (size_t p = 0; p < P; ++p) {
+            if (!b) continue;
+            for (size_t q = 0; q < n; ++q) shares[q] = (real)(dy[p * n + q] * inverse[q]);
+            NAME(plane_same)(dx + p * HW, shares, b + a.pw, col, ones, a);
+        }
+        free(b);
+    }
+    return failed ? -1 : 0;
+}
+
+/* dx: the same-size path (avg_backward_same) when it applies and has its memory, otherwise
+ * avg_plane_backward plane by plane */
 void NAME(avg_pool2d_backward)(real *dx, const real *dy, size_t P, size_t H, size_t W, size_t oh,
                                size_t ow, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
                                size_t pw, int count_include_pad)
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    if (NAME(same_size)(g) && NAME(avg_backward_same)(dx, dy, P, g, count_include_pad) == 0)
+        return;
     size_t ranges[2 * IN_POOL_KERNEL_COLUMNS], *valid = NAME(tap_ranges)(ranges, g);
     PARALLEL_OVER(P * H * W)
     for (size_t p = 0; p < P; ++p)

@@ -507,6 +507,59 @@ def test_pool_forward_paths_match_the_twins(case, dtype, rng):
             assert_close(avg_pool(native, x, case, include_pad), expected, dtype)
 
 
+# ---- the backward passes: the average pooling's same-size stride 1 (ow = W) runs as a gather, a
+# sum pooling of the shares dy / divisor over the adjoint window (row padding kh - 1 - ph, up to
+# kh - 1), the others spread the shares window by window; the max pooling's search matches 9 and
+# 4 taps with their counts constants, others with a loop, and scatters a chunk of rows at a time.
+# The sweep's windows, and same-size ones whose rows are not centred, planes smaller than the
+# window, a row longer than a 512-value chunk.
+SAME_WINDOWS = [((3, 3), 1, (0, 1)), ((4, 3), 1, (1, 1)), ((5, 1), 1, 0), ((2, 5), 1, (1, 2)),
+                (7, 1, 3)]
+SAME_MAPS = [(1, 1), (2, 3), (6, 5), (40, 31), (3, 600)]
+BACKWARD_SWEEP = SWEEP + [
+    (B, C, H, W, *window, ceil_mode)
+    for n, ((H, W), window, ceil_mode) in enumerate(
+        (m, w, c) for m in SAME_MAPS for w in SAME_WINDOWS for c in (False, True))
+    for B, C in [((1, 1), (2, 3), (1, 5))[n % 3]]
+    if all(k <= n + 2 * p for k, n, p in zip(pair(window[0]), (H, W), pair(window[2])))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", BACKWARD_SWEEP, ids=str)
+def test_pool_backward_paths_match_the_twins(case, dtype, rng):
+    """The average pooling's dx (either divisor) equals the NumPy twin's on plain dy and on dy
+    with NaN and infinities, whatever dx held before; the max pooling's dx found from x and y,
+    bit for bit, on plain x, on x with ties and on x with NaN and infinities."""
+    for x in (rng.standard_normal(case[:4]).astype(dtype), with_ties_and_nans(case[:4], dtype, rng),
+              with_nans_and_infinities(case[:4], dtype, rng)):
+        y = np.empty(out_shape(case), dtype)
+        native.max_pool2d_forward(x, y, None, *case[4:])
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        _, argmax = max_pool(reference, x, case)
+        np.testing.assert_array_equal(search_backward(native, dy, x, y, case),
+                                      reference.max_pool2d_backward(dy, argmax, np.empty_like(x)))
+    for dy in (rng.standard_normal(out_shape(case)).astype(dtype),
+               with_nans_and_infinities(out_shape(case), dtype, rng)):
+        for include_pad in (True, False):
+            dx = {}
+            for b in (native, reference):
+                dx[b] = np.full(case[:4], np.nan, dtype)
+                with np.errstate(invalid="ignore"):
+                    b.avg_pool2d_backward(dy, dx[b], *case[4:], count_include_pad=include_pad)
+            assert_close(dx[native], dx[reference], dtype)
+
+
+@pytest.mark.parametrize("case", [c for c in BACKWARD_SWEEP[len(SWEEP):] if np.prod(c[:4]) <= 200],
+                         ids=str)
+def test_avg_pool_backward_same_size_matches_finite_differences(case, rng):
+    x = rng.standard_normal(case[:4])
+    r = rng.standard_normal(out_shape(case))
+    for include_pad in (True, False):
+        dx = native.avg_pool2d_backward(r, np.empty_like(x), *case[4:], count_include_pad=include_pad)
+        loss = lambda: float((r * avg_pool(native, x, case, include_pad)).sum())  # noqa: E731
+        np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+
+
 @pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
 def test_pool_forward_calls_check_once_and_read_the_arrays_at_each_run(backend, rng):
     x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
