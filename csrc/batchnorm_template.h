@@ -11,7 +11,9 @@
  *     xhat = (x - mean) * invstd,  invstd = 1 / sqrt(var + eps),  y = gamma * xhat + beta,
  * and its true gradient. Passes over the tensor: forward, one read of x for the statistics,
  * one read of x and one write of y; backward, one read of dy and x for the two sums, one read
- * of both and one write of dx.
+ * of both and one write of dx. In training the second read comes from L2 where it can: a chunk
+ * of channels (in_cached_channels) is normalised, or its gradient written, right after its
+ * sums.
  * BN + ReLU fused (relu / y_relu, both flavours): the forward stores max(y, 0) (NaN kept), the
  * backward reads the forward's output y and counts dy as 0 where y <= 0, so a ReLU after a
  * BatchNorm costs no pass over memory of its own (one more read of y in the backward) and no

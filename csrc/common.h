@@ -90,10 +90,8 @@ static inline size_t in_share_end(size_t n)
 #define IN_CACHED_BYTES 262144
 static inline size_t in_cached_channels(size_t B, size_t S, size_t streams, size_t real_size)
 {
-    size_t bytes = B * S * streams * real_size;
-    return bytes * IN_CHUNK <= IN_CACHED_BYTES ? IN_CHUNK
-           : bytes >= IN_CACHED_BYTES          ? 1
-                                               : IN_CACHED_BYTES / bytes;
+    size_t bytes = B * S * streams * real_size, fit = bytes ? IN_CACHED_BYTES / bytes : IN_CHUNK;
+    return fit < 1 ? 1 : fit > IN_CHUNK ? IN_CHUNK : fit;
 }
 
 /* Windows of k values, stride s, over n values padded by p on both sides (the caller checks

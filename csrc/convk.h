@@ -104,7 +104,9 @@ typedef struct {
 } in_convk_wino;
 
 /* Everything a call needs, from one function (in_convk_plan_init): the shape, the ISA, the
- * blocking of each pass and where each buffer sits in work (offsets in elements). */
+ * blocking of each pass and where each buffer sits in work (offsets in elements). The shape is
+ * the one the kernels run: a kernel covering its whole unpadded input is planned as the 1x1
+ * convolution of C*kh*kw channels of 1x1 images (same memory, same results). */
 typedef struct {
     size_t B, C, H, W, OC, kh, kw, sh, sw, ph, pw, oh, ow, K;
     int isa, threads;                /* threads: those asked, fewer for a small convolution */
