@@ -346,38 +346,36 @@ KERNEL static void F(pack_cols_t)(real *bbuf, const real *src, const size_t *tap
     }
 }
 
-/* dL/dw for channels [m0, m1) and taps [t0, t1), one task of one pass (g: its images):
- *     dw[o, r] = sum over pixel blocks n (in order) of sum_{k in n} dY[o, k] col[r, k]
+/* dL/dw for channels [m0, m1), taps [t0, t1) and pixels [n0, n1) of one pass (g: its images):
+ *     cpart[o - m0, r - t0] (+)= sum over pixel blocks n (in order) of sum_{k in n} dY[o, k] col[r, k]
  * a GEMM (channels x taps) whose sum runs over the pixels: for each block of dkc pixels, pack
  * dY's rows (A, in L2), then for each NR taps pack their col^T panel (B, dkc x NR, in L1 once
- * packed) and add the tiles of every row into cpart, the task's sums over the passes so far
- * (set by the first pass's first block); cpart goes to dw after the last pass. */
-KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, real *dw,
-                              const real *dy, const real *mask, size_t dy_image, const real *src,
-                              real *abuf, real *bbuf, real *cpart, size_t m0, size_t m1,
-                              size_t t0, size_t t1, int first, int last)
+ * packed) and add the tiles of every row into cpart (rows of up(t1 - t0, NR)), the task's sums
+ * over the passes so far (set by the first pass's first block). */
+KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, const real *dy,
+                              const real *mask, size_t dy_image, const real *src, real *abuf,
+                              real *bbuf, real *cpart, size_t m0, size_t m1, size_t t0, size_t t1,
+                              size_t n0, size_t n1, int first)
 {
     size_t tap[NR];
     in_convk_run rs[IN_CONVK_MAX_RUNS], sg[IN_CONVK_MAX_RUNS];
     size_t rows = up(m1 - m0, MR), panels = cdiv(t1 - t0, NR), ld = panels * NR;
-    for (size_t n0 = 0; n0 < g->N; n0 += p->dkc) {
-        size_t cnt = min_size(p->dkc, g->N - n0);
-        size_t nseg = in_convk_segments(sg, g->oh, g->ow, dy_image, g->ow, 1, n0, cnt);
+    for (size_t b = n0; b < n1; b += p->dkc) {
+        size_t cnt = min_size(p->dkc, n1 - b);
+        size_t nseg = in_convk_segments(sg, g->oh, g->ow, dy_image, g->ow, 1, b, cnt);
         F(pack_dy_t)(abuf, cnt, dy, mask, g->oh * g->ow, m0, m1, rows, sg, nseg);
-        size_t nruns = in_convk_runs(rs, g, n0, cnt);
+        size_t nruns = in_convk_runs(rs, g, b, cnt);
         for (size_t jp = 0; jp < panels; ++jp) {
             size_t r0 = t0 + jp * NR, r1 = min_size(t1, r0 + NR);
             in_convk_taps(tap, g, r0, r1);
             F(pack_cols_t)(bbuf, src, tap, r1 - r0, rs, nruns);
             for (size_t i = 0; i < rows; i += MR) {
                 real *cp = cpart + i * ld + jp * NR;
-                F(ukr)(cnt, abuf + i * cnt, IN_CONVK_PANEL * cnt, bbuf, first && !n0 ? 0 : cp,
+                F(ukr)(cnt, abuf + i * cnt, IN_CONVK_PANEL * cnt, bbuf, first && b == n0 ? 0 : cp,
                        ld, cp, ld);
             }
         }
     }
-    for (size_t i = 0; last && i < m1 - m0; ++i)
-        memcpy(dw + (m0 + i) * p->K + t0, cpart + i * ld, (t1 - t0) * sizeof(real));
 }
 
 /* ---- Winograd F(2x2, 3x3) (see convk.h) ---- */

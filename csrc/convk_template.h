@@ -19,9 +19,9 @@ typedef struct {
 
 typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *, const real *,
                                    const real *, real *, real *, size_t, size_t, size_t, size_t);
-typedef void (*NAME(dw_task_fn))(const in_convk_plan *, const in_convk_gemm *, real *,
-                                 const real *, const real *, size_t, const real *, real *,
-                                 real *, real *, size_t, size_t, size_t, size_t, int, int);
+typedef void (*NAME(dw_task_fn))(const in_convk_plan *, const in_convk_gemm *, const real *,
+                                 const real *, size_t, const real *, real *, real *, real *,
+                                 size_t, size_t, size_t, size_t, size_t, size_t, int);
 
 typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
 typedef void (*NAME(wino_task_fn))(const in_convk_wino *, const NAME(epilogue) *, const real *,
@@ -291,6 +291,27 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
  *     phase (in_convk_dx_phase), each w' col(dY), dx_images images a pass, or for a Winograd
  *     plan by Winograd (p->wdx, U' packed first) from P(dY), dx_images images a pass;  dY = dy
  *     masked by y_relu > 0 when y_relu is given. */
+/* dw[o, r] = the sum, in order, of the pixel groups' sums of the task holding (o, r): task q
+ * = (group*dw_groups + tap group)*dw_chunks + channel chunk, its sums in rows of up(taps, nr). */
+static void NAME(dw_sum_groups)(real *dw, const real *sums, const in_convk_plan *p)
+{
+    size_t tasks = p->dw_groups * p->dw_chunks;
+    IN_PRAGMA(omp parallel for num_threads(p->threads) if (p->threads > 1) schedule(static))
+    for (size_t q = 0; q < tasks; ++q) {
+        size_t m0 = q % p->dw_chunks * p->dmc, m1 = min_size(p->OC, m0 + p->dmc);
+        size_t t0 = q / p->dw_chunks * p->dnc, t1 = min_size(p->K, t0 + p->dnc);
+        size_t ld = up(t1 - t0, p->fwd.nr);
+        for (size_t i = 0; i < m1 - m0; ++i) {
+            real *d = dw + (m0 + i) * p->K + t0;
+            memcpy(d, sums + q * p->dw_tile + i * ld, (t1 - t0) * sizeof(real));
+            for (size_t gp = 1; gp < p->dw_pixel_groups; ++gp) {
+                const real *s = sums + (gp * tasks + q) * p->dw_tile + i * ld;
+                for (size_t t = 0; t < t1 - t0; ++t) d[t] += s[t];
+            }
+        }
+    }
+}
+
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
                           const real *dy, const real *y_relu, size_t dy_image, const real *x,
                           const real *w, int dx_accumulate)
@@ -301,26 +322,29 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
         NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa, p->threads);
     if (dw) {
         NAME(dw_task_fn) task = NAME(kernels)[p->isa].dw_task;
-        size_t tasks = p->dw_groups * p->dw_chunks;
+        size_t tasks = p->dw_groups * p->dw_chunks, groups = p->dw_pixel_groups;
+        real *sums = base + p->dw_sums_at;
         for (size_t b0 = 0; b0 < B; b0 += p->images) {
             in_convk_gemm g;
             const real *src = NAME(pass_source)(&g, p, base, x, b0), *dyb = dy + b0 * dy_image;
             const real *mask = y_relu ? y_relu + b0 * dy_image : 0;
-            size_t n = g.N / (p->oh * p->ow);
+            size_t span = up(cdiv(g.N, groups), p->dkc);
             IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
             {
                 real *abuf = base + p->dw_threads_at + in_convk_thread() * p->dw_stride;
                 real *bbuf = abuf + up(up(p->dmc, IN_CONVK_PAD) * p->dkc, IN_CONVK_ALIGN);
                 IN_PRAGMA(omp for schedule(dynamic, 1) nowait)
-                for (size_t q = 0; q < tasks; ++q) {
-                    size_t gi = q / p->dw_chunks, mi = q % p->dw_chunks;
-                    task(p, &g, dw, dyb, mask, dy_image, src, abuf, bbuf,
-                         base + p->dw_sums_at + q * p->dw_tile, mi * p->dmc,
-                         min_size(OC, (mi + 1) * p->dmc), gi * p->dnc,
-                         min_size(p->K, (gi + 1) * p->dnc), b0 == 0, b0 + n == B);
+                for (size_t q = 0; q < groups * tasks; ++q) {
+                    size_t gi = q % tasks / p->dw_chunks, mi = q % p->dw_chunks;
+                    size_t n0 = min_size(g.N, q / tasks * span);
+                    task(p, &g, dyb, mask, dy_image, src, abuf, bbuf, sums + q * p->dw_tile,
+                         mi * p->dmc, min_size(OC, (mi + 1) * p->dmc), gi * p->dnc,
+                         min_size(p->K, (gi + 1) * p->dnc), n0, min_size(g.N, n0 + span),
+                         b0 == 0);
                 }
             }
         }
+        NAME(dw_sum_groups)(dw, sums, p);
     }
     if (dx && p->wino) { /* dx = the convolution of P(dY) by w' (p->wdx, see convk.h's top) */
         real *u = base + p->wdx.upack_at, *P = base + p->dx_src_at;
