@@ -380,6 +380,44 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, co
 
 /* ---- Winograd F(2x2, 3x3) (see convk.h) ---- */
 
+/* The 4x4 patches d of LANES tiles side by side in a tile row, all inside the source, the
+ * first at xc (the next 2 columns on): d[i][j] lane l = xc[i*W + 2l + j], the even and odd
+ * columns of row i from xc (j = 0, 1) and from xc + 2 (j = 2, 3), split by shuffles. */
+KERNEL static inline void F(wino_patches)(vec d[4][4], const real *xc, ptrdiff_t W)
+{
+    ivec even, odd;
+    for (size_t l = 0; l < LANES; ++l) even[l] = 2 * l, odd[l] = 2 * l + 1;
+    for (ptrdiff_t i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; j += 2) {
+            vec a, b;
+            memcpy(&a, xc + i * W + j, sizeof a), memcpy(&b, xc + i * W + j + LANES, sizeof b);
+            d[i][j] = __builtin_shuffle(a, b, even), d[i][j + 1] = __builtin_shuffle(a, b, odd);
+        }
+}
+
+/* B^T d B (see wino_input) of the patches d, lane by lane, stored at dst + t*vt (t = 4i + j):
+ * whole vectors (LANES tiles), or lane 0 only (one tile). */
+KERNEL static inline void F(wino_bt)(const vec d[4][4], real *dst, size_t vt, int one_tile)
+{
+    vec r[4][4];
+    for (int j = 0; j < 4; ++j) {
+        r[0][j] = d[0][j] - d[2][j], r[1][j] = d[1][j] + d[2][j];
+        r[2][j] = d[2][j] - d[1][j], r[3][j] = d[1][j] - d[3][j];
+    }
+    for (size_t i = 0; i < 4; ++i) { /* vector by vector (an array of them would be copied
+                                        through the stack in 16-byte pieces) */
+        real *o = dst + 4 * i * vt;
+        vec t0 = r[i][0] - r[i][2], t1 = r[i][1] + r[i][2], t2 = r[i][2] - r[i][1],
+            t3 = r[i][1] - r[i][3];
+        if (one_tile) {
+            o[0] = t0[0], o[vt] = t1[0], o[2 * vt] = t2[0], o[3 * vt] = t3[0];
+            continue;
+        }
+        memcpy(o, &t0, sizeof t0), memcpy(o + vt, &t1, sizeof t1);
+        memcpy(o + 2 * vt, &t2, sizeof t2), memcpy(o + 3 * vt, &t3, sizeof t3);
+    }
+}
+
 /* Winograd's input transform of tiles [n0, n0 + cnt) and channels [c0, c0 + kc) of g's
  * source src (images `image` values apart), written as the microkernel's B panels, one per t
  * and NR tiles:
@@ -387,7 +425,8 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, co
  * d the 4x4 patch of channel c0 + k under tile n0 + l (0 outside the source), 0 for lanes
  * cnt <= l < panels*NR. B^T d is rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on
  * columns. A channel at a time, its tiles in order (src read along its rows, each of the 16
- * panels written in order). */
+ * panels written in order): LANES tiles side by side inside the source at once (their
+ * patches by wino_patches), any other tile alone (its patch in every lane, one lane stored). */
 KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *src, size_t image,
                                  size_t n0, size_t cnt, size_t c0, size_t kc)
 {
@@ -402,40 +441,56 @@ KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *sr
         inside[l] = y0[l] >= 0 && x0[l] >= 0 && y0[l] + 4 <= H && x0[l] + 4 <= W;
     }
     for (size_t k = 0; k < kc; ++k)
-        for (size_t l = 0; l < panels * NR; ++l) {
-            real *dst = v + (l / NR * kc + k) * NR + l % NR, d[4][4] = {{0}}, r[4][4];
-            if (l < cnt && inside[l]) {
-                const real *xc = src + at[l] + k * hw + y0[l] * W + x0[l];
-                for (ptrdiff_t i = 0; i < 4; ++i)
-                    for (ptrdiff_t j = 0; j < 4; ++j) d[i][j] = xc[i * W + j];
-            } else if (l < cnt) { /* every load from a valid address, the value kept or not */
-                const real *xc = src + at[l] + k * hw;
+        for (size_t l0 = 0; l0 < panels * NR; l0 += LANES) {
+            real *dst = v + (l0 / NR * kc + k) * NR + l0 % NR;
+            size_t last = l0 + LANES - 1;
+            vec d[4][4];
+            if (last < cnt && (n0 + l0) / g->tw == (n0 + last) / g->tw && inside[l0]
+                && inside[last]) {
+                F(wino_patches)(d, src + at[l0] + k * hw + y0[l0] * W + x0[l0], W);
+                F(wino_bt)(d, dst, g->vt, 0);
+                continue;
+            }
+            for (size_t l = l0; l <= last; ++l) {
+                const real *xc = src + (l < cnt ? at[l] + k * hw : 0);
                 for (ptrdiff_t i = 0; i < 4; ++i)
                     for (ptrdiff_t j = 0; j < 4; ++j) {
-                        ptrdiff_t yy = y0[l] + i, xx = x0[l] + j;
-                        int in = yy >= 0 && xx >= 0 && yy < H && xx < W;
-                        real v = xc[in ? yy * W + xx : 0];
-                        d[i][j] = in ? v : 0;
+                        real x = 0;
+                        if (l < cnt && inside[l]) {
+                            x = xc[(y0[l] + i) * W + x0[l] + j];
+                        } else if (l < cnt) { /* every load from a valid address, kept or not */
+                            ptrdiff_t yy = y0[l] + i, xx = x0[l] + j;
+                            int in = yy >= 0 && xx >= 0 && yy < H && xx < W;
+                            x = xc[in ? yy * W + xx : 0], x = in ? x : 0;
+                        }
+                        d[i][j] = x - (vec){0}; /* broadcast */
                     }
-            }
-            for (int j = 0; j < 4; ++j) {
-                r[0][j] = d[0][j] - d[2][j], r[1][j] = d[1][j] + d[2][j];
-                r[2][j] = d[2][j] - d[1][j], r[3][j] = d[1][j] - d[3][j];
-            }
-            for (size_t i = 0; i < 4; ++i) {
-                real *o = dst + 4 * i * g->vt;
-                o[0] = r[i][0] - r[i][2], o[g->vt] = r[i][1] + r[i][2];
-                o[2 * g->vt] = r[i][2] - r[i][1], o[3 * g->vt] = r[i][1] - r[i][3];
+                F(wino_bt)(d, dst + (l - l0), g->vt, 1);
             }
         }
 }
 
-/* Winograd's output transform of M (row i of M_t at m[t*mt + i*nt], tiles in columns) for
- * rows [o0, o0 + rows) and tiles [n0, n0 + cnt) of g, through the epilogue:
- *     Y = A^T M A: rows s = m0 + m1 + m2, q = m1 - m2 - m3, then the same on columns;
- *     y[pixel (2ty + a, 2tx + e)] = act(scale[o] * Y[a, e] + shift[o] (+ y)), those inside the
- *     oh x ow map.
- * Vectors of LANES tiles (ReLU too when not accumulating), then one pixel at a time. */
+/* The 2x2 outputs yv (lanes: LANES tiles side by side in a tile row, all inside the output,
+ * contiguous rows) stored from y: row 0 the lanes of yv[0] and yv[1] interleaved, row 1 those
+ * of yv[2] and yv[3]; added to y's values, then the ReLU, when accumulating. */
+KERNEL static inline void F(wino_store_rows)(const NAME(epilogue) *e, real *y, const vec yv[4])
+{
+    ivec lo, hi;
+    for (size_t l = 0; l < LANES; ++l)
+        lo[l] = l / 2 + l % 2 * LANES, hi[l] = (LANES + l) / 2 + l % 2 * LANES;
+#pragma GCC unroll 4 /* else GCC copies the vectors through the stack in 16-byte pieces */
+    for (size_t q = 0; q < 4; ++q) { /* row q / 2, its half q % 2 */
+        vec a = __builtin_shuffle(yv[q / 2 * 2], yv[q / 2 * 2 + 1], q % 2 ? hi : lo);
+        real *at = y + q / 2 * e->row + q % 2 * LANES;
+        if (e->accumulate) {
+            vec old;
+            memcpy(&old, at, sizeof old), a = a + old;
+            if (e->relu) F(relu)(&a);
+        }
+        memcpy(at, &a, sizeof a);
+    }
+}
+
 KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_wino *g, const real *m,
                                   size_t o0, size_t rows, size_t n0, size_t cnt)
 {
@@ -451,6 +506,7 @@ KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_wino *
         real sc = e->scale ? e->scale[o] : 1, sh = e->shift ? e->shift[o] : 0;
         for (size_t l0 = 0; l0 < cnt; l0 += LANES) {
             vec t[16], s[4], q[4], yv[4];
+#pragma GCC unroll 16 /* else GCC copies the vectors through the stack in 16-byte pieces */
             for (int k = 0; k < 16; ++k) memcpy(&t[k], m + k * ts + i * g->nt + l0, sizeof t[k]);
             for (int j = 0; j < 4; ++j)
                 s[j] = t[j] + t[4 + j] + t[8 + j], q[j] = t[4 + j] - t[8 + j] - t[12 + j];
@@ -461,7 +517,13 @@ KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_wino *
                 else if (e->shift) yv[k] = yv[k] + sh;
                 if (e->relu && !e->accumulate) F(relu)(&yv[k]);
             }
-            for (size_t l = l0; l < min_size(cnt, l0 + LANES); ++l) {
+            size_t last = l0 + LANES - 1;
+            if (e->col == 1 && last < cnt && (n0 + l0) / g->tw == (n0 + last) / g->tw
+                && two[last] == 3) { /* side by side in a tile row, whole 2x2 tiles */
+                F(wino_store_rows)(e, e->y + at[l0] + o * e->chan, yv);
+                continue;
+            }
+            for (size_t l = l0; l <= min_size(cnt - 1, last); ++l) {
                 real *y = e->y + at[l] + o * e->chan, a[4];
                 size_t off[4] = {0, e->col, e->row, e->row + e->col};
                 for (int k = 0; k < 4; ++k) a[k] = yv[k][l - l0];

@@ -142,6 +142,7 @@ static const shape shapes[] = {
     {6, 32, 16, 16, 40, 3, 3, 1, 1, 1, 1},   /* 3 threads (> 48 MFLOP) */
     {3, 3, 37, 41, 64, 7, 7, 2, 2, 3, 3},    /* dL/dw: 64 channels (a part panel), 21-pixel runs */
     {2, 7, 19, 23, 3, 3, 3, 1, 1, 1, 1},     /* dL/dw: 3 channels, pixel blocks across images */
+    {2, 6, 9, 70, 11, 3, 3, 1, 1, 1, 1},     /* rows of 35 Winograd tiles: vectors of them */
 };
 
 int main(void)
