@@ -347,7 +347,8 @@ KERNEL static void F(pack_cols_t)(real *bbuf, const real *src, const size_t *tap
 }
 
 /* dL/dw for channels [m0, m1), taps [t0, t1) and pixels [n0, n1) of one pass (g: its images):
- *     cpart[o - m0, r - t0] (+)= sum over pixel blocks n (in order) of sum_{k in n} dY[o, k] col[r, k]
+ *     cpart[o - m0, r - t0] (+)= sum over pixel blocks n (in order) of
+ *                                sum_{k in n} dY[o, k] col[r, k]
  * a GEMM (channels x taps) whose sum runs over the pixels: for each block of dkc pixels, pack
  * dY's rows (A, in L2), then for each NR taps pack their col^T panel (B, dkc x NR, in L1 once
  * packed) and add the tiles of every row into cpart (rows of up(t1 - t0, NR)), the task's sums
@@ -491,6 +492,13 @@ KERNEL static inline void F(wino_store_rows)(const NAME(epilogue) *e, real *y, c
     }
 }
 
+/* Winograd's output transform of M (row i of M_t at m[t*mt + i*nt], tiles in columns) for
+ * rows [o0, o0 + rows) and tiles [n0, n0 + cnt) of g, through the epilogue:
+ *     Y = A^T M A: rows s = m0 + m1 + m2, q = m1 - m2 - m3, then the same on columns;
+ *     y[pixel (2ty + a, 2tx + e)] = act(scale[o] * Y[a, e] + shift[o] (+ y)), those inside the
+ *     oh x ow map.
+ * Vectors of LANES tiles (ReLU too when not accumulating), stored by wino_store_rows where the
+ * LANES tiles lie side by side and whole inside a contiguous output, else one pixel at a time. */
 KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_wino *g, const real *m,
                                   size_t o0, size_t rows, size_t n0, size_t cnt)
 {

@@ -282,15 +282,6 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
     }
 }
 
-/* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise;
- * dx += instead when dx_accumulate, the sum of an Inception block's branches); dy and y_relu
- * (B, OC, oh, ow) with images dy_image values apart (OC*oh*ow, or more for channel slices of a
- * larger tensor: an Inception branch reading its part of the block's dL/dy):
- *     dbias = sum dY;  dw = dY col(x)^T (tasks own disjoint channels x taps, each summing over
- *     all pixels in order: no reduction, the same bits on any thread count);  dx phase by
- *     phase (in_convk_dx_phase), each w' col(dY), dx_images images a pass, or for a Winograd
- *     plan by Winograd (p->wdx, U' packed first) from P(dY), dx_images images a pass;  dY = dy
- *     masked by y_relu > 0 when y_relu is given. */
 /* dw[o, r] = the sum, in order, of the pixel groups' sums of the task holding (o, r): task q
  * = (group*dw_groups + tap group)*dw_chunks + channel chunk, its sums in rows of up(taps, nr). */
 static void NAME(dw_sum_groups)(real *dw, const real *sums, const in_convk_plan *p)
@@ -312,6 +303,15 @@ static void NAME(dw_sum_groups)(real *dw, const real *sums, const in_convk_plan 
     }
 }
 
+/* Backward, the true gradients (dx, dw, dbias each skipped when NULL, overwritten otherwise;
+ * dx += instead when dx_accumulate, the sum of an Inception block's branches); dy and y_relu
+ * (B, OC, oh, ow) with images dy_image values apart (OC*oh*ow, or more for channel slices of a
+ * larger tensor: an Inception branch reading its part of the block's dL/dy):
+ *     dbias = sum dY;  dw = dY col(x)^T (tasks own disjoint channels x taps, each summing over
+ *     all pixels in order: no reduction, the same bits on any thread count);  dx phase by
+ *     phase (in_convk_dx_phase), each w' col(dY), dx_images images a pass, or for a Winograd
+ *     plan by Winograd (p->wdx, U' packed first) from P(dY), dx_images images a pass;  dY = dy
+ *     masked by y_relu > 0 when y_relu is given. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
                           const real *dy, const real *y_relu, size_t dy_image, const real *x,
                           const real *w, int dx_accumulate)
