@@ -1,6 +1,7 @@
 /* blas.h: Darknet's blas routines (names and argument order kept), float and double.
  * in_mean_cpu_f32(x, batch, filters, spatial, mean) is Darknet's mean_cpu on floats; _f64 on
- * doubles. Sizes are size_t; the Python wrappers check them against the arrays first. */
+ * doubles. Sizes are size_t; the Python wrappers check them against the arrays first.
+ * in_sgd_momentum_cpu is ours: the optimiser's scal/axpy sequence in one pass. */
 #ifndef IN_BLAS_H
 #define IN_BLAS_H
 
@@ -16,6 +17,8 @@
     void in_axpy_cpu_##sfx(size_t N, real ALPHA, const real *X, size_t INCX, real *Y,           \
                            size_t INCY);                                                        \
     void in_scal_cpu_##sfx(size_t N, real ALPHA, real *X, size_t INCX);                         \
+    void in_sgd_momentum_cpu_##sfx(size_t N, real lr, real momentum, real decay, real *p,       \
+                                   const real *g, real *v);                                     \
     void in_copy_cpu_##sfx(size_t N, const real *X, size_t INCX, real *Y, size_t INCY);         \
     void in_fill_cpu_##sfx(size_t N, real ALPHA, real *X, size_t INCX);                         \
     void in_scale_bias_##sfx(real *output, const real *scales, size_t batch, size_t n,          \

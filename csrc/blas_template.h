@@ -74,6 +74,33 @@ IN_HOT void NAME(scal_cpu)(size_t N, real ALPHA, real *X, size_t INCX)
     for (size_t i = 0; i < N; ++i) X[i * INCX] *= ALPHA;
 }
 
+/* One step of SGD with momentum (PyTorch's rule), in place, i < N:
+ *     v[i] = momentum * v[i] + g[i] (+ decay * p[i]);   p[i] = p[i] - lr * v[i]
+ * each product and sum rounded in that order, as the scal_cpu / axpy_cpu calls it replaces
+ * (v *= momentum; v += g; v += decay * p when decay is nonzero; p += -lr * v) round them: the
+ * same bits in one pass over p, g and v instead of three or four. */
+IN_HOT void NAME(sgd_momentum_cpu)(size_t N, real lr, real momentum, real decay, real *p,
+                                   const real *g, real *v)
+{
+    real step = -lr;
+    if (decay != 0) {
+        PARALLEL_OVER(N)
+        for (size_t i = 0; i < N; ++i) {
+            real vi = momentum * v[i] + g[i];
+            vi = vi + decay * p[i];
+            v[i] = vi;
+            p[i] = p[i] + step * vi;
+        }
+        return;
+    }
+    PARALLEL_OVER(N)
+    for (size_t i = 0; i < N; ++i) {
+        real vi = momentum * v[i] + g[i];
+        v[i] = vi;
+        p[i] = p[i] + step * vi;
+    }
+}
+
 /* Y = X, strided */
 void NAME(copy_cpu)(size_t N, const real *X, size_t INCX, real *Y, size_t INCY)
 {

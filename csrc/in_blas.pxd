@@ -19,6 +19,10 @@ cdef extern from "blas.h" nogil:
     void in_axpy_cpu_f64(size_t N, double ALPHA, const double *X, size_t INCX, double *Y, size_t INCY)
     void in_scal_cpu_f32(size_t N, float ALPHA, float *X, size_t INCX)
     void in_scal_cpu_f64(size_t N, double ALPHA, double *X, size_t INCX)
+    void in_sgd_momentum_cpu_f32(size_t N, float lr, float momentum, float decay, float *p,
+                                 const float *g, float *v)
+    void in_sgd_momentum_cpu_f64(size_t N, double lr, double momentum, double decay, double *p,
+                                 const double *g, double *v)
     void in_copy_cpu_f32(size_t N, const float *X, size_t INCX, float *Y, size_t INCY)
     void in_copy_cpu_f64(size_t N, const double *X, size_t INCX, double *Y, size_t INCY)
     void in_fill_cpu_f32(size_t N, float ALPHA, float *X, size_t INCX)
@@ -85,6 +89,14 @@ cdef inline void in_scal_cpu(bint f64, size_t N, double ALPHA, void *X,
                              size_t INCX) noexcept nogil:
     if f64: in_scal_cpu_f64(N, ALPHA, <double *>X, INCX)
     else: in_scal_cpu_f32(N, <float>ALPHA, <float *>X, INCX)
+
+
+cdef inline void in_sgd_momentum_cpu(bint f64, size_t N, double lr, double momentum, double decay,
+                                     void *p, const void *g, void *v) noexcept nogil:
+    if f64: in_sgd_momentum_cpu_f64(N, lr, momentum, decay, <double *>p, <const double *>g,
+                                    <double *>v)
+    else: in_sgd_momentum_cpu_f32(N, <float>lr, <float>momentum, <float>decay, <float *>p,
+                                  <const float *>g, <float *>v)
 
 
 cdef inline void in_copy_cpu(bint f64, size_t N, const void *X, size_t INCX, void *Y,

@@ -140,6 +140,20 @@ def scal_cpu(N, ALPHA, X, INCX):
     return arrays(("X", X, strided(n, incx), True)), n, alpha, incx
 
 
+def sgd_momentum_cpu(p, grad, velocity, lr, momentum, weight_decay):
+    rate, mom = number("lr", lr, 0.0), number("momentum", momentum, 0.0, 1.0)
+    decay = number("weight_decay", weight_decay, 0.0)
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"p must be a numpy.ndarray, got {type(p).__name__}")
+    f64 = arrays(("p", p, p.size, True), ("grad", grad, p.size, False),
+                 ("velocity", velocity, p.size, True))
+    for name, a, other, b in (("p", p, "grad", grad), ("p", p, "velocity", velocity),
+                              ("grad", grad, "velocity", velocity)):
+        if np.may_share_memory(a, b):
+            raise ValueError(f"{name} and {other} must not overlap")
+    return f64, p.size, rate, mom, decay
+
+
 def copy_cpu(N, X, INCX, Y, INCY):
     n, incx, incy = size("N", N), size("INCX", INCX, 1), size("INCY", INCY, 1)
     return arrays(("X", X, strided(n, incx), False), ("Y", Y, strided(n, incy), True)), n, incx, incy

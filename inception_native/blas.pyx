@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Darknet's blas routines (src/blas.c), native, in float32 and float64.
+"""Darknet's blas routines (src/blas.c), native, in float32 and float64; and sgd_momentum_cpu,
+the optimiser's scal/axpy step in one pass (ours).
 
 Same names, argument order and arithmetic as Darknet; results are written in place into the
 arrays passed and every routine returns None. Arrays may have any shape whose element count
@@ -76,6 +77,21 @@ def scal_cpu(N, ALPHA, X, INCX):
     cdef void *px = data(X)
     with nogil:
         in_scal_cpu(f64, n, alpha, px, incx)
+
+
+def sgd_momentum_cpu(p, grad, velocity, lr, momentum, weight_decay):
+    """One SGD step in place, PyTorch's rule: velocity = momentum * velocity + grad (+ weight_decay
+    * p); p -= lr * velocity. The bits of scal_cpu and axpy_cpu doing it in turn, in one pass."""
+    cdef size_t n
+    cdef double rate, mom, decay
+    cdef bint f64
+    f64, n, rate, mom, decay = check.sgd_momentum_cpu(p, grad, velocity, lr, momentum,
+                                                      weight_decay)
+    cdef void *pp = data(p)
+    cdef void *pg = data(grad)
+    cdef void *pv = data(velocity)
+    with nogil:
+        in_sgd_momentum_cpu(f64, n, rate, mom, decay, pp, pg, pv)
 
 
 def copy_cpu(N, X, INCX, Y, INCY):

@@ -7,7 +7,7 @@ from .batchnorm import (batchnorm_backward, batchnorm_backward_darknet, batchnor
                         batchnorm_forward_darknet)
 from .blas import (add_bias, axpy_cpu, backward_bias, backward_scale_cpu, copy_cpu, fill_cpu,
                    mean_cpu, mean_delta_cpu, normalize_cpu, normalize_delta_cpu, scal_cpu,
-                   scale_bias, variance_cpu, variance_delta_cpu)
+                   scale_bias, sgd_momentum_cpu, variance_cpu, variance_delta_cpu)
 from .activation import (concat_backward, concat_forward, dropout_backward, dropout_forward,
                          relu_backward, relu_forward, softmax_cross_entropy_backward,
                          softmax_cross_entropy_forward)
@@ -30,7 +30,7 @@ from .reference import fold_batchnorm  # parameter arithmetic, done once: NumPy 
 __all__ = [
     "mean_cpu", "variance_cpu", "normalize_cpu", "axpy_cpu", "scal_cpu", "copy_cpu", "fill_cpu",
     "scale_bias", "add_bias", "backward_bias", "backward_scale_cpu", "mean_delta_cpu",
-    "variance_delta_cpu", "normalize_delta_cpu",
+    "variance_delta_cpu", "normalize_delta_cpu", "sgd_momentum_cpu",
     "batchnorm_forward", "batchnorm_backward", "batchnorm_forward_darknet",
     "batchnorm_backward_darknet",
     "im2col_cpu", "col2im_cpu", "im2col_ext", "col2im_ext", "gemm", "gemm_cpu",

@@ -29,14 +29,10 @@ class SGD:
         self.velocity = {name: np.zeros_like(p) for name, p in params.items()}
 
     def step(self):
-        axpy = self.backend.axpy_cpu
         for name, p in self.params.items():
-            v, n = self.velocity[name], p.size
-            self.backend.scal_cpu(n, self.momentum, v, 1)
-            axpy(n, 1.0, self.grads[name], 1, v, 1)
-            if self.weight_decay and name.endswith("weight"):
-                axpy(n, self.weight_decay, p, 1, v, 1)
-            axpy(n, -self.lr, v, 1, p, 1)
+            decay = self.weight_decay if name.endswith("weight") else 0.0
+            self.backend.sgd_momentum_cpu(p, self.grads[name], self.velocity[name], self.lr,
+                                          self.momentum, decay)
 
 
 def cosine_lr(step, total_steps, base_lr, warmup_steps=0):

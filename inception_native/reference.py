@@ -67,6 +67,16 @@ def scal_cpu(N, ALPHA, X, INCX):
     _strided(X, n, incx)[...] *= X.dtype.type(alpha)
 
 
+def sgd_momentum_cpu(p, grad, velocity, lr, momentum, weight_decay):
+    _, _, rate, mom, decay = check.sgd_momentum_cpu(p, grad, velocity, lr, momentum, weight_decay)
+    t = p.dtype.type
+    velocity *= t(mom)
+    velocity += grad
+    if decay:
+        velocity += t(decay) * p
+    p += t(-rate) * velocity
+
+
 def copy_cpu(N, X, INCX, Y, INCY):
     _, n, incx, incy = check.copy_cpu(N, X, INCX, Y, INCY)
     _strided(Y, n, incy)[...] = _strided(X, n, incx)

@@ -120,6 +120,14 @@ def b_copy_cpu(d):
     return [n, X, incx, Y, incy]
 
 
+def b_sgd_momentum_cpu(d):
+    n = d.int(0, 70, "N")
+    shape = (n,) if d.int(0, 1) else (1, n)
+    decay = d.choice([0.0, 1e-2], "weight_decay")
+    return [d.array(shape), d.array(shape), d.array(shape), d.choice([0.0, 0.1, 2], "lr"),
+            d.choice([0.0, 0.9, 1.0], "momentum"), decay]
+
+
 def b_scale_bias(d):
     b, c, s, t = _blas_sizes(d)
     return [d.shaped(b * c * s, t), d.array(c), b, c, s]

@@ -185,3 +185,50 @@ def test_overlapping_vectors_follow_darknets_serial_loop(n):
     b = np.ones(n + 1)
     blas.axpy_cpu(n, 1.0, b[:-1], 1, b[1:], 1)
     np.testing.assert_array_equal(b, np.arange(1, n + 2, dtype=np.float64))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("decay", [0.0, 1e-2])
+@pytest.mark.parametrize("n", [2, 37, 100_003])
+def test_sgd_momentum_is_the_scal_axpy_sequence_in_one_pass(n, decay, dtype, rng):
+    """The fused step gives the bits of v *= m; v += g; v += decay * p; p += -lr * v (native
+    scal_cpu and axpy_cpu, as the optimiser called them) and of its NumPy twin; -0 in v stays
+    -0 without weight decay (no 0 * p term)."""
+    p, g, v = (random_tensor(rng, n, dtype) for _ in range(3))
+    v[0], g[0] = -0.0, -0.0
+    fused = [p.copy(), g, v.copy()]
+    blas.sgd_momentum_cpu(*fused, 0.05, 0.9, decay)
+    twin = [p.copy(), g, v.copy()]
+    reference.sgd_momentum_cpu(*twin, 0.05, 0.9, decay)
+    steps = [p.copy(), v.copy()]
+    blas.scal_cpu(n, 0.9, steps[1], 1)
+    blas.axpy_cpu(n, 1.0, g, 1, steps[1], 1)
+    if decay:
+        blas.axpy_cpu(n, decay, steps[0], 1, steps[1], 1)
+    blas.axpy_cpu(n, -0.05, steps[1], 1, steps[0], 1)
+    for ours, want in ((fused[0], steps[0]), (fused[2], steps[1]), (twin[0], steps[0]),
+                       (twin[2], steps[1])):
+        np.testing.assert_array_equal(ours.view(f"u{ours.itemsize}"), want.view(f"u{want.itemsize}"))
+    assert not np.array_equal(fused[0], p)  # it moved
+
+
+@pytest.mark.parametrize("module", BACKENDS, ids=["native", "numpy"])
+def test_sgd_momentum_rejects_bad_input(module):
+    p, g, v = np.zeros(6, np.float32), np.ones(6, np.float32), np.zeros(6, np.float32)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        module.sgd_momentum_cpu(p, g, v, -0.1, 0.9, 0.0)
+    with pytest.raises(ValueError, match="momentum must be a finite number"):
+        module.sgd_momentum_cpu(p, g, v, 0.1, 1.5, 0.0)
+    with pytest.raises(ValueError, match="weight_decay must be a finite number"):
+        module.sgd_momentum_cpu(p, g, v, 0.1, 0.9, float("nan"))
+    with pytest.raises(ValueError, match="grad has 5 elements, expected 6"):
+        module.sgd_momentum_cpu(p, g[:5], v, 0.1, 0.9, 0.0)
+    with pytest.raises(TypeError, match="velocity has dtype float64, expected float32"):
+        module.sgd_momentum_cpu(p, g, v.astype(np.float64), 0.1, 0.9, 0.0)
+    with pytest.raises(ValueError, match="p and velocity must not overlap"):
+        module.sgd_momentum_cpu(p, g, p, 0.1, 0.9, 0.0)
+    with pytest.raises(ValueError, match="grad must be C-contiguous"):
+        module.sgd_momentum_cpu(p[:3], np.ones(6, np.float32)[::2], v[:3], 0.1, 0.9, 0.0)
+    with pytest.raises(TypeError, match="p must be a numpy.ndarray, got list"):
+        module.sgd_momentum_cpu([0.0], g, v, 0.1, 0.9, 0.0)
+    np.testing.assert_array_equal(p, 0)  # nothing was written
