@@ -133,6 +133,26 @@ static void NAME(test_strided)(size_t N, size_t incx, size_t incy, unsigned seed
     free(X); free(Y); free(Y0);
 }
 
+/* sgd_momentum_cpu with and without weight decay against the rule in double: v = momentum*v + g
+ * (+ decay*p), p -= lr*v */
+static void NAME(test_sgd)(size_t N, unsigned seed)
+{
+    real *p = NAME(alloc)(N, &seed), *g = NAME(alloc)(N, &seed), *v = NAME(alloc)(N, &seed);
+    real *p0 = NAME(alloc)(N, &seed), *v0 = NAME(alloc)(N, &seed);
+    memcpy(p0, p, N * sizeof(real)), memcpy(v0, v, N * sizeof(real));
+    for (int d = 0; d < 2; ++d) {
+        double decay = d ? 0.01 : 0;
+        memcpy(p, p0, N * sizeof(real)), memcpy(v, v0, N * sizeof(real));
+        K(sgd_momentum_cpu)(N, (real)0.1, (real)0.9, (real)decay, p, g, v);
+        for (size_t i = 0; i < N; ++i) {
+            double vi = 0.9 * v0[i] + g[i] + decay * p0[i];
+            NAME(check)("sgd_momentum_cpu v", i, v[i], vi, N, d, 0);
+            NAME(check)("sgd_momentum_cpu p", i, p[i], p0[i] - 0.1 * vi, N, d, 0);
+        }
+    }
+    free(p); free(g); free(v); free(p0); free(v0);
+}
+
 /* Both BatchNorm flavours: identities that hold whatever the data (forward in training: each
  * channel of (y - beta)/gamma has mean 0; dbeta = sum dy; the exact dx sums to 0 per channel;
  * with the ReLU fused, y >= 0 and dbeta = the sum of dy where y > 0) */
@@ -424,6 +444,8 @@ static void NAME(run_all)(void)
         for (size_t incx = 1; incx <= 3; ++incx)
             for (size_t incy = 1; incy <= 3; ++incy) NAME(test_strided)(N, incx, incy, ++seed);
     NAME(test_strided)(40000, 1, 1, ++seed);
+    for (size_t N = 1; N < 40; N += 3) NAME(test_sgd)(N, ++seed);
+    NAME(test_sgd)(40000, ++seed);  /* past IN_PARALLEL_MIN */
     for (size_t H = 1; H <= 9; ++H)
         for (size_t k = 1; k <= 3 && k <= H; ++k)
             for (size_t st = 1; st <= 3; ++st)
