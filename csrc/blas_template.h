@@ -83,19 +83,10 @@ IN_HOT void NAME(sgd_momentum_cpu)(size_t N, real lr, real momentum, real decay,
                                    const real *g, real *v)
 {
     real step = -lr;
-    if (decay != 0) {
-        PARALLEL_OVER(N)
-        for (size_t i = 0; i < N; ++i) {
-            real vi = momentum * v[i] + g[i];
-            vi = vi + decay * p[i];
-            v[i] = vi;
-            p[i] = p[i] + step * vi;
-        }
-        return;
-    }
     PARALLEL_OVER(N)
     for (size_t i = 0; i < N; ++i) {
         real vi = momentum * v[i] + g[i];
+        if (decay != 0) vi = vi + decay * p[i]; /* not 0 * p: a -0 or NaN in p stays out */
         v[i] = vi;
         p[i] = p[i] + step * vi;
     }
