@@ -2,10 +2,12 @@
  * real = float and double by batchnorm.c.
  *
  * Legend: x, y, dy, dx are (B, C, S), NCHW with S = H*W; mean, invstd, gamma, beta and the
- * rolling statistics are (C); M = B*S values per channel. In the exact flavour y (forward) and
- * dy with y_relu (backward) may be channel slices of a larger tensor (an Inception branch
- * writing its channels of the concatenation, reading its channels of the gradient): their
- * images are y_image / dy_image values apart (C * S when contiguous).
+ * rolling statistics are (C); M = B*S values per channel. In the exact flavour each tensor may
+ * be a channel slice of a larger one (an Inception branch writing its channels of the
+ * concatenation and reading its channels of the gradient; a 1x1 convolution stacked with others
+ * giving its channels of their output, and taking dL/dx into its channels of their gradient):
+ * images x_image values apart for x and dx, y_image for y, dy_image for dy and y_relu (C * S
+ * when contiguous).
  *
  * exact: the BN paper's transform with the biased batch variance and eps inside the root,
  *     xhat = (x - mean) * invstd,  invstd = 1 / sqrt(var + eps),  y = gamma * xhat + beta,
@@ -30,12 +32,12 @@
 IN_HOT static void NAME(normalize_channels)(real *y, const real *x, const real *mean,
                                             const real *invstd, const real *gamma,
                                             const real *beta, size_t c0, size_t c1, size_t B,
-                                            size_t C, size_t S, size_t y_image, int relu)
+                                            size_t S, size_t x_image, size_t y_image, int relu)
 {
     for (size_t j = 0; j < B; ++j)
         for (size_t c = c0; c < c1; ++c) {
             real *yp = y + j * y_image + c * S;
-            const real *xp = x + (j * C + c) * S;
+            const real *xp = x + j * x_image + c * S;
             if (relu)
                 NAME(plane_affine_dev_relu)(yp, xp, mean[c], gamma[c] * invstd[c], beta[c], S);
             else
@@ -46,10 +48,11 @@ IN_HOT static void NAME(normalize_channels)(real *y, const real *x, const real *
 /* normalize_channels over all channels */
 static void NAME(normalize_affine)(real *y, const real *x, const real *mean, const real *invstd,
                                    const real *gamma, const real *beta, size_t B, size_t C,
-                                   size_t S, size_t y_image, int relu)
+                                   size_t S, size_t x_image, size_t y_image, int relu)
 {
     IN_FOR_CHANNEL_CHUNKS(B * C * S, C, c0, c1)
-    NAME(normalize_channels)(y, x, mean, invstd, gamma, beta, c0, c1, B, C, S, y_image, relu);
+    NAME(normalize_channels)(y, x, mean, invstd, gamma, beta, c0, c1, B, S, x_image, y_image,
+                             relu);
 }
 
 /* Training forward: batch statistics from shifted sums in double, s1 = sum (x - K) and
@@ -62,14 +65,15 @@ static void NAME(normalize_affine)(real *y, const real *x, const real *mean, con
 IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, const real *x,
                                           const real *gamma, const real *beta, real *rolling_mean,
                                           real *rolling_variance, size_t B, size_t C, size_t S,
-                                          size_t y_image, double eps, double momentum,
-                                          int unbiased, int relu)
+                                          size_t x_image, size_t y_image, double eps,
+                                          double momentum, int unbiased, int relu)
 {
     const double M = (double)(B * S), correction = unbiased ? M / (M - 1.) : 1.;
     size_t chunk = in_cached_channels(B, S, 2, sizeof(real)); /* x read again, y written */
     IN_FOR_CHANNEL_CHUNKS_OF(B * C * S, C, chunk, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, NULL, c0, c1, B, C, S, C * S);
+        NAME(channel_sums)(acc, IN_SHIFTED_SUMS, x, NULL, NULL, NULL, c0, c1, B, S, x_image,
+                           x_image);
         for (size_t c = c0; c < c1; ++c) {
             double shift = x[c * S], d = acc[2 * (c - c0)] / M;
             double var = acc[2 * (c - c0) + 1] / M - d * d;
@@ -80,7 +84,8 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
             rolling_variance[c] =
                 (real)((1. - momentum) * rolling_variance[c] + momentum * var * correction);
         }
-        NAME(normalize_channels)(y, x, mean, invstd, gamma, beta, c0, c1, B, C, S, y_image, relu);
+        NAME(normalize_channels)(y, x, mean, invstd, gamma, beta, c0, c1, B, S, x_image, y_image,
+                                 relu);
     }
 }
 
@@ -89,14 +94,14 @@ IN_HOT void NAME(batchnorm_forward_train)(real *y, real *mean, real *invstd, con
 IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, const real *x,
                                          const real *gamma, const real *beta,
                                          const real *rolling_mean, const real *rolling_variance,
-                                         size_t B, size_t C, size_t S, size_t y_image,
-                                         double eps, int relu)
+                                         size_t B, size_t C, size_t S, size_t x_image,
+                                         size_t y_image, double eps, int relu)
 {
     for (size_t c = 0; c < C; ++c) {
         mean[c] = rolling_mean[c];
         invstd[c] = (real)(1. / sqrt(rolling_variance[c] + eps));
     }
-    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, y_image, relu);
+    NAME(normalize_affine)(y, x, mean, invstd, gamma, beta, B, C, S, x_image, y_image, relu);
 }
 
 /* Backward of the exact flavour.
@@ -111,13 +116,14 @@ IN_HOT void NAME(batchnorm_forward_eval)(real *y, real *mean, real *invstd, cons
 IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy,
                                      const real *y_relu, const real *x, const real *mean, const real *invstd,
                                      const real *gamma, size_t B, size_t C, size_t S,
-                                     size_t dy_image, int training)
+                                     size_t x_image, size_t dy_image, int training)
 {
     const double M = (double)(B * S);
     size_t chunk = in_cached_channels(B, S, y_relu ? 3 : 2, sizeof(real)); /* read again */
     IN_FOR_CHANNEL_CHUNKS_OF(B * C * S, C, chunk, c0, c1) {
         double acc[2 * IN_CHUNK]; /* sum dy, sum dy * (x - mean) */
-        NAME(channel_sums)(acc, IN_DY_SUMS, dy, x, y_relu, mean, c0, c1, B, C, S, dy_image);
+        NAME(channel_sums)(acc, IN_DY_SUMS, dy, x, y_relu, mean, c0, c1, B, S, dy_image,
+                           x_image);
         for (size_t c = c0; c < c1; ++c) {
             dbeta[c] = (real)acc[2 * (c - c0)];
             dgamma[c] = (real)(acc[2 * (c - c0) + 1] * invstd[c]);
@@ -127,7 +133,7 @@ IN_HOT void NAME(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const 
                 double a = (double)gamma[c] * invstd[c];
                 double b = training ? -a * invstd[c] * dgamma[c] / M : 0.;
                 double cc = training ? -a * dbeta[c] / M : 0.;
-                size_t at = j * dy_image + c * S, xt = (j * C + c) * S; /* dy's and y_relu's */
+                size_t at = j * dy_image + c * S, xt = j * x_image + c * S; /* dx's and x's */
                 if (y_relu)
                     NAME(plane_grad_where)(dx + xt, dy + at, y_relu + at, x + xt, mean[c],
                                            (real)a, (real)b, (real)cc, S);

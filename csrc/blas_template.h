@@ -19,8 +19,8 @@ IN_HOT void NAME(mean_cpu)(const real *x, size_t batch, size_t filters, size_t s
 {
     IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_SUM, x, NULL, NULL, NULL, c0, c1, batch, filters, spatial,
-                           filters * spatial);
+        NAME(channel_sums)(acc, IN_SUM, x, NULL, NULL, NULL, c0, c1, batch, spatial,
+                           filters * spatial, filters * spatial);
         for (size_t i = c0; i < c1; ++i)
             mean[i] = (real)(acc[2 * (i - c0)] / (double)(batch * spatial));
     }
@@ -33,8 +33,8 @@ IN_HOT void NAME(variance_cpu)(const real *x, const real *mean, size_t batch, si
 {
     IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_SUMSQ_DEV, x, NULL, NULL, mean, c0, c1, batch, filters, spatial,
-                           filters * spatial);
+        NAME(channel_sums)(acc, IN_SUMSQ_DEV, x, NULL, NULL, mean, c0, c1, batch, spatial,
+                           filters * spatial, filters * spatial);
         for (size_t i = c0; i < c1; ++i)
             variance[i] = (real)(acc[2 * (i - c0)] / (double)(batch * spatial - 1));
     }
@@ -140,8 +140,8 @@ IN_HOT void NAME(backward_bias)(real *bias_updates, const real *delta, size_t ba
 {
     IN_FOR_CHANNEL_CHUNKS(batch * n * size, n, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_SUM, delta, NULL, NULL, NULL, c0, c1, batch, n, size,
-                           n * size);
+        NAME(channel_sums)(acc, IN_SUM, delta, NULL, NULL, NULL, c0, c1, batch, size,
+                           n * size, n * size);
         for (size_t i = c0; i < c1; ++i) bias_updates[i] += (real)acc[2 * (i - c0)];
     }
 }
@@ -152,8 +152,8 @@ IN_HOT void NAME(backward_scale_cpu)(const real *x_norm, const real *delta, size
 {
     IN_FOR_CHANNEL_CHUNKS(batch * n * size, n, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_DOT, delta, x_norm, NULL, NULL, c0, c1, batch, n, size,
-                           n * size);
+        NAME(channel_sums)(acc, IN_DOT, delta, x_norm, NULL, NULL, c0, c1, batch, size,
+                           n * size, n * size);
         for (size_t f = c0; f < c1; ++f) scale_updates[f] += (real)acc[2 * (f - c0)];
     }
 }
@@ -165,8 +165,8 @@ IN_HOT void NAME(mean_delta_cpu)(const real *delta, const real *variance, size_t
 {
     IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_SUM, delta, NULL, NULL, NULL, c0, c1, batch, filters, spatial,
-                           filters * spatial);
+        NAME(channel_sums)(acc, IN_SUM, delta, NULL, NULL, NULL, c0, c1, batch, spatial,
+                           filters * spatial, filters * spatial);
         for (size_t i = c0; i < c1; ++i)
             mean_delta[i] = (real)(acc[2 * (i - c0)] * (-1. / sqrt(variance[i] + .00001f)));
     }
@@ -179,8 +179,8 @@ IN_HOT void NAME(variance_delta_cpu)(const real *x, const real *delta, const rea
 {
     IN_FOR_CHANNEL_CHUNKS(batch * filters * spatial, filters, c0, c1) {
         double acc[2 * IN_CHUNK];
-        NAME(channel_sums)(acc, IN_DOT_DEV, delta, x, NULL, mean, c0, c1, batch, filters, spatial,
-                           filters * spatial);
+        NAME(channel_sums)(acc, IN_DOT_DEV, delta, x, NULL, mean, c0, c1, batch, spatial,
+                           filters * spatial, filters * spatial);
         for (size_t i = c0; i < c1; ++i)
             variance_delta[i] =
                 (real)(acc[2 * (i - c0)] * -.5 * pow(variance[i] + .00001f, (float)(-3. / 2.)));

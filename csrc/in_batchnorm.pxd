@@ -8,27 +8,27 @@ cdef extern from "batchnorm.h" nogil:
     void in_batchnorm_forward_train_f32(float *y, float *mean, float *invstd, const float *x,
                                         const float *gamma, const float *beta, float *rolling_mean,
                                         float *rolling_variance, size_t B, size_t C, size_t S,
-                                        size_t y_image, double eps, double momentum, int unbiased,
+                                        size_t x_image, size_t y_image, double eps, double momentum, int unbiased,
                                         int relu)
     void in_batchnorm_forward_train_f64(double *y, double *mean, double *invstd, const double *x,
                                         const double *gamma, const double *beta,
                                         double *rolling_mean, double *rolling_variance, size_t B,
-                                        size_t C, size_t S, size_t y_image, double eps, double momentum,
+                                        size_t C, size_t S, size_t x_image, size_t y_image, double eps, double momentum,
                                         int unbiased, int relu)
     void in_batchnorm_forward_eval_f32(float *y, float *mean, float *invstd, const float *x,
                                        const float *gamma, const float *beta,
                                        const float *rolling_mean, const float *rolling_variance,
-                                       size_t B, size_t C, size_t S, size_t y_image, double eps, int relu)
+                                       size_t B, size_t C, size_t S, size_t x_image, size_t y_image, double eps, int relu)
     void in_batchnorm_forward_eval_f64(double *y, double *mean, double *invstd, const double *x,
                                        const double *gamma, const double *beta,
                                        const double *rolling_mean, const double *rolling_variance,
-                                       size_t B, size_t C, size_t S, size_t y_image, double eps, int relu)
+                                       size_t B, size_t C, size_t S, size_t x_image, size_t y_image, double eps, int relu)
     void in_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
                                    const float *y_relu, const float *x, const float *mean, const float *invstd,
-                                   const float *gamma, size_t B, size_t C, size_t S, size_t dy_image, int training)
+                                   const float *gamma, size_t B, size_t C, size_t S, size_t x_image, size_t dy_image, int training)
     void in_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
                                    const double *y_relu, const double *x, const double *mean, const double *invstd,
-                                   const double *gamma, size_t B, size_t C, size_t S, size_t dy_image, int training)
+                                   const double *gamma, size_t B, size_t C, size_t S, size_t x_image, size_t dy_image, int training)
     void in_batchnorm_forward_darknet_f32(float *y, float *x_norm, float *mean, float *variance,
                                           const float *x, const float *scales, const float *biases,
                                           float *rolling_mean, float *rolling_variance, size_t B,
@@ -55,47 +55,47 @@ cdef extern from "batchnorm.h" nogil:
 cdef inline void in_batchnorm_forward_train(bint f64, void *y, void *mean, void *invstd,
                                             const void *x, const void *gamma, const void *beta,
                                             void *rolling_mean, void *rolling_variance, size_t B,
-                                            size_t C, size_t S, size_t y_image, double eps, double momentum,
+                                            size_t C, size_t S, size_t x_image, size_t y_image, double eps, double momentum,
                                             int unbiased, int relu) noexcept nogil:
     if f64: in_batchnorm_forward_train_f64(<double *>y, <double *>mean, <double *>invstd,
                                            <const double *>x, <const double *>gamma,
                                            <const double *>beta, <double *>rolling_mean,
-                                           <double *>rolling_variance, B, C, S, y_image, eps, momentum,
+                                           <double *>rolling_variance, B, C, S, x_image, y_image, eps, momentum,
                                            unbiased, relu)
     else: in_batchnorm_forward_train_f32(<float *>y, <float *>mean, <float *>invstd,
                                          <const float *>x, <const float *>gamma,
                                          <const float *>beta, <float *>rolling_mean,
-                                         <float *>rolling_variance, B, C, S, y_image, eps, momentum,
+                                         <float *>rolling_variance, B, C, S, x_image, y_image, eps, momentum,
                                          unbiased, relu)
 
 
 cdef inline void in_batchnorm_forward_eval(bint f64, void *y, void *mean, void *invstd,
                                            const void *x, const void *gamma, const void *beta,
                                            const void *rolling_mean, const void *rolling_variance,
-                                           size_t B, size_t C, size_t S, size_t y_image,
-                                           double eps, int relu) noexcept nogil:
+                                           size_t B, size_t C, size_t S, size_t x_image,
+                                           size_t y_image, double eps, int relu) noexcept nogil:
     if f64: in_batchnorm_forward_eval_f64(<double *>y, <double *>mean, <double *>invstd,
                                           <const double *>x, <const double *>gamma,
                                           <const double *>beta, <const double *>rolling_mean,
-                                          <const double *>rolling_variance, B, C, S, y_image, eps, relu)
+                                          <const double *>rolling_variance, B, C, S, x_image, y_image, eps, relu)
     else: in_batchnorm_forward_eval_f32(<float *>y, <float *>mean, <float *>invstd,
                                         <const float *>x, <const float *>gamma,
                                         <const float *>beta, <const float *>rolling_mean,
-                                        <const float *>rolling_variance, B, C, S, y_image, eps, relu)
+                                        <const float *>rolling_variance, B, C, S, x_image, y_image, eps, relu)
 
 
 cdef inline void in_batchnorm_backward(bint f64, void *dx, void *dgamma, void *dbeta,
                                        const void *dy, const void *y_relu, const void *x,
                                        const void *mean,
                                        const void *invstd, const void *gamma, size_t B, size_t C,
-                                       size_t S, size_t dy_image, int training) noexcept nogil:
+                                       size_t S, size_t x_image, size_t dy_image, int training) noexcept nogil:
     if f64: in_batchnorm_backward_f64(<double *>dx, <double *>dgamma, <double *>dbeta,
                                       <const double *>dy, <const double *>y_relu, <const double *>x, <const double *>mean,
                                       <const double *>invstd, <const double *>gamma, B, C, S,
-                                      dy_image, training)
+                                      x_image, dy_image, training)
     else: in_batchnorm_backward_f32(<float *>dx, <float *>dgamma, <float *>dbeta,
                                     <const float *>dy, <const float *>y_relu, <const float *>x, <const float *>mean,
-                                    <const float *>invstd, <const float *>gamma, B, C, S, dy_image, training)
+                                    <const float *>invstd, <const float *>gamma, B, C, S, x_image, dy_image, training)
 
 
 cdef inline void in_batchnorm_forward_darknet(bint f64, void *y, void *x_norm, void *mean,

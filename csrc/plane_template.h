@@ -118,15 +118,15 @@ PLANE_FN double NAME(plane_dot_dev_where)(const real *d, const real *y, const re
  * of IN_SHIFTED_SUMS is the channel's first value. `b` is the second operand of DOT ops.
  * `mask`, for IN_DY_SUMS only, NULL or a ReLU's output: a counts as 0 where mask <= 0.
  * a and mask are (B, C, S) with images a_image apart (C * S, or more for a channel slice of a
- * larger tensor), b is (B, C, S) contiguous. */
+ * larger tensor), b likewise b_image apart. */
 PLANE_FN void NAME(channel_sums)(double *acc, in_reduction op, const real *a, const real *b,
                                  const real *mask, const real *center, size_t c0, size_t c1,
-                                 size_t B, size_t C, size_t S, size_t a_image)
+                                 size_t B, size_t S, size_t a_image, size_t b_image)
 {
     for (size_t i = 0; i < 2 * (c1 - c0); ++i) acc[i] = 0;
     for (size_t j = 0; j < B; ++j)
         for (size_t c = c0; c < c1; ++c) {
-            const size_t at = j * a_image + c * S, bt = (j * C + c) * S;
+            const size_t at = j * a_image + c * S, bt = j * b_image + c * S;
             double *s = acc + 2 * (c - c0);
             switch (op) {
             case IN_SUM: s[0] += NAME(plane_sum)(a + at, S); break;

@@ -47,15 +47,16 @@ def truth(name, value):
         raise type(error)(f"{name} must be a bool, got {type(value).__name__}: {error}") from None
 
 
-def float_array(name, a, dtype=None, writeable=False, like="the first array"):
-    """A C-contiguous float32/float64 ndarray (of `dtype`, when given); returns its dtype."""
+def float_array(name, a, dtype=None, writeable=False, like="the first array", contiguous=True):
+    """A C-contiguous (when asked) float32/float64 ndarray (of `dtype`, when given); returns its
+    dtype."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
     if dtype is not None and a.dtype != dtype:
         raise TypeError(f"{name} has dtype {a.dtype}, expected {dtype} like {like}")
-    if not a.flags.c_contiguous:
+    if contiguous and not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
     if writeable and not a.flags.writeable:
         raise ValueError(f"{name} is read-only but is written to")
@@ -65,12 +66,15 @@ def float_array(name, a, dtype=None, writeable=False, like="the first array"):
 def arrays(*specs):
     """Check (name, array, expected element count, written) tuples; all share one float dtype.
 
-    The expected count is an int (exact) or ("at least", n) for strided vectors.
+    The expected count is an int (exact), ("at least", n) for strided vectors, or None: any
+    layout and size (checked by the caller).
     Returns True for float64, False for float32.
     """
     dtype, first = None, specs[0][0]
     for name, a, count, written in specs:
-        dtype = float_array(name, a, dtype, written, first)
+        dtype = float_array(name, a, dtype, written, first, count is not None)
+        if count is None:
+            continue
         if isinstance(count, tuple):
             if a.size < count[1]:
                 raise ValueError(f"{name} has {a.size} elements, needs at least {count[1]}")
@@ -211,10 +215,10 @@ def _training_sizes(x, training, unbiased=True):
 
 
 def _sliceable(name, a, x, written=False):
-    """The spec of a (like x) for arrays(), or none when x is 4-D: then a may also be a channel
-    slice of a C-contiguous tensor, checked by _image_stride once the dtype is known."""
+    """The spec of a (like x) for arrays(): C-contiguous, or when x is 4-D any layout, a then
+    being C-contiguous or a channel slice of a C-contiguous tensor (_image_stride checks)."""
     same_shape(name, a, x.shape)
-    return () if x.ndim == 4 else ((name, a, x.size, written),)
+    return ((name, a, None if x.ndim == 4 else x.size, written),)
 
 
 def _image_stride(name, a, x, f64, written=False):
@@ -226,15 +230,17 @@ def _image_stride(name, a, x, f64, written=False):
 
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
                       training, eps, momentum, unbiased):
-    """... and y's image stride (y like x, or a channel slice of a larger tensor)."""
+    """... and x's and y's image strides (each C-contiguous, or for 4-D x a channel slice of a
+    larger tensor)."""
     B, C, S = _training_sizes(x, training, unbiased)
     eps = number("eps", eps, 0.0, low_open=True)
     momentum = number("momentum", momentum, 0.0, 1.0)
-    f64 = arrays(("x", x, x.size, False), ("gamma", gamma, C, False), ("beta", beta, C, False),
+    f64 = arrays(*_sliceable("x", x, x), ("gamma", gamma, C, False), ("beta", beta, C, False),
                  ("rolling_mean", rolling_mean, C, training),
                  ("rolling_variance", rolling_variance, C, training),
                  *_sliceable("y", y, x, True), ("mean", mean, C, True), ("invstd", invstd, C, True))
-    return f64, B, C, S, _image_stride("y", y, x, f64, True), eps, momentum
+    return (f64, B, C, S, _image_stride("x", x, x, f64), _image_stride("y", y, x, f64, True),
+            eps, momentum)
 
 
 def _relu_output(y_relu, x):
@@ -246,19 +252,25 @@ def _relu_output(y_relu, x):
 
 
 def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu=None):
-    """... and dy's image stride: dy and y_relu (or None) like x, or channel slices of larger
-    tensors laid out alike."""
+    """... and x's and dy's image strides: x and dx like x, dy and y_relu (or None) like x, each
+    pair C-contiguous or, for 4-D x, channel slices of larger tensors laid out alike."""
     B, C, S = nchw("x", x)
-    same_shape("dx", dx, x.shape)
-    f64 = arrays(*_sliceable("dy", dy, x), ("x", x, x.size, False), ("mean", mean, C, False),
+    f64 = arrays(*_sliceable("x", x, x), *_sliceable("dy", dy, x), ("mean", mean, C, False),
                  ("invstd", invstd, C, False), ("gamma", gamma, C, False),
-                 ("dx", dx, x.size, True), ("dgamma", dgamma, C, True),
+                 *_sliceable("dx", dx, x, True), ("dgamma", dgamma, C, True),
                  ("dbeta", dbeta, C, True), *(_sliceable("y_relu", y_relu, x) if y_relu is not None else ()))
-    dy_image = _image_stride("dy", dy, x, f64)
-    if y_relu is not None and _image_stride("y_relu", y_relu, x, f64) != dy_image:
-        raise ValueError(f"y_relu and dy must be laid out alike (the same image stride), got "
-                         f"strides {y_relu.strides} and {dy.strides}")
-    return f64, B, C, S, dy_image
+    return f64, B, C, S, _alike(("x", x), ("dx", dx), x, f64), _alike(("dy", dy), ("y_relu", y_relu), x, f64)
+
+
+def _alike(first, second, x, f64):
+    """The image stride that first's array and second's (None: first's alone) share (see
+    _image_stride); a ValueError naming both when they differ."""
+    (name, a), (other, b) = first, second
+    image = _image_stride(name, a, x, f64, name == "dx")
+    if b is not None and _image_stride(other, b, x, f64, other == "dx") != image:
+        raise ValueError(f"{other} and {name} must be laid out alike (the same image stride), got "
+                         f"strides {b.strides} and {a.strides}")
+    return image
 
 
 def batchnorm_forward_darknet(x, scales, biases, rolling_mean, rolling_variance, y, x_norm, mean,

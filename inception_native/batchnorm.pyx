@@ -36,13 +36,15 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
     the unbiased variance (as PyTorch; needs batch*spatial > 1), or the biased one when
     unbiased=False (as CS231N). momentum 0.01 is Darknet's 0.99/0.01.
     inference: normalises with the rolling statistics, which it writes into mean and invstd.
+    x (batch, channels, ...) and y like it; with 4-D x, each may be a channel slice
+    t[:, c0:c1] of a larger C-contiguous tensor.
     """
-    cdef size_t B, C, S, y_image
+    cdef size_t B, C, S, x_image, y_image
     cdef double eps_, momentum_
     cdef bint f64, train = check.truth("training", training)
     cdef int unbiased_ = check.truth("unbiased", unbiased)
     cdef int relu_ = check.truth("relu", relu)
-    f64, B, C, S, y_image, eps_, momentum_ = check.batchnorm_forward(
+    f64, B, C, S, x_image, y_image, eps_, momentum_ = check.batchnorm_forward(
         x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd, train, eps, momentum,
         unbiased_)
     cdef void *py = data(y)
@@ -55,11 +57,11 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
     cdef void *prv = data(rolling_variance)
     with nogil:
         if train:
-            in_batchnorm_forward_train(f64, py, pm, pi, px, pg, pb, prm, prv, B, C, S, y_image,
-                                       eps_, momentum_, unbiased_, relu_)
+            in_batchnorm_forward_train(f64, py, pm, pi, px, pg, pb, prm, prv, B, C, S, x_image,
+                                       y_image, eps_, momentum_, unbiased_, relu_)
         else:
-            in_batchnorm_forward_eval(f64, py, pm, pi, px, pg, pb, prm, prv, B, C, S, y_image,
-                                      eps_, relu_)
+            in_batchnorm_forward_eval(f64, py, pm, pi, px, pg, pb, prm, prv, B, C, S, x_image,
+                                      y_image, eps_, relu_)
     return y
 
 
@@ -70,12 +72,13 @@ def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=T
     mean and invstd are what the forward wrote. dgamma and dbeta are overwritten (not
     accumulated). training=False differentiates the inference forward (frozen statistics).
     y_relu: the output of a forward with relu=True (dy counts as 0 where y_relu <= 0, the ReLU's
-    backward fused into this one), or None.
+    backward fused into this one), or None. dx may be dy (in place). With 4-D x, x and dx may be
+    channel slices of larger C-contiguous tensors laid out alike, and dy and y_relu likewise.
     """
-    cdef size_t B, C, S, dy_image
+    cdef size_t B, C, S, x_image, dy_image
     cdef bint f64
     cdef int train = check.truth("training", training)
-    f64, B, C, S, dy_image = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma,
+    f64, B, C, S, x_image, dy_image = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma,
                                                       dbeta, y_relu)
     cdef void *pdx = data(dx)
     cdef void *pdg = data(dgamma)
@@ -87,8 +90,8 @@ def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=T
     cdef void *pi = data(invstd)
     cdef void *pg = data(gamma)
     with nogil:
-        in_batchnorm_backward(f64, pdx, pdg, pdb, pdy, pyr, px, pm, pi, pg, B, C, S, dy_image,
-                              train)
+        in_batchnorm_backward(f64, pdx, pdg, pdb, pdy, pyr, px, pm, pi, pg, B, C, S, x_image,
+                              dy_image, train)
     return dx
 
 

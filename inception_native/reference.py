@@ -22,7 +22,8 @@ DELTA_EPS = np.float32(1e-5)
 
 
 def _planes(a, batch, channels, spatial):
-    """View of a C-contiguous array as (batch, channels, spatial); writes go through."""
+    """View of a C-contiguous array, or of a channel slice of one, as (batch, channels, spatial);
+    writes go through."""
     return a.reshape(batch, channels, spatial)
 
 
@@ -136,7 +137,7 @@ def normalize_delta_cpu(x, mean, variance, mean_delta, variance_delta, batch, fi
 
 def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
                       training=True, eps=1e-5, momentum=0.01, unbiased=True, relu=False):
-    _, B, C, S, _, eps, momentum = check.batchnorm_forward(
+    _, B, C, S, _, _, eps, momentum = check.batchnorm_forward(
         x, gamma, beta, rolling_mean, rolling_variance, y, mean, invstd,
         check.truth("training", training), eps, momentum, check.truth("unbiased", unbiased))
     x3 = _planes(x, B, C, S).astype(np.float64)
@@ -166,7 +167,7 @@ def _relu_masked(dy, y_relu):
 def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, training=True, *,
                        y_relu=None):
     training = check.truth("training", training)
-    _, B, C, S, _ = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu)
+    _, B, C, S, _, _ = check.batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu)
     dy3 = _planes(_relu_masked(dy, y_relu), B, C, S).astype(np.float64)
     xhat = (_planes(x, B, C, S) - _per_channel(mean)) * _per_channel(invstd.astype(np.float64))
     dbeta[...] = _channel_sum(dy3)

@@ -394,30 +394,41 @@ def test_bn_relu_keeps_nan_and_checks_y_relu(backend):
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_exact_bn_writes_and_reads_channel_slices(dtype, training, backend, rng):
-    """The exact flavour writes y into a channel slice of a larger tensor and reads dy and
-    y_relu from slices laid out alike (an Inception branch's channels of the concatenation):
-    the same bits as contiguous arrays, the rest of the tensor untouched; y_relu and dy laid
-    out differently, or y neither contiguous nor a channel slice, are refused."""
+    """The exact flavour reads x and writes y in channel slices of larger tensors, and backward
+    reads x and dy (with y_relu laid out as dy) and writes dx (laid out as x) in slices (an
+    Inception branch's channels of the concatenation, a stacked 1x1 convolution's channels of
+    its output): the same bits as contiguous arrays, the rest of the tensors untouched; arrays
+    that should be laid out alike and are not, or neither contiguous nor a channel slice, are
+    refused."""
     shape = (3, 4, 5, 6)
     x, gamma, beta = random_layer(rng, shape, dtype, offset=0.0)
     dy = rng.standard_normal(shape).astype(dtype)
     y, saved = relu_forward_both(backend, "exact", x, gamma, beta, True, training)
     grads = relu_backward_both(backend, "exact", dy, x, saved, gamma, y, training)
     block, dy_block = np.full((3, 9, 5, 6), 7, dtype), np.full((3, 9, 5, 6), np.nan, dtype)
-    dy_block[:, 2:6] = dy
-    stats = [np.empty(4, dtype) for _ in range(2)]
-    backend.batchnorm_forward(x, gamma, beta, np.zeros(4, dtype), np.ones(4, dtype), block[:, 2:6],
-                              *stats, training=training, relu=True)
-    np.testing.assert_array_equal(block[:, 2:6], y)
-    assert (block[:, :2] == 7).all() and (block[:, 6:] == 7).all()
-    dx, dgamma, dbeta = np.empty_like(x), np.empty_like(gamma), np.empty_like(gamma)
-    backend.batchnorm_backward(dy_block[:, 2:6], x, *stats, gamma, dx, dgamma, dbeta, training,
-                               y_relu=block[:, 2:6])
-    for ours, theirs in zip((dx, dgamma, dbeta), grads):
-        np.testing.assert_array_equal(ours, theirs)
-    with pytest.raises(ValueError, match="laid out alike"):
-        backend.batchnorm_backward(dy_block[:, 2:6], x, *stats, gamma, dx, dgamma, dbeta,
-                                   y_relu=y)
-    with pytest.raises(ValueError, match="channel slice"):
-        backend.batchnorm_forward(x, gamma, beta, np.zeros(4, dtype), np.ones(4, dtype),
-                                  np.empty((3, 4, 5, 12), dtype)[..., ::2], *stats)
+    x_block, dx_block = np.full((3, 7, 5, 6), np.nan, dtype), np.full((3, 7, 5, 6), 7, dtype)
+    dy_block[:, 2:6], x_block[:, 1:5] = dy, x
+    for x_in, dx_out in ((x, np.empty_like(x)), (x_block[:, 1:5], dx_block[:, 1:5])):
+        stats = [np.empty(4, dtype) for _ in range(2)]
+        backend.batchnorm_forward(x_in, gamma, beta, np.zeros(4, dtype), np.ones(4, dtype),
+                                  block[:, 2:6], *stats, training=training, relu=True)
+        np.testing.assert_array_equal(block[:, 2:6], y)
+        assert (block[:, :2] == 7).all() and (block[:, 6:] == 7).all()
+        dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+        backend.batchnorm_backward(dy_block[:, 2:6], x_in, *stats, gamma, dx_out, dgamma, dbeta,
+                                   training, y_relu=block[:, 2:6])
+        for ours, theirs in zip((dx_out, dgamma, dbeta), grads):
+            np.testing.assert_array_equal(ours, theirs)
+    assert (dx_block[:, :1] == 7).all() and (dx_block[:, 5:] == 7).all()
+    with pytest.raises(ValueError, match="y_relu and dy must be laid out alike"):
+        backend.batchnorm_backward(dy_block[:, 2:6], x, *stats, gamma, np.empty_like(x), dgamma,
+                                   dbeta, y_relu=y)
+    with pytest.raises(ValueError, match="dx and x must be laid out alike"):
+        backend.batchnorm_backward(dy, x, *stats, gamma, dx_out, dgamma, dbeta)
+    for name, bad in (("y", "out"), ("x", "in")):
+        strided = np.empty((3, 4, 5, 12), dtype)[..., ::2]
+        strided[...] = x
+        with pytest.raises(ValueError, match=f"{name} must be C-contiguous or a channel slice"):
+            backend.batchnorm_forward(strided if bad == "in" else x, gamma, beta,
+                                      np.zeros(4, dtype), np.ones(4, dtype),
+                                      strided if bad == "out" else np.empty_like(x), *stats)

@@ -167,7 +167,7 @@ static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
     real *dgamma = NAME(alloc)(f, &seed), *dbeta = NAME(alloc)(f, &seed);
     real *var = NAME(alloc)(f, &seed), *md = NAME(alloc)(f, &seed), *vd = NAME(alloc)(f, &seed);
     if (b * s > 1) {
-        K(batchnorm_forward_train)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, f * s, 1e-5, 0.01, 1,
+        K(batchnorm_forward_train)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, f * s, f * s, 1e-5, 0.01, 1,
                                    0);
         for (size_t i = 0; i < f; ++i) {
             double sum = 0;
@@ -176,7 +176,7 @@ static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
                     sum += ((double)y[j * f * s + i * s + k] - beta[i]) / gamma[i];
             NAME(check)("batchnorm_forward_train mean 0", i, sum / (double)(b * s), 0, b, f, s);
         }
-        K(batchnorm_backward)(dx, dgamma, dbeta, dy, NULL, x, mean, invstd, gamma, b, f, s, f * s, 1);
+        K(batchnorm_backward)(dx, dgamma, dbeta, dy, NULL, x, mean, invstd, gamma, b, f, s, f * s, f * s, 1);
         for (size_t i = 0; i < f; ++i) {
             double sdy = 0, sdx = 0;
             for (size_t j = 0; j < b; ++j)
@@ -187,9 +187,9 @@ static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
             NAME(check)("batchnorm_backward dbeta", i, dbeta[i], sdy, b, f, s);
             NAME(check)("batchnorm_backward sum dx", i, sdx / (double)(b * s), 0, b, f, s);
         }
-        K(batchnorm_forward_train)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, f * s, 1e-5, 0.01, 1,
+        K(batchnorm_forward_train)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, f * s, f * s, 1e-5, 0.01, 1,
                                    1);
-        K(batchnorm_backward)(dx, dgamma, dbeta, dy, y, x, mean, invstd, gamma, b, f, s, f * s, 1);
+        K(batchnorm_backward)(dx, dgamma, dbeta, dy, y, x, mean, invstd, gamma, b, f, s, f * s, f * s, 1);
         for (size_t i = 0; i < f; ++i) {
             double sdy = 0;
             for (size_t j = 0; j < b; ++j)
@@ -212,13 +212,13 @@ static void NAME(test_batchnorm)(size_t b, size_t f, size_t s, unsigned seed)
             NAME(check)("batchnorm_backward_darknet bias_updates", i, dbeta[i], sdy, b, f, s);
         }
     }
-    K(batchnorm_forward_eval)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, f * s, 1e-3, 0);
+    K(batchnorm_forward_eval)(y, mean, invstd, x, gamma, beta, rm, rv, b, f, s, f * s, f * s, 1e-3, 0);
     for (size_t q = 0; q < n; ++q) {
         size_t i = q / s % f;
         double want = gamma[i] * (x[q] - (double)rm[i]) / sqrt((double)rv[i] + 1e-3) + beta[i];
         NAME(check)("batchnorm_forward_eval", q, y[q], want, b, f, s);
     }
-    K(batchnorm_backward)(dx, dgamma, dbeta, dy, NULL, x, mean, invstd, gamma, b, f, s, f * s, 0);
+    K(batchnorm_backward)(dx, dgamma, dbeta, dy, NULL, x, mean, invstd, gamma, b, f, s, f * s, f * s, 0);
     K(batchnorm_forward_darknet)(y, xn, mean, var, x, gamma, beta, rm, rv, b, f, s, 0, 1);
     for (size_t q = 0; q < n; ++q)
         NAME(check)("batchnorm_forward_darknet relu y >= 0", q, y[q] < 0, 0, b, f, s);
