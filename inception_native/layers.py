@@ -699,9 +699,10 @@ class Sequential(Container):
     def gives_out(self):
         return self.children[-1][1].gives_out
 
-    def forward(self, x, **out):
-        """out: out= for the last layer, when it gives_out."""
-        for _, layer in self.children[:-1]:
+    def forward(self, x, start=0, **out):
+        """out: out= for the last layer, when it gives_out. start: the first child to run, x
+        then being the output of the child before it (a Concat runs stacked first children)."""
+        for _, layer in self.children[start:-1]:
             x = layer.forward(x)
         return self.children[-1][1].forward(x, **out)
 
@@ -710,14 +711,16 @@ class Sequential(Container):
         return self.children[0][1].takes_dx
 
     @_pooled
-    def backward(self, dy, **into):
+    def backward(self, dy, stop=0, **into):
         """into: dx= and accumulate= for the first layer, when it takes_dx. Each child's dL/dx
-        goes back to the gradient pool once the child before it has read it."""
+        goes back to the gradient pool once the child before it has read it. stop: the children
+        before it are not differentiated (forward's start): returns dL/d(child stop's input)."""
         pool = _gradient_pool()
         given = None if pool.claim(dy) else dy
-        for _, layer in reversed(self.children[1:]):
+        for _, layer in reversed(self.children[stop + 1:]):
             dy = pool.handed_over(layer.backward, dy, given)
-        return pool.handed_over(functools.partial(self.children[0][1].backward, **into), dy, given)
+        return pool.handed_over(functools.partial(self.children[stop][1].backward, **into), dy,
+                                given)
 
 
 class ConvUnit(Sequential):
@@ -738,7 +741,7 @@ class ConvUnit(Sequential):
             raise TypeError(f"bn must be a BatchNorm or None, got {type(bn).__name__}")
         super().__init__(*[layer for layer in (conv, bn, relu) if layer is not None],
                          names=("conv", "relu") if bn is None else ("conv", "bn", "relu"))
-        self.conv, self.bn, self._ran_fused = conv, bn, None
+        self.conv, self.bn, self._ran_fused, self._head = conv, bn, None, None
 
     @property
     def gives_out(self):
@@ -769,6 +772,100 @@ class ConvUnit(Sequential):
             pool.give(dy, dx)
         return dx
 
+    @property
+    def stack_key(self):
+        """What units must share to run as one stacked convolution (see _StackedHeads), or None
+        when this one cannot: a fused 1x1 stride-1 convolution without padding that computes
+        dL/dx."""
+        conv = self.conv
+        if (not self.fused or not conv.input_grad or conv.params["weight"].shape[2:] != (1, 1)
+                or conv.stride != (1, 1) or conv.padding != (0, 0)):
+            return None
+        return (self.bn and self.bn.flavour, "bias" in conv.params, conv.params["weight"].dtype)
+
+    def from_conv(self, c, **out):
+        """The unit's output from c, its convolution's output (its channels of a stacked
+        convolution's, bias and ReLU applied when there is no BN): BN + ReLU of c (the exact
+        flavour reads the slice itself; Darknet's a copy), or c copied into out or into the
+        unit's own buffer."""
+        if self.bn is not None and self.bn.gives_out:
+            return self.bn.forward(c, relu=True, **out)
+        if self.bn is None and out:
+            out["out"][...] = c
+            return out["out"]
+        self._head = _reuse(self._head, c.shape, c.dtype)
+        self._head[...] = c
+        return self._head if self.bn is None else self.bn.forward(self._head, relu=True)
+
+    def to_conv(self, dy, into):
+        """into = dL/d(the convolution's output) from dy = dL/d(the unit's output), into being
+        the unit's channels of the stacked convolution's gradient: BN's backward (which applies
+        the ReLU's mask) writes it there (Darknet's into an array of its own, then copied);
+        without BN, dy copied (the stacked convolution masks it by its output's sign)."""
+        if self.bn is None:
+            into[...] = dy
+        elif self.bn.gives_out:
+            self.bn.backward(dy, dx=into)
+        else:
+            d = self.bn.backward(dy)
+            into[...] = d
+            _gradient_pool().give(d)
+
+
+class _StackedHeads:
+    """The 1x1 convolutions that begin several branches of a Concat, all reading its input, run
+    as one convolution of their output channels stacked (horizontal fusion, as frozen inference
+    does): forward, one GEMM reads x once for all of them; backward, one GEMM sums their dL/dx
+    (its K is every head's channels: dx written once) and one gives every dL/dw. The units'
+    parameters and gradients become views of the stacked convolution's, made when the Concat is
+    built (before an optimiser holds them): no copies, no memory of their own. Loading weights
+    in place keeps them so; a unit whose parameter was replaced by another array, or that
+    changed so that it cannot stack any more, turns the stacking off (intact()).
+    members: (branch index, unit) pairs whose units share a stack_key."""
+
+    def __init__(self, members, backend):
+        self.members, self.key = members, members[0][1].stack_key
+        self._convs = [unit.conv for _, unit in members]
+        weight = self._convs[0].params["weight"]
+        outs = [c.params["weight"].shape[0] for c in self._convs]
+        self.ends = np.cumsum([0] + outs)
+        self.relu = members[0][1].bn is None  # else BN + ReLU follow, unit by unit
+        self.conv = Conv2d(weight.shape[1], self.ends[-1], 1, bias="bias" in self._convs[0].params,
+                           dtype=weight.dtype, backend=backend, rng=np.random.default_rng(0))
+        for conv, a, b in zip(self._convs, self.ends, self.ends[1:]):
+            for kind in ("params", "grads"):
+                mine, stacked = getattr(conv, kind), getattr(self.conv, kind)
+                for name in mine:
+                    stacked[name][a:b] = mine[name]
+                    mine[name] = stacked[name][a:b]
+
+    def intact(self):
+        """Whether every unit still stacks alike and holds views of the stacked arrays."""
+        return all(unit.stack_key == self.key for _, unit in self.members) and all(
+            array.base is getattr(self.conv, kind)[name]
+            for conv in self._convs for kind in ("params", "grads")
+            for name, array in getattr(conv, kind).items())
+
+    def parts(self, t):
+        """Each unit's channels of t, a tensor laid out as the stacked output (views)."""
+        return [t[:, a:b] for a, b in zip(self.ends, self.ends[1:])]
+
+    def forward(self, x):
+        """Each unit's convolution output: its channels of the stacked output, which the
+        stacked convolution keeps (its ReLU's mask, or BN's input)."""
+        return self.parts(self.conv.forward(x, relu=self.relu))
+
+    def gradient_array(self):
+        """An array lent by the gradient pool for dL/d(the stacked output)."""
+        y = self.conv._saved(self.conv._y)
+        return _gradient_pool().take(y.shape, y.dtype)
+
+    def backward(self, d_stacked, dx, accumulate):
+        """dx (+)= dL/dx from d_stacked, dL/d(the stacked output), which goes back to the
+        pool; the units' grads (views) written."""
+        self.conv.backward(d_stacked, dx=dx, accumulate=accumulate)
+        _gradient_pool().give(d_stacked)
+
 
 class Concat(Container):
     """Parallel branches on the same input, their outputs side by side along the channels
@@ -778,14 +875,24 @@ class Concat(Container):
     backward's store (no buffer of their own). A branch that gives_out (ending in a fused conv
     + ReLU unit, or a fused conv + BN + ReLU unit of the exact flavour) writes its output
     straight into its channels of the concatenation and reads its dL/dy from the same channels
-    of dy: no copies either way."""
+    of dy: no copies either way. Branches that begin with a 1x1 convolution unit (two or more,
+    alike: see ConvUnit.stack_key) run those units as one convolution (_StackedHeads), unless
+    stack_heads is False (the same numbers up to the order of dL/dx's sums: tests and
+    benchmarks compare the two)."""
+
+    stack_heads = True
 
     def __init__(self, *branches, backend=native):
         if not branches:
             raise ValueError("Concat needs at least one branch")
         self.children = [(f"branch{i}", b) for i, b in enumerate(branches)]
         self.backend = backend
-        self._y = self._shapes = self._x_shape = None
+        self._y = self._shapes = self._x_shape = self._stacked = None
+        heads = [(i, b if isinstance(b, ConvUnit) else b.children[0][1])
+                 for i, (_, b) in enumerate(self.children) if isinstance(b, Sequential)]
+        keys = [(i, u) for i, u in heads if isinstance(u, ConvUnit) and u.stack_key]
+        members = [(i, u) for i, u in keys if u.stack_key == keys[0][1].stack_key]
+        self._stack = _StackedHeads(members, backend) if len(members) > 1 else None
 
     def output_shape(self, shape):
         return joined_shape([b.output_shape(shape) for _, b in self.children], "the branches' outputs")
@@ -795,14 +902,32 @@ class Concat(Container):
         ends = np.cumsum([0] + [s[1] for s in self._shapes])
         return [(b, int(c0), int(c1)) for (_, b), c0, c1 in zip(self.children, ends, ends[1:])]
 
+    @property
+    def stacked_heads(self):
+        """The _StackedHeads the branches' first units run as, or None (stack_heads False, fewer
+        than two alike, or no longer intact)."""
+        return self._stack if self.stack_heads and self._stack and self._stack.intact() else None
+
     def forward(self, x):
         self._x_shape, self._shapes = x.shape, [b.output_shape(x.shape) for _, b in self.children]
         self._y = _reuse(self._y, joined_shape(self._shapes, "the branches' outputs"), x.dtype)
-        for branch, c0, c1 in self._channels():
-            if branch.gives_out:
-                branch.forward(x, out=self._y[:, c0:c1])
+        channels, heads = self._channels(), {}
+        self._stacked = self.stacked_heads
+        if self._stacked:  # the heads first, then the rest of each branch
+            for (i, unit), part in zip(self._stacked.members, self._stacked.forward(x)):
+                branch, c0, c1 = channels[i]
+                whole = branch is unit and branch.gives_out
+                heads[i] = unit.from_conv(part, **({"out": self._y[:, c0:c1]} if whole else {}))
+        for i, (branch, c0, c1) in enumerate(channels):
+            out = {"out": self._y[:, c0:c1]} if branch.gives_out else {}
+            if i not in heads:
+                y = branch.forward(x, **out)
+            elif isinstance(branch, ConvUnit):
+                y = heads[i]
             else:
-                self._y[:, c0:c1] = branch.forward(x)
+                y = branch.forward(heads[i], start=1, **out)
+            if not branch.gives_out:
+                self._y[:, c0:c1] = y
         return self._y
 
     @_pooled
@@ -831,20 +956,37 @@ class Concat(Container):
                 dys.append(split[at:at + math.prod(shape)].reshape(shape))
                 dys[-1][...] = dy[:, c0:c1]
                 at += dys[-1].size
-        dx, pool, written = self._dx_array(self._x_shape, dy.dtype), _gradient_pool(), False
-        for i in sorted(range(len(self.children)), key=lambda i: self.children[i][1].takes_dx):
-            branch = self.children[i][1]
-            if branch.takes_dx:
-                branch.backward(dys[i], dx=dx, accumulate=written)
+        dx, pool = self._dx_array(self._x_shape, dy.dtype), _gradient_pool()
+        # the branches that cannot write into dx first, then the stacked heads, then the rest
+        stacked = dict(self._stacked.members) if self._stacked else {}
+        first = [i for i, (_, b) in enumerate(self.children) if not b.takes_dx]
+        rest = [i for i, (_, b) in enumerate(self.children) if b.takes_dx and i not in stacked]
+        for written, i in enumerate(first + ([None] if stacked else []) + rest):
+            if i is None:
+                self._stacked_backward(dys, dx, dy, accumulate=written > 0)
+            elif self.children[i][1].takes_dx:
+                self.children[i][1].backward(dys[i], dx=dx, accumulate=written > 0)
             else:
-                part = branch.backward(dys[i])
+                part = self.children[i][1].backward(dys[i])
                 if written:
                     self.backend.axpy_cpu(dx.size, 1.0, part, 1, dx, 1)
                 else:
                     self.backend.copy_cpu(dx.size, part, 1, dx, 1)
                 pool.give(part, dy)
-            written = True
         return dx
+
+    def _stacked_backward(self, dys, dx, dy, accumulate):
+        """The stacked heads' part: each branch's dL/d(its unit's output) (the rest of the
+        branch differentiated first) taken to its channels of dL/d(the stacked output), then
+        one backward of the stacked convolution."""
+        stack = self._stacked
+        d_stacked = stack.gradient_array()
+        for (i, unit), part in zip(stack.members, stack.parts(d_stacked)):
+            branch = self.children[i][1]
+            d = dys[i] if branch is unit else branch.backward(dys[i], stop=1)
+            unit.to_conv(d, part)
+            _gradient_pool().give(d, dy)
+        stack.backward(d_stacked, dx, accumulate)
 
 
 # ---- Darknet's layers: its activations, softmax, [route] and [maxpool] ---------------------

@@ -1,8 +1,10 @@
-"""layers.BatchNorm: both backends agree, both flavours train and infer, gradients are dL/dx."""
+"""layers: BatchNorm's backends agree, both flavours train and infer, gradients are dL/dx; the
+other layers against PyTorch; Concat's in-place branches and stacked 1x1 heads."""
 import numpy as np
 import pytest
+from test_batchnorm import finite_difference
 
-from inception_native import layers, native, reference
+from inception_native import inception, layers, native, reference
 
 
 @pytest.mark.parametrize("flavour", layers.FLAVOURS)
@@ -183,3 +185,97 @@ def test_layer_misuse_is_reported():
             layer.backward(np.zeros((1, 1, 2, 2), np.float32))
     with pytest.raises(ValueError, match="2 names for 1 layers"):
         layers.Sequential(layers.ReLU(), names=["a", "b"])
+
+
+# ---- a Concat's 1x1 heads run as one stacked convolution -----------------------------------
+
+STACKED = {  # name: (build(builder), BN, input shape, heads stacked)
+    "v1_conv_bias": (lambda b: inception.inception_v1(b, 6, 3, 2, 4, 1, 3, 2), False, (2, 6, 5, 5), 3),
+    "v1_exact_bn": (lambda b: inception.inception_v1(b, 6, 3, 2, 4, 1, 3, 2), True, (2, 6, 5, 5), 3),
+    "v1_darknet_bn": (lambda b: inception.inception_v1(b, 6, 3, 2, 4, 1, 3, 2), "darknet", (3, 6, 5, 5), 3),
+    "v3_figure5": (lambda b: inception.inception_a(b, 6, 3), True, (2, 6, 5, 5), 3),
+    "v3_reduction_17": (lambda b: inception.reduction_d(b, 6), True, (2, 6, 9, 9), 2),
+}
+
+
+def _stacked_and_separate(name, dtype, backend):
+    build, bn, shape, _ = STACKED[name]
+    blocks = [build(inception.Builder(bn=bn, dtype=dtype, backend=backend, seed=3)) for _ in range(2)]
+    blocks[1].stack_heads = False
+    return blocks, shape
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", STACKED)
+def test_stacked_heads_give_the_numbers_of_separate_convolutions(name, dtype, backend, rng):
+    """Over two training steps and an eval forward: the same outputs, dL/dx (summed in another
+    order) and gradients as the units run one by one; the units' own weights are read at each
+    forward (a change between steps counts) and their own grads written."""
+    (stacked, separate), shape = _stacked_and_separate(name, dtype, backend)
+    assert len(stacked.stacked_heads.members) == STACKED[name][3] and separate.stacked_heads is None
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+
+    def close(ours, theirs, what, scale=None):  # atol: tol times the largest value (sums cancel)
+        scale = np.abs(theirs).max() if scale is None else scale
+        np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * scale, err_msg=what)
+
+    x = rng.standard_normal(shape).astype(dtype)
+    for step in range(2):
+        ys = [block.forward(x).copy() for block in (stacked, separate)]
+        close(*ys, "y")
+        dy = rng.standard_normal(ys[0].shape).astype(dtype)
+        close(*[block.backward(dy).copy() for block in (stacked, separate)], "dx")
+        scale = max(np.abs(grad).max() for grad in separate.grads.values())
+        for key, grad in separate.grads.items():  # BN's with the block's largest gradient
+            close(stacked.grads[key], grad, key, scale if ".bn." in key else None)
+        for block in (stacked, separate):  # an update between steps, as an optimiser makes
+            for key, p in block.params.items():
+                p -= dtype(0.1) * block.grads[key]
+    if STACKED[name][1] != "darknet":
+        close(*[block.eval().forward(x).copy() for block in (stacked, separate)], "eval y")
+
+
+def test_stacked_heads_backward_matches_finite_differences(rng):
+    """dL/dx and a stacked head's dL/dw and dL/dbias of L = sum(dy * y), GoogLeNet's module
+    without BN, float64, against central differences."""
+    block = inception.inception_v1(inception.Builder(bn=False, dtype=np.float64, seed=4), 3, 2, 2, 3, 1, 2, 2)
+    assert len(block.stacked_heads.members) == 3
+    x = rng.standard_normal((2, 3, 4, 4))
+    dy = rng.standard_normal(block.output_shape(x.shape))
+    loss = lambda: float((block.forward(x) * dy).sum())
+    block.forward(x)
+    dx = block.backward(dy).copy()
+    head = block.children[2][1].children[0][1].conv  # the 5x5 branch's reduction
+    grads = {name: head.grads[name].copy() for name in ("weight", "bias")}
+    np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grad, finite_difference(loss, head.params[name]), rtol=1e-6,
+                                   atol=1e-8, err_msg=name)
+
+
+def test_only_alike_1x1_heads_are_stacked_and_their_parameters_are_views():
+    """Heads with and without BN and a 3x3 head are not stacked together; the stacked units'
+    parameters and gradients become views of the stacked convolution's (weights kept). A unit
+    made unfused, or a first layer that skips dL/dx, or a parameter replaced by another array
+    turns the stacking off."""
+    b, bn = inception.Builder(bn=False), inception.Builder(bn=True)
+    units = [b.conv(4, 2, 1), bn.conv(4, 3, 1), b.conv(4, 2, 3, padding=1), b.conv(4, 5, 1)]
+    weights = [unit.conv.params["weight"].copy() for unit in units]
+    block = layers.Concat(*units)
+    stack = block.stacked_heads
+    assert [i for i, _ in stack.members] == [0, 3]
+    np.testing.assert_array_equal(stack.conv.params["weight"], np.concatenate([weights[0], weights[3]]))
+    for i, unit in stack.members:
+        for kind in ("params", "grads"):
+            assert all(np.shares_memory(a, getattr(stack.conv, kind)[n]) for n, a in getattr(unit.conv, kind).items())
+        np.testing.assert_array_equal(unit.conv.params["weight"], weights[i])
+    assert not np.shares_memory(units[1].conv.params["weight"], stack.conv.params["weight"])
+    for change, undo in ((lambda: setattr(units[3], "fused", False), lambda: setattr(units[3], "fused", True)),
+                         (lambda: setattr(units[3].conv, "input_grad", False),
+                          lambda: setattr(units[3].conv, "input_grad", True))):
+        change()
+        assert block.stacked_heads is None
+        undo()
+        assert block.stacked_heads is stack
+    units[0].conv.params["bias"] = units[0].conv.params["bias"].copy()
+    assert block.stacked_heads is None

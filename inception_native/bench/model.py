@@ -21,6 +21,7 @@ from functools import partial
 import numpy as np
 
 from .. import io, losses, models, native, optim, reference
+from ..layers import Concat
 from .table import Table
 from .timing import load_torch, median_of_rounds, spread, use_threads
 
@@ -251,6 +252,11 @@ def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000,
         timed(leaf, "backward")
     step = _ours(lambda backend: net, native, batch, size, True)
     step()
+    for _, layer, _ in net.layers():  # the convolutions Concats run their stacked heads as
+        heads = layer.stacked_heads if isinstance(layer, Concat) else None
+        if heads:
+            timed(heads.conv, "forward")
+            timed(heads.conv, "backward")
     spent.clear()
     start = time.perf_counter()
     for _ in range(steps):
