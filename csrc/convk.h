@@ -42,8 +42,11 @@
  * wp = NULL to pack them into work at every forward; then call forward/backward. The
  * packed layout is the same for every ISA (see IN_CONVK_PANEL), so switching ISA keeps it
  * valid. The backward packs the transposed weights itself (a Winograd plan's U'), into work.
+ * Each tensor may be a channel slice of a larger one (its images further apart): y's images are
+ * y_image values apart, dy's and y_relu's dy_image, x's and dx's x_image.
  * The caller checks sizes: strides >= 1, kernel within the padded input, threads >= 1, y_image
- * >= OC*ohw, pointers to arrays of the sizes above; x, y, dy and the outputs must not overlap.
+ * >= OC*ohw, x_image >= C*H*W, pointers to arrays of the sizes above; x, y, dy and the outputs
+ * must not overlap.
  */
 #ifndef IN_CONVK_H
 #define IN_CONVK_H
@@ -169,11 +172,11 @@ size_t in_convk_plan_packed_size(const in_convk_plan *p);
                                     size_t pw, int threads);                                    \
     void in_convk_plan_pack_weights_##sfx(const in_convk_plan *p, real *wp, const real *w);     \
     void in_convk_forward_##sfx(const in_convk_plan *p, real *y, size_t y_image, real *work,    \
-                                const real *x, const real *w, const real *wp, const real *scale, \
-                                const real *shift, int relu, int accumulate);                   \
+                                const real *x, size_t x_image, const real *w, const real *wp,   \
+                                const real *scale, const real *shift, int relu, int accumulate); \
     void in_convk_backward_##sfx(const in_convk_plan *p, real *dx, real *dw, real *dbias,       \
                                  real *work, const real *dy, const real *y_relu,                \
-                                 size_t dy_image, const real *x, const real *w,                 \
+                                 size_t dy_image, const real *x, size_t x_image, const real *w, \
                                  int dx_accumulate);
 
 IN_CONVK_DECLARE(float, f32)

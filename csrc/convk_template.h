@@ -221,25 +221,29 @@ static void NAME(run_wino)(const in_convk_wino *g, const NAME(epilogue) *e, cons
 }
 
 /* The pass of the forward's GEMM (dL/dw's too) that starts at image b0: g for its images (the
- * plan's p->images, fewer for the last), and its source: x's images themselves, or their padded
- * copy P, written at base. */
+ * plan's p->images, fewer for the last), and its source: x's images themselves (x_image values
+ * apart), or their padded copy P, written at base. */
 static const real *NAME(pass_source)(in_convk_gemm *g, const in_convk_plan *p, real *base,
-                                     const real *x, size_t b0)
+                                     const real *x, size_t x_image, size_t b0)
 {
-    size_t n = min_size(p->images, p->B - b0), image = p->C * p->H * p->W;
+    size_t n = min_size(p->images, p->B - b0);
     *g = p->fwd;
     if (n < p->images) in_convk_fwd_pass(g, p, n);
-    return g->direct ? x + b0 * image
-                     : NAME(prepare)(base, x + b0 * image, 0, g, n, image, p->threads);
+    if (g->direct) {
+        g->image = x_image;
+        return x + b0 * x_image;
+    }
+    return NAME(prepare)(base, x + b0 * x_image, 0, g, n, x_image, p->threads);
 }
 
-/* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)).
+/* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)), col
+ * read from x's images x_image values apart.
  * Passes: P written once (none for an unpadded stride-1 x), y written once (read once more
  * when accumulating); col panels live in L1/L2 only. A Winograd plan reads x once a channel
  * chunk (run_wino), V and M living in L2 only. */
 void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *work,
-                         const real *x, const real *w, const real *wp, const real *scale,
-                         const real *shift, int relu, int accumulate)
+                         const real *x, size_t x_image, const real *w, const real *wp,
+                         const real *scale, const real *shift, int relu, int accumulate)
 {
     real *base = in_convk_aligned(work);
     if (p->wino) { /* the whole batch: Winograd reads x itself, no padded copy */
@@ -249,7 +253,7 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
             NAME(pack_wino)(base + p->wg.upack_at, w, p->OC, p->C, 9 * p->C, 9, 0, p->threads);
             wp = base + p->wg.upack_at;
         }
-        NAME(run_wino)(&p->wg, &e, x, p->C * p->H * p->W, wp, base, p->isa, p->threads);
+        NAME(run_wino)(&p->wg, &e, x, x_image, wp, base, p->isa, p->threads);
         return;
     }
     if (!wp) {
@@ -258,7 +262,7 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
     }
     for (size_t b0 = 0; b0 < p->B; b0 += p->images) {
         in_convk_gemm g;
-        const real *src = NAME(pass_source)(&g, p, base, x, b0);
+        const real *src = NAME(pass_source)(&g, p, base, x, x_image, b0);
         const NAME(epilogue) e = {y + b0 * y_image, y_image, p->oh * p->ow, p->ow, 1, scale,
                                   shift, relu, accumulate};
         NAME(run_gemm)(&g, &e, src, wp, base + p->fwd_threads_at, p->isa, p->threads);
@@ -311,10 +315,10 @@ static void NAME(dw_sum_groups)(real *dw, const real *sums, const in_convk_plan 
  *     all pixels in order: no reduction, the same bits on any thread count);  dx phase by
  *     phase (in_convk_dx_phase), each w' col(dY), dx_images images a pass, or for a Winograd
  *     plan by Winograd (p->wdx, U' packed first) from P(dY), dx_images images a pass;  dY = dy
- *     masked by y_relu > 0 when y_relu is given. */
+ *     masked by y_relu > 0 when y_relu is given; x and dx with images x_image values apart. */
 void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbias, real *work,
                           const real *dy, const real *y_relu, size_t dy_image, const real *x,
-                          const real *w, int dx_accumulate)
+                          size_t x_image, const real *w, int dx_accumulate)
 {
     real *base = in_convk_aligned(work);
     size_t B = p->B, C = p->C, OC = p->OC;
@@ -326,7 +330,8 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
         real *sums = base + p->dw_sums_at;
         for (size_t b0 = 0; b0 < B; b0 += p->images) {
             in_convk_gemm g;
-            const real *src = NAME(pass_source)(&g, p, base, x, b0), *dyb = dy + b0 * dy_image;
+            const real *src = NAME(pass_source)(&g, p, base, x, x_image, b0);
+            const real *dyb = dy + b0 * dy_image;
             const real *mask = y_relu ? y_relu + b0 * dy_image : 0;
             size_t span = up(cdiv(g.N, groups), p->dkc);
             IN_PRAGMA(omp parallel num_threads(p->threads) if (p->threads > 1))
@@ -350,29 +355,30 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
         real *u = base + p->wdx.upack_at, *P = base + p->dx_src_at;
         NAME(pack_wino)(u, w, C, OC, 9, 9 * C, 1, p->threads);
         for (size_t b0 = 0; b0 < B; b0 += p->dx_images) {
-            size_t n = min_size(p->dx_images, B - b0), in_image = C * p->H * p->W;
+            size_t n = min_size(p->dx_images, B - b0);
             in_convk_gemm src;
             in_convk_wino g = p->wdx; /* the last pass: fewer tiles */
             in_convk_wino_dx_source(&src, p, n);
             g.tiles = n * g.th * g.tw, g.n_blocks = cdiv(g.tiles, g.nt);
             NAME(prepare)(P, dy + b0 * dy_image, y_relu ? y_relu + b0 * dy_image : 0, &src, n,
                           dy_image, p->threads);
-            const NAME(epilogue) e = {dx + b0 * in_image, in_image, p->H * p->W, p->W, 1, 0, 0,
-                                      0, dx_accumulate};
+            const NAME(epilogue) e = {dx + b0 * x_image, x_image, p->H * p->W, p->W, 1, 0, 0, 0,
+                                      dx_accumulate};
             NAME(run_wino)(&g, &e, P, src.image, u, base, p->isa, p->threads);
         }
     } else if (dx) {
         if (!dx_accumulate && (p->kh < p->sh || p->kw < p->sw)) /* phases with no tap: dx = 0 */
-            memset(dx, 0, B * C * p->H * p->W * sizeof(real));
+            for (size_t b = 0; b < B; ++b)
+                memset(dx + b * x_image, 0, C * p->H * p->W * sizeof(real));
         for (size_t ry = 0; ry < p->sh; ++ry)
             for (size_t rx = 0; rx < p->sw; ++rx) {
                 in_convk_gemm g;
                 if (!in_convk_dx_phase(&g, p, ry, rx, p->dx_images)) continue;
                 NAME(pack_panels)(base, w, C, g.K, p, &g, p->threads);
                 for (size_t b0 = 0; b0 < B; b0 += p->dx_images) {
-                    size_t n = min_size(p->dx_images, B - b0), in_image = C * p->H * p->W;
+                    size_t n = min_size(p->dx_images, B - b0);
                     if (n < p->dx_images) in_convk_dx_phase(&g, p, ry, rx, n);
-                    const NAME(epilogue) e = {dx + b0 * in_image + ry * p->W + rx, in_image,
+                    const NAME(epilogue) e = {dx + b0 * x_image + ry * p->W + rx, x_image,
                                               p->H * p->W, p->sh * p->W, p->sw, 0, 0, 0,
                                               dx_accumulate};
                     NAME(prepare)(base + p->dx_src_at, dy + b0 * dy_image,

@@ -30,17 +30,18 @@ cdef extern from "convk.h" nogil:
     void in_convk_plan_pack_weights_f32(const in_convk_plan *p, float *wp, const float *w)
     void in_convk_plan_pack_weights_f64(const in_convk_plan *p, double *wp, const double *w)
     void in_convk_forward_f32(const in_convk_plan *p, float *y, size_t y_image, float *work,
-                              const float *x, const float *w, const float *wp,
+                              const float *x, size_t x_image, const float *w, const float *wp,
                               const float *scale, const float *shift, int relu, int accumulate)
     void in_convk_forward_f64(const in_convk_plan *p, double *y, size_t y_image, double *work,
-                              const double *x, const double *w, const double *wp,
+                              const double *x, size_t x_image, const double *w, const double *wp,
                               const double *scale, const double *shift, int relu, int accumulate)
     void in_convk_backward_f32(const in_convk_plan *p, float *dx, float *dw, float *dbias,
                                float *work, const float *dy, const float *y_relu, size_t dy_image,
-                               const float *x, const float *w, int dx_accumulate)
+                               const float *x, size_t x_image, const float *w, int dx_accumulate)
     void in_convk_backward_f64(const in_convk_plan *p, double *dx, double *dw, double *dbias,
                                double *work, const double *dy, const double *y_relu,
-                               size_t dy_image, const double *x, const double *w, int dx_accumulate)
+                               size_t dy_image, const double *x, size_t x_image, const double *w,
+                               int dx_accumulate)
 
 
 cdef inline void in_convk_plan_pack_weights(bint f64, const in_convk_plan *p, void *wp, const void *w) noexcept nogil:
@@ -48,11 +49,11 @@ cdef inline void in_convk_plan_pack_weights(bint f64, const in_convk_plan *p, vo
     else: in_convk_plan_pack_weights_f32(p, <float *>wp, <const float *>w)
 
 
-cdef inline void in_convk_forward(bint f64, const in_convk_plan *p, void *y, size_t y_image, void *work, const void *x, const void *w, const void *wp, const void *scale, const void *shift, int relu, int accumulate) noexcept nogil:
-    if f64: in_convk_forward_f64(p, <double *>y, y_image, <double *>work, <const double *>x, <const double *>w, <const double *>wp, <const double *>scale, <const double *>shift, relu, accumulate)
-    else: in_convk_forward_f32(p, <float *>y, y_image, <float *>work, <const float *>x, <const float *>w, <const float *>wp, <const float *>scale, <const float *>shift, relu, accumulate)
+cdef inline void in_convk_forward(bint f64, const in_convk_plan *p, void *y, size_t y_image, void *work, const void *x, size_t x_image, const void *w, const void *wp, const void *scale, const void *shift, int relu, int accumulate) noexcept nogil:
+    if f64: in_convk_forward_f64(p, <double *>y, y_image, <double *>work, <const double *>x, x_image, <const double *>w, <const double *>wp, <const double *>scale, <const double *>shift, relu, accumulate)
+    else: in_convk_forward_f32(p, <float *>y, y_image, <float *>work, <const float *>x, x_image, <const float *>w, <const float *>wp, <const float *>scale, <const float *>shift, relu, accumulate)
 
 
-cdef inline void in_convk_backward(bint f64, const in_convk_plan *p, void *dx, void *dw, void *dbias, void *work, const void *dy, const void *y_relu, size_t dy_image, const void *x, const void *w, int dx_accumulate) noexcept nogil:
-    if f64: in_convk_backward_f64(p, <double *>dx, <double *>dw, <double *>dbias, <double *>work, <const double *>dy, <const double *>y_relu, dy_image, <const double *>x, <const double *>w, dx_accumulate)
-    else: in_convk_backward_f32(p, <float *>dx, <float *>dw, <float *>dbias, <float *>work, <const float *>dy, <const float *>y_relu, dy_image, <const float *>x, <const float *>w, dx_accumulate)
+cdef inline void in_convk_backward(bint f64, const in_convk_plan *p, void *dx, void *dw, void *dbias, void *work, const void *dy, const void *y_relu, size_t dy_image, const void *x, size_t x_image, const void *w, int dx_accumulate) noexcept nogil:
+    if f64: in_convk_backward_f64(p, <double *>dx, <double *>dw, <double *>dbias, <double *>work, <const double *>dy, <const double *>y_relu, dy_image, <const double *>x, x_image, <const double *>w, dx_accumulate)
+    else: in_convk_backward_f32(p, <float *>dx, <float *>dw, <float *>dbias, <float *>work, <const float *>dy, <const float *>y_relu, dy_image, <const float *>x, x_image, <const float *>w, dx_accumulate)

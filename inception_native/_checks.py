@@ -485,39 +485,41 @@ def image_stride(name, a, dtype, written=True):
 
 
 def conv2d_forward(x, weight, bias, y, y_shape, workspace, need, scale=None, shift=None):
-    """Arrays of a convolution whose sizes conv_sizes checked: y of y_shape (C-contiguous or a
-    channel slice), bias, scale and shift (OC,) or None (not bias and shift both), the
-    workspace (None or `need` values or more), one dtype. Returns (True for float64, y's image
-    stride in elements)."""
+    """Arrays of a convolution whose sizes conv_sizes checked: x and y of y_shape each
+    C-contiguous or a channel slice, bias, scale and shift (OC,) or None (not bias and shift
+    both), the workspace (None or `need` values or more), one dtype. Returns (True for float64,
+    x's and y's image strides in elements)."""
     same_shape("y", y, y_shape)
     OC = y_shape[1]
-    specs = [("x", x, x.size, False), ("weight", weight, weight.size, False)]
+    specs = [("x", x, None, False), ("weight", weight, weight.size, False)]
     specs += [(n, a, OC, False) for n, a in (("bias", bias), ("scale", scale), ("shift", shift))
               if a is not None]
     specs += [s for s in (_workspace(workspace, need),) if s]
     f64 = arrays(*specs)
+    x_image = image_stride("x", x, np.float64 if f64 else np.float32, written=False)
     y_image = conv_output("y", y, y_shape, np.float64 if f64 else np.float32)
     if bias is not None and shift is not None:
         raise ValueError("give bias or shift, not both (a bias is a shift without a scale)")
     distinct(("x", x), ("weight", weight), ("bias", bias), ("scale", scale), ("shift", shift),
              ("y", y), ("workspace", workspace))
-    return f64, y_image
+    return f64, x_image, y_image
 
 
 def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need, y_relu=None,
                     accumulate=False):
-    """As conv2d_forward, for the backward's arrays; dy and y_relu (like dy, or None) each
-    C-contiguous or a channel slice, both with one image stride; accumulate (dx += dL/dx) needs
-    a dx. Returns (True for float64, dy's image stride in elements)."""
+    """As conv2d_forward, for the backward's arrays; x and dx (like x, or None), and dy and
+    y_relu (like dy, or None), each C-contiguous or a channel slice, each pair with one image
+    stride; accumulate (dx += dL/dx) needs a dx. Returns (True for float64, x's and dy's image
+    strides in elements)."""
     if accumulate and dx is None:
         raise ValueError("accumulate=True needs dx (the array to add dL/dx into), got None")
     same_shape("dy", dy, y_shape)
     same_shape("dweight", dweight, weight.shape)
     if dx is not None:
         same_shape("dx", dx, x.shape)
-    specs = [("x", x, x.size, False), ("weight", weight, weight.size, False),
+    specs = [("x", x, None, False), ("weight", weight, weight.size, False),
              ("dweight", dweight, weight.size, True)]
-    specs += [s for s in (("dx", dx, x.size, True) if dx is not None else None,
+    specs += [s for s in (("dx", dx, None, True) if dx is not None else None,
                           ("dbias", dbias, y_shape[1], True) if dbias is not None else None,
                           _workspace(workspace, need)) if s]
     f64 = arrays(*specs)
@@ -526,9 +528,13 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need,
     if y_relu is not None and conv_output("y_relu", y_relu, y_shape, dtype, False) != dy_image:
         raise ValueError(f"y_relu and dy must be laid out alike (the same image stride), got "
                          f"strides {y_relu.strides} and {dy.strides}")
+    x_image = image_stride("x", x, dtype, written=False)
+    if dx is not None and image_stride("dx", dx, dtype) != x_image:
+        raise ValueError(f"dx and x must be laid out alike (the same image stride), got "
+                         f"strides {dx.strides} and {x.strides}")
     distinct(("dy", dy), ("x", x), ("weight", weight), ("dx", dx), ("dweight", dweight),
              ("dbias", dbias), ("workspace", workspace), ("y_relu", y_relu))
-    return f64, dy_image
+    return f64, x_image, dy_image
 
 
 # ---- the blocked layout (NCHWc): (B, C // blk, H, W, blk), channel c = block c // blk, lane

@@ -407,9 +407,10 @@ def conv2d_forward(x, weight, bias, y, stride=1, padding=0, workspace=None, *, p
     (per output channel scale and shift (OC,) or None; a bias is a shift; inference BatchNorm
     is both).
     x (B, C, H, W), weight (OC, C, kh, kw), bias (OC,) or None, y (B, OC, oh, ow) with
-    oh = (H + 2 padding - kh) // stride + 1, C-contiguous or a channel slice
-    y_big[:, c0:c0 + OC] of a C-contiguous tensor (an Inception branch writes its part of the
-    concatenation). stride and padding: an int or (h, w).
+    oh = (H + 2 padding - kh) // stride + 1; x and y each C-contiguous or a channel slice
+    t[:, c0:c1] of a C-contiguous tensor (an Inception branch writes its part of the
+    concatenation, or reads its channels of stacked 1x1 convolutions' output). stride and
+    padding: an int or (h, w).
     plan: conv2d_plan(x.shape, weight.shape, stride, padding), made once and reused (None: made
     for this call; algorithm="im2col" there picks lowering + BLAS, which applies the options
     above in NumPy and writes only contiguous y). workspace: plan.workspace values of x's dtype
@@ -437,20 +438,20 @@ def _checked_forward(x, weight, bias, y, stride, padding, workspace, plan, scale
                      accumulate, packed):
     """conv2d_forward's arguments, checked; returns the call that runs it."""
     p = checked_plan(plan, x, weight, stride, padding)
-    f64, y_image = check.conv2d_forward(x, weight, bias, y, p.output_shape, workspace,
-                                        p.workspace, scale, shift)
+    f64, x_image, y_image = check.conv2d_forward(x, weight, bias, y, p.output_shape, workspace,
+                                                 p.workspace, scale, shift)
     packed = checked_packed(p, weight, packed, y, workspace)
     relu, accumulate = check.truth("relu", relu), check.truth("accumulate", accumulate)
     work = _workspace(workspace, p, x)
     if isinstance(p, ConvKPlan):
-        return partial(_convk_forward, p, f64, y, y_image, work, x, weight, packed, scale,
-                       bias if shift is None else shift, relu, accumulate)
+        return partial(_convk_forward, p, f64, y, y_image, work, x, x_image, weight, packed,
+                       scale, bias if shift is None else shift, relu, accumulate)
     return partial(_im2col_forward, p, f64, y, work, x, weight, bias, scale, shift, relu,
                    accumulate)
 
 
-def _convk_forward(ConvKPlan p, bint f64, y, size_t y_image, work, x, weight, packed, scale,
-                   shift, bint relu, bint accumulate):
+def _convk_forward(ConvKPlan p, bint f64, y, size_t y_image, work, x, size_t x_image, weight,
+                   packed, scale, shift, bint relu, bint accumulate):
     cdef const in_convk_plan *c = &p.p64 if f64 else &p.p32
     cdef void *py = data(y)
     cdef void *pk = data(work)
@@ -460,16 +461,16 @@ def _convk_forward(ConvKPlan p, bint f64, y, size_t y_image, work, x, weight, pa
     cdef void *ps = data(scale)
     cdef void *ph = data(shift)
     with nogil:
-        in_convk_forward(f64, c, py, y_image, pk, px, pw, pp, ps, ph, relu, accumulate)
+        in_convk_forward(f64, c, py, y_image, pk, px, x_image, pw, pp, ps, ph, relu, accumulate)
 
 
 def _im2col_forward(ConvPlan p, bint f64, y, work, x, weight, bias, scale, shift, relu,
                     accumulate):
     """The im2col contender: the plain convolution in C, the fused options in NumPy (only a
-    C-contiguous y is written by the kernel)."""
+    C-contiguous y is written by the kernel, from a C-contiguous x: a slice is copied)."""
     plain = scale is None and shift is None and not relu and not accumulate
     out = y if plain and y.flags.c_contiguous else np.empty(p.output_shape, x.dtype)
-    _im2col_plain(p, f64, out, work, x, weight, bias if plain else None)
+    _im2col_plain(p, f64, out, work, np.ascontiguousarray(x), weight, bias if plain else None)
     if out is not y:
         _im2col_epilogue(y, out, scale, shift, bias, relu, accumulate)
 
@@ -492,30 +493,34 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, stride=1, padding=0, work
     dweight (like weight), dbias (OC,) or None are overwritten, not accumulated. y_relu: the
     forward's output when it ended in a ReLU (relu=True), or None: dy counts as 0 where
     y_relu <= 0. dy and y_relu may be channel slices dy_big[:, c0:c0 + OC] of C-contiguous
-    tensors laid out alike (an Inception branch reading its part of the block's gradient).
+    tensors laid out alike (an Inception branch reading its part of the block's gradient), and
+    x and dx likewise (a branch writing its channels of stacked 1x1 convolutions' gradient).
     accumulate: dx += dL/dx instead (branches reading one input sum their gradients into it;
     dweight and dbias are still overwritten). plan and workspace: as conv2d_forward's.
     """
     p = checked_plan(plan, x, weight, stride, padding)
     cdef bint add = check.truth("accumulate", accumulate)
-    f64, dy_image = check.conv2d_backward(dy, x, weight, dx, dweight, dbias, p.output_shape,
-                                          workspace, p.workspace, y_relu, add)
+    f64, x_image, dy_image = check.conv2d_backward(dy, x, weight, dx, dweight, dbias,
+                                                   p.output_shape, workspace, p.workspace,
+                                                   y_relu, add)
     work = _workspace(workspace, p, x)
     if isinstance(p, ConvKPlan):
-        _convk_backward(p, f64, dx, dweight, dbias, work, dy, y_relu, dy_image, x, weight, add)
+        _convk_backward(p, f64, dx, dweight, dbias, work, dy, y_relu, dy_image, x, x_image,
+                        weight, add)
         return dx
     if y_relu is not None:
         dy = np.where(y_relu > 0, dy, 0).astype(dy.dtype)
-    dy = np.ascontiguousarray(dy)
-    part = np.empty_like(dx) if add else dx
+    dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
+    direct = dx is None or (dx.flags.c_contiguous and not add)
+    part = dx if direct else np.empty(x.shape, x.dtype)
     _im2col_backward(p, f64, part, dweight, dbias, work, dy, x, weight)
-    if add:
-        dx += part
+    if not direct:
+        dx[...] = dx + part if add else part
     return dx
 
 
 def _convk_backward(ConvKPlan p, bint f64, dx, dweight, dbias, work, dy, y_relu,
-                    size_t dy_image, x, weight, bint accumulate):
+                    size_t dy_image, x, size_t x_image, weight, bint accumulate):
     cdef const in_convk_plan *c = &p.p64 if f64 else &p.p32
     cdef void *pdx = data(dx)
     cdef void *pdw = data(dweight)
@@ -526,7 +531,8 @@ def _convk_backward(ConvKPlan p, bint f64, dx, dweight, dbias, work, dy, y_relu,
     cdef void *px = data(x)
     cdef void *pw = data(weight)
     with nogil:
-        in_convk_backward(f64, c, pdx, pdw, pdb, pk, pdy, pm, dy_image, px, pw, accumulate)
+        in_convk_backward(f64, c, pdx, pdw, pdb, pk, pdy, pm, dy_image, px, x_image, pw,
+                          accumulate)
 
 
 def _im2col_backward(ConvPlan p, bint f64, dx, dweight, dbias, work, dy, x, weight):

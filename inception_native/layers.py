@@ -219,6 +219,9 @@ class Layer:
     # forward(x, out=array) writes y into a given array, e.g. a channel slice of a Concat's
     # output, and backward then reads dy as a channel slice laid out alike
     gives_out = False
+    # forward reads x, and backward(dy, dx=array) writes dL/dx, as channel slices of larger
+    # tensors (a Concat's stacked 1x1 convolutions' output and gradient)
+    slices = False
 
     def train(self, mode=True):
         self.training = mode
@@ -321,10 +324,11 @@ class Conv2d(Layer):
             self._plan_key = key
         return {"plan": self._plan, "workspace": _thread_scratch("conv", self._plan.workspace, x.dtype)}
 
-    gives_out = True
+    gives_out = slices = True
 
     def forward(self, x, relu=False, out=None):
-        """y into its own buffer, or into out (a channel slice of a larger tensor) when given."""
+        """y into its own buffer, or into out (a channel slice of a larger tensor) when given;
+        x may be a channel slice too."""
         self._check_input(x, 4)
         if out is None:
             out = self._buffer = _reuse(self._buffer, self.output_shape(x.shape), x.dtype)
@@ -622,6 +626,8 @@ class BatchNorm(Layer):
     def gives_out(self):
         return self.flavour == "exact"
 
+    slices = gives_out
+
     def forward(self, x, relu=False, out=None):
         """y for x of shape (batch, channels, ...), into its own buffer or into out (exact
         flavour); x is kept (not copied) for the backward."""
@@ -698,6 +704,10 @@ class Sequential(Container):
     @property
     def gives_out(self):
         return self.children[-1][1].gives_out
+
+    @property
+    def slices(self):
+        return self.children[0][1].slices
 
     def forward(self, x, start=0, **out):
         """out: out= for the last layer, when it gives_out. start: the first child to run, x
@@ -783,16 +793,18 @@ class ConvUnit(Sequential):
             return None
         return (self.bn and self.bn.flavour, "bias" in conv.params, conv.params["weight"].dtype)
 
-    def from_conv(self, c, **out):
+    def from_conv(self, c, keep_slice=False, **out):
         """The unit's output from c, its convolution's output (its channels of a stacked
         convolution's, bias and ReLU applied when there is no BN): BN + ReLU of c (the exact
-        flavour reads the slice itself; Darknet's a copy), or c copied into out or into the
-        unit's own buffer."""
+        flavour reads the slice itself; Darknet's a copy), or without BN c itself (keep_slice:
+        what reads it takes slices) or c copied into out or into the unit's own buffer."""
         if self.bn is not None and self.bn.gives_out:
             return self.bn.forward(c, relu=True, **out)
         if self.bn is None and out:
             out["out"][...] = c
             return out["out"]
+        if self.bn is None and keep_slice:
+            return c
         self._head = _reuse(self._head, c.shape, c.dtype)
         self._head[...] = c
         return self._head if self.bn is None else self.bn.forward(self._head, relu=True)
@@ -916,8 +928,11 @@ class Concat(Container):
         if self._stacked:  # the heads first, then the rest of each branch
             for (i, unit), part in zip(self._stacked.members, self._stacked.forward(x)):
                 branch, c0, c1 = channels[i]
-                whole = branch is unit and branch.gives_out
-                heads[i] = unit.from_conv(part, **({"out": self._y[:, c0:c1]} if whole else {}))
+                if branch is unit:
+                    out = {"out": self._y[:, c0:c1]} if branch.gives_out else {}
+                    heads[i] = unit.from_conv(part, **out)
+                else:
+                    heads[i] = unit.from_conv(part, keep_slice=branch.children[1][1].slices)
         for i, (branch, c0, c1) in enumerate(channels):
             out = {"out": self._y[:, c0:c1]} if branch.gives_out else {}
             if i not in heads:
@@ -983,7 +998,13 @@ class Concat(Container):
         d_stacked = stack.gradient_array()
         for (i, unit), part in zip(stack.members, stack.parts(d_stacked)):
             branch = self.children[i][1]
-            d = dys[i] if branch is unit else branch.backward(dys[i], stop=1)
+            if branch is unit:
+                d = dys[i]
+            elif unit.bn is None and branch.children[1][1].takes_dx and branch.children[1][1].slices:
+                branch.backward(dys[i], stop=1, dx=part)  # straight into its channels
+                continue
+            else:
+                d = branch.backward(dys[i], stop=1)
             unit.to_conv(d, part)
             _gradient_pool().give(d, dy)
         stack.backward(d_stacked, dx, accumulate)

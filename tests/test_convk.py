@@ -144,6 +144,47 @@ def test_backward_reads_dy_and_y_relu_from_channel_slices(isa, case, algorithm, 
                                    plan=plan, y_relu=y.copy())
 
 
+@pytest.mark.parametrize("mode", ["off", "always"])
+@pytest.mark.parametrize("algorithm", ["convk", "im2col"])
+@pytest.mark.parametrize("case", CASES + [(2, 6, 9, 70, 11, (3, 3), 1, 1)], ids=str)
+def test_x_and_dx_as_channel_slices(isa, case, algorithm, mode, rng):
+    """x as channels [1, 1 + C) of a wider tensor (a branch reading its part of stacked 1x1
+    convolutions' output) and dx written, or added, into a slice of another laid out alike
+    (its part of their gradient): the same bits as contiguous arrays (direct, Winograd,
+    im2col), the other channels untouched; dx laid out unlike x is refused."""
+    x, w, stride, padding, _ = make(rng, case, np.float64)
+    previous = native.set_conv_winograd(mode)
+    try:
+        plan = native.conv2d_plan(x.shape, w.shape, stride, padding, algorithm=algorithm)
+    finally:
+        native.set_conv_winograd(previous)
+    B, C, H, W = x.shape
+    x_big = rng.standard_normal((B, C + 3, H, W))
+    x_big[:, 1:1 + C] = x
+    dy = rng.standard_normal(plan.output_shape)
+    before = rng.standard_normal(x.shape)
+    results = []
+    for xs, dx in ((x, before.copy()), (x_big[:, 1:1 + C], np.full((B, C + 3, H, W), 7.0))):
+        y = native.conv2d_forward(xs, w, None, np.empty(plan.output_shape), stride, padding,
+                                  plan=plan).copy()
+        into = dx if dx.shape == x.shape else dx[:, 1:1 + C]
+        into[...] = before
+        grads = [np.empty_like(w), np.empty(w.shape[0])]
+        native.conv2d_backward(dy, xs, w, into, *grads, stride, padding, plan=plan, y_relu=y,
+                               accumulate=True)
+        added = into.copy()
+        native.conv2d_backward(dy, xs, w, into, *grads, stride, padding, plan=plan, y_relu=y)
+        results.append([y, added, into.copy(), *grads])
+        if dx.shape != x.shape:
+            assert (dx[:, :1] == 7).all() and (dx[:, 1 + C:] == 7).all()
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    if B > 1:  # one image: a slice is C-contiguous, its stride never used
+        with pytest.raises(ValueError, match="dx and x must be laid out alike"):
+            native.conv2d_backward(dy, x_big[:, 1:1 + C], w, np.empty_like(x), np.empty_like(w),
+                                   None, stride, padding, plan=plan)
+
+
 @pytest.mark.parametrize("case, passes", [
     ((3, 2, 110, 110, 32, (3, 3), 1, 1), (3, 2)),    # dY: 2 + 1 images
     ((3, 2, 110, 110, 200, (3, 3), 2, 1), (3, 1)),   # dY by phases: 1 + 1 + 1

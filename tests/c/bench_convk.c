@@ -181,11 +181,12 @@ static void run(config *c, buffers *b, int round)
         } else if (c->pass == 0 || c->pass == 4) {
             in_convk_plan_pack_weights_f32(&p, b->wp, b->w);
             t0 = now(), c0 = cycles(); /* pass f: packing per weight update, not timed */
-            in_convk_forward_f32(&p, b->y, L->OC * oh * ow, b->work, b->x, b->w,
-                                 c->pass == 0 ? b->wp : 0, 0, b->db, 1, 0);
+            in_convk_forward_f32(&p, b->y, L->OC * oh * ow, b->work, b->x, L->C * L->H * L->W,
+                                 b->w, c->pass == 0 ? b->wp : 0, 0, b->db, 1, 0);
         } else {
             in_convk_backward_f32(&p, c->pass == 3 ? 0 : b->dx, c->pass == 2 ? 0 : b->dw,
-                                  c->pass == 2 ? 0 : b->db, b->work, b->dy, b->y, L->OC * oh * ow, b->x, b->w, 0);
+                                  c->pass == 2 ? 0 : b->db, b->work, b->dy, b->y, L->OC * oh * ow, b->x,
+                                  L->C * L->H * L->W, b->w, 0);
         }
     } else {
         in_conv_plan p = in_conv2d_plan(B, L->C, L->H, L->W, L->OC, L->kh, L->kw, L->sh, L->sw,

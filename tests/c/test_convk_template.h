@@ -50,6 +50,17 @@ static void NAME(same_bits)(const char *what, const real *a, const real *b, size
     }
 }
 
+/* a (B images of `image` values) copied as the values [hw, hw + image) of each image of a
+ * tensor of `channels` planes of hw values, its other values random */
+static real *NAME(slice_of)(const real *a, size_t B, size_t image, size_t hw, size_t channels,
+                            unsigned seed)
+{
+    real *big = NAME(alloc)(B * channels * hw, &seed);
+    for (size_t b = 0; b < B; ++b)
+        memcpy(big + b * channels * hw + hw, a + b * image, image * sizeof(real));
+    return big;
+}
+
 /* forward: plain, then bias + ReLU, then BN scale+shift + accumulate + ReLU into channels
  * [2, 2 + OC) of a tensor of OC + 3 channels; 1 and 2 threads, twice */
 static void NAME(test_forward)(shape q, const real *x, const real *w, real *work, unsigned seed)
@@ -74,12 +85,12 @@ static void NAME(test_forward)(shape q, const real *x, const real *w, real *work
             in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw,
                                q.ph, q.pw, threads);
             /* packed beforehand on the first round, packed by the call on the second */
-            K(convk_forward)(&p, y, q.OC * ohw, work, x, w, rep ? 0 : wp, 0, 0, 0, 0);
+            K(convk_forward)(&p, y, q.OC * ohw, work, x, nx / q.B, w, rep ? 0 : wp, 0, 0, 0, 0);
             NAME(compare)("forward", q, threads, y, s, ny);
             if (threads == 1 && rep == 0) memcpy(first, y, ny * sizeof(real));
             else NAME(same_bits)("forward", first, y, ny);
             /* bias and ReLU */
-            K(convk_forward)(&p, y, q.OC * ohw, work, x, w, wp, 0, shift, 1, 0);
+            K(convk_forward)(&p, y, q.OC * ohw, work, x, nx / q.B, w, wp, 0, shift, 1, 0);
             for (size_t i = 0; i < ny; ++i) {
                 double t = s[i] + shift[i / ohw % q.OC];
                 want[i] = t < 0 ? 0 : t;
@@ -87,7 +98,7 @@ static void NAME(test_forward)(shape q, const real *x, const real *w, real *work
             NAME(compare)("forward bias relu", q, threads, y, want, ny);
             /* scale, shift, accumulate, ReLU into a channel slice */
             memcpy(big, big0, nbig * sizeof(real));
-            K(convk_forward)(&p, big + 2 * ohw, Ct * ohw, work, x, w, 0, scale, shift, 1, 1);
+            K(convk_forward)(&p, big + 2 * ohw, Ct * ohw, work, x, nx / q.B, w, 0, scale, shift, 1, 1);
             for (size_t i = 0; i < nbig; ++i) {
                 size_t b = i / (Ct * ohw), c = i / ohw % Ct, p = i % ohw;
                 double t = big0[i];
@@ -109,8 +120,12 @@ static void NAME(test_forward)(shape q, const real *x, const real *w, real *work
                     break;
                 }
             }
-            free(y);
-            free(big);
+            /* x as channels [1, 1 + C) of a tensor of C + 2 channels */
+            real *x_big = NAME(slice_of)(x, q.B, q.C * q.H * q.W, q.H * q.W, q.C + 2, seed);
+            K(convk_forward)(&p, y, q.OC * ohw, work, x_big + q.H * q.W, (q.C + 2) * q.H * q.W, w,
+                             wp, 0, 0, 0, 0);
+            NAME(same_bits)("forward from a slice", first, y, ny);
+            free(y), free(big), free(x_big);
         }
     free(xd), free(wd), free(s), free(want), free(wp), free(scale), free(shift), free(big0);
     free(first);
@@ -136,7 +151,7 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
             in_convk_plan p;
             in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw,
                                q.ph, q.pw, threads);
-            K(convk_backward)(&p, dx, dw, db, work, dy, mask, ny / q.B, x, w, 0);
+            K(convk_backward)(&p, dx, dw, db, work, dy, mask, ny / q.B, x, nx / q.B, w, 0);
             NAME(compare)(masked ? "dx (masked)" : "dx", q, threads, dx, dxd, nx);
             NAME(compare)(masked ? "dw (masked)" : "dw", q, threads, dw, dwd, nw);
             NAME(compare)(masked ? "dbias (masked)" : "dbias", q, threads, db, dbd, q.OC);
@@ -154,8 +169,8 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
     in_convk_plan p;
     in_convk_plan_init(&p, sizeof(real), q.B, q.C, q.H, q.W, q.OC, q.kh, q.kw, q.sh, q.sw, q.ph,
                        q.pw, 2);
-    K(convk_backward)(&p, dx, 0, 0, work, dy, yr, ny / q.B, x, w, 0);
-    K(convk_backward)(&p, 0, dw, 0, work, dy, yr, ny / q.B, x, w, 0);
+    K(convk_backward)(&p, dx, 0, 0, work, dy, yr, ny / q.B, x, nx / q.B, w, 0);
+    K(convk_backward)(&p, 0, dw, 0, work, dy, yr, ny / q.B, x, nx / q.B, w, 0);
     NAME(same_bits)("dx alone", dx1, dx, nx), NAME(same_bits)("dw alone", dw1, dw, nw);
     size_t wide = (q.OC + 2) * ohw; /* channel slices: images wide values apart */
     real *dy_big = NAME(alloc)(q.B * wide, &seed), *yr_big = NAME(alloc)(q.B * wide, &seed);
@@ -163,10 +178,26 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
         memcpy(dy_big + b * wide + ohw, dy + b * q.OC * ohw, q.OC * ohw * sizeof(real));
         memcpy(yr_big + b * wide + ohw, yr + b * q.OC * ohw, q.OC * ohw * sizeof(real));
     }
-    K(convk_backward)(&p, dx, dw, 0, work, dy_big + ohw, yr_big + ohw, wide, x, w, 0);
+    K(convk_backward)(&p, dx, dw, 0, work, dy_big + ohw, yr_big + ohw, wide, x, nx / q.B, w, 0);
     NAME(same_bits)("dx from slices", dx1, dx, nx), NAME(same_bits)("dw from slices", dw1, dw, nw);
     free(dy_big), free(yr_big);
-    K(convk_backward)(&p, dx, 0, 0, work, dy, yr, ny / q.B, x, w, 1); /* dx += dx: twice the gradient */
+    /* x and dx as channels [1, 1 + C) of tensors of C + 2 channels: dx's others untouched */
+    size_t image = q.C * q.H * q.W, hw = q.H * q.W, big_image = (q.C + 2) * hw;
+    real *x_big = NAME(slice_of)(x, q.B, image, hw, q.C + 2, seed);
+    real *dx_big = NAME(alloc)(q.B * big_image, 0), *dx_got = NAME(alloc)(nx, 0);
+    K(convk_backward)(&p, dx_big + hw, dw, 0, work, dy, yr, ny / q.B, x_big + hw, big_image, w, 0);
+    for (size_t b = 0; b < q.B; ++b) {
+        memcpy(dx_got + b * image, dx_big + b * big_image + hw, image * sizeof(real));
+        for (size_t i = 0; i < big_image; ++i)
+            if ((i < hw || i >= hw + image) && dx_big[b * big_image + i] != 7) {
+                fprintf(stderr, "FAIL dx into a slice %s: value %zu outside it written\n", TYPE_NAME, i);
+                ++failures;
+                break;
+            }
+    }
+    NAME(same_bits)("dx into a slice", dx1, dx_got, nx), NAME(same_bits)("dw from a slice", dw1, dw, nw);
+    free(x_big), free(dx_big), free(dx_got);
+    K(convk_backward)(&p, dx, 0, 0, work, dy, yr, ny / q.B, x, nx / q.B, w, 1); /* dx += dx: twice */
     for (size_t i = 0; i < nx; ++i) dxd[i] *= 2;
     NAME(compare)("dx accumulated", q, 2, dx, dxd, nx);
     free(dx), free(dw), free(xd), free(wd), free(dYd), free(dxd), free(dwd), free(dbd);
