@@ -371,8 +371,8 @@ class Plan:
             if node.op == "flatten" and node.inputs[0] != 0:
                 views[node.output] = (node.inputs[0], None)
             if node.op == "slice" and (node.output in blocked or batch == 1 or all(
-                    c is not None and c.op == "concat" for c in graph.consumers(node.output))):
-                channels = node.attrs["channels"]  # contiguous, or read by concats only
+                    c is not None and c.op in ("concat", "conv") for c in graph.consumers(node.output))):
+                channels = node.attrs["channels"]  # contiguous, or read by steps that take slices
                 unit = blk if node.output in blocked else 1
                 views[node.output] = (node.inputs[0], slice(channels.start // unit, channels.stop // unit))
             if node.op == "concat":  # its parts written in place where their step can
