@@ -626,7 +626,7 @@ class BatchNorm(Layer):
     def gives_out(self):
         return self.flavour == "exact"
 
-    slices = gives_out
+    slices = gives_out  # the exact flavour reads x and writes dx as channel slices too
 
     def forward(self, x, relu=False, out=None):
         """y for x of shape (batch, channels, ...), into its own buffer or into out (exact
@@ -901,7 +901,8 @@ class Concat(Container):
         self.backend = backend
         self._y = self._shapes = self._x_shape = self._stacked = None
         heads = [(i, b if isinstance(b, ConvUnit) else b.children[0][1])
-                 for i, (_, b) in enumerate(self.children) if isinstance(b, Sequential)]
+                 for i, (_, b) in enumerate(self.children)
+                 if isinstance(b, ConvUnit) or type(b) is Sequential and len(b.children) > 1]
         keys = [(i, u) for i, u in heads if isinstance(u, ConvUnit) and u.stack_key]
         members = [(i, u) for i, u in keys if u.stack_key == keys[0][1].stack_key]
         self._stack = _StackedHeads(members, backend) if len(members) > 1 else None

@@ -261,6 +261,8 @@ def test_only_alike_1x1_heads_are_stacked_and_their_parameters_are_views():
     b, bn = inception.Builder(bn=False), inception.Builder(bn=True)
     units = [b.conv(4, 2, 1), bn.conv(4, 3, 1), b.conv(4, 2, 3, padding=1), b.conv(4, 5, 1)]
     weights = [unit.conv.params["weight"].copy() for unit in units]
+    alone = b.conv(4, 1, 1)  # a Sequential of a head alone: nothing after it to hand it to
+    assert layers.Concat(units[0], layers.Sequential(alone)).stacked_heads is None
     block = layers.Concat(*units)
     stack = block.stacked_heads
     assert [i for i, _ in stack.members] == [0, 3]
