@@ -948,15 +948,18 @@ class Concat(Container):
 
     @_pooled
     def backward(self, dy):
-        """The split of dy lives in the thread's scratch for this call only (a Concat within a
-        branch of another uses the next depth's)."""
+        """The split of dy (the parts of the branches that do not read theirs in place) lives in
+        the thread's scratch for this call only (a Concat within a branch of another uses the
+        next depth's)."""
         self._saved(self._shapes)
         pool = _gradient_pool()
         mine = pool.claim(dy)
         depth = _scratch.__dict__.get("concat_depth", 0)
         _scratch.concat_depth = depth + 1
+        split = sum(math.prod(shape) for (_, branch), shape in zip(self.children, self._shapes)
+                    if not branch.gives_out)
         try:
-            dx = self._backward(dy, _thread_scratch(("split", depth), dy.size, dy.dtype))
+            dx = self._backward(dy, _thread_scratch(("split", depth), split, dy.dtype))
         finally:
             _scratch.concat_depth = depth
         if mine:
