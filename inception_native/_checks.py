@@ -259,15 +259,15 @@ def batchnorm_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta, y_relu=Non
                  ("invstd", invstd, C, False), ("gamma", gamma, C, False),
                  *_sliceable("dx", dx, x, True), ("dgamma", dgamma, C, True),
                  ("dbeta", dbeta, C, True), *(_sliceable("y_relu", y_relu, x) if y_relu is not None else ()))
-    return f64, B, C, S, _alike(("x", x), ("dx", dx), x, f64), _alike(("dy", dy), ("y_relu", y_relu), x, f64)
+    stride = lambda name, a: _image_stride(name, a, x, f64, name == "dx")  # noqa: E731
+    return f64, B, C, S, alike("x", x, "dx", dx, stride), alike("dy", dy, "y_relu", y_relu, stride)
 
 
-def _alike(first, second, x, f64):
-    """The image stride that first's array and second's (None: first's alone) share (see
-    _image_stride); a ValueError naming both when they differ."""
-    (name, a), (other, b) = first, second
-    image = _image_stride(name, a, x, f64, name == "dx")
-    if b is not None and _image_stride(other, b, x, f64, other == "dx") != image:
+def alike(name, a, other, b, stride):
+    """a's image stride, stride(name, a), which b's (b None: a alone) must equal: a ValueError
+    naming both when they differ (arrays read and written as one layout, e.g. x and dx)."""
+    image = stride(name, a)
+    if b is not None and stride(other, b) != image:
         raise ValueError(f"{other} and {name} must be laid out alike (the same image stride), got "
                          f"strides {b.strides} and {a.strides}")
     return image
@@ -524,14 +524,9 @@ def conv2d_backward(dy, x, weight, dx, dweight, dbias, y_shape, workspace, need,
                           _workspace(workspace, need)) if s]
     f64 = arrays(*specs)
     dtype = np.float64 if f64 else np.float32
-    dy_image = conv_output("dy", dy, y_shape, dtype, written=False)
-    if y_relu is not None and conv_output("y_relu", y_relu, y_shape, dtype, False) != dy_image:
-        raise ValueError(f"y_relu and dy must be laid out alike (the same image stride), got "
-                         f"strides {y_relu.strides} and {dy.strides}")
-    x_image = image_stride("x", x, dtype, written=False)
-    if dx is not None and image_stride("dx", dx, dtype) != x_image:
-        raise ValueError(f"dx and x must be laid out alike (the same image stride), got "
-                         f"strides {dx.strides} and {x.strides}")
+    dy_image = alike("dy", dy, "y_relu", y_relu,
+                     lambda name, a: conv_output(name, a, y_shape, dtype, written=False))
+    x_image = alike("x", x, "dx", dx, lambda name, a: image_stride(name, a, dtype, name == "dx"))
     distinct(("dy", dy), ("x", x), ("weight", weight), ("dx", dx), ("dweight", dweight),
              ("dbias", dbias), ("workspace", workspace), ("y_relu", y_relu))
     return f64, x_image, dy_image
