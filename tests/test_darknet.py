@@ -46,7 +46,10 @@ def test_activation_kernels_match_the_math_and_run_in_place(name, shape, dtype, 
         getattr(backend, f"{name}_backward")(grad, inplace, grad, *extra)
         np.testing.assert_array_equal(inplace, y)
         np.testing.assert_array_equal(grad, dx)
-    np.testing.assert_array_equal(out[native][0], out[reference][0])
+    if name == "logistic":  # exp: NumPy's own SIMD exp on some CPUs (AVX-512), libm's in C
+        np.testing.assert_array_max_ulp(out[native][0], out[reference][0], maxulp=2)
+    else:
+        np.testing.assert_array_equal(out[native][0], out[reference][0])
     assert_close(out[native][1], out[reference][1], dtype)
     expected = forward(x.astype(np.float64))
     assert_close(out[native][0], expected, dtype)

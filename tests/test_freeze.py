@@ -129,8 +129,11 @@ def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batc
     x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
     assert relative_error(frozen.forward(x)[0], net.eval().forward(x)[0]) < 1e-5
     plan = BUILDS["googlenet"](np.float32).freeze(layout="nchwc").plan(2)  # block slices at any batch
-    assert all(n.output in plan.views for n in slices)
-    for n in concats:
+    blocked = [n for n in slices if n.inputs[0] in plan.graph.blocked]  # all but 4b's, 4c's at 16
+    assert blocked and all(n.output in plan.views for n in blocked)
+    if native.nchwc_block() == 8:
+        assert blocked == slices
+    for n in (n for n in concats if n.inputs[0] in plan.graph.blocked):
         assert [plan.views[v][0] == n.output for v in n.inputs] == [False, True, True, True]
 
 
@@ -151,7 +154,8 @@ def test_the_blocked_plan_equals_the_nchw_plan_and_eval_forward(name):
     """float32 plans run in the blocked layout NCHWc wherever the steps have blocked kernels:
     GoogLeNet and Inception v3 from the first convolution (reading the plain input) to the
     global average pool (giving a plain (B, C)); the tiny net's channels are partly no multiple
-    of the block, and reorders join its blocked and NCHW regions."""
+    of the block (GoogLeNet's too at a block of 16: 4b's and 4c's 24-channel 5x5 reductions),
+    and reorders join its blocked and NCHW regions."""
     net = randomised(BUILDS[name](np.float32))
     *outputs, frozen = blocked_and_nchw(net, [1, 3, 5])  # 5: chunks of 4 and 1
     for blocked, nchw, expected in outputs:
@@ -161,7 +165,9 @@ def test_the_blocked_plan_equals_the_nchw_plan_and_eval_forward(name):
     assert {key[2] for key in frozen.plans} == {blk}
     plan, graph = frozen.plan(3), frozen.plan(3).graph
     ops = [n.op for n in graph.nodes]
-    if name == "tiny":  # blocked where the channels allow, reorders where a blocked region ends
+    aligned = all(graph.shapes[n.output][0] % blk == 0 for n in graph.nodes if n.op == "conv")
+    if not aligned:  # the tiny net; GoogLeNet's 24-channel 5x5 reductions (4b, 4c) at blk 16
+        # blocked where the channels allow, reorders where a blocked region ends
         assert 0 < ops.count("to_nchw") and 0 < ops.count("to_nchwc")
         assert 0 < len(plan.blocked_steps) < len(ops)
         return
