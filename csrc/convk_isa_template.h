@@ -67,7 +67,8 @@ KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *
                 vec v[NV];
                 memcpy(v, s + tap[q], sizeof v);
                 memcpy(d + q * ld, v, sizeof v);
-                __builtin_prefetch(s + tap[q] + 4 * NR); /* a later panel's */
+                for (size_t line = 0; line < sizeof v; line += 64) /* a later panel's lines */
+                    __builtin_prefetch((const char *)(s + tap[q] + 4 * NR) + line);
             }
         else
             for (size_t q = 0; q < rows; ++q) F(copy_run)(d + q * ld, s + tap[q], rs[k].len);
@@ -116,8 +117,10 @@ KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t 
             real *y = e->y + sg[k].src + o * e->chan;
             const real *v = t + i * NR + sg[k].dst;
             size_t q = 0, len = sg[k].len, col = e->col;
-            __builtin_prefetch(y + 2 * NR * col, 1); /* a later tile's row: too many streams for
-                                                        the hardware prefetcher (one a channel) */
+            /* a later tile's row (its every line when contiguous): too many streams for the
+             * hardware prefetcher (one a channel) */
+            for (size_t line = 0; line < (col == 1 ? NR * sizeof(real) : 1); line += 64)
+                __builtin_prefetch((char *)(y + 2 * NR * col) + line, 1);
             for (; col == 1 && q + LANES <= len; q += LANES) {
                 vec a, old;
                 memcpy(&a, v + q, sizeof a);
@@ -317,18 +320,22 @@ KERNEL static void F(pack_dy_t)(real *abuf, size_t cnt, const real *dy, const re
  * pixel block of runs rs: bbuf[k*NR + t] = col[tap t, pixel k], 0 for t >= ntaps. LANES taps x
  * LANES pixels at a time: each tap's LANES pixels loaded (tap min(t, ntaps - 1), zeroed past
  * ntaps), transposed, stored as LANES rows of the panel; a run's last block ends at its end
- * (it may overlap the one before); one by one below LANES pixels. */
+ * (it may overlap the one before; a run shorter than LANES reads the values before it and
+ * stores its own rows only); one by one where that would read before src. */
 KERNEL static void F(pack_cols_t)(real *bbuf, const real *src, const size_t *tap, size_t ntaps,
                                   const in_convk_run *rs, size_t nruns)
 {
+    size_t first_tap = tap[0];
+    for (size_t t = 1; t < ntaps; ++t) first_tap = min_size(first_tap, tap[t]);
     for (size_t k = 0; k < nruns; ++k) {
         const real *s = src + rs[k].src;
         real *d = bbuf + rs[k].dst * NR;
-        size_t len = rs[k].len;
-        for (size_t q = 0; len < LANES && q < len; ++q)
+        ptrdiff_t len = (ptrdiff_t)rs[k].len, lanes = (ptrdiff_t)LANES;
+        int behind = len < lanes && rs[k].src + first_tap + len < LANES; /* before src */
+        for (ptrdiff_t q = 0; behind && q < len; ++q)
             for (size_t t = 0; t < NR; ++t) d[q * NR + t] = t < ntaps ? s[tap[t] + q] : 0;
-        for (size_t q = 0, more = len >= LANES; more; q += LANES) {
-            if (q + LANES >= len) q = len - LANES, more = 0;
+        for (ptrdiff_t q = 0, more = !behind; more; q += lanes) {
+            if (q + lanes >= len) q = len - lanes, more = 0;
 #pragma GCC unroll 4
             for (size_t t0 = 0; t0 < NR; t0 += LANES) {
                 vec r[LANES];
@@ -339,7 +346,7 @@ KERNEL static void F(pack_cols_t)(real *bbuf, const real *src, const size_t *tap
                 }
                 F(transpose)(r);
 #pragma GCC unroll 16
-                for (size_t l = 0; l < LANES; ++l)
+                for (ptrdiff_t l = q < 0 ? -q : 0; l < lanes; ++l)
                     memcpy(d + (q + l) * NR + t0, &r[l], sizeof r[l]);
             }
         }
