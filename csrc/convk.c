@@ -35,7 +35,7 @@
 
 static const struct {
     const char *name;
-    size_t vbytes, mr, nv;
+    size_t vbytes, mr, nv, gmr, gnv; /* see convk_isa.h */
 } isa_desc[IN_CONVK_LEVELS] = {{IN_CONVK_ISA0_DESC}, {IN_CONVK_ISA1_DESC},
                                {IN_CONVK_ISA2_DESC}, {IN_CONVK_ISA3_DESC}};
 
@@ -252,7 +252,7 @@ static void in_convk_fwd_pass(in_convk_gemm *g, const in_convk_plan *p, size_t i
 {
     gemm_source(g, p->OC, images, p->C, p->H, p->W, (ptrdiff_t)p->ph, (ptrdiff_t)p->pw,
                 p->H + 2 * p->ph, p->W + 2 * p->pw, p->kh, p->kw, p->sh, p->sw);
-    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].mr, isa_desc[p->isa].nv,
+    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].gmr, isa_desc[p->isa].gnv,
                   p->real_size, p->threads);
 }
 
@@ -332,7 +332,7 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
      * so the taps are split only into 2 tasks per thread with the pixel groups (all of them in
      * one task on one thread). (GoogLeNet's conv1, 147 taps, on 2 threads: its taps in 4
      * groups of 48, 48, 48 and 3 ran 1.3x faster than on 1 thread.) */
-    size_t nr = p->fwd.nr;
+    size_t nr = p->dnr = isa_desc[p->isa].nv * isa_desc[p->isa].vbytes / rs;
     p->dkc = max_size(1, min_size(min_size(KC_BYTES / (nr * rs), (IN_CONVK_MAX_RUNS - 1) * p->ow),
                                   p->fwd.N));
     size_t dmc_max = max_size(mr, MC_BYTES / (p->dkc * rs) / mr * mr);
@@ -394,7 +394,7 @@ int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_
                 (ptrdiff_t)kw - 1 - dx0, H + kh - 1, W + kw - 1, kh, kw, 1, 1);
     g->direct = 0; /* the ReLU mask is applied while preparing dY */
     g->ry = ry, g->rx = rx, g->i0 = i0, g->j0 = j0;
-    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].mr, isa_desc[p->isa].nv,
+    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].gmr, isa_desc[p->isa].gnv,
                   p->real_size, p->threads);
     return 1;
 }

@@ -120,8 +120,8 @@ typedef struct {
     int wino;                        /* forward and dL/dx by Winograd F(2x2, 3x3)
                                         (in_convk_wino_pays) */
     in_convk_wino wg, wdx;           /* the forward's and dL/dx's, when wino */
-    size_t dkc, dmc, dnc, dw_chunks, dw_groups, dw_pixel_groups; /* dL/dw: dkc pixels a
-                                     block; tasks of dmc channels x dnc taps x a pixel group */
+    size_t dkc, dmc, dnc, dnr, dw_chunks, dw_groups, dw_pixel_groups; /* dL/dw: dkc pixels a
+                block; tasks of dmc channels x dnc taps x a pixel group; panels of dnr taps */
     size_t fwd_threads_at, fwd_stride, fwd_wpack_at; /* forward: P at 0, threads, packed w */
     size_t dw_threads_at, dw_stride, dw_sums_at, dw_tile; /* dL/dw: P(x) at 0, threads, each
                                                              task's sums */

@@ -3,18 +3,23 @@
  * level: the same source becomes zmm, ymm or xmm code according to the level's vector size and
  * target attribute. Functions are named F(f) = in_f_isa<level>_<f32|f64>.
  *
- * The forward tile: MR output channels x NR = NV*LANES pixels, accumulators acc[MR][NV]:
+ * The direct GEMM's tile (forward and dL/dx): GMR output channels x GNR = GNV*LANES pixels,
+ * accumulators acc[GMR][GNV]:
  *     acc[i][v] += broadcast(a[k, i]) * b[k, v*LANES .. v*LANES + LANES - 1]   for each tap k
- * dL/dw runs on the same tile with pixels as the sum: A = dY (channels x pixels) and B = col^T
- * (pixels x taps), both packed transposed (see dw_task).
+ * dL/dw runs the same microkernel on the MR x NR tile (NR = NV*LANES) with pixels as the sum:
+ * A = dY (channels x pixels) and B = col^T (pixels x taps), both packed transposed (see
+ * dw_task); Winograd's products use MR x NR too.
  */
 
 #define DESC IN_NAME3(IN_CONVK_ISA, ISA, _DESC)
 #define VBYTES IN_CONVK_FIELD(VBYTES, DESC)
 #define MR IN_CONVK_FIELD(MR, DESC)
 #define NV IN_CONVK_FIELD(NV, DESC)
+#define GMR IN_CONVK_FIELD(GMR, DESC)
+#define GNV IN_CONVK_FIELD(GNV, DESC)
 #define LANES ((size_t)VBYTES / sizeof(real))
 #define NR (NV * LANES)
+#define GNR (GNV * LANES)
 #define KERNEL IN_NAME3(IN_CONVK_ISA, ISA, _TARGET) IN_CONVK_CONTRACT
 #define F(f) NAME(IN_NAME3(f, _isa, ISA))
 #define vec F(vec)
@@ -33,13 +38,26 @@ KERNEL static inline void F(relu)(vec *v)
     *v = (vec)((ivec)*v & ~(ivec)(*v < 0));
 }
 
+/* dst[q] = src[q] for q < n, 2 <= n <= 2*chunk, as two blocks of `chunk` values (a constant
+ * once inlined), the first from 0, the second ending at n (they may overlap). */
+#define IN_COPY_TWO_(chunk)                                                                  \
+    do {                                                                                     \
+        real a[chunk], b[chunk];                                                             \
+        memcpy(a, src, sizeof a), memcpy(b, src + len - (chunk), sizeof b);                  \
+        memcpy(dst, a, sizeof a), memcpy(dst + len - (chunk), b, sizeof b);                  \
+    } while (0)
+
 /* dst[q] = src[q] for q < len: whole vectors, the last one ending at len (it may overlap the
- * one before: the same values twice); one by one below a vector. Never touches past len. */
+ * one before: the same values twice); below a vector, two blocks of the largest power of two
+ * it holds twice at most (a run of 14 floats on AVX-512: two of 8). Never touches past len. */
 KERNEL static inline void F(copy_run)(real *dst, const real *src, size_t len)
 {
     vec v;
     if (len < LANES) {
-        for (size_t q = 0; q < len; ++q) dst[q] = src[q];
+        if (LANES > 8 && len >= 8) IN_COPY_TWO_(8);
+        else if (LANES > 4 && len >= 4) IN_COPY_TWO_(4);
+        else if (len >= 2) IN_COPY_TWO_(2);
+        else if (len) dst[0] = src[0];
         return;
     }
     for (size_t q = 0; q + LANES < len; q += LANES) {
@@ -49,6 +67,7 @@ KERNEL static inline void F(copy_run)(real *dst, const real *src, size_t len)
     memcpy(&v, src + len - LANES, sizeof v);
     memcpy(dst + len - LANES, &v, sizeof v);
 }
+#undef IN_COPY_TWO_
 
 /* The col rows of a block of pixels (implicit im2col), for taps tap[0..rows):
  *     dst[q*ld + run.dst + t] = src[run.src + tap[q] + t]   for each run, t < run.len
@@ -62,13 +81,13 @@ KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *
     for (size_t k = 0; k < nruns; ++k) {
         real *d = dst + rs[k].dst;
         const real *s = src + rs[k].src;
-        if (rs[k].len == NR)
+        if (rs[k].len == GNR)
             for (size_t q = 0; q < rows; ++q) {
-                vec v[NV];
+                vec v[GNV];
                 memcpy(v, s + tap[q], sizeof v);
                 memcpy(d + q * ld, v, sizeof v);
                 for (size_t line = 0; line < sizeof v; line += 64) /* a later panel's lines */
-                    __builtin_prefetch((const char *)(s + tap[q] + 4 * NR) + line);
+                    __builtin_prefetch((const char *)(s + tap[q] + 4 * GNR) + line);
             }
         else
             for (size_t q = 0; q < rows; ++q) F(copy_run)(d + q * ld, s + tap[q], rs[k].len);
@@ -77,30 +96,46 @@ KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *
         memset(dst + q * ld + width, 0, (ld - width) * sizeof(real));
 }
 
-/* The microkernel: cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} A[i, k] *
- * b[k*NR + t] for i < MR, t < NR, A[i, k] = a[(i / PANEL)*pstride + k*PANEL + i % PANEL]
- * (MR / PANEL packed weight panels), b a packed col panel (aligned), cin and cout aligned rows
- * (cin may be cout). */
-KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *b,
-                          const real *cin, size_t ldi, real *cout, size_t ldo)
+/* The microkernel of an mr x nv tile (constants once inlined, at most the largest tile's):
+ *     cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} A[i, k] b[k*nv*LANES + t]
+ * for i < mr, t < nv*LANES, A[i, k] = a[(i / PANEL)*pstride + k*PANEL + i % PANEL] (mr / PANEL
+ * packed weight panels), b a packed col panel (aligned), cin and cout aligned rows (cin may
+ * be cout). */
+KERNEL static inline __attribute__((always_inline)) void F(ukr_tile)(
+    const int mr, const int nv, size_t kc, const real *a, size_t pstride, const real *b,
+    const real *cin, size_t ldi, real *cout, size_t ldo)
 {
-    vec acc[MR][NV];
-    for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < NV; ++v) acc[i][v] = (vec){0};
+    vec acc[IN_CONVK_TILE_MR_MAX][IN_CONVK_TILE_NV_MAX];
+    for (int i = 0; i < mr; ++i)
+        for (int v = 0; v < nv; ++v) acc[i][v] = (vec){0};
 #pragma GCC unroll 2
     for (size_t k = 0; k < kc; ++k) {
-        const vec *bk = (const vec *)(b + k * NR);
-        for (int i = 0; i < MR; ++i) {
+        const vec *bk = (const vec *)(b + k * nv * LANES);
+        for (int i = 0; i < mr; ++i) {
             const real *ak = a + i / IN_CONVK_PANEL * pstride + k * IN_CONVK_PANEL;
             vec ai = ak[i % IN_CONVK_PANEL] - (vec){0}; /* broadcast; x - 0 == x: folds away */
-            for (int v = 0; v < NV; ++v) acc[i][v] += ai * bk[v];
+            for (int v = 0; v < nv; ++v) acc[i][v] += ai * bk[v];
         }
     }
-    for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < NV; ++v) {
+    for (int i = 0; i < mr; ++i)
+        for (int v = 0; v < nv; ++v) {
             vec *o = (vec *)(cout + i * ldo + v * LANES);
             *o = cin ? *(const vec *)(cin + i * ldi + v * LANES) + acc[i][v] : acc[i][v];
         }
+}
+
+/* dL/dw's and Winograd's MR x NR tile */
+KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *b,
+                          const real *cin, size_t ldi, real *cout, size_t ldo)
+{
+    F(ukr_tile)(MR, NV, kc, a, pstride, b, cin, ldi, cout, ldo);
+}
+
+/* the direct GEMM's GMR x GNR tile */
+KERNEL static void F(gemm_ukr)(size_t kc, const real *a, size_t pstride, const real *b,
+                               const real *cin, size_t ldi, real *cout, size_t ldo)
+{
+    F(ukr_tile)(GMR, GNV, kc, a, pstride, b, cin, ldi, cout, ldo);
 }
 
 /* The fused epilogue of one tile t (rows o0 .. o0+rows, NR columns a row) into y, one output
@@ -115,12 +150,12 @@ KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t 
         real s = e->scale ? e->scale[o] : 1, h = e->shift ? e->shift[o] : 0;
         for (size_t k = 0; k < nseg; ++k) {
             real *y = e->y + sg[k].src + o * e->chan;
-            const real *v = t + i * NR + sg[k].dst;
+            const real *v = t + i * GNR + sg[k].dst;
             size_t q = 0, len = sg[k].len, col = e->col;
             /* a later tile's row (its every line when contiguous): too many streams for the
              * hardware prefetcher (one a channel) */
-            for (size_t line = 0; line < (col == 1 ? NR * sizeof(real) : 1); line += 64)
-                __builtin_prefetch((char *)(y + 2 * NR * col) + line, 1);
+            for (size_t line = 0; line < (col == 1 ? GNR * sizeof(real) : 1); line += 64)
+                __builtin_prefetch((char *)(y + 2 * GNR * col) + line, 1);
             for (; col == 1 && q + LANES <= len; q += LANES) {
                 vec a, old;
                 memcpy(&a, v + q, sizeof a);
@@ -143,7 +178,7 @@ KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t 
 }
 
 /* One task: rows [m0, m1) x pixels [n0, n1) of out = A col. For each K block of kc taps:
- * pack the task's col panels (kc x NR each) into bbuf, then for each panel sweep the rows with
+ * pack the task's col panels (kc x GNR each) into bbuf, then for each panel sweep the rows with
  * the microkernel (the panel stays in L1, the weights block in L2). The sums of K blocks before
  * the last wait in cpart (rows x nc); the last block's tile goes through the epilogue. */
 KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
@@ -152,27 +187,27 @@ KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e,
 {
     size_t tap[IN_CONVK_KC_MAX];
     in_convk_run rs[IN_CONVK_MAX_RUNS];
-    real tile[MR * NR] __attribute__((aligned(64)));
-    size_t panels = cdiv(n1 - n0, NR);
+    real tile[GMR * GNR] __attribute__((aligned(64)));
+    size_t panels = cdiv(n1 - n0, GNR);
     for (size_t kb = 0; kb < g->k_blocks; ++kb) {
         size_t k0 = kb * g->kc, kc = min_size(g->K, k0 + g->kc) - k0, last = kb + 1 == g->k_blocks;
         in_convk_taps(tap, g, k0, k0 + kc);
         for (size_t jp = 0; jp < panels; ++jp) {
-            size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
+            size_t c0 = n0 + jp * GNR, cnt = min_size(GNR, n1 - c0);
             size_t nruns = in_convk_runs(rs, g, c0, cnt);
-            F(pack_rows)(bbuf + jp * kc * NR, NR, cnt, src, tap, kc, rs, nruns);
+            F(pack_rows)(bbuf + jp * kc * GNR, GNR, cnt, src, tap, kc, rs, nruns);
         }
         for (size_t jp = 0; jp < panels; ++jp) {
-            size_t c0 = n0 + jp * NR, cnt = min_size(NR, n1 - c0);
+            size_t c0 = n0 + jp * GNR, cnt = min_size(GNR, n1 - c0);
             size_t nseg = last ? in_convk_segments(rs, g->oh, g->ow, e->image, e->row, e->col, c0,
                                                    cnt)
                                : 0;
-            for (size_t i = m0; i < m1; i += MR) {
+            for (size_t i = m0; i < m1; i += GMR) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
-                real *cp = cpart + (i - m0) * g->nc + jp * NR;
-                F(ukr)(kc, ap, IN_CONVK_PANEL * g->K, bbuf + jp * kc * NR, kb ? cp : 0, g->nc,
-                       last ? tile : cp, last ? NR : g->nc);
-                if (last) F(store_tile)(e, tile, i, min_size(MR, g->M - i), rs, nseg);
+                real *cp = cpart + (i - m0) * g->nc + jp * GNR;
+                F(gemm_ukr)(kc, ap, IN_CONVK_PANEL * g->K, bbuf + jp * kc * GNR, kb ? cp : 0,
+                            g->nc, last ? tile : cp, last ? GNR : g->nc);
+                if (last) F(store_tile)(e, tile, i, min_size(GMR, g->M - i), rs, nseg);
             }
         }
     }
@@ -583,8 +618,11 @@ KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e,
 #undef VBYTES
 #undef MR
 #undef NV
+#undef GMR
+#undef GNV
 #undef LANES
 #undef NR
+#undef GNR
 #undef KERNEL
 #undef F
 #undef vec

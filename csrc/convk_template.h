@@ -287,7 +287,7 @@ static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, s
 }
 
 /* dw[o, r] = the sum, in order, of the pixel groups' sums of the task holding (o, r): task q
- * = (group*dw_groups + tap group)*dw_chunks + channel chunk, its sums in rows of up(taps, nr). */
+ * = (group*dw_groups + tap group)*dw_chunks + channel chunk, its sums in rows of up(taps, dnr). */
 static void NAME(dw_sum_groups)(real *dw, const real *sums, const in_convk_plan *p)
 {
     size_t tasks = p->dw_groups * p->dw_chunks;
@@ -295,7 +295,7 @@ static void NAME(dw_sum_groups)(real *dw, const real *sums, const in_convk_plan 
     for (size_t q = 0; q < tasks; ++q) {
         size_t m0 = q % p->dw_chunks * p->dmc, m1 = min_size(p->OC, m0 + p->dmc);
         size_t t0 = q / p->dw_chunks * p->dnc, t1 = min_size(p->K, t0 + p->dnc);
-        size_t ld = up(t1 - t0, p->fwd.nr);
+        size_t ld = up(t1 - t0, p->dnr);
         for (size_t i = 0; i < m1 - m0; ++i) {
             real *d = dw + (m0 + i) * p->K + t0;
             memcpy(d, sums + q * p->dw_tile + i * ld, (t1 - t0) * sizeof(real));
