@@ -370,7 +370,9 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     } else {
         dx = dx_phases_work(p);
     }
-    p->work = max_size(fwd, max_size(dw, dx)) + A; /* + A: room to align the caller's pointer */
+    p->dbias_at = up(max_size(fwd, max_size(dw, dx)), A);
+    size_t totals = cdiv(B * OC * sizeof(double), rs);
+    p->work = p->dbias_at + totals + A; /* + A: room to align the caller's pointer */
 }
 
 /* Phase (ry, rx) of dL/dx: the H' x W' pixels dx[b, c, ry + sh*Y, rx + sw*X] get

@@ -84,11 +84,23 @@ static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in
     }
 }
 
+/* The sum of the n values of d where mask > 0 (everywhere when mask is NULL), in double: LANES
+ * partial sums, then added in order. One plane of dY: its part of dL/dbias. */
+static double NAME(plane_total)(int isa, const real *d, const real *mask, size_t n)
+{
+    double acc[16] = {0}, s = 0; /* LANES <= 16 */
+    NAME(kernels)[isa].plane_dy_sum(acc, &s, d, mask, n);
+    for (size_t l = 0; l < 16; ++l) s += acc[l];
+    return s;
+}
+
 /* P for all B*C planes of in (B, C, Hi, Wi), its images `image` values apart (C*Hi*Wi, or more
  * for a channel slice of a larger tensor; mask alike); returns P. One pass reading in, one
- * writing P. */
+ * writing P. With totals: totals[q] = plane_total of plane q of in (masked), read again while
+ * it is in cache (dL/dbias from dL/dx's pass over dY). */
 static const real *NAME(prepare)(real *P, const real *in, const real *mask,
-                                 const in_convk_gemm *g, size_t B, size_t image, int threads)
+                                 const in_convk_gemm *g, size_t B, size_t image, int threads,
+                                 double *totals, int isa)
 {
     size_t planes = B * g->C, hw = g->Hi * g->Wi;
     IN_PRAGMA(omp parallel for num_threads(threads)
@@ -96,6 +108,7 @@ static const real *NAME(prepare)(real *P, const real *in, const real *mask,
     for (size_t q = 0; q < planes; ++q) {
         size_t at = q / g->C * image + q % g->C * hw;
         NAME(prep_plane)(P + q * g->plane, in + at, mask ? mask + at : 0, g);
+        if (totals) totals[q] = NAME(plane_total)(isa, in + at, mask ? mask + at : 0, hw);
     }
     return P;
 }
@@ -233,7 +246,7 @@ static const real *NAME(pass_source)(in_convk_gemm *g, const in_convk_plan *p, r
         g->image = x_image;
         return x + b0 * x_image;
     }
-    return NAME(prepare)(base, x + b0 * x_image, 0, g, n, x_image, p->threads);
+    return NAME(prepare)(base, x + b0 * x_image, 0, g, n, x_image, p->threads, 0, p->isa);
 }
 
 /* Forward: y[b*y_image + o*ohw + p] = act(scale[o] * (w col)[o, n] + shift[o] (+ y)), col
@@ -269,19 +282,18 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
     }
 }
 
-/* dbias[o] = sum_{b,p} dY[b, o, p], in double: LANES partial sums a channel (the ISA's
- * plane_dy_sum), then added in order; one pass over dy (and the mask). */
+/* dbias[o] = sum over b, in order, of plane_total(dY[b, o]) (in double); one pass over dy
+ * (and the mask). */
 static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, size_t B,
                                 size_t OC, size_t ohw, size_t image, int isa, int threads)
 {
-    NAME(dy_sum_fn) sum = NAME(kernels)[isa].plane_dy_sum;
     IN_PRAGMA(omp parallel for num_threads(threads)
               if (threads > 1 && B * OC * ohw >= IN_PARALLEL_MIN))
     for (size_t o = 0; o < OC; ++o) {
-        double acc[64] = {0}, s = 0; /* LANES <= 64 */
+        double s = 0;
         for (size_t b = 0; b < B; ++b)
-            sum(acc, &s, dy + b * image + o * ohw, mask ? mask + b * image + o * ohw : 0, ohw);
-        for (size_t l = 0; l < 64; ++l) s += acc[l];
+            s += NAME(plane_total)(isa, dy + b * image + o * ohw, mask ? mask + b * image + o * ohw : 0,
+                                   ohw);
         dbias[o] = (real)s;
     }
 }
@@ -322,8 +334,8 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
 {
     real *base = in_convk_aligned(work);
     size_t B = p->B, C = p->C, OC = p->OC;
-    if (dbias)
-        NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa, p->threads);
+    /* dL/dbias: from the planes' totals that dL/dx's first pass over dY takes, or alone */
+    double *totals = dbias && dx ? (double *)(base + p->dbias_at) : 0, *pending = totals;
     if (dw) {
         NAME(dw_task_fn) task = NAME(kernels)[p->isa].dw_task;
         size_t tasks = p->dw_groups * p->dw_chunks, groups = p->dw_pixel_groups;
@@ -361,11 +373,12 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
             in_convk_wino_dx_source(&src, p, n);
             g.tiles = n * g.th * g.tw, g.n_blocks = cdiv(g.tiles, g.nt);
             NAME(prepare)(P, dy + b0 * dy_image, y_relu ? y_relu + b0 * dy_image : 0, &src, n,
-                          dy_image, p->threads);
+                          dy_image, p->threads, pending ? pending + b0 * OC : 0, p->isa);
             const NAME(epilogue) e = {dx + b0 * x_image, x_image, p->H * p->W, p->W, 1, 0, 0, 0,
                                       dx_accumulate};
             NAME(run_wino)(&g, &e, P, src.image, u, base, p->isa, p->threads);
         }
+        pending = 0;
     } else if (dx) {
         if (!dx_accumulate && (p->kh < p->sh || p->kw < p->sw)) /* phases with no tap: dx = 0 */
             for (size_t b = 0; b < B; ++b)
@@ -383,10 +396,19 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
                                               dx_accumulate};
                     NAME(prepare)(base + p->dx_src_at, dy + b0 * dy_image,
                                   y_relu ? y_relu + b0 * dy_image : 0, &g, n, dy_image,
-                                  p->threads);
+                                  p->threads, pending ? pending + b0 * OC : 0, p->isa);
                     NAME(run_gemm)(&g, &e, base + p->dx_src_at, base, base + p->dx_threads_at,
                                    p->isa, p->threads);
                 }
+                pending = 0;
             }
     }
+    if (dbias && totals && !pending) /* the same sums, in the same order, as bias_backward's */
+        for (size_t o = 0; o < OC; ++o) {
+            double s = 0;
+            for (size_t b = 0; b < B; ++b) s += totals[b * OC + o];
+            dbias[o] = (real)s;
+        }
+    else if (dbias)
+        NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa, p->threads);
 }
