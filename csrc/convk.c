@@ -32,6 +32,7 @@
 #define WINO_M_BYTES 393216
 #define WINO_MIN_C 32
 #define WINO_MIN_OC 32
+#define WINO_MIN_TILES 32
 
 static const struct {
     const char *name;
@@ -131,11 +132,14 @@ const char *in_convk_winograd_name(int mode)
  * 28x28, 14x14 and 7x7 maps): 0.64-0.96x with C or OC <= 16, 1.0-1.2x at 24-32, 1.1-1.3x at
  * 48-64, 1.3-1.7x for GoogLeNet's and v3's layers; dL/dx (the rule is symmetric in C and OC,
  * whose roles it swaps) 1.1-1.2x for v3's 32-channel and 8x8 layers, 1.4-1.6x for the others
- * (tests/c/convk.sh bench -p x -w d,w). Shape only: the packed weights depend on
- * it and are shared by every ISA, thread count and (ConvKPlan.pack) both real types. */
-int in_convk_wino_pays(size_t C, size_t OC)
+ * (tests/c/convk.sh bench -p x -w d,w). Its GEMMs' columns are the 2x2 tiles (B*ceil(oh/2)*
+ * ceil(ow/2)): fewer than AVX-512's panel of 32 leave lanes empty (avx512, 1 thread, batch 1:
+ * v3 7b 448->384 @8, 16 tiles, 1.61 ms against 1.00 ms direct; GoogLeNet 4e @14, 49 tiles,
+ * 0.78 against 1.05 ms). Shape only: the packed weights depend on it and are shared by every
+ * ISA, thread count and (ConvKPlan.pack) both real types. */
+int in_convk_wino_pays(size_t C, size_t OC, size_t tiles)
 {
-    return C >= WINO_MIN_C && OC >= WINO_MIN_OC;
+    return C >= WINO_MIN_C && OC >= WINO_MIN_OC && tiles >= WINO_MIN_TILES;
 }
 
 /* ---- plan ---- */
@@ -356,7 +360,8 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
     size_t dw = p->dw_sums_at + p->dw_pixel_groups * p->dw_chunks * p->dw_groups * p->dw_tile;
     int wino = in_convk_get_winograd();
     p->wino = kh == 3 && kw == 3 && sh == 1 && sw == 1 && wino != IN_CONVK_WINO_OFF
-              && (wino == IN_CONVK_WINO_ALWAYS || in_convk_wino_pays(C, OC));
+              && (wino == IN_CONVK_WINO_ALWAYS
+                  || in_convk_wino_pays(C, OC, B * cdiv(p->oh, 2) * cdiv(p->ow, 2)));
     if (p->wino) { /* the forward (x itself); dL/dx: P(dY) (see the top), images a pass */
         in_convk_gemm P;
         in_convk_wino_dx_source(&P, p, 1);

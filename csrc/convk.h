@@ -155,7 +155,7 @@ enum { IN_CONVK_WINO_OFF = 0, IN_CONVK_WINO_AUTO = 1, IN_CONVK_WINO_ALWAYS = 2 }
 int in_convk_set_winograd(int mode);
 int in_convk_get_winograd(void);
 const char *in_convk_winograd_name(int mode);
-int in_convk_wino_pays(size_t C, size_t OC);
+int in_convk_wino_pays(size_t C, size_t OC, size_t tiles); /* tiles: B*ceil(oh/2)*ceil(ow/2) */
 
 /* elements of packed weights: rows OC rounded up to IN_CONVK_PAD, times K (direct) */
 size_t in_convk_packed_size(size_t OC, size_t C, size_t kh, size_t kw);

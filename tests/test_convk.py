@@ -536,12 +536,14 @@ def test_winograd_rule_and_controls(rng):
     shapes = {"googlenet 3a": ((1, 96, 28, 28), (128, 96, 3, 3), 1, 1),
               "few channels": ((1, 3, 28, 28), (8, 3, 3, 3), 1, 1),
               "stride 2": ((1, 96, 28, 28), (128, 96, 3, 3), 2, 1),
-              "5x5": ((1, 96, 28, 28), (128, 96, 5, 5), 1, 2)}
+              "5x5": ((1, 96, 28, 28), (128, 96, 5, 5), 1, 2),
+              "8x8, one image: 16 tiles": ((1, 448, 8, 8), (384, 448, 3, 3), 1, 1),
+              "8x8, two images: 32 tiles": ((2, 448, 8, 8), (384, 448, 3, 3), 1, 1)}
     previous = native.set_conv_winograd("auto")
     try:
-        for mode, expect in (("auto", [True, False, False, False]),
-                             ("always", [True, True, False, False]),
-                             ("off", [False] * 4)):
+        for mode, expect in (("auto", [True, False, False, False, False, True]),
+                             ("always", [True, True, False, False, True, True]),
+                             ("off", [False] * 6)):
             assert native.set_conv_winograd(mode) in native.WINOGRAD_MODES
             assert native.conv_winograd() == mode
             plans = [native.conv2d_plan(*s) for s in shapes.values()]
