@@ -138,7 +138,7 @@ KERNEL static void F(gemm_ukr)(size_t kc, const real *a, size_t pstride, const r
     F(ukr_tile)(GMR, GNV, kc, a, pstride, b, cin, ldi, cout, ldo);
 }
 
-/* The fused epilogue of one tile t (rows o0 .. o0+rows, NR columns a row) into y, one output
+/* The fused epilogue of one tile t (rows o0 .. o0+rows, GNR columns a row) into y, one output
  * segment at a time (see NAME(epilogue)):
  *     y[seg.src + o*chan + q*col] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
  * whole vectors where the output is contiguous, then one by one (the same arithmetic). */

@@ -282,18 +282,24 @@ void NAME(convk_forward)(const in_convk_plan *p, real *y, size_t y_image, real *
     }
 }
 
-/* dbias[o] = sum over b, in order, of plane_total(dY[b, o]) (in double); one pass over dy
- * (and the mask). */
-static void NAME(bias_backward)(real *dbias, const real *dy, const real *mask, size_t B,
-                                size_t OC, size_t ohw, size_t image, int isa, int threads)
+/* totals[b*OC + o] = plane_total(dY[b, o]) for every plane: one pass over dy (and the mask) */
+static void NAME(plane_totals)(double *totals, const real *dy, const real *mask, size_t B,
+                               size_t OC, size_t ohw, size_t image, int isa, int threads)
 {
     IN_PRAGMA(omp parallel for num_threads(threads)
               if (threads > 1 && B * OC * ohw >= IN_PARALLEL_MIN))
+    for (size_t q = 0; q < B * OC; ++q) {
+        size_t at = q / OC * image + q % OC * ohw;
+        totals[q] = NAME(plane_total)(isa, dy + at, mask ? mask + at : 0, ohw);
+    }
+}
+
+/* dbias[o] = the sum over images b, in order, of totals[b*OC + o] */
+static void NAME(bias_from_totals)(real *dbias, const double *totals, size_t B, size_t OC)
+{
     for (size_t o = 0; o < OC; ++o) {
         double s = 0;
-        for (size_t b = 0; b < B; ++b)
-            s += NAME(plane_total)(isa, dy + b * image + o * ohw, mask ? mask + b * image + o * ohw : 0,
-                                   ohw);
+        for (size_t b = 0; b < B; ++b) s += totals[b * OC + o];
         dbias[o] = (real)s;
     }
 }
@@ -334,8 +340,9 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
 {
     real *base = in_convk_aligned(work);
     size_t B = p->B, C = p->C, OC = p->OC;
-    /* dL/dbias: from the planes' totals that dL/dx's first pass over dY takes, or alone */
-    double *totals = dbias && dx ? (double *)(base + p->dbias_at) : 0, *pending = totals;
+    /* dL/dbias from the planes' totals, taken by dL/dx's first pass over dY (pending until
+     * then) or by a pass of their own */
+    double *totals = (double *)(base + p->dbias_at), *pending = dbias && dx ? totals : 0;
     if (dw) {
         NAME(dw_task_fn) task = NAME(kernels)[p->isa].dw_task;
         size_t tasks = p->dw_groups * p->dw_chunks, groups = p->dw_pixel_groups;
@@ -403,12 +410,10 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
                 pending = 0;
             }
     }
-    if (dbias && totals && !pending) /* the same sums, in the same order, as bias_backward's */
-        for (size_t o = 0; o < OC; ++o) {
-            double s = 0;
-            for (size_t b = 0; b < B; ++b) s += totals[b * OC + o];
-            dbias[o] = (real)s;
-        }
-    else if (dbias)
-        NAME(bias_backward)(dbias, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa, p->threads);
+    if (dbias) {
+        if (!dx || pending) /* no pass over dY took them */
+            NAME(plane_totals)(totals, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa,
+                               p->threads);
+        NAME(bias_from_totals)(dbias, totals, B, OC);
+    }
 }
