@@ -408,6 +408,8 @@ SEARCH_CASES = CASES + [
     (2, 2, 7, 6, 2, 1, 0, True),
     (2, 3, 10, 11, (2, 3), (3, 2), (1, 1), True),  # kernel rows < stride: rows no window sees
     (1, 2, 6, 9, 1, 2, 0, False),                  # 1x1 kernel, stride 2
+    (2, 3, 40, 33, 3, 1, 1, False),  # stride 1 over several chunks of rows (14 rows of 35)
+    (1, 2, 30, 26, (2, 4), 1, (1, 2), True),       # stride 1, rectangular, chunks of 17 rows
 ]
 
 
