@@ -20,6 +20,9 @@
 #define LANES ((size_t)VBYTES / sizeof(real))
 #define NR (NV * LANES)
 #define GNR (GNV * LANES)
+/* dL/dw's packing reads rows of dY and of x far apart, too many streams for the hardware
+ * prefetcher: each row read asks for its line AHEAD values (256 bytes) on. */
+#define AHEAD (256 / sizeof(real))
 #define KERNEL IN_NAME3(IN_CONVK_ISA, ISA, _TARGET) IN_CONVK_CONTRACT
 #define F(f) NAME(IN_NAME3(f, _isa, ISA))
 #define vec F(vec)
@@ -313,6 +316,10 @@ KERNEL static inline void F(pack_dy_block)(real *t, const real *d, const real *m
             memcpy(&r[i], d + row, sizeof r[i]);
             if (mask) memcpy(&m, mask + row, sizeof m), keep &= (ivec)(m > 0);
             r[i] = (vec)((ivec)r[i] & keep);
+            if (i1 + i < n) {
+                __builtin_prefetch(d + row + AHEAD);
+                if (mask) __builtin_prefetch(mask + row + AHEAD);
+            }
         }
         F(transpose)(r);
 #pragma GCC unroll 16
@@ -376,8 +383,10 @@ KERNEL static void F(pack_cols_t)(real *bbuf, const real *src, const size_t *tap
                 vec r[LANES];
 #pragma GCC unroll 16
                 for (size_t t = 0; t < LANES; ++t) {
-                    memcpy(&r[t], s + tap[min_size(t0 + t, ntaps - 1)] + q, sizeof r[t]);
+                    const real *row = s + tap[min_size(t0 + t, ntaps - 1)] + q;
+                    memcpy(&r[t], row, sizeof r[t]);
                     r[t] = (vec)((ivec)r[t] & ((ivec){0} - (t0 + t < ntaps)));
+                    if (t0 + t < ntaps) __builtin_prefetch(row + AHEAD);
                 }
                 F(transpose)(r);
 #pragma GCC unroll 16
@@ -623,6 +632,7 @@ KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e,
 #undef LANES
 #undef NR
 #undef GNR
+#undef AHEAD
 #undef KERNEL
 #undef F
 #undef vec
