@@ -447,9 +447,9 @@ KERNEL static inline void F(wino_patches)(vec d[4][4], const real *xc, ptrdiff_t
         }
 }
 
-/* B^T d B (see wino_input) of the patches d, lane by lane, stored at dst + t*vt (t = 4i + j):
- * whole vectors (LANES tiles), or lane 0 only (one tile). */
-KERNEL static inline void F(wino_bt)(const vec d[4][4], real *dst, size_t vt, int one_tile)
+/* B^T d B (see wino_input) of the patches d, lane by lane (LANES tiles), stored at dst + t*vt
+ * (t = 4i + j). */
+KERNEL static inline void F(wino_bt)(const vec d[4][4], real *dst, size_t vt)
 {
     vec r[4][4];
     for (int j = 0; j < 4; ++j) {
@@ -461,10 +461,6 @@ KERNEL static inline void F(wino_bt)(const vec d[4][4], real *dst, size_t vt, in
         real *o = dst + 4 * i * vt;
         vec t0 = r[i][0] - r[i][2], t1 = r[i][1] + r[i][2], t2 = r[i][2] - r[i][1],
             t3 = r[i][1] - r[i][3];
-        if (one_tile) {
-            o[0] = t0[0], o[vt] = t1[0], o[2 * vt] = t2[0], o[3 * vt] = t3[0];
-            continue;
-        }
         memcpy(o, &t0, sizeof t0), memcpy(o + vt, &t1, sizeof t1);
         memcpy(o + 2 * vt, &t2, sizeof t2), memcpy(o + 3 * vt, &t3, sizeof t3);
     }
@@ -477,8 +473,8 @@ KERNEL static inline void F(wino_bt)(const vec d[4][4], real *dst, size_t vt, in
  * d the 4x4 patch of channel c0 + k under tile n0 + l (0 outside the source), 0 for lanes
  * cnt <= l < panels*NR. B^T d is rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on
  * columns. A channel at a time, its tiles in order (src read along its rows, each of the 16
- * panels written in order): LANES tiles side by side inside the source at once (their
- * patches by wino_patches), any other tile alone (its patch in every lane, one lane stored). */
+ * panels written in order), LANES tiles at once: side by side inside the source, their patches
+ * by wino_patches; else each tile's patch gathered into its lane, value by value. */
 KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *src, size_t image,
                                  size_t n0, size_t cnt, size_t c0, size_t kc)
 {
@@ -500,9 +496,10 @@ KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *sr
             if (last < cnt && (n0 + l0) / g->tw == (n0 + last) / g->tw && inside[l0]
                 && inside[last]) {
                 F(wino_patches)(d, src + at[l0] + k * hw + y0[l0] * W + x0[l0], W);
-                F(wino_bt)(d, dst, g->vt, 0);
+                F(wino_bt)(d, dst, g->vt);
                 continue;
             }
+            real lanes[4][4][LANES]; /* lanes[i][j][l - l0]: d[i][j] of tile l */
             for (size_t l = l0; l <= last; ++l) {
                 const real *xc = src + (l < cnt ? at[l] + k * hw : 0);
                 for (ptrdiff_t i = 0; i < 4; ++i)
@@ -515,10 +512,11 @@ KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *sr
                             int in = yy >= 0 && xx >= 0 && yy < H && xx < W;
                             x = xc[in ? yy * W + xx : 0], x = in ? x : 0;
                         }
-                        d[i][j] = x - (vec){0}; /* broadcast */
+                        lanes[i][j][l - l0] = x;
                     }
-                F(wino_bt)(d, dst + (l - l0), g->vt, 1);
             }
+            memcpy(d, lanes, sizeof d);
+            F(wino_bt)(d, dst, g->vt);
         }
 }
 
