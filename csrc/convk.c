@@ -33,11 +33,15 @@
 #define WINO_MIN_C 32
 #define WINO_MIN_OC 32
 #define WINO_MIN_TILES 32
+/* The direct forward takes the taller MR x NV tile from this many output channels on, GMR x
+ * GNV below and for dL/dx (see gemm_blocking) */
+#define TALL_TILE_M_MIN 96
 
-static const struct {
+typedef struct {
     const char *name;
     size_t vbytes, mr, nv, gmr, gnv; /* see convk_isa.h */
-} isa_desc[IN_CONVK_LEVELS] = {{IN_CONVK_ISA0_DESC}, {IN_CONVK_ISA1_DESC},
+} isa_info;
+static const isa_info isa_desc[IN_CONVK_LEVELS] = {{IN_CONVK_ISA0_DESC}, {IN_CONVK_ISA1_DESC},
                                {IN_CONVK_ISA2_DESC}, {IN_CONVK_ISA3_DESC}};
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -215,13 +219,20 @@ static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t H
     g->src_size = B * g->image;
 }
 
-/* K blocks (independent of the thread count, so results are too), M chunks and N blocks:
- * tasks = n_blocks * m_chunks, at least 4 per thread where the map allows. */
-static void gemm_blocking(in_convk_gemm *g, size_t vbytes, size_t mr, size_t nv, size_t rs,
-                          int threads)
+/* The tile (tall: MR x NV, else GMR x GNV), then K blocks (independent of the thread count,
+ * so results are too), M chunks and N blocks: tasks = n_blocks * m_chunks, at least 4 per
+ * thread where the map allows. On AVX-512 (its two tiles differ; AVX2's do not) the forward
+ * takes the tall 12 x 32 tile from TALL_TILE_M_MIN output channels on: 1.01-1.05x at batch 16
+ * (4e 3x3, 5b 1x1, v3 7b), 1.03-1.17x at batch 1; 6 x 64 below, where 12 rows pad M more (3a
+ * 1x1, 64 channels: 1.07x with 6 x 64). dL/dx keeps 6 x 64: 12 x 32 ranged 0.91x (3a 1x1, K =
+ * 64) to 1.10x (avx512, 1 thread, tests/c/convk.sh bench -p fx). */
+static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
 {
+    const isa_info *isa = &isa_desc[p->isa];
+    size_t rs = p->real_size, mr = tall ? isa->mr : isa->gmr, nv = tall ? isa->nv : isa->gnv;
+    int threads = p->threads;
     g->mr = mr;
-    g->nr = nv * vbytes / rs;
+    g->nr = nv * isa->vbytes / rs;
     size_t kc_max = min_size(IN_CONVK_KC_MAX, max_size(1, KC_BYTES / (g->nr * rs)));
     g->k_blocks = cdiv(g->K, kc_max);
     g->kc = cdiv(g->K, g->k_blocks);
@@ -256,8 +267,7 @@ static void in_convk_fwd_pass(in_convk_gemm *g, const in_convk_plan *p, size_t i
 {
     gemm_source(g, p->OC, images, p->C, p->H, p->W, (ptrdiff_t)p->ph, (ptrdiff_t)p->pw,
                 p->H + 2 * p->ph, p->W + 2 * p->pw, p->kh, p->kw, p->sh, p->sw);
-    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].gmr, isa_desc[p->isa].gnv,
-                  p->real_size, p->threads);
+    gemm_blocking(g, p, g->M >= TALL_TILE_M_MIN);
 }
 
 /* The padded copy P that Winograd's dL/dx reads, for `images` images: dY (B, OC, oh, ow) at
@@ -401,8 +411,7 @@ int in_convk_dx_phase(in_convk_gemm *g, const in_convk_plan *p, size_t ry, size_
                 (ptrdiff_t)kw - 1 - dx0, H + kh - 1, W + kw - 1, kh, kw, 1, 1);
     g->direct = 0; /* the ReLU mask is applied while preparing dY */
     g->ry = ry, g->rx = rx, g->i0 = i0, g->j0 = j0;
-    gemm_blocking(g, isa_desc[p->isa].vbytes, isa_desc[p->isa].gmr, isa_desc[p->isa].gnv,
-                  p->real_size, p->threads);
+    gemm_blocking(g, p, 0);
     return 1;
 }
 

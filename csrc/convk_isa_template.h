@@ -6,7 +6,8 @@
  * The direct GEMM's tile (forward and dL/dx): GMR output channels x GNR = GNV*LANES pixels,
  * accumulators acc[GMR][GNV]:
  *     acc[i][v] += broadcast(a[k, i]) * b[k, v*LANES .. v*LANES + LANES - 1]   for each tap k
- * dL/dw runs the same microkernel on the MR x NR tile (NR = NV*LANES) with pixels as the sum:
+ * or, for GEMMs of many rows (the plan's choice, g->mr), the taller MR x NR tile (NR =
+ * NV*LANES). dL/dw runs the same microkernel on the MR x NR tile with pixels as the sum:
  * A = dY (channels x pixels) and B = col^T (pixels x taps), both packed transposed (see
  * dw_task); Winograd's products use MR x NR too.
  */
@@ -75,22 +76,23 @@ KERNEL static inline void F(copy_run)(real *dst, const real *src, size_t len)
 /* The col rows of a block of pixels (implicit im2col), for taps tap[0..rows):
  *     dst[q*ld + run.dst + t] = src[run.src + tap[q] + t]   for each run, t < run.len
  * and 0 in columns [width, ld). A run at a time down all the rows: one copy loop of fixed
- * length, NV vectors a row for a panel-wide run. Rows of x far apart are too many streams for
- * the hardware prefetcher, so the copy asks for the lines of a panel 4 ahead. */
-KERNEL static void F(pack_rows)(real *dst, size_t ld, size_t width, const real *src,
-                                const size_t *tap, size_t rows, const in_convk_run *rs,
-                                size_t nruns)
+ * length (nv vectors, a constant once inlined) a row for a panel-wide run. Rows of x far apart
+ * are too many streams for the hardware prefetcher, so the copy asks for the lines of a panel
+ * 4 ahead. */
+KERNEL static inline __attribute__((always_inline)) void F(pack_rows)(
+    real *dst, size_t ld, size_t width, const real *src, const size_t *tap, size_t rows,
+    const in_convk_run *rs, size_t nruns, size_t nv)
 {
     for (size_t k = 0; k < nruns; ++k) {
         real *d = dst + rs[k].dst;
         const real *s = src + rs[k].src;
-        if (rs[k].len == GNR)
+        if (rs[k].len == nv * LANES)
             for (size_t q = 0; q < rows; ++q) {
-                vec v[GNV];
-                memcpy(v, s + tap[q], sizeof v);
-                memcpy(d + q * ld, v, sizeof v);
-                for (size_t line = 0; line < sizeof v; line += 64) /* a later panel's lines */
-                    __builtin_prefetch((const char *)(s + tap[q] + 4 * GNR) + line);
+                vec v[IN_CONVK_TILE_NV_MAX];
+                memcpy(v, s + tap[q], nv * sizeof(vec));
+                memcpy(d + q * ld, v, nv * sizeof(vec));
+                for (size_t line = 0; line < nv * sizeof(vec); line += 64) /* a later panel's */
+                    __builtin_prefetch((const char *)(s + tap[q] + 4 * nv * LANES) + line);
             }
         else
             for (size_t q = 0; q < rows; ++q) F(copy_run)(d + q * ld, s + tap[q], rs[k].len);
@@ -141,24 +143,25 @@ KERNEL static void F(gemm_ukr)(size_t kc, const real *a, size_t pstride, const r
     F(ukr_tile)(GMR, GNV, kc, a, pstride, b, cin, ldi, cout, ldo);
 }
 
-/* The fused epilogue of one tile t (rows o0 .. o0+rows, GNR columns a row) into y, one output
- * segment at a time (see NAME(epilogue)):
+/* The fused epilogue of one tile t (rows o0 .. o0+rows, nr columns a row, a constant once
+ * inlined) into y, one output segment at a time (see NAME(epilogue)):
  *     y[seg.src + o*chan + q*col] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
  * whole vectors where the output is contiguous, then one by one (the same arithmetic). */
-KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t o0, size_t rows,
-                                 const in_convk_run *sg, size_t nseg)
+KERNEL static inline __attribute__((always_inline)) void F(store_tile)(
+    const NAME(epilogue) *e, const real *t, size_t nr, size_t o0, size_t rows,
+    const in_convk_run *sg, size_t nseg)
 {
     for (size_t i = 0; i < rows; ++i) {
         size_t o = o0 + i;
         real s = e->scale ? e->scale[o] : 1, h = e->shift ? e->shift[o] : 0;
         for (size_t k = 0; k < nseg; ++k) {
             real *y = e->y + sg[k].src + o * e->chan;
-            const real *v = t + i * GNR + sg[k].dst;
+            const real *v = t + i * nr + sg[k].dst;
             size_t q = 0, len = sg[k].len, col = e->col;
             /* a later tile's row (its every line when contiguous): too many streams for the
              * hardware prefetcher (one a channel) */
-            for (size_t line = 0; line < (col == 1 ? GNR * sizeof(real) : 1); line += 64)
-                __builtin_prefetch((char *)(y + 2 * GNR * col) + line, 1);
+            for (size_t line = 0; line < (col == 1 ? nr * sizeof(real) : 1); line += 64)
+                __builtin_prefetch((char *)(y + 2 * nr * col) + line, 1);
             for (; col == 1 && q + LANES <= len; q += LANES) {
                 vec a, old;
                 memcpy(&a, v + q, sizeof a);
@@ -180,40 +183,54 @@ KERNEL static void F(store_tile)(const NAME(epilogue) *e, const real *t, size_t 
     }
 }
 
-/* One task: rows [m0, m1) x pixels [n0, n1) of out = A col. For each K block of kc taps:
- * pack the task's col panels (kc x GNR each) into bbuf, then for each panel sweep the rows with
- * the microkernel (the panel stays in L1, the weights block in L2). The sums of K blocks before
- * the last wait in cpart (rows x nc); the last block's tile goes through the epilogue. */
-KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
-                                const real *a, real *bbuf, real *cpart, size_t m0, size_t m1,
-                                size_t n0, size_t n1)
+/* One task: rows [m0, m1) x pixels [n0, n1) of out = A col, on the mr x nv tile (constants
+ * once inlined: GMR x GNV or MR x NV). For each K block of kc taps: pack the task's col panels
+ * (kc x nr each) into bbuf, then for each panel sweep the rows with the microkernel (the panel
+ * stays in L1, the weights block in L2). The sums of K blocks before the last wait in cpart
+ * (rows x nc); the last block's tile goes through the epilogue. */
+KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
+    size_t mr, size_t nv, const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
+    const real *a, real *bbuf, real *cpart, size_t m0, size_t m1, size_t n0, size_t n1)
 {
-    size_t tap[IN_CONVK_KC_MAX];
+    size_t tap[IN_CONVK_KC_MAX], nr = nv * LANES;
     in_convk_run rs[IN_CONVK_MAX_RUNS];
-    real tile[GMR * GNR] __attribute__((aligned(64)));
-    size_t panels = cdiv(n1 - n0, GNR);
+    real tile[IN_CONVK_TILE_MR_MAX * IN_CONVK_TILE_NV_MAX * LANES] __attribute__((aligned(64)));
+    size_t panels = cdiv(n1 - n0, nr);
     for (size_t kb = 0; kb < g->k_blocks; ++kb) {
         size_t k0 = kb * g->kc, kc = min_size(g->K, k0 + g->kc) - k0, last = kb + 1 == g->k_blocks;
         in_convk_taps(tap, g, k0, k0 + kc);
         for (size_t jp = 0; jp < panels; ++jp) {
-            size_t c0 = n0 + jp * GNR, cnt = min_size(GNR, n1 - c0);
+            size_t c0 = n0 + jp * nr, cnt = min_size(nr, n1 - c0);
             size_t nruns = in_convk_runs(rs, g, c0, cnt);
-            F(pack_rows)(bbuf + jp * kc * GNR, GNR, cnt, src, tap, kc, rs, nruns);
+            F(pack_rows)(bbuf + jp * kc * nr, nr, cnt, src, tap, kc, rs, nruns, nv);
         }
         for (size_t jp = 0; jp < panels; ++jp) {
-            size_t c0 = n0 + jp * GNR, cnt = min_size(GNR, n1 - c0);
+            size_t c0 = n0 + jp * nr, cnt = min_size(nr, n1 - c0);
             size_t nseg = last ? in_convk_segments(rs, g->oh, g->ow, e->image, e->row, e->col, c0,
                                                    cnt)
                                : 0;
-            for (size_t i = m0; i < m1; i += GMR) {
+            for (size_t i = m0; i < m1; i += mr) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
-                real *cp = cpart + (i - m0) * g->nc + jp * GNR;
-                F(gemm_ukr)(kc, ap, IN_CONVK_PANEL * g->K, bbuf + jp * kc * GNR, kb ? cp : 0,
-                            g->nc, last ? tile : cp, last ? GNR : g->nc);
-                if (last) F(store_tile)(e, tile, i, min_size(GMR, g->M - i), rs, nseg);
+                const real *bp = bbuf + jp * kc * nr;
+                real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
+                size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
+                if (mr == MR && nv == NV) F(ukr)(kc, ap, pstride, bp, kb ? cp : 0, g->nc, cout, ldo);
+                else F(gemm_ukr)(kc, ap, pstride, bp, kb ? cp : 0, g->nc, cout, ldo);
+                if (last) F(store_tile)(e, tile, nr, i, min_size(mr, g->M - i), rs, nseg);
             }
         }
     }
+}
+
+/* gemm_task_tile on the plan's tile (g->mr: see gemm_blocking in convk.c) */
+KERNEL static void F(gemm_task)(const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
+                                const real *a, real *bbuf, real *cpart, size_t m0, size_t m1,
+                                size_t n0, size_t n1)
+{
+    if (g->mr == MR && g->nr == NR)
+        F(gemm_task_tile)(MR, NV, g, e, src, a, bbuf, cpart, m0, m1, n0, n1);
+    else
+        F(gemm_task_tile)(GMR, GNV, g, e, src, a, bbuf, cpart, m0, m1, n0, n1);
 }
 
 /* acc[l] += sum over q = l (mod LANES) of dY[q] = (mask[q] > 0 ? d[q] : 0) (mask may be NULL),

@@ -118,6 +118,7 @@ static const shape shapes[] = {
     {3, 5, 2, 3, 7, 3, 1, 1, 2, 1, 0},       /* 2x3 map, 3x1, strides (1, 2) */
     {2, 4, 6, 5, 1000, 1, 3, 2, 1, 0, 1},    /* 1000 channels out, 1x3 */
     {2, 1000, 3, 3, 5, 3, 3, 1, 1, 1, 1},    /* 1000 channels in: K = 9000, several K blocks */
+    {2, 300, 9, 7, 100, 1, 1, 1, 1, 0, 0},   /* the tall forward tile, 100 rows, K blocks */
     {5, 16, 7, 7, 32, 5, 5, 1, 1, 2, 2},     /* 5x5 on 7x7 maps, images share panels */
     {1, 8, 8, 8, 12, 3, 3, 2, 2, 3, 3},      /* padding past k - 1 */
     {2, 6, 10, 9, 9, 2, 2, 2, 2, 0, 0},      /* even kernel, stride 2, no padding */
