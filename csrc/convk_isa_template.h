@@ -537,10 +537,10 @@ KERNEL static void F(wino_input)(real *v, const in_convk_wino *g, const real *sr
         }
 }
 
-/* The 2x2 outputs yv (lanes: LANES tiles side by side in a tile row, all inside the output,
- * contiguous rows) stored from y: row 0 the lanes of yv[0] and yv[1] interleaved, row 1 those
- * of yv[2] and yv[3]; added to y's values, then the ReLU, when accumulating. */
-KERNEL static inline void F(wino_store_rows)(const NAME(epilogue) *e, real *y, const vec yv[4])
+/* The output rows of LANES 2x2 tiles yv (tile l in lane l), 2*LANES values each (tile l's at
+ * 2l and 2l + 1): row0 = the lanes of yv[0] and yv[1] interleaved, row1 those of yv[2] and
+ * yv[3]. */
+KERNEL static inline void F(wino_rows)(real *row0, real *row1, const vec yv[4])
 {
     ivec lo, hi;
     for (size_t l = 0; l < LANES; ++l)
@@ -548,13 +548,21 @@ KERNEL static inline void F(wino_store_rows)(const NAME(epilogue) *e, real *y, c
 #pragma GCC unroll 4 /* else GCC copies the vectors through the stack in 16-byte pieces */
     for (size_t q = 0; q < 4; ++q) { /* row q / 2, its half q % 2 */
         vec a = __builtin_shuffle(yv[q / 2 * 2], yv[q / 2 * 2 + 1], q % 2 ? hi : lo);
-        real *at = y + q / 2 * e->row + q % 2 * LANES;
-        if (e->accumulate) {
-            vec old;
-            memcpy(&old, at, sizeof old), a = a + old;
-            if (e->relu) F(relu)(&a);
-        }
-        memcpy(at, &a, sizeof a);
+        memcpy((q / 2 ? row1 : row0) + q % 2 * LANES, &a, sizeof a);
+    }
+}
+
+/* y[q] = v[q] for q < len, or, accumulating, y[q] = act(y[q] + v[q]): a run of an output row */
+KERNEL static inline void F(wino_store_run)(const NAME(epilogue) *e, real *y, const real *v,
+                                            size_t len)
+{
+    if (!e->accumulate) {
+        F(copy_run)(y, v, len);
+        return;
+    }
+    for (size_t q = 0; q < len; ++q) {
+        real a = y[q] + v[q];
+        y[q] = e->relu && a < 0 ? 0 : a;
     }
 }
 
@@ -563,8 +571,9 @@ KERNEL static inline void F(wino_store_rows)(const NAME(epilogue) *e, real *y, c
  *     Y = A^T M A: rows s = m0 + m1 + m2, q = m1 - m2 - m3, then the same on columns;
  *     y[pixel (2ty + a, 2tx + e)] = act(scale[o] * Y[a, e] + shift[o] (+ y)), those inside the
  *     oh x ow map.
- * Vectors of LANES tiles (ReLU too when not accumulating), stored by wino_store_rows where the
- * LANES tiles lie side by side and whole inside a contiguous output, else one pixel at a time. */
+ * Vectors of LANES tiles (ReLU too when not accumulating); into contiguous output rows, their
+ * rows (wino_rows) straight into y where the LANES tiles lie whole along one tile row, else a
+ * run of tiles along a tile row at a time; else one pixel at a time. */
 KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_wino *g, const real *m,
                                   size_t o0, size_t rows, size_t n0, size_t cnt)
 {
@@ -591,13 +600,26 @@ KERNEL static void F(wino_output)(const NAME(epilogue) *e, const in_convk_wino *
                 else if (e->shift) yv[k] = yv[k] + sh;
                 if (e->relu && !e->accumulate) F(relu)(&yv[k]);
             }
-            size_t last = l0 + LANES - 1;
-            if (e->col == 1 && last < cnt && (n0 + l0) / g->tw == (n0 + last) / g->tw
-                && two[last] == 3) { /* side by side in a tile row, whole 2x2 tiles */
-                F(wino_store_rows)(e, e->y + at[l0] + o * e->chan, yv);
+            size_t end = min_size(cnt, l0 + LANES);
+            real *y0 = e->y + at[l0] + o * e->chan;
+            if (e->col == 1 && !e->accumulate && end == l0 + LANES && two[end - 1] == 3
+                && (n0 + l0) / g->tw == (n0 + end - 1) / g->tw) { /* whole tiles, one tile row */
+                F(wino_rows)(y0, y0 + e->row, yv);
                 continue;
             }
-            for (size_t l = l0; l <= min_size(cnt - 1, last); ++l) {
+            if (e->col == 1) {
+                real r[2][2 * LANES];
+                F(wino_rows)(r[0], r[1], yv);
+                for (size_t a = l0, z; a < end; a = z) { /* tiles [a, z): one tile row */
+                    for (z = a + 1; z < end && (n0 + z) / g->tw == (n0 + a) / g->tw; ++z) {}
+                    size_t len = 2 * (z - a) - !(two[z - 1] & 1); /* the last column may lie out */
+                    real *y = e->y + at[a] + o * e->chan;
+                    F(wino_store_run)(e, y, r[0] + 2 * (a - l0), len);
+                    if (two[a] & 2) F(wino_store_run)(e, y + e->row, r[1] + 2 * (a - l0), len);
+                }
+                continue;
+            }
+            for (size_t l = l0; l < end; ++l) {
                 real *y = e->y + at[l] + o * e->chan, a[4];
                 size_t off[4] = {0, e->col, e->row, e->row + e->col};
                 for (int k = 0; k < 4; ++k) a[k] = yv[k][l - l0];
