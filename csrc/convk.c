@@ -222,8 +222,8 @@ static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t H
 /* The tile (tall: MR x NV, else GMR x GNV), then K blocks (independent of the thread count,
  * so results are too), M chunks and N blocks: tasks = n_blocks * m_chunks, at least 4 per
  * thread where the map allows. On AVX-512 (its two tiles differ; AVX2's do not) the forward
- * takes the tall 12 x 32 tile from TALL_TILE_M_MIN output channels on: 1.01-1.05x at batch 16
- * (4e 3x3, 5b 1x1, v3 7b), 1.03-1.17x at batch 1; 6 x 64 below, where 12 rows pad M more (3a
+ * takes the tall 12 x 32 tile from TALL_TILE_M_MIN output channels on: v3 7b 3x3 1.29x at batch
+ * 1, 1.0-1.05x at batch 16 (4e 3x3, 5b 1x1, v3 7b); 6 x 64 below, where 12 rows pad M more (3a
  * 1x1, 64 channels: 1.07x with 6 x 64). dL/dx keeps 6 x 64: 12 x 32 ranged 0.91x (3a 1x1, K =
  * 64) to 1.10x (avx512, 1 thread, tests/c/convk.sh bench -p fx). */
 static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
@@ -233,7 +233,10 @@ static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
     int threads = p->threads;
     g->mr = mr;
     g->nr = nv * isa->vbytes / rs;
-    size_t kc_max = min_size(IN_CONVK_KC_MAX, max_size(1, KC_BYTES / (g->nr * rs)));
+    /* K blocks sized for the wide tile's panels whichever tile runs: a K block's sum is added
+     * to the blocks' before it, so the blocks fix the bits, and a network's convolutions give
+     * the same bits whether its 1x1s run stacked (tall) or apart */
+    size_t kc_max = min_size(IN_CONVK_KC_MAX, max_size(1, KC_BYTES / (isa->gnv * isa->vbytes)));
     g->k_blocks = cdiv(g->K, kc_max);
     g->kc = cdiv(g->K, g->k_blocks);
     size_t mc_max = max_size(mr, MC_BYTES / (g->kc * rs) / mr * mr);
