@@ -213,9 +213,10 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
                 const real *bp = bbuf + jp * kc * nr;
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
+                const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
-                if (mr == MR && nv == NV) F(ukr)(kc, ap, pstride, bp, kb ? cp : 0, g->nc, cout, ldo);
-                else F(gemm_ukr)(kc, ap, pstride, bp, kb ? cp : 0, g->nc, cout, ldo);
+                if (mr == MR && nv == NV) F(ukr)(kc, ap, pstride, bp, cin, g->nc, cout, ldo);
+                else F(gemm_ukr)(kc, ap, pstride, bp, cin, g->nc, cout, ldo);
                 if (last) F(store_tile)(e, tile, nr, i, min_size(mr, g->M - i), rs, nseg);
             }
         }
