@@ -4,7 +4,8 @@
  * 6 x 2 of 16 ymm or xmm). On AVX-512 the direct GEMM takes 6 x 4: its rows (output channels)
  * come in 6s, so 16, 32 or 64 channels waste fewer rows than in 12s, and a k step loads 4 + 6
  * values for 24 FMAs instead of 2 + 12 (measured, one thread: GoogLeNet 3a 1x1 forward 1.13x,
- * 3a 5x5 dL/dx 1.28x; 12 x 2 stays where it measured faster: dL/dw 1.03-1.15x, Winograd).
+ * 3a 5x5 dL/dx 1.28x; 12 x 2 stays where it measured faster: dL/dw 1.03-1.15x, Winograd, and
+ * forwards of 96 output channels or more, where convk.c's gemm_blocking picks MR x NV).
  * PORTABLE512 repeats AVX-512's numbers for portable code (the test of that path's logic).
  * IN_CONVK_X86: the AVX levels exist only where GCC's target attribute can make them. */
 #ifndef IN_CONVK_ISA_H
