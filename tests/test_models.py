@@ -383,6 +383,62 @@ def test_the_outermost_container_keeps_what_it_returns(rng):
     np.testing.assert_array_equal(again, first)
 
 
+def test_a_backward_lends_the_activations_it_has_read_to_its_gradients(rng):
+    """Once BatchNorm's backward has read a unit's convolution output, that array holds gradients
+    for the rest of the backward (_GradientPool.borrow): here the middle unit's dL/dx. The
+    gradients equal the composition's, layer by layer on their own arrays; a second backward
+    without a forward raises instead of reading the overwritten activations."""
+    from inception_native import layers
+
+    def block(fused):
+        units = [layers.ConvUnit(layers.Conv2d(c, o, 1, bias=False, dtype=np.float64,
+                                               rng=np.random.default_rng(c)),
+                                 layers.BatchNorm(o, dtype=np.float64), layers.ReLU())
+                 for c, o in ((3, 8), (8, 8), (8, 4))]
+        for unit in units:
+            unit.fused = fused
+        return layers.Sequential(*units)
+    x, dy = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 4, 5, 5))
+    fused, composed = block(True), block(False)
+    fused.forward(x), composed.forward(x)
+    middle = fused["1"].conv
+    run, middle_dx = middle.backward, []
+    middle.backward = lambda d, **into: middle_dx.append(run(d, **into)) or middle_dx[-1]
+    layers._scratch.pool = layers._GradientPool()  # this thread's, without earlier tests' arrays
+    dx = fused.backward(dy)
+    assert np.shares_memory(middle_dx[0], middle._y)
+    np.testing.assert_array_equal(dx, composed.backward(dy))
+    for (name, g), (_, h) in zip(fused.grads.items(), composed.grads.items()):
+        np.testing.assert_array_equal(g, h, err_msg=name)
+    with pytest.raises(RuntimeError, match="backward called twice"):
+        fused.backward(dy)
+    stacked = layers.Concat(*[layers.ConvUnit(layers.Conv2d(3, o, 1, bias=False), layers.BatchNorm(o),
+                                              layers.ReLU()) for o in (2, 5)])
+    assert stacked.stacked_heads
+    stacked.forward(x.astype(np.float32))
+    stacked.backward(np.ones((2, 7, 5, 5), np.float32))
+    with pytest.raises(RuntimeError, match="Concat: backward called twice"):
+        stacked.backward(np.ones((2, 7, 5, 5), np.float32))
+
+
+def test_the_outermost_result_is_copied_out_of_a_borrowed_array():
+    """A borrowed array goes back to its layer when the outermost backward ends: a result that
+    lives in one is copied out (its layer's next forward writes over it), the pool keeps none."""
+    from inception_native import layers
+
+    pool, activation = layers._GradientPool(), np.arange(24.0).reshape(2, 3, 4)
+    pool.depth = 1
+    pool.borrow(activation)
+    gradient = pool.take((4, 6), np.float64)
+    assert np.shares_memory(gradient, activation)
+    gradient[...] = 7.0
+    pool.depth = 0
+    result, kept = pool.settle(gradient, None)
+    assert not np.shares_memory(result, activation) and kept is None
+    np.testing.assert_array_equal(result, np.full((4, 6), 7.0))
+    assert not pool.borrowed and not pool.free and not pool.lent
+
+
 def test_a_handed_over_gradient_takes_batchnorms_dx_in_place(rng):
     """A container hands the lent dy it will not read again to the unit it calls: that unit's
     BatchNorm (exact) writes dL/dx over it. The same gradients as the composition's, layer by
