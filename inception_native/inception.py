@@ -15,7 +15,7 @@ import numpy as np
 
 from . import native
 from .layers import (FLAVOURS, AvgPool2d, BatchNorm, Concat, Conv2d, ConvUnit, Dropout, Linear,
-                     MaxPool2d, ReLU, Sequential)
+                     MaxPool2d, PoolProjection, ReLU, Sequential)
 
 
 class Builder:
@@ -59,6 +59,10 @@ class Builder:
     def seq(self, *layers):
         return Sequential(*layers)
 
+    def pool_proj(self, pooling, cin, cout):
+        """A pooling, then a 1x1 convolution unit: a block's pool-projection branch."""
+        return PoolProjection(pooling, self.conv(cin, cout, 1))
+
     def concat(self, *branches):
         return Concat(*branches, backend=self.backend)
 
@@ -79,7 +83,7 @@ def inception_v1(b, cin, c1, c3r, c3, c5r, c5, pool_proj, k5=5):
     return b.concat(b.conv(cin, c1, 1),
                     b.seq(b.conv(cin, c3r, 1), b.conv(c3r, c3, 3, padding=1)),
                     b.seq(b.conv(cin, c5r, 1), b.conv(c5r, c5, k5, padding=k5 // 2)),
-                    b.seq(b.max_pool(3, 1, 1), b.conv(cin, pool_proj, 1)))
+                    b.pool_proj(b.max_pool(3, 1, 1), cin, pool_proj))
 
 
 # ---- BN-Inception (Inception v2) ----------------------------------------------------------
@@ -94,7 +98,7 @@ def inception_bn(b, cin, c1, c3r, c3, d3r, d3, pool, pool_proj, stride=1):
     branches += [b.seq(b.conv(cin, c3r, 1), b.conv(c3r, c3, 3, stride, 1)),
                  b.seq(b.conv(cin, d3r, 1), b.conv(d3r, d3, 3, padding=1), b.conv(d3, d3, 3, stride, 1))]
     pooling = b.max_pool(3, stride, 1 if stride == 1 else 0) if pool == "max" else b.avg_pool(3, stride, 1)
-    branches.append(b.seq(pooling, b.conv(cin, pool_proj, 1)) if pool_proj else pooling)
+    branches.append(b.pool_proj(pooling, cin, pool_proj) if pool_proj else pooling)
     return b.concat(*branches)
 
 
@@ -106,7 +110,7 @@ def inception_a(b, cin, pool_features):
     return b.concat(b.conv(cin, 64, 1),
                     b.seq(b.conv(cin, 48, 1), b.conv(48, 64, 5, padding=2)),
                     b.seq(b.conv(cin, 64, 1), b.conv(64, 96, 3, padding=1), b.conv(96, 96, 3, padding=1)),
-                    b.seq(b.avg_pool(), b.conv(cin, pool_features, 1)))
+                    b.pool_proj(b.avg_pool(), cin, pool_features))
 
 
 def inception_c(b, cin, c7, n=7):
@@ -119,7 +123,7 @@ def inception_c(b, cin, c7, n=7):
                     b.seq(b.conv(cin, c7, 1), b.conv(c7, c7, (n, 1), padding=(p, 0)),
                           b.conv(c7, c7, (1, n), padding=(0, p)), b.conv(c7, c7, (n, 1), padding=(p, 0)),
                           b.conv(c7, 192, (1, n), padding=(0, p))),
-                    b.seq(b.avg_pool(), b.conv(cin, 192, 1)))
+                    b.pool_proj(b.avg_pool(), cin, 192))
 
 
 def _split_1x3_3x1(b, cin, cout):
@@ -133,7 +137,7 @@ def inception_e(b, cin):
     return b.concat(b.conv(cin, 320, 1),
                     b.seq(b.conv(cin, 384, 1), _split_1x3_3x1(b, 384, 384)),
                     b.seq(b.conv(cin, 448, 1), b.conv(448, 384, 3, padding=1), _split_1x3_3x1(b, 384, 384)),
-                    b.seq(b.avg_pool(), b.conv(cin, 192, 1)))
+                    b.pool_proj(b.avg_pool(), cin, 192))
 
 
 def reduction_b(b, cin):

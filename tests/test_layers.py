@@ -193,7 +193,9 @@ STACKED = {  # name: (build(builder), BN, input shape, heads stacked)
     "v1_conv_bias": (lambda b: inception.inception_v1(b, 6, 3, 2, 4, 1, 3, 2), False, (2, 6, 5, 5), 3),
     "v1_exact_bn": (lambda b: inception.inception_v1(b, 6, 3, 2, 4, 1, 3, 2), True, (2, 6, 5, 5), 3),
     "v1_darknet_bn": (lambda b: inception.inception_v1(b, 6, 3, 2, 4, 1, 3, 2), "darknet", (3, 6, 5, 5), 3),
-    "v3_figure5": (lambda b: inception.inception_a(b, 6, 3), True, (2, 6, 5, 5), 3),
+    # and the average pooling's projection, which pools after its convolution
+    "v3_figure5": (lambda b: inception.inception_a(b, 6, 3), True, (2, 6, 5, 5), 4),
+    "v3_figure5_darknet_bn": (lambda b: inception.inception_a(b, 6, 3), "darknet", (2, 6, 5, 5), 4),
     "v3_reduction_17": (lambda b: inception.reduction_d(b, 6), True, (2, 6, 9, 9), 2),
 }
 
@@ -209,7 +211,8 @@ def _stacked_and_separate(name, dtype, backend):
 @pytest.mark.parametrize("name", STACKED)
 def test_stacked_heads_give_the_numbers_of_separate_convolutions(name, dtype, backend, rng):
     """Over two training steps and an eval forward: the same outputs, dL/dx (summed in another
-    order) and gradients as the units run one by one; the units' own weights are read at each
+    order, a pool projection's pooling after its convolution) and gradients as the units run
+    one by one; the units' own weights are read at each
     forward (a change between steps counts) and their own grads written."""
     (stacked, separate), shape = _stacked_and_separate(name, dtype, backend)
     assert len(stacked.stacked_heads.members) == STACKED[name][3] and separate.stacked_heads is None
@@ -251,6 +254,23 @@ def test_stacked_heads_backward_matches_finite_differences(rng):
     for name, grad in grads.items():
         np.testing.assert_allclose(grad, finite_difference(loss, head.params[name]), rtol=1e-6,
                                    atol=1e-8, err_msg=name)
+
+
+def test_a_stacked_pool_projection_matches_finite_differences(rng):
+    """Inception v3's 35x35 module (BN, training mode), float64: dL/dx and the pool
+    projection's dL/dw, which it computes from its convolution's output pooled, against central
+    differences of L = sum(dy * y)."""
+    block = inception.inception_a(inception.Builder(dtype=np.float64, seed=5), 3, 2)
+    projection = block.children[3][1]
+    assert isinstance(projection, layers.PoolProjection) and projection in dict(block.stacked_heads.members).values()
+    x = rng.standard_normal((2, 3, 5, 5))
+    dy = rng.standard_normal(block.output_shape(x.shape))
+    loss = lambda: float((block.forward(x) * dy).sum())
+    block.forward(x)
+    dx, dw = block.backward(dy).copy(), projection.conv.grads["weight"].copy()
+    for ours, of in ((dx, x), (dw, projection.conv.params["weight"])):  # atol: BN's curvature
+        np.testing.assert_allclose(ours, finite_difference(loss, of), rtol=1e-6,
+                                   atol=1e-8 * np.abs(ours).max())
 
 
 def test_only_alike_1x1_heads_are_stacked_and_their_parameters_are_views():
