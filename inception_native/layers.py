@@ -988,9 +988,10 @@ class Concat(Container):
     + ReLU unit, or a fused conv + BN + ReLU unit of the exact flavour) writes its output
     straight into its channels of the concatenation and reads its dL/dy from the same channels
     of dy: no copies either way. Branches that begin with a 1x1 convolution unit (two or more,
-    alike: see ConvUnit.stack_key) run those units as one convolution (_StackedHeads), unless
-    stack_heads is False (the same numbers up to the order of dL/dx's sums: tests and
-    benchmarks compare the two)."""
+    alike: see ConvUnit.stack_key), an average-pool projection among them (PoolProjection),
+    run those units as one convolution (_StackedHeads), unless stack_heads is False (the same
+    numbers up to the order of dL/dx's sums and the projection's pooling after its
+    convolution: tests and benchmarks compare the two)."""
 
     stack_heads = True
 
