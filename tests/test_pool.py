@@ -410,6 +410,13 @@ SEARCH_CASES = CASES + [
     (1, 2, 6, 9, 1, 2, 0, False),                  # 1x1 kernel, stride 2
     (2, 3, 40, 33, 3, 1, 1, False),  # stride 1 over several chunks of rows (14 rows of 35)
     (1, 2, 30, 26, (2, 4), 1, (1, 2), True),       # stride 1, rectangular, chunks of 17 rows
+    # same-size stride 1 over many small planes (Inception's branch pools: 7x7, 14x14), 1x1
+    # planes, 5x5 windows over 5x3 planes, 3x5 windows
+    (2, 9, 7, 7, 3, 1, 1, False),
+    (3, 7, 14, 14, 3, 1, 1, True),
+    (1, 3, 1, 1, 3, 1, 1, False),
+    (2, 4, 5, 3, 5, 1, 2, False),
+    (2, 3, 6, 6, (3, 5), 1, (1, 2), False),
 ]
 
 
