@@ -188,6 +188,12 @@ KERNEL static inline __attribute__((always_inline)) void F(store_tile)(
  * (kc x nr each) into bbuf, then for each panel sweep the rows with the microkernel (the panel
  * stays in L1, the weights block in L2). The sums of K blocks before the last wait in cpart
  * (rows x nc); the last block's tile goes through the epilogue. */
+/* Asks for the cache lines of v[0 .. n) */
+KERNEL static inline void F(prefetch_lines)(const real *v, size_t n)
+{
+    for (size_t at = 0; at < n * sizeof(real); at += 64) __builtin_prefetch((const char *)v + at);
+}
+
 KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
     size_t mr, size_t nv, const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
     const real *a, real *bbuf, real *cpart, size_t m0, size_t m1, size_t n0, size_t n1)
@@ -212,6 +218,14 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
             for (size_t i = m0; i < m1; i += mr) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
                 const real *bp = bbuf + jp * kc * nr;
+                /* the next tile's weight panels asked for while this one runs: they lie K
+                 * values apart, each one a short stream the hardware prefetcher starts cold,
+                 * and a network reads each layer's weights from memory (frozen v3, batch 1,
+                 * 1.05x on 1 thread, 1.07x on 2) */
+                if (jp == 0 && i + mr < m1)
+                    for (size_t p = (i + mr) / IN_CONVK_PANEL; p < cdiv(min_size(i + 2 * mr, m1),
+                                                                       IN_CONVK_PANEL); ++p)
+                        F(prefetch_lines)(a + (p * g->K + k0) * IN_CONVK_PANEL, kc * IN_CONVK_PANEL);
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
