@@ -188,10 +188,21 @@ KERNEL static inline __attribute__((always_inline)) void F(store_tile)(
  * (kc x nr each) into bbuf, then for each panel sweep the rows with the microkernel (the panel
  * stays in L1, the weights block in L2). The sums of K blocks before the last wait in cpart
  * (rows x nc); the last block's tile goes through the epilogue. */
-/* Asks for the cache lines of v[0 .. n) */
-KERNEL static inline void F(prefetch_lines)(const real *v, size_t n)
+/* Asks for the cache lines of the packed weights a of the tile after row i (rows [i + mr,
+ * i + 2mr) within m1), taps [k0, k0 + kc) of K: while tile i runs, the next tile's panels, K
+ * values apart, each a short stream the hardware prefetcher would start cold. In a network
+ * every layer reads its weights from memory (frozen v3, batch 1: 1.05x on 1 thread, 1.07x on
+ * 2). Winograd's task gained as much at batch 1 but lost 2-4 % at batch 16, where its U stays
+ * in cache: it does not ask. */
+KERNEL static inline void F(prefetch_next_tile)(const real *a, size_t i, size_t mr, size_t m1,
+                                                size_t K, size_t k0, size_t kc)
 {
-    for (size_t at = 0; at < n * sizeof(real); at += 64) __builtin_prefetch((const char *)v + at);
+    size_t first = (i + mr) / IN_CONVK_PANEL, end = cdiv(min_size(i + 2 * mr, m1), IN_CONVK_PANEL);
+    for (size_t p = i + mr < m1 ? first : end; p < end; ++p) {
+        const char *panel = (const char *)(a + (p * K + k0) * IN_CONVK_PANEL);
+        for (size_t at = 0; at < kc * IN_CONVK_PANEL * sizeof(real); at += 64)
+            __builtin_prefetch(panel + at);
+    }
 }
 
 KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
@@ -218,14 +229,7 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
             for (size_t i = m0; i < m1; i += mr) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
                 const real *bp = bbuf + jp * kc * nr;
-                /* the next tile's weight panels asked for while this one runs: they lie K
-                 * values apart, each one a short stream the hardware prefetcher starts cold,
-                 * and a network reads each layer's weights from memory (frozen v3, batch 1,
-                 * 1.05x on 1 thread, 1.07x on 2) */
-                if (jp == 0 && i + mr < m1)
-                    for (size_t p = (i + mr) / IN_CONVK_PANEL; p < cdiv(min_size(i + 2 * mr, m1),
-                                                                       IN_CONVK_PANEL); ++p)
-                        F(prefetch_lines)(a + (p * g->K + k0) * IN_CONVK_PANEL, kc * IN_CONVK_PANEL);
+                if (jp == 0) F(prefetch_next_tile)(a, i, mr, m1, g->K, k0, kc);
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
