@@ -183,11 +183,6 @@ KERNEL static inline __attribute__((always_inline)) void F(store_tile)(
     }
 }
 
-/* One task: rows [m0, m1) x pixels [n0, n1) of out = A col, on the mr x nv tile (constants
- * once inlined: GMR x GNV or MR x NV). For each K block of kc taps: pack the task's col panels
- * (kc x nr each) into bbuf, then for each panel sweep the rows with the microkernel (the panel
- * stays in L1, the weights block in L2). The sums of K blocks before the last wait in cpart
- * (rows x nc); the last block's tile goes through the epilogue. */
 /* Asks for the cache lines of the packed weights a of the tile after row i (rows [i + mr,
  * i + 2mr) within m1), taps [k0, k0 + kc) of K: while tile i runs, the next tile's panels, K
  * values apart, each a short stream the hardware prefetcher would start cold. In a network
@@ -205,6 +200,11 @@ KERNEL static inline void F(prefetch_next_tile)(const real *a, size_t i, size_t 
     }
 }
 
+/* One task: rows [m0, m1) x pixels [n0, n1) of out = A col, on the mr x nv tile (constants
+ * once inlined: GMR x GNV or MR x NV). For each K block of kc taps: pack the task's col panels
+ * (kc x nr each) into bbuf, then for each panel sweep the rows with the microkernel (the panel
+ * stays in L1, the weights block in L2). The sums of K blocks before the last wait in cpart
+ * (rows x nc); the last block's tile goes through the epilogue. */
 KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
     size_t mr, size_t nv, const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
     const real *a, real *bbuf, real *cpart, size_t m0, size_t m1, size_t n0, size_t n1)
