@@ -212,8 +212,8 @@ def _stacked_and_separate(name, dtype, backend):
 def test_stacked_heads_give_the_numbers_of_separate_convolutions(name, dtype, backend, rng):
     """Over two training steps and an eval forward: the same outputs, dL/dx (summed in another
     order, a pool projection's pooling after its convolution) and gradients as the units run
-    one by one; the units' own weights are read at each
-    forward (a change between steps counts) and their own grads written."""
+    one by one; the units' own weights are read at each forward (a change between steps counts)
+    and their own grads written."""
     (stacked, separate), shape = _stacked_and_separate(name, dtype, backend)
     assert len(stacked.stacked_heads.members) == STACKED[name][3] and separate.stacked_heads is None
     tol = 1e-10 if dtype == np.float64 else 1e-5
