@@ -444,6 +444,20 @@ static size_t in_convk_runs(in_convk_run *rs, const in_convk_gemm *g, size_t n0,
     return k;
 }
 
+/* Where col's panel of pixels [n0, n0 + cnt) already lies in the source, so that packing it
+ * would only copy it: a 1x1 stride-1 GEMM whose output rows follow each other in the source
+ * (as in_convk_runs) has col[r, n] = src[b*image + r*plane + p] (tap r = c*plane), so a full
+ * panel (cnt = nr) within one image b is the source at b*image + p, rows plane apart. Returns
+ * that offset, or SIZE_MAX when the panel must be packed. */
+static size_t in_convk_panel_in_place(const in_convk_gemm *g, size_t n0, size_t cnt, size_t nr)
+{
+    size_t ohw = g->oh * g->ow;
+    if (g->kh * g->kw != 1 || g->sw != 1 || g->sh * g->rowstride != g->ow || cnt != nr ||
+        n0 / ohw != (n0 + cnt - 1) / ohw)
+        return SIZE_MAX;
+    return n0 / ohw * g->image + n0 % ohw;
+}
+
 /* The segments of output pixels [n0, n0 + cnt) of an oh x ow map, in an output of image
  * stride `image`, row stride `row` and column stride `col`: one per image when rows follow each
  * other (col = 1, row = ow), else one per output row. seg.src = b*image + Y*row + X*col of its

@@ -30,6 +30,8 @@
 #define ivec F(ivec)
 
 typedef real vec __attribute__((vector_size(VBYTES)));
+/* a vector at any address of a real (the microkernel's col rows read in place) */
+typedef real F(uvec) __attribute__((vector_size(VBYTES), aligned(sizeof(real)), may_alias));
 #if IN_DOUBLE
 typedef long long ivec __attribute__((vector_size(VBYTES)));
 #else
@@ -102,20 +104,20 @@ KERNEL static inline __attribute__((always_inline)) void F(pack_rows)(
 }
 
 /* The microkernel of an mr x nv tile (constants once inlined, at most the largest tile's):
- *     cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} A[i, k] b[k*nv*LANES + t]
+ *     cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} A[i, k] b[k*ldb + t]
  * for i < mr, t < nv*LANES, A[i, k] = a[(i / PANEL)*pstride + k*PANEL + i % PANEL] (mr / PANEL
- * packed weight panels), b a packed col panel (aligned), cin and cout aligned rows (cin may
- * be cout). */
+ * packed weight panels), b a col panel of rows ldb apart (packed: ldb = nv*LANES; or the
+ * source itself, any alignment), cin and cout aligned rows (cin may be cout). */
 KERNEL static inline __attribute__((always_inline)) void F(ukr_tile)(
     const int mr, const int nv, size_t kc, const real *a, size_t pstride, const real *b,
-    const real *cin, size_t ldi, real *cout, size_t ldo)
+    size_t ldb, const real *cin, size_t ldi, real *cout, size_t ldo)
 {
     vec acc[IN_CONVK_TILE_MR_MAX][IN_CONVK_TILE_NV_MAX];
     for (int i = 0; i < mr; ++i)
         for (int v = 0; v < nv; ++v) acc[i][v] = (vec){0};
 #pragma GCC unroll 2
     for (size_t k = 0; k < kc; ++k) {
-        const vec *bk = (const vec *)(b + k * nv * LANES);
+        const F(uvec) *bk = (const F(uvec) *)(b + k * ldb);
         for (int i = 0; i < mr; ++i) {
             const real *ak = a + i / IN_CONVK_PANEL * pstride + k * IN_CONVK_PANEL;
             vec ai = ak[i % IN_CONVK_PANEL] - (vec){0}; /* broadcast; x - 0 == x: folds away */
@@ -129,18 +131,21 @@ KERNEL static inline __attribute__((always_inline)) void F(ukr_tile)(
         }
 }
 
-/* dL/dw's and Winograd's MR x NR tile */
-KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *b,
+/* The MR x NR tile (dL/dw's, Winograd's, the direct GEMM's of many rows). A packed panel's
+ * stride is a constant in its own copy of the loop (a variable one measured 1-3 % slower). */
+KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *b, size_t ldb,
                           const real *cin, size_t ldi, real *cout, size_t ldo)
 {
-    F(ukr_tile)(MR, NV, kc, a, pstride, b, cin, ldi, cout, ldo);
+    if (ldb == NR) F(ukr_tile)(MR, NV, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
+    else F(ukr_tile)(MR, NV, kc, a, pstride, b, ldb, cin, ldi, cout, ldo);
 }
 
-/* the direct GEMM's GMR x GNR tile */
+/* the direct GEMM's GMR x GNR tile, as ukr */
 KERNEL static void F(gemm_ukr)(size_t kc, const real *a, size_t pstride, const real *b,
-                               const real *cin, size_t ldi, real *cout, size_t ldo)
+                               size_t ldb, const real *cin, size_t ldi, real *cout, size_t ldo)
 {
-    F(ukr_tile)(GMR, GNV, kc, a, pstride, b, cin, ldi, cout, ldo);
+    if (ldb == GNR) F(ukr_tile)(GMR, GNV, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
+    else F(ukr_tile)(GMR, GNV, kc, a, pstride, b, ldb, cin, ldi, cout, ldo);
 }
 
 /* The fused epilogue of one tile t (rows o0 .. o0+rows, nr columns a row, a constant once
@@ -218,6 +223,7 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
         in_convk_taps(tap, g, k0, k0 + kc);
         for (size_t jp = 0; jp < panels; ++jp) {
             size_t c0 = n0 + jp * nr, cnt = min_size(nr, n1 - c0);
+            if (in_convk_panel_in_place(g, c0, cnt, nr) != SIZE_MAX) continue;
             size_t nruns = in_convk_runs(rs, g, c0, cnt);
             F(pack_rows)(bbuf + jp * kc * nr, nr, cnt, src, tap, kc, rs, nruns, nv);
         }
@@ -226,15 +232,31 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
             size_t nseg = last ? in_convk_segments(rs, g->oh, g->ow, e->image, e->row, e->col, c0,
                                                    cnt)
                                : 0;
+            size_t at = in_convk_panel_in_place(g, c0, cnt, nr);
+            const real *bp = at != SIZE_MAX ? src + at + tap[0] : bbuf + jp * kc * nr;
+            size_t ldb = at != SIZE_MAX ? g->plane : nr;
+            /* the next panel read in place: the next in this K block, or the next block's first */
+            size_t nj = jp + 1 < panels ? jp : 0, nk0 = jp + 1 < panels ? k0 : k0 + kc;
+            size_t nc0 = n0 + nj * nr + (jp + 1 < panels ? nr : 0);
+            size_t nat = nk0 < g->K ? in_convk_panel_in_place(g, nc0, min_size(nr, n1 - nc0), nr)
+                                    : SIZE_MAX;
+            size_t nrows = nat != SIZE_MAX ? min_size(g->K, nk0 + g->kc) - nk0 : 0;
+            size_t ntiles = cdiv(m1 - m0, mr);
             for (size_t i = m0; i < m1; i += mr) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
-                const real *bp = bbuf + jp * kc * nr;
                 if (jp == 0) F(prefetch_next_tile)(a, i, mr, m1, g->K, k0, kc);
+                size_t t = (i - m0) / mr;
+                for (size_t q = t * nrows / ntiles; q < (t + 1) * nrows / ntiles; ++q) {
+                    const char *row = (const char *)(src + nat + (nk0 + q) * g->plane);
+                    for (size_t line = 0; line < nr * sizeof(real); line += 64)
+                        __builtin_prefetch(row + line);
+                    __builtin_prefetch(row + nr * sizeof(real) - 1);
+                }
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
-                if (mr == MR && nv == NV) F(ukr)(kc, ap, pstride, bp, cin, g->nc, cout, ldo);
-                else F(gemm_ukr)(kc, ap, pstride, bp, cin, g->nc, cout, ldo);
+                if (mr == MR && nv == NV) F(ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
+                else F(gemm_ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
                 if (last) F(store_tile)(e, tile, nr, i, min_size(mr, g->M - i), rs, nseg);
             }
         }
@@ -459,8 +481,8 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, co
             F(pack_cols_t)(bbuf, src, tap, r1 - r0, rs, nruns);
             for (size_t i = 0; i < rows; i += MR) {
                 real *cp = cpart + i * ld + jp * NR;
-                F(ukr)(cnt, abuf + i * cnt, IN_CONVK_PANEL * cnt, bbuf, first && b == n0 ? 0 : cp,
-                       ld, cp, ld);
+                F(ukr)(cnt, abuf + i * cnt, IN_CONVK_PANEL * cnt, bbuf, NR,
+                       first && b == n0 ? 0 : cp, ld, cp, ld);
             }
         }
     }
@@ -672,7 +694,7 @@ KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e,
                 for (size_t i = m0; i < m1; i += MR) {
                     const real *ap = u + t * usize + (i / IN_CONVK_PANEL * g->K + c0) * IN_CONVK_PANEL;
                     real *mp = mbuf + t * g->mt + (i - m0) * g->nt + jp * NR;
-                    F(ukr)(kc, ap, IN_CONVK_PANEL * g->K, vbuf + t * g->vt + jp * kc * NR,
+                    F(ukr)(kc, ap, IN_CONVK_PANEL * g->K, vbuf + t * g->vt + jp * kc * NR, NR,
                            kb ? mp : 0, g->nt, mp, g->nt);
                 }
     }

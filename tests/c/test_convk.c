@@ -119,6 +119,8 @@ static const shape shapes[] = {
     {2, 4, 6, 5, 1000, 1, 3, 2, 1, 0, 1},    /* 1000 channels out, 1x3 */
     {2, 1000, 3, 3, 5, 3, 3, 1, 1, 1, 1},    /* 1000 channels in: K = 9000, several K blocks */
     {2, 300, 9, 7, 100, 1, 1, 1, 1, 0, 0},   /* the tall forward tile, 100 rows, K blocks */
+    {2, 40, 12, 12, 24, 1, 1, 1, 1, 0, 0},   /* 1x1, full panels read in place, one across images */
+    {4, 200, 16, 16, 48, 1, 1, 1, 1, 0, 0},  /* 1x1 in place: K blocks, two threads */
     {5, 16, 7, 7, 32, 5, 5, 1, 1, 2, 2},     /* 5x5 on 7x7 maps, images share panels */
     {1, 8, 8, 8, 12, 3, 3, 2, 2, 3, 3},      /* padding past k - 1 */
     {2, 6, 10, 9, 9, 2, 2, 2, 2, 0, 0},      /* even kernel, stride 2, no padding */
