@@ -1,22 +1,24 @@
 /* convk.c: the ISA choice and the plan of the convolution kernels (convk.h), then the kernels
  * themselves, float (_f32) and double (_f64), from convk_template.h, each compiled once per ISA
  * level from convk_isa_template.h. */
+#define _GNU_SOURCE /* sysconf's cache sizes */
 #include "convk.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "convk_isa.h"
 
 /* Blocking budgets (bytes), for 32 KB of L1 and 512 KB of L2 per core or more:
- *   KC: a packed col panel (kc x NR) stays in L1 while the microkernel sweeps the rows;
+ *   KC (kc_bytes below): a packed col panel (kc x NR) stays in L1 while the microkernel
+ *       sweeps the rows;
  *   MC: the packed weights it sweeps (mc x kc) stay in L2;
  *   NC: panels a task packs (kc x nc, nc = NC_PANELS * NR) stay in L2 beside them;
  * dL/dw, the same GEMM with pixels as its sum, uses them alike: a block of pixels as KC (its
  * col^T panel in L1), the packed dY rows as MC (in L2). */
-#define KC_BYTES 16384
 #define MC_BYTES 196608
 #define NC_PANELS 8
 #define IN_CONVK_KC_MAX 1024     /* taps of a K block or dL/dw tap block (offsets on the stack) */
@@ -45,6 +47,26 @@ static const isa_info isa_desc[IN_CONVK_LEVELS] = {{IN_CONVK_ISA0_DESC}, {IN_CON
                                {IN_CONVK_ISA2_DESC}, {IN_CONVK_ISA3_DESC}};
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* A core's L1 data cache in bytes: INCEPTION_NATIVE_L1D_KB's (tests), else the system's, else
+ * 32 KB */
+static size_t l1d_bytes(void)
+{
+    const char *env = getenv("INCEPTION_NATIVE_L1D_KB");
+    long kb = env ? atol(env) : 0, bytes = 0;
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    bytes = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+    return kb > 0 ? (size_t)kb * 1024 : bytes > 0 ? (size_t)bytes : 32768;
+}
+
+/* KC: a 32 KB col panel where L1 holds 48 KB or more (Zen 5: the C bench's layers 1.02-1.06x
+ * against 16 KB, one thread; fewer K blocks add their partial sums fewer times), else 16 KB
+ * (32 KB would not leave the weights and sums room in a 32 KB L1). Read when a plan is made. */
+static size_t kc_bytes(void)
+{
+    return l1d_bytes() >= 49152 ? 32768 : 16384;
+}
 static size_t up(size_t a, size_t m) { return cdiv(a, m) * m; }
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
@@ -162,8 +184,8 @@ size_t in_convk_plan_packed_size(const in_convk_plan *p)
 /* Winograd's tiles and blocking for g's convolution (its M, K, maps and padding set; see
  * in_convk_wino) of `images` images: kc so that a V panel (kc x nr) stays in L1 (the direct
  * path's K block); nt so that M for all M rows stays in L2 (or one panel and the rows in
- * chunks) and V as well; then smaller tasks until each thread has 2 or more. kc depends on K
- * and the ISA only. Returns the work it needs past `at` (per-thread buffers, then the packed
+ * chunks) and V as well; then smaller tasks until each thread has 2 or more. kc depends on K,
+ * the ISA and the L1 size only. Returns the work it needs past `at` (per-thread buffers, then the packed
  * U). */
 static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t images, size_t at)
 {
@@ -171,7 +193,7 @@ static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t ima
     size_t mr = isa_desc[p->isa].mr;
     g->th = cdiv(g->oh, 2), g->tw = cdiv(g->ow, 2), g->tiles = images * g->th * g->tw;
     g->mr = mr, g->nr = isa_desc[p->isa].nv * isa_desc[p->isa].vbytes / rs;
-    g->c_blocks = cdiv(g->K, max_size(1, KC_BYTES / (g->nr * rs)));
+    g->c_blocks = cdiv(g->K, max_size(1, kc_bytes() / (g->nr * rs)));
     g->kc = cdiv(g->K, g->c_blocks);
     size_t mrows = up(g->M, mr);
     size_t panels = min_size(WINO_V_BYTES / (line * g->kc * g->nr),
@@ -236,7 +258,7 @@ static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
     /* K blocks sized for the wide tile's panels whichever tile runs: a K block's sum is added
      * to the blocks' before it, so the blocks fix the bits, and a network's convolutions give
      * the same bits whether its 1x1s run stacked (tall) or apart */
-    size_t kc_max = min_size(IN_CONVK_KC_MAX, max_size(1, KC_BYTES / (isa->gnv * isa->vbytes)));
+    size_t kc_max = min_size(IN_CONVK_KC_MAX, max_size(1, kc_bytes() / (isa->gnv * isa->vbytes)));
     g->k_blocks = cdiv(g->K, kc_max);
     g->kc = cdiv(g->K, g->k_blocks);
     size_t mc_max = max_size(mr, MC_BYTES / (g->kc * rs) / mr * mr);
@@ -350,7 +372,7 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
      * one task on one thread). (GoogLeNet's conv1, 147 taps, on 2 threads: its taps in 4
      * groups of 48, 48, 48 and 3 ran 1.3x faster than on 1 thread.) */
     size_t nr = p->dnr = isa_desc[p->isa].nv * isa_desc[p->isa].vbytes / rs;
-    p->dkc = max_size(1, min_size(min_size(KC_BYTES / (nr * rs), (IN_CONVK_MAX_RUNS - 1) * p->ow),
+    p->dkc = max_size(1, min_size(min_size(kc_bytes() / (nr * rs), (IN_CONVK_MAX_RUNS - 1) * p->ow),
                                   p->fwd.N));
     size_t dmc_max = max_size(mr, MC_BYTES / (p->dkc * rs) / mr * mr);
     p->dw_chunks = cdiv(OC, dmc_max);

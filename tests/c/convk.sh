@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the convolution kernels' standalone C programs (no Python needed):
 #   tests/c/convk.sh test       test_convk and test_nchwc at -O2 with OpenMP: every ISA path
-#                               this CPU runs
+#                               this CPU runs (test_convk with a 32 and a 48 KB L1's blocking)
 #   tests/c/convk.sh sanitize   test_convk under AddressSanitizer + UndefinedBehaviorSanitizer
 #   tests/c/convk.sh bench [args]   bench_convk at -O3 (see tests/c/bench_convk.c for args)
 # CC picks the compiler (default: gcc); binaries go to a temporary folder.
@@ -15,7 +15,8 @@ mode=${1:-test}
 case "$mode" in
 test)
     $CC -std=c99 -O2 -Wall -Wextra $OMP -Icsrc tests/c/test_convk.c csrc/convk.c -lm -o "$out/t"
-    "$out/t"
+    INCEPTION_NATIVE_L1D_KB=32 "$out/t"
+    INCEPTION_NATIVE_L1D_KB=48 "$out/t"
     $CC -std=c99 -O2 -Wall -Wextra $OMP -Icsrc tests/c/test_nchwc.c csrc/nchwc.c csrc/convk.c -lm \
         -o "$out/n"
     "$out/n" ;;

@@ -35,11 +35,14 @@ for variant in multiversion baseline; do
         if [ -s "$out/log" ]; then cat "$out/log"; echo "FAIL: output on stderr"; exit 1; fi
     done
 done
-# our convolution kernels: every ISA path this CPU runs, 1 and 2 threads inside the test
+# our convolution kernels: every ISA path this CPU runs, 1 and 2 threads inside the test; the
+# blocking of a 32 KB and of a 48 KB L1 (16 and 32 KB col panels)
 $CC -std=c99 -O1 -g $SAN $OMP -Icsrc tests/c/test_convk.c csrc/convk.c -lm -o "$out/test_convk"
-echo "test_convk (${OMP:-no OpenMP}):"
-"$out/test_convk" 2> "$out/log" || { cat "$out/log"; exit 1; }
-if [ -s "$out/log" ]; then cat "$out/log"; echo "FAIL: output on stderr"; exit 1; fi
+for l1d in 32 48; do
+    echo "test_convk (${OMP:-no OpenMP}, INCEPTION_NATIVE_L1D_KB=$l1d):"
+    INCEPTION_NATIVE_L1D_KB=$l1d "$out/test_convk" 2> "$out/log" || { cat "$out/log"; exit 1; }
+    if [ -s "$out/log" ]; then cat "$out/log"; echo "FAIL: output on stderr"; exit 1; fi
+done
 # the NCHWc direct convolution: every ISA path this CPU runs, 1 and 2 threads inside the test
 $CC -std=c99 -O1 -g $SAN $OMP -Icsrc tests/c/test_nchwc.c csrc/nchwc.c csrc/convk.c -lm -o "$out/test_nchwc"
 echo "test_nchwc (${OMP:-no OpenMP}):"
