@@ -156,24 +156,32 @@ static void NAME(pack_panels)(real *wp, const real *w, size_t M, size_t K, const
 static void NAME(pack_wino)(real *wp, const real *w, size_t M, size_t K, size_t ms, size_t ks,
                             int flip, int threads)
 {
-    size_t rows = up(M, IN_CONVK_PAD), usize = rows * K;
+    enum { P = IN_CONVK_PANEL };
+    size_t panels = up(M, IN_CONVK_PAD) / P, usize = panels * P * K;
     IN_PRAGMA(omp parallel for num_threads(threads) if (threads > 1 && M * K >= IN_PARALLEL_MIN))
-    for (size_t m = 0; m < rows; ++m)
+    for (size_t pm = 0; pm < panels; ++pm)
         for (size_t k = 0; k < K; ++k) {
-            double g[9], h[4][3], u[16] = {0};   /* h = G g (4x3), u = h G^T */
-            for (size_t q = 0; m < M && q < 9; ++q) g[q] = w[m * ms + k * ks + (flip ? 8 - q : q)];
-            for (size_t j = 0; m < M && j < 3; ++j) {
-                h[0][j] = g[j], h[3][j] = g[6 + j];
-                h[1][j] = 0.5 * (g[j] + g[3 + j] + g[6 + j]);
-                h[2][j] = 0.5 * (g[j] - g[3 + j] + g[6 + j]);
-            }
-            for (size_t i = 0; m < M && i < 4; ++i) {
-                u[4 * i] = h[i][0], u[4 * i + 3] = h[i][2];
-                u[4 * i + 1] = 0.5 * (h[i][0] + h[i][1] + h[i][2]);
-                u[4 * i + 2] = 0.5 * (h[i][0] - h[i][1] + h[i][2]);
-            }
-            real *d = wp + (m / IN_CONVK_PANEL * K + k) * IN_CONVK_PANEL + m % IN_CONVK_PANEL;
-            for (size_t t = 0; t < 16; ++t) d[t * usize] = (real)u[t];
+            /* the panel's P rows side by side (lane i: row pm*P + i), so that each step below is
+             * one loop over the lanes and the 16 results land in 16 runs of P values */
+            double g[9][P] = {{0}}, h[4][3][P], u[16][P]; /* h = G g (4x3), u = h G^T */
+            for (size_t i = 0; i < P && pm * P + i < M; ++i)
+                for (size_t q = 0; q < 9; ++q)
+                    g[q][i] = w[(pm * P + i) * ms + k * ks + (flip ? 8 - q : q)];
+            for (size_t j = 0; j < 3; ++j)
+                for (size_t i = 0; i < P; ++i) {
+                    h[0][j][i] = g[j][i], h[3][j][i] = g[6 + j][i];
+                    h[1][j][i] = 0.5 * (g[j][i] + g[3 + j][i] + g[6 + j][i]);
+                    h[2][j][i] = 0.5 * (g[j][i] - g[3 + j][i] + g[6 + j][i]);
+                }
+            for (size_t r = 0; r < 4; ++r)
+                for (size_t i = 0; i < P; ++i) {
+                    u[4 * r][i] = h[r][0][i], u[4 * r + 3][i] = h[r][2][i];
+                    u[4 * r + 1][i] = 0.5 * (h[r][0][i] + h[r][1][i] + h[r][2][i]);
+                    u[4 * r + 2][i] = 0.5 * (h[r][0][i] - h[r][1][i] + h[r][2][i]);
+                }
+            real *d = wp + (pm * K + k) * P;
+            for (size_t t = 0; t < 16; ++t)
+                for (size_t i = 0; i < P; ++i) d[t * usize + i] = (real)u[t][i];
         }
 }
 
