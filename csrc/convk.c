@@ -47,6 +47,9 @@ static const isa_info isa_desc[IN_CONVK_LEVELS] = {{IN_CONVK_ISA0_DESC}, {IN_CON
                                {IN_CONVK_ISA2_DESC}, {IN_CONVK_ISA3_DESC}};
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
+static size_t up(size_t a, size_t m) { return cdiv(a, m) * m; }
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 /* A core's L1 data cache in bytes: INCEPTION_NATIVE_L1D_KB's (tests), else the system's, else
  * 32 KB */
@@ -67,9 +70,6 @@ static size_t kc_bytes(void)
 {
     return l1d_bytes() >= 49152 ? 32768 : 16384;
 }
-static size_t up(size_t a, size_t m) { return cdiv(a, m) * m; }
-static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
-static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 /* ---- ISA ---- */
 
@@ -185,8 +185,8 @@ size_t in_convk_plan_packed_size(const in_convk_plan *p)
  * in_convk_wino) of `images` images: kc so that a V panel (kc x nr) stays in L1 (the direct
  * path's K block); nt so that M for all M rows stays in L2 (or one panel and the rows in
  * chunks) and V as well; then smaller tasks until each thread has 2 or more. kc depends on K,
- * the ISA and the L1 size only. Returns the work it needs past `at` (per-thread buffers, then the packed
- * U). */
+ * the ISA and the L1 size only. Returns the work it needs past `at` (per-thread buffers, then
+ * the packed U). */
 static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t images, size_t at)
 {
     size_t T = (size_t)p->threads, A = IN_CONVK_ALIGN, rs = p->real_size, line = 16 * rs;

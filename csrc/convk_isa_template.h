@@ -205,11 +205,25 @@ KERNEL static inline void F(prefetch_next_tile)(const real *a, size_t i, size_t 
     }
 }
 
+/* Asks for rows [q0, q1) of a col panel read in place (row q: nr values at b + q*ldb): while
+ * a panel's tiles run, the next panel's rows, a share per tile. Each row is a stream of its
+ * own, too many for the hardware prefetcher. */
+KERNEL static inline void F(prefetch_rows)(const real *b, size_t ldb, size_t q0, size_t q1,
+                                           size_t nr)
+{
+    for (size_t q = q0; q < q1; ++q) {
+        const char *row = (const char *)(b + q * ldb);
+        for (size_t line = 0; line < nr * sizeof(real); line += 64) __builtin_prefetch(row + line);
+        __builtin_prefetch(row + nr * sizeof(real) - 1);
+    }
+}
+
 /* One task: rows [m0, m1) x pixels [n0, n1) of out = A col, on the mr x nv tile (constants
  * once inlined: GMR x GNV or MR x NV). For each K block of kc taps: pack the task's col panels
- * (kc x nr each) into bbuf, then for each panel sweep the rows with the microkernel (the panel
- * stays in L1, the weights block in L2). The sums of K blocks before the last wait in cpart
- * (rows x nc); the last block's tile goes through the epilogue. */
+ * (kc x nr each) into bbuf, but those the source holds as they are (in_convk_panel_in_place:
+ * read in place, rows a plane apart), then for each panel sweep the rows with the microkernel
+ * (the panel stays in L1, the weights block in L2). The sums of K blocks before the last wait
+ * in cpart (rows x nc); the last block's tile goes through the epilogue. */
 KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
     size_t mr, size_t nv, const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
     const real *a, real *bbuf, real *cpart, size_t m0, size_t m1, size_t n0, size_t n1)
@@ -235,23 +249,17 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
             size_t at = in_convk_panel_in_place(g, c0, cnt, nr);
             const real *bp = at != SIZE_MAX ? src + at + tap[0] : bbuf + jp * kc * nr;
             size_t ldb = at != SIZE_MAX ? g->plane : nr;
-            /* the next panel read in place: the next in this K block, or the next block's first */
-            size_t nj = jp + 1 < panels ? jp : 0, nk0 = jp + 1 < panels ? k0 : k0 + kc;
-            size_t nc0 = n0 + nj * nr + (jp + 1 < panels ? nr : 0);
+            /* the next panel, if read in place: this K block's next, or the next block's first */
+            size_t more = jp + 1 < panels, nc0 = more ? c0 + nr : n0, nk0 = more ? k0 : k0 + kc;
             size_t nat = nk0 < g->K ? in_convk_panel_in_place(g, nc0, min_size(nr, n1 - nc0), nr)
                                     : SIZE_MAX;
             size_t nrows = nat != SIZE_MAX ? min_size(g->K, nk0 + g->kc) - nk0 : 0;
-            size_t ntiles = cdiv(m1 - m0, mr);
+            const real *next = nrows ? src + nat + nk0 * g->plane : src;
             for (size_t i = m0; i < m1; i += mr) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
+                size_t t = (i - m0) / mr, tiles = cdiv(m1 - m0, mr);
                 if (jp == 0) F(prefetch_next_tile)(a, i, mr, m1, g->K, k0, kc);
-                size_t t = (i - m0) / mr;
-                for (size_t q = t * nrows / ntiles; q < (t + 1) * nrows / ntiles; ++q) {
-                    const char *row = (const char *)(src + nat + (nk0 + q) * g->plane);
-                    for (size_t line = 0; line < nr * sizeof(real); line += 64)
-                        __builtin_prefetch(row + line);
-                    __builtin_prefetch(row + nr * sizeof(real) - 1);
-                }
+                F(prefetch_rows)(next, g->plane, t * nrows / tiles, (t + 1) * nrows / tiles, nr);
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
