@@ -148,6 +148,22 @@ KERNEL static void F(gemm_ukr)(size_t kc, const real *a, size_t pstride, const r
     else F(ukr_tile)(GMR, GNV, kc, a, pstride, b, ldb, cin, ldi, cout, ldo);
 }
 
+/* A panel of fewer pixels than its tile's NR (MR x NV tile, tall) or GNR (GMR x GNV): the last
+ * of a map at batch 1 (196 pixels are three panels of 64 and one of 4). Packed, rows the full
+ * width apart, it runs nv < NV (or GNV) vectors, as ukr over those lanes: the same sums, with
+ * no multiplies of the zero columns. */
+KERNEL static void F(ukr_narrow)(int tall, size_t nv, size_t kc, const real *a, size_t pstride,
+                                 const real *b, const real *cin, size_t ldi, real *cout,
+                                 size_t ldo)
+{
+    if (tall && nv == 1) F(ukr_tile)(MR, 1, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
+    else if (tall && NV > 2 && nv == 2) F(ukr_tile)(MR, 2, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
+    else if (tall && NV > 3) F(ukr_tile)(MR, 3, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
+    else if (nv == 1) F(ukr_tile)(GMR, 1, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
+    else if (GNV > 2 && nv == 2) F(ukr_tile)(GMR, 2, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
+    else if (GNV > 3) F(ukr_tile)(GMR, 3, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
+}
+
 /* The fused epilogue of one tile t (rows o0 .. o0+rows, nr columns a row, a constant once
  * inlined) into y, one output segment at a time (see NAME(epilogue)):
  *     y[seg.src + o*chan + q*col] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
@@ -263,7 +279,10 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
-                if (mr == MR && nv == NV) F(ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
+                if (cnt <= nr - LANES)
+                    F(ukr_narrow)(mr == MR && nv == NV, cdiv(cnt, LANES), kc, ap, pstride, bp, cin,
+                                  g->nc, cout, ldo);
+                else if (mr == MR && nv == NV) F(ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
                 else F(gemm_ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
                 if (last) F(store_tile)(e, tile, nr, i, min_size(mr, g->M - i), rs, nseg);
             }
@@ -701,9 +720,13 @@ KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e,
             for (size_t jp = 0; jp < panels; ++jp)
                 for (size_t i = m0; i < m1; i += MR) {
                     const real *ap = u + t * usize + (i / IN_CONVK_PANEL * g->K + c0) * IN_CONVK_PANEL;
+                    const real *vp = vbuf + t * g->vt + jp * kc * NR;
                     real *mp = mbuf + t * g->mt + (i - m0) * g->nt + jp * NR;
-                    F(ukr)(kc, ap, IN_CONVK_PANEL * g->K, vbuf + t * g->vt + jp * kc * NR, NR,
-                           kb ? mp : 0, g->nt, mp, g->nt);
+                    size_t left = cnt - jp * NR, pstride = IN_CONVK_PANEL * g->K;
+                    if (left <= NR - LANES)
+                        F(ukr_narrow)(1, cdiv(left, LANES), kc, ap, pstride, vp, kb ? mp : 0,
+                                      g->nt, mp, g->nt);
+                    else F(ukr)(kc, ap, pstride, vp, NR, kb ? mp : 0, g->nt, mp, g->nt);
                 }
     }
     F(wino_output)(e, g, mbuf, m0, m1 - m0, n0, cnt);
