@@ -562,6 +562,148 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
     return failed ? -1 : 0;
 }
 
+/* ---- max pooling's backward on a same-size stride-1 plane (Inception's branch pools) ----
+ * Three vectorised passes over the whole plane instead of first_maxima's positions and scalar
+ * scatter, flat indices over whole rows (q = oy*W + ox; rows of x and y are both W long, and
+ * pw = (kw - 1)/2), tap (i, j) of output q at pixel q + (i - ph)*W + j - pw:
+ *     rows:   m[p] = max of pixel p's row window (columns j - pw of p inside the row) and
+ *             a[p] = its first column j holding m[p];
+ *     taps:   T[q] = i*kw + a[r] for the first window row i whose m[r] (r = q + (i - ph)*W)
+ *             equals y[q]: the first row holding the maximum holds its first pixel in row-major
+ *             order, at its first column holding it. -1 when none does; a NaN maximum (equal to
+ *             nothing) is searched again alone (first_maximum: the first NaN);
+ *     gather: dx[p] = the sum over the windows w that hold pixel p as tap (i, j) = T[w] of dy[w],
+ *             the taps backwards, w = p - (i - ph)*W - (j - pw) then runs in output order: the
+ *             adds of the scatter in output order (dx = 0, dx[pos] += dy), so the same bits.
+ *             No mask: T[w] names a tap inside the map, whose pixel is w's (i, j) offset on.
+ * A row window's columns are masked by col[p] = p % W; window rows need no mask: x, m, T and dy
+ * are read from copies with `slack` values either side, NaN in x and m (equal to nothing), -1 in
+ * T (no tap). Planes up to IN_POOL_SAME_PLANE values; larger ones search. */
+#define IN_POOL_SAME_PLANE 4096
+
+typedef struct {
+    real *x, *m, *dy;  /* copies of a plane's x and dy, the row maxima; past their slack */
+    int32_t *a, *T, *col;
+    size_t slack;
+} NAME(same_backward);
+
+static inline int NAME(same_backward_fits)(in_pool_geometry g)
+{
+    return NAME(same_size)(g) && g.H * g.W <= IN_POOL_SAME_PLANE &&
+           g.oh * g.ow <= IN_POOL_SAME_PLANE;
+}
+
+/* The buffers for geometry g (same_backward_fits), or x NULL when there is no memory: slack
+ * (kh + 1)*W + kw covers every tap of every position either side. */
+static NAME(same_backward) NAME(same_backward_alloc)(in_pool_geometry g)
+{
+    NAME(same_backward) s;
+    size_t W = g.W, HW = g.H * W, n = g.oh * W, S = (g.kh + 1) * W + g.kw;
+    size_t reals = 2 * (HW + 2 * S) + n + 2 * S, ints = HW + n + 2 * S + HW;
+    s.slack = S;
+    s.x = malloc(reals * sizeof(real) + ints * sizeof(int32_t));
+    if (!s.x) return s;
+    for (size_t k = 0; k < 2 * (HW + 2 * S); ++k) s.x[k] = (real)NAN;
+    s.m = s.x + HW + 2 * S;
+    s.dy = s.m + HW + 2 * S;
+    memset(s.dy, 0, (n + 2 * S) * sizeof(real));
+    s.a = (int32_t *)(s.dy + n + 2 * S);
+    s.T = s.a + HW;
+    for (size_t k = 0; k < n + 2 * S; ++k) s.T[k] = -1;
+    s.col = s.T + n + 2 * S;
+    for (size_t p = 0; p < HW; ++p) s.col[p] = (int32_t)(p % W);
+    s.x += S, s.m += S, s.dy += S, s.T += S;
+    return s;
+}
+
+/* m[p], a[p], p < HW, from the copy x (see above) */
+static inline void NAME(same_row_maxima)(real *restrict m, int32_t *restrict a,
+                                         const real *restrict x, const int32_t *restrict col,
+                                         size_t HW, size_t kw, size_t W)
+{
+    ptrdiff_t pw = (ptrdiff_t)(kw - 1) / 2;
+    for (size_t p = 0; p < HW; ++p) {
+        real best = x[p];
+        int32_t first = (int32_t)pw;
+        for (ptrdiff_t j = 0; j < (ptrdiff_t)kw; ++j) {
+            real v = x[(ptrdiff_t)p + j - pw];
+            int inside = (uint32_t)(col[p] + (int32_t)(j - pw)) < (uint32_t)W;
+            best = inside && v > best ? v : best;
+        }
+        for (ptrdiff_t j = (ptrdiff_t)kw; j-- > 0;) {
+            int inside = (uint32_t)(col[p] + (int32_t)(j - pw)) < (uint32_t)W;
+            first = inside && x[(ptrdiff_t)p + j - pw] == best ? (int32_t)j : first;
+        }
+        m[p] = best, a[p] = first;
+    }
+}
+
+/* T[q], q < n, from m and a (see above); returns how many are -1 */
+static inline size_t NAME(same_first_taps)(int32_t *restrict T, const real *restrict m,
+                                           const int32_t *restrict a, const real *restrict y,
+                                           size_t n, size_t kh, size_t kw, size_t ph, size_t W)
+{
+    size_t misses = 0;
+    for (size_t q = 0; q < n; ++q) {
+        int32_t found = -1;
+        for (size_t i = kh; i-- > 0;) {
+            ptrdiff_t r = (ptrdiff_t)q + ((ptrdiff_t)i - (ptrdiff_t)ph) * (ptrdiff_t)W;
+            found = m[r] == y[q] ? (int32_t)(i * kw) + a[r] : found;
+        }
+        T[q] = found;
+        misses += found < 0;
+    }
+    return misses;
+}
+
+/* dx[p], p < HW, from T and the copy dy (see above) */
+static inline void NAME(same_gather)(real *restrict dx, const int32_t *restrict T,
+                                     const real *restrict dy, size_t HW, size_t kh, size_t kw,
+                                     size_t ph, size_t W)
+{
+    ptrdiff_t pw = (ptrdiff_t)(kw - 1) / 2;
+    for (size_t p = 0; p < HW; ++p) {
+        real sum = 0;
+        for (size_t i = kh; i-- > 0;)
+            for (ptrdiff_t j = (ptrdiff_t)kw; j-- > 0;) {
+                ptrdiff_t w = (ptrdiff_t)p - ((ptrdiff_t)i - (ptrdiff_t)ph) * (ptrdiff_t)W - j + pw;
+                sum = T[w] == (int32_t)(i * kw + (size_t)j) ? sum + dy[w] : sum;
+            }
+        dx[p] = sum;
+    }
+}
+
+/* One same-size plane's dx (see above), the 3x3 windows' sizes constants; returns the number of
+ * windows without a match */
+IN_HOT static size_t NAME(same_backward_plane)(real *dxp, const real *dyp, const real *yp,
+                                               const real *xp, const NAME(same_backward) *s,
+                                               in_pool_geometry g)
+{
+    size_t n = g.oh * g.W, HW = g.H * g.W, none = 0, misses;
+    int three = g.kh == 3 && g.kw == 3;
+    memcpy(s->x, xp, HW * sizeof(real));
+    memcpy(s->dy, dyp, n * sizeof(real));
+    if (three) NAME(same_row_maxima)(s->m, s->a, s->x, s->col, HW, 3, g.W);
+    else NAME(same_row_maxima)(s->m, s->a, s->x, s->col, HW, g.kw, g.W);
+    if (three) misses = NAME(same_first_taps)(s->T, s->m, s->a, yp, n, 3, 3, g.ph, g.W);
+    else misses = NAME(same_first_taps)(s->T, s->m, s->a, yp, n, g.kh, g.kw, g.ph, g.W);
+    for (size_t q = 0; misses && q < n; ++q) { /* NaN maxima, and windows without a match */
+        if (s->T[q] >= 0) continue;
+        size_t oy = q / g.W, ox = q % g.W, y0, y1;
+        NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
+        int64_t at = yp[q] != yp[q] ? NAME(first_maximum)(yp[q], xp, g, y0, y1, ox) : -1;
+        if (at < 0) {
+            ++none;
+            continue;
+        }
+        size_t i = (size_t)at / g.W + g.ph - oy, j = (size_t)at % g.W + g.pw - ox;
+        s->T[q] = (int32_t)(i * g.kw + j);
+    }
+    if (three) NAME(same_gather)(dxp, s->T, s->dy, HW, 3, 3, g.ph, g.W);
+    else NAME(same_gather)(dxp, s->T, s->dy, HW, g.kh, g.kw, g.ph, g.W);
+    return none;
+}
+
 /* y = max over the window (a NaN wins); argmax (NULL: none, the fast path inference and
  * training take) = its plane index iy*W + ix, the first maximum in the window's row-major order,
  * found by a second look at the windows (first_maxima). One read of x, one write of y (and a
@@ -620,6 +762,23 @@ size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x,
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
     size_t bad = 0;
     int failed = 0;
+    if (NAME(same_backward_fits)(g)) {
+        IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
+        {
+            NAME(same_backward) s = NAME(same_backward_alloc)(g);
+            if (!s.x) {
+                IN_PRAGMA(omp atomic write)
+                failed = 1;
+            }
+            IN_PRAGMA(omp for schedule(static) reduction(+:bad))
+            for (size_t p = 0; p < P; ++p)
+                if (s.x)
+                    bad += NAME(same_backward_plane)(dx + p * H * W, dy + p * oh * ow,
+                                                     y + p * oh * ow, x + p * H * W, &s, g);
+            free(s.x ? s.x - s.slack : NULL);
+        }
+        return failed ? SIZE_MAX : bad;
+    }
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
     {
         NAME(search) s = NAME(search_alloc)(g);

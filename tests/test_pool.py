@@ -417,6 +417,7 @@ SEARCH_CASES = CASES + [
     (1, 3, 1, 1, 3, 1, 1, False),
     (2, 4, 5, 3, 5, 1, 2, False),
     (2, 3, 6, 6, (3, 5), 1, (1, 2), False),
+    (1, 2, 70, 70, 3, 1, 1, False),  # same-size planes over 4096 values: the search's path
 ]
 
 
