@@ -156,8 +156,10 @@ KERNEL static void F(ukr_narrow)(int tall, size_t nv, size_t kc, const real *a, 
                                  const real *b, const real *cin, size_t ldi, real *cout,
                                  size_t ldo)
 {
+    /* the widths below NV or GNV only (a wider one would not fit the registers) */
     if (tall && nv == 1) F(ukr_tile)(MR, 1, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
-    else if (tall && NV > 2 && nv == 2) F(ukr_tile)(MR, 2, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
+    else if (tall && NV > 2 && nv == 2)
+        F(ukr_tile)(MR, 2, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
     else if (tall && NV > 3) F(ukr_tile)(MR, 3, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
     else if (nv == 1) F(ukr_tile)(GMR, 1, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
     else if (GNV > 2 && nv == 2) F(ukr_tile)(GMR, 2, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
@@ -279,10 +281,11 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
-                if (cnt <= nr - LANES)
+                if (cnt <= nr - LANES) /* the map's last panel, packed */
                     F(ukr_narrow)(mr == MR && nv == NV, cdiv(cnt, LANES), kc, ap, pstride, bp, cin,
                                   g->nc, cout, ldo);
-                else if (mr == MR && nv == NV) F(ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
+                else if (mr == MR && nv == NV)
+                    F(ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
                 else F(gemm_ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
                 if (last) F(store_tile)(e, tile, nr, i, min_size(mr, g->M - i), rs, nseg);
             }
