@@ -576,9 +576,10 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
  *             the taps backwards, w = p - (i - ph)*W - (j - pw) then runs in output order: the
  *             adds of the scatter in output order (dx = 0, dx[pos] += dy), so the same bits.
  *             No mask: T[w] names a tap inside the map, whose pixel is w's (i, j) offset on.
- * A row window's columns are masked by col[p] = p % W; window rows need no mask: x, m, T and dy
- * are read from copies with `slack` values either side, NaN in x and m (equal to nothing), -1 in
- * T (no tap). Planes up to IN_POOL_SAME_PLANE values; larger ones search. */
+ * A row window's columns are masked by col[p] = p % W; window rows need no mask: x and dy are
+ * copied, m and T written, past `slack` values either side that hold NaN in x and m (equal to
+ * nothing), -1 in T (no tap), 0 in dy. Planes up to IN_POOL_SAME_PLANE values; larger ones
+ * search. */
 #define IN_POOL_SAME_PLANE 4096
 
 typedef struct {
