@@ -94,9 +94,8 @@ typedef struct {
  * most IN_CONVK_WINO_NT_MAX) x mc output rows, summing over K in blocks of kc (fixed by K,
  * the ISA and the L1 size only, so results do not depend on the thread count). Per thread in
  * work: V (16 x kc x nt, the input transform of one K block) and M (16 x mc x nt), matrix t at
- * t*vt and t*mt (a
- * line more than a matrix: the 16 are not all 4 KB apart, which would put them in one L1 set);
- * then the packed U (16 * up(M, PAD) * K) at upack_at. */
+ * t*vt and t*mt (a line more than a matrix: the 16 are not all 4 KB apart, which would put
+ * them in one L1 set); then the packed U (16 * up(M, PAD) * K) at upack_at. */
 #define IN_CONVK_WINO_NT_MAX 512
 typedef struct {
     size_t M, K, Hi, Wi, oh, ow;             /* rows out, channels summed, source and out maps */
