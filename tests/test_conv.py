@@ -399,7 +399,7 @@ def test_conv2d_rejects_bad_input(backend):
 # ---- linear --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, I, O", [(1, 1, 1), (5, 7, 3), (16, 1024, 10)])
+@pytest.mark.parametrize("N, I, O", [(1, 1, 1), (5, 7, 3), (16, 1024, 10), (17, 33, 9)])
 def test_linear_matches_numpy_and_finite_differences(N, I, O, dtype, rng):
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((N, I), (O, I), O))
     dy = rng.standard_normal((N, O)).astype(dtype)
@@ -417,6 +417,45 @@ def test_linear_matches_numpy_and_finite_differences(N, I, O, dtype, rng):
         _, dx, dw, db = out[native]
         for got, a in ((dx, x), (dw, w), (db, b)):
             np.testing.assert_allclose(got, finite_difference(loss, a), rtol=1e-6, atol=1e-8)
+
+
+def lane_sums(x, w, b, lanes=16):
+    """y = x w^T + b as the few-row forward sums it, derived in NumPy: term k of each dot
+    product added into partial sum k % lanes in order of k (products rounded, no fused
+    multiply-add), then the bias and the partial sums in lane order."""
+    N, I = x.shape
+    products = x[:, None, :] * w[None, :, :]  # (N, O, I), each rounded to the dtype
+    products = np.concatenate([products, np.zeros((*products.shape[:2], -I % lanes), x.dtype)], 2)
+    partial = np.zeros((*products.shape[:2], lanes), x.dtype)
+    for k in range(0, products.shape[2], lanes):
+        partial = partial + products[:, :, k:k + lanes]
+    y = np.broadcast_to(b, partial.shape[:2]).copy()
+    for lane in range(lanes):
+        y = y + partial[:, :, lane]
+    return y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("N, I, O, bias", [(1, 1024, 1000, True), (6, 37, 5, True),
+                                           (16, 50, 3, False), (3, 15, 2, True)])
+def test_linear_forward_of_few_rows_sums_in_lanes(N, I, O, bias, threads, dtype, rng):
+    """A batch of at most 16 rows takes dot products (no GEMM): bit for bit the lane order,
+    on any thread count (rows in groups of 4 and 1, outputs in pairs and an odd last one, a
+    tail of Fin past the last 16)."""
+    from inception_native import get_num_threads, set_num_threads
+
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((N, I), (O, I), O))
+    y = np.full((N, O), np.nan, dtype)
+    before = get_num_threads()
+    try:
+        set_num_threads(threads)
+        native.linear_forward(x, w, b if bias else None, y)
+    finally:
+        set_num_threads(before)
+    b = b if bias else np.zeros_like(b)
+    np.testing.assert_array_equal(y, lane_sums(x, w, b))
+    assert_close(y, x @ w.T + b, dtype, scale=LOOSE)
 
 
 @pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])
