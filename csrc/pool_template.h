@@ -399,25 +399,99 @@ IN_HOT static void NAME(avg_plane)(real *y, const real *xp, double *r, double *s
     }
 }
 
-/* Same-size stride 1 (sh = sw = 1 and ow = W, i.e. 2pw = kw - 1: Inception's 3x3/1 pad 1 pool
- * branches): rows of a few dozen values make per-row loops mostly overhead, so each pass runs
- * over a chunk of whole rows at once, in the layout of x and y (row stride W), q the flat index:
- *     b[q] = op over the window's rows iy of x[iy*W + q % W]   (rows outside the image skipped)
- *     y[q] = op over j < kw of b[q + j - pw], where column q % W + j - pw lies in the row
- * (op max, or the sum times one over the window's divisor). The output rows whose whole window
- * lies in the image are one run of the first pass; the second masks each tap by its column
- * (col[q] = q % W, the same in every chunk of whole rows), so a row's edges need no pass of
- * their own. b has pw values of slack either side, read by the taps masked out. Two passes over
- * a chunk in L1: one read of x, one write of y. */
+/* Same-size stride 1 (sh = sw = 1, oh = H and ow = W, i.e. 2ph = kh - 1 and 2pw = kw - 1:
+ * Inception's 3x3/1 pad 1 pool branches). y and x share their layout, so each pass runs flat
+ * over a chunk of the P*H stacked rows, q its flat index: whole planes, as many as make about
+ * IN_POOL_CHUNK values (the rows of a 7x7 plane are too short for loops of their own), or rows
+ * of one larger plane:
+ *     b[q] = op over i < kh of x[q + (i - ph)*W]   where that row lies in q's plane
+ *     y[q] = op over j < kw of b[q + j - pw]       where that column lies in q's row
+ * (op max, or the sum times one over the window's divisor), taps in order. Each tap's load is
+ * unconditional and the mask a select on q's place in its plane, pos[q] + off (pos[q] = q % HW,
+ * off = the chunk's first row times W) or in its row (col[q] = q % W): the same arrays serve
+ * every chunk. So a chunk reads the rows of the planes either side and masks them out: x must be
+ * readable ph rows either side of it (a chunk at either end of x is copied into a buffer with
+ * that slack first), and b has pw values of slack either side. Two passes over a chunk in L1:
+ * one read of x, one write of y. */
 static inline int NAME(same_size)(in_pool_geometry g)
 {
-    return g.sh == 1 && g.sw == 1 && g.ow == g.W;
+    return g.sh == 1 && g.sw == 1 && g.oh == g.H && g.ow == g.W && g.H * g.W <= INT32_MAX / 4;
 }
 
-/* Output rows per chunk of a same-size plane: as many as keep b near IN_POOL_CHUNK values */
-static inline size_t NAME(chunk_rows)(in_pool_geometry g)
+/* A same-size pass's chunks (see above): `planes` planes of `rows` rows; whole planes (rows =
+ * H) up to IN_POOL_CHUNK values, else rows of one plane, at least kh of them */
+static inline void NAME(same_chunks)(size_t *planes, size_t *rows, in_pool_geometry g)
 {
-    return g.W < IN_POOL_CHUNK ? IN_POOL_CHUNK / g.W : 1;
+    size_t HW = g.H * g.W, r = IN_POOL_CHUNK / g.W;
+    *planes = HW <= IN_POOL_CHUNK ? IN_POOL_CHUNK / HW : 1;
+    *rows = HW <= IN_POOL_CHUNK ? g.H : r > g.kh ? r : g.kh;
+}
+
+/* b[q] = max over i < kh of x[q + (i - ph)*W] over the rows in q's plane, those with pos[q] +
+ * off + (i - ph)*W in [0, HW) (the centre row, i = ph, always), folded in order of i from -inf
+ * (so the bits are max_rows' over the same rows; max_nan(-inf, t) is t, so the first row is
+ * taken as it is), q < n */
+static inline void NAME(max_rows_in_plane)(real *restrict b, const real *restrict x,
+                                          const int32_t *restrict pos, ptrdiff_t off, size_t n,
+                                          size_t kh, size_t ph, size_t W, size_t HW)
+{
+    for (size_t q = 0; q < n; ++q) {
+        real m = (real)-INFINITY;
+        for (size_t i = 0; i < kh; ++i) {
+            ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)ph) * (ptrdiff_t)W;
+            int inside = (i == ph) | ((uint32_t)(pos[q] + (int32_t)(off + d)) < (uint32_t)HW);
+            real t = x[(ptrdiff_t)q + d], v = i == 0 ? t : NAME(max_nan)(m, t);
+            m = inside ? v : m;
+        }
+        b[q] = m;
+    }
+}
+
+/* t where inside, else -0, chosen by t's bits: a select on the value, GCC moves the conversion
+ * to double that follows into its branches, where it may trap (a signalling NaN), and does not
+ * vectorise the loop */
+static inline double NAME(inside_or_minus_zero)(int inside, real t)
+{
+#if IN_DOUBLE
+    typedef uint64_t bits;
+#else
+    typedef uint32_t bits;
+#endif
+    bits u, sign = (bits)1 << (8 * sizeof(real) - 1), keep = (bits)0 - (bits)inside;
+    memcpy(&u, &t, sizeof u);
+    u = (u & keep) | (sign & ~keep);
+    memcpy(&t, &u, sizeof t);
+    return t;
+}
+
+/* b[q] = the sum over the same rows in double, in order of i, the rows outside as -0 (s + -0
+ * is s, bit for bit: so the bits are sum_rows'), q < n */
+static inline void NAME(sum_rows_in_plane)(double *restrict b, const real *restrict x,
+                                          const int32_t *restrict pos, ptrdiff_t off, size_t n,
+                                          size_t kh, size_t ph, size_t W, size_t HW)
+{
+    for (size_t q = 0; q < n; ++q) {
+        double s = 0;
+        for (size_t i = 0; i < kh; ++i) {
+            ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)ph) * (ptrdiff_t)W;
+            int inside = (i == ph) | ((uint32_t)(pos[q] + (int32_t)(off + d)) < (uint32_t)HW);
+            double a = NAME(inside_or_minus_zero)(inside, x[(ptrdiff_t)q + d]);
+            s = i == 0 ? a : s + a;
+        }
+        b[q] = s;
+    }
+}
+
+/* max_rows_in_plane (average 0, b reals) or sum_rows_in_plane (average 1, b doubles), the
+ * 3-row window's sizes constants */
+static inline void NAME(rows_in_plane)(void *b, const real *x, const int32_t *pos, ptrdiff_t off,
+                                       size_t n, in_pool_geometry g, int average)
+{
+    size_t HW = g.H * g.W;
+    if (average && g.kh == 3) NAME(sum_rows_in_plane)(b, x, pos, off, n, 3, 1, g.W, HW);
+    else if (average) NAME(sum_rows_in_plane)(b, x, pos, off, n, g.kh, g.ph, g.W, HW);
+    else if (g.kh == 3) NAME(max_rows_in_plane)(b, x, pos, off, n, 3, 1, g.W, HW);
+    else NAME(max_rows_in_plane)(b, x, pos, off, n, g.kh, g.ph, g.W, HW);
 }
 
 /* y[q] = max over j < kw of b[q + j - pw] where col[q] + j - pw lies in [0, W) (the centre tap,
@@ -470,33 +544,28 @@ static inline void NAME(window_columns)(real *y, const void *b, const int32_t *c
     else NAME(max_taps)(y, b, col, n, g.kw, g.pw, g.W);
 }
 
-/* One same-size plane (see above): max pooling (inverse NULL) or average pooling (inverse[q]
- * one over output q's divisor), b the chunk buffer (doubles; reals for max) past its slack. */
-IN_HOT static void NAME(plane_same)(real *y, const real *xp, double *b, const int32_t *col,
-                                    const double *inverse, in_pool_geometry g)
+/* One same-size chunk of n values (see above): y[q], q < n, from x (readable ph rows either
+ * side), off its first row times W; max pooling (inverse NULL) or average pooling (inverse[q]
+ * one over output q's divisor); b the chunk buffer (doubles; reals for max) past its slack. In
+ * a chunk of one plane (or part of one) the values whose window rows all lie in the plane are
+ * one run that needs no mask (window_rows: the same folds, so the same bits). */
+IN_HOT static void NAME(same_chunk)(real *y, const real *x, size_t off, size_t n, double *b,
+                                    const int32_t *pos, const int32_t *col, const double *inverse,
+                                    in_pool_geometry g)
 {
-    size_t W = g.W, rows = NAME(chunk_rows)(g), lo, hi, y0, y1;
-    size_t size = inverse ? sizeof(double) : sizeof(real);  /* of b's values */
-    char *bytes = (char *)b;  /* row oy - r0 of b at (oy - r0)*W*size */
-    /* the output rows [lo, hi) whose window rows oy - ph .. oy - ph + kh - 1 all lie in x */
-    lo = g.ph;
-    hi = g.H + g.ph + 1 > g.kh ? g.H + g.ph + 1 - g.kh : 0;
-    hi = hi > lo ? hi : lo;
-    for (size_t r0 = 0, r1; r0 < g.oh; r0 = r1) {
-        r1 = g.oh - r0 < rows ? g.oh : r0 + rows;
-        size_t a = lo > r0 ? lo : r0, c = hi < r1 ? hi : r1, n = (r1 - r0) * W;
-        NAME(prefetch)(xp + r1 * W, n);
-        for (size_t oy = r0; oy < r1; ++oy) {
-            if (oy >= a && oy < c) continue;
-            NAME(window)(&y0, &y1, oy, g.kh, 1, g.ph, g.H);
-            NAME(window_rows)(bytes + (oy - r0) * W * size, xp + y0 * W, W, y1 - y0, W,
-                              inverse != NULL);
-        }
-        if (a < c)
-            NAME(window_rows)(bytes + (a - r0) * W * size, xp + (a - g.ph) * W, W, g.kh,
-                              (c - a) * W, inverse != NULL);
-        NAME(window_columns)(y + r0 * W, b, col, inverse ? inverse + r0 * W : NULL, n, g);
+    size_t HW = g.H * g.W, S = g.ph * g.W, lo = n, hi = n;
+    size_t size = inverse ? sizeof(double) : sizeof(real); /* of b's values */
+    char *bytes = (char *)b;
+    int average = inverse != NULL;
+    if (n <= HW) { /* [lo, hi): rows ph .. H - ph - 1 of the plane */
+        lo = off < S ? S - off < n ? S - off : n : 0;
+        hi = HW - S > off + lo ? HW - S - off < n ? HW - S - off : n : lo;
     }
+    NAME(prefetch)(x + n, n);
+    NAME(rows_in_plane)(b, x, pos, (ptrdiff_t)off, lo, g, average);
+    if (hi > lo) NAME(window_rows)(bytes + lo * size, x + lo - S, g.W, g.kh, hi - lo, average);
+    NAME(rows_in_plane)(bytes + hi * size, x + hi, pos + hi, (ptrdiff_t)off, n - hi, g, average);
+    NAME(window_columns)(y, b, col, inverse, n, g);
 }
 
 /* inverse[oy*ow + ox] = 1 / output (oy, ox)'s divisor: its window's rows (counted as
@@ -511,51 +580,93 @@ static void NAME(inverse_divisors)(double *inverse, const double *cols, in_pool_
     }
 }
 
+/* The same-size passes (see above) of P planes into y, their chunks shared among the threads:
+ * max pooling (average_include_pad < 0) or average pooling (count_include_pad =
+ * average_include_pad). Each thread's buffers, in doubles: b (L values and pw of slack either
+ * side), inverse (the divisors' inverses, for L values or a plane), cols (ow), pos and col (L
+ * int32 each) and stage (a chunk at either end of x with ph rows either side). Returns 0, or -1
+ * when some thread had no memory. */
+static int NAME(pool_same)(real *y, const real *x, size_t P, in_pool_geometry g,
+                           int average_include_pad)
+{
+    size_t planes, rows, W = g.W, HW = g.H * W, S = g.ph * W, total = P * HW;
+    NAME(same_chunks)(&planes, &rows, g);
+    size_t L = planes * rows * W, I = L > HW ? L : HW, per_plane = (g.H + rows - 1) / rows;
+    size_t chunks = (P + planes - 1) / planes * per_plane;
+    size_t count = L + 2 * g.pw + I + g.ow + L + L + 2 * S;
+    int failed = 0;
+    IN_PRAGMA(omp parallel if (total >= IN_PARALLEL_MIN))
+    {
+        double *b = malloc(count * sizeof(double)), *inverse = NULL;
+        int32_t *pos = NULL, *col = NULL;
+        real *stage = NULL;
+        if (!b) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
+        } else {
+            memset(b, 0, (L + 2 * g.pw) * sizeof(double));
+            inverse = b + L + 2 * g.pw;
+            double *cols = inverse + I;
+            pos = (int32_t *)(cols + g.ow);
+            col = pos + L;
+            stage = (real *)(col + L);
+            memset(stage, 0, (L + 2 * S) * sizeof(real));
+            for (size_t q = 0; q < L; ++q) pos[q] = (int32_t)(q % HW), col[q] = (int32_t)(q % W);
+            if (average_include_pad >= 0) {
+                NAME(column_counts)(cols, g, average_include_pad);
+                NAME(inverse_divisors)(inverse, cols, g, average_include_pad);
+                for (size_t q = HW; q < I; ++q) inverse[q] = inverse[q - HW];
+            }
+        }
+        IN_PRAGMA(omp for schedule(static))
+        for (size_t c = 0; c < chunks; ++c) {
+            if (!b) continue;
+            size_t p0 = c / per_plane * planes, r0 = c % per_plane * rows;
+            size_t r1 = g.H - r0 < rows ? g.H : r0 + rows, at = p0 * HW + r0 * W;
+            size_t n = (P - p0 < planes ? P - p0 : planes) * (r1 - r0) * W;
+            const real *src = x + at;
+            if (at < S || total - at - n < S) { /* copied with what lies within x either side */
+                size_t before = at < S ? at : S, after = total - at - n < S ? total - at - n : S;
+                memcpy(stage + S - before, src - before, (before + n + after) * sizeof(real));
+                src = stage + S;
+            }
+            NAME(same_chunk)(y + at, src, r0 * W, n, b + g.pw, pos, col,
+                             average_include_pad < 0 ? NULL : inverse + r0 * W, g);
+        }
+        free(b);
+    }
+    return failed ? -1 : 0;
+}
+
 /* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
- * average_include_pad), plane by plane, each thread with its own row buffers. Returns 0, or -1
- * when those could not be allocated. */
+ * average_include_pad): the same-size passes where they apply, else plane by plane, each thread
+ * with its own row buffers. Returns 0, or -1 when those could not be allocated. */
 static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry g,
                              int average_include_pad)
 {
-    /* per thread, in doubles (max pooling uses them as reals): the row path's r (L values),
-     * sums (ow) and cols (ow); the same-size path's b (L values, chunk_rows rows, and pw of
-     * slack either side), inverse (oh*ow), cols (ow) and col (L int32) */
-    int same = NAME(same_size)(g), failed = 0;
-    size_t L = same ? NAME(chunk_rows)(g) * g.W : in_pool_row_length(g), n = g.oh * g.ow;
-    size_t count = same ? L + 2 * g.pw + n + g.ow + (L + 1) / 2 : L + 2 * g.ow;
+    if (NAME(same_size)(g)) return NAME(pool_same)(y, x, P, g, average_include_pad);
+    /* per thread, in doubles (max pooling uses them as reals): r (L values), sums (ow) and
+     * cols (ow) */
+    size_t L = in_pool_row_length(g), n = g.oh * g.ow;
+    int failed = 0;
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
-        double *r = malloc(count * sizeof(double));
-        double *sums = NULL, *inverse = NULL, *cols = NULL;
-        int32_t *col = NULL;
+        double *r = malloc((L + 2 * g.ow) * sizeof(double)), *sums = NULL, *cols = NULL;
         if (!r) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
-        } else if (same) {
-            memset(r, 0, (L + 2 * g.pw) * sizeof(double));
-            inverse = r + L + 2 * g.pw;
-            cols = inverse + n;
-            col = (int32_t *)(cols + g.ow);
-            for (size_t q = 0; q < L; ++q) col[q] = (int32_t)(q % g.W);
         } else {
             sums = r + L;
             cols = sums + g.ow;
+            if (average_include_pad >= 0) NAME(column_counts)(cols, g, average_include_pad);
         }
-        if (r && average_include_pad >= 0) NAME(column_counts)(cols, g, average_include_pad);
-        if (r && average_include_pad >= 0 && same)
-            NAME(inverse_divisors)(inverse, cols, g, average_include_pad);
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p) {
             real *yp = y + p * n;
             const real *xp = x + p * g.H * g.W;
             if (!r) continue;
-            if (same)
-                NAME(plane_same)(yp, xp, r + g.pw, col, average_include_pad < 0 ? NULL : inverse,
-                                 g);
-            else if (average_include_pad < 0)
-                NAME(max_plane)(yp, xp, (real *)r, g);
-            else
-                NAME(avg_plane)(yp, xp, r, sums, cols, g, average_include_pad);
+            if (average_include_pad < 0) NAME(max_plane)(yp, xp, (real *)r, g);
+            else NAME(avg_plane)(yp, xp, r, sums, cols, g, average_include_pad);
         }
         free(r);
     }
@@ -947,54 +1058,56 @@ IN_HOT static void NAME(avg_plane_backward)(real *dxp, const real *dyp, in_pool_
 /* Same-size stride 1 (same_size: Inception's 3x3/1 pad 1 pool branches), the backward as a
  * gather: dx[iy, ix] sums the shares s = dy / divisor of the outputs whose window covers pixel
  * (iy, ix), those of rows oy in [iy + ph - kh + 1, iy + ph] and columns ox in
- * [ix + pw - kw + 1, ix + pw] inside the output plane. That is a sum pooling of the oh x ow
- * shares plane with the same kernel, stride 1 and paddings kh - 1 - ph, kw - 1 - pw (= pw, as
- * ow = W means kw = 2pw + 1): the adjoint geometry, same-size too (its output is W wide), whose
- * windows are never empty. So plane_same runs it, the divisor one: a pass over dy for the
- * shares, then the forward's two passes over a chunk in L1. */
-static in_pool_geometry NAME(adjoint)(in_pool_geometry g)
-{
-    return (in_pool_geometry){g.oh, g.ow, g.H, g.W, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph,
-                              g.kw - 1 - g.pw};
-}
+ * [ix + pw - kw + 1, ix + pw] inside the output plane. That is a sum pooling of the shares
+ * plane with the same kernel, stride 1 and paddings kh - 1 - ph = ph and kw - 1 - pw = pw: the
+ * same geometry, the divisor one. So same_chunk runs it on each plane's shares, in chunks of the
+ * plane's rows (same_chunks' rows). */
 
 /* The same-size backward of P planes (see above), each thread with its own buffers, in doubles:
- * plane_same's b (L values and pw of slack either side) and col (L int32) for the adjoint
- * geometry, inverse (the divisors' inverses, oh*ow), ones (H*W), cols (ow) and the shares
- * (oh*ow reals). Returns 0, or -1 when some thread had no memory (its planes are not done). */
+ * same_chunk's b (L values and pw of slack either side), pos and col (L int32 each), inverse
+ * (the divisors' inverses, H*W), ones (H*W), cols (ow) and the shares (H*W reals with ph rows of
+ * zeros either side). Returns 0, or -1 when some thread had no memory (its planes are not
+ * done). */
 static int NAME(avg_backward_same)(real *dx, const real *dy, size_t P, in_pool_geometry g,
                                    int count_include_pad)
 {
-    in_pool_geometry a = NAME(adjoint)(g);
-    size_t L = NAME(chunk_rows)(a) * a.W, n = g.oh * g.ow, HW = g.H * g.W;
-    size_t count = L + 2 * a.pw + n + HW + g.ow + n + (L + 1) / 2;
+    size_t planes, rows, W = g.W, HW = g.H * W, S = g.ph * W;
+    NAME(same_chunks)(&planes, &rows, g);
+    size_t L = rows * W, count = L + 2 * g.pw + L + 2 * HW + g.ow + HW + 2 * S;
     int failed = 0;
     IN_PRAGMA(omp parallel if (P * HW >= IN_PARALLEL_MIN))
     {
         double *b = malloc(count * sizeof(double)), *inverse = NULL, *ones = NULL;
+        int32_t *pos = NULL, *col = NULL;
         real *shares = NULL;
-        int32_t *col = NULL;
         if (!b) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
         } else {
             double *cols;
-            memset(b, 0, (L + 2 * a.pw) * sizeof(double));
-            inverse = b + L + 2 * a.pw;
-            ones = inverse + n;
+            memset(b, 0, (L + 2 * g.pw) * sizeof(double));
+            pos = (int32_t *)(b + L + 2 * g.pw);
+            col = pos + L;
+            inverse = (double *)(col + L);
+            ones = inverse + HW;
             cols = ones + HW;
             shares = (real *)(cols + g.ow);
-            col = (int32_t *)(cols + g.ow + n);
+            memset(shares, 0, (HW + 2 * S) * sizeof(real));
+            shares += S;
+            for (size_t q = 0; q < L; ++q) pos[q] = (int32_t)(q % HW), col[q] = (int32_t)(q % W);
             NAME(column_counts)(cols, g, count_include_pad);
             NAME(inverse_divisors)(inverse, cols, g, count_include_pad);
             for (size_t q = 0; q < HW; ++q) ones[q] = 1;
-            for (size_t q = 0; q < L; ++q) col[q] = (int32_t)(q % a.W);
         }
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p) {
             if (!b) continue;
-            for (size_t q = 0; q < n; ++q) shares[q] = (real)(dy[p * n + q] * inverse[q]);
-            NAME(plane_same)(dx + p * HW, shares, b + a.pw, col, ones, a);
+            for (size_t q = 0; q < HW; ++q) shares[q] = (real)(dy[p * HW + q] * inverse[q]);
+            for (size_t r0 = 0; r0 < g.H; r0 += rows) {
+                size_t n = ((g.H - r0 < rows ? g.H : r0 + rows) - r0) * W;
+                NAME(same_chunk)(dx + p * HW + r0 * W, shares + r0 * W, r0 * W, n,
+                                 b + g.pw, pos, col, ones + r0 * W, g);
+            }
         }
         free(b);
     }

@@ -1,6 +1,7 @@
 """Max, average, adaptive average and global average pooling: native against the NumPy twin, a
 direct window loop, finite differences and PyTorch; ceil mode's partial windows; adaptive
 pooling's overlapping windows and its layer; bad input raises."""
+import itertools
 import math
 
 import numpy as np
@@ -475,8 +476,8 @@ def test_avg_pool_on_more_windows(case, dtype, include_pad, backend, rng):
                  direct_pool(x, *case[4:], "avg", include_pad), dtype)
 
 
-# ---- the forward's paths, swept: same-size stride 1 (whole-row chunks of 512 // W rows, the
-# row edges masked by column), the row path (3- and 2-row windows with constant counts, strides 1
+# ---- the forward's paths, swept: same-size stride 1 (chunks of whole planes or of rows, window
+# rows and columns masked by their place in the plane), the row path (3- and 2-row windows with constant counts, strides 1
 # and 2 with their own column loops) and every other window, on odd maps 1x1 .. 31x30
 # (H, W, kernel, stride, padding)
 SWEEP_WINDOWS = [(3, 1, 1), (3, 2, 0), (3, 2, 1), (2, 1, 0), (2, 2, 1), (5, 1, 2), (5, 2, 2),
@@ -517,12 +518,41 @@ def test_pool_forward_paths_match_the_twins(case, dtype, rng):
             assert_close(avg_pool(native, x, case, include_pad), expected, dtype)
 
 
+# ---- the same-size forward runs flat over chunks of whole planes (512 // (H*W) of them, planes up
+# to 512 values) or of 512 // W rows of one plane, its window rows masked by their place in the
+# plane: the rows of the planes either side are read (a chunk at either end of x is copied
+# first) and must never count. Chunks of 10 planes and a last of 3 (7x7), of one plane, of 17 +
+# 17 + 1 rows (35x30, the last chunk one row, fewer than a 5x5 window's 2 rows either side)
+SAME_CHUNK_CASES = [(1, 23, 7, 7, 3, 1, 1, False), (2, 3, 9, 5, 3, 1, 1, True),
+                    (1, 3, 35, 30, 5, 1, 2, False), (1, 2, 35, 30, 3, 1, 1, False),
+                    (1, 7, 1, 9, 3, 1, 1, False), (1, 4, 14, 14, (5, 3), 1, (2, 1), False)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SAME_CHUNK_CASES, ids=str)
+def test_same_size_pools_keep_their_planes_apart(case, dtype, rng):
+    """Each plane's first and last rows hold NaN, +inf or -inf in turn (a leak into the plane
+    before or after changes its maximum or its mean): the maxima (bit for bit) and the means
+    equal the NumPy twins'."""
+    x = rng.standard_normal(case[:4]).astype(dtype)
+    edges = x.reshape(-1, *case[2:4])
+    for plane, value in zip(edges, itertools.cycle((np.nan, np.inf, -np.inf))):
+        plane[0, ::2], plane[-1, 1::2] = value, -value
+    y = np.full(out_shape(case), 7, dtype)
+    native.max_pool2d_forward(x, y, None, *case[4:])
+    np.testing.assert_array_equal(y, max_pool(reference, x, case)[0])
+    for include_pad in (True, False):
+        with np.errstate(invalid="ignore"):
+            expected = avg_pool(reference, x, case, include_pad)
+        assert_close(avg_pool(native, x, case, include_pad), expected, dtype)
+
+
 # ---- the backward passes: the average pooling's same-size stride 1 (ow = W) runs as a gather, a
 # sum pooling of the shares dy / divisor over the adjoint window (row padding kh - 1 - ph, up to
 # kh - 1), the others spread the shares window by window; the max pooling's search matches 9 and
 # 4 taps with their counts constants, others with a loop, and scatters a chunk of rows at a time.
-# The sweep's windows, and same-size ones whose rows are not centred, planes smaller than the
-# window, a row longer than a 512-value chunk.
+# The sweep's windows, and stride-1 ones whose rows are not centred (oh != H: the generic passes),
+# planes smaller than the window, a row longer than a 512-value chunk.
 SAME_WINDOWS = [((3, 3), 1, (0, 1)), ((4, 3), 1, (1, 1)), ((5, 1), 1, 0), ((2, 5), 1, (1, 2)),
                 (7, 1, 3)]
 SAME_MAPS = [(1, 1), (2, 3), (6, 5), (40, 31), (3, 600)]

@@ -452,6 +452,8 @@ static void NAME(run_all)(void)
                 for (size_t p = 0; p <= k / 2; ++p) NAME(test_pool)(3, H, H + 2, k, st, p, ++seed);
     NAME(test_pool)(2, 37, 30, 3, 1, 1, ++seed);  /* same-size: 3 chunks of up to 17 rows */
     NAME(test_pool)(2, 37, 30, 5, 1, 2, ++seed);
+    NAME(test_pool)(3, 35, 30, 5, 1, 2, ++seed);  /* a last chunk of 1 row (17 + 17 + 1) */
+    NAME(test_pool)(23, 7, 7, 3, 1, 1, ++seed);   /* chunks of 10 planes, the last of 3 */
     NAME(test_pool)(40, 37, 30, 3, 1, 1, ++seed);  /* 44,400 values: the parallel loops */
     NAME(test_pool)(40, 37, 30, 3, 2, 0, ++seed);
     for (size_t H = 1; H <= 9; ++H)
