@@ -166,6 +166,46 @@ KERNEL static void F(ukr_narrow)(int tall, size_t nv, size_t kc, const real *a, 
     else if (GNV > 3) F(ukr_tile)(GMR, 3, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
 }
 
+/* rep[k*PANEL + i] = col[k*ld] for i < PANEL, k < kc: one pixel's column of a packed panel,
+ * each value repeated as often as a weight panel has rows (ukr_column's operand) */
+KERNEL static void F(repeat_column)(real *rep, const real *col, size_t ld, size_t kc)
+{
+    for (size_t k = 0; k < kc; ++k)
+        for (size_t i = 0; i < IN_CONVK_PANEL; ++i) rep[k * IN_CONVK_PANEL + i] = col[k * ld];
+}
+
+/* One pixel alone (see gemm_task_tile): cout[i*ldo] = (cin ? cin[i*ldi] : 0) + sum_{k < kc}
+ * A[i, k] col[k] for i < mr, weight panel by weight panel: its values a[k*PANEL + i] (flat f =
+ * k*PANEL + i) times rep[f] (repeat_column), 3*LANES at a time into three vectors, so that
+ * lane l of vector v sums the products f = v*LANES + l (mod 3*LANES), all of row f % PANEL (3*LANES
+ * is a multiple of PANEL = 6); the flat tail into the same lanes; then each row's lanes in order.
+ * As a vector of the tile, that pixel would fill 1 lane of LANES. */
+KERNEL static void F(ukr_column)(size_t mr, size_t kc, const real *a, size_t pstride,
+                                 const real *rep, const real *cin, size_t ldi, real *cout,
+                                 size_t ldo)
+{
+    enum { GROUP = 3 * LANES };
+    size_t n = kc * IN_CONVK_PANEL, whole = n / GROUP * GROUP;
+    for (size_t p = 0; p < mr; p += IN_CONVK_PANEL) {
+        const real *ap = a + p / IN_CONVK_PANEL * pstride;
+        vec acc[3] = {{0}, {0}, {0}};
+        real lane[GROUP];
+        for (size_t f = 0; f < whole; f += GROUP)
+            for (int v = 0; v < 3; ++v) {
+                vec w, x;
+                memcpy(&w, ap + f + v * LANES, sizeof w), memcpy(&x, rep + f + v * LANES, sizeof x);
+                acc[v] += w * x;
+            }
+        memcpy(lane, acc, sizeof lane);
+        for (size_t f = whole; f < n; ++f) lane[f - whole] += ap[f] * rep[f];
+        for (size_t i = 0; i < IN_CONVK_PANEL; ++i) {
+            real sum = 0;
+            for (size_t l = i; l < GROUP; l += IN_CONVK_PANEL) sum += lane[l];
+            cout[(p + i) * ldo] = cin ? cin[(p + i) * ldi] + sum : sum;
+        }
+    }
+}
+
 /* The fused epilogue of one tile t (rows o0 .. o0+rows, nr columns a row, a constant once
  * inlined) into y, one output segment at a time (see NAME(epilogue)):
  *     y[seg.src + o*chan + q*col] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
@@ -249,6 +289,7 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
     size_t tap[IN_CONVK_KC_MAX], nr = nv * LANES;
     in_convk_run rs[IN_CONVK_MAX_RUNS];
     real tile[IN_CONVK_TILE_MR_MAX * IN_CONVK_TILE_NV_MAX * LANES] __attribute__((aligned(64)));
+    real rep[IN_CONVK_KC_MAX * IN_CONVK_PANEL]; /* a lone last pixel's column, repeated */
     size_t panels = cdiv(n1 - n0, nr);
     for (size_t kb = 0; kb < g->k_blocks; ++kb) {
         size_t k0 = kb * g->kc, kc = min_size(g->K, k0 + g->kc) - k0, last = kb + 1 == g->k_blocks;
@@ -273,6 +314,10 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
                                     : SIZE_MAX;
             size_t nrows = nat != SIZE_MAX ? min_size(g->K, nk0 + g->kc) - nk0 : 0;
             const real *next = nrows ? src + nat + nk0 * g->plane : src;
+            /* a packed panel of whole vectors and one pixel (49 = 3*16 + 1: a 7x7 map at batch
+             * 1): the vectors by the tile, the pixel by ukr_column */
+            int lone = at == SIZE_MAX && cnt > LANES && cnt % LANES == 1;
+            if (lone) F(repeat_column)(rep, bp + cnt - 1, nr, kc);
             for (size_t i = m0; i < m1; i += mr) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
                 size_t t = (i - m0) / mr, tiles = cdiv(m1 - m0, mr);
@@ -281,7 +326,12 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
-                if (cnt <= nr - LANES) /* the map's last panel, packed */
+                if (lone) {
+                    F(ukr_narrow)(mr == MR && nv == NV, cnt / LANES, kc, ap, pstride, bp, cin,
+                                  g->nc, cout, ldo);
+                    F(ukr_column)(mr, kc, ap, pstride, rep, cin ? cin + cnt - 1 : 0, g->nc,
+                                  cout + cnt - 1, ldo);
+                } else if (cnt <= nr - LANES) /* the map's last panel, packed */
                     F(ukr_narrow)(mr == MR && nv == NV, cdiv(cnt, LANES), kc, ap, pstride, bp, cin,
                                   g->nc, cout, ldo);
                 else if (mr == MR && nv == NV)
