@@ -766,21 +766,32 @@ KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e,
                                 size_t m1, size_t n0, size_t n1)
 {
     size_t cnt = n1 - n0, panels = cdiv(cnt, NR), usize = up(g->M, IN_CONVK_PAD) * g->K;
+    real rep[IN_CONVK_KC_MAX * IN_CONVK_PANEL]; /* a lone last tile's column, repeated */
     for (size_t kb = 0; kb < g->c_blocks; ++kb) {
         size_t c0 = kb * g->kc, kc = min_size(g->K, c0 + g->kc) - c0;
         F(wino_input)(vbuf, g, src, image, n0, cnt, c0, kc);
         for (size_t t = 0; t < 16; ++t)
-            for (size_t jp = 0; jp < panels; ++jp)
+            for (size_t jp = 0; jp < panels; ++jp) {
+                const real *vp = vbuf + t * g->vt + jp * kc * NR;
+                size_t left = cnt - jp * NR, pstride = IN_CONVK_PANEL * g->K;
+                /* whole vectors and one tile (GoogLeNet's 14x14 maps at batch 1: 49 tiles, 32
+                 * + 17): as gemm_task_tile's lone pixel */
+                int lone = left < NR && left > LANES && left % LANES == 1;
+                if (lone) F(repeat_column)(rep, vp + left - 1, NR, kc);
                 for (size_t i = m0; i < m1; i += MR) {
                     const real *ap = u + t * usize + (i / IN_CONVK_PANEL * g->K + c0) * IN_CONVK_PANEL;
-                    const real *vp = vbuf + t * g->vt + jp * kc * NR;
                     real *mp = mbuf + t * g->mt + (i - m0) * g->nt + jp * NR;
-                    size_t left = cnt - jp * NR, pstride = IN_CONVK_PANEL * g->K;
-                    if (left <= NR - LANES)
+                    if (lone) {
+                        F(ukr_narrow)(1, left / LANES, kc, ap, pstride, vp, kb ? mp : 0, g->nt,
+                                      mp, g->nt);
+                        F(ukr_column)(MR, kc, ap, pstride, rep, kb ? mp + left - 1 : 0, g->nt,
+                                      mp + left - 1, g->nt);
+                    } else if (left <= NR - LANES)
                         F(ukr_narrow)(1, cdiv(left, LANES), kc, ap, pstride, vp, kb ? mp : 0,
                                       g->nt, mp, g->nt);
                     else F(ukr)(kc, ap, pstride, vp, NR, kb ? mp : 0, g->nt, mp, g->nt);
                 }
+            }
     }
     F(wino_output)(e, g, mbuf, m0, m1 - m0, n0, cnt);
 }

@@ -146,6 +146,13 @@ static const shape shapes[] = {
     {3, 3, 37, 41, 64, 7, 7, 2, 2, 3, 3},    /* dL/dw: 64 channels (a part panel), 21-pixel runs */
     {2, 7, 19, 23, 3, 3, 3, 1, 1, 1, 1},     /* dL/dw: 3 channels, pixel blocks across images */
     {2, 6, 9, 70, 11, 3, 3, 1, 1, 1, 1},     /* rows of 35 Winograd tiles: vectors of them */
+    /* a last panel of whole vectors and one pixel or tile (ukr_column), K or C in blocks: 49
+     * pixels (AVX-512: 48 + 1; AVX2: 48 + 1), 49 Winograd tiles (AVX-512: 32 + 17), 25 (AVX2:
+     * 16 + 9), 13 (portable: 8 + 5) */
+    {1, 300, 7, 7, 20, 1, 1, 1, 1, 0, 0},
+    {1, 300, 14, 14, 20, 3, 3, 1, 1, 1, 1},
+    {1, 300, 10, 10, 13, 3, 3, 1, 1, 1, 1},
+    {1, 300, 2, 26, 7, 3, 3, 1, 1, 1, 1},
 };
 
 int main(void)
