@@ -14,7 +14,7 @@
 #define PARALLEL_OVER(n) IN_PRAGMA(omp parallel for schedule(static) if ((n) >= IN_PARALLEL_MIN))
 #define IN_POOL_LANES 128
 #define IN_POOL_KERNEL_COLUMNS 64  /* kernels up to this wide have their tap ranges computed once */
-#define IN_POOL_CHUNK 512  /* values per buffer of the same-size passes (4 KB in double) */
+#define IN_POOL_CHUNK 512  /* values a buffer of the same-size and tiled passes holds */
 
 /* The forward passes stream through x plane by plane, in order; the hardware's prefetcher alone
  * leaves one core reading at about 2/3 of its copy bandwidth (3x3/2 pools at batch 16, measured),
@@ -494,22 +494,24 @@ static inline void NAME(rows_in_plane)(void *b, const real *x, const int32_t *po
     else NAME(max_rows_in_plane)(b, x, pos, off, n, g.kh, g.ph, g.W, HW);
 }
 
-/* y[q] = max over j < kw of b[q + j - pw] where col[q] + j - pw lies in [0, W) (the centre tap,
- * j = pw, always does), q < n. The taps' loads are unconditional and the mask a select: with kw
- * and pw constants, GCC 12 vectorises this form (not one that folds the centre tap in). Masking
- * every output costs less than redoing a row's edge outputs apart (measured: 1.7x slower on
- * 28-wide rows). */
+/* y[q] = max over j < kw of b[q*s + j - pw] where col[q]*s + j - pw lies in [0, W) (the tap
+ * j = pw always does: W = s*ow, see max_tiled), q < n; stride s 1 here. The taps' loads are
+ * unconditional and the mask a select: with kw, pw and s constants, GCC 12 vectorises this form
+ * (not one that folds the tap j = pw in). Masking every output costs less than redoing a row's
+ * edge outputs apart (measured: 1.7x slower on 28-wide rows). */
 static inline void NAME(max_taps)(real *restrict y, const real *restrict b,
                                   const int32_t *restrict col, size_t n, size_t kw, size_t pw,
-                                  size_t W)
+                                  size_t s, size_t W)
 {
     for (size_t q = 0; q < n; ++q) {
-        real m = b[q];
+        real m = b[q * s];
         for (size_t j = 0; j < kw; ++j) {
             if (j == pw) continue;
             ptrdiff_t d = (ptrdiff_t)j - (ptrdiff_t)pw;
-            real v = NAME(max_nan)(m, b[(ptrdiff_t)q + d]);
-            m = (uint32_t)(col[q] + (int32_t)d) < (uint32_t)W ? v : m;
+            real v = NAME(max_nan)(m, b[(ptrdiff_t)(q * s) + d]);
+            int inside = (d >= 0 && d < (ptrdiff_t)s) ||
+                         (uint32_t)(col[q] * (int32_t)s + (int32_t)d) < (uint32_t)W;
+            m = inside ? v : m;
         }
         y[q] = m;
     }
@@ -540,8 +542,8 @@ static inline void NAME(window_columns)(real *y, const void *b, const int32_t *c
 {
     if (inverse && g.kw == 3) NAME(sum_taps)(y, b, col, inverse, n, 3, 1, g.W);
     else if (inverse) NAME(sum_taps)(y, b, col, inverse, n, g.kw, g.pw, g.W);
-    else if (g.kw == 3) NAME(max_taps)(y, b, col, n, 3, 1, g.W);
-    else NAME(max_taps)(y, b, col, n, g.kw, g.pw, g.W);
+    else if (g.kw == 3) NAME(max_taps)(y, b, col, n, 3, 1, 1, g.W);
+    else NAME(max_taps)(y, b, col, n, g.kw, g.pw, 1, g.W);
 }
 
 /* One same-size chunk of n values (see above): y[q], q < n, from x (readable ph rows either
@@ -669,6 +671,118 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
             else NAME(avg_plane)(yp, xp, r, sums, cols, g, average_include_pad);
         }
         free(r);
+    }
+    return failed ? -1 : 0;
+}
+
+/* ---- max pooling's forward on maps whose output columns tile the rows (W = sw*ow, strides
+ * over 1: GoogLeNet's 3x3/2 ceil-mode pools, 112 -> 56 .. 14 -> 7) ----
+ * Rows of 14 to 112 values make per-row loops mostly overhead, so a thread runs through its
+ * output rows R = p*oh + oy (p the plane) in chunks of whole rows, planes running on, two passes
+ * over a chunk in L1, into y (row stride ow) from a buffer b (row stride W), r the row's number
+ * in the chunk:
+ *     b[r*W + k] = max over the window's rows iy of x[p, iy, k]           (k < W)
+ *     y[q] = max over j < kw of b[q*sw + j - pw], where col[q]*sw + j - pw lies in [0, W)
+ * the second over the chunk's flat index q (col[q] = q % ow, the same in every chunk of whole
+ * rows): W = sw*ow puts output q's window at b[q*sw - pw ..] (max_taps). The first folds a row in
+ * runs of IN_POOL_RUN_BYTES, the last ending up to a run past the row's end: there it reads x's
+ * next rows (never past x: checked) and writes what the next row's runs write over (rows in
+ * order) or b's slack. One read of x, one write of y. */
+#define IN_POOL_RUN_BYTES 64  /* a vector of AVX-512 (two of AVX2, four of SSE) */
+
+static inline int NAME(tiled)(in_pool_geometry g)
+{
+    return g.W == g.sw * g.ow && !NAME(same_size)(g);
+}
+
+/* Output rows per chunk: as many as keep b near IN_POOL_CHUNK values */
+static inline size_t NAME(chunk_rows)(in_pool_geometry g)
+{
+    return g.W < IN_POOL_CHUNK ? IN_POOL_CHUNK / g.W : 1;
+}
+
+/* b[k] = max over i < count of x[k + i*W] for k < n rounded up to whole runs: max_rows over
+ * runs of a constant length */
+static inline void NAME(max_runs)(real *restrict b, const real *restrict x, size_t W,
+                                  size_t count, size_t n)
+{
+    const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
+    for (size_t k = 0; k < n; k += run) NAME(max_rows)(b + k, x + k, W, count, run);
+}
+
+/* b[k], k < W, of one output row whose count window rows start at x: in runs, or (runs 0: they
+ * would read past x's end) in one loop; the counts of a 3-row window (3, and 2 at a clipped
+ * edge) constants */
+static inline void NAME(tiled_row)(real *b, const real *x, size_t W, size_t count, int runs)
+{
+    if (!runs) NAME(max_rows)(b, x, W, count, W);
+    else if (count == 3) NAME(max_runs)(b, x, W, 3, W);
+    else if (count == 2) NAME(max_runs)(b, x, W, 2, W);
+    else NAME(max_runs)(b, x, W, count, W);
+}
+
+/* Output rows [R0, R1) of the P planes of x into y (see above), b the chunk buffer past its pw
+ * values of slack, col its column numbers, at[oy] and count[oy] the offset y0*W and the number
+ * of output row oy's window rows; the 3-wide stride-2 windows with their sizes constants. The
+ * runs of a kh-row window from xs read up to reach values on. The hardware's prefetcher
+ * keeps up with rows of up to two runs (measured), not with longer ones: those ask for a chunk's
+ * rows IN_POOL_PREFETCH bytes on (at batch 16, 112 -> 56: 2.9x faster, 56 -> 28: 1.1x). */
+IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, const int32_t *col,
+                                   const size_t *at, const size_t *count, size_t R0, size_t R1,
+                                   in_pool_geometry g)
+{
+    const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
+    size_t rows = NAME(chunk_rows)(g), HW = g.H * g.W, oy = R0 % g.oh;
+    size_t reach = (g.kh - 1) * g.W + (g.W + run - 1) / run * run;
+    const real *xp = x + R0 / g.oh * HW;  /* plane R / oh */
+    const real *bound = P * HW >= reach ? x + P * HW - reach + 1 : x;  /* runs from below it */
+    for (size_t c0 = R0, c1; c0 < R1; c0 = c1) {
+        c1 = R1 - c0 < rows ? R1 : c0 + rows;
+        if (g.W > 2 * run) NAME(prefetch)(xp + at[oy], (c1 - c0) * g.sh * g.W);
+        for (real *r = b, *e = b + (c1 - c0) * g.W; r < e; r += g.W) {
+            const real *xs = xp + at[oy];
+            NAME(tiled_row)(r, xs, g.W, count[oy], xs < bound);
+            if (++oy == g.oh) oy = 0, xp += HW;
+        }
+        size_t n = (c1 - c0) * g.ow;
+        if (g.kw == 3 && g.sw == 2 && g.pw == 0)
+            NAME(max_taps)(y + c0 * g.ow, b, col, n, 3, 0, 2, g.W);
+        else
+            NAME(max_taps)(y + c0 * g.ow, b, col, n, g.kw, g.pw, g.sw, g.W);
+    }
+}
+
+/* y = max pooling of P tiled planes (see above), each thread with its share of the output rows
+ * and its own buffers: b (chunk_rows rows of W, pw values of slack before, a run or kw after),
+ * col (chunk_rows rows of ow), at and count (oh). Returns 0, or -1 when some thread had no
+ * memory. */
+static int NAME(max_forward_tiled)(real *y, const real *x, size_t P, in_pool_geometry g)
+{
+    size_t rows = NAME(chunk_rows)(g), run = IN_POOL_RUN_BYTES / sizeof(real);
+    size_t n = g.pw + rows * g.W + (run > g.kw ? run : g.kw);
+    int failed = 0;
+    IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
+    {
+        size_t *at = malloc(2 * g.oh * sizeof(size_t) + n * sizeof(real)
+                            + rows * g.ow * sizeof(int32_t));
+        if (!at) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
+        } else {
+            size_t *count = at + g.oh, y0, y1;
+            real *b = (real *)(count + g.oh);
+            int32_t *col = (int32_t *)(b + n);
+            for (size_t oy = 0; oy < g.oh; ++oy) {
+                NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+                at[oy] = y0 * g.W;
+                count[oy] = y1 - y0;
+            }
+            memset(b, 0, n * sizeof(real));
+            for (size_t q = 0; q < rows * g.ow; ++q) col[q] = (int32_t)(q % g.ow);
+            NAME(max_tiled)(y, x, P, b + g.pw, col, at, count, in_share_begin(P * g.oh),
+                            in_share_end(P * g.oh), g);
+        }
+        free(at);
     }
     return failed ? -1 : 0;
 }
@@ -827,7 +941,8 @@ int NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, 
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
     int failed = 0;
-    if (NAME(pool_planes)(y, x, P, g, -1)) return -1;
+    if (NAME(tiled)(g) ? NAME(max_forward_tiled)(y, x, P, g) : NAME(pool_planes)(y, x, P, g, -1))
+        return -1;
     if (!argmax) return 0;
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
     {

@@ -547,6 +547,46 @@ def test_same_size_pools_keep_their_planes_apart(case, dtype, rng):
         assert_close(avg_pool(native, x, case, include_pad), expected, dtype)
 
 
+# ---- the max pooling's forward on maps whose output columns tile the rows (W = sw*ow, not
+# same-size): a thread's output rows in chunks of 512 // W rows running on across planes (chunks
+# that end mid-plane, several planes a chunk, a partial last chunk, the row split of 2 threads
+# mid-plane), each row folded in runs of 64 bytes that go past the row's end except near x's end,
+# then the columns over the chunk at stride sw, masked at the row edges
+TILED_CASES = [
+    (1, 37, 14, 14, 3, 2, 0, True),    # GoogLeNet's 14 -> 7: 36-row chunks, 5+ planes each
+    (2, 5, 28, 28, 3, 2, 0, True),     # 28 -> 14: 18-row chunks
+    (1, 3, 9, 18, 3, 2, 0, True),      # 9 rows: the last window not clipped
+    (1, 2, 5, 112, 3, 2, 0, True),     # 4-row chunks of rows of 7 runs, prefetched
+    (3, 11, 56, 56, 3, 2, 0, True),    # 56 -> 28 over 33 planes
+    (1, 75, 28, 28, 3, 2, 0, True),    # big enough for 2 threads: 525 rows each
+    (2, 3, 7, 9, 3, 3, 0, False),      # stride 3, odd width
+    (1, 4, 9, 10, 3, (2, 1), (0, 1), False),  # stride 1 across, 2 down: both edges masked
+    (1, 3, 12, 12, 3, 2, 1, False),    # padding 1: the first column masked, a 2-row first window
+    (2, 3, 10, 10, 2, 2, 0, False),    # 2x2/2: no mask
+    (1, 3, 13, 20, (5, 4), 2, (2, 1), True),  # 5 rows (a count of no constant), 4 columns
+    (1, 1, 1, 2, 1, 2, 0, False),      # a map smaller than a run
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", TILED_CASES, ids=str)
+def test_max_pool_forward_on_tiled_maps_matches_the_twin(case, dtype, rng):
+    """y without argmax equals the twin's, every output written, on plain data, on ties, and on
+    data with NaN and infinities, a NaN at x's first and last pixels and in the first and last
+    columns and rows of planes (where the runs and masks end)."""
+    B, C, H, W = case[:4]
+    nans = with_nans_and_infinities(case[:4], dtype, rng)
+    nans.flat[[0, -1]] = np.nan
+    nans[0, -1, rng.integers(0, H), 0] = nans[-1, 0, rng.integers(0, H), W - 1] = np.nan
+    nans[-1, -1, H - 1, rng.integers(0, W)] = nans[0, 0, 0, rng.integers(0, W)] = np.nan
+    for x in (rng.standard_normal(case[:4]).astype(dtype), with_ties_and_nans(case[:4], dtype, rng),
+              nans):
+        y_twin, _ = max_pool(reference, x, case)
+        y = np.full(out_shape(case), 7, dtype)
+        native.max_pool2d_forward(x, y, None, *case[4:])
+        np.testing.assert_array_equal(y, y_twin)
+
+
 # ---- the backward passes: the average pooling's same-size stride 1 (ow = W) runs as a gather, a
 # sum pooling of the shares dy / divisor over the adjoint window (row padding kh - 1 - ph, up to
 # kh - 1), the others spread the shares window by window; the max pooling's search matches 9 and
