@@ -721,9 +721,25 @@ static inline void NAME(tiled_row)(real *b, const real *x, size_t W, size_t coun
     else NAME(max_runs)(b, x, W, count, W);
 }
 
+/* tiled_row of m output rows whose count window rows start step values apart from x, bound the
+ * first row start whose runs would read past x; rows of one run (W up to a run) of 3-row windows
+ * in one loop with the sizes constants (a loop of tiled_row takes 7% longer on 14 -> 7) */
+static inline void NAME(tiled_rows)(real *b, const real *x, const real *bound, size_t W,
+                                    size_t step, size_t count, size_t m)
+{
+    const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
+    if (W <= run && count == 3 && x + (m - 1) * step < bound)
+        for (size_t i = 0; i < m; ++i) NAME(max_rows)(b + i * W, x + i * step, W, 3, run);
+    else
+        for (size_t i = 0; i < m; ++i)
+            NAME(tiled_row)(b + i * W, x + i * step, W, count, x + i * step < bound);
+}
+
 /* Output rows [R0, R1) of the P planes of x into y (see above), b the chunk buffer past its pw
  * values of slack, col its column numbers, at[oy] and count[oy] the offset y0*W and the number
- * of output row oy's window rows; the 3-wide stride-2 windows with their sizes constants. The
+ * of output row oy's window rows, span[oy] the number of rows from oy on whose windows have as
+ * many rows, each sh rows down (a plane's inner rows: one call of tiled_rows, 12% faster on
+ * 28 -> 14 than row by row); the 3-wide stride-2 windows with their sizes constants. The
  * runs of a kh-row window from xs read up to reach values on. The hardware's prefetcher keeps
  * up with rows of one run (its loads step by sh*W), not with longer ones read from memory: those
  * ask for a chunk's rows 2*IN_POOL_PREFETCH bytes on (10% faster than one) when x has over
@@ -731,8 +747,8 @@ static inline void NAME(tiled_row)(real *b, const real *x, size_t W, size_t coun
  * 28 -> 14 from L2 or L3). */
 #define IN_POOL_STREAM_BYTES ((size_t)2 << 20)
 IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, const int32_t *col,
-                                   const size_t *at, const size_t *count, size_t R0, size_t R1,
-                                   in_pool_geometry g)
+                                   const size_t *at, const size_t *count, const size_t *span,
+                                   size_t R0, size_t R1, in_pool_geometry g)
 {
     const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
     size_t rows = NAME(chunk_rows)(g), HW = g.H * g.W, oy = R0 % g.oh;
@@ -743,10 +759,10 @@ IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, co
         c1 = R1 - c0 < rows ? R1 : c0 + rows;
         if (g.W > run && P * HW * sizeof(real) > IN_POOL_STREAM_BYTES)
             NAME(prefetch)(xp + at[oy] + IN_POOL_PREFETCH / sizeof(real), (c1 - c0) * g.sh * g.W);
-        for (real *r = b, *e = b + (c1 - c0) * g.W; r < e; r += g.W) {
-            const real *xs = xp + at[oy];
-            NAME(tiled_row)(r, xs, g.W, count[oy], xs < bound);
-            if (++oy == g.oh) oy = 0, xp += HW;
+        for (size_t r = 0, m; r < c1 - c0; r += m) {
+            m = span[oy] < c1 - c0 - r ? span[oy] : c1 - c0 - r;
+            NAME(tiled_rows)(b + r * g.W, xp + at[oy], bound, g.W, g.sh * g.W, count[oy], m);
+            if ((oy += m) == g.oh) oy = 0, xp += HW;
         }
         size_t n = (c1 - c0) * g.ow;
         if (g.kw == 3 && g.sw == 2 && g.pw == 0)
@@ -758,8 +774,8 @@ IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, co
 
 /* y = max pooling of P tiled planes (see above), each thread with its share of the output rows
  * and its own buffers: b (chunk_rows rows of W, pw values of slack before, a run or kw after),
- * col (chunk_rows rows of ow), at and count (oh). Returns 0, or -1 when some thread had no
- * memory. */
+ * col (chunk_rows rows of ow), at, count and span (oh). Returns 0, or -1 when some thread had
+ * no memory. */
 static int NAME(max_forward_tiled)(real *y, const real *x, size_t P, in_pool_geometry g)
 {
     size_t rows = NAME(chunk_rows)(g), run = IN_POOL_RUN_BYTES / sizeof(real);
@@ -767,23 +783,28 @@ static int NAME(max_forward_tiled)(real *y, const real *x, size_t P, in_pool_geo
     int failed = 0;
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
-        size_t *at = malloc(2 * g.oh * sizeof(size_t) + n * sizeof(real)
+        size_t *at = malloc(3 * g.oh * sizeof(size_t) + n * sizeof(real)
                             + rows * g.ow * sizeof(int32_t));
         if (!at) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
         } else {
-            size_t *count = at + g.oh, y0, y1;
-            real *b = (real *)(count + g.oh);
+            size_t *count = at + g.oh, *span = count + g.oh, y0, y1;
+            real *b = (real *)(span + g.oh);
             int32_t *col = (int32_t *)(b + n);
             for (size_t oy = 0; oy < g.oh; ++oy) {
                 NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
                 at[oy] = y0 * g.W;
                 count[oy] = y1 - y0;
             }
+            for (size_t oy = g.oh; oy-- > 0;) {
+                int next = oy + 1 < g.oh && count[oy + 1] == count[oy]
+                           && at[oy + 1] == at[oy] + g.sh * g.W;
+                span[oy] = next ? span[oy + 1] + 1 : 1;
+            }
             memset(b, 0, n * sizeof(real));
             for (size_t q = 0; q < rows * g.ow; ++q) col[q] = (int32_t)(q % g.ow);
-            NAME(max_tiled)(y, x, P, b + g.pw, col, at, count, in_share_begin(P * g.oh),
+            NAME(max_tiled)(y, x, P, b + g.pw, col, at, count, span, in_share_begin(P * g.oh),
                             in_share_end(P * g.oh), g);
         }
         free(at);

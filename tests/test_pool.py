@@ -550,13 +550,14 @@ def test_same_size_pools_keep_their_planes_apart(case, dtype, rng):
 # ---- the max pooling's forward on maps whose output columns tile the rows (W = sw*ow, not
 # same-size): a thread's output rows in chunks of 512 // W rows running on across planes (chunks
 # that end mid-plane, several planes a chunk, a partial last chunk, the row split of 2 threads
-# mid-plane), each row folded in runs of 64 bytes that go past the row's end except near x's end,
-# then the columns over the chunk at stride sw, masked at the row edges
+# mid-plane), rows folded in runs of 64 bytes that go past the row's end except near x's end, a
+# span of rows whose windows step by sh at a time, then the columns over the chunk at stride sw,
+# masked at the row edges
 TILED_CASES = [
     (1, 37, 14, 14, 3, 2, 0, True),    # GoogLeNet's 14 -> 7: 36-row chunks, 5+ planes each
     (2, 5, 28, 28, 3, 2, 0, True),     # 28 -> 14: 18-row chunks
     (1, 3, 9, 18, 3, 2, 0, True),      # 9 rows: the last window not clipped
-    (1, 2, 5, 112, 3, 2, 0, True),     # 4-row chunks of rows of 7 runs, prefetched
+    (1, 2, 5, 112, 3, 2, 0, True),     # 4-row chunks of rows of 7 runs
     (3, 11, 56, 56, 3, 2, 0, True),    # 56 -> 28 over 33 planes
     (1, 75, 28, 28, 3, 2, 0, True),    # big enough for 2 threads: 525 rows each
     (2, 3, 7, 9, 3, 3, 0, False),      # stride 3, odd width
@@ -565,6 +566,7 @@ TILED_CASES = [
     (2, 3, 10, 10, 2, 2, 0, False),    # 2x2/2: no mask
     (1, 3, 13, 20, (5, 4), 2, (2, 1), True),  # 5 rows (a count of no constant), 4 columns
     (1, 1, 1, 2, 1, 2, 0, False),      # a map smaller than a run
+    (2, 3, 2, 4, (5, 2), (1, 2), (2, 0), False),  # windows clipped at both ends: 2 rows each
 ]
 
 
