@@ -582,12 +582,25 @@ static void NAME(inverse_divisors)(double *inverse, const double *cols, in_pool_
     }
 }
 
+/* The buffers of a same-size pass's chunks at the start of a thread's buf (doubles): b (L values
+ * and pw of slack either side, zeros), then pos and col (L int32 each, see above); returns the
+ * rest of buf */
+static double *NAME(same_buffers)(double *buf, int32_t **pos, int32_t **col, size_t L,
+                                  in_pool_geometry g)
+{
+    memset(buf, 0, (L + 2 * g.pw) * sizeof(double));
+    *pos = (int32_t *)(buf + L + 2 * g.pw);
+    *col = *pos + L;
+    for (size_t q = 0; q < L; ++q)
+        (*pos)[q] = (int32_t)(q % (g.H * g.W)), (*col)[q] = (int32_t)(q % g.W);
+    return (double *)(*col + L);
+}
+
 /* The same-size passes (see above) of P planes into y, their chunks shared among the threads:
  * max pooling (average_include_pad < 0) or average pooling (count_include_pad =
- * average_include_pad). Each thread's buffers, in doubles: b (L values and pw of slack either
- * side), inverse (the divisors' inverses, for L values or a plane), cols (ow), pos and col (L
- * int32 each) and stage (a chunk at either end of x with ph rows either side). Returns 0, or -1
- * when some thread had no memory. */
+ * average_include_pad). Each thread's buffers, in doubles: same_buffers', inverse (the
+ * divisors' inverses, for L values or a plane), cols (ow) and stage (a chunk at either end of x
+ * with ph rows either side). Returns 0, or -1 when some thread had no memory. */
 static int NAME(pool_same)(real *y, const real *x, size_t P, in_pool_geometry g,
                            int average_include_pad)
 {
@@ -606,14 +619,10 @@ static int NAME(pool_same)(real *y, const real *x, size_t P, in_pool_geometry g,
             IN_PRAGMA(omp atomic write)
             failed = 1;
         } else {
-            memset(b, 0, (L + 2 * g.pw) * sizeof(double));
-            inverse = b + L + 2 * g.pw;
+            inverse = NAME(same_buffers)(b, &pos, &col, L, g);
             double *cols = inverse + I;
-            pos = (int32_t *)(cols + g.ow);
-            col = pos + L;
-            stage = (real *)(col + L);
+            stage = (real *)(cols + g.ow);
             memset(stage, 0, (L + 2 * S) * sizeof(real));
-            for (size_t q = 0; q < L; ++q) pos[q] = (int32_t)(q % HW), col[q] = (int32_t)(q % W);
             if (average_include_pad >= 0) {
                 NAME(column_counts)(cols, g, average_include_pad);
                 NAME(inverse_divisors)(inverse, cols, g, average_include_pad);
@@ -1204,9 +1213,8 @@ IN_HOT static void NAME(avg_plane_backward)(real *dxp, const real *dyp, in_pool_
  * plane's rows (same_chunks' rows). */
 
 /* The same-size backward of P planes (see above), each thread with its own buffers, in doubles:
- * same_chunk's b (L values and pw of slack either side), pos and col (L int32 each), inverse
- * (the divisors' inverses, H*W), ones (H*W), cols (ow) and the shares (H*W reals with ph rows of
- * zeros either side). Returns 0, or -1 when some thread had no memory (its planes are not
+ * same_buffers', inverse (the divisors' inverses, H*W), ones (H*W), cols (ow) and the shares (H*W
+ * reals with ph rows of zeros either side). Returns 0, or -1 when some thread had no memory (its planes are not
  * done). */
 static int NAME(avg_backward_same)(real *dx, const real *dy, size_t P, in_pool_geometry g,
                                    int count_include_pad)
@@ -1225,16 +1233,12 @@ static int NAME(avg_backward_same)(real *dx, const real *dy, size_t P, in_pool_g
             failed = 1;
         } else {
             double *cols;
-            memset(b, 0, (L + 2 * g.pw) * sizeof(double));
-            pos = (int32_t *)(b + L + 2 * g.pw);
-            col = pos + L;
-            inverse = (double *)(col + L);
+            inverse = NAME(same_buffers)(b, &pos, &col, L, g);
             ones = inverse + HW;
             cols = ones + HW;
             shares = (real *)(cols + g.ow);
             memset(shares, 0, (HW + 2 * S) * sizeof(real));
             shares += S;
-            for (size_t q = 0; q < L; ++q) pos[q] = (int32_t)(q % HW), col[q] = (int32_t)(q % W);
             NAME(column_counts)(cols, g, count_include_pad);
             NAME(inverse_divisors)(inverse, cols, g, count_include_pad);
             for (size_t q = 0; q < HW; ++q) ones[q] = 1;
