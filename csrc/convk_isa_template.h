@@ -206,6 +206,28 @@ KERNEL static void F(ukr_column)(size_t mr, size_t kc, const real *a, size_t pst
     }
 }
 
+/* Whether a panel of cnt < nr columns (nr: its tile's) is whole vectors and one lone column (49
+ * = 3*16 + 1: a 7x7 map at batch 1; 17 of GoogLeNet's 49 Winograd tiles at 14x14) */
+KERNEL static inline int F(lone)(size_t cnt, size_t nr)
+{
+    return cnt < nr && cnt > LANES && cnt % LANES == 1;
+}
+
+/* A packed panel of cnt columns, rows NR or GNR apart, that its mr x nv tile (tall: MR x NV)
+ * would leave part empty (cnt <= nr - LANES, or lone): the vectors it fills by ukr_narrow; a
+ * lone last column by ukr_column instead, from rep (its column repeated, repeat_column). */
+KERNEL static void F(ukr_partial)(int tall, size_t mr, size_t cnt, size_t nr, size_t kc,
+                                  const real *a, size_t pstride, const real *b, const real *rep,
+                                  const real *cin, size_t ldi, real *cout, size_t ldo)
+{
+    if (!F(lone)(cnt, nr)) {
+        F(ukr_narrow)(tall, cdiv(cnt, LANES), kc, a, pstride, b, cin, ldi, cout, ldo);
+        return;
+    }
+    F(ukr_narrow)(tall, cnt / LANES, kc, a, pstride, b, cin, ldi, cout, ldo);
+    F(ukr_column)(mr, kc, a, pstride, rep, cin ? cin + cnt - 1 : 0, ldi, cout + cnt - 1, ldo);
+}
+
 /* The fused epilogue of one tile t (rows o0 .. o0+rows, nr columns a row, a constant once
  * inlined) into y, one output segment at a time (see NAME(epilogue)):
  *     y[seg.src + o*chan + q*col] = act(scale[o] * t[o - o0, seg.dst + q] + shift[o] (+ y[...]))
@@ -314,10 +336,8 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
                                     : SIZE_MAX;
             size_t nrows = nat != SIZE_MAX ? min_size(g->K, nk0 + g->kc) - nk0 : 0;
             const real *next = nrows ? src + nat + nk0 * g->plane : src;
-            /* a packed panel of whole vectors and one pixel (49 = 3*16 + 1: a 7x7 map at batch
-             * 1): the vectors by the tile, the pixel by ukr_column */
-            int lone = at == SIZE_MAX && cnt > LANES && cnt % LANES == 1;
-            if (lone) F(repeat_column)(rep, bp + cnt - 1, nr, kc);
+            int partial = cnt <= nr - LANES || F(lone)(cnt, nr); /* packed: cnt < nr */
+            if (F(lone)(cnt, nr)) F(repeat_column)(rep, bp + cnt - 1, nr, kc);
             for (size_t i = m0; i < m1; i += mr) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
                 size_t t = (i - m0) / mr, tiles = cdiv(m1 - m0, mr);
@@ -326,14 +346,9 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
-                if (lone) {
-                    F(ukr_narrow)(mr == MR && nv == NV, cnt / LANES, kc, ap, pstride, bp, cin,
-                                  g->nc, cout, ldo);
-                    F(ukr_column)(mr, kc, ap, pstride, rep, cin ? cin + cnt - 1 : 0, g->nc,
-                                  cout + cnt - 1, ldo);
-                } else if (cnt <= nr - LANES) /* the map's last panel, packed */
-                    F(ukr_narrow)(mr == MR && nv == NV, cdiv(cnt, LANES), kc, ap, pstride, bp, cin,
-                                  g->nc, cout, ldo);
+                if (partial) /* the map's last panel */
+                    F(ukr_partial)(mr == MR && nv == NV, mr, cnt, nr, kc, ap, pstride, bp, rep,
+                                   cin, g->nc, cout, ldo);
                 else if (mr == MR && nv == NV)
                     F(ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
                 else F(gemm_ukr)(kc, ap, pstride, bp, ldb, cin, g->nc, cout, ldo);
@@ -774,21 +789,14 @@ KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e,
             for (size_t jp = 0; jp < panels; ++jp) {
                 const real *vp = vbuf + t * g->vt + jp * kc * NR;
                 size_t left = cnt - jp * NR, pstride = IN_CONVK_PANEL * g->K;
-                /* whole vectors and one tile (GoogLeNet's 14x14 maps at batch 1: 49 tiles, 32
-                 * + 17): as gemm_task_tile's lone pixel */
-                int lone = left < NR && left > LANES && left % LANES == 1;
-                if (lone) F(repeat_column)(rep, vp + left - 1, NR, kc);
+                int partial = left <= NR - LANES || F(lone)(left, NR);
+                if (F(lone)(left, NR)) F(repeat_column)(rep, vp + left - 1, NR, kc);
                 for (size_t i = m0; i < m1; i += MR) {
                     const real *ap = u + t * usize + (i / IN_CONVK_PANEL * g->K + c0) * IN_CONVK_PANEL;
                     real *mp = mbuf + t * g->mt + (i - m0) * g->nt + jp * NR;
-                    if (lone) {
-                        F(ukr_narrow)(1, left / LANES, kc, ap, pstride, vp, kb ? mp : 0, g->nt,
-                                      mp, g->nt);
-                        F(ukr_column)(MR, kc, ap, pstride, rep, kb ? mp + left - 1 : 0, g->nt,
-                                      mp + left - 1, g->nt);
-                    } else if (left <= NR - LANES)
-                        F(ukr_narrow)(1, cdiv(left, LANES), kc, ap, pstride, vp, kb ? mp : 0,
-                                      g->nt, mp, g->nt);
+                    if (partial)
+                        F(ukr_partial)(1, MR, left, NR, kc, ap, pstride, vp, rep, kb ? mp : 0,
+                                       g->nt, mp, g->nt);
                     else F(ukr)(kc, ap, pstride, vp, NR, kb ? mp : 0, g->nt, mp, g->nt);
                 }
             }
