@@ -206,11 +206,12 @@ KERNEL static void F(ukr_column)(size_t mr, size_t kc, const real *a, size_t pst
     }
 }
 
-/* Whether a panel of cnt < nr columns (nr: its tile's) is whole vectors and one lone column (49
- * = 3*16 + 1: a 7x7 map at batch 1; 17 of GoogLeNet's 49 Winograd tiles at 14x14) */
+/* Whether a panel of cnt < nr columns (nr: its tile's) is whole vectors, if any, and one lone
+ * column (49 = 3*16 + 1: a 7x7 map at batch 1; 17 of GoogLeNet's 49 Winograd tiles at 14x14;
+ * 289 = 9*32 + 1: a 17x17 map on the 32-pixel tall tile) */
 KERNEL static inline int F(lone)(size_t cnt, size_t nr)
 {
-    return cnt < nr && cnt > LANES && cnt % LANES == 1;
+    return cnt < nr && cnt % LANES == 1;
 }
 
 /* A packed panel of cnt columns, rows NR or GNR apart, that its mr x nv tile (tall: MR x NV)
@@ -224,7 +225,7 @@ KERNEL static void F(ukr_partial)(int tall, size_t mr, size_t cnt, size_t nr, si
         F(ukr_narrow)(tall, cdiv(cnt, LANES), kc, a, pstride, b, cin, ldi, cout, ldo);
         return;
     }
-    F(ukr_narrow)(tall, cnt / LANES, kc, a, pstride, b, cin, ldi, cout, ldo);
+    if (cnt > LANES) F(ukr_narrow)(tall, cnt / LANES, kc, a, pstride, b, cin, ldi, cout, ldo);
     F(ukr_column)(mr, kc, a, pstride, rep, cin ? cin + cnt - 1 : 0, ldi, cout + cnt - 1, ldo);
 }
 

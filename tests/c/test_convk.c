@@ -153,6 +153,8 @@ static const shape shapes[] = {
     {1, 300, 14, 14, 20, 3, 3, 1, 1, 1, 1},
     {1, 300, 10, 10, 13, 3, 3, 1, 1, 1, 1},
     {1, 300, 2, 26, 7, 3, 3, 1, 1, 1, 1},
+    /* a last panel of one pixel alone: 289 = 9*32 + 1 on the tall tile (16 and 8 lanes alike) */
+    {1, 40, 17, 17, 96, 1, 7, 1, 1, 0, 3},
 };
 
 int main(void)
