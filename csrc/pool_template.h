@@ -684,24 +684,40 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
     return failed ? -1 : 0;
 }
 
-/* ---- max pooling's forward on maps whose output columns tile the rows (W = sw*ow, strides
- * over 1: GoogLeNet's 3x3/2 ceil-mode pools, 112 -> 56 .. 14 -> 7) ----
+/* ---- max pooling's forward on maps whose output columns tile the rows (strides over 1, W =
+ * sw*ow: GoogLeNet's 3x3/2 ceil-mode pools, 112 -> 56 .. 14 -> 7; or W up to sw*(ow + 1):
+ * Inception v3's floor-mode pools on odd maps up to IN_POOL_TILED_ODD_MAX wide, 35 -> 17 and
+ * 17 -> 8) ----
  * Rows of 14 to 112 values make per-row loops mostly overhead, so a thread runs through its
  * output rows R = p*oh + oy (p the plane) in chunks of whole rows, planes running on, two passes
- * over a chunk in L1, into y (row stride ow) from a buffer b (row stride W), r the row's number
- * in the chunk:
- *     b[r*W + k] = max over the window's rows iy of x[p, iy, k]           (k < W)
- *     y[q] = max over j < kw of b[q*sw + j - pw], where col[q]*sw + j - pw lies in [0, W)
- * the second over the chunk's flat index q (col[q] = q % ow, the same in every chunk of whole
- * rows): W = sw*ow puts output q's window at b[q*sw - pw ..] (max_taps). The first folds a row in
- * runs of IN_POOL_RUN_BYTES, the last ending up to a run past the row's end: there it reads x's
- * next rows (never past x: checked) and writes what the next row's runs write over (rows in
- * order) or b's slack. One read of x, one write of y. */
+ * over a chunk in L1, from a buffer b (row stride bw = sw*tw, tw = ow, or ow + 1 when W >
+ * sw*ow), r the row's number in the chunk:
+ *     b[r*bw + k] = max over the window's rows iy of x[p, iy, k]           (k < W)
+ *     t[q] = max over j < kw of b[q*sw + j - pw], where col[q]*sw + j - pw lies in [0, W)
+ * the second over the chunk's flat index q (col[q] = q % tw, the same in every chunk of whole
+ * rows): bw = sw*tw puts output q's window at b[q*sw - pw ..] (max_taps). t is y (row stride
+ * ow) when tw = ow; otherwise a buffer whose rows have one output more (its window partly past
+ * the row, never read) and whose first ow outputs a row are copied to y. The first pass folds a
+ * row in runs of IN_POOL_RUN_BYTES, the last ending up to a run past the row's end: there it
+ * reads x's next rows (never past x: checked) and writes what the next row's runs write over
+ * (rows in order) or b's slack. One read of x, one write of y. */
 #define IN_POOL_RUN_BYTES 64  /* a vector of AVX-512 (two of AVX2, four of SSE) */
+/* The widest W > sw*ow rows tiled: the row path is as fast on longer ones (one thread, 3x3/2:
+ * 17 -> 8 2.5x faster tiled at batch 1 and 16, 35 -> 17 1.4x and 1.15x; 71 -> 35 1.15x faster
+ * at batch 1 but 1.2x slower at 16, 147 -> 73 1.15x and 1.7x slower, reading x from memory) */
+#define IN_POOL_TILED_ODD_MAX 64
 
 static inline int NAME(tiled)(in_pool_geometry g)
 {
-    return g.W == g.sw * g.ow && !NAME(same_size)(g);
+    int tiles = g.W == g.sw * g.ow || (g.W > g.sw * g.ow && g.W <= g.sw * (g.ow + 1)
+                                       && g.W <= IN_POOL_TILED_ODD_MAX);
+    return tiles && !NAME(same_size)(g);
+}
+
+/* Outputs a row of the chunk's column pass: ow, or ow + 1 when W > sw*ow (see above) */
+static inline size_t NAME(tile_width)(in_pool_geometry g)
+{
+    return g.ow + (g.W > g.sw * g.ow);
 }
 
 /* Output rows per chunk: as many as keep b near IN_POOL_CHUNK values */
@@ -719,9 +735,9 @@ static inline void NAME(max_runs)(real *restrict b, const real *restrict x, size
     for (size_t k = 0; k < n; k += run) NAME(max_rows)(b + k, x + k, W, count, run);
 }
 
-/* b[k], k < W, of one output row whose count window rows start at x: in runs, or (runs 0: they
- * would read past x's end) in one loop; the counts of a 3-row window (3, and 2 at a clipped
- * edge) constants */
+/* b[k], k < W, of one output row whose count window rows start at x (rows W apart): in runs, or
+ * (runs 0: they would read past x's end) in one loop; the counts of a 3-row window (3, and 2 at
+ * a clipped edge) constants */
 static inline void NAME(tiled_row)(real *b, const real *x, size_t W, size_t count, int runs)
 {
     if (!runs) NAME(max_rows)(b, x, W, count, W);
@@ -730,18 +746,19 @@ static inline void NAME(tiled_row)(real *b, const real *x, size_t W, size_t coun
     else NAME(max_runs)(b, x, W, count, W);
 }
 
-/* tiled_row of m output rows whose count window rows start step values apart from x, bound the
- * first row start whose runs would read past x; rows of one run (W up to a run) of 3-row windows
- * in one loop with the sizes constants (a loop of tiled_row takes 7% longer on 14 -> 7) */
-static inline void NAME(tiled_rows)(real *b, const real *x, const real *bound, size_t W,
-                                    size_t step, size_t count, size_t m)
+/* tiled_row of m output rows whose count window rows start step values apart from x, into b's
+ * rows bw apart; bound the first row start whose runs would read past x; rows of one run (W up
+ * to a run) of 3-row windows in one loop with the sizes constants (a loop of tiled_row takes 7%
+ * longer on 14 -> 7) */
+static inline void NAME(tiled_rows)(real *b, size_t bw, const real *x, const real *bound,
+                                    size_t W, size_t step, size_t count, size_t m)
 {
     const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
     if (W <= run && count == 3 && x + (m - 1) * step < bound)
-        for (size_t i = 0; i < m; ++i) NAME(max_rows)(b + i * W, x + i * step, W, 3, run);
+        for (size_t i = 0; i < m; ++i) NAME(max_rows)(b + i * bw, x + i * step, W, 3, run);
     else
         for (size_t i = 0; i < m; ++i)
-            NAME(tiled_row)(b + i * W, x + i * step, W, count, x + i * step < bound);
+            NAME(tiled_row)(b + i * bw, x + i * step, W, count, x + i * step < bound);
 }
 
 /* Output rows [R0, R1) of the P planes of x into y (see above), b the chunk buffer past its pw
@@ -755,12 +772,13 @@ static inline void NAME(tiled_rows)(real *b, const real *x, const real *bound, s
  * IN_POOL_STREAM_BYTES (at batch 16, 112 -> 56: 3x faster, 28 -> 14: 1.6x; a cost of 10% on
  * 28 -> 14 from L2 or L3). */
 #define IN_POOL_STREAM_BYTES ((size_t)2 << 20)
-IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, const int32_t *col,
-                                   const size_t *at, const size_t *count, const size_t *span,
-                                   size_t R0, size_t R1, in_pool_geometry g)
+IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, real *t,
+                                   const int32_t *col, const size_t *at, const size_t *count,
+                                   const size_t *span, size_t R0, size_t R1, in_pool_geometry g)
 {
     const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
     size_t rows = NAME(chunk_rows)(g), HW = g.H * g.W, oy = R0 % g.oh;
+    size_t tw = NAME(tile_width)(g), bw = g.sw * tw;
     size_t reach = (g.kh - 1) * g.W + (g.W + run - 1) / run * run;
     const real *xp = x + R0 / g.oh * HW;  /* plane R / oh */
     const real *bound = P * HW >= reach ? x + P * HW - reach + 1 : x;  /* runs from below it */
@@ -770,37 +788,40 @@ IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, co
             NAME(prefetch)(xp + at[oy] + IN_POOL_PREFETCH / sizeof(real), (c1 - c0) * g.sh * g.W);
         for (size_t r = 0, m; r < c1 - c0; r += m) {
             m = span[oy] < c1 - c0 - r ? span[oy] : c1 - c0 - r;
-            NAME(tiled_rows)(b + r * g.W, xp + at[oy], bound, g.W, g.sh * g.W, count[oy], m);
+            NAME(tiled_rows)(b + r * bw, bw, xp + at[oy], bound, g.W, g.sh * g.W, count[oy], m);
             if ((oy += m) == g.oh) oy = 0, xp += HW;
         }
-        size_t n = (c1 - c0) * g.ow;
+        size_t n = (c1 - c0) * tw;
+        real *out = tw == g.ow ? y + c0 * g.ow : t;
         if (g.kw == 3 && g.sw == 2 && g.pw == 0)
-            NAME(max_taps)(y + c0 * g.ow, b, col, n, 3, 0, 2, g.W);
+            NAME(max_taps)(out, b, col, n, 3, 0, 2, g.W);
         else
-            NAME(max_taps)(y + c0 * g.ow, b, col, n, g.kw, g.pw, g.sw, g.W);
+            NAME(max_taps)(out, b, col, n, g.kw, g.pw, g.sw, g.W);
+        for (size_t r = 0; out == t && r < c1 - c0; ++r)
+            memcpy(y + (c0 + r) * g.ow, t + r * tw, g.ow * sizeof(real));
     }
 }
 
 /* y = max pooling of P tiled planes (see above), each thread with its share of the output rows
- * and its own buffers: b (chunk_rows rows of W, pw values of slack before, a run or kw after),
- * col (chunk_rows rows of ow), at, count and span (oh). Returns 0, or -1 when some thread had
- * no memory. */
+ * and its own buffers: b (chunk_rows rows of bw, pw values of slack before, a run or kw after),
+ * t and col (chunk_rows rows of tw), at, count and span (oh). Returns 0, or -1 when some thread
+ * had no memory. */
 static int NAME(max_forward_tiled)(real *y, const real *x, size_t P, in_pool_geometry g)
 {
     size_t rows = NAME(chunk_rows)(g), run = IN_POOL_RUN_BYTES / sizeof(real);
-    size_t n = g.pw + rows * g.W + (run > g.kw ? run : g.kw);
+    size_t tw = NAME(tile_width)(g), n = g.pw + rows * g.sw * tw + (run > g.kw ? run : g.kw);
     int failed = 0;
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
-        size_t *at = malloc(3 * g.oh * sizeof(size_t) + n * sizeof(real)
-                            + rows * g.ow * sizeof(int32_t));
+        size_t *at = malloc(3 * g.oh * sizeof(size_t) + (n + rows * tw) * sizeof(real)
+                            + rows * tw * sizeof(int32_t));
         if (!at) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
         } else {
             size_t *count = at + g.oh, *span = count + g.oh, y0, y1;
-            real *b = (real *)(span + g.oh);
-            int32_t *col = (int32_t *)(b + n);
+            real *b = (real *)(span + g.oh), *t = b + n;
+            int32_t *col = (int32_t *)(t + rows * tw);
             for (size_t oy = 0; oy < g.oh; ++oy) {
                 NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
                 at[oy] = y0 * g.W;
@@ -812,8 +833,8 @@ static int NAME(max_forward_tiled)(real *y, const real *x, size_t P, in_pool_geo
                 span[oy] = next ? span[oy + 1] + 1 : 1;
             }
             memset(b, 0, n * sizeof(real));
-            for (size_t q = 0; q < rows * g.ow; ++q) col[q] = (int32_t)(q % g.ow);
-            NAME(max_tiled)(y, x, P, b + g.pw, col, at, count, span, in_share_begin(P * g.oh),
+            for (size_t q = 0; q < rows * tw; ++q) col[q] = (int32_t)(q % tw);
+            NAME(max_tiled)(y, x, P, b + g.pw, t, col, at, count, span, in_share_begin(P * g.oh),
                             in_share_end(P * g.oh), g);
         }
         free(at);

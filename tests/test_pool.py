@@ -547,12 +547,12 @@ def test_same_size_pools_keep_their_planes_apart(case, dtype, rng):
         assert_close(avg_pool(native, x, case, include_pad), expected, dtype)
 
 
-# ---- the max pooling's forward on maps whose output columns tile the rows (W = sw*ow, not
-# same-size): a thread's output rows in chunks of 512 // W rows running on across planes (chunks
-# that end mid-plane, several planes a chunk, a partial last chunk, the row split of 2 threads
-# mid-plane), rows folded in runs of 64 bytes that go past the row's end except near x's end, a
-# span of rows whose windows step by sh at a time, then the columns over the chunk at stride sw,
-# masked at the row edges
+# ---- the max pooling's forward on maps whose output columns tile the rows (W = sw*ow, or up to
+# sw*(ow + 1), not same-size): a thread's output rows in chunks of 512 // W rows running on across
+# planes (chunks that end mid-plane, several planes a chunk, a partial last chunk, the row split of
+# 2 threads mid-plane), rows folded in runs of 64 bytes that go past the row's end except near x's
+# end, a span of rows whose windows step by sh at a time, then the columns over the chunk at
+# stride sw, masked at the row edges (W > sw*ow: one output more a row, dropped in the copy to y)
 TILED_CASES = [
     (1, 37, 14, 14, 3, 2, 0, True),    # GoogLeNet's 14 -> 7: 36-row chunks, 5+ planes each
     (2, 5, 28, 28, 3, 2, 0, True),     # 28 -> 14: 18-row chunks
@@ -567,6 +567,14 @@ TILED_CASES = [
     (1, 3, 13, 20, (5, 4), 2, (2, 1), True),  # 5 rows (a count of no constant), 4 columns
     (1, 1, 1, 2, 1, 2, 0, False),      # a map smaller than a run
     (2, 3, 2, 4, (5, 2), (1, 2), (2, 0), False),  # windows clipped at both ends: 2 rows each
+    (1, 40, 17, 17, 3, 2, 0, False),   # Inception v3's 17 -> 8: W = 2*ow + 1
+    (2, 5, 35, 35, 3, 2, 0, False),    # 35 -> 17
+    (1, 2, 11, 63, 3, 2, 0, False),    # the widest kind tiled: rows of 63 values (4 runs)
+    (1, 4, 16, 16, 3, 2, 0, False),    # W = 2*ow + 2: two columns past the outputs' stride
+    (1, 3, 13, 13, 3, 2, 0, True),     # ceil mode, W = 2*ow + 1
+    (2, 3, 11, 11, 3, 3, 0, False),    # stride 3, W = 3*ow + 2
+    (2, 3, 9, 9, 2, 2, 0, False),      # 2x2/2: the last column in no window
+    (1, 120, 17, 17, 3, 2, 0, False),  # W = 2*ow + 1, big enough for 2 threads
 ]
 
 

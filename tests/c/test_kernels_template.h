@@ -458,6 +458,7 @@ static void NAME(run_all)(void)
     NAME(test_pool)(40, 37, 30, 3, 2, 0, ++seed);
     NAME(test_pool)(200, 14, 14, 3, 2, 1, ++seed);  /* W = 2*ow: rows run on across planes */
     NAME(test_pool)(5, 9, 15, 3, 3, 0, ++seed);  /* W = 3*ow: the last row's runs would pass x */
+    NAME(test_pool)(120, 17, 17, 3, 2, 0, ++seed);  /* W = 2*ow + 1: rows of one output more */
     for (size_t H = 1; H <= 9; ++H)
         for (size_t oh = 1; oh <= H + 3; ++oh)  /* past H and W: windows repeat pixels */
             for (size_t ow = 1; ow <= H + 5; ow += 2)
