@@ -2,15 +2,23 @@
 # (_f64; the blocked layout's in float only), and one dispatcher per kernel of both,
 # in_NAME(f64, ...), that calls the one matching the arrays' dtype (pointers untyped, scalars in double). Generated from the header's
 # prototypes by hand; keep the two in step.
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 cdef extern from "pool.h" nogil:
-    int in_max_pool2d_forward_f32(float *y, int64_t *argmax, const float *x, size_t P, size_t H,
-                                  size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
-                                  size_t sh, size_t sw, size_t ph, size_t pw)
-    int in_max_pool2d_forward_f64(double *y, int64_t *argmax, const double *x, size_t P,
-                                  size_t H, size_t W, size_t oh, size_t ow, size_t kh,
+    int in_max_pool2d_forward_f32(float *y, int64_t *argmax, uint8_t *taps, const float *x,
+                                  size_t P, size_t H, size_t W, size_t oh, size_t ow, size_t kh,
                                   size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+    int in_max_pool2d_forward_f64(double *y, int64_t *argmax, uint8_t *taps, const double *x,
+                                  size_t P, size_t H, size_t W, size_t oh, size_t ow, size_t kh,
+                                  size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+    size_t in_max_pool2d_backward_taps_f32(float *dx, const float *dy, const uint8_t *taps,
+                                           size_t P, size_t H, size_t W, size_t oh, size_t ow,
+                                           size_t kh, size_t kw, size_t sh, size_t sw,
+                                           size_t ph, size_t pw)
+    size_t in_max_pool2d_backward_taps_f64(double *dx, const double *dy, const uint8_t *taps,
+                                           size_t P, size_t H, size_t W, size_t oh, size_t ow,
+                                           size_t kh, size_t kw, size_t sh, size_t sw,
+                                           size_t ph, size_t pw)
     size_t in_max_pool2d_backward_f32(float *dx, const float *dy, const int64_t *argmax,
                                       size_t P, size_t HW, size_t ohw)
     size_t in_max_pool2d_backward_f64(double *dx, const double *dy, const int64_t *argmax,
@@ -61,14 +69,25 @@ cdef extern from "pool.h" nogil:
                                               size_t blk, size_t x_image, size_t S)
 
 
-cdef inline int in_max_pool2d_forward(bint f64, void *y, int64_t *argmax, const void *x, size_t P,
-                                      size_t H, size_t W, size_t oh, size_t ow, size_t kh,
-                                      size_t kw, size_t sh, size_t sw, size_t ph,
-                                      size_t pw) noexcept nogil:
-    if f64: return in_max_pool2d_forward_f64(<double *>y, argmax, <const double *>x, P, H, W, oh,
-                                             ow, kh, kw, sh, sw, ph, pw)
-    else: return in_max_pool2d_forward_f32(<float *>y, argmax, <const float *>x, P, H, W, oh, ow,
-                                           kh, kw, sh, sw, ph, pw)
+cdef inline int in_max_pool2d_forward(bint f64, void *y, int64_t *argmax, uint8_t *taps,
+                                      const void *x, size_t P, size_t H, size_t W, size_t oh,
+                                      size_t ow, size_t kh, size_t kw, size_t sh, size_t sw,
+                                      size_t ph, size_t pw) noexcept nogil:
+    if f64: return in_max_pool2d_forward_f64(<double *>y, argmax, taps, <const double *>x, P, H,
+                                             W, oh, ow, kh, kw, sh, sw, ph, pw)
+    else: return in_max_pool2d_forward_f32(<float *>y, argmax, taps, <const float *>x, P, H, W,
+                                           oh, ow, kh, kw, sh, sw, ph, pw)
+
+
+cdef inline size_t in_max_pool2d_backward_taps(bint f64, void *dx, const void *dy,
+                                               const uint8_t *taps, size_t P, size_t H, size_t W,
+                                               size_t oh, size_t ow, size_t kh, size_t kw,
+                                               size_t sh, size_t sw, size_t ph,
+                                               size_t pw) noexcept nogil:
+    if f64: return in_max_pool2d_backward_taps_f64(<double *>dx, <const double *>dy, taps, P, H,
+                                                   W, oh, ow, kh, kw, sh, sw, ph, pw)
+    else: return in_max_pool2d_backward_taps_f32(<float *>dx, <const float *>dy, taps, P, H, W,
+                                                 oh, ow, kh, kw, sh, sw, ph, pw)
 
 
 cdef inline size_t in_max_pool2d_backward(bint f64, void *dx, const void *dy,

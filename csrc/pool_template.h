@@ -77,15 +77,38 @@ static inline void NAME(prefetch)(const real *x, size_t n)
         __builtin_prefetch((const void *)(at + a), 0, 3);
 }
 
-/* r[k] = max over i < count of x[k + i*W], k < n (a NaN wins): count rows W apart folded in
- * one pass, one read of each and one write of r */
-static inline void NAME(max_rows)(real *restrict r, const real *restrict x, size_t W,
-                                  size_t count, size_t n)
+/* The running maximum's row (or column) f after v, number i: i when v is the first larger value
+ * or the first NaN (m, the maximum before v, is not), else f; the first of equal values keeps its
+ * place, so f ends at the first pixel max_nan's maximum equals (a NaN: the first NaN) */
+static inline real NAME(first_place)(real f, real m, real v, real i)
 {
+    int take = (v > m) | ((v != v) & (m == m));
+    return take ? i : f;
+}
+
+/* r[k] = max over i < count of x[k + i*W], k < n (a NaN wins): count rows W apart folded in
+ * one pass, one read of each and one write of r. With a (a forward that keeps its taps, else
+ * NULL) also a[k] = i0 + the first i holding r[k] (first_place), a real so that its selects run
+ * in r's lanes. */
+static inline void NAME(max_rows)(real *restrict r, real *restrict a, const real *restrict x,
+                                  size_t W, size_t count, size_t n, real i0)
+{
+    if (!a) {
+        for (size_t k = 0; k < n; ++k) {
+            real m = x[k];
+            for (size_t i = 1; i < count; ++i) m = NAME(max_nan)(m, x[k + i * W]);
+            r[k] = m;
+        }
+        return;
+    }
     for (size_t k = 0; k < n; ++k) {
-        real m = x[k];
-        for (size_t i = 1; i < count; ++i) m = NAME(max_nan)(m, x[k + i * W]);
-        r[k] = m;
+        real m = x[k], f = i0;
+        for (size_t i = 1; i < count; ++i) {
+            real v = x[k + i * W];
+            f = NAME(first_place)(f, m, v, i0 + (real)i);
+            m = NAME(max_nan)(m, v);
+        }
+        r[k] = m, a[k] = f;
     }
 }
 
@@ -108,9 +131,9 @@ static inline void NAME(window_rows)(void *r, const real *x, size_t W, size_t co
     if (average && count == 3) NAME(sum_rows)(r, x, W, 3, n);
     else if (average && count == 2) NAME(sum_rows)(r, x, W, 2, n);
     else if (average) NAME(sum_rows)(r, x, W, count, n);
-    else if (count == 3) NAME(max_rows)(r, x, W, 3, n);
-    else if (count == 2) NAME(max_rows)(r, x, W, 2, n);
-    else NAME(max_rows)(r, x, W, count, n);
+    else if (count == 3) NAME(max_rows)(r, NULL, x, W, 3, n, 0);
+    else if (count == 2) NAME(max_rows)(r, NULL, x, W, 2, n, 0);
+    else NAME(max_rows)(r, NULL, x, W, count, n, 0);
 }
 
 /* y[ox] = max over j < kw of r[ox*s + j], ox < ow: the kernel's columns of a folded row, in one
@@ -122,25 +145,6 @@ static inline void NAME(max_columns)(real *restrict y, const real *restrict r, s
         real m = r[ox * s];
         for (size_t j = 1; j < kw; ++j) m = NAME(max_nan)(m, r[ox * s + j]);
         y[ox] = m;
-    }
-}
-
-/* One plane of max pooling. Output row oy folds its window rows into r[pw .. pw + W) (the rest
- * of r holds -inf, which never wins), then takes the kernel's columns of r: two passes over a
- * row in L1, the 3x3 windows of strides 1 and 2 (GoogLeNet's) with their sizes constants. */
-IN_HOT static void NAME(max_plane)(real *y, const real *xp, real *r, in_pool_geometry g)
-{
-    size_t L = in_pool_row_length(g);
-    for (size_t k = 0; k < L; ++k) r[k] = (real)-INFINITY;
-    for (size_t oy = 0; oy < g.oh; ++oy) {
-        size_t y0, y1;
-        NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
-        NAME(prefetch)(xp + y1 * g.W, g.sh * g.W);
-        NAME(window_rows)(r + g.pw, xp + y0 * g.W, g.W, y1 - y0, g.W, 0);
-        real *yr = y + oy * g.ow;
-        if (g.kw == 3 && g.sw == 2) NAME(max_columns)(yr, r, g.ow, 3, 2);
-        else if (g.kw == 3 && g.sw == 1) NAME(max_columns)(yr, r, g.ow, 3, 1);
-        else NAME(max_columns)(yr, r, g.ow, g.kw, g.sw);
     }
 }
 
@@ -494,11 +498,18 @@ static inline void NAME(rows_in_plane)(void *b, const real *x, const int32_t *po
     else NAME(max_rows_in_plane)(b, x, pos, off, n, g.kh, g.ph, g.W, HW);
 }
 
-/* y[q] = max over j < kw of b[q*s + j - pw] where col[q]*s + j - pw lies in [0, W) (the tap
- * j = pw always does: W = s*ow, see max_tiled), q < n; stride s 1 here. The taps' loads are
- * unconditional and the mask a select: with kw, pw and s constants, GCC 12 vectorises this form
- * (not one that folds the tap j = pw in). Masking every output costs less than redoing a row's
- * edge outputs apart (measured: 1.7x slower on 28-wide rows). */
+/* Whether tap d = j - pw of output q (column col[q], stride s) lies inside its row of W: the
+ * taps d in [0, s) always do (W >= s*ow, see max_tiled; or b holds -inf there, see max_plane) */
+static inline int NAME(tap_inside)(int32_t col, ptrdiff_t d, size_t s, size_t W)
+{
+    return (d >= 0 && d < (ptrdiff_t)s) || (uint32_t)(col * (int32_t)s + (int32_t)d) < (uint32_t)W;
+}
+
+/* y[q] = max over j < kw of b[q*s + j - pw] where that tap is inside (tap_inside), q < n, the
+ * tap j = pw first. The taps' loads are unconditional and the mask a select: with kw, pw and s
+ * constants, GCC 12 vectorises this form (not one that folds the tap j = pw in). Masking every
+ * output costs less than redoing a row's edge outputs apart (measured: 1.7x slower on 28-wide
+ * rows). */
 static inline void NAME(max_taps)(real *restrict y, const real *restrict b,
                                   const int32_t *restrict col, size_t n, size_t kw, size_t pw,
                                   size_t s, size_t W)
@@ -509,12 +520,39 @@ static inline void NAME(max_taps)(real *restrict y, const real *restrict b,
             if (j == pw) continue;
             ptrdiff_t d = (ptrdiff_t)j - (ptrdiff_t)pw;
             real v = NAME(max_nan)(m, b[(ptrdiff_t)(q * s) + d]);
-            int inside = (d >= 0 && d < (ptrdiff_t)s) ||
-                         (uint32_t)(col[q] * (int32_t)s + (int32_t)d) < (uint32_t)W;
-            m = inside ? v : m;
+            m = NAME(tap_inside)(col[q], d, s, W) ? v : m;
         }
         y[q] = m;
     }
+}
+
+/* tap[q] = the least i*kw + j over max_taps' taps inside equal to y[q] (a NaN to a NaN), i =
+ * a[q*s + j - pw] (max_rows' first row of that column), q < n: the window's first maximum in
+ * row-major order, since a column's first row holding the maximum is its first pixel holding
+ * it. A second pass over the chunk in L1, in max_taps' form; reals, as bytes would make GCC 12
+ * run 64 outputs a vector iteration and up to 63 in its scalar epilogue (tap_bytes converts). */
+static inline void NAME(first_taps)(real *restrict tap, const real *restrict y,
+                                    const real *restrict b, const real *restrict a,
+                                    const int32_t *restrict col, size_t n, size_t kw, size_t pw,
+                                    size_t s, size_t W)
+{
+    for (size_t q = 0; q < n; ++q) {
+        real m = y[q], first = 255; /* above every tap: kernels of up to 255 taps keep them */
+        for (size_t j = 0; j < kw; ++j) {
+            ptrdiff_t d = (ptrdiff_t)j - (ptrdiff_t)pw, at = (ptrdiff_t)(q * s) + d;
+            real v = b[at], t = a[at] * (real)kw + (real)j;
+            int equal = (v == m) | ((v != v) & (m != m));
+            real least = t < first ? t : first;
+            first = NAME(tap_inside)(col[q], d, s, W) & equal ? least : first;
+        }
+        tap[q] = first;
+    }
+}
+
+/* bytes[q] = t[q], q < n: first_taps' taps as bytes */
+static inline void NAME(tap_bytes)(uint8_t *restrict bytes, const real *restrict t, size_t n)
+{
+    for (size_t q = 0; q < n; ++q) bytes[q] = (uint8_t)(int32_t)t[q]; /* GCC 12 vectorises this */
 }
 
 /* y[q] = inverse[q] * the sum over j < kw of b[q + j - pw] where col[q] + j - pw lies in
@@ -649,26 +687,63 @@ static int NAME(pool_same)(real *y, const real *x, size_t P, in_pool_geometry g,
     return failed ? -1 : 0;
 }
 
-/* y = max pooling of x (average_include_pad < 0) or average pooling (count_include_pad =
- * average_include_pad): the same-size passes where they apply, else plane by plane, each thread
- * with its own row buffers. Returns 0, or -1 when those could not be allocated. */
-static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry g,
+/* One plane of max pooling. Output row oy folds its window rows into r[pw .. pw + W) (the rest
+ * of r holds -inf, which never wins), then takes the kernel's columns of r: two passes over a
+ * row in L1, the 3x3 windows of strides 1 and 2 (GoogLeNet's) with their sizes constants. With
+ * taps (NULL: none) also the first maxima: the rows' first rows into a (L values, kh outside
+ * the row, no window's), then max_taps and first_taps over the row (col = 0 .. ow - 1; the taps
+ * as reals at a + L, ow of them). */
+IN_HOT static void NAME(max_plane)(real *y, uint8_t *taps, const real *xp, real *r, real *a,
+                                   const int32_t *col, in_pool_geometry g)
+{
+    size_t L = in_pool_row_length(g);
+    for (size_t k = 0; k < L; ++k) r[k] = (real)-INFINITY;
+    for (size_t k = 0; taps && k < L; ++k) a[k] = (real)g.kh;
+    for (size_t oy = 0; oy < g.oh; ++oy) {
+        size_t y0, y1;
+        NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
+        NAME(prefetch)(xp + y1 * g.W, g.sh * g.W);
+        real *yr = y + oy * g.ow;
+        if (taps) {
+            NAME(max_rows)(r + g.pw, a + g.pw, xp + y0 * g.W, g.W, y1 - y0, g.W,
+                           (real)(y0 + g.ph - oy * g.sh));
+            NAME(max_taps)(yr, r + g.pw, col, g.ow, g.kw, g.pw, g.sw, g.W);
+            NAME(first_taps)(a + L, yr, r + g.pw, a + g.pw, col, g.ow, g.kw, g.pw, g.sw, g.W);
+            NAME(tap_bytes)(taps + oy * g.ow, a + L, g.ow);
+            continue;
+        }
+        NAME(window_rows)(r + g.pw, xp + y0 * g.W, g.W, y1 - y0, g.W, 0);
+        if (g.kw == 3 && g.sw == 2) NAME(max_columns)(yr, r, g.ow, 3, 2);
+        else if (g.kw == 3 && g.sw == 1) NAME(max_columns)(yr, r, g.ow, 3, 1);
+        else NAME(max_columns)(yr, r, g.ow, g.kw, g.sw);
+    }
+}
+
+/* y = max pooling of x (average_include_pad < 0; taps its first maxima, NULL: none) or average
+ * pooling (count_include_pad = average_include_pad): the same-size passes where they apply
+ * (y alone), else plane by plane, each thread with its own row buffers. Returns 0, or -1 when
+ * those could not be allocated. */
+static int NAME(pool_planes)(real *y, uint8_t *taps, const real *x, size_t P, in_pool_geometry g,
                              int average_include_pad)
 {
-    if (NAME(same_size)(g)) return NAME(pool_same)(y, x, P, g, average_include_pad);
+    if (NAME(same_size)(g) && !taps) return NAME(pool_same)(y, x, P, g, average_include_pad);
     /* per thread, in doubles (max pooling uses them as reals): r (L values), sums (ow) and
-     * cols (ow) */
-    size_t L = in_pool_row_length(g), n = g.oh * g.ow;
+     * cols (ow); with taps a (L + ow) and col (ow) */
+    size_t L = in_pool_row_length(g), n = g.oh * g.ow, kept = taps ? 1 : 0;
     int failed = 0;
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
-        double *r = malloc((L + 2 * g.ow) * sizeof(double)), *sums = NULL, *cols = NULL;
+        double *r = malloc((L + 2 * g.ow + kept * (L + 2 * g.ow)) * sizeof(double));
+        double *sums = NULL, *cols = NULL;
+        int32_t *col = NULL;
         if (!r) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
         } else {
             sums = r + L;
             cols = sums + g.ow;
+            col = (int32_t *)(cols + g.ow + L + g.ow);
+            for (size_t ox = 0; taps && ox < g.ow; ++ox) col[ox] = (int32_t)ox;
             if (average_include_pad >= 0) NAME(column_counts)(cols, g, average_include_pad);
         }
         IN_PRAGMA(omp for schedule(static))
@@ -676,8 +751,11 @@ static int NAME(pool_planes)(real *y, const real *x, size_t P, in_pool_geometry 
             real *yp = y + p * n;
             const real *xp = x + p * g.H * g.W;
             if (!r) continue;
-            if (average_include_pad < 0) NAME(max_plane)(yp, xp, (real *)r, g);
-            else NAME(avg_plane)(yp, xp, r, sums, cols, g, average_include_pad);
+            if (average_include_pad < 0)
+                NAME(max_plane)(yp, taps ? taps + p * n : NULL, xp, (real *)r,
+                                (real *)(cols + g.ow), col, g);
+            else
+                NAME(avg_plane)(yp, xp, r, sums, cols, g, average_include_pad);
         }
         free(r);
     }
@@ -728,37 +806,70 @@ static inline size_t NAME(chunk_rows)(in_pool_geometry g)
 
 /* b[k] = max over i < count of x[k + i*W] for k < n rounded up to whole runs: max_rows over
  * runs of a constant length */
-static inline void NAME(max_runs)(real *restrict b, const real *restrict x, size_t W,
-                                  size_t count, size_t n)
+static inline void NAME(max_runs)(real *restrict b, real *restrict a, const real *restrict x,
+                                  size_t W, size_t count, size_t n, real i0)
 {
     const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
-    for (size_t k = 0; k < n; k += run) NAME(max_rows)(b + k, x + k, W, count, run);
+    for (size_t k = 0; k < n; k += run)
+        NAME(max_rows)(b + k, a ? a + k : NULL, x + k, W, count, run, i0);
 }
 
-/* b[k], k < W, of one output row whose count window rows start at x (rows W apart): in runs, or
- * (runs 0: they would read past x's end) in one loop; the counts of a 3-row window (3, and 2 at
- * a clipped edge) constants */
-static inline void NAME(tiled_row)(real *b, const real *x, size_t W, size_t count, int runs)
+/* b[k], k < W, of one output row whose count window rows start at x (rows W apart), and a[k]
+ * (NULL: none) their first rows from kernel row i0 (max_rows): in runs, or (runs 0: they would
+ * read past x's end) in one loop; the counts of a 3-row window (3, and 2 at a clipped edge)
+ * constants */
+static inline void NAME(tiled_row)(real *b, real *a, const real *x, size_t W, size_t count,
+                                   int runs, real i0)
 {
-    if (!runs) NAME(max_rows)(b, x, W, count, W);
-    else if (count == 3) NAME(max_runs)(b, x, W, 3, W);
-    else if (count == 2) NAME(max_runs)(b, x, W, 2, W);
-    else NAME(max_runs)(b, x, W, count, W);
+    if (!runs) NAME(max_rows)(b, a, x, W, count, W, i0);
+    else if (count == 3) NAME(max_runs)(b, a, x, W, 3, W, i0);
+    else if (count == 2) NAME(max_runs)(b, a, x, W, 2, W, i0);
+    else NAME(max_runs)(b, a, x, W, count, W, i0);
 }
 
 /* tiled_row of m output rows whose count window rows start step values apart from x, into b's
- * rows bw apart; bound the first row start whose runs would read past x; rows of one run (W up
- * to a run) of 3-row windows in one loop with the sizes constants (a loop of tiled_row takes 7%
- * longer on 14 -> 7) */
-static inline void NAME(tiled_rows)(real *b, size_t bw, const real *x, const real *bound,
-                                    size_t W, size_t step, size_t count, size_t m)
+ * (and a's) rows bw apart; bound the first row start whose runs would read past x; rows of one
+ * run (W up to a run) of 3-row windows in one loop with the sizes constants (a loop of tiled_row
+ * takes 7% longer on 14 -> 7). Too large to inline into max_tiled with the taps' loops: its
+ * own copies for each instruction set (as tiled_columns). */
+IN_HOT static void NAME(tiled_rows)(real *b, real *a, size_t bw, const real *x,
+                                    const real *bound, size_t W, size_t step, size_t count,
+                                    size_t m, real i0)
 {
     const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
     if (W <= run && count == 3 && x + (m - 1) * step < bound)
-        for (size_t i = 0; i < m; ++i) NAME(max_rows)(b + i * bw, x + i * step, W, 3, run);
+        for (size_t i = 0; i < m; ++i)
+            NAME(max_rows)(b + i * bw, a ? a + i * bw : NULL, x + i * step, W, 3, run, i0);
     else
         for (size_t i = 0; i < m; ++i)
-            NAME(tiled_row)(b + i * bw, x + i * step, W, count, x + i * step < bound);
+            NAME(tiled_row)(b + i * bw, a ? a + i * bw : NULL, x + i * step, W, count,
+                            x + i * step < bound, i0);
+}
+
+/* What a forward that keeps its taps (taps, else NULL) adds to max_tiled's chunks: a, b's
+ * first rows (max_rows), ta, the chunk's taps as reals (first_taps; rows of tw), and first[oy],
+ * the kernel row of output row oy's first window row (above 0 where the window is clipped at
+ * the top; the same along a span, whose rows are not) */
+typedef struct {
+    uint8_t *taps;
+    real *a, *ta;
+    const size_t *first;
+} NAME(tiled_taps);
+
+/* max_taps of a chunk's n outputs into y, then first_taps into tap (NULL: none), the 3-wide
+ * windows of strides 2 and 1 (GoogLeNet's pools, and same-size ones when they keep taps) with
+ * their sizes constants */
+IN_HOT static void NAME(tiled_columns)(real *y, real *tap, const real *b, const real *a,
+                                       const int32_t *col, size_t n, in_pool_geometry g)
+{
+    int stride2 = g.kw == 3 && g.sw == 2 && g.pw == 0, stride1 = g.kw == 3 && g.sw == 1 && g.pw == 1;
+    if (stride2) NAME(max_taps)(y, b, col, n, 3, 0, 2, g.W);
+    else if (stride1) NAME(max_taps)(y, b, col, n, 3, 1, 1, g.W);
+    else NAME(max_taps)(y, b, col, n, g.kw, g.pw, g.sw, g.W);
+    if (!tap) return;
+    if (stride2) NAME(first_taps)(tap, y, b, a, col, n, 3, 0, 2, g.W);
+    else if (stride1) NAME(first_taps)(tap, y, b, a, col, n, 3, 1, 1, g.W);
+    else NAME(first_taps)(tap, y, b, a, col, n, g.kw, g.pw, g.sw, g.W);
 }
 
 /* Output rows [R0, R1) of the P planes of x into y (see above), b the chunk buffer past its pw
@@ -773,8 +884,9 @@ static inline void NAME(tiled_rows)(real *b, size_t bw, const real *x, const rea
  * 28 -> 14 from L2 or L3). */
 #define IN_POOL_STREAM_BYTES ((size_t)2 << 20)
 IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, real *t,
-                                   const int32_t *col, const size_t *at, const size_t *count,
-                                   const size_t *span, size_t R0, size_t R1, in_pool_geometry g)
+                                   NAME(tiled_taps) k, const int32_t *col, const size_t *at,
+                                   const size_t *count, const size_t *span, size_t R0,
+                                   size_t R1, in_pool_geometry g)
 {
     const size_t run = IN_POOL_RUN_BYTES / sizeof(real);
     size_t rows = NAME(chunk_rows)(g), HW = g.H * g.W, oy = R0 % g.oh;
@@ -788,54 +900,62 @@ IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, re
             NAME(prefetch)(xp + at[oy] + IN_POOL_PREFETCH / sizeof(real), (c1 - c0) * g.sh * g.W);
         for (size_t r = 0, m; r < c1 - c0; r += m) {
             m = span[oy] < c1 - c0 - r ? span[oy] : c1 - c0 - r;
-            NAME(tiled_rows)(b + r * bw, bw, xp + at[oy], bound, g.W, g.sh * g.W, count[oy], m);
+            NAME(tiled_rows)(b + r * bw, k.a ? k.a + r * bw : NULL, bw, xp + at[oy], bound,
+                             g.W, g.sh * g.W, count[oy], m, k.a ? (real)k.first[oy] : 0);
             if ((oy += m) == g.oh) oy = 0, xp += HW;
         }
         size_t n = (c1 - c0) * tw;
         real *out = tw == g.ow ? y + c0 * g.ow : t;
-        if (g.kw == 3 && g.sw == 2 && g.pw == 0)
-            NAME(max_taps)(out, b, col, n, 3, 0, 2, g.W);
-        else
-            NAME(max_taps)(out, b, col, n, g.kw, g.pw, g.sw, g.W);
-        for (size_t r = 0; out == t && r < c1 - c0; ++r)
+        NAME(tiled_columns)(out, k.taps ? k.ta : NULL, b, k.a, col, n, g);
+        if (k.taps && tw == g.ow) NAME(tap_bytes)(k.taps + c0 * g.ow, k.ta, n);
+        for (size_t r = 0; out == t && r < c1 - c0; ++r) {
             memcpy(y + (c0 + r) * g.ow, t + r * tw, g.ow * sizeof(real));
+            if (k.taps) NAME(tap_bytes)(k.taps + (c0 + r) * g.ow, k.ta + r * tw, g.ow);
+        }
     }
 }
 
-/* y = max pooling of P tiled planes (see above), each thread with its share of the output rows
- * and its own buffers: b (chunk_rows rows of bw, pw values of slack before, a run or kw after),
- * t and col (chunk_rows rows of tw), at, count and span (oh). Returns 0, or -1 when some thread
- * had no memory. */
-static int NAME(max_forward_tiled)(real *y, const real *x, size_t P, in_pool_geometry g)
+/* y = max pooling of P tiled planes (see above), and taps (NULL: none) its first maxima, each
+ * thread with its share of the output rows and its own buffers: b (chunk_rows rows of bw, pw
+ * values of slack before, a run or kw after), t and col (chunk_rows rows of tw), at, count and
+ * span (oh); with taps also a (as b), ta (as t) and first (oh). Returns 0, or -1 when some
+ * thread had no memory. */
+static int NAME(max_forward_tiled)(real *y, uint8_t *taps, const real *x, size_t P,
+                                   in_pool_geometry g)
 {
     size_t rows = NAME(chunk_rows)(g), run = IN_POOL_RUN_BYTES / sizeof(real);
     size_t tw = NAME(tile_width)(g), n = g.pw + rows * g.sw * tw + (run > g.kw ? run : g.kw);
+    size_t kept = taps ? 1 : 0; /* the buffers of the taps: 0 or 1 times their sizes */
     int failed = 0;
     IN_PRAGMA(omp parallel if (P * g.H * g.W >= IN_PARALLEL_MIN))
     {
-        size_t *at = malloc(3 * g.oh * sizeof(size_t) + (n + rows * tw) * sizeof(real)
+        size_t *at = malloc((3 + kept) * g.oh * sizeof(size_t)
+                            + ((1 + kept) * n + (1 + kept) * rows * tw) * sizeof(real)
                             + rows * tw * sizeof(int32_t));
         if (!at) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
         } else {
-            size_t *count = at + g.oh, *span = count + g.oh, y0, y1;
-            real *b = (real *)(span + g.oh), *t = b + n;
-            int32_t *col = (int32_t *)(t + rows * tw);
+            size_t *count = at + g.oh, *span = count + g.oh, *first = span + g.oh, y0, y1;
+            real *b = (real *)(first + kept * g.oh), *a = b + n, *t = a + kept * n;
+            real *ta = t + rows * tw;
+            int32_t *col = (int32_t *)(ta + kept * rows * tw);
+            NAME(tiled_taps) k = {taps, taps ? a + g.pw : NULL, ta, first};
             for (size_t oy = 0; oy < g.oh; ++oy) {
                 NAME(window)(&y0, &y1, oy, g.kh, g.sh, g.ph, g.H);
                 at[oy] = y0 * g.W;
                 count[oy] = y1 - y0;
+                if (taps) first[oy] = y0 + g.ph - oy * g.sh;
             }
             for (size_t oy = g.oh; oy-- > 0;) {
                 int next = oy + 1 < g.oh && count[oy + 1] == count[oy]
                            && at[oy + 1] == at[oy] + g.sh * g.W;
                 span[oy] = next ? span[oy + 1] + 1 : 1;
             }
-            memset(b, 0, n * sizeof(real));
+            memset(b, 0, (1 + kept) * n * sizeof(real));
             for (size_t q = 0; q < rows * tw; ++q) col[q] = (int32_t)(q % tw);
-            NAME(max_tiled)(y, x, P, b + g.pw, t, col, at, count, span, in_share_begin(P * g.oh),
-                            in_share_end(P * g.oh), g);
+            NAME(max_tiled)(y, x, P, b + g.pw, t, k, col, at, count, span,
+                            in_share_begin(P * g.oh), in_share_end(P * g.oh), g);
         }
         free(at);
     }
@@ -985,18 +1105,21 @@ IN_HOT static size_t NAME(same_backward_plane)(real *dxp, const real *dyp, const
     return none;
 }
 
-/* y = max over the window (a NaN wins); argmax (NULL: none, the fast path inference and
- * training take) = its plane index iy*W + ix, the first maximum in the window's row-major order,
- * found by a second look at the windows (first_maxima). One read of x, one write of y (and a
- * second read of x and y and a write of argmax). Returns 0, or -1 when the buffers could not be
- * allocated. */
-int NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, size_t H,
-                             size_t W, size_t oh, size_t ow, size_t kh, size_t kw, size_t sh,
-                             size_t sw, size_t ph, size_t pw)
+/* y = max over the window (a NaN wins). argmax (NULL: none, the fast path inference takes) =
+ * its plane index iy*W + ix, the first maximum in the window's row-major order, found by a
+ * second look at the windows (first_maxima): a second read of x and y and a write of argmax.
+ * taps (NULL: none; training keeps them, kernels of up to IN_POOL_TAPS_MAX taps) = the same
+ * maximum's tap i*kw + j in its window, found by the same passes as y (max_rows' first rows,
+ * max_taps): one byte an output more written, x read once (same-size maps take the tiled passes
+ * then, as their chunks have no room for the first rows). Returns 0, or -1 when the buffers
+ * could not be allocated. */
+int NAME(max_pool2d_forward)(real *y, int64_t *argmax, uint8_t *taps, const real *x, size_t P,
+                             size_t H, size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
+                             size_t sh, size_t sw, size_t ph, size_t pw)
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
-    int failed = 0;
-    if (NAME(tiled)(g) ? NAME(max_forward_tiled)(y, x, P, g) : NAME(pool_planes)(y, x, P, g, -1))
+    int failed = 0, tiled = NAME(tiled)(g) || (taps && NAME(same_size)(g));
+    if (tiled ? NAME(max_forward_tiled)(y, taps, x, P, g) : NAME(pool_planes)(y, taps, x, P, g, -1))
         return -1;
     if (!argmax) return 0;
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
@@ -1014,6 +1137,40 @@ int NAME(max_pool2d_forward)(real *y, int64_t *argmax, const real *x, size_t P, 
         NAME(search_free)(&s);
     }
     return failed ? -1 : 0;
+}
+
+/* dx = 0, then dx[the pixel of window q's tap taps[q]] += dy[q] in output order: the bits of
+ * max_pool2d_backward given the argmax those taps name. Plane by plane, its dx zeroed just
+ * before (in L1). Returns the number of taps naming no pixel of the map (skipped; the wrapper
+ * raises): corrupted taps never write out of bounds. */
+size_t NAME(max_pool2d_backward_taps)(real *dx, const real *dy, const uint8_t *taps, size_t P,
+                                      size_t H, size_t W, size_t oh, size_t ow, size_t kh,
+                                      size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
+{
+    ptrdiff_t row[256], column[256]; /* tap t's pixel from its window's corner; t >= kh*kw: none */
+    for (size_t t = 0; t < 256; ++t) {
+        int tap = t < kh * kw;
+        row[t] = tap ? (ptrdiff_t)(t / kw) : (ptrdiff_t)(H + kh); /* below every window */
+        column[t] = tap ? (ptrdiff_t)(t % kw) : 0;
+    }
+    size_t bad = 0, HW = H * W, n = oh * ow;
+    IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * HW >= IN_PARALLEL_MIN))
+    for (size_t p = 0; p < P; ++p) {
+        real *dxp = dx + p * HW;
+        const real *dyp = dy + p * n;
+        const uint8_t *tp = taps + p * n;
+        memset(dxp, 0, HW * sizeof(real));
+        for (size_t oy = 0; oy < oh; ++oy) {
+            ptrdiff_t y0 = (ptrdiff_t)(oy * sh) - (ptrdiff_t)ph;
+            for (size_t ox = 0, q = oy * ow; ox < ow; ++ox, ++q) {
+                ptrdiff_t iy = y0 + row[tp[q]];
+                ptrdiff_t ix = (ptrdiff_t)(ox * sw) - (ptrdiff_t)pw + column[tp[q]];
+                if ((size_t)iy < H && (size_t)ix < W) dxp[(size_t)iy * W + (size_t)ix] += dyp[q];
+                else ++bad;
+            }
+        }
+    }
+    return bad;
 }
 
 /* dx = 0, then dx[argmax] += dy. Returns the number of argmax entries outside [0, H*W), which
@@ -1178,7 +1335,7 @@ int NAME(avg_pool2d_forward)(real *y, const real *x, size_t P, size_t H, size_t 
                              size_t pw, int count_include_pad)
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
-    return NAME(pool_planes)(y, x, P, g, count_include_pad != 0);
+    return NAME(pool_planes)(y, NULL, x, P, g, count_include_pad != 0);
 }
 
 /* d[k*s] += share[k] for k < n: one window tap's part of a row of shares */

@@ -324,12 +324,12 @@ def blas_int(name, value):
     return value
 
 
-def index_array(name, a, count, written=False):
-    """A C-contiguous int64 ndarray of `count` elements."""
+def index_array(name, a, count, written=False, dtype=np.int64):
+    """A C-contiguous ndarray of `count` elements of dtype (int64, or uint8 for taps)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    if a.dtype != np.int64:
-        raise TypeError(f"{name} must have dtype int64, got {a.dtype}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
     if written and not a.flags.writeable:
@@ -697,11 +697,37 @@ def _searchable(sizes):
                          f"height x (kernel width rounded up to a power of 2) must be < 2^31")
 
 
+TAPS_MAX = 255  # max pooling's taps i*kw + j in a byte (csrc/pool.h's IN_POOL_TAPS_MAX)
+
+
+def taps(argmax):
+    """Whether max pooling's argmax holds window taps (uint8) rather than plane indices."""
+    return isinstance(argmax, np.ndarray) and argmax.dtype == np.uint8
+
+
+def _argmax_dtype(argmax):
+    if isinstance(argmax, np.ndarray) and argmax.dtype not in (np.int64, np.uint8):
+        raise TypeError(f"argmax must have dtype int64 (plane indices) or uint8 (window taps), "
+                        f"got {argmax.dtype}")
+
+
+def _tappable(sizes):
+    kh, kw = sizes[4], sizes[5]
+    if kh * kw > TAPS_MAX:
+        raise ValueError(f"kernel ({kh}, {kw}) has {kh * kw} taps, more than a uint8 argmax "
+                         f"holds ({TAPS_MAX}): use an int64 argmax")
+
+
 def max_pool2d_forward(x, y, argmax, kernel, stride, padding, ceil_mode):
     sizes = pool_sizes(x, kernel, stride, padding, ceil_mode)
     B, C, oh, ow = sizes[0], sizes[1], sizes[10], sizes[11]
     same_shape("y", y, (B, C, oh, ow))
-    if argmax is not None:  # None: inference, no argmax written
+    _argmax_dtype(argmax)
+    if taps(argmax):
+        _tappable(sizes)
+        index_array("argmax", argmax, y.size, True, np.uint8)
+        same_shape("argmax", argmax, y.shape)
+    elif argmax is not None:  # None: inference, no argmax written
         _searchable(sizes)
         index_array("argmax", argmax, y.size, True)
         same_shape("argmax", argmax, y.shape)
@@ -715,11 +741,29 @@ def max_pool2d_backward(dy, argmax, dx):
     image("dy", dy)
     if dy.shape[:2] != dx.shape[:2]:
         raise ValueError(f"dy {dy.shape} and dx {dx.shape} must agree in batch and channels")
+    _argmax_dtype(argmax)
     index_array("argmax", argmax, dy.size)
     same_shape("argmax", argmax, dy.shape)
     f64 = arrays(("dy", dy, dy.size, False), ("dx", dx, dx.size, True))
     distinct(("dy", dy), ("dx", dx))
     return f64, dx.shape[0] * dx.shape[1], dx.shape[2] * dx.shape[3], dy.shape[2] * dy.shape[3]
+
+
+def max_pool2d_backward_taps(dy, argmax, dx, kernel, stride, padding, ceil_mode):
+    """max_pool2d_backward from a uint8 argmax of window taps: the window given, dx the pooled
+    image, dy and argmax its pooling's shape."""
+    if kernel is None:
+        raise TypeError("max_pool2d_backward from a uint8 argmax (window taps) needs the kernel "
+                        "(and the stride, padding and ceil_mode of the forward)")
+    sizes = pool_sizes(dx, kernel, stride, padding, ceil_mode, "dx")
+    _tappable(sizes)
+    pooled = (sizes[0], sizes[1], sizes[10], sizes[11])
+    same_shape("dy", dy, pooled)
+    index_array("argmax", argmax, dy.size, False, np.uint8)
+    same_shape("argmax", argmax, pooled)
+    f64 = arrays(("dy", dy, dy.size, False), ("dx", dx, dx.size, True))
+    distinct(("dy", dy), ("dx", dx), ("argmax", argmax))
+    return f64, sizes
 
 
 def max_pool2d_backward_search(dy, dx, x, y, kernel, stride, padding, ceil_mode):

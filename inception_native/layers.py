@@ -436,13 +436,15 @@ class ReLU(Layer):
 
 class MaxPool2d(Layer):
     """Max pooling; stride None is the kernel's size; ceil_mode as GoogLeNet's (Caffe's) pools.
-    It keeps no argmax: the backward finds each window's maximum again in the input x, which it
-    keeps (by reference: x must not change before the backward), and its own output."""
+    In training it keeps each window's first maximum as its tap in the window, a byte an output
+    (kernels of up to 255 taps), for the backward; otherwise (eval, larger kernels) the backward
+    finds each maximum again in the input x, which it then keeps (by reference: x must not
+    change before the backward), and its own output."""
 
     def __init__(self, kernel, stride=None, padding=0, ceil_mode=False, backend=native):
         self.kernel, self.stride, self.padding, self.ceil_mode = kernel, stride, padding, ceil_mode
         self.backend = backend
-        self._y = self._x = self._dx = self._x_shape = None
+        self._y = self._x = self._taps = self._dx = self._x_shape = None
 
     def output_shape(self, shape):
         B, C, H, W = shape
@@ -456,17 +458,24 @@ class MaxPool2d(Layer):
 
     def forward(self, x):
         self._check_input(x, 4)
-        self._y = _reuse(self._y, self.output_shape(x.shape), x.dtype)
-        self.backend.max_pool2d_forward(x, self._y, None, *self._window())
-        self._x = x  # kept for the backward once the forward has succeeded
+        shape = self.output_shape(x.shape)
+        self._y = _reuse(self._y, shape, x.dtype)
+        kh, kw = check.pair("kernel", self.kernel, 1)
+        taps = self.training and kh * kw <= check.TAPS_MAX
+        self._taps = _reuse(self._taps, shape, np.uint8) if taps else None
+        self.backend.max_pool2d_forward(x, self._y, self._taps, *self._window())
+        # kept for the backward once the forward has succeeded: x itself only for the search
+        self._x_shape, self._x = x.shape, None if taps else x
         return self._y
 
     def backward(self, dy):
-        x = self._saved(self._x)
+        shape = self._saved(self._x_shape)
         kernel, stride, padding, ceil_mode = self._window()
-        return self.backend.max_pool2d_backward(dy, None, self._dx_array(x.shape, dy.dtype), x=x, y=self._y, kernel=kernel,
-                                                stride=stride, padding=padding,
-                                                ceil_mode=ceil_mode)
+        window = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+        dx = self._dx_array(shape, dy.dtype)
+        if self._taps is not None:
+            return self.backend.max_pool2d_backward(dy, self._taps, dx, **window)
+        return self.backend.max_pool2d_backward(dy, None, dx, x=self._x, y=self._y, **window)
 
 
 class AvgPool2d(MaxPool2d):

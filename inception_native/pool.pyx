@@ -17,7 +17,7 @@ The NumPy twins, with the same signatures, are in inception_native.reference.
 """
 cimport numpy as cnp
 from in_pool cimport *
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 
 from functools import partial
 
@@ -33,8 +33,10 @@ cdef inline void *data(a):
 
 def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=False):
     """y = the maximum of each window (a NaN wins), returned. argmax None: y alone, what
-    inference and training need (max_pool2d_backward finds the maxima again in x); argmax an
-    int64 array like y: also each maximum's index iy*W + ix in its plane (the first maximum)."""
+    inference needs (max_pool2d_backward can find the maxima again in x); argmax an int64 array
+    like y: also each maximum's index iy*W + ix in its plane (the first maximum); a uint8 array
+    like y: that maximum's tap i*kw + j in its window (kernels of up to 255 taps), a byte an
+    output found by the same passes as y, what training keeps."""
     max_pool2d_forward_call(x, y, argmax, kernel, stride, padding, ceil_mode)()
     return y
 
@@ -52,24 +54,26 @@ def _max_pool(bint f64, y, argmax, x, s):
     cdef size_t P = s[0] * s[1], H = s[2], W = s[3], kh = s[4], kw = s[5], sh = s[6], sw = s[7]
     cdef size_t ph = s[8], pw = s[9], oh = s[10], ow = s[11]
     cdef void *py = data(y)
-    cdef void *pi = NULL if argmax is None else data(argmax)
+    cdef void *pi = NULL if argmax is None or check.taps(argmax) else data(argmax)
+    cdef void *pt = data(argmax) if check.taps(argmax) else NULL
     cdef void *px = data(x)
     cdef int failed
     with nogil:
-        failed = in_max_pool2d_forward(f64, py, <int64_t *>pi, px, P, H, W, oh, ow, kh, kw, sh,
-                                       sw, ph, pw)
+        failed = in_max_pool2d_forward(f64, py, <int64_t *>pi, <uint8_t *>pt, px, P, H, W, oh,
+                                       ow, kh, kw, sh, sw, ph, pw)
     if failed:
         raise MemoryError("max_pool2d_forward: no memory for its row buffers")
 
 
 def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=None, padding=0,
                         ceil_mode=False):
-    """dx = 0, then each window's maximum gets its dy, plane by plane; returns dx. Either from
-    max_pool2d_forward's int64 argmax (dx[argmax] += dy), or, argmax None, from the forward's x
-    and y and its window (kernel, stride, padding, ceil_mode): each window's first pixel equal
-    to its y (a NaN to a NaN) gets dy, the same dx. An argmax entry outside the plane, or a
-    window holding no pixel equal to its y, raises ValueError (after the call; nothing is
-    written out of bounds)."""
+    """dx = 0, then each window's maximum gets its dy, plane by plane; returns dx. From
+    max_pool2d_forward's int64 argmax (dx[argmax] += dy); from its uint8 argmax (taps) and the
+    window (kernel, stride, padding, ceil_mode); or, argmax None, from the forward's x and y and
+    the window: each window's first pixel equal to its y (a NaN to a NaN) gets dy. All three give
+    the same dx. An argmax entry outside the plane (or a tap outside it), or a window holding no
+    pixel equal to its y, raises ValueError (after the call; nothing is written out of
+    bounds)."""
     cdef size_t P, HW, ohw, H, W, kh, kw, sh, sw, ph, pw, oh, ow, bad
     cdef bint f64
     cdef void *pdx
@@ -77,6 +81,20 @@ def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=N
     cdef void *pi
     cdef void *px
     cdef void *py
+    if check.taps(argmax):
+        if x is not None or y is not None:
+            raise TypeError("max_pool2d_backward takes a uint8 argmax and the window, not x and y")
+        ceil_mode = check.truth("ceil_mode", ceil_mode)
+        f64, s = check.max_pool2d_backward_taps(dy, argmax, dx, kernel, stride, padding, ceil_mode)
+        P, H, W, kh, kw, sh, sw = s[0] * s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+        ph, pw, oh, ow = s[8], s[9], s[10], s[11]
+        pdx, pdy, pi = data(dx), data(dy), data(argmax)
+        with nogil:
+            bad = in_max_pool2d_backward_taps(f64, pdx, pdy, <const uint8_t *>pi, P, H, W, oh,
+                                              ow, kh, kw, sh, sw, ph, pw)
+        if bad:
+            raise ValueError(f"argmax has {bad} taps outside the map: not max_pool2d_forward's")
+        return dx
     if argmax is not None:
         if any(v is not None for v in (x, y, kernel)):
             raise TypeError("max_pool2d_backward takes argmax, or x, y and kernel, not both")

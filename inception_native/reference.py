@@ -477,13 +477,42 @@ def max_pool2d_forward(x, y, argmax, kernel, stride=None, padding=0, ceil_mode=F
         best = np.where(take, v, best)
         index = np.where(take, plane_index, index)
     y[...] = best
-    if argmax is not None:
+    if check.taps(argmax):
+        iy, ix = np.divmod(index, W)
+        corner_y, corner_x = _window_corners(sh, sw, ph, pw, oh, ow)
+        argmax[...] = (iy - corner_y) * kw + ix - corner_x
+    elif argmax is not None:
         argmax[...] = index
     return y
 
 
+def _window_corners(sh, sw, ph, pw, oh, ow):
+    """The row and column of each window's first tap, (oh, 1) and (1, ow)."""
+    return np.arange(oh)[:, None] * sh - ph, np.arange(ow)[None, :] * sw - pw
+
+
+def _tap_index(argmax, s):
+    """The plane index iy*W + ix of each uint8 tap i*kw + j of argmax, -1 where it names no
+    pixel of the map."""
+    _, _, H, W, kh, kw, sh, sw, ph, pw, oh, ow = s
+    corner_y, corner_x = _window_corners(sh, sw, ph, pw, oh, ow)
+    i, j = np.divmod(argmax.astype(np.int64), kw)
+    iy, ix = corner_y + i, corner_x + j
+    inside = (i < kh) & (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+    return np.where(inside, iy * W + ix, -1)
+
+
 def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=None, padding=0,
                         ceil_mode=False):
+    if check.taps(argmax):
+        if x is not None or y is not None:
+            raise TypeError("max_pool2d_backward takes a uint8 argmax and the window, not x and y")
+        ceil_mode = check.truth("ceil_mode", ceil_mode)
+        _, s = check.max_pool2d_backward_taps(dy, argmax, dx, kernel, stride, padding, ceil_mode)
+        bad = _scatter_max(dy, _tap_index(argmax, s), dx)
+        if bad:
+            raise ValueError(f"argmax has {bad} taps outside the map: not max_pool2d_forward's")
+        return dx
     if argmax is None:
         ceil_mode = check.truth("ceil_mode", ceil_mode)
         _, s = check.max_pool2d_backward_search(dy, dx, x, y, kernel, stride, padding, ceil_mode)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import native
+from ._checks import TAPS_MAX
 from .layers import _thread_scratch
 from .shapes import output_hw
 from .threads import get_num_threads
@@ -113,23 +114,29 @@ class Conv2dFunction(torch.autograd.Function):
 class MaxPool2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, ceil_mode):
-        """No argmax: the backward finds each window's first maximum again in x."""
+        """With a gradient to come and up to 255 taps a window, each window's first maximum as
+        its tap, a byte an output (x not saved); otherwise the backward finds it again in x."""
         xa = _array(x)
         b, c, h, w = xa.shape
         y = np.empty((b, c, *output_hw(h, w, *kernel, *stride, *padding, ceil_mode)), xa.dtype)
-        native.max_pool2d_forward(xa, y, None, kernel, stride, padding, ceil_mode)
+        keep = ctx.needs_input_grad[0] and kernel[0] * kernel[1] <= TAPS_MAX
+        taps = np.empty(y.shape, np.uint8) if keep else None
+        native.max_pool2d_forward(xa, y, taps, kernel, stride, padding, ceil_mode)
         ctx.window, out = (kernel, stride, padding, ceil_mode), torch.from_numpy(y)
-        ctx.save_for_backward(x, out)
+        ctx.x_shape = xa.shape
+        ctx.save_for_backward(*((torch.from_numpy(taps),) if keep else (x, out)))
         return out
 
     @staticmethod
     def backward(ctx, dy):
-        x, y = ctx.saved_tensors
         kernel, stride, padding, ceil_mode = ctx.window
-        xa = _array(x)
-        dx = native.max_pool2d_backward(_array(dy), None, np.empty_like(xa), x=xa, y=_array(y),
-                                        kernel=kernel, stride=stride, padding=padding,
-                                        ceil_mode=ceil_mode)
+        window = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+        dx = np.empty(ctx.x_shape, _array(dy).dtype)
+        saved = [_array(t) for t in ctx.saved_tensors]
+        if len(saved) == 1:  # the taps
+            native.max_pool2d_backward(_array(dy), saved[0], dx, **window)
+        else:
+            native.max_pool2d_backward(_array(dy), None, dx, x=saved[0], y=saved[1], **window)
         return torch.from_numpy(dx), None, None, None, None
 
 

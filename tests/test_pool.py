@@ -639,6 +639,91 @@ def test_pool_backward_paths_match_the_twins(case, dtype, rng):
             assert_close(dx[native], dx[reference], dtype)
 
 
+# ---- max pooling with taps (training): a byte an output, each window's first maximum as its tap
+# i*kw + j, found by the forward's own passes (the tiled ones for same-size maps too) ----------
+TAPS_CASES = BACKWARD_SWEEP + TILED_CASES + SEARCH_CASES[len(CASES):] + [
+    (1, 2, 7, 7, 15, 1, 7, False),   # 225 taps: the most a byte holds but 30
+    (2, 3, 9, 9, 3, 1, 1, True),     # same-size in ceil mode (an output past no window)
+]
+
+
+def plane_index(taps, case):
+    """The plane index iy*W + ix of each tap i*kw + j, from the window's corner."""
+    B, C, H, W, kernel, stride, padding, _ = case
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
+    _, _, oh, ow = out_shape(case)
+    i, j = np.divmod(taps.astype(np.int64), kw)
+    return (np.arange(oh)[:, None] * sh - ph + i) * W + np.arange(ow) * sw - pw + j
+
+
+def taps_backward(backend, dy, taps, case):
+    kernel, stride, padding, ceil_mode = case[4:]
+    dx = np.full(case[:4], np.nan, dy.dtype)
+    assert backend.max_pool2d_backward(dy, taps, dx, kernel=kernel, stride=stride,
+                                       padding=padding, ceil_mode=ceil_mode) is dx
+    return dx
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", TAPS_CASES, ids=str)
+def test_max_pool_taps_name_the_argmax_and_give_its_dx(case, dtype, backend, rng):
+    """y with taps equals y with the int64 argmax (NaN where it has NaN); each tap names the
+    argmax's pixel; the dx from taps is the argmax form's bit for bit: on plain x, on ties, on
+    NaN and infinities and on signed zeros."""
+    zeros = rng.choice(np.array([0.0, -0.0, 1.0], dtype), case[:4])
+    for x in (rng.standard_normal(case[:4]).astype(dtype), with_ties_and_nans(case[:4], dtype, rng),
+              with_nans_and_infinities(case[:4], dtype, rng), zeros):
+        y_argmax, argmax = max_pool(reference, x, case)
+        y, taps = np.empty(out_shape(case), dtype), np.full(out_shape(case), 255, np.uint8)
+        assert backend.max_pool2d_forward(x, y, taps, *case[4:]) is y
+        np.testing.assert_array_equal(y, y_argmax)
+        np.testing.assert_array_equal(plane_index(taps, case), argmax)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        np.testing.assert_array_equal(taps_backward(backend, dy, taps, case),
+                                      reference.max_pool2d_backward(dy, argmax, np.empty_like(x)))
+
+
+@pytest.mark.parametrize("case", [c for c in TAPS_CASES if np.prod(c[:4]) <= 400][::3], ids=str)
+def test_max_pool_backward_from_taps_matches_finite_differences(case, backend, rng):
+    x = rng.permutation(np.prod(case[:4])).reshape(case[:4]) / np.prod(case[:4])  # no ties
+    r = rng.standard_normal(out_shape(case))
+    y, taps = np.empty(out_shape(case)), np.empty(out_shape(case), np.uint8)
+    backend.max_pool2d_forward(x, y, taps, *case[4:])
+    loss = lambda: float((r * max_pool(backend, x, case)[0]).sum())  # noqa: E731
+    np.testing.assert_allclose(taps_backward(backend, r, taps, case), finite_difference(loss, x),
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_max_pool_taps_reject_bad_input(backend):
+    x, dx = np.ones((1, 2, 6, 6), np.float32), np.empty((1, 2, 6, 6), np.float32)
+    y, dy, taps = np.ones((1, 2, 3, 3), np.float32), np.ones((1, 2, 3, 3), np.float32), np.zeros((1, 2, 3, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"kernel \(16, 16\) has 256 taps, more than a uint8 argmax"):
+        backend.max_pool2d_forward(np.ones((1, 1, 16, 16), np.float32), np.empty((1, 1, 1, 1), np.float32),
+                                   np.empty((1, 1, 1, 1), np.uint8), 16)
+    with pytest.raises(ValueError, match="argmax has 12 elements, expected 18"):
+        backend.max_pool2d_forward(x, y, np.zeros((1, 2, 3, 2), np.uint8), 2)
+    with pytest.raises(TypeError, match="needs the kernel"):
+        backend.max_pool2d_backward(dy, taps, dx)
+    with pytest.raises(TypeError, match="takes a uint8 argmax and the window, not x and y"):
+        backend.max_pool2d_backward(dy, taps, dx, x=x, y=y, kernel=2)
+    with pytest.raises(ValueError, match=r"dy must have shape \(1, 2, 3, 3\)"):
+        backend.max_pool2d_backward(dy[:, :, :2], taps, dx, kernel=2)
+    with pytest.raises(TypeError, match=r"argmax must have dtype int64 \(plane indices\) or uint8 \(window taps\), got int8"):
+        backend.max_pool2d_forward(x, y, taps.astype(np.int8), 2)
+    with pytest.raises(ValueError, match="argmax must be C-contiguous"):
+        backend.max_pool2d_backward(dy, np.zeros((1, 2, 3, 6), np.uint8)[..., ::2], dx, kernel=2)
+    dx[...] = 7
+    assert backend.max_pool2d_backward(dy, taps, dx, kernel=2) is dx  # taps 0: each corner
+    np.testing.assert_array_equal(dx[:, :, ::2, ::2], 1)
+    assert dx.sum() == 18
+    bad = taps.copy()
+    bad.flat[[0, 5]] = (4, 200)  # past the 2x2 kernel's 4 taps
+    with pytest.raises(ValueError, match="argmax has 2 taps outside the map"):
+        backend.max_pool2d_backward(dy, bad, dx, kernel=2)
+    with pytest.raises(ValueError, match="argmax has 10 taps outside the map"):  # 5 a plane:
+        backend.max_pool2d_backward(dy, taps, dx, kernel=3, stride=2, padding=1)  # the corners pad
+
+
 @pytest.mark.parametrize("case", [c for c in BACKWARD_SWEEP[len(SWEEP):] if np.prod(c[:4]) <= 200],
                          ids=str)
 def test_avg_pool_backward_same_size_matches_finite_differences(case, rng):
@@ -669,18 +754,22 @@ def test_pool_forward_calls_check_once_and_read_the_arrays_at_each_run(backend, 
                 getattr(backend, name + "_call")(x, y[:1], *window)
 
 
-def test_max_pool_layers_keep_no_argmax(rng):
-    """MaxPool2d trains without an argmax: its dx is the argmax form's, exactly."""
+def test_max_pool_layers_keep_taps_in_training_and_search_in_eval(rng):
+    """MaxPool2d trains with a byte an output (its taps), without x or an int64 argmax; in eval
+    it keeps x and finds the maxima again. Both give the argmax form's dx, exactly."""
     case = (2, 3, 9, 9, 3, 2, 0, True)
     x = with_ties_and_nans(case[:4], np.float32, rng)
-    layer = layers.MaxPool2d(*case[4:])
-    y = layer.forward(x)
-    assert not any(isinstance(v, np.ndarray) and v.dtype == np.int64 for v in vars(layer).values())
-    dy = rng.standard_normal(y.shape).astype(np.float32)
     expected_y, argmax = max_pool(native, x, case)
-    np.testing.assert_array_equal(y, expected_y)
-    np.testing.assert_array_equal(layer.backward(dy),
-                                  native.max_pool2d_backward(dy, argmax, np.empty_like(x)))
+    dy = rng.standard_normal(expected_y.shape).astype(np.float32)
+    expected_dx = native.max_pool2d_backward(dy, argmax, np.empty_like(x))
+    for training in (True, False):
+        layer = layers.MaxPool2d(*case[4:]).train(training)
+        np.testing.assert_array_equal(layer.forward(x), expected_y)
+        arrays = [v for v in vars(layer).values() if isinstance(v, np.ndarray)]
+        assert not any(v.dtype == np.int64 for v in arrays)
+        assert any(v.dtype == np.uint8 for v in arrays) == training
+        assert any(v is x for v in arrays) != training
+        np.testing.assert_array_equal(layer.backward(dy), expected_dx)
 
 
 @pytest.mark.parametrize("backend", [native, reference], ids=["native", "numpy"])

@@ -108,7 +108,8 @@ def test_inference_runs_conv_batchnorm_relu_as_one_convolution(dtype):
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("window", [(3, 2, 0, True), (3, 2, 1, False), ((2, 3), (1, 2), (1, 0), True)],
+@pytest.mark.parametrize("window", [(3, 2, 0, True), (3, 2, 1, False), ((2, 3), (1, 2), (1, 0), True),
+                                    (16, 4, 8, False)],  # 256 taps: no byte holds them, the search
                          ids=str)
 def test_max_pool_matches_pytorch_and_passes_gradcheck(window):
     kernel, stride, padding, ceil_mode = window

@@ -64,7 +64,7 @@ static void test_nchwc(size_t B, size_t CB, size_t blk, size_t H, size_t k, size
         if (average < 0) {
             in_max_pool2d_forward_nchwc_f32(yb, x + S * blk, B, CB, blk, image, out_image, H, H,
                                             oh, oh, k, k, st, st, p, p);
-            in_max_pool2d_forward_f32(yp, NULL, plain, B * C, H, H, oh, oh, k, k, st, st, p, p);
+            in_max_pool2d_forward_f32(yp, NULL, NULL, plain, B * C, H, H, oh, oh, k, k, st, st, p, p);
         } else {
             in_avg_pool2d_forward_nchwc_f32(yb, x + S * blk, B, CB, blk, image, out_image, H, H,
                                             oh, oh, k, k, st, st, p, p, average);

@@ -246,7 +246,7 @@ static void NAME(test_pool)(size_t P, size_t H, size_t W, size_t k, size_t st, s
     real *y = NAME(alloc)(P * oh * ow, &seed), *dy = NAME(alloc)(P * oh * ow, &seed);
     real *g = NAME(alloc)(P, &seed);
     int64_t *argmax = malloc(P * oh * ow * sizeof(int64_t));
-    K(max_pool2d_forward)(y, argmax, x, P, H, W, oh, ow, k, k, st, st, p, p);
+    K(max_pool2d_forward)(y, argmax, NULL, x, P, H, W, oh, ow, k, k, st, st, p, p);
     for (size_t q = 0; q < P * oh * ow; ++q)
         if (argmax[q] < 0 || (size_t)argmax[q] >= H * W || y[q] != x[q / (oh * ow) * H * W + argmax[q]]) {
             fprintf(stderr, "FAIL max_pool2d_forward (%s) [%zu]\n", TYPE_NAME, q);
@@ -264,7 +264,24 @@ static void NAME(test_pool)(size_t P, size_t H, size_t W, size_t k, size_t st, s
         fprintf(stderr, "FAIL max_pool2d_backward_search (%s)\n", TYPE_NAME);
         ++failures;
     }
-    free(dx2);
+    /* with taps: the same maxima, each tap naming argmax's pixel, and the same dx bit for bit */
+    real *y2 = NAME(alloc)(P * oh * ow, &seed);
+    uint8_t *taps = malloc(P * oh * ow);
+    K(max_pool2d_forward)(y2, NULL, taps, x, P, H, W, oh, ow, k, k, st, st, p, p);
+    for (size_t q = 0; q < P * oh * ow; ++q) {
+        size_t oy = q / ow % oh, ox = q % ow, i = taps[q] / k, j = taps[q] % k;
+        int64_t at = (int64_t)((oy * st + i - p) * W + ox * st + j - p);
+        if (y2[q] != y[q] || at != argmax[q]) {
+            fprintf(stderr, "FAIL max_pool2d_forward taps (%s) [%zu]\n", TYPE_NAME, q);
+            ++failures;
+        }
+    }
+    if (K(max_pool2d_backward_taps)(dx2, dy, taps, P, H, W, oh, ow, k, k, st, st, p, p)
+        || memcmp(dx, dx2, P * H * W * sizeof(real))) {
+        fprintf(stderr, "FAIL max_pool2d_backward_taps (%s)\n", TYPE_NAME);
+        ++failures;
+    }
+    free(dx2); free(y2); free(taps);
     for (int include = 0; include < 2; ++include) {
         K(avg_pool2d_forward)(y, x, P, H, W, oh, ow, k, k, st, st, p, p, include);
         K(avg_pool2d_backward)(dx, dy, P, H, W, oh, ow, k, k, st, st, p, p, include);
