@@ -975,11 +975,13 @@ static int NAME(max_forward_tiled)(real *y, uint8_t *taps, const real *x, size_t
  *     gather: dx[p] = the sum over the windows w that hold pixel p as tap (i, j) = T[w] of dy[w],
  *             the taps backwards, w = p - (i - ph)*W - (j - pw) then runs in output order: the
  *             adds of the scatter in output order (dx = 0, dx[pos] += dy), so the same bits.
- *             No mask: T[w] names a tap inside the map, whose pixel is w's (i, j) offset on.
+ *             w's column, col[p] - (j - pw), must lie in the row: a tap past the row's end
+ *             (taps the forward kept may be corrupted) names no pixel, matched by none.
  * A row window's columns are masked by col[p] = p % W; window rows need no mask: x and dy are
  * copied, m and T written, past `slack` values either side that hold NaN in x and m (equal to
  * nothing), -1 in T (no tap), 0 in dy. Planes up to IN_POOL_SAME_PLANE values; larger ones
- * search. */
+ * search. The backward from the forward's taps (max_pool2d_backward_taps) runs the gather alone,
+ * on T copied from them. */
 #define IN_POOL_SAME_PLANE 4096
 
 typedef struct {
@@ -1057,21 +1059,27 @@ static inline size_t NAME(same_first_taps)(int32_t *restrict T, const real *rest
     return misses;
 }
 
-/* dx[p], p < HW, from T and the copy dy (see above) */
-static inline void NAME(same_gather)(real *restrict dx, const int32_t *restrict T,
-                                     const real *restrict dy, size_t HW, size_t kh, size_t kw,
-                                     size_t ph, size_t W)
+/* dx[p], p < HW, from T and the copy dy (see above); returns the number of taps matched: every
+ * tap naming a pixel of the map is, once (by that pixel) */
+static inline size_t NAME(same_gather)(real *restrict dx, const int32_t *restrict T,
+                                       const real *restrict dy, const int32_t *restrict col,
+                                       size_t HW, size_t kh, size_t kw, size_t ph, size_t W)
 {
     ptrdiff_t pw = (ptrdiff_t)(kw - 1) / 2;
+    uint32_t matched = 0; /* up to kh*kw*HW < 2^32 */
     for (size_t p = 0; p < HW; ++p) {
         real sum = 0;
         for (size_t i = kh; i-- > 0;)
             for (ptrdiff_t j = (ptrdiff_t)kw; j-- > 0;) {
                 ptrdiff_t w = (ptrdiff_t)p - ((ptrdiff_t)i - (ptrdiff_t)ph) * (ptrdiff_t)W - j + pw;
-                sum = T[w] == (int32_t)(i * kw + (size_t)j) ? sum + dy[w] : sum;
+                int match = (T[w] == (int32_t)(i * kw + (size_t)j))
+                            & ((uint32_t)(col[p] - (int32_t)(j - pw)) < (uint32_t)W);
+                sum = match ? sum + dy[w] : sum;
+                matched += (uint32_t)match;
             }
         dx[p] = sum;
     }
+    return matched;
 }
 
 /* One same-size plane's dx (see above), the 3x3 windows' sizes constants; returns the number of
@@ -1100,9 +1108,22 @@ IN_HOT static size_t NAME(same_backward_plane)(real *dxp, const real *dyp, const
         size_t i = (size_t)at / g.W + g.ph - oy, j = (size_t)at % g.W + g.pw - ox;
         s->T[q] = (int32_t)(i * g.kw + j);
     }
-    if (three) NAME(same_gather)(dxp, s->T, s->dy, HW, 3, 3, g.ph, g.W);
-    else NAME(same_gather)(dxp, s->T, s->dy, HW, g.kh, g.kw, g.ph, g.W);
+    if (three) NAME(same_gather)(dxp, s->T, s->dy, s->col, HW, 3, 3, 1, g.W);
+    else NAME(same_gather)(dxp, s->T, s->dy, s->col, HW, g.kh, g.kw, g.ph, g.W);
     return none;
+}
+
+/* One same-size plane's dx from its taps tp (see above), the 3x3 windows' sizes constants;
+ * returns the number of taps naming no pixel of the map */
+IN_HOT static size_t NAME(same_taps_plane)(real *dxp, const real *dyp, const uint8_t *tp,
+                                           const NAME(same_backward) *s, in_pool_geometry g)
+{
+    size_t HW = g.H * g.W, matched;
+    for (size_t q = 0; q < HW; ++q) s->T[q] = tp[q];
+    memcpy(s->dy, dyp, HW * sizeof(real));
+    if (g.kh == 3 && g.kw == 3) matched = NAME(same_gather)(dxp, s->T, s->dy, s->col, HW, 3, 3, 1, g.W);
+    else matched = NAME(same_gather)(dxp, s->T, s->dy, s->col, HW, g.kh, g.kw, g.ph, g.W);
+    return HW - matched;
 }
 
 /* y = max over the window (a NaN wins). argmax (NULL: none, the fast path inference takes) =
@@ -1141,8 +1162,9 @@ int NAME(max_pool2d_forward)(real *y, int64_t *argmax, uint8_t *taps, const real
 
 /* dx = 0, then dx[the pixel of window q's tap taps[q]] += dy[q] in output order: the bits of
  * max_pool2d_backward given the argmax those taps name. Plane by plane, its dx zeroed just
- * before (in L1). Returns the number of taps naming no pixel of the map (skipped; the wrapper
- * raises): corrupted taps never write out of bounds. */
+ * before (in L1); same-size planes by the vectorised gather (same_taps_plane). Returns the
+ * number of taps naming no pixel of the map (skipped; the wrapper raises: corrupted taps never
+ * write out of bounds), or SIZE_MAX when the gather's buffers could not be allocated. */
 size_t NAME(max_pool2d_backward_taps)(real *dx, const real *dy, const uint8_t *taps, size_t P,
                                       size_t H, size_t W, size_t oh, size_t ow, size_t kh,
                                       size_t kw, size_t sh, size_t sw, size_t ph, size_t pw)
@@ -1154,6 +1176,23 @@ size_t NAME(max_pool2d_backward_taps)(real *dx, const real *dy, const uint8_t *t
         column[t] = tap ? (ptrdiff_t)(t % kw) : 0;
     }
     size_t bad = 0, HW = H * W, n = oh * ow;
+    in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
+    int failed = 0;
+    if (NAME(same_backward_fits)(g)) {
+        IN_PRAGMA(omp parallel if (P * HW >= IN_PARALLEL_MIN))
+        {
+            NAME(same_backward) s = NAME(same_backward_alloc)(g);
+            if (!s.x) {
+                IN_PRAGMA(omp atomic write)
+                failed = 1;
+            }
+            IN_PRAGMA(omp for schedule(static) reduction(+:bad))
+            for (size_t p = 0; p < P; ++p)
+                if (s.x) bad += NAME(same_taps_plane)(dx + p * HW, dy + p * n, taps + p * n, &s, g);
+            free(s.x ? s.x - s.slack : NULL);
+        }
+        return failed ? SIZE_MAX : bad;
+    }
     IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * HW >= IN_PARALLEL_MIN))
     for (size_t p = 0; p < P; ++p) {
         real *dxp = dx + p * HW;

@@ -92,6 +92,8 @@ def max_pool2d_backward(dy, argmax, dx, *, x=None, y=None, kernel=None, stride=N
         with nogil:
             bad = in_max_pool2d_backward_taps(f64, pdx, pdy, <const uint8_t *>pi, P, H, W, oh,
                                               ow, kh, kw, sh, sw, ph, pw)
+        if bad == <size_t>-1:
+            raise MemoryError("max_pool2d_backward: no memory for its plane buffers")
         if bad:
             raise ValueError(f"argmax has {bad} taps outside the map: not max_pool2d_forward's")
         return dx
