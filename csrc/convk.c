@@ -411,7 +411,7 @@ void in_convk_plan_init(in_convk_plan *p, size_t real_size, size_t B, size_t C, 
         dx = dx_phases_work(p);
     }
     p->dbias_at = up(max_size(fwd, max_size(dw, dx)), A);
-    size_t totals = cdiv(B * OC * sizeof(double), rs);
+    size_t totals = cdiv(max_size(B, p->dw_pixel_groups) * OC * sizeof(double), rs);
     p->work = p->dbias_at + totals + A; /* + A: room to align the caller's pointer */
 }
 

@@ -127,7 +127,8 @@ typedef struct {
                                                              task's sums */
     size_t dx_src_at, dx_threads_at, dx_stride;              /* dL/dx: P(dY); by phases,
                                                                 packed w' at 0 */
-    size_t dbias_at;                 /* dL/dbias: B*OC planes' totals (doubles), past the rest */
+    size_t dbias_at;                 /* dL/dbias: B*OC planes' totals, or (no dL/dx) the
+                                        pixel groups' row sums (doubles), past the rest */
     size_t work;                                             /* elements for every pass */
 } in_convk_plan;
 

@@ -551,17 +551,37 @@ KERNEL static void F(pack_cols_t)(real *bbuf, const real *src, const size_t *tap
     }
 }
 
+/* sums[i] += the sum over the block's cnt pixels k of dY[row i, pixel k], i < n, in double,
+ * from dY packed by pack_dy_t (panels of PANEL rows, a pixel's values together, 0 past n):
+ * each panel as flat runs of 3*LANES values (a whole number of pixels, PANEL dividing it)
+ * summed into as many partial sums, which then fold into the panel's rows. */
+KERNEL static void F(dy_row_sums)(double *sums, const real *abuf, size_t cnt, size_t n)
+{
+    enum { PERIOD = 3 * LANES };
+    for (size_t i0 = 0; i0 < n; i0 += IN_CONVK_PANEL) {
+        const real *a = abuf + i0 * cnt;
+        size_t total = cnt * IN_CONVK_PANEL, q = 0;
+        double part[PERIOD] = {0}, row[IN_CONVK_PANEL] = {0};
+        for (; q + PERIOD <= total; q += PERIOD)
+            for (size_t u = 0; u < PERIOD; ++u) part[u] += a[q + u];
+        for (size_t u = 0; u < PERIOD; ++u) row[u % IN_CONVK_PANEL] += part[u];
+        for (; q < total; ++q) row[q % IN_CONVK_PANEL] += a[q];
+        for (size_t i = 0; i < min_size(IN_CONVK_PANEL, n - i0); ++i) sums[i0 + i] += row[i];
+    }
+}
+
 /* dL/dw for channels [m0, m1), taps [t0, t1) and pixels [n0, n1) of one pass (g: its images):
  *     cpart[o - m0, r - t0] (+)= sum over pixel blocks n (in order) of
  *                                sum_{k in n} dY[o, k] col[r, k]
  * a GEMM (channels x taps) whose sum runs over the pixels: for each block of dkc pixels, pack
  * dY's rows (A, in L2), then for each NR taps pack their col^T panel (B, dkc x NR, in L1 once
  * packed) and add the tiles of every row into cpart (rows of up(t1 - t0, NR)), the task's sums
- * over the passes so far (set by the first pass's first block). */
+ * over the passes so far (set by the first pass's first block). With bias (else NULL): also
+ * bias[o - m0] += the sum of dY[o, k] over the pixels (dy_row_sums of each packed block). */
 KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, const real *dy,
                               const real *mask, size_t dy_image, const real *src, real *abuf,
-                              real *bbuf, real *cpart, size_t m0, size_t m1, size_t t0, size_t t1,
-                              size_t n0, size_t n1, int first)
+                              real *bbuf, real *cpart, double *bias, size_t m0, size_t m1,
+                              size_t t0, size_t t1, size_t n0, size_t n1, int first)
 {
     size_t tap[NR];
     in_convk_run rs[IN_CONVK_MAX_RUNS], sg[IN_CONVK_MAX_RUNS];
@@ -570,6 +590,7 @@ KERNEL static void F(dw_task)(const in_convk_plan *p, const in_convk_gemm *g, co
         size_t cnt = min_size(p->dkc, n1 - b);
         size_t nseg = in_convk_segments(sg, g->oh, g->ow, dy_image, g->ow, 1, b, cnt);
         F(pack_dy_t)(abuf, cnt, dy, mask, g->oh * g->ow, m0, m1, rows, sg, nseg);
+        if (bias) F(dy_row_sums)(bias, abuf, cnt, m1 - m0);
         size_t nruns = in_convk_runs(rs, g, b, cnt);
         for (size_t jp = 0; jp < panels; ++jp) {
             size_t r0 = t0 + jp * NR, r1 = min_size(t1, r0 + NR);

@@ -21,7 +21,7 @@ typedef void (*NAME(gemm_task_fn))(const in_convk_gemm *, const NAME(epilogue) *
                                    const real *, real *, real *, size_t, size_t, size_t, size_t);
 typedef void (*NAME(dw_task_fn))(const in_convk_plan *, const in_convk_gemm *, const real *,
                                  const real *, size_t, const real *, real *, real *, real *,
-                                 size_t, size_t, size_t, size_t, size_t, size_t, int);
+                                 double *, size_t, size_t, size_t, size_t, size_t, size_t, int);
 
 typedef void (*NAME(dy_sum_fn))(double *, double *, const real *, const real *, size_t);
 typedef void (*NAME(wino_task_fn))(const in_convk_wino *, const NAME(epilogue) *, const real *,
@@ -351,10 +351,14 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
     /* dL/dbias from the planes' totals, taken by dL/dx's first pass over dY (pending until
      * then) or by a pass of their own */
     double *totals = (double *)(base + p->dbias_at), *pending = dbias && dx ? totals : 0;
+    /* without dL/dx, from dL/dw's packed dY instead (no pass of its own over dY and the mask):
+     * a pixel group's row sums (groups x OC) by its tasks of the first tap group */
+    double *rows = dbias && !dx && dw ? totals : 0;
     if (dw) {
         NAME(dw_task_fn) task = NAME(kernels)[p->isa].dw_task;
         size_t tasks = p->dw_groups * p->dw_chunks, groups = p->dw_pixel_groups;
         real *sums = base + p->dw_sums_at;
+        if (rows) memset(rows, 0, groups * OC * sizeof(double));
         for (size_t b0 = 0; b0 < B; b0 += p->images) {
             in_convk_gemm g;
             const real *src = NAME(pass_source)(&g, p, base, x, x_image, b0);
@@ -369,7 +373,8 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
                 for (size_t q = 0; q < groups * tasks; ++q) {
                     size_t gi = q % tasks / p->dw_chunks, mi = q % p->dw_chunks;
                     size_t n0 = min_size(g.N, q / tasks * span);
-                    task(p, &g, dyb, mask, dy_image, src, abuf, bbuf, sums + q * p->dw_tile,
+                    double *bias = rows && gi == 0 ? rows + q / tasks * OC + mi * p->dmc : 0;
+                    task(p, &g, dyb, mask, dy_image, src, abuf, bbuf, sums + q * p->dw_tile, bias,
                          mi * p->dmc, min_size(OC, (mi + 1) * p->dmc), gi * p->dnc,
                          min_size(p->K, (gi + 1) * p->dnc), n0, min_size(g.N, n0 + span),
                          b0 == 0);
@@ -418,7 +423,13 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
                 pending = 0;
             }
     }
-    if (dbias) {
+    if (rows) { /* dbias[o] = the sum of the pixel groups' row sums, in order */
+        for (size_t o = 0; o < OC; ++o) {
+            double total = 0;
+            for (size_t gp = 0; gp < p->dw_pixel_groups; ++gp) total += rows[gp * OC + o];
+            dbias[o] = (real)total;
+        }
+    } else if (dbias) {
         if (!dx || pending) /* no pass over dY took them */
             NAME(plane_totals)(totals, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa,
                                p->threads);

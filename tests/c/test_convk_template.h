@@ -142,6 +142,7 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
     double *dwd = malloc(nw * sizeof(double)), *dbd = malloc(q.OC * sizeof(double));
     real *dy = NAME(alloc)(ny, &seed), *yr = NAME(alloc)(ny, &seed);
     real *dx1 = NAME(alloc)(nx, 0), *dw1 = NAME(alloc)(nw, 0), *db1 = NAME(alloc)(q.OC, 0);
+    real *db_first = NAME(alloc)(q.OC, 0);
     for (int masked = 0; masked <= 1; ++masked) {
         const real *mask = masked ? yr : 0;
         for (size_t i = 0; i < ny; ++i) dYd[i] = mask && !(mask[i] > 0) ? 0 : dy[i];
@@ -162,7 +163,16 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
                 NAME(same_bits)("dx", dx1, dx, nx), NAME(same_bits)("dw", dw1, dw, nw);
                 NAME(same_bits)("dbias", db1, db, q.OC);
             }
-            free(dx), free(dw), free(db);
+            /* without dx (a first layer's): dbias from dw's packed dY, the same on any thread
+             * count */
+            real *db_dw = NAME(alloc)(q.OC, 0);
+            K(convk_backward)(&p, 0, dw, db_dw, work, dy, mask, ny / q.B, x, nx / q.B, w, 0);
+            NAME(compare)(masked ? "dbias with dw alone (masked)" : "dbias with dw alone", q,
+                          threads, db_dw, dbd, q.OC);
+            NAME(same_bits)("dw with dbias alone", dw1, dw, nw);
+            if (threads == 1) memcpy(db_first, db_dw, q.OC * sizeof(real));
+            else NAME(same_bits)("dbias with dw alone", db_first, db_dw, q.OC);
+            free(dx), free(dw), free(db), free(db_dw);
         }
     }
     real *dx = NAME(alloc)(nx, 0), *dw = NAME(alloc)(nw, 0);
@@ -201,7 +211,7 @@ static void NAME(test_backward)(shape q, const real *x, const real *w, real *wor
     for (size_t i = 0; i < nx; ++i) dxd[i] *= 2;
     NAME(compare)("dx accumulated", q, 2, dx, dxd, nx);
     free(dx), free(dw), free(xd), free(wd), free(dYd), free(dxd), free(dwd), free(dbd);
-    free(dy), free(yr), free(dx1), free(dw1), free(db1);
+    free(dy), free(yr), free(dx1), free(dw1), free(db1), free(db_first);
 }
 
 static void NAME(test_shape)(shape q, unsigned seed)
