@@ -89,8 +89,8 @@ def test_forward_and_fused_options_match_numpy(isa, case, dtype, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_backward_with_and_without_relu_mask_matches_numpy(isa, case, dtype, rng):
-    """With and without dL/dx too: dL/dbias comes from dL/dx's pass over dY, or from a pass of
-    its own (a first layer's backward)."""
+    """With and without dL/dx too: dL/dbias comes from dL/dx's pass over dY, or from dL/dw's
+    packed dY (a first layer's backward)."""
     x, w, stride, padding, plan = make(rng, case, dtype)
     dy = rng.standard_normal(plan.output_shape).astype(dtype)
     y = rng.standard_normal(plan.output_shape).astype(dtype)
