@@ -575,6 +575,9 @@ TILED_CASES = [
     (2, 3, 11, 11, 3, 3, 0, False),    # stride 3, W = 3*ow + 2
     (2, 3, 9, 9, 2, 2, 0, False),      # 2x2/2: the last column in no window
     (1, 120, 17, 17, 3, 2, 0, False),  # W = 2*ow + 1, big enough for 2 threads
+    (2, 7, 28, 28, 3, 1, 1, False),    # same-size planes over 256 values: GoogLeNet's 3a pool
+    (1, 9, 17, 17, 3, 1, 1, True),     # ... 17x17, ceil mode
+    (1, 2, 20, 30, 5, 1, 2, False),    # ... a 5x5 window (counts 3 to 5 rows)
 ]
 
 
