@@ -112,6 +112,22 @@ static inline void NAME(max_rows)(real *restrict r, real *restrict a, const real
     }
 }
 
+/* max_rows with a, for a count that is no constant: a pass a row, vectorised over k whatever
+ * count (max_rows' loop over k vectorises with count a constant only, its rows unrolled) */
+static inline void NAME(first_rows)(real *restrict r, real *restrict a, const real *restrict x,
+                                    size_t W, size_t count, size_t n, real i0)
+{
+    for (size_t k = 0; k < n; ++k) r[k] = x[k], a[k] = i0;
+    for (size_t i = 1; i < count; ++i) {
+        real at = i0 + (real)i;
+        for (size_t k = 0; k < n; ++k) {
+            real v = x[k + i * W];
+            a[k] = NAME(first_place)(a[k], r[k], v, at);
+            r[k] = NAME(max_nan)(r[k], v);
+        }
+    }
+}
+
 /* r[k] = sum over i < count of x[k + i*W] in double, k < n: max_rows' sum */
 static inline void NAME(sum_rows)(double *restrict r, const real *restrict x, size_t W,
                                   size_t count, size_t n)
@@ -549,6 +565,26 @@ static inline void NAME(first_taps)(real *restrict tap, const real *restrict y,
     }
 }
 
+/* first_taps for any kw: a pass over the chunk for each kernel column j, vectorised over q
+ * (first_taps' loop over q vectorises with kw a constant only, its taps unrolled) */
+static inline void NAME(first_taps_by_column)(real *restrict tap, const real *restrict y,
+                                              const real *restrict b, const real *restrict a,
+                                              const int32_t *restrict col, size_t n, size_t kw,
+                                              size_t pw, size_t s, size_t W)
+{
+    for (size_t q = 0; q < n; ++q) tap[q] = 255;
+    for (size_t j = 0; j < kw; ++j) {
+        ptrdiff_t d = (ptrdiff_t)j - (ptrdiff_t)pw;
+        for (size_t q = 0; q < n; ++q) {
+            ptrdiff_t at = (ptrdiff_t)(q * s) + d;
+            real m = y[q], v = b[at], t = a[at] * (real)kw + (real)j;
+            int equal = (v == m) | ((v != v) & (m != m));
+            real least = t < tap[q] ? t : tap[q];
+            tap[q] = NAME(tap_inside)(col[q], d, s, W) & equal ? least : tap[q];
+        }
+    }
+}
+
 /* bytes[q] = t[q], q < n: first_taps' taps as bytes */
 static inline void NAME(tap_bytes)(uint8_t *restrict bytes, const real *restrict t, size_t n)
 {
@@ -687,12 +723,28 @@ static int NAME(pool_same)(real *y, const real *x, size_t P, in_pool_geometry g,
     return failed ? -1 : 0;
 }
 
+/* max_taps of a chunk's n outputs into y, then first_taps into tap (NULL: none), the 3-wide
+ * windows of strides 2 and 1 (GoogLeNet's pools, and same-size ones when they keep taps) with
+ * their sizes constants */
+IN_HOT static void NAME(tiled_columns)(real *y, real *tap, const real *b, const real *a,
+                                       const int32_t *col, size_t n, in_pool_geometry g)
+{
+    int stride2 = g.kw == 3 && g.sw == 2 && g.pw == 0, stride1 = g.kw == 3 && g.sw == 1 && g.pw == 1;
+    if (stride2) NAME(max_taps)(y, b, col, n, 3, 0, 2, g.W);
+    else if (stride1) NAME(max_taps)(y, b, col, n, 3, 1, 1, g.W);
+    else NAME(max_taps)(y, b, col, n, g.kw, g.pw, g.sw, g.W);
+    if (!tap) return;
+    if (stride2) NAME(first_taps)(tap, y, b, a, col, n, 3, 0, 2, g.W);
+    else if (stride1) NAME(first_taps)(tap, y, b, a, col, n, 3, 1, 1, g.W);
+    else NAME(first_taps_by_column)(tap, y, b, a, col, n, g.kw, g.pw, g.sw, g.W);
+}
+
 /* One plane of max pooling. Output row oy folds its window rows into r[pw .. pw + W) (the rest
  * of r holds -inf, which never wins), then takes the kernel's columns of r: two passes over a
  * row in L1, the 3x3 windows of strides 1 and 2 (GoogLeNet's) with their sizes constants. With
  * taps (NULL: none) also the first maxima: the rows' first rows into a (L values, kh outside
- * the row, no window's), then max_taps and first_taps over the row (col = 0 .. ow - 1; the taps
- * as reals at a + L, ow of them). */
+ * the row, no window's), then tiled_columns over the row (col = 0 .. ow - 1; the taps as reals
+ * at a + L, ow of them). */
 IN_HOT static void NAME(max_plane)(real *y, uint8_t *taps, const real *xp, real *r, real *a,
                                    const int32_t *col, in_pool_geometry g)
 {
@@ -705,10 +757,9 @@ IN_HOT static void NAME(max_plane)(real *y, uint8_t *taps, const real *xp, real 
         NAME(prefetch)(xp + y1 * g.W, g.sh * g.W);
         real *yr = y + oy * g.ow;
         if (taps) {
-            NAME(max_rows)(r + g.pw, a + g.pw, xp + y0 * g.W, g.W, y1 - y0, g.W,
-                           (real)(y0 + g.ph - oy * g.sh));
-            NAME(max_taps)(yr, r + g.pw, col, g.ow, g.kw, g.pw, g.sw, g.W);
-            NAME(first_taps)(a + L, yr, r + g.pw, a + g.pw, col, g.ow, g.kw, g.pw, g.sw, g.W);
+            NAME(first_rows)(r + g.pw, a + g.pw, xp + y0 * g.W, g.W, y1 - y0, g.W,
+                             (real)(y0 + g.ph - oy * g.sh));
+            NAME(tiled_columns)(yr, a + L, r + g.pw, a + g.pw, col, g.ow, g);
             NAME(tap_bytes)(taps + oy * g.ow, a + L, g.ow);
             continue;
         }
@@ -785,10 +836,15 @@ static int NAME(pool_planes)(real *y, uint8_t *taps, const real *x, size_t P, in
  * at batch 1 but 1.2x slower at 16, 147 -> 73 1.15x and 1.7x slower, reading x from memory) */
 #define IN_POOL_TILED_ODD_MAX 64
 
-static inline int NAME(tiled)(in_pool_geometry g)
+/* Whether the tiled passes run: the output columns tile the rows (W up to sw*(ow + 1)), for a
+ * forward that keeps taps (`taps`) at any width (the row path's taps cost more than the tiled
+ * one's: 147 -> 73, batch 16, one thread, 3.6x), without only up to IN_POOL_TILED_ODD_MAX
+ * values when W > sw*ow; the same-size maps of a forward without taps tiled apart (see
+ * max_pool2d_forward). */
+static inline int NAME(tiled)(in_pool_geometry g, int taps)
 {
-    int tiles = g.W == g.sw * g.ow || (g.W > g.sw * g.ow && g.W <= g.sw * (g.ow + 1)
-                                       && g.W <= IN_POOL_TILED_ODD_MAX);
+    int odd = g.W > g.sw * g.ow && g.W <= g.sw * (g.ow + 1);
+    int tiles = g.W == g.sw * g.ow || (odd && (taps || g.W <= IN_POOL_TILED_ODD_MAX));
     return tiles && !NAME(same_size)(g);
 }
 
@@ -817,14 +873,15 @@ static inline void NAME(max_runs)(real *restrict b, real *restrict a, const real
 /* b[k], k < W, of one output row whose count window rows start at x (rows W apart), and a[k]
  * (NULL: none) their first rows from kernel row i0 (max_rows): in runs, or (runs 0: they would
  * read past x's end) in one loop; the counts of a 3-row window (3, and 2 at a clipped edge)
- * constants */
+ * constants, other counts' first rows by first_rows */
 static inline void NAME(tiled_row)(real *b, real *a, const real *x, size_t W, size_t count,
                                    int runs, real i0)
 {
-    if (!runs) NAME(max_rows)(b, a, x, W, count, W, i0);
+    if (a && (!runs || (count != 3 && count != 2))) NAME(first_rows)(b, a, x, W, count, W, i0);
+    else if (!runs) NAME(max_rows)(b, NULL, x, W, count, W, 0);
     else if (count == 3) NAME(max_runs)(b, a, x, W, 3, W, i0);
     else if (count == 2) NAME(max_runs)(b, a, x, W, 2, W, i0);
-    else NAME(max_runs)(b, a, x, W, count, W, i0);
+    else NAME(max_runs)(b, NULL, x, W, count, W, 0);
 }
 
 /* tiled_row of m output rows whose count window rows start step values apart from x, into b's
@@ -855,22 +912,6 @@ typedef struct {
     real *a, *ta;
     const size_t *first;
 } NAME(tiled_taps);
-
-/* max_taps of a chunk's n outputs into y, then first_taps into tap (NULL: none), the 3-wide
- * windows of strides 2 and 1 (GoogLeNet's pools, and same-size ones when they keep taps) with
- * their sizes constants */
-IN_HOT static void NAME(tiled_columns)(real *y, real *tap, const real *b, const real *a,
-                                       const int32_t *col, size_t n, in_pool_geometry g)
-{
-    int stride2 = g.kw == 3 && g.sw == 2 && g.pw == 0, stride1 = g.kw == 3 && g.sw == 1 && g.pw == 1;
-    if (stride2) NAME(max_taps)(y, b, col, n, 3, 0, 2, g.W);
-    else if (stride1) NAME(max_taps)(y, b, col, n, 3, 1, 1, g.W);
-    else NAME(max_taps)(y, b, col, n, g.kw, g.pw, g.sw, g.W);
-    if (!tap) return;
-    if (stride2) NAME(first_taps)(tap, y, b, a, col, n, 3, 0, 2, g.W);
-    else if (stride1) NAME(first_taps)(tap, y, b, a, col, n, 3, 1, 1, g.W);
-    else NAME(first_taps)(tap, y, b, a, col, n, g.kw, g.pw, g.sw, g.W);
-}
 
 /* Output rows [R0, R1) of the P planes of x into y (see above), b the chunk buffer past its pw
  * values of slack, col its column numbers, at[oy] and count[oy] the offset y0*W and the number
@@ -1146,7 +1187,7 @@ int NAME(max_pool2d_forward)(real *y, int64_t *argmax, uint8_t *taps, const real
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
     int same_tiled = NAME(same_size)(g) && (taps || H * W > IN_POOL_SAME_TILED);
-    int failed = 0, tiled = NAME(tiled)(g) || same_tiled;
+    int failed = 0, tiled = NAME(tiled)(g, taps != NULL) || same_tiled;
     if (tiled ? NAME(max_forward_tiled)(y, taps, x, P, g) : NAME(pool_planes)(y, taps, x, P, g, -1))
         return -1;
     if (!argmax) return 0;

@@ -647,6 +647,7 @@ def test_pool_backward_paths_match_the_twins(case, dtype, rng):
 TAPS_CASES = BACKWARD_SWEEP + TILED_CASES + SEARCH_CASES[len(CASES):] + [
     (1, 2, 7, 7, 15, 1, 7, False),   # 225 taps: the most a byte holds but 30
     (2, 3, 9, 9, 3, 1, 1, True),     # same-size in ceil mode (an output past no window)
+    (1, 3, 8, 8, (2, 3), 2, 1, False),  # tiled, top windows of 1 row from kernel row 1
 ]
 
 
