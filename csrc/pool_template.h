@@ -1167,6 +1167,32 @@ IN_HOT static size_t NAME(same_taps_plane)(real *dxp, const real *dyp, const uin
     return HW - matched;
 }
 
+/* dx of P same-size planes (see above), each thread with its own buffers: from the taps (taps
+ * not NULL) or by the search in x and y. Returns the number of windows without a match (of taps
+ * naming no pixel), or SIZE_MAX when some thread had no memory. */
+static size_t NAME(same_planes)(real *dx, const real *dy, const real *y, const real *x,
+                                const uint8_t *taps, size_t P, in_pool_geometry g)
+{
+    size_t bad = 0, HW = g.H * g.W, n = g.oh * g.ow;
+    int failed = 0;
+    IN_PRAGMA(omp parallel if (P * HW >= IN_PARALLEL_MIN))
+    {
+        NAME(same_backward) s = NAME(same_backward_alloc)(g);
+        if (!s.x) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
+        }
+        IN_PRAGMA(omp for schedule(static) reduction(+:bad))
+        for (size_t p = 0; p < P; ++p) {
+            if (!s.x) continue;
+            if (taps) bad += NAME(same_taps_plane)(dx + p * HW, dy + p * n, taps + p * n, &s, g);
+            else bad += NAME(same_backward_plane)(dx + p * HW, dy + p * n, y + p * n, x + p * HW, &s, g);
+        }
+        free(s.x ? s.x - s.slack : NULL);
+    }
+    return failed ? SIZE_MAX : bad;
+}
+
 /* y = max over the window (a NaN wins). argmax (NULL: none, the fast path inference takes) =
  * its plane index iy*W + ix, the first maximum in the window's row-major order, found by a
  * second look at the windows (first_maxima): a second read of x and y and a write of argmax.
@@ -1225,22 +1251,7 @@ size_t NAME(max_pool2d_backward_taps)(real *dx, const real *dy, const uint8_t *t
     }
     size_t bad = 0, HW = H * W, n = oh * ow;
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
-    int failed = 0;
-    if (NAME(same_backward_fits)(g)) {
-        IN_PRAGMA(omp parallel if (P * HW >= IN_PARALLEL_MIN))
-        {
-            NAME(same_backward) s = NAME(same_backward_alloc)(g);
-            if (!s.x) {
-                IN_PRAGMA(omp atomic write)
-                failed = 1;
-            }
-            IN_PRAGMA(omp for schedule(static) reduction(+:bad))
-            for (size_t p = 0; p < P; ++p)
-                if (s.x) bad += NAME(same_taps_plane)(dx + p * HW, dy + p * n, taps + p * n, &s, g);
-            free(s.x ? s.x - s.slack : NULL);
-        }
-        return failed ? SIZE_MAX : bad;
-    }
+    if (NAME(same_backward_fits)(g)) return NAME(same_planes)(dx, dy, NULL, NULL, taps, P, g);
     IN_PRAGMA(omp parallel for schedule(static) reduction(+:bad) if (P * HW >= IN_PARALLEL_MIN))
     for (size_t p = 0; p < P; ++p) {
         real *dxp = dx + p * HW;
@@ -1288,23 +1299,7 @@ size_t NAME(max_pool2d_backward_search)(real *dx, const real *dy, const real *x,
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
     size_t bad = 0;
     int failed = 0;
-    if (NAME(same_backward_fits)(g)) {
-        IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
-        {
-            NAME(same_backward) s = NAME(same_backward_alloc)(g);
-            if (!s.x) {
-                IN_PRAGMA(omp atomic write)
-                failed = 1;
-            }
-            IN_PRAGMA(omp for schedule(static) reduction(+:bad))
-            for (size_t p = 0; p < P; ++p)
-                if (s.x)
-                    bad += NAME(same_backward_plane)(dx + p * H * W, dy + p * oh * ow,
-                                                     y + p * oh * ow, x + p * H * W, &s, g);
-            free(s.x ? s.x - s.slack : NULL);
-        }
-        return failed ? SIZE_MAX : bad;
-    }
+    if (NAME(same_backward_fits)(g)) return NAME(same_planes)(dx, dy, y, x, NULL, P, g);
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
     {
         NAME(search) s = NAME(search_alloc)(g);
