@@ -198,7 +198,7 @@ def main(argv=None):
     bench.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="the conv section's precision (default float32)")
     bench.add_argument("--repeats", type=positive,
-                       help="timed runs per contender (default: 9 BatchNorm, 5 conv and pool, 3 model)")
+                       help="timed runs per contender (default: 9 BatchNorm, 5 conv and pool and model)")
     bench.add_argument("--warmup", type=positive, default=1, help="untimed rounds first")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")

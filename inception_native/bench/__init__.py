@@ -34,7 +34,7 @@ def environment(threads, use_torch=True):
 
 
 SECTIONS = ("batchnorm", "conv", "pool")
-DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 3, "dropin": 3, "neighbour": 5}
+DEFAULT_REPEATS = {"batchnorm": 9, "conv": 5, "pool": 5, "model": 5, "dropin": 3, "neighbour": 5}
 
 
 def check_output(option, path):
