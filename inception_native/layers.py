@@ -1205,13 +1205,16 @@ class DarknetMaxPool(Layer):
     size - 1: for an even size it is asymmetric, size 2 stride 1 keeps the map's size with
     windows one past its right and bottom edges. Runs the max_pool2d kernels, with their
     symmetric padding when Darknet's windows fit in it, else on a copy of the input padded
-    with -inf. A window wholly outside the image (a large padding) is refused."""
+    with -inf. A window wholly outside the image (a large padding) is refused. The backward
+    reads what MaxPool2d's does: in training the windows' first maxima as taps (Darknet's
+    `indexes`, a byte an output), otherwise the pooled input found again."""
 
     def __init__(self, size, stride=1, padding=None, backend=native):
         self.size, self.stride = check.size("size", size, 1), check.size("stride", stride, 1)
         self.padding = self.size - 1 if padding is None else check.size("padding", padding)
         self.backend = backend
-        self._y = self._x = self._padded = self._dpadded = self._dx = self._x_shape = None
+        self._y = self._x = self._taps = self._padded = self._dpadded = self._dx = None
+        self._x_shape = None
 
     def _geometry(self, H, W):
         """(oh, ow), the first window's offset and how far the last reach past the bottom and
@@ -1234,9 +1237,11 @@ class DarknetMaxPool(Layer):
 
     def forward(self, x):
         self._check_input(x, 4)
-        self._x_shape, shape = x.shape, self.output_shape(x.shape)
+        shape = self.output_shape(x.shape)
         self._y = _reuse(self._y, shape, x.dtype)
-        padding = self._padded_input(x.shape)
+        taps = self.training and self.size * self.size <= check.TAPS_MAX
+        self._taps = _reuse(self._taps, shape, np.uint8) if taps else None
+        x_shape, padding = x.shape, self._padded_input(x.shape)
         if padding is None:
             _, first, (bottom, right) = self._geometry(*x.shape[2:])
             B, C, H, W = x.shape
@@ -1244,20 +1249,24 @@ class DarknetMaxPool(Layer):
             self._padded.fill(-np.inf)
             self._padded[:, :, first:first + H, first:first + W] = x
             x, padding = self._padded, 0
-        self.backend.max_pool2d_forward(x, self._y, None, self.size, self.stride, padding, False)
-        self._x = x  # what the kernel pooled, kept for the backward (see MaxPool2d)
+        self.backend.max_pool2d_forward(x, self._y, self._taps, self.size, self.stride, padding,
+                                        False)
+        # what the kernel pooled, kept for the backward's search only (see MaxPool2d)
+        self._x_shape, self._x = x_shape, None if taps else x
         return self._y
 
     def backward(self, dy):
-        shape, x = self._saved(self._x_shape), self._saved(self._x)
+        shape = self._saved(self._x_shape)
         dx = self._dx_array(shape, dy.dtype)
         padding = self._padded_input(shape)
-        window = {"x": x, "y": self._y, "kernel": self.size, "stride": self.stride,
+        window = {"kernel": self.size, "stride": self.stride,
                   "padding": 0 if padding is None else padding}
+        if self._taps is None:
+            window.update(x=self._saved(self._x), y=self._y)
         if padding is not None:
-            return self.backend.max_pool2d_backward(dy, None, dx, **window)
+            return self.backend.max_pool2d_backward(dy, self._taps, dx, **window)
         self._dpadded = _reuse(self._dpadded, self._padded.shape, dy.dtype)
-        self.backend.max_pool2d_backward(dy, None, self._dpadded, **window)
+        self.backend.max_pool2d_backward(dy, self._taps, self._dpadded, **window)
         first = self.padding // 2
         dx[...] = self._dpadded[:, :, first:first + shape[2], first:first + shape[3]]
         return dx

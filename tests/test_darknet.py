@@ -144,6 +144,27 @@ def test_darknet_maxpool_is_darknets(size, stride, padding, hw, backend, rng):
                                atol=1e-8)
 
 
+@pytest.mark.parametrize("size,stride,padding,hw", [
+    (2, 2, None, (8, 8)), (2, 1, None, (5, 6)), (3, 2, None, (9, 8)), (5, 3, 6, (7, 8))])
+def test_darknet_maxpool_trains_from_taps_as_eval_from_the_search(size, stride, padding, hw,
+                                                                  backend, rng):
+    """In training the pool keeps taps, not x (its own padded copy, or the padding the kernel
+    applies); dx equals, bit for bit, the backward that finds the maxima again (eval), on ties
+    (values from a few levels) and on a map Darknet pads asymmetrically."""
+    x = rng.integers(0, 3, (2, 3, *hw)).astype(np.float64)
+    dy = rng.standard_normal(layers.DarknetMaxPool(size, stride, padding).output_shape(x.shape))
+    dxs = []
+    for training in (True, False):
+        pool = layers.DarknetMaxPool(size, stride, padding, backend)
+        pool.train() if training else pool.eval()
+        y = pool.forward(x)
+        np.testing.assert_array_equal(y, darknet_maxpool(x, size, stride, pool.padding))
+        assert (pool._taps is not None, pool._x is None) == (training, training)
+        dxs.append(pool.backward(dy).copy())
+    np.testing.assert_array_equal(dxs[0], dxs[1])
+    assert dxs[0].sum() == pytest.approx(dy.sum())  # every output's gradient lands once
+
+
 def test_darknet_maxpool_refuses_windows_outside_the_image():
     with pytest.raises(ValueError, match="windows wholly outside"):
         layers.DarknetMaxPool(2, 1, 6).output_shape((1, 1, 4, 4))
