@@ -302,7 +302,8 @@ static void NAME(plane_totals)(double *totals, const real *dy, const real *mask,
     }
 }
 
-/* dbias[o] = the sum over images b, in order, of totals[b*OC + o] */
+/* dbias[o] = the sum over b < B, in order, of totals[b*OC + o]: the images' plane totals, or
+ * (B = dw_pixel_groups) the pixel groups' row sums */
 static void NAME(bias_from_totals)(real *dbias, const double *totals, size_t B, size_t OC)
 {
     for (size_t o = 0; o < OC; ++o) {
@@ -423,12 +424,8 @@ void NAME(convk_backward)(const in_convk_plan *p, real *dx, real *dw, real *dbia
                 pending = 0;
             }
     }
-    if (rows) { /* dbias[o] = the sum of the pixel groups' row sums, in order */
-        for (size_t o = 0; o < OC; ++o) {
-            double total = 0;
-            for (size_t gp = 0; gp < p->dw_pixel_groups; ++gp) total += rows[gp * OC + o];
-            dbias[o] = (real)total;
-        }
+    if (rows) {
+        NAME(bias_from_totals)(dbias, rows, p->dw_pixel_groups, OC);
     } else if (dbias) {
         if (!dx || pending) /* no pass over dY took them */
             NAME(plane_totals)(totals, dy, y_relu, B, OC, p->oh * p->ow, dy_image, p->isa,
