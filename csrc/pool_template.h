@@ -467,17 +467,17 @@ static inline void NAME(max_rows_in_plane)(real *restrict b, const real *restric
     }
 }
 
-/* t where inside, else -0, chosen by t's bits: a select on the value, GCC moves the conversion
- * to double that follows into its branches, where it may trap (a signalling NaN), and does not
- * vectorise the loop */
-static inline double NAME(inside_or_minus_zero)(int inside, real t)
+/* t where kept, else -0 (s + -0 is s, bit for bit), chosen by t's bits: on a select on the
+ * value GCC moves the add or conversion to double that follows into its branches, where it may
+ * trap (a signalling NaN), and vectorises the loop only with AVX-512's masks */
+static inline real NAME(kept_or_minus_zero)(int kept, real t)
 {
 #if IN_DOUBLE
     typedef uint64_t bits;
 #else
     typedef uint32_t bits;
 #endif
-    bits u, sign = (bits)1 << (8 * sizeof(real) - 1), keep = (bits)0 - (bits)inside;
+    bits u, sign = (bits)1 << (8 * sizeof(real) - 1), keep = (bits)0 - (bits)kept;
     memcpy(&u, &t, sizeof u);
     u = (u & keep) | (sign & ~keep);
     memcpy(&t, &u, sizeof t);
@@ -495,7 +495,7 @@ static inline void NAME(sum_rows_in_plane)(double *restrict b, const real *restr
         for (size_t i = 0; i < kh; ++i) {
             ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)ph) * (ptrdiff_t)W;
             int inside = (i == ph) | ((uint32_t)(pos[q] + (int32_t)(off + d)) < (uint32_t)HW);
-            double a = NAME(inside_or_minus_zero)(inside, x[(ptrdiff_t)q + d]);
+            double a = NAME(kept_or_minus_zero)(inside, x[(ptrdiff_t)q + d]);
             s = i == 0 ? a : s + a;
         }
         b[q] = s;
@@ -1115,7 +1115,7 @@ static inline size_t NAME(same_gather)(real *restrict dx, const int32_t *restric
                 ptrdiff_t w = (ptrdiff_t)p - ((ptrdiff_t)i - (ptrdiff_t)ph) * (ptrdiff_t)W - j + pw;
                 int match = (T[w] == (int32_t)(i * kw + (size_t)j))
                             & ((uint32_t)(col[p] - (int32_t)(j - pw)) < (uint32_t)W);
-                sum = match ? sum + dy[w] : sum;
+                sum += NAME(kept_or_minus_zero)(match, dy[w]); /* w within the slack */
                 matched += (uint32_t)match;
             }
         dx[p] = sum;
