@@ -673,7 +673,7 @@ def taps_backward(backend, dy, taps, case):
 def test_max_pool_taps_name_the_argmax_and_give_its_dx(case, dtype, backend, rng):
     """y with taps equals y with the int64 argmax (NaN where it has NaN); each tap names the
     argmax's pixel; the dx from taps is the argmax form's bit for bit: on plain x, on ties, on
-    NaN and infinities and on signed zeros."""
+    NaN and infinities and on signed zeros, and for a dy of signed zeros, NaN and infinities."""
     zeros = rng.choice(np.array([0.0, -0.0, 1.0], dtype), case[:4])
     for x in (rng.standard_normal(case[:4]).astype(dtype), with_ties_and_nans(case[:4], dtype, rng),
               with_nans_and_infinities(case[:4], dtype, rng), zeros):
@@ -685,6 +685,15 @@ def test_max_pool_taps_name_the_argmax_and_give_its_dx(case, dtype, backend, rng
         dy = rng.standard_normal(y.shape).astype(dtype)
         np.testing.assert_array_equal(taps_backward(backend, dy, taps, case),
                                       reference.max_pool2d_backward(dy, argmax, np.empty_like(x)))
+    # dy's signed zeros, NaN and infinities: NaN where the twin has NaN (whose sign may differ:
+    # inf + -inf), elsewhere the same bits (+0 where the twin's dx = 0, dx[argmax] += dy gives it)
+    dy = rng.choice(np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1.5], dtype), y.shape)
+    dx = taps_backward(backend, dy, taps, case)
+    with np.errstate(invalid="ignore"):
+        dx_twin = reference.max_pool2d_backward(dy, argmax, np.empty_like(x))
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(dx_twin))
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(dx[~np.isnan(dx)].view(bits), dx_twin[~np.isnan(dx)].view(bits))
 
 
 @pytest.mark.parametrize("case", [c for c in TAPS_CASES if np.prod(c[:4]) <= 400][::3], ids=str)
