@@ -688,8 +688,8 @@ def test_max_pool_taps_name_the_argmax_and_give_its_dx(case, dtype, backend, rng
     # dy's signed zeros, NaN and infinities: NaN where the twin has NaN (whose sign may differ:
     # inf + -inf), elsewhere the same bits (+0 where the twin's dx = 0, dx[argmax] += dy gives it)
     dy = rng.choice(np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1.5], dtype), y.shape)
-    dx = taps_backward(backend, dy, taps, case)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # inf + -inf in the NumPy twin
+        dx = taps_backward(backend, dy, taps, case)
         dx_twin = reference.max_pool2d_backward(dy, argmax, np.empty_like(x))
     np.testing.assert_array_equal(np.isnan(dx), np.isnan(dx_twin))
     bits = np.uint32 if dtype == np.float32 else np.uint64
