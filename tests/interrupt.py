@@ -10,8 +10,11 @@ import time
 def interrupt_after(marker, *args):
     """(return code, stderr, seconds from SIGINT to exit), SIGINT sent once a line of stdout
     holds marker; the process is checked to be still running then."""
+    # SIGINT's default action restored in the child, as a terminal starts it: a shell starts a
+    # background job (`cmd &`, CI scripts) with SIGINT ignored, which the child would inherit
     process = subprocess.Popen([sys.executable, "-m", "inception_native", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         while marker not in process.stdout.readline():
             assert process.poll() is None, process.stderr.read()
