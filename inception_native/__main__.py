@@ -184,9 +184,11 @@ def main(argv=None):
     bench.add_argument("--model", choices=("googlenet", "googlenet_bn", "googlenet_torchvision", "inception_v2",
                                            "inception_v3"),
                        help="time a whole network instead: inference at batch 1 and 16, a training step at 16")
-    bench.add_argument("--profile", action="store_true",
-                       help="with --model: where a native training step spends its time, by layer "
-                            "type and direction (forward, backward), instead of the contenders")
+    bench.add_argument("--profile", nargs="?", const="training", choices=("training", "inference"),
+                       help="with --model, instead of the contenders: where a native training step "
+                            "spends its time, by layer type and direction (forward, backward); "
+                            "--profile inference: frozen inference at --batch by kind of step, "
+                            "against onnxruntime's operators on our ONNX export")
     bench.add_argument("--distributed", action="store_true",
                        help="with --model (default googlenet): the data-parallel training step "
                             "under mpirun, its allreduce share and bytes (needs mpi4py)")

@@ -37,6 +37,7 @@ float64 always does): see benchmarks/README.md.
 """
 import copy
 import sys
+import time
 
 import numpy as np
 
@@ -333,6 +334,28 @@ def nchwc_layout(graph, blk, backend):
     return out
 
 
+# ---- profiles: steps grouped by kind ---------------------------------------------------------
+
+# The kind of a step in a profile, where it is not a convolution's: the names onnxruntime's
+# operators map to as well (bench.model), so that the two profiles line up row by row
+STEP_KINDS = {"maxpool": "max pool", "avgpool": "average pool", "global_avgpool": "global average pool",
+              "adaptive_avgpool": "average pool", "affine": "batchnorm", "to_nchwc": "reorder",
+              "to_nchw": "reorder", "layer": "unplanned layer"}
+
+
+def conv_kind(kh, kw, sh, sw):
+    """A convolution's kind in a profile: its kernel and, when not 1, its stride ("conv 7x7/2")."""
+    stride = "" if (sh, sw) == (1, 1) else f"/{sh}" if sh == sw else f"/{sh}x{sw}"
+    return f"conv {kh}x{kw}{stride}"
+
+
+def step_kind(node):
+    """The kind Plan.run's profile counts node's time under."""
+    if node.op == "conv":
+        return conv_kind(*node.attrs["weight"].shape[2:], *node.attrs["stride"])
+    return STEP_KINDS.get(node.op, node.op)
+
+
 # ---- planning: buffers and steps for one batch size -----------------------------------------
 
 def _aligned(n_bytes):
@@ -447,55 +470,66 @@ class Plan:
                       if node.op in ("conv",) + POOLS and step not in self.blocked_steps
                       and all(v in self.arrays for v in (*node.inputs, node.output))}
 
-    def run(self, x):
-        """The output array (a view into the arena) for x of (batch, *input_shape). (The kernels
-        that call the BLAS, the linear layers and the im2col convolution, keep it on one thread
-        themselves: see threads.py.)"""
-        arrays, backend = dict(self.arrays), self.backend
+    def run(self, x, spent=None):
+        """The output array (a view into the arena) for x of (batch, *input_shape). spent: a
+        dict that gains each step's seconds under its step_kind (a profile), or None. (The
+        kernels that call the BLAS, the linear layers and the im2col convolution, keep it on one
+        thread themselves: see threads.py.)"""
+        arrays = dict(self.arrays)
         arrays[0] = x
         for step, node in enumerate(self.graph.nodes):
-            call = self.calls.get(step)
-            if call is not None:  # a convolution or pooling (never followed by a ReLU pass)
-                call()
+            if spent is None:
+                self._step(step, node, arrays)
                 continue
-            a, y = node.attrs, arrays[node.output]
-            xs = [arrays[v] for v in node.inputs]
-            if step in self.blocked_steps:
-                self._run_blocked(node, xs, y)
-            elif node.op in ("conv",) + POOLS:  # on the input: checked at each run
-                self._call(step, node, xs[0])()
-            elif node.op == "linear":
-                backend.linear_forward(xs[0], a["weight"], a["bias"], y)
-            elif node.op == "affine":
-                B, C = y.shape[:2]
-                spatial = y[0, 0].size
-                backend.copy_cpu(y.size, xs[0], 1, y, 1)
-                backend.scale_bias(y, a["scale"], B, C, spatial)
-                backend.add_bias(y, a["shift"], B, C, spatial)
-            elif node.op == "relu":
-                backend.relu_forward(xs[0], y)
-            elif node.op == "leaky_relu":
-                backend.leaky_relu_forward(xs[0], y, a["slope"])
-            elif node.op == "logistic":
-                backend.logistic_forward(xs[0], y)
-            elif node.op == "softmax":  # over each image's values
-                backend.softmax_forward(xs[0].reshape(y.shape), y)
-            elif node.op == "adaptive_avgpool":
-                backend.adaptive_avg_pool2d_forward(xs[0], y)
-            elif node.op == "concat" and all(v.flags.c_contiguous for v in xs + [y]) and not any(
-                    self.views.get(v, (None,))[0] == node.output for v in node.inputs):
-                backend.concat_forward(xs, y)
-            elif node.op == "concat":
-                self._copy_parts(node, xs, y)
-            elif node.op == "flatten" and node.output not in self.views:
-                np.copyto(y, xs[0].reshape(y.shape))
-            elif node.op == "slice" and node.output not in self.views:
-                np.copyto(y, xs[0][:, a["channels"]])
-            elif node.op == "layer":
-                np.copyto(y, a["layer"].forward(xs if a.get("as_list") else xs[0]))
-            if a.get("relu") and node.op != "conv":
-                backend.relu_forward(y, y)
+            start = time.perf_counter()
+            self._step(step, node, arrays)
+            kind = step_kind(node)
+            spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - start
         return arrays[self.graph.output]
+
+    def _step(self, step, node, arrays):
+        """Runs one step of the graph on arrays (value -> array)."""
+        call, backend = self.calls.get(step), self.backend
+        if call is not None:  # a convolution or pooling (never followed by a ReLU pass)
+            call()
+            return
+        a, y = node.attrs, arrays[node.output]
+        xs = [arrays[v] for v in node.inputs]
+        if step in self.blocked_steps:
+            self._run_blocked(node, xs, y)
+        elif node.op in ("conv",) + POOLS:  # on the input: checked at each run
+            self._call(step, node, xs[0])()
+        elif node.op == "linear":
+            backend.linear_forward(xs[0], a["weight"], a["bias"], y)
+        elif node.op == "affine":
+            B, C = y.shape[:2]
+            spatial = y[0, 0].size
+            backend.copy_cpu(y.size, xs[0], 1, y, 1)
+            backend.scale_bias(y, a["scale"], B, C, spatial)
+            backend.add_bias(y, a["shift"], B, C, spatial)
+        elif node.op == "relu":
+            backend.relu_forward(xs[0], y)
+        elif node.op == "leaky_relu":
+            backend.leaky_relu_forward(xs[0], y, a["slope"])
+        elif node.op == "logistic":
+            backend.logistic_forward(xs[0], y)
+        elif node.op == "softmax":  # over each image's values
+            backend.softmax_forward(xs[0].reshape(y.shape), y)
+        elif node.op == "adaptive_avgpool":
+            backend.adaptive_avg_pool2d_forward(xs[0], y)
+        elif node.op == "concat" and all(v.flags.c_contiguous for v in xs + [y]) and not any(
+                self.views.get(v, (None,))[0] == node.output for v in node.inputs):
+            backend.concat_forward(xs, y)
+        elif node.op == "concat":
+            self._copy_parts(node, xs, y)
+        elif node.op == "flatten" and node.output not in self.views:
+            np.copyto(y, xs[0].reshape(y.shape))
+        elif node.op == "slice" and node.output not in self.views:
+            np.copyto(y, xs[0][:, a["channels"]])
+        elif node.op == "layer":
+            np.copyto(y, a["layer"].forward(xs if a.get("as_list") else xs[0]))
+        if a.get("relu") and node.op != "conv":
+            backend.relu_forward(y, y)
 
     def _copy_parts(self, node, xs, y):
         """The parts of a concatenation not written in place, copied into their channel (block)
@@ -589,7 +623,9 @@ class Frozen:
         return self.plans[key]
 
     @L._one_call_at_a_time  # the arena serves one call at a time, as a layer does
-    def forward(self, x):
+    def forward(self, x, *, spent=None):
+        """The network's output for x; spent: a dict that gains the seconds of each kind of
+        step (step_kind: "conv 3x3", "max pool", ...) over the call, or None."""
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
         if x.ndim != 1 + len(self.input_shape) or x.shape[1:] != self.input_shape:
@@ -600,7 +636,7 @@ class Frozen:
         x, y = np.ascontiguousarray(x), np.empty((len(x), *self.output_shape), self.dtype)
         for start in range(0, len(x), self.max_batch):
             chunk = x[start:start + self.max_batch]
-            np.copyto(y[start:start + len(chunk)], self.plan(len(chunk)).run(chunk))
+            np.copyto(y[start:start + len(chunk)], self.plan(len(chunk)).run(chunk, spent))
         return [y] if self.as_list else y
 
     __call__ = forward

@@ -58,6 +58,31 @@ def test_profile_accounts_for_the_step():
     assert sum(spent.values()) == pytest.approx(total)
 
 
+def test_inference_profile_lines_up_frozen_steps_with_onnxruntime_operators():
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    profiles = bench_model.profile_inference("googlenet", threads=1, batch=1, size=80,
+                                             num_classes=10, rounds=1)
+    ours, theirs = profiles["native"], profiles["onnxruntime"]
+    convs = lambda spent: {kind for kind in spent if kind.startswith("conv")}  # noqa: E731
+    assert convs(ours) == convs(theirs) == {"conv 7x7/2", "conv 1x1", "conv 3x3", "conv 5x5"}
+    assert {"max pool", "linear", bench_model.WHOLE, bench_model.REST} <= set(ours) & set(theirs)
+    for spent in (ours, theirs):  # the kinds and the rest make up the call
+        whole = spent.pop(bench_model.WHOLE)
+        assert sum(spent.values()) == pytest.approx(whole)
+        assert all(t > 0 for kind, t in spent.items() if kind != bench_model.REST)
+
+
+def test_format_inference_profile_puts_the_call_first_and_compares_each_kind():
+    lines = bench_model.format_inference_profile(
+        {"native": {"whole forward": 3.0, "conv 3x3": 2.0, "max pool": 0.5, "rest": 0.5},
+         "onnxruntime": {"whole forward": 4.0, "conv 3x3": 3.0, "reorder": 0.5, "rest": 0.5}}).splitlines()
+    assert lines[2].split() == ["whole", "forward", "3000.00", "4000.00", "1.33x"]
+    assert lines[3].split() == ["conv", "3x3", "2000.00", "3000.00", "1.50x"]
+    assert [line.split()[:2] for line in lines[4:7]] == [["max", "pool"], ["reorder", "-"], ["rest", "500.00"]]
+    assert lines[5].split()[-1] == "-"
+
+
 def test_training_contenders_include_pytorch_channels_last():
     pytest.importorskip("torch")
     rows = bench_model.model_benchmark("googlenet", threads=1, batches=(), train_batch=2, size=80,

@@ -54,6 +54,8 @@ def test_bad_bench_options_are_rejected():
         cli.main(["bench", "--repeats", "0"])
     with pytest.raises(SystemExit, match="--profile goes with --model"):
         cli.main(["bench", "--profile"])
+    with pytest.raises(SystemExit, match="--profile goes with --model"):
+        cli.main(["bench", "--profile", "inference"])
 
 
 def test_native_and_reference_export_the_same_kernels():

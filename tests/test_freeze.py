@@ -1,6 +1,8 @@
 """net.freeze(): the frozen forward equals eval().forward (BatchNorm folded per flavour, ReLU
 fused, no argmax), keeps its snapshot of the weights, plans each batch size into one arena, and
 refuses bad input clearly; torchvision's weights give torchvision's logits through it."""
+import time
+
 import numpy as np
 import pytest
 
@@ -63,6 +65,27 @@ def test_batchnorm_and_relu_are_fused_and_pools_keep_no_argmax():  # ReLU: in th
     assert "relu" not in ops and ops.count("affine") == 1  # transform_input alone
     assert all(node.attrs["relu"] for node in graph.nodes if node.op == "conv")
     assert "layer" not in ops and "maxpool" in ops
+
+
+@pytest.mark.parametrize("batch", [1, 3])  # 3 with max_batch 2: two plans, both profiled
+def test_a_profiled_forward_counts_each_kind_of_step_and_changes_nothing(batch, rng):
+    frozen = freeze.freeze(BUILDS["googlenet"](np.float32).eval(), max_batch=2)
+    x = rng.standard_normal((batch, 3, 64, 64)).astype(np.float32)
+    y = frozen.forward(x)[0]
+    spent, start = {}, time.perf_counter()
+    profiled = frozen.forward(x, spent=spent)[0]
+    whole = time.perf_counter() - start
+    np.testing.assert_array_equal(profiled, y)
+    assert {"conv 7x7/2", "conv 1x1", "conv 3x3", "conv 5x5", "max pool", "linear"} <= set(spent)
+    assert all(t > 0 for t in spent.values()) and sum(spent.values()) < whole
+
+
+def test_step_kinds_name_the_kernel_and_a_stride_other_than_one():
+    assert freeze.conv_kind(7, 7, 2, 2) == "conv 7x7/2"
+    assert freeze.conv_kind(1, 7, 1, 1) == "conv 1x7"
+    assert freeze.conv_kind(3, 3, 2, 1) == "conv 3x3/2x1"
+    graph = freeze.lower(models.tiny_inception(), (1, 32, 32), np.float32)
+    assert {freeze.step_kind(n) for n in graph.nodes if n.op == "maxpool"} == {"max pool"}
 
 
 def test_the_frozen_net_keeps_its_snapshot():

@@ -8,7 +8,8 @@ installed) and the machine's limits, in sections (batchnorm, conv, pool), or one
     neighbour    an inference alone and beside a busy process, ours and onnxruntime's
                  (bench/neighbour.py; not by default)
     --model      a whole network, inference and a training step (bench/model.py); with
-                 --profile, where a native training step spends its time instead
+                 --profile, where a native training step spends its time instead, and with
+                 --profile inference, frozen inference's steps against onnxruntime's operators
     --distributed  the data-parallel training step under mpirun (bench/distributed.py)
 """
 import importlib.util
@@ -70,7 +71,17 @@ def run(args):
           f"PyTorch {torch_words}", flush=True)
     repeats = lambda section: args.repeats or DEFAULT_REPEATS[section]  # noqa: E731
     results = {"environment": env}
-    if args.model and getattr(args, "profile", False):
+    if args.model and getattr(args, "profile", None) == "inference":
+        from . import model
+
+        rounds = repeats("model")
+        print(f"\n{args.model}: frozen inference at batch {args.batch} by kind of step, median of "
+              f"{rounds} after one warm-up", flush=True)
+        profiles = model.profile_inference(args.model, threads, args.batch, rounds=rounds)
+        print(model.format_inference_profile(profiles), flush=True)
+        results["profile"] = [{"contender": name, "kind": kind, "seconds": seconds}
+                              for name, spent in profiles.items() for kind, seconds in spent.items()]
+    elif args.model and getattr(args, "profile", False):
         from . import model
 
         steps = repeats("model")

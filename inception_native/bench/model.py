@@ -7,10 +7,14 @@ network (net.freeze()) and onnxruntime running our own ONNX export (io.export_on
 ORT_ENABLE_ALL, intra-op threads = threads). Interleaved rounds, median of `repeats` after one
 warm-up.
 
-    from inception_native.bench.model import TABLE, format_profile, model_benchmark, profile
+    from inception_native.bench.model import (TABLE, format_inference_profile, format_profile,
+                                              model_benchmark, profile, profile_inference)
     print(TABLE.format(model_benchmark("googlenet", threads=2)))
     print(format_profile(profile("googlenet", threads=2)))  # where a training step's time goes
+    print(format_inference_profile(profile_inference("googlenet")))  # frozen against onnxruntime
 """
+import bisect
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +24,7 @@ from functools import partial
 
 import numpy as np
 
-from .. import io, losses, models, native, optim, reference
+from .. import freeze, io, losses, models, native, optim, reference
 from ..layers import Concat
 from .table import Table
 from .timing import load_torch, median_of_rounds, spread, use_threads
@@ -71,16 +75,29 @@ def export_for_onnxruntime(build, directory):
     return path
 
 
-def _onnxruntime(path, batch, threads):
+def _onnxruntime_session(path, threads, profile_directory=None):
+    """An onnxruntime session on path (ORT_ENABLE_ALL, intra-op threads = threads), profiling
+    each operator into a file in profile_directory when given; the session and an input x."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    shape = [d if isinstance(d, int) else batch for d in session.get_inputs()[0].shape]
-    x = np.random.default_rng(0).standard_normal(shape, np.float32)
+    if profile_directory:
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(profile_directory, "onnxruntime")
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def _onnxruntime(path, batch, threads):
+    session = _onnxruntime_session(path, threads)
+    x = _onnx_input(session, batch)
     return lambda: session.run(None, {"input": x})
+
+
+def _onnx_input(session, batch):
+    shape = [d if isinstance(d, int) else batch for d in session.get_inputs()[0].shape]
+    return np.random.default_rng(0).standard_normal(shape, np.float32)
 
 
 def _theirs(torch, twin, build, batch, training, channels_last=False, convert=None):
@@ -264,6 +281,105 @@ def profile(model="googlenet", threads=1, batch=16, size=None, num_classes=1000,
     spent[("total step", "")] = time.perf_counter() - start
     spent[("rest", "")] = 2 * spent[("total step", "")] - sum(spent.values())
     return dict(sorted(((k, v / steps) for k, v in spent.items()), key=lambda kv: -kv[1]))
+
+
+WHOLE, REST = "whole forward", "rest"  # the profiles' rows beside the kinds of step
+
+# onnxruntime's operators by the kinds of frozen steps (freeze.step_kind); any other operator
+# is its own kind, in lower case
+ORT_KINDS = {"MaxPool": "max pool", "AveragePool": "average pool",
+             "GlobalAveragePool": "global average pool", "Concat": "concat", "Gemm": "linear",
+             "FusedGemm": "linear", "MatMul": "linear", "Relu": "relu", "Flatten": "flatten",
+             "Reshape": "flatten", "BatchNormalization": "batchnorm", "ReorderInput": "reorder",
+             "ReorderOutput": "reorder"}
+
+
+def _ort_kind(args):
+    """The kind of an operator from its profile record's args: a convolution's from its weights'
+    kernel and a stride read from its input and output heights (the record has no attributes)."""
+    op = args.get("op_name", "")
+    if op not in ("Conv", "FusedConv"):
+        return ORT_KINDS.get(op, op.lower())
+    x, w = (list(d.values())[0] for d in args["input_type_shape"][:2])
+    y = list(args["output_type_shape"][0].values())[0]
+    stride = [max(1, round(i / o)) for i, o in zip(x[-2:], y[-2:])]
+    return freeze.conv_kind(*w[-2:], *stride)
+
+
+def _ort_rounds(path):
+    """onnxruntime's profile file as {kind: seconds} for each run (model_run), in order."""
+    with open(path) as f:
+        events = json.load(f)
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")
+    rounds = [{WHOLE: (end - start) * 1e-6} for start, end in runs]
+    starts = [start for start, _ in runs]
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            i = bisect.bisect_right(starts, e["ts"]) - 1
+            if i >= 0 and e["ts"] <= runs[i][1]:
+                kind = _ort_kind(e["args"])
+                rounds[i][kind] = rounds[i].get(kind, 0.0) + e["dur"] * 1e-6
+    return rounds
+
+
+def _medians(rounds):
+    """{kind: median seconds over rounds} (0 in a round without that kind), with a "rest" kind:
+    the whole call's median less the kinds' sum."""
+    kinds = {kind for r in rounds for kind in r}
+    medians = {kind: float(np.median([r.get(kind, 0.0) for r in rounds])) for kind in kinds}
+    medians[REST] = medians[WHOLE] - sum(v for k, v in medians.items() if k != WHOLE)
+    return medians
+
+
+def profile_inference(model="googlenet", threads=1, batch=16, size=None, num_classes=1000,
+                      rounds=5, use_onnxruntime=True):
+    """Where frozen inference spends its time, against onnxruntime on our ONNX export: seconds a
+    forward by kind of step (freeze.step_kind: "conv 3x3", "max pool", "concat", ...; onnxruntime's
+    operators mapped to the same kinds), medians of `rounds` interleaved rounds after one
+    warm-up. Returns {"native": {kind: seconds}, "onnxruntime": {...} (when installed and
+    use_onnxruntime)}, each with WHOLE (the call) and REST (the call less its kinds: Python
+    glue for ours, the session's own work for onnxruntime)."""
+    factory, default_size = MODELS[model]
+    build = partial(factory, num_classes=num_classes, input_size=size or default_size)
+    use_threads(threads)
+    frozen = build().freeze()
+    x = np.random.default_rng(0).standard_normal((batch, *frozen.input_shape), np.float32)
+    ours = []
+    with tempfile.TemporaryDirectory() as directory:
+        session = None
+        if use_onnxruntime and "onnxruntime" in contenders(False, False):
+            session = _onnxruntime_session(export_for_onnxruntime(build, directory), threads, directory)
+            x_ort = _onnx_input(session, batch)
+        for _ in range(rounds + 1):
+            spent, start = {}, time.perf_counter()
+            frozen.forward(x, spent=spent)
+            spent[WHOLE] = time.perf_counter() - start
+            ours.append(spent)
+            if session is not None:
+                session.run(None, {"input": x_ort})
+        profiles = {"native": _medians(ours[1:])}
+        if session is not None:
+            profiles["onnxruntime"] = _medians(_ort_rounds(session.end_profiling())[1:])
+    return profiles
+
+
+def format_inference_profile(profiles):
+    """profile_inference()'s result as a table: a row a kind, largest native time first."""
+    native, theirs = profiles["native"], profiles.get("onnxruntime", {})
+    kinds = sorted((set(native) | set(theirs)) - {WHOLE, REST}, key=lambda k: -native.get(k, 0.0))
+    kinds = [WHOLE] + kinds + [REST]
+    ms = lambda times: lambda k, group: f"{1e3 * times[k]:.2f}" if k in times else "-"  # noqa: E731
+
+    def vs(k, group):
+        return f"{theirs[k] / native[k]:.2f}x" if k in theirs and native.get(k) else "-"
+    return Table([("step kind", "<22", lambda k, group: k), ("native ms", ">10", ms(native)),
+                  ("onnxruntime ms", ">15", ms(theirs)), ("vs onnxruntime", ">15", vs)],
+                 ["native: the frozen network (net.freeze()), each kind of step's time in a call; "
+                  "onnxruntime: its operators' times in a run of our ONNX export (its profiler), "
+                  "mapped to the same kinds",
+                  "vs onnxruntime: its time over ours (above 1: ours faster); rest: the call less "
+                  "its kinds (our Python, the session's own work)"]).format(kinds)
 
 
 def _share(spent):
