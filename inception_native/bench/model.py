@@ -27,7 +27,7 @@ import numpy as np
 from .. import freeze, io, losses, models, native, optim, reference
 from ..layers import Concat
 from .table import Table
-from .timing import load_torch, median_of_rounds, spread, use_threads
+from .timing import interleaved, load_torch, median_of_rounds, spread, use_threads
 
 MODELS = {"googlenet": (models.googlenet, 224), "googlenet_bn": (partial(models.googlenet, bn=True), 224),
           "googlenet_torchvision": (partial(models.googlenet, layout="torchvision"), 224),
@@ -324,43 +324,46 @@ def _ort_rounds(path):
 
 
 def _medians(rounds):
-    """{kind: median seconds over rounds} (0 in a round without that kind), with a "rest" kind:
-    the whole call's median less the kinds' sum."""
-    kinds = {kind for r in rounds for kind in r}
-    medians = {kind: float(np.median([r.get(kind, 0.0) for r in rounds])) for kind in kinds}
-    medians[REST] = medians[WHOLE] - sum(v for k, v in medians.items() if k != WHOLE)
-    return medians
+    """{kind: median seconds over rounds} (0 in a round without that kind), REST from each
+    round's call less its kinds."""
+    rounds = [{**r, REST: r[WHOLE] - sum(t for k, t in r.items() if k != WHOLE)} for r in rounds]
+    return {kind: float(np.median([r.get(kind, 0.0) for r in rounds]))
+            for kind in {kind for r in rounds for kind in r}}
 
 
 def profile_inference(model="googlenet", threads=1, batch=16, size=None, num_classes=1000,
                       rounds=5, use_onnxruntime=True):
     """Where frozen inference spends its time, against onnxruntime on our ONNX export: seconds a
     forward by kind of step (freeze.step_kind: "conv 3x3", "max pool", "concat", ...; onnxruntime's
-    operators mapped to the same kinds), medians of `rounds` interleaved rounds after one
-    warm-up. Returns {"native": {kind: seconds}, "onnxruntime": {...} (when installed and
-    use_onnxruntime)}, each with WHOLE (the call) and REST (the call less its kinds: Python
-    glue for ours, the session's own work for onnxruntime)."""
+    operators mapped to the same kinds), medians of `rounds` rounds after one warm-up, the two
+    interleaved as median_of_rounds does. Returns {"native": {kind: seconds}, "onnxruntime":
+    {...} (when installed and use_onnxruntime)}, each with WHOLE (the call) and REST (the call
+    less its kinds: Python glue for ours, the session's own work for onnxruntime)."""
     factory, default_size = MODELS[model]
     build = partial(factory, num_classes=num_classes, input_size=size or default_size)
     use_threads(threads)
     frozen = build().freeze()
     x = np.random.default_rng(0).standard_normal((batch, *frozen.input_shape), np.float32)
-    ours = []
+    ours, timed_runs = [], []  # timed_runs: whether each onnxruntime run was a timed one
     with tempfile.TemporaryDirectory() as directory:
-        session = None
+        runs = {"native": lambda: frozen.forward(x)}
         if use_onnxruntime and "onnxruntime" in contenders(False, False):
             session = _onnxruntime_session(export_for_onnxruntime(build, directory), threads, directory)
             x_ort = _onnx_input(session, batch)
-        for _ in range(rounds + 1):
+            runs["onnxruntime"] = lambda: timed_runs.append(False) or session.run(None, {"input": x_ort})
+        for round_, key, _ in interleaved(runs, rounds):
+            if key == "onnxruntime":
+                timed_runs.append(round_ > 0)
+                session.run(None, {"input": x_ort})
+                continue
             spent, start = {}, time.perf_counter()
             frozen.forward(x, spent=spent)
             spent[WHOLE] = time.perf_counter() - start
-            ours.append(spent)
-            if session is not None:
-                session.run(None, {"input": x_ort})
-        profiles = {"native": _medians(ours[1:])}
-        if session is not None:
-            profiles["onnxruntime"] = _medians(_ort_rounds(session.end_profiling())[1:])
+            ours += [spent] if round_ else []
+        profiles = {"native": _medians(ours)}
+        if "onnxruntime" in runs:
+            theirs = _ort_rounds(session.end_profiling())
+            profiles["onnxruntime"] = _medians([r for r, timed in zip(theirs, timed_runs) if timed])
     return profiles
 
 

@@ -34,28 +34,35 @@ def time_interleaved(contenders, repeats, warmup):
 
 
 def median_of_rounds(runs, repeats, pause=0.05):
-    """Timing of each closure over `repeats` rounds, after one warm-up round. Every round runs
-    every closure once, so a neighbour's burst of load (the machine may be shared) hits them all
-    alike; closures are grouped by their first word (the library: native, blas, numpy, torch),
-    with a pause before each group, so that one library's idle threads, still spinning, do not
-    slow the next library down, and then one untimed call of the group's first closure, so that
-    the group's own threads are awake again when its timing starts (after the pause, a 3 ms
-    2-thread convolution took 5.7 ms: as long as its threads take to wake and its cores to
-    come back up to speed)."""
+    """Timing of each closure over `repeats` rounds, after one warm-up round, called as
+    interleaved() orders them."""
+    times = {key: [] for key in runs}
+    for round_, key, fn in interleaved(runs, repeats, pause):
+        start = time.perf_counter()
+        fn()
+        if round_:  # round 0 warms up
+            times[key].append(time.perf_counter() - start)
+    return _timings(times)
+
+
+def interleaved(runs, repeats, pause=0.05):
+    """(round, key, closure) for each call to time, rounds 0 (the warm-up) to `repeats`. Every
+    round runs every closure once, so a neighbour's burst of load (the machine may be shared)
+    hits them all alike; closures are grouped by their first word (the library: native, blas,
+    numpy, torch), with a pause before each group, so that one library's idle threads, still
+    spinning, do not slow the next library down, and then one untimed call (made here) of the
+    group's first closure, so that the group's own threads are awake again when its timing
+    starts (after the pause, a 3 ms 2-thread convolution took 5.7 ms: as long as its threads
+    take to wake and its cores to come back up to speed)."""
     groups = {}
     for key, fn in runs.items():
         groups.setdefault(key.split()[0], {})[key] = fn
-    times = {key: [] for key in runs}
     for round_ in range(repeats + 1):
         for group in groups.values():
             time.sleep(pause)
             next(iter(group.values()))()  # wakes this library's threads
             for key, fn in group.items():
-                start = time.perf_counter()
-                fn()
-                if round_:  # round 0 warms up
-                    times[key].append(time.perf_counter() - start)
-    return _timings(times)
+                yield round_, key, fn
 
 
 def load_torch():
