@@ -77,7 +77,7 @@ def export_for_onnxruntime(build, directory):
 
 def _onnxruntime_session(path, threads, profile_directory=None):
     """An onnxruntime session on path (ORT_ENABLE_ALL, intra-op threads = threads), profiling
-    each operator into a file in profile_directory when given; the session and an input x."""
+    each operator into a file in profile_directory when given."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -350,6 +350,7 @@ def profile_inference(model="googlenet", threads=1, batch=16, size=None, num_cla
         if use_onnxruntime and "onnxruntime" in contenders(False, False):
             session = _onnxruntime_session(export_for_onnxruntime(build, directory), threads, directory)
             x_ort = _onnx_input(session, batch)
+            # interleaved's waking call: a run the profile file records too, marked untimed
             runs["onnxruntime"] = lambda: timed_runs.append(False) or session.run(None, {"input": x_ort})
         for round_, key, _ in interleaved(runs, rounds):
             if key == "onnxruntime":
@@ -359,7 +360,8 @@ def profile_inference(model="googlenet", threads=1, batch=16, size=None, num_cla
             spent, start = {}, time.perf_counter()
             frozen.forward(x, spent=spent)
             spent[WHOLE] = time.perf_counter() - start
-            ours += [spent] if round_ else []
+            if round_:  # round 0 warms up
+                ours.append(spent)
         profiles = {"native": _medians(ours)}
         if "onnxruntime" in runs:
             theirs = _ort_rounds(session.end_profiling())
