@@ -241,6 +241,23 @@ static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t H
     g->src_size = B * g->image;
 }
 
+/* A block size for n items, at most nc and a multiple of nr, such that the tasks (chunks per
+ * block times the blocks) come in a multiple of the threads, if one does with at most twice the
+ * blocks, else nc: the last tasks go out one at a time, and an odd count on 2 threads leaves one
+ * idle for a task's time. Blocks of whole panels keep each pixel's sums as they were (only the
+ * map's last panel is partial). With the rows split first below, GoogLeNet's frozen forward at
+ * batch 1 on 2 threads took 16.7 ms against 17.3 (medians of 6 interleaved processes; the rows
+ * alone 17.0; batch 16 within the noise). */
+static size_t balanced_blocks(size_t n, size_t nc, size_t nr, size_t chunks, size_t threads)
+{
+    size_t blocks = cdiv(n, nc);
+    for (size_t want = blocks; threads > 1 && want <= 2 * blocks; ++want) {
+        size_t size = up(cdiv(n, want), nr);
+        if (cdiv(n, size) * chunks % threads == 0) return size;
+    }
+    return nc;
+}
+
 /* The tile (tall: MR x NV, else GMR x GNV), then K blocks (independent of the thread count,
  * so results are too), M chunks and N blocks: tasks = n_blocks * m_chunks, at least 4 per
  * thread where the map allows. On AVX-512 (its two tiles differ; AVX2's do not) the forward
@@ -266,6 +283,13 @@ static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
     g->mc = up(cdiv(g->M, g->m_chunks), mr);
     g->nc = min_size(NC_PANELS * g->nr, up(g->N, g->nr));
     g->n_blocks = cdiv(g->N, g->nc);
+    /* more weights than pixels (batch 1's 14x14 and 7x7 maps): the threads split the rows
+     * first, so that each reads its share of the weights (cold, from L3 or memory), not all
+     * (4a 1x1 at batch 1 on 2 threads: 1.25-1.34x, tests/c/convk.sh bench -p f -b 1 -t 2) */
+    while (threads > 1 && g->M > g->N && g->m_chunks < (size_t)threads && g->mc > mr) {
+        g->mc = up(g->mc / 2, mr);
+        g->m_chunks = cdiv(g->M, g->mc);
+    }
     while (threads > 1 && g->n_blocks * g->m_chunks < 4 * (size_t)threads && g->nc > g->nr) {
         g->nc = up(g->nc / 2, g->nr);
         g->n_blocks = cdiv(g->N, g->nc);
@@ -274,6 +298,8 @@ static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
         g->mc = up(g->mc / 2, mr);
         g->m_chunks = cdiv(g->M, g->mc);
     }
+    g->nc = balanced_blocks(g->N, g->nc, g->nr, g->m_chunks, (size_t)threads);
+    g->n_blocks = cdiv(g->N, g->nc);
     g->bpack = g->kc * g->nc;
     g->cpart = g->k_blocks > 1 ? g->mc * g->nc : 0;
     g->thread_stride = up(g->bpack, IN_CONVK_ALIGN) + up(g->cpart, IN_CONVK_ALIGN);

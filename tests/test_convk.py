@@ -242,7 +242,9 @@ def test_im2col_contender_gives_the_same_results(case, rng):
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], (4, 32, 20, 20, 48, (3, 3), 1, 1),
-                                  (2, 32, 180, 180, 4, (3, 3), 1, 1)], ids=str)  # 2 passes
+                                  (2, 32, 180, 180, 4, (3, 3), 1, 1),  # 2 passes
+                                  (1, 64, 7, 7, 200, (1, 1), 1, 0),  # rows split, a lone pixel
+                                  (16, 24, 12, 12, 40, (1, 1), 1, 0)], ids=str)  # blocks evened
 def test_results_repeat_bit_for_bit_across_runs_and_threads(isa, case, rng):
     x, w, stride, padding, _ = make(rng, case, np.float32)
     dy = None
