@@ -461,6 +461,9 @@ class Plan:
                 view(v)
         self.workspaces = {step: array(("work", step), (self.conv_plans[step].workspace,))
                            for step in self.conv_plans if ("work", step) in offsets}
+        # the steps with work to do: not a view (a slice, a flatten) nor a concat whose parts all
+        # wrote in place (27 of frozen GoogLeNet's 90 at batch 1 or 8: 0.22 ms of Python in 16)
+        self.steps = [(step, node) for step, node in enumerate(nodes) if not self._is_view(node)]
         # the steps that read or write blocked arrays (the reorders included)
         self.blocked_steps = {step for step, node in enumerate(nodes)
                               if {node.output, *node.inputs} & blocked}
@@ -477,7 +480,7 @@ class Plan:
         thread themselves: see threads.py.)"""
         arrays = dict(self.arrays)
         arrays[0] = x
-        for step, node in enumerate(self.graph.nodes):
+        for step, node in self.steps:
             if spent is None:
                 self._step(step, node, arrays)
                 continue
@@ -486,6 +489,16 @@ class Plan:
             kind = step_kind(node)
             spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - start
         return arrays[self.graph.output]
+
+    def _is_view(self, node):
+        """Whether node's output is all in place: a view of its input, or a concat of parts
+        that were written into it."""
+        if node.attrs.get("relu"):
+            return False
+        if node.op in ("slice", "flatten"):
+            return node.output in self.views
+        return node.op == "concat" and all(self.views.get(v, (None,))[0] == node.output
+                                           for v in node.inputs)
 
     def _step(self, step, node, arrays):
         """Runs one step of the graph on arrays (value -> array)."""
