@@ -190,7 +190,13 @@ static inline __attribute__((always_inline)) void NAME(linear_dots)(
     memset(acc, 0, sizeof acc);
     size_t k = 0;
     for (; k + IN_LINEAR_LANES <= Fin; k += IN_LINEAR_LANES) {
-        for (size_t j = 0; j < outs; ++j) memcpy(&b[j], wo + j * Fin + k, sizeof b[j]);
+        for (size_t j = 0; j < outs; ++j) {
+            memcpy(&b[j], wo + j * Fin + k, sizeof b[j]);
+            /* the next outputs' rows, read once from memory: each pair of rows is two short
+             * streams the hardware prefetcher starts cold (a prefetch never faults) */
+            for (size_t line = 0; line < sizeof b[j]; line += 64)
+                __builtin_prefetch((const char *)(wo + (j + 2 * outs) * Fin + k) + line);
+        }
         for (size_t n = 0; n < rows; ++n) {
             memcpy(&a, x + n * Fin + k, sizeof a);
             for (size_t j = 0; j < outs; ++j) acc[n][j] += a * b[j];
