@@ -142,13 +142,23 @@ def test_pointwise_convolutions_are_stacked_and_concats_written_in_place_at_batc
     assert len(slices) == 3 * 9  # each block's 1x1 branch and its two reductions
     plan = frozen.plan(1)
     concats = [n for n in nodes if n.op == "concat"]
-    for n in concats:  # every branch in place, but the 1x1 branch: a view of the stacked output
+    for n in concats:  # every branch in place, the 1x1 branch too: the last channels of the
+        # stacked output, which lies just below the concat in one array
         assert [plan.views[v][0] == n.output for v in n.inputs] == [False, True, True, True]
+        stacked, channels = plan.views[n.inputs[0]]
+        assert channels.stop == frozen.graph.shapes[stacked][0]
+        assert plan.views[stacked][0] == plan.views[n.output][0]
+        assert np.shares_memory(plan.arrays[n.inputs[0]], plan.arrays[n.output])
     assert all(n.output in plan.views for n in slices)
+    ran = [n for _, n in plan.steps]
+    assert not any(n in ran for n in concats + slices)  # nothing left to copy
     plan = frozen.plan(2)  # convolutions and concats read channel slices at any batch
     for n in concats:  # the convolutions store into their slice at any batch, the pool's 1x1 too
         assert [plan.views[v][0] == n.output for v in n.inputs] == [False, True, True, True]
     assert all(n.output in plan.views for n in slices)
+    ran = [n for _, n in plan.steps]
+    assert all(n in ran for n in concats)  # each copies its 1x1 branch (a strided slice)
+    assert not any(n in ran for n in slices)
     x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
     assert relative_error(frozen.forward(x)[0], net.eval().forward(x)[0]) < 1e-5
     plan = BUILDS["googlenet"](np.float32).freeze(layout="nchwc").plan(2)  # block slices at any batch
