@@ -1,4 +1,4 @@
-/* activation.h: ReLU, inverted dropout, channel concatenation and softmax cross-entropy with
+/* activation.h: ReLU, a per-channel affine map, inverted dropout, channel concatenation and softmax cross-entropy with
  * label smoothing, forward and backward, float and double (see activation_template.h). The
  * caller checks sizes, p < 1 and 0 <= labels < K. */
 #ifndef IN_ACTIVATION_H
@@ -16,6 +16,9 @@ uint32_t in_uniform24(uint64_t seed, size_t i);
 #define IN_ACTIVATION_DECLARE(real, sfx)                                                        \
     void in_relu_forward_##sfx(real *y, const real *x, size_t n);                               \
     void in_relu_backward_##sfx(real *dx, const real *dy, const real *y, size_t n);             \
+    void in_channel_affine_forward_##sfx(real *y, const real *x, const real *scale,             \
+                                         const real *shift, size_t B, size_t C, size_t S,       \
+                                         size_t x_image, size_t y_image, int relu);             \
     void in_dropout_forward_##sfx(real *y, real *mask, const real *x, size_t n, double p,       \
                                   uint64_t seed);                                               \
     void in_dropout_backward_##sfx(real *dx, const real *dy, const real *mask, size_t n);       \

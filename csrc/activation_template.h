@@ -14,6 +14,28 @@ void NAME(relu_forward)(real *y, const real *x, size_t n)
     for (size_t i = 0; i < n; ++i) y[i] = x[i] < 0 ? 0 : x[i];
 }
 
+/* y[b, c, s] = act(x[b, c, s] * scale[c] + shift[c]) for b < B, c < C, s < S, the images
+ * x_image and y_image values apart (each tensor C-contiguous or a channel slice of a larger
+ * one); scale NULL: the product skipped; act ReLU (NaN stays NaN) when relu, else the identity.
+ * One pass where copy, scale_bias, add_bias and relu_forward take four, with their bits: the
+ * product and the sum are rounded apart (ISO C mode does not contract them into an FMA). y may
+ * be x. */
+void NAME(channel_affine_forward)(real *y, const real *x, const real *scale, const real *shift,
+                                  size_t B, size_t C, size_t S, size_t x_image, size_t y_image,
+                                  int relu)
+{
+    PARALLEL_OVER(B * C * S)
+    for (size_t q = 0; q < B * C; ++q) {
+        size_t b = q / C, c = q % C;
+        const real *xp = x + b * x_image + c * S;
+        real *yp = y + b * y_image + c * S, h = shift[c];
+        for (size_t s = 0; s < S; ++s) {
+            real v = (scale ? xp[s] * scale[c] : xp[s]) + h;
+            yp[s] = relu && v < 0 ? 0 : v;
+        }
+    }
+}
+
 /* dx = dy where y > 0, else 0; dx may be dy. Both loads unconditional: a select, which
  * vectorises (a conditional load of dy became a branch an element: 10x slower on a ReLU's
  * mask, measured). */

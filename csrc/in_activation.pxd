@@ -9,6 +9,12 @@ cdef extern from "activation.h" nogil:
     void in_relu_forward_f64(double *y, const double *x, size_t n)
     void in_relu_backward_f32(float *dx, const float *dy, const float *y, size_t n)
     void in_relu_backward_f64(double *dx, const double *dy, const double *y, size_t n)
+    void in_channel_affine_forward_f32(float *y, const float *x, const float *scale,
+                                       const float *shift, size_t B, size_t C, size_t S,
+                                       size_t x_image, size_t y_image, int relu)
+    void in_channel_affine_forward_f64(double *y, const double *x, const double *scale,
+                                       const double *shift, size_t B, size_t C, size_t S,
+                                       size_t x_image, size_t y_image, int relu)
     void in_dropout_forward_f32(float *y, float *mask, const float *x, size_t n, double p,
                                 uint64_t seed)
     void in_dropout_forward_f64(double *y, double *mask, const double *x, size_t n, double p,
@@ -40,6 +46,15 @@ cdef extern from "activation.h" nogil:
 cdef inline void in_relu_forward(bint f64, void *y, const void *x, size_t n) noexcept nogil:
     if f64: in_relu_forward_f64(<double *>y, <const double *>x, n)
     else: in_relu_forward_f32(<float *>y, <const float *>x, n)
+
+cdef inline void in_channel_affine_forward(bint f64, void *y, const void *x, const void *scale,
+                                           const void *shift, size_t B, size_t C, size_t S,
+                                           size_t x_image, size_t y_image,
+                                           int relu) noexcept nogil:
+    if f64: in_channel_affine_forward_f64(<double *>y, <const double *>x, <const double *>scale,
+                                          <const double *>shift, B, C, S, x_image, y_image, relu)
+    else: in_channel_affine_forward_f32(<float *>y, <const float *>x, <const float *>scale,
+                                        <const float *>shift, B, C, S, x_image, y_image, relu)
 
 
 cdef inline void in_relu_backward(bint f64, void *dx, const void *dy, const void *y,

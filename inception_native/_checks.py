@@ -243,6 +243,18 @@ def batchnorm_forward(x, gamma, beta, rolling_mean, rolling_variance, y, mean, i
             eps, momentum)
 
 
+def channel_affine_forward(x, scale, shift, y):
+    """(f64, B, C, S, x's image stride, y's): x and y alike, each C-contiguous or, for 4-D x, a
+    channel slice of a larger tensor, y x itself or apart from it; scale (C,) or None, shift
+    (C,)."""
+    B, C, S = nchw("x", x)
+    scaled = (("scale", scale, C, False),) if scale is not None else ()
+    f64 = arrays(*_sliceable("x", x, x), *scaled, ("shift", shift, C, False),
+                 *_sliceable("y", y, x, True))
+    distinct(("x", x), ("y", y), ("scale", scale), ("shift", shift), same_ok=[("x", "y")])
+    return f64, B, C, S, _image_stride("x", x, x, f64), _image_stride("y", y, x, f64, True)
+
+
 def _relu_output(y_relu, x):
     """The (name, array, count, written) spec of a fused ReLU's output (like x), or none."""
     if y_relu is None:

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""ReLU, inverted dropout, channel concatenation and softmax cross-entropy with label smoothing,
+"""ReLU, a per-channel affine map, inverted dropout, channel concatenation and softmax cross-entropy with label smoothing,
 forward and backward, native, float32 and float64.
 
 Outputs are written into the arrays passed (ReLU and dropout may run in place: pass the same
@@ -29,6 +29,24 @@ def relu_forward(x, y):
     cdef void *px = data(x)
     with nogil:
         in_relu_forward(f64, py, px, n)
+    return y
+
+
+def channel_affine_forward(x, scale, shift, y, relu=False):
+    """y = x * scale + shift per channel (then max(., 0) when relu); x and y (B, C, ...) alike,
+    each C-contiguous or, 4-D, a channel slice [:, c0:c1] of a C-contiguous tensor (an Inception
+    branch writing its part of the concatenation); scale (C,) or None (no product), shift (C,);
+    y may be x; returns y."""
+    cdef size_t B, C, S, x_image, y_image
+    cdef bint f64
+    f64, B, C, S, x_image, y_image = check.channel_affine_forward(x, scale, shift, y)
+    cdef void *py = data(y)
+    cdef void *px = data(x)
+    cdef void *ps = NULL if scale is None else data(scale)
+    cdef void *ph = data(shift)
+    cdef int fused = bool(relu)
+    with nogil:
+        in_channel_affine_forward(f64, py, px, ps, ph, B, C, S, x_image, y_image, fused)
     return y
 
 

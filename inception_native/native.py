@@ -8,9 +8,9 @@ from .batchnorm import (batchnorm_backward, batchnorm_backward_darknet, batchnor
 from .blas import (add_bias, axpy_cpu, backward_bias, backward_scale_cpu, copy_cpu, fill_cpu,
                    mean_cpu, mean_delta_cpu, normalize_cpu, normalize_delta_cpu, scal_cpu,
                    scale_bias, sgd_momentum_cpu, variance_cpu, variance_delta_cpu)
-from .activation import (concat_backward, concat_forward, dropout_backward, dropout_forward,
-                         relu_backward, relu_forward, softmax_cross_entropy_backward,
-                         softmax_cross_entropy_forward)
+from .activation import (channel_affine_forward, concat_backward, concat_forward,
+                         dropout_backward, dropout_forward, relu_backward, relu_forward,
+                         softmax_cross_entropy_backward, softmax_cross_entropy_forward)
 from .activation import (leaky_relu_backward, leaky_relu_forward, logistic_backward,
                          logistic_forward, softmax_backward, softmax_forward)
 from .conv import (col2im_cpu, col2im_ext, conv2d_backward, conv2d_forward, conv2d_forward_call,
@@ -41,7 +41,7 @@ __all__ = [
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "global_avg_pool_forward",
     "global_avg_pool_backward", "nchw_to_nchwc", "nchwc_to_nchw", "max_pool2d_forward_nchwc",
     "avg_pool2d_forward_nchwc", "global_avg_pool_forward_nchwc",
-    "relu_forward", "relu_backward", "dropout_forward", "dropout_backward", "concat_forward",
+    "relu_forward", "relu_backward", "channel_affine_forward", "dropout_forward", "dropout_backward", "concat_forward",
     "concat_backward", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
     "leaky_relu_forward", "leaky_relu_backward", "logistic_forward", "logistic_backward",
     "softmax_forward", "softmax_backward",

@@ -667,6 +667,16 @@ def relu_forward(x, y):
     return y
 
 
+def channel_affine_forward(x, scale, shift, y, relu=False):
+    check.channel_affine_forward(x, scale, shift, y)
+    per_channel = (-1,) + (1,) * (x.ndim - 2)
+    product = x * scale.reshape(per_channel) if scale is not None else x
+    np.add(product, shift.reshape(per_channel), out=y)
+    if relu:
+        np.maximum(y, 0, out=y)  # NaN stays NaN, as in the native kernel
+    return y
+
+
 def relu_backward(dy, y, dx):
     check.relu_backward(dy, y, dx)
     dx[...] = np.where(y > 0, dy, 0)

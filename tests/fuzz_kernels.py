@@ -335,6 +335,12 @@ def b_global_avg_pool_backward(d):
     return [y, x]
 
 
+def b_channel_affine_forward(d):
+    shape, c = _nchw(d)
+    scale = d.array(c) if d.choice([True, False], "scaled") else None
+    return [d.array(shape), scale, d.array(c), d.array(shape), d.choice([True, False], "relu")]
+
+
 def _activation(d):
     """x (any shape), an output like it, and Darknet's leaky slope or another >= 0."""
     shape, _ = _nchw(d)

@@ -39,6 +39,62 @@ def test_relu_rejects_partial_overlap(backend):
         backend.relu_forward(x[:5], x[1:6])
 
 
+# ---- per-channel affine map ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3, 5, 5), (3, 17, 4, 7)], ids=str)
+@pytest.mark.parametrize("scaled", [True, False])
+@pytest.mark.parametrize("relu", [True, False])
+def test_channel_affine_forward_against_its_formula(shape, scaled, relu, dtype, rng):
+    x = rng.standard_normal(shape).astype(dtype)
+    C = shape[1]
+    scale = rng.standard_normal(C).astype(dtype) if scaled else None
+    shift = rng.standard_normal(C).astype(dtype)
+    per_channel = (-1,) + (1,) * (len(shape) - 2)
+    expected = (x * scale.reshape(per_channel) if scaled else x) + shift.reshape(per_channel)
+    if relu:
+        expected = np.where(expected < 0, 0, expected)
+    for backend in (native, reference):  # the product and sum rounded apart: the same bits
+        y = np.empty_like(x)
+        assert backend.channel_affine_forward(x, scale, shift, y, relu=relu) is y
+        np.testing.assert_array_equal(y, expected)
+        inplace = x.copy()
+        backend.channel_affine_forward(inplace, scale, shift, inplace, relu=relu)
+        np.testing.assert_array_equal(inplace, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_channel_affine_forward_reads_and_writes_channel_slices(dtype, rng):
+    big_x = rng.standard_normal((3, 9, 4, 5)).astype(dtype)
+    x = big_x[:, 2:6]
+    shift = rng.standard_normal(4).astype(dtype)
+    y_native, y_twin = np.zeros((3, 11, 4, 5), dtype), np.zeros((3, 11, 4, 5), dtype)
+    native.channel_affine_forward(x, None, shift, y_native[:, 5:9], relu=True)
+    reference.channel_affine_forward(x, None, shift, y_twin[:, 5:9], relu=True)
+    np.testing.assert_array_equal(y_native, y_twin)
+    np.testing.assert_array_equal(y_native[:, 5:9], np.maximum(x + shift[:, None, None], 0))
+    assert not y_native[:, :5].any() and not y_native[:, 9:].any()  # nothing written outside
+
+
+def test_channel_affine_forward_keeps_nan_and_rejects_bad_input(backend):
+    x = np.array([[np.nan, -1.0, 2.0]]).reshape(1, 1, 3)
+    y = backend.channel_affine_forward(x, None, np.zeros(1), np.empty_like(x), relu=True)
+    assert np.isnan(y[0, 0, 0]) and list(y[0, 0, 1:]) == [0, 2]
+    x = np.ones((2, 3, 4))
+    with pytest.raises(ValueError, match="shift has 2 elements, expected 3"):
+        backend.channel_affine_forward(x, None, np.ones(2), np.empty_like(x))
+    with pytest.raises(ValueError, match="scale has 4 elements, expected 3"):
+        backend.channel_affine_forward(x, np.ones(4), np.ones(3), np.empty_like(x))
+    with pytest.raises(ValueError, match="y"):
+        backend.channel_affine_forward(x, None, np.ones(3), np.empty((2, 3, 5)))
+    with pytest.raises(TypeError, match="y"):
+        backend.channel_affine_forward(x, None, np.ones(3), np.empty((2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="x and y must not overlap"):
+        flat = np.ones(30)
+        backend.channel_affine_forward(flat[:24].reshape(2, 3, 4), None, np.ones(3),
+                                       flat[6:].reshape(2, 3, 4))
+
+
 # ---- dropout -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
