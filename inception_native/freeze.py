@@ -563,12 +563,8 @@ class Plan:
             self._call(step, node, xs[0])()
         elif node.op == "linear":
             backend.linear_forward(xs[0], a["weight"], a["bias"], y)
-        elif node.op == "affine":
-            B, C = y.shape[:2]
-            spatial = y[0, 0].size
-            backend.copy_cpu(y.size, xs[0], 1, y, 1)
-            backend.scale_bias(y, a["scale"], B, C, spatial)
-            backend.add_bias(y, a["shift"], B, C, spatial)
+        elif node.op == "affine":  # x * scale + shift per channel, its ReLU too
+            backend.channel_affine_forward(xs[0], a["scale"], a["shift"], y, relu=a["relu"])
         elif node.op == "relu":
             backend.relu_forward(xs[0], y)
         elif node.op == "leaky_relu":
@@ -590,7 +586,7 @@ class Plan:
             np.copyto(y, xs[0][:, a["channels"]])
         elif node.op == "layer":
             np.copyto(y, a["layer"].forward(xs if a.get("as_list") else xs[0]))
-        if a.get("relu") and node.op != "conv":
+        if a.get("relu") and node.op not in ("conv", "affine"):
             backend.relu_forward(y, y)
 
     def _copy_parts(self, step, xs, y):

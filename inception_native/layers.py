@@ -563,25 +563,20 @@ class ChannelAffine(Layer):
             raise ValueError(f"x has {shape[1]} channels, the transform expects {self.scale.size}")
         return tuple(shape)
 
-    def _scaled(self, out, x, shift):
-        """out = x * scale (+ shift) per channel, by the backend's copy, scale_bias, add_bias."""
-        B, C, spatial = x.shape[0], x.shape[1], x[0, 0].size
-        self.backend.copy_cpu(x.size, x, 1, out, 1)
-        self.backend.scale_bias(out, self.scale, B, C, spatial)
-        if shift:
-            self.backend.add_bias(out, self.shift, B, C, spatial)
-        return out
-
     def forward(self, x):
         self._check_input(x, 4)
         self.output_shape(x.shape)
         self._y = _reuse(self._y, x.shape, x.dtype)
-        return self._scaled(self._y, x, shift=True)
+        return self.backend.channel_affine_forward(x, self.scale, self.shift, self._y)
 
     def backward(self, dy):
+        """dx = dy * scale per channel (the backend's copy and scale_bias)."""
         if dy is None:
             return None
-        return self._scaled(self._dx_array(dy.shape, dy.dtype), dy, shift=False)
+        dx = self._dx_array(dy.shape, dy.dtype)
+        self.backend.copy_cpu(dy.size, dy, 1, dx, 1)
+        self.backend.scale_bias(dx, self.scale, dy.shape[0], dy.shape[1], dy[0, 0].size)
+        return dx
 
 
 class Flatten(Layer):
