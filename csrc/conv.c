@@ -2,6 +2,7 @@
  * conv_template.h. */
 #include "conv.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "gemm.h"

@@ -193,9 +193,11 @@ static inline __attribute__((always_inline)) void NAME(linear_dots)(
         for (size_t j = 0; j < outs; ++j) {
             memcpy(&b[j], wo + j * Fin + k, sizeof b[j]);
             /* the next outputs' rows, read once from memory: each pair of rows is two short
-             * streams the hardware prefetcher starts cold (a prefetch never faults) */
+             * streams the hardware prefetcher starts cold (a prefetch never faults; an integer
+             * address, so that no pointer leaves w) */
+            uintptr_t ahead = (uintptr_t)(wo + j * Fin + k) + 2 * outs * Fin * sizeof(real);
             for (size_t line = 0; line < sizeof b[j]; line += 64)
-                __builtin_prefetch((const char *)(wo + (j + 2 * outs) * Fin + k) + line);
+                __builtin_prefetch((const void *)(ahead + line));
         }
         for (size_t n = 0; n < rows; ++n) {
             memcpy(&a, x + n * Fin + k, sizeof a);
