@@ -77,6 +77,16 @@ static inline void NAME(prefetch)(const real *x, size_t n)
         __builtin_prefetch((const void *)(at + a), 0, 3);
 }
 
+/* Asks for the cache lines of the n values from y on, to be written: the next chunk's output,
+ * while this one runs. An arena's output is often out of cache (the weights of a network's
+ * layers stream through it): a 192 x 28x28 pool at batch 1 took 94 us writing to memory against
+ * 55 us to cache. An integer address: y + n may lie past the output's end. */
+static inline void NAME(prefetch_output)(real *y, size_t n)
+{
+    uintptr_t at = (uintptr_t)y;
+    for (size_t a = 0; a < n * sizeof(real); a += 64) __builtin_prefetch((void *)(at + a), 1, 3);
+}
+
 /* The running maximum's row (or column) f after v, number i: i when v is the first larger value
  * or the first NaN (m, the maximum before v, is not), else f; the first of equal values keeps its
  * place, so f ends at the first pixel max_nan's maximum equals (a NaN: the first NaN) */
@@ -715,6 +725,7 @@ static int NAME(pool_same)(real *y, const real *x, size_t P, in_pool_geometry g,
                 memcpy(stage + S - before, src - before, (before + n + after) * sizeof(real));
                 src = stage + S;
             }
+            NAME(prefetch_output)(y + at + n, n); /* the next chunk's, about */
             NAME(same_chunk)(y + at, src, r0 * W, n, b + g.pw, pos, col,
                              average_include_pad < 0 ? NULL : inverse + r0 * W, g);
         }
@@ -937,6 +948,7 @@ IN_HOT static void NAME(max_tiled)(real *y, const real *x, size_t P, real *b, re
     const real *bound = P * HW >= reach ? x + P * HW - reach + 1 : x;  /* runs from below it */
     for (size_t c0 = R0, c1; c0 < R1; c0 = c1) {
         c1 = R1 - c0 < rows ? R1 : c0 + rows;
+        NAME(prefetch_output)(y + c1 * g.ow, (c1 - c0) * g.ow); /* the next chunk's, about */
         if (g.W > run && P * HW * sizeof(real) > IN_POOL_STREAM_BYTES)
             NAME(prefetch)(xp + at[oy] + IN_POOL_PREFETCH / sizeof(real), (c1 - c0) * g.sh * g.W);
         for (size_t r = 0, m; r < c1 - c0; r += m) {
