@@ -35,6 +35,9 @@
 #define WINO_MIN_C 32
 #define WINO_MIN_OC 32
 #define WINO_MIN_TILES 32
+/* Tile blocks up to which U counts as streamed from memory (read once or twice a call, batch 1
+ * at 14x14) and its task prefetches it; batch 8 at 14x14 has 13 */
+#define WINO_STREAM_BLOCKS 4
 /* The direct forward takes the taller MR x NV tile from this many output channels on, GMR x
  * GNV below and for dL/dx (see gemm_blocking) */
 #define TALL_TILE_M_MIN 96
@@ -212,6 +215,7 @@ static size_t wino_blocking(in_convk_wino *g, const in_convk_plan *p, size_t ima
         g->mc = up(g->mc / 2, mr);
         g->m_chunks = cdiv(g->M, g->mc);
     }
+    g->stream_u = g->n_blocks <= WINO_STREAM_BLOCKS;
     g->vt = up(g->kc * g->nt, A) + A, g->mt = up(g->mc * g->nt, A) + A;
     g->vsize = 16 * g->vt;
     g->thread_stride = g->vsize + 16 * g->mt;

@@ -103,6 +103,7 @@ typedef struct {
     size_t th, tw, tiles;                    /* tiles = B*th*tw */
     size_t nr, mr, nt, kc, mc;
     size_t c_blocks, m_chunks, n_blocks;     /* tasks = n_blocks * m_chunks */
+    int stream_u;                            /* U read by few tile blocks: the task prefetches it */
     size_t vt, mt, vsize, thread_stride, threads_at, upack_at; /* offsets in work */
 } in_convk_wino;
 

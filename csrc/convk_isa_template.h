@@ -269,17 +269,15 @@ KERNEL static inline __attribute__((always_inline)) void F(store_tile)(
     }
 }
 
-/* Asks for the cache lines of the packed weights a of the tile after row i (rows [i + mr,
- * i + 2mr) within m1), taps [k0, k0 + kc) of K: while tile i runs, the next tile's panels, K
- * values apart, each a short stream the hardware prefetcher would start cold. In a network
- * every layer reads its weights from memory (frozen v3, batch 1: 1.05x on 1 thread, 1.07x on
- * 2). Winograd's task gained as much at batch 1 but lost 2-4 % at batch 16, where its U stays
- * in cache: it does not ask. */
-KERNEL static inline void F(prefetch_next_tile)(const real *a, size_t i, size_t mr, size_t m1,
-                                                size_t K, size_t k0, size_t kc)
+/* Asks for the cache lines of the packed weights a of the tile at row i (rows [i, i + mr)
+ * within m1), taps [k0, k0 + kc) of K: while a tile runs, the next tile's panels, K values
+ * apart, each a short stream the hardware prefetcher would start cold. In a network every
+ * layer reads its weights from memory (frozen v3, batch 1: 1.05x on 1 thread, 1.07x on 2). */
+KERNEL static inline void F(prefetch_tile)(const real *a, size_t i, size_t mr, size_t m1,
+                                           size_t K, size_t k0, size_t kc)
 {
-    size_t first = (i + mr) / IN_CONVK_PANEL, end = cdiv(min_size(i + 2 * mr, m1), IN_CONVK_PANEL);
-    for (size_t p = i + mr < m1 ? first : end; p < end; ++p) {
+    size_t first = i / IN_CONVK_PANEL, end = cdiv(min_size(i + mr, m1), IN_CONVK_PANEL);
+    for (size_t p = i < m1 ? first : end; p < end; ++p) {
         const char *panel = (const char *)(a + (p * K + k0) * IN_CONVK_PANEL);
         for (size_t at = 0; at < kc * IN_CONVK_PANEL * sizeof(real); at += 64)
             __builtin_prefetch(panel + at);
@@ -342,7 +340,7 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
             for (size_t i = m0; i < m1; i += mr) {
                 const real *ap = a + (i / IN_CONVK_PANEL * g->K + k0) * IN_CONVK_PANEL;
                 size_t t = (i - m0) / mr, tiles = cdiv(m1 - m0, mr);
-                if (jp == 0) F(prefetch_next_tile)(a, i, mr, m1, g->K, k0, kc);
+                if (jp == 0) F(prefetch_tile)(a, i + mr, mr, m1, g->K, k0, kc);
                 F(prefetch_rows)(next, g->plane, t * nrows / tiles, (t + 1) * nrows / tiles, nr);
                 real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
@@ -815,6 +813,12 @@ KERNEL static void F(wino_task)(const in_convk_wino *g, const NAME(epilogue) *e,
                 if (F(lone)(left, NR)) F(repeat_column)(rep, vp + left - 1, NR, kc);
                 for (size_t i = m0; i < m1; i += MR) {
                     const real *ap = u + t * usize + (i / IN_CONVK_PANEL * g->K + c0) * IN_CONVK_PANEL;
+                    /* U streamed from memory (few tile blocks read it: batch 1): the next tile
+                     * of U_t, or U_t+1's first (with U in cache, at batch 16, asking cost 2-4 %) */
+                    if (jp == 0 && g->stream_u && i + MR < m1)
+                        F(prefetch_tile)(u + t * usize, i + MR, MR, m1, g->K, c0, kc);
+                    else if (jp == 0 && g->stream_u && t + 1 < 16)
+                        F(prefetch_tile)(u + (t + 1) * usize, m0, MR, m1, g->K, c0, kc);
                     real *mp = mbuf + t * g->mt + (i - m0) * g->nt + jp * NR;
                     if (partial)
                         F(ukr_partial)(1, MR, left, NR, kc, ap, pstride, vp, rep, kb ? mp : 0,
