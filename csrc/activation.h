@@ -1,6 +1,6 @@
-/* activation.h: ReLU, a per-channel affine map, inverted dropout, channel concatenation and softmax cross-entropy with
- * label smoothing, forward and backward, float and double (see activation_template.h). The
- * caller checks sizes, p < 1 and 0 <= labels < K. */
+/* activation.h: ReLU, a per-channel affine map, inverted dropout, channel concatenation and
+ * softmax cross-entropy with label smoothing, forward and backward, float and double (see
+ * activation_template.h). The caller checks sizes, p < 1 and 0 <= labels < K. */
 #ifndef IN_ACTIVATION_H
 #define IN_ACTIVATION_H
 

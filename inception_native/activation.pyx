@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""ReLU, a per-channel affine map, inverted dropout, channel concatenation and softmax cross-entropy with label smoothing,
-forward and backward, native, float32 and float64.
+"""ReLU, a per-channel affine map, inverted dropout, channel concatenation and softmax
+cross-entropy with label smoothing, forward and backward, native, float32 and float64.
 
 Outputs are written into the arrays passed (ReLU and dropout may run in place: pass the same
 array twice); functions return the main output (the loss for the cross-entropy forward).

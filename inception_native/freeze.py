@@ -21,9 +21,11 @@ channels the branches read as slices (horizontal fusion).
 intermediate array and convolution workspace is a view into one arena, their offsets assigned by
 liveness (two arrays share bytes when no step needs both), and the branches of a Concat write
 straight into their slice of its output (a convolution at any batch, the kernel storing into a
-channel slice; any step at batch 1, where the slice is contiguous), so the concat copies only
-the other branches (a pooling branch at batch > 1). A slice of the stacked 1x1 output that a
-convolution reads is copied out at batch > 1 (a convolution reads contiguous inputs only).
+channel slice; any step at batch 1, where the slice is contiguous; at batch 1 the 1x1 branch
+too, the stacked 1x1 output lying just below the concat in one array), so the concat copies
+only the other branches (the 1x1 branch and a pooling branch at batch > 1), and a step with
+nothing to do is not run. A slice of the stacked 1x1 output that a convolution reads is
+copied out at batch > 1 (a convolution reads contiguous inputs only).
 A batch larger than max_batch (8 by default) runs in chunks of max_batch images, so that memory
 stays bounded whatever the batch: the arena holds the maps of max_batch images.
 
@@ -396,8 +398,9 @@ def _stack_below_concats(graph, views, shapes):
         part = node.inputs[0] if node.op == "concat" else None
         stacked, channels = views.get(part, (None, None))
         if (channels is None or node.output in views or stacked in views
-                or graph.producer(stacked).op != "conv" or len(shapes[stacked]) != 4
-                or len(shapes[node.output]) != 4 or channels.stop != shapes[stacked][1]
+                or getattr(graph.producer(stacked), "op", None) != "conv"
+                or len(shapes[stacked]) != 4 or len(shapes[node.output]) != 4
+                or channels.stop != shapes[stacked][1]
                 or not _only_consumer(graph, part, node)):
             continue
         below = channels.start
@@ -513,7 +516,8 @@ class Plan:
         # with nothing to copy (GoogLeNet at batch 1: 36 of 90 steps, 0.2 ms of 16)
         self.copied = {step: _copied_parts(node, self.arrays, shapes)
                        for step, node in enumerate(nodes) if node.op == "concat"}
-        self.steps = [(step, node) for step, node in enumerate(nodes) if not self._is_view(step, node)]
+        self.steps = [(step, node) for step, node in enumerate(nodes)
+                      if not self._is_view(step, node)]
         # the steps that read or write blocked arrays (the reorders included)
         self.blocked_steps = {step for step, node in enumerate(nodes)
                               if {node.output, *node.inputs} & blocked}
