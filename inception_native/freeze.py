@@ -410,14 +410,14 @@ def _stack_below_concats(graph, views, shapes):
 
 
 def _copied_parts(node, arrays, shapes):
-    """The indices of the parts of concat node whose arrays are not its output's channel
-    slices already (those its step copies)."""
+    """(part index, its channel (block) slice of the output) of each part of concat node whose
+    array is not that slice of its output already (those its step copies)."""
     y, start, copied = arrays.get(node.output), 0, []
     for i, v in enumerate(node.inputs):
-        part, n = arrays.get(v), shapes[v][1]
-        if part is None or y is None or not _same_array(part, y[:, start:start + n]):
-            copied.append(i)
-        start += n
+        part, channels = arrays.get(v), slice(start, start + shapes[v][1])
+        if part is None or y is None or not _same_array(part, y[:, channels]):
+            copied.append((i, channels))
+        start = channels.stop
     return copied
 
 
@@ -596,9 +596,8 @@ class Plan:
     def _copy_parts(self, step, xs, y):
         """The parts of concatenation `step` not written in place, copied into their channel
         (block) slice of y."""
-        starts = np.cumsum([0] + [part.shape[1] for part in xs])
-        for i in self.copied[step]:
-            np.copyto(y[:, starts[i]:starts[i + 1]], xs[i])
+        for i, channels in self.copied[step]:
+            np.copyto(y[:, channels], xs[i])
 
     def _call(self, step, node, x):
         """A convolution or pooling step on NCHW arrays reading x, as a function of no arguments
