@@ -1205,6 +1205,108 @@ static size_t NAME(same_planes)(real *dx, const real *dy, const real *y, const r
     return failed ? SIZE_MAX : bad;
 }
 
+/* Same-size max pools on planes over this many values run tiled, whose chunks run on across
+ * planes: one thread, batch 16, 28x28 2.5x faster than the same-size passes (192 planes: 0.91
+ * against 2.27 ms), 17x17 1.8x, 35x35 1.6x; batch 1 2.2-2.4x. The same-size passes stay faster
+ * on 14x14 (1.4x) and smaller planes (7x7: 3.3x). */
+#define IN_POOL_SAME_TILED 256
+/* y (and taps, NULL: none) by the tiled passes or the row passes, whichever fits g */
+static int NAME(max_forward_exact)(real *y, uint8_t *taps, const real *x, size_t P,
+                                   in_pool_geometry g)
+{
+    int same_tiled = NAME(same_size)(g) && (taps || g.H * g.W > IN_POOL_SAME_TILED);
+    if (NAME(tiled)(g, taps != NULL) || same_tiled) return NAME(max_forward_tiled)(y, taps, x, P, g);
+    return NAME(pool_planes)(y, taps, x, P, g, -1);
+}
+
+/* ---- max pooling's forward on same-size 3x3/1 planes without NaN (Inception's pool branches
+ * on 28x28 and larger planes), a plane at a time ----
+ * On values without NaN, max_nan's select never fires and the plain maximum v > m ? v : m (one
+ * vector instruction) gives its bits. So a plane is pooled with plain maxima, flat over the
+ * plane, in the same order of taps as the passes above (-0 and +0 keep their order too), and
+ * its first pass notes whether it read a NaN; a plane that held one is pooled again by those
+ * passes (max_forward_exact). Two passes over a plane in L1 or L2:
+ *     b[q] = max of x[q - W], x[q], x[q + W] within the plane
+ *     y[q] = max of b[q], b[q - 1], b[q + 1] within q's row
+ * Measured one thread, hot, against the tiled passes: 192 x 28x28 1.5-1.7x on Zen 5, 1.8x on an
+ * Intel Xeon (batch 16: 1.9x). Smaller planes keep the same-size chunks (7x7 and 14x14 run as
+ * fast or faster there, many planes a chunk), and so do 3x3/2 pools: the same plain maxima on
+ * their planes ran 1.4-2.0x faster alone, but with a NaN check (a compare and an or a value
+ * read, or a sum of the plane in a pass of its own) no faster than the tiled passes
+ * (benchmarks/README.md, twenty-fifth session). */
+#define IN_POOL_PLANE_MAX 12544 /* 112 x 112: b within L2 */
+
+static inline real NAME(larger)(real m, real v) { return v > m ? v : m; }
+
+/* Whether the same-size plane pass above runs on g */
+static inline int NAME(same3_planes)(in_pool_geometry g)
+{
+    size_t HW = g.H * g.W;
+    return g.kh == 3 && g.kw == 3 && g.ph == 1 && g.pw == 1 && NAME(same_size)(g)
+           && HW > IN_POOL_SAME_TILED && HW <= IN_POOL_PLANE_MAX;
+}
+
+/* One same-size 3x3/1 plane (see above), H, W >= 2; b holds HW values and one either side,
+ * col[q] = q % W. Returns whether x held a NaN (y is then to be pooled again). */
+IN_HOT static int NAME(same3_plane)(real *restrict y, const real *restrict x, real *restrict b,
+                                    const int32_t *restrict col, size_t H, size_t W)
+{
+    size_t HW = H * W;
+    int last = (int)W - 1, nan = 0;
+    for (size_t q = 0; q < W; ++q) {
+        b[q] = NAME(larger)(x[q], x[q + W]);
+        nan |= x[q] != x[q];
+    }
+    for (size_t q = W; q < HW - W; ++q) {
+        b[q] = NAME(larger)(NAME(larger)(x[q - W], x[q]), x[q + W]);
+        nan |= x[q] != x[q];
+    }
+    for (size_t q = HW - W; q < HW; ++q) {
+        b[q] = NAME(larger)(x[q - W], x[q]);
+        nan |= x[q] != x[q];
+    }
+    if (nan) return 1;
+    for (size_t q = 0; q < HW; ++q) {
+        real m = b[q], left = NAME(larger)(m, b[q - 1]);
+        m = col[q] != 0 ? left : m;
+        real right = NAME(larger)(m, b[q + 1]);
+        y[q] = col[q] != last ? right : m;
+    }
+    return 0;
+}
+
+/* y = max pooling of P same-size 3x3/1 planes (same3_planes(g)), each thread with its own b
+ * (HW + 2) and col (HW). Returns 0, or -1 when some thread had no memory. */
+static int NAME(max_forward_same3)(real *y, const real *x, size_t P, in_pool_geometry g)
+{
+    size_t HW = g.H * g.W;
+    int failed = 0;
+    IN_PRAGMA(omp parallel if (P * HW >= IN_PARALLEL_MIN))
+    {
+        real *b = calloc(HW + 2, sizeof(real));
+        int32_t *col = malloc(HW * sizeof(int32_t));
+        if (!b || !col) {
+            IN_PRAGMA(omp atomic write)
+            failed = 1;
+        } else
+            for (size_t q = 0, c = 0; q < HW; ++q, c = c + 1 == g.W ? 0 : c + 1)
+                col[q] = (int32_t)c;
+        IN_PRAGMA(omp for schedule(static))
+        for (size_t p = 0; p < P; ++p) {
+            real *yp = y + p * HW;
+            const real *xp = x + p * HW;
+            if (b && col && NAME(same3_plane)(yp, xp, b + 1, col, g.H, g.W)
+                && NAME(max_forward_exact)(yp, NULL, xp, 1, g)) {
+                IN_PRAGMA(omp atomic write)
+                failed = 1;
+            }
+        }
+        free(b);
+        free(col);
+    }
+    return failed ? -1 : 0;
+}
+
 /* y = max over the window (a NaN wins). argmax (NULL: none, the fast path inference takes) =
  * its plane index iy*W + ix, the first maximum in the window's row-major order, found by a
  * second look at the windows (first_maxima): a second read of x and y and a write of argmax.
@@ -1212,21 +1314,17 @@ static size_t NAME(same_planes)(real *dx, const real *dy, const real *y, const r
  * maximum's tap i*kw + j in its window, found by the same passes as y (max_rows' first rows,
  * max_taps, first_taps): one byte an output more written, x read once (same-size maps take the
  * tiled passes then, as the same-size chunks have no room for the first rows; and so do those
- * of planes over IN_POOL_SAME_TILED values). Returns 0, or -1 when the buffers could not be
- * allocated. */
-/* Same-size max pools on planes over this many values run tiled, whose chunks run on across
- * planes: one thread, batch 16, 28x28 2.5x faster than the same-size passes (192 planes: 0.91
- * against 2.27 ms), 17x17 1.8x, 35x35 1.6x; batch 1 2.2-2.4x. The same-size passes stay faster
- * on 14x14 (1.4x) and smaller planes (7x7: 3.3x). */
-#define IN_POOL_SAME_TILED 256
+ * of planes over IN_POOL_SAME_TILED values). Without taps, same-size 3x3/1 planes without NaN
+ * over IN_POOL_SAME_TILED values take max_forward_same3. Returns 0, or -1 when the buffers could
+ * not be allocated. */
 int NAME(max_pool2d_forward)(real *y, int64_t *argmax, uint8_t *taps, const real *x, size_t P,
                              size_t H, size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
                              size_t sh, size_t sw, size_t ph, size_t pw)
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
-    int same_tiled = NAME(same_size)(g) && (taps || H * W > IN_POOL_SAME_TILED);
-    int failed = 0, tiled = NAME(tiled)(g, taps != NULL) || same_tiled;
-    if (tiled ? NAME(max_forward_tiled)(y, taps, x, P, g) : NAME(pool_planes)(y, taps, x, P, g, -1))
+    int failed = 0;
+    if (!taps && NAME(same3_planes)(g) ? NAME(max_forward_same3)(y, x, P, g)
+                                       : NAME(max_forward_exact)(y, taps, x, P, g))
         return -1;
     if (!argmax) return 0;
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))

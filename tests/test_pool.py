@@ -600,6 +600,35 @@ def test_max_pool_forward_on_tiled_maps_matches_the_twin(case, dtype, rng):
         np.testing.assert_array_equal(y, y_twin)
 
 
+# ---- same-size 3x3/1 planes over 256 values (up to 112x112) run plane by plane with plain maxima
+# when the plane holds no NaN, and by the tiled passes again when it does; the bits must be the
+# tiled passes' (the forward with taps runs those): signed zeros and ties included
+SAME3_CASES = [(2, 5, 28, 28), (1, 3, 17, 17), (1, 2, 16, 17), (1, 3, 2, 200), (1, 2, 112, 112),
+               (1, 40, 28, 28)]  # the last big enough for 2 threads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SAME3_CASES, ids=str)
+def test_same_size_planes_without_nan_give_the_tiled_passes_bits(shape, dtype, rng):
+    """Planes of -0, +0 and a few values (ties everywhere), NaN in every third plane (at a plane's
+    last row, its first column or inside), infinities elsewhere: y without taps equals y with
+    taps bit for bit, and the twin's values."""
+    x = rng.choice(np.array([-0.0, 0.0, 1.0, -1.0], dtype), shape)
+    planes = x.reshape(-1, *shape[2:])
+    for n, plane in enumerate(planes):
+        if n % 3 == 1:
+            plane[[-1, rng.integers(0, shape[2]), 0][n % 9 // 3], [0, -1, 1][n % 2]] = np.nan
+        elif n % 3 == 2:
+            plane[rng.integers(0, shape[2]), rng.integers(0, shape[3])] = (np.inf, -np.inf)[n % 2]
+    case = (*shape, 3, 1, 1, False)
+    alone, with_taps = np.empty(shape, dtype), np.empty(shape, dtype)
+    native.max_pool2d_forward(x, alone, None, 3, 1, 1)
+    native.max_pool2d_forward(x, with_taps, np.empty(shape, np.uint8), 3, 1, 1)
+    np.testing.assert_array_equal(alone.view(f"u{x.itemsize}"), with_taps.view(f"u{x.itemsize}"))
+    np.testing.assert_array_equal(alone, max_pool(reference, x, case)[0])
+    assert np.isnan(alone.reshape(-1, *shape[2:])[1::3]).any(axis=(1, 2)).all()
+
+
 # ---- the backward passes: the average pooling's same-size stride 1 (ow = W) runs as a gather, a
 # sum pooling of the shares dy / divisor over the adjoint window (row padding kh - 1 - ph, up to
 # kh - 1), the others spread the shares window by window; the max pooling's search matches 9 and
