@@ -36,6 +36,28 @@ static inline size_t in_pool_row_length(in_pool_geometry g)
 }
 #endif
 
+#ifndef IN_POOL_INVALID_FLAG
+#define IN_POOL_INVALID_FLAG
+/* The calling thread's invalid-operation flag (the status of its vector unit): read, cleared,
+ * set back. On x86-64 the SSE status register (MXCSR, bit 0) alone: reading it takes a few
+ * cycles, where fetestexcept and feclearexcept also store and reload the x87 environment (about
+ * 0.1 us a call, which cost more than the kernel saved on a 28x28 plane). */
+#if defined(__GNUC__) && defined(__x86_64__)
+static inline int in_invalid_raised(void) { return __builtin_ia32_stmxcsr() & 1; }
+static inline void in_invalid_set(int raised)
+{
+    __builtin_ia32_ldmxcsr((__builtin_ia32_stmxcsr() & ~1u) | (raised ? 1u : 0u));
+}
+#else
+static inline int in_invalid_raised(void) { return fetestexcept(FE_INVALID) != 0; }
+static inline void in_invalid_set(int raised)
+{
+    if (raised) feraiseexcept(FE_INVALID);
+    else feclearexcept(FE_INVALID);
+}
+#endif
+#endif
+
 /* The window [*start, *end) of output index o along one axis, clipped to [0, n); returns its
  * length before clipping to the image but after clipping to the padded image (PyTorch's
  * count_include_pad divisor along this axis). */
@@ -1223,17 +1245,17 @@ static int NAME(max_forward_exact)(real *y, uint8_t *taps, const real *x, size_t
  * on 28x28 and larger planes), a plane at a time ----
  * On values without NaN, max_nan's select never fires and the plain maximum v > m ? v : m (one
  * vector instruction) gives its bits. So a plane is pooled with plain maxima, flat over the
- * plane, in the same order of taps as the passes above (-0 and +0 keep their order too), and
- * its first pass notes whether it read a NaN; a plane that held one is pooled again by those
- * passes (max_forward_exact). Two passes over a plane in L1 or L2:
+ * plane, in the same order of taps as the passes above (-0 and +0 keep their order too). Two
+ * passes over a plane in L1 or L2:
  *     b[q] = max of x[q - W], x[q], x[q + W] within the plane
  *     y[q] = max of b[q], b[q - 1], b[q + 1] within q's row
- * Measured one thread, hot, against the tiled passes: 192 x 28x28 1.5-1.7x on Zen 5, 1.8x on an
- * Intel Xeon (batch 16: 1.9x). Smaller planes keep the same-size chunks (7x7 and 14x14 run as
- * fast or faster there, many planes a chunk), and so do 3x3/2 pools: the same plain maxima on
- * their planes ran 1.4-2.0x faster alone, but with a NaN check (a compare and an or a value
- * read, or a sum of the plane in a pass of its own) no faster than the tiled passes
- * (benchmarks/README.md, twenty-fifth session). */
+ * Every x[q] is an operand of a > in its own b[q], and > is a signalling comparison (C99 Annex
+ * F; x86's maxps, AArch64's fcmgt): a NaN raises the invalid flag, and a plane that raised it
+ * is pooled again by the passes above (max_forward_exact). The flag costs nothing in the loops,
+ * where a NaN test of each value read cost 4-13 % (Intel Xeon); whether this build raises it is
+ * checked once (flags_nan). Measured one thread, hot, against the tiled passes: 192 x 28x28
+ * 1.5-1.7x on Zen 5, 1.8-2.0x on an Intel Xeon (batch 16: 1.9x). Smaller planes keep the
+ * same-size chunks (7x7 and 14x14 run as fast or faster there, many planes a chunk). */
 #define IN_POOL_PLANE_MAX 12544 /* 112 x 112: b within L2 */
 
 static inline real NAME(larger)(real m, real v) { return v > m ? v : m; }
@@ -1247,36 +1269,55 @@ static inline int NAME(same3_planes)(in_pool_geometry g)
 }
 
 /* One same-size 3x3/1 plane (see above), H, W >= 2; b holds HW values and one either side,
- * col[q] = q % W. Returns whether x held a NaN (y is then to be pooled again). */
-IN_HOT static int NAME(same3_plane)(real *restrict y, const real *restrict x, real *restrict b,
-                                    const int32_t *restrict col, size_t H, size_t W)
+ * col[q] = q % W. A NaN in x raises the invalid flag (y is then to be pooled again). */
+IN_HOT static void NAME(same3_plane)(real *restrict y, const real *restrict x, real *restrict b,
+                                     const int32_t *restrict col, size_t H, size_t W)
 {
     size_t HW = H * W;
-    int last = (int)W - 1, nan = 0;
-    for (size_t q = 0; q < W; ++q) {
-        b[q] = NAME(larger)(x[q], x[q + W]);
-        nan |= x[q] != x[q];
-    }
-    for (size_t q = W; q < HW - W; ++q) {
+    int last = (int)W - 1;
+    for (size_t q = 0; q < W; ++q) b[q] = NAME(larger)(x[q], x[q + W]);
+    for (size_t q = W; q < HW - W; ++q)
         b[q] = NAME(larger)(NAME(larger)(x[q - W], x[q]), x[q + W]);
-        nan |= x[q] != x[q];
-    }
-    for (size_t q = HW - W; q < HW; ++q) {
-        b[q] = NAME(larger)(x[q - W], x[q]);
-        nan |= x[q] != x[q];
-    }
-    if (nan) return 1;
+    for (size_t q = HW - W; q < HW; ++q) b[q] = NAME(larger)(x[q - W], x[q]);
     for (size_t q = 0; q < HW; ++q) {
         real m = b[q], left = NAME(larger)(m, b[q - 1]);
         m = col[q] != 0 ? left : m;
         real right = NAME(larger)(m, b[q + 1]);
         y[q] = col[q] != last ? right : m;
     }
-    return 0;
 }
 
-/* y = max pooling of P same-size 3x3/1 planes (same3_planes(g)), each thread with its own b
- * (HW + 2) and col (HW). Returns 0, or -1 when some thread had no memory. */
+/* col[q] = q % W for q < HW */
+static void NAME(plane_columns)(int32_t *col, size_t HW, size_t W)
+{
+    for (size_t q = 0, c = 0; q < HW; ++q, c = c + 1 == W ? 0 : c + 1) col[q] = (int32_t)c;
+}
+
+/* Whether same3_plane, as built, raises the invalid flag for a NaN at every place of a 5 x 17
+ * plane (the vector loops and their scalar tails) and not without one: checked on first use. */
+static int NAME(flags_nan_checked) = -1;
+static int NAME(flags_nan)(void)
+{
+    enum { H = 5, W = 17, HW = H * W };
+    if (NAME(flags_nan_checked) >= 0) return NAME(flags_nan_checked);
+    real x[HW], y[HW], b[HW + 2] = {0};
+    int32_t col[HW];
+    int saved = in_invalid_raised(), works = 1;
+    NAME(plane_columns)(col, HW, W);
+    for (int at = -1; at < HW && works; ++at) {
+        for (int q = 0; q < HW; ++q) x[q] = (real)((q * 7) % 11) - 5;
+        if (at >= 0) x[at] = (real)NAN;
+        in_invalid_set(0);
+        NAME(same3_plane)(y, x, b + 1, col, H, W);
+        works = in_invalid_raised() == (at >= 0);
+    }
+    in_invalid_set(saved);
+    return NAME(flags_nan_checked) = works;
+}
+
+/* y = max pooling of P same-size 3x3/1 planes (same3_planes(g) and flags_nan()), each thread
+ * with its own b (HW + 2) and col (HW); each thread's invalid flag is left as it was. Returns
+ * 0, or -1 when some thread had no memory. */
 static int NAME(max_forward_same3)(real *y, const real *x, size_t P, in_pool_geometry g)
 {
     size_t HW = g.H * g.W;
@@ -1285,22 +1326,27 @@ static int NAME(max_forward_same3)(real *y, const real *x, size_t P, in_pool_geo
     {
         real *b = calloc(HW + 2, sizeof(real));
         int32_t *col = malloc(HW * sizeof(int32_t));
+        int saved = in_invalid_raised();
+        in_invalid_set(0);
         if (!b || !col) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
         } else
-            for (size_t q = 0, c = 0; q < HW; ++q, c = c + 1 == g.W ? 0 : c + 1)
-                col[q] = (int32_t)c;
+            NAME(plane_columns)(col, HW, g.W);
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p) {
             real *yp = y + p * HW;
             const real *xp = x + p * HW;
-            if (b && col && NAME(same3_plane)(yp, xp, b + 1, col, g.H, g.W)
-                && NAME(max_forward_exact)(yp, NULL, xp, 1, g)) {
+            if (!b || !col) continue;
+            NAME(same3_plane)(yp, xp, b + 1, col, g.H, g.W);
+            if (!in_invalid_raised()) continue;
+            if (NAME(max_forward_exact)(yp, NULL, xp, 1, g)) {
                 IN_PRAGMA(omp atomic write)
                 failed = 1;
             }
+            in_invalid_set(0); /* raised again by the NaN there */
         }
+        in_invalid_set(saved);
         free(b);
         free(col);
     }
@@ -1323,8 +1369,8 @@ int NAME(max_pool2d_forward)(real *y, int64_t *argmax, uint8_t *taps, const real
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
     int failed = 0;
-    if (!taps && NAME(same3_planes)(g) ? NAME(max_forward_same3)(y, x, P, g)
-                                       : NAME(max_forward_exact)(y, taps, x, P, g))
+    int same3 = !taps && NAME(same3_planes)(g) && NAME(flags_nan)();
+    if (same3 ? NAME(max_forward_same3)(y, x, P, g) : NAME(max_forward_exact)(y, taps, x, P, g))
         return -1;
     if (!argmax) return 0;
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))
