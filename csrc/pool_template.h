@@ -1241,35 +1241,48 @@ static int NAME(max_forward_exact)(real *y, uint8_t *taps, const real *x, size_t
     return NAME(pool_planes)(y, taps, x, P, g, -1);
 }
 
-/* ---- max pooling's forward on same-size 3x3/1 planes without NaN (Inception's pool branches
- * on 28x28 and larger planes), a plane at a time ----
+/* ---- max pooling's forward on planes without NaN, a plane at a time: same-size 3x3/1
+ * (Inception's pool branches on 28x28 and larger planes) and 3x3/2 without padding (the pools
+ * between stages) ----
  * On values without NaN, max_nan's select never fires and the plain maximum v > m ? v : m (one
- * vector instruction) gives its bits. So a plane is pooled with plain maxima, flat over the
- * plane, in the same order of taps as the passes above (-0 and +0 keep their order too). Two
- * passes over a plane in L1 or L2:
+ * vector instruction) gives its bits. So a plane is pooled with plain maxima, in the same order
+ * of taps as the passes above (-0 and +0 keep their order too): window rows first, in order,
+ * into b, then b's columns, the centre column first. Same-size, flat over the plane:
  *     b[q] = max of x[q - W], x[q], x[q + W] within the plane
  *     y[q] = max of b[q], b[q - 1], b[q + 1] within q's row
- * Every x[q] is an operand of a > in its own b[q], and > is a signalling comparison (C99 Annex
- * F; x86's maxps, AArch64's fcmgt): a NaN raises the invalid flag, and a plane that raised it
- * is pooled again by the passes above (max_forward_exact). The flag costs nothing in the loops,
- * where a NaN test of each value read cost 4-13 % (Intel Xeon); whether this build raises it is
- * checked once (flags_nan). Measured one thread, hot, against the tiled passes: 192 x 28x28
- * 1.5-1.7x on Zen 5, 1.8-2.0x on an Intel Xeon (batch 16: 1.9x). Smaller planes keep the
- * same-size chunks (7x7 and 14x14 run as fast or faster there, many planes a chunk). */
-#define IN_POOL_PLANE_MAX 12544 /* 112 x 112: b within L2 */
+ * 3x3/2, output row by output row (rows 2oy .. 2oy + 2 within the plane; b's values past W are
+ * -inf, which leaves a maximum as it is):
+ *     b[q] = max of x[2oy*W + q], x[(2oy + 1)*W + q], x[(2oy + 2)*W + q]
+ *     y[oy*ow + ox] = max of b[2ox], b[2ox + 1], b[2ox + 2]
+ * Every x value is an operand of a > in the first pass (a 3x3/2 window of one row is the last
+ * row of the window before), and > is a signalling comparison (C99 Annex F; x86's maxps,
+ * AArch64's fcmgt): a NaN raises the invalid flag, and a plane that raised it is pooled again
+ * by the passes above (max_forward_exact). The flag costs nothing in the loops, where a NaN
+ * test of each value read cost 4-13 % on 28x28 (Intel Xeon) and took all of the gain on 3x3/2
+ * planes; whether this build raises it is checked once (flags_nan). Measured one thread, hot,
+ * against the passes above: same-size 192 x 28x28 1.5-1.7x on Zen 5, 1.8-2.0x on an Intel Xeon
+ * (batch 16: 1.9x). Smaller same-size planes keep the same-size chunks (7x7 and 14x14 run as
+ * fast or faster there, many planes a chunk). */
+#define IN_POOL_PLANE_MAX 12544 /* 112 x 112: a same-size plane's b within L2 */
+/* 3x3/2 planes with narrower rows keep the tiled passes: the row loops' scalar tails took the
+ * gain (28 -> 14 0.99x, 14 -> 7 0.76x) */
+#define IN_POOL_PLANE_ROW_MIN 32
 
 static inline real NAME(larger)(real m, real v) { return v > m ? v : m; }
 
-/* Whether the same-size plane pass above runs on g */
-static inline int NAME(same3_planes)(in_pool_geometry g)
+/* Whether g's planes are pooled by plain_plane (above) */
+static inline int NAME(plain_planes)(in_pool_geometry g)
 {
     size_t HW = g.H * g.W;
-    return g.kh == 3 && g.kw == 3 && g.ph == 1 && g.pw == 1 && NAME(same_size)(g)
-           && HW > IN_POOL_SAME_TILED && HW <= IN_POOL_PLANE_MAX;
+    int window3 = g.kh == 3 && g.kw == 3 && g.H >= 3 && g.W >= 3;
+    int same3 = g.ph == 1 && g.pw == 1 && NAME(same_size)(g) && HW > IN_POOL_SAME_TILED
+                && HW <= IN_POOL_PLANE_MAX;
+    int stride2 = g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.W >= IN_POOL_PLANE_ROW_MIN;
+    return window3 && (same3 || stride2);
 }
 
 /* One same-size 3x3/1 plane (see above), H, W >= 2; b holds HW values and one either side,
- * col[q] = q % W. A NaN in x raises the invalid flag (y is then to be pooled again). */
+ * col[q] = q % W */
 IN_HOT static void NAME(same3_plane)(real *restrict y, const real *restrict x, real *restrict b,
                                      const int32_t *restrict col, size_t H, size_t W)
 {
@@ -1287,58 +1300,103 @@ IN_HOT static void NAME(same3_plane)(real *restrict y, const real *restrict x, r
     }
 }
 
-/* col[q] = q % W for q < HW */
-static void NAME(plane_columns)(int32_t *col, size_t HW, size_t W)
+/* One 3x3/2 plane without padding (see above), H, W >= 3; b holds W values and two -inf after */
+IN_HOT static void NAME(stride2_plane)(real *restrict y, const real *restrict x, real *restrict b,
+                                       size_t H, size_t W, size_t oh, size_t ow)
 {
-    for (size_t q = 0, c = 0; q < HW; ++q, c = c + 1 == W ? 0 : c + 1) col[q] = (int32_t)c;
+    for (size_t oy = 0; oy < oh; ++oy, y += ow) {
+        const real *r = x + 2 * oy * W;
+        size_t rows = H - 2 * oy;
+        if (rows >= 3)
+            for (size_t q = 0; q < W; ++q)
+                b[q] = NAME(larger)(NAME(larger)(r[q], r[q + W]), r[q + 2 * W]);
+        else if (rows == 2)
+            for (size_t q = 0; q < W; ++q) b[q] = NAME(larger)(r[q], r[q + W]);
+        else memcpy(b, r, W * sizeof(real));
+        for (size_t ox = 0; ox < ow; ++ox)
+            y[ox] = NAME(larger)(NAME(larger)(b[2 * ox], b[2 * ox + 1]), b[2 * ox + 2]);
+    }
 }
 
-/* Whether same3_plane, as built, raises the invalid flag for a NaN at every place of a 5 x 17
- * plane (the vector loops and their scalar tails) and not without one: checked on first use. */
+/* Buffers of plain_plane for g: b (with its edges) and, same-size, col */
+typedef struct { real *b; int32_t *col; } NAME(plane_buffers);
+
+/* The buffers for g's planes, or b NULL when there was no memory */
+static NAME(plane_buffers) NAME(plane_buffers_new)(in_pool_geometry g)
+{
+    NAME(plane_buffers) k = {NULL, NULL};
+    if (!NAME(same_size)(g)) {
+        k.b = malloc((g.W + 2) * sizeof(real));
+        if (k.b) k.b[g.W] = k.b[g.W + 1] = (real)-INFINITY;
+        return k;
+    }
+    size_t HW = g.H * g.W;
+    k.b = calloc(HW + 2, sizeof(real));
+    k.col = malloc(HW * sizeof(int32_t));
+    if (!k.col) free(k.b), k.b = NULL;
+    for (size_t q = 0, c = 0; k.b && q < HW; ++q, c = c + 1 == g.W ? 0 : c + 1)
+        k.col[q] = (int32_t)c;
+    return k;
+}
+
+/* One plane of g (plain_planes(g)) by its kernel above */
+static void NAME(plain_plane)(real *y, const real *x, NAME(plane_buffers) k, in_pool_geometry g)
+{
+    if (k.col) NAME(same3_plane)(y, x, k.b + 1, k.col, g.H, g.W);
+    else NAME(stride2_plane)(y, x, k.b, g.H, g.W, g.oh, g.ow);
+}
+
+/* Whether plain_plane, as built, raises the invalid flag for a NaN at every place of a plane
+ * (the vector loops and their scalar tails) and not without one: a same-size 5 x 17 and an 8 x
+ * 35 -> 4 x 17, checked on first use */
 static int NAME(flags_nan_checked) = -1;
 static int NAME(flags_nan)(void)
 {
-    enum { H = 5, W = 17, HW = H * W };
+    enum { HW = 8 * 35 };
     if (NAME(flags_nan_checked) >= 0) return NAME(flags_nan_checked);
-    real x[HW], y[HW], b[HW + 2] = {0};
-    int32_t col[HW];
+    in_pool_geometry same = {5, 17, 5, 17, 3, 3, 1, 1, 1, 1}, stride2 = {8, 35, 4, 17, 3, 3, 2, 2, 0, 0};
+    in_pool_geometry gs[2] = {same, stride2};
+    real x[HW], y[HW];
     int saved = in_invalid_raised(), works = 1;
-    NAME(plane_columns)(col, HW, W);
-    for (int at = -1; at < HW && works; ++at) {
-        for (int q = 0; q < HW; ++q) x[q] = (real)((q * 7) % 11) - 5;
-        if (at >= 0) x[at] = (real)NAN;
-        in_invalid_set(0);
-        NAME(same3_plane)(y, x, b + 1, col, H, W);
-        works = in_invalid_raised() == (at >= 0);
+    for (int k = 0; k < 2 && works; ++k) {
+        NAME(plane_buffers) buf = NAME(plane_buffers_new)(gs[k]);
+        works = buf.b != NULL;
+        for (int at = -1; works && at < (int)(gs[k].H * gs[k].W); ++at) {
+            for (int q = 0; q < HW; ++q) x[q] = (real)((q * 7) % 11) - 5;
+            if (at >= 0) x[at] = (real)NAN;
+            in_invalid_set(0);
+            NAME(plain_plane)(y, x, buf, gs[k]);
+            works = in_invalid_raised() == (at >= 0);
+        }
+        free(buf.b);
+        free(buf.col);
     }
     in_invalid_set(saved);
     return NAME(flags_nan_checked) = works;
 }
 
-/* y = max pooling of P same-size 3x3/1 planes (same3_planes(g) and flags_nan()), each thread
- * with its own b (HW + 2) and col (HW); each thread's invalid flag is left as it was. Returns
- * 0, or -1 when some thread had no memory. */
-static int NAME(max_forward_same3)(real *y, const real *x, size_t P, in_pool_geometry g)
+/* y = max pooling of P planes of g (plain_planes(g) and flags_nan()), each thread with its own
+ * buffers; each thread's invalid flag is left as it was. Returns 0, or -1 when some thread had
+ * no memory. */
+static int NAME(max_forward_plain)(real *y, const real *x, size_t P, in_pool_geometry g)
 {
-    size_t HW = g.H * g.W;
+    size_t HW = g.H * g.W, OHW = g.oh * g.ow;
     int failed = 0;
     IN_PRAGMA(omp parallel if (P * HW >= IN_PARALLEL_MIN))
     {
-        real *b = calloc(HW + 2, sizeof(real));
-        int32_t *col = malloc(HW * sizeof(int32_t));
+        NAME(plane_buffers) k = NAME(plane_buffers_new)(g);
         int saved = in_invalid_raised();
         in_invalid_set(0);
-        if (!b || !col) {
+        if (!k.b) {
             IN_PRAGMA(omp atomic write)
             failed = 1;
-        } else
-            NAME(plane_columns)(col, HW, g.W);
+        }
         IN_PRAGMA(omp for schedule(static))
         for (size_t p = 0; p < P; ++p) {
-            real *yp = y + p * HW;
+            real *yp = y + p * OHW;
             const real *xp = x + p * HW;
-            if (!b || !col) continue;
-            NAME(same3_plane)(yp, xp, b + 1, col, g.H, g.W);
+            if (!k.b) continue;
+            NAME(plain_plane)(yp, xp, k, g);
             if (!in_invalid_raised()) continue;
             if (NAME(max_forward_exact)(yp, NULL, xp, 1, g)) {
                 IN_PRAGMA(omp atomic write)
@@ -1347,8 +1405,8 @@ static int NAME(max_forward_same3)(real *y, const real *x, size_t P, in_pool_geo
             in_invalid_set(0); /* raised again by the NaN there */
         }
         in_invalid_set(saved);
-        free(b);
-        free(col);
+        free(k.b);
+        free(k.col);
     }
     return failed ? -1 : 0;
 }
@@ -1360,17 +1418,17 @@ static int NAME(max_forward_same3)(real *y, const real *x, size_t P, in_pool_geo
  * maximum's tap i*kw + j in its window, found by the same passes as y (max_rows' first rows,
  * max_taps, first_taps): one byte an output more written, x read once (same-size maps take the
  * tiled passes then, as the same-size chunks have no room for the first rows; and so do those
- * of planes over IN_POOL_SAME_TILED values). Without taps, same-size 3x3/1 planes without NaN
- * over IN_POOL_SAME_TILED values take max_forward_same3. Returns 0, or -1 when the buffers could
- * not be allocated. */
+ * of planes over IN_POOL_SAME_TILED values). Without taps, planes without NaN of the kinds
+ * plain_planes names take max_forward_plain. Returns 0, or -1 when the buffers could not be
+ * allocated. */
 int NAME(max_pool2d_forward)(real *y, int64_t *argmax, uint8_t *taps, const real *x, size_t P,
                              size_t H, size_t W, size_t oh, size_t ow, size_t kh, size_t kw,
                              size_t sh, size_t sw, size_t ph, size_t pw)
 {
     in_pool_geometry g = {H, W, oh, ow, kh, kw, sh, sw, ph, pw};
     int failed = 0;
-    int same3 = !taps && NAME(same3_planes)(g) && NAME(flags_nan)();
-    if (same3 ? NAME(max_forward_same3)(y, x, P, g) : NAME(max_forward_exact)(y, taps, x, P, g))
+    int plain = !taps && NAME(plain_planes)(g) && NAME(flags_nan)();
+    if (plain ? NAME(max_forward_plain)(y, x, P, g) : NAME(max_forward_exact)(y, taps, x, P, g))
         return -1;
     if (!argmax) return 0;
     IN_PRAGMA(omp parallel if (P * H * W >= IN_PARALLEL_MIN))

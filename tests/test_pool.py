@@ -600,16 +600,21 @@ def test_max_pool_forward_on_tiled_maps_matches_the_twin(case, dtype, rng):
         np.testing.assert_array_equal(y, y_twin)
 
 
-# ---- same-size 3x3/1 planes over 256 values (up to 112x112) run plane by plane with plain maxima
-# when the plane holds no NaN, and by the tiled passes again when it does; the bits must be the
-# tiled passes' (the forward with taps runs those): signed zeros and ties included
-SAME3_CASES = [(2, 5, 28, 28), (1, 3, 17, 17), (1, 2, 16, 17), (1, 3, 2, 200), (1, 2, 112, 112),
-               (1, 40, 28, 28)]  # the last big enough for 2 threads
+# ---- planes pooled with plain maxima when they hold no NaN, and by the exact passes again when
+# they do: same-size 3x3/1 over 256 values (up to 112x112) and 3x3/2 without padding on rows of
+# 32 or more. The bits must be the exact passes' (the forward with taps runs those): signed
+# zeros and ties included. Every pixel of these lies in a window (ceil mode, or odd sizes).
+PLAIN_CASES = [((2, 5, 28, 28), 1, 1, False), ((1, 3, 17, 17), 1, 1, False),
+               ((1, 2, 16, 17), 1, 1, False), ((1, 3, 2, 200), 1, 1, False),
+               ((1, 2, 112, 112), 1, 1, False), ((1, 40, 28, 28), 1, 1, False),
+               ((2, 5, 35, 33), 2, 0, False), ((1, 3, 3, 32), 2, 0, True),
+               ((1, 3, 4, 64), 2, 0, True), ((1, 2, 8, 47), 2, 0, True),
+               ((1, 3, 112, 112), 2, 0, True), ((1, 40, 56, 56), 2, 0, True)]  # 40: 2 threads
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SAME3_CASES, ids=str)
-def test_same_size_planes_without_nan_give_the_tiled_passes_bits(shape, dtype, rng):
+@pytest.mark.parametrize("shape, stride, padding, ceil", PLAIN_CASES, ids=str)
+def test_planes_without_nan_give_the_exact_passes_bits(shape, stride, padding, ceil, dtype, rng):
     """Planes of -0, +0 and a few values (ties everywhere), NaN in every third plane (at a plane's
     last row, its first column or inside), infinities elsewhere: y without taps equals y with
     taps bit for bit, and the twin's values."""
@@ -620,13 +625,15 @@ def test_same_size_planes_without_nan_give_the_tiled_passes_bits(shape, dtype, r
             plane[[-1, rng.integers(0, shape[2]), 0][n % 9 // 3], [0, -1, 1][n % 2]] = np.nan
         elif n % 3 == 2:
             plane[rng.integers(0, shape[2]), rng.integers(0, shape[3])] = (np.inf, -np.inf)[n % 2]
-    case = (*shape, 3, 1, 1, False)
-    alone, with_taps = np.empty(shape, dtype), np.empty(shape, dtype)
-    native.max_pool2d_forward(x, alone, None, 3, 1, 1)
-    native.max_pool2d_forward(x, with_taps, np.empty(shape, np.uint8), 3, 1, 1)
+    out = [(n + 2 * padding - 3 + (stride - 1 if ceil else 0)) // stride + 1 for n in shape[2:]]
+    alone, with_taps = np.empty((*shape[:2], *out), dtype), np.empty((*shape[:2], *out), dtype)
+    native.max_pool2d_forward(x, alone, None, 3, stride, padding, ceil)
+    native.max_pool2d_forward(x, with_taps, np.empty(alone.shape, np.uint8), 3, stride, padding,
+                              ceil)
     np.testing.assert_array_equal(alone.view(f"u{x.itemsize}"), with_taps.view(f"u{x.itemsize}"))
-    np.testing.assert_array_equal(alone, max_pool(reference, x, case)[0])
-    assert np.isnan(alone.reshape(-1, *shape[2:])[1::3]).any(axis=(1, 2)).all()
+    np.testing.assert_array_equal(alone, max_pool(reference, x, (*shape, 3, stride, padding,
+                                                                 ceil))[0])
+    assert np.isnan(alone.reshape(-1, *out)[1::3]).any(axis=(1, 2)).all()
 
 
 # ---- the backward passes: the average pooling's same-size stride 1 (ow = W) runs as a gather, a
