@@ -1261,8 +1261,9 @@ static int NAME(max_forward_exact)(real *y, uint8_t *taps, const real *x, size_t
  * test of each value read cost 4-13 % on 28x28 (Intel Xeon) and took all of the gain on 3x3/2
  * planes; whether this build raises it is checked once (flags_nan). Measured one thread, hot,
  * against the passes above: same-size 192 x 28x28 1.5-1.7x on Zen 5, 1.8-2.0x on an Intel Xeon
- * (batch 16: 1.9x). Smaller same-size planes keep the same-size chunks (7x7 and 14x14 run as
- * fast or faster there, many planes a chunk). */
+ * (batch 16: 1.9x); 3x3/2 on the Xeon 112 -> 56 1.3-1.4x, 56 -> 28 and 71 -> 35 1.4-1.5x. Smaller
+ * same-size planes keep the same-size chunks (7x7 and 14x14 run as fast or faster there, many
+ * planes a chunk; stacked here, flat with their edge rows masked, 0.65-0.75x). */
 #define IN_POOL_PLANE_MAX 12544 /* 112 x 112: a same-size plane's b within L2 */
 /* 3x3/2 planes with narrower rows keep the tiled passes: the row loops' scalar tails took the
  * gain (28 -> 14 0.99x, 14 -> 7 0.76x) */
