@@ -1237,7 +1237,8 @@ static int NAME(max_forward_exact)(real *y, uint8_t *taps, const real *x, size_t
                                    in_pool_geometry g)
 {
     int same_tiled = NAME(same_size)(g) && (taps || g.H * g.W > IN_POOL_SAME_TILED);
-    if (NAME(tiled)(g, taps != NULL) || same_tiled) return NAME(max_forward_tiled)(y, taps, x, P, g);
+    if (NAME(tiled)(g, taps != NULL) || same_tiled)
+        return NAME(max_forward_tiled)(y, taps, x, P, g);
     return NAME(pool_planes)(y, taps, x, P, g, -1);
 }
 
@@ -1355,8 +1356,7 @@ static int NAME(flags_nan)(void)
 {
     enum { HW = 8 * 35 };
     if (NAME(flags_nan_checked) >= 0) return NAME(flags_nan_checked);
-    in_pool_geometry same = {5, 17, 5, 17, 3, 3, 1, 1, 1, 1}, stride2 = {8, 35, 4, 17, 3, 3, 2, 2, 0, 0};
-    in_pool_geometry gs[2] = {same, stride2};
+    in_pool_geometry gs[2] = {{5, 17, 5, 17, 3, 3, 1, 1, 1, 1}, {8, 35, 4, 17, 3, 3, 2, 2, 0, 0}};
     real x[HW], y[HW];
     int saved = in_invalid_raised(), works = 1;
     for (int k = 0; k < 2 && works; ++k) {
