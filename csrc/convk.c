@@ -245,18 +245,19 @@ static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t H
     g->src_size = B * g->image;
 }
 
-/* A block size for n items, at most nc and a multiple of nr, such that the tasks (chunks per
+/* A block size for n items, at most nc and a multiple of unit (a panel, or an output row for
+ * row panels), such that the tasks (chunks per
  * block times the blocks) come in a multiple of the threads, if one does with at most twice the
  * blocks, else nc: the last tasks go out one at a time, and an odd count on 2 threads leaves one
  * idle for a task's time. Blocks of whole panels keep each pixel's sums as they were (only the
  * map's last panel is partial). With the rows split first below, GoogLeNet's frozen forward at
  * batch 1 on 2 threads took 16.7 ms against 17.3 (medians of 6 interleaved processes; the rows
  * alone 17.0; batch 16 within the noise). */
-static size_t balanced_blocks(size_t n, size_t nc, size_t nr, size_t chunks, size_t threads)
+static size_t balanced_blocks(size_t n, size_t nc, size_t unit, size_t chunks, size_t threads)
 {
     size_t blocks = cdiv(n, nc);
     for (size_t want = blocks; threads > 1 && want <= 2 * blocks; ++want) {
-        size_t size = up(cdiv(n, want), nr);
+        size_t size = up(cdiv(n, want), unit);
         if (cdiv(n, size) * chunks % threads == 0) return size;
     }
     return nc;
@@ -276,6 +277,12 @@ static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
     int threads = p->threads;
     g->mr = mr;
     g->nr = nv * isa->vbytes / rs;
+    /* Row panels where output rows are whole vectors, at least a panel, and packing would copy
+     * rows far apart (any kernel but a 1x1 reading its contiguous source): every tap of a
+     * panel is then one run of the source, read in place (GoogLeNet's conv1, rows of 112) */
+    g->row_panels = g->ow % (isa->vbytes / rs) == 0 && g->ow >= g->nr
+                    && !(g->kh * g->kw == 1 && g->sw == 1 && g->sh * g->rowstride == g->ow);
+    size_t unit = g->row_panels ? g->ow : g->nr;
     /* K blocks sized for the wide tile's panels whichever tile runs: a K block's sum is added
      * to the blocks' before it, so the blocks fix the bits, and a network's convolutions give
      * the same bits whether its 1x1s run stacked (tall) or apart */
@@ -285,7 +292,7 @@ static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
     size_t mc_max = max_size(mr, MC_BYTES / (g->kc * rs) / mr * mr);
     g->m_chunks = cdiv(g->M, mc_max);
     g->mc = up(cdiv(g->M, g->m_chunks), mr);
-    g->nc = min_size(NC_PANELS * g->nr, up(g->N, g->nr));
+    g->nc = min_size(up(NC_PANELS * g->nr, unit), up(g->N, unit));
     g->n_blocks = cdiv(g->N, g->nc);
     /* more weights than pixels (batch 1's 14x14 and 7x7 maps): the threads split the rows
      * first, so that each reads its share of the weights (cold, from L3 or memory), not all
@@ -294,17 +301,17 @@ static void gemm_blocking(in_convk_gemm *g, const in_convk_plan *p, int tall)
         g->mc = up(g->mc / 2, mr);
         g->m_chunks = cdiv(g->M, g->mc);
     }
-    while (threads > 1 && g->n_blocks * g->m_chunks < 4 * (size_t)threads && g->nc > g->nr) {
-        g->nc = up(g->nc / 2, g->nr);
+    while (threads > 1 && g->n_blocks * g->m_chunks < 4 * (size_t)threads && g->nc > unit) {
+        g->nc = up(g->nc / 2, unit);
         g->n_blocks = cdiv(g->N, g->nc);
     }
     while (threads > 1 && g->n_blocks * g->m_chunks < 2 * (size_t)threads && g->mc > mr) {
         g->mc = up(g->mc / 2, mr);
         g->m_chunks = cdiv(g->M, g->mc);
     }
-    g->nc = balanced_blocks(g->N, g->nc, g->nr, g->m_chunks, (size_t)threads);
+    g->nc = balanced_blocks(g->N, g->nc, unit, g->m_chunks, (size_t)threads);
     g->n_blocks = cdiv(g->N, g->nc);
-    g->bpack = g->kc * g->nc;
+    g->bpack = g->row_panels ? 0 : g->kc * g->nc;
     g->cpart = g->k_blocks > 1 ? g->mc * g->nc : 0;
     g->thread_stride = up(g->bpack, IN_CONVK_ALIGN) + up(g->cpart, IN_CONVK_ALIGN);
 }
@@ -496,18 +503,44 @@ static size_t in_convk_runs(in_convk_run *rs, const in_convk_gemm *g, size_t n0,
     return k;
 }
 
+/* The panels of a task's pixels [n0, n1): nr at a time from n0, or with row panels (n0 and
+ * n1 then whole output rows apart) each output row's pixels nr at a time, its last panel
+ * shorter (112 = 64 + 48). in_convk_panel: panel jp's first pixel *c0; returns its count. */
+static size_t in_convk_panel_count(const in_convk_gemm *g, size_t n0, size_t n1, size_t nr)
+{
+    return g->row_panels ? (n1 - n0) / g->ow * cdiv(g->ow, nr) : cdiv(n1 - n0, nr);
+}
+
+static size_t in_convk_panel(const in_convk_gemm *g, size_t n0, size_t n1, size_t nr, size_t jp,
+                             size_t *c0)
+{
+    if (!g->row_panels) {
+        *c0 = n0 + jp * nr;
+        return min_size(nr, n1 - *c0);
+    }
+    size_t per_row = cdiv(g->ow, nr), x = jp % per_row * nr;
+    *c0 = n0 + jp / per_row * g->ow + x;
+    return min_size(nr, g->ow - x);
+}
+
 /* Where col's panel of pixels [n0, n0 + cnt) already lies in the source, so that packing it
- * would only copy it: a 1x1 stride-1 GEMM whose output rows follow each other in the source
- * (as in_convk_runs) has col[r, n] = src[b*image + r*plane + p] (tap r = c*plane), so a full
- * panel (cnt = nr) within one image b is the source at b*image + p, rows plane apart. Returns
- * that offset, or SIZE_MAX when the panel must be packed. */
+ * would only copy it:
+ * - a 1x1 stride-1 GEMM whose output rows follow each other in the source (as in_convk_runs)
+ *   has col[r, n] = src[b*image + r*plane + p] (tap r = c*plane), so a full panel (cnt = nr)
+ *   within one image b is the source at b*image + p, rows plane apart;
+ * - a row panel (within one output row oy of image b, from column ox) has col[r, n] =
+ *   src[b*image + oy*sh*rowstride + ox + tap[r] + n - n0] (in_convk_runs' one run), row r at
+ *   that offset + tap[r].
+ * Returns that offset (tap 0's for the 1x1, the run's for a row panel), or SIZE_MAX when the
+ * panel must be packed. */
 static size_t in_convk_panel_in_place(const in_convk_gemm *g, size_t n0, size_t cnt, size_t nr)
 {
-    size_t ohw = g->oh * g->ow;
+    size_t ohw = g->oh * g->ow, p = n0 % ohw;
+    if (g->row_panels) return n0 / ohw * g->image + p / g->ow * g->sh * g->rowstride + p % g->ow;
     if (g->kh * g->kw != 1 || g->sw != 1 || g->sh * g->rowstride != g->ow || cnt != nr ||
         n0 / ohw != (n0 + cnt - 1) / ohw)
         return SIZE_MAX;
-    return n0 / ohw * g->image + n0 % ohw;
+    return n0 / ohw * g->image + p;
 }
 
 /* The segments of output pixels [n0, n0 + cnt) of an oh x ow map, in an output of image

@@ -81,6 +81,8 @@ typedef struct {
     size_t Hs, Ws, Wq, rowstride, plane, image;  /* source geometry: Wq = ceil(Ws / sw) */
     size_t src_size;                             /* B*image */
     int direct;                                  /* src is the input itself (no pad, sw = 1) */
+    int row_panels;                              /* panels are output rows' pixels, nr at a
+                                                    time, read in place at their taps */
     size_t mr, nr, kc, mc, nc;                   /* blocking: micro tile mr x nr */
     size_t k_blocks, m_chunks, n_blocks;         /* tasks = n_blocks * m_chunks */
     size_t bpack, cpart, thread_stride;          /* per-thread work: B panels, partial sums */

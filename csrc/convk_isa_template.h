@@ -104,20 +104,21 @@ KERNEL static inline __attribute__((always_inline)) void F(pack_rows)(
 }
 
 /* The microkernel of an mr x nv tile (constants once inlined, at most the largest tile's):
- *     cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} A[i, k] b[k*ldb + t]
+ *     cout[i*ldo + t] = (cin ? cin[i*ldi + t] : 0) + sum_{k < kc} A[i, k] b_k[t]
  * for i < mr, t < nv*LANES, A[i, k] = a[(i / PANEL)*pstride + k*PANEL + i % PANEL] (mr / PANEL
- * packed weight panels), b a col panel of rows ldb apart (packed: ldb = nv*LANES; or the
- * source itself, any alignment), cin and cout aligned rows (cin may be cout). */
+ * packed weight panels), col row k at b_k = b + k*ldb (a packed panel: ldb = nv*LANES; or the
+ * source itself, any alignment), or, with taps (a row panel read in place), b_k = b + tap[k];
+ * cin and cout aligned rows (cin may be cout). */
 KERNEL static inline __attribute__((always_inline)) void F(ukr_tile)(
     const int mr, const int nv, size_t kc, const real *a, size_t pstride, const real *b,
-    size_t ldb, const real *cin, size_t ldi, real *cout, size_t ldo)
+    size_t ldb, const size_t *tap, const real *cin, size_t ldi, real *cout, size_t ldo)
 {
     vec acc[IN_CONVK_TILE_MR_MAX][IN_CONVK_TILE_NV_MAX];
     for (int i = 0; i < mr; ++i)
         for (int v = 0; v < nv; ++v) acc[i][v] = (vec){0};
 #pragma GCC unroll 2
     for (size_t k = 0; k < kc; ++k) {
-        const F(uvec) *bk = (const F(uvec) *)(b + k * ldb);
+        const F(uvec) *bk = (const F(uvec) *)(tap ? b + tap[k] : b + k * ldb);
         for (int i = 0; i < mr; ++i) {
             const real *ak = a + i / IN_CONVK_PANEL * pstride + k * IN_CONVK_PANEL;
             vec ai = ak[i % IN_CONVK_PANEL] - (vec){0}; /* broadcast; x - 0 == x: folds away */
@@ -136,35 +137,40 @@ KERNEL static inline __attribute__((always_inline)) void F(ukr_tile)(
 KERNEL static void F(ukr)(size_t kc, const real *a, size_t pstride, const real *b, size_t ldb,
                           const real *cin, size_t ldi, real *cout, size_t ldo)
 {
-    if (ldb == NR) F(ukr_tile)(MR, NV, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
-    else F(ukr_tile)(MR, NV, kc, a, pstride, b, ldb, cin, ldi, cout, ldo);
+    if (ldb == NR) F(ukr_tile)(MR, NV, kc, a, pstride, b, NR, 0, cin, ldi, cout, ldo);
+    else F(ukr_tile)(MR, NV, kc, a, pstride, b, ldb, 0, cin, ldi, cout, ldo);
 }
 
 /* the direct GEMM's GMR x GNR tile, as ukr */
 KERNEL static void F(gemm_ukr)(size_t kc, const real *a, size_t pstride, const real *b,
                                size_t ldb, const real *cin, size_t ldi, real *cout, size_t ldo)
 {
-    if (ldb == GNR) F(ukr_tile)(GMR, GNV, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
-    else F(ukr_tile)(GMR, GNV, kc, a, pstride, b, ldb, cin, ldi, cout, ldo);
+    if (ldb == GNR) F(ukr_tile)(GMR, GNV, kc, a, pstride, b, GNR, 0, cin, ldi, cout, ldo);
+    else F(ukr_tile)(GMR, GNV, kc, a, pstride, b, ldb, 0, cin, ldi, cout, ldo);
 }
 
-/* A panel of fewer pixels than its tile's NR (MR x NV tile, tall) or GNR (GMR x GNV): the last
- * of a map at batch 1 (196 pixels are three panels of 64 and one of 4). Packed, rows the full
- * width apart, it runs nv < NV (or GNV) vectors, as ukr over those lanes: the same sums, with
- * no multiplies of the zero columns. */
-KERNEL static void F(ukr_narrow)(int tall, size_t nv, size_t kc, const real *a, size_t pstride,
-                                 const real *b, const real *cin, size_t ldi, real *cout,
-                                 size_t ldo)
+/* ukr_tile at the tile's rows (tall: MR, else GMR) and nv vectors (1 .. its NV or GNV): on a
+ * packed panel, rows the full width apart (tap NULL: the last panel of a map at batch 1, 196
+ * pixels being three panels of 64 and one of 4: the same sums, no multiplies of the zero
+ * columns), or on a row panel read in place at its taps (in_convk_panel_in_place). */
+#define IN_UKR_WIDTH_(rows, nv_, nr)                                                          \
+    (tap ? F(ukr_tile)(rows, nv_, kc, a, pstride, b, 0, tap, cin, ldi, cout, ldo)             \
+         : F(ukr_tile)(rows, nv_, kc, a, pstride, b, nr, 0, cin, ldi, cout, ldo))
+KERNEL static void F(ukr_width)(int tall, size_t nv, size_t kc, const real *a, size_t pstride,
+                                const real *b, const size_t *tap, const real *cin, size_t ldi,
+                                real *cout, size_t ldo)
 {
-    /* the widths below NV or GNV only (a wider one would not fit the registers) */
-    if (tall && nv == 1) F(ukr_tile)(MR, 1, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
-    else if (tall && NV > 2 && nv == 2)
-        F(ukr_tile)(MR, 2, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
-    else if (tall && NV > 3) F(ukr_tile)(MR, 3, kc, a, pstride, b, NR, cin, ldi, cout, ldo);
-    else if (nv == 1) F(ukr_tile)(GMR, 1, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
-    else if (GNV > 2 && nv == 2) F(ukr_tile)(GMR, 2, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
-    else if (GNV > 3) F(ukr_tile)(GMR, 3, kc, a, pstride, b, GNR, cin, ldi, cout, ldo);
+    /* the widths up to NV or GNV only (a wider one would not fit the registers) */
+    if (tall && nv == 1) IN_UKR_WIDTH_(MR, 1, NR);
+    else if (tall && NV > 2 && nv == 2) IN_UKR_WIDTH_(MR, 2, NR);
+    else if (tall && NV > 3 && nv == 3) IN_UKR_WIDTH_(MR, 3, NR);
+    else if (tall) IN_UKR_WIDTH_(MR, NV, NR);
+    else if (nv == 1) IN_UKR_WIDTH_(GMR, 1, GNR);
+    else if (GNV > 2 && nv == 2) IN_UKR_WIDTH_(GMR, 2, GNR);
+    else if (GNV > 3 && nv == 3) IN_UKR_WIDTH_(GMR, 3, GNR);
+    else IN_UKR_WIDTH_(GMR, GNV, GNR);
 }
+#undef IN_UKR_WIDTH_
 
 /* rep[k*PANEL + i] = col[k*ld] for i < PANEL, k < kc: one pixel's column of a packed panel,
  * each value repeated as often as a weight panel has rows (ukr_column's operand) */
@@ -215,17 +221,17 @@ KERNEL static inline int F(lone)(size_t cnt, size_t nr)
 }
 
 /* A packed panel of cnt columns, rows NR or GNR apart, that its mr x nv tile (tall: MR x NV)
- * would leave part empty (cnt <= nr - LANES, or lone): the vectors it fills by ukr_narrow; a
+ * would leave part empty (cnt <= nr - LANES, or lone): the vectors it fills by ukr_width; a
  * lone last column by ukr_column instead, from rep (its column repeated, repeat_column). */
 KERNEL static void F(ukr_partial)(int tall, size_t mr, size_t cnt, size_t nr, size_t kc,
                                   const real *a, size_t pstride, const real *b, const real *rep,
                                   const real *cin, size_t ldi, real *cout, size_t ldo)
 {
     if (!F(lone)(cnt, nr)) {
-        F(ukr_narrow)(tall, cdiv(cnt, LANES), kc, a, pstride, b, cin, ldi, cout, ldo);
+        F(ukr_width)(tall, cdiv(cnt, LANES), kc, a, pstride, b, 0, cin, ldi, cout, ldo);
         return;
     }
-    if (cnt > LANES) F(ukr_narrow)(tall, cnt / LANES, kc, a, pstride, b, cin, ldi, cout, ldo);
+    if (cnt > LANES) F(ukr_width)(tall, cnt / LANES, kc, a, pstride, b, 0, cin, ldi, cout, ldo);
     F(ukr_column)(mr, kc, a, pstride, rep, cin ? cin + cnt - 1 : 0, ldi, cout + cnt - 1, ldo);
 }
 
@@ -299,10 +305,11 @@ KERNEL static inline void F(prefetch_rows)(const real *b, size_t ldb, size_t q0,
 
 /* One task: rows [m0, m1) x pixels [n0, n1) of out = A col, on the mr x nv tile (constants
  * once inlined: GMR x GNV or MR x NV). For each K block of kc taps: pack the task's col panels
- * (kc x nr each) into bbuf, but those the source holds as they are (in_convk_panel_in_place:
- * read in place, rows a plane apart), then for each panel sweep the rows with the microkernel
- * (the panel stays in L1, the weights block in L2). The sums of K blocks before the last wait
- * in cpart (rows x nc); the last block's tile goes through the epilogue. */
+ * (kc x nr each, in_convk_panel) into bbuf, but those the source holds as they are
+ * (in_convk_panel_in_place: read in place, rows a plane apart or at their taps), then for each
+ * panel sweep the rows with the microkernel (the panel stays in L1, the weights block in L2).
+ * The sums of K blocks before the last wait in cpart (rows x nc); the last block's tile goes
+ * through the epilogue. */
 KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
     size_t mr, size_t nv, const in_convk_gemm *g, const NAME(epilogue) *e, const real *src,
     const real *a, real *bbuf, real *cpart, size_t m0, size_t m1, size_t n0, size_t n1)
@@ -311,28 +318,31 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
     in_convk_run rs[IN_CONVK_MAX_RUNS];
     real tile[IN_CONVK_TILE_MR_MAX * IN_CONVK_TILE_NV_MAX * LANES] __attribute__((aligned(64)));
     real rep[IN_CONVK_KC_MAX * IN_CONVK_PANEL]; /* a lone last pixel's column, repeated */
-    size_t panels = cdiv(n1 - n0, nr);
+    size_t panels = in_convk_panel_count(g, n0, n1, nr);
     for (size_t kb = 0; kb < g->k_blocks; ++kb) {
         size_t k0 = kb * g->kc, kc = min_size(g->K, k0 + g->kc) - k0, last = kb + 1 == g->k_blocks;
         in_convk_taps(tap, g, k0, k0 + kc);
         for (size_t jp = 0; jp < panels; ++jp) {
-            size_t c0 = n0 + jp * nr, cnt = min_size(nr, n1 - c0);
+            size_t c0, cnt = in_convk_panel(g, n0, n1, nr, jp, &c0);
             if (in_convk_panel_in_place(g, c0, cnt, nr) != SIZE_MAX) continue;
             size_t nruns = in_convk_runs(rs, g, c0, cnt);
             F(pack_rows)(bbuf + jp * kc * nr, nr, cnt, src, tap, kc, rs, nruns, nv);
         }
         for (size_t jp = 0; jp < panels; ++jp) {
-            size_t c0 = n0 + jp * nr, cnt = min_size(nr, n1 - c0);
+            size_t c0, cnt = in_convk_panel(g, n0, n1, nr, jp, &c0);
             size_t nseg = last ? in_convk_segments(rs, g->oh, g->ow, e->image, e->row, e->col, c0,
                                                    cnt)
                                : 0;
             size_t at = in_convk_panel_in_place(g, c0, cnt, nr);
-            const real *bp = at != SIZE_MAX ? src + at + tap[0] : bbuf + jp * kc * nr;
+            const real *bp = at == SIZE_MAX ? bbuf + jp * kc * nr
+                             : g->row_panels ? src + at : src + at + tap[0];
             size_t ldb = at != SIZE_MAX ? g->plane : nr;
-            /* the next panel, if read in place: this K block's next, or the next block's first */
+            /* the next panel, if read in place a plane a row: this K block's next, or the next
+             * block's first (a row panel's rows are mostly the current one's) */
             size_t more = jp + 1 < panels, nc0 = more ? c0 + nr : n0, nk0 = more ? k0 : k0 + kc;
-            size_t nat = nk0 < g->K ? in_convk_panel_in_place(g, nc0, min_size(nr, n1 - nc0), nr)
-                                    : SIZE_MAX;
+            size_t nat = nk0 < g->K && !g->row_panels
+                             ? in_convk_panel_in_place(g, nc0, min_size(nr, n1 - nc0), nr)
+                             : SIZE_MAX;
             size_t nrows = nat != SIZE_MAX ? min_size(g->K, nk0 + g->kc) - nk0 : 0;
             const real *next = nrows ? src + nat + nk0 * g->plane : src;
             int partial = cnt <= nr - LANES || F(lone)(cnt, nr); /* packed: cnt < nr */
@@ -342,10 +352,13 @@ KERNEL static inline __attribute__((always_inline)) void F(gemm_task_tile)(
                 size_t t = (i - m0) / mr, tiles = cdiv(m1 - m0, mr);
                 if (jp == 0) F(prefetch_tile)(a, i + mr, mr, m1, g->K, k0, kc);
                 F(prefetch_rows)(next, g->plane, t * nrows / tiles, (t + 1) * nrows / tiles, nr);
-                real *cp = cpart + (i - m0) * g->nc + jp * nr, *cout = last ? tile : cp;
+                real *cp = cpart + (i - m0) * g->nc + (c0 - n0), *cout = last ? tile : cp;
                 const real *cin = kb ? cp : 0;
                 size_t ldo = last ? nr : g->nc, pstride = IN_CONVK_PANEL * g->K;
-                if (partial) /* the map's last panel */
+                if (g->row_panels) /* whole vectors (see gemm_blocking) */
+                    F(ukr_width)(mr == MR && nv == NV, cnt / LANES, kc, ap, pstride, bp, tap, cin,
+                                 g->nc, cout, ldo);
+                else if (partial) /* the map's last panel */
                     F(ukr_partial)(mr == MR && nv == NV, mr, cnt, nr, kc, ap, pstride, bp, rep,
                                    cin, g->nc, cout, ldo);
                 else if (mr == MR && nv == NV)

@@ -76,10 +76,19 @@ static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in
                 memcpy(t, s, (ix1 - ix0) * sizeof(real));
             continue;
         }
+        /* a phase at a time: input columns q, q + sw, ... land side by side (a strided read
+         * that vectorises, where going through the columns in order did not) */
         memset(row, 0, g->rowstride * sizeof(real));
-        for (size_t q = 0; q < ix1 - ix0; ++q) {
-            row[phase * g->Wq + xq] = m && !(m[q] > 0) ? 0 : s[q];
-            if (++phase == g->sw) phase = 0, ++xq;
+        for (size_t q0 = 0; q0 < g->sw && q0 < ix1 - ix0; ++q0) {
+            real *t = row + (phase + q0) % g->sw * g->Wq + xq + (phase + q0) / g->sw;
+            size_t n = (ix1 - ix0 - q0 + g->sw - 1) / g->sw, sw = g->sw;
+            if (m)
+                for (size_t q = 0; q < n; ++q) {
+                    real v = s[q0 + q * sw];
+                    t[q] = m[q0 + q * sw] > 0 ? v : 0;
+                }
+            else
+                for (size_t q = 0; q < n; ++q) t[q] = s[q0 + q * sw];
         }
     }
 }

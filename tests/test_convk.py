@@ -37,6 +37,12 @@ CASES = [
     # a kernel covering the whole input (one output pixel): planned as a 1x1 of C*kh*kw channels
     (2, 6, 5, 5, 9, (5, 5), 1, 0),
     (3, 4, 3, 2, 7, (3, 2), (2, 3), 0),
+    # row panels (output rows of whole vectors, read in place at their taps): rows of 112 as
+    # conv1's (AVX-512 float32: 64 + 48, two K blocks), of 48 on the tall tile (100 channels;
+    # dL/dx's phase too), of 16 (AVX2's and the portable path's)
+    (2, 3, 17, 224, 70, (7, 7), 2, 3),
+    (1, 5, 9, 48, 100, (3, 3), 1, 1),
+    (2, 7, 12, 32, 20, (3, 3), 2, 1),
 ]
 
 

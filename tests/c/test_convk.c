@@ -155,6 +155,12 @@ static const shape shapes[] = {
     {1, 300, 2, 26, 7, 3, 3, 1, 1, 1, 1},
     /* a last panel of one pixel alone: 289 = 9*32 + 1 on the tall tile (16 and 8 lanes alike) */
     {1, 40, 17, 17, 96, 1, 7, 1, 1, 0, 3},
+    /* row panels (output rows of whole vectors read in place at their taps): rows of 112 as
+     * conv1's (AVX-512 float: 64 + 48, K blocks), of 48 on the tall tile (dL/dx's phase too),
+     * of 16 (AVX2's and the portable path's) */
+    {2, 3, 17, 224, 70, 7, 7, 2, 2, 3, 3},
+    {1, 5, 9, 48, 100, 3, 3, 1, 1, 1, 1},
+    {2, 7, 12, 32, 20, 3, 3, 2, 2, 1, 1},
 };
 
 int main(void)
