@@ -4,6 +4,9 @@
 #                               this CPU runs (test_convk with a 32 and a 48 KB L1's blocking)
 #   tests/c/convk.sh sanitize   test_convk under AddressSanitizer + UndefinedBehaviorSanitizer
 #   tests/c/convk.sh bench [args]   bench_convk at -O3 (see tests/c/bench_convk.c for args)
+#   tests/c/convk.sh ab REV B C H W OC kh kw sh sw ph pw threads [calls]
+#                               one layer's forward by git revision REV's convk.c and this
+#                               tree's, calls alternating in one process (tests/c/ab_convk.c)
 # CC picks the compiler (default: gcc); binaries go to a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +33,17 @@ bench)
     $CC -std=c99 -O3 -Wall $OMP -Icsrc tests/c/bench_convk.c csrc/convk.c csrc/nchwc.c csrc/conv.c \
         csrc/gemm.c csrc/im2col.c -ldl -lm -o "$out/b"
     "$out/b" "$@" ;;
+ab)
+    rev=${2:?a git revision to compare with}
+    shift 2
+    mkdir "$out/base"
+    git archive "$rev" csrc | tar -x -C "$out/base"
+    $CC -std=c99 -O3 $OMP -I"$out/base/csrc" -c "$out/base/csrc/convk.c" -o "$out/base.o"
+    nm --defined-only -g "$out/base.o" | awk '{print $3, "base_" $3}' > "$out/names"
+    objcopy --redefine-syms="$out/names" "$out/base.o"
+    $CC -std=c99 -O3 -Wall $OMP -Icsrc tests/c/ab_convk.c csrc/convk.c "$out/base.o" -lm \
+        -o "$out/ab"
+    "$out/ab" "$@" ;;
 *)
-    echo "usage: $0 test|sanitize|bench [bench args]" >&2; exit 2 ;;
+    echo "usage: $0 test|sanitize|bench [bench args]|ab REV [layer]" >&2; exit 2 ;;
 esac
