@@ -246,10 +246,9 @@ static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t H
 }
 
 /* A block size for n items, at most nc and a multiple of unit (a panel, or an output row for
- * row panels), such that the tasks (chunks per
- * block times the blocks) come in a multiple of the threads, if one does with at most twice the
- * blocks, else nc: the last tasks go out one at a time, and an odd count on 2 threads leaves one
- * idle for a task's time. Blocks of whole panels keep each pixel's sums as they were (only the
+ * row panels), such that the tasks (chunks per block times the blocks) come in a multiple of
+ * the threads, if one does with at most twice the blocks, else nc: the last tasks go out one at
+ * a time, and an odd count on 2 threads leaves one idle for a task's time. Blocks of whole panels keep each pixel's sums as they were (only the
  * map's last panel is partial). With the rows split first below, GoogLeNet's frozen forward at
  * batch 1 on 2 threads took 16.7 ms against 17.3 (medians of 6 interleaved processes; the rows
  * alone 17.0; batch 16 within the noise). */

@@ -79,9 +79,9 @@ static void NAME(prep_plane)(real *P, const real *in, const real *mask, const in
         /* a phase at a time: input columns q, q + sw, ... land side by side (a strided read
          * that vectorises, where going through the columns in order did not) */
         memset(row, 0, g->rowstride * sizeof(real));
-        for (size_t q0 = 0; q0 < g->sw && q0 < ix1 - ix0; ++q0) {
-            real *t = row + (phase + q0) % g->sw * g->Wq + xq + (phase + q0) / g->sw;
-            size_t n = (ix1 - ix0 - q0 + g->sw - 1) / g->sw, sw = g->sw;
+        for (size_t q0 = 0, sw = g->sw; q0 < sw && q0 < ix1 - ix0; ++q0) {
+            real *t = row + (phase + q0) % sw * g->Wq + xq + (phase + q0) / sw;
+            size_t n = cdiv(ix1 - ix0 - q0, sw);
             if (m)
                 for (size_t q = 0; q < n; ++q) {
                     real v = s[q0 + q * sw];

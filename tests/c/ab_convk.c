@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "convk.h"
+#include "timing.h"
 
 void base_in_convk_plan_init(void *p, size_t real_size, size_t B, size_t C, size_t H, size_t W,
                              size_t OC, size_t kh, size_t kw, size_t sh, size_t sw, size_t ph,
@@ -25,19 +26,6 @@ void base_in_convk_plan_pack_weights_f32(const void *p, float *wp, const float *
 void base_in_convk_forward_f32(const void *p, float *y, size_t y_image, float *work,
                                const float *x, size_t x_image, const float *w, const float *wp,
                                const float *scale, const float *shift, int relu, int accumulate);
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static float *floats(size_t n)
 {

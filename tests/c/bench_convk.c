@@ -28,6 +28,7 @@
 #include "convk_isa.h"
 #include "gemm.h"
 #include "nchwc.h"
+#include "timing.h"
 
 typedef struct {
     const char *name;
@@ -59,25 +60,12 @@ static const layer layers[] = {
 };
 #define NLAYERS (sizeof layers / sizeof layers[0])
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 /* CPU seconds the calling thread ran */
 static double cycles(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* ---- FMA peak: 12 independent chains acc = acc * m + c per vector, per ISA ---- */
