@@ -584,6 +584,37 @@ static size_t in_convk_thread(void)
 #endif
 }
 
+/* A thread's next task of its own range, on a cache line of its own */
+typedef struct {
+    size_t next;
+    char pad[64 - sizeof(size_t)];
+} in_convk_range;
+
+/* The ranges of `tasks` tasks for `threads` threads: range t = [t*tasks/threads, (t+1)*tasks/
+ * threads), its next task its first */
+static void in_convk_ranges(in_convk_range *r, size_t tasks, size_t threads)
+{
+    for (size_t t = 0; t < threads; ++t) r[t].next = t * tasks / threads;
+}
+
+/* Claims a task for thread `self` into *q: the next of its own range while there is one
+ * (neighbouring tasks read neighbouring source rows, which stay in its own caches), then the
+ * next of another thread's (a thread that shares its core with another process does fewer);
+ * 0 when every range is done. Each claim is an atomic increment, so each task runs once. */
+static int in_convk_claim(in_convk_range *r, size_t tasks, size_t threads, size_t self, size_t *q)
+{
+    for (size_t k = 0; k < threads; ++k) {
+        size_t t = (self + k) % threads, end = (t + 1) * tasks / threads, got;
+        IN_PRAGMA(omp atomic capture)
+        got = r[t].next++;
+        if (got < end) {
+            *q = got;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* work rounded up to 64 bytes */
 static void *in_convk_aligned(void *work)
 {
