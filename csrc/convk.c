@@ -605,7 +605,9 @@ static int in_convk_claim(in_convk_range *r, size_t tasks, size_t threads, size_
 {
     for (size_t k = 0; k < threads; ++k) {
         size_t t = (self + k) % threads, end = (t + 1) * tasks / threads, got;
-        IN_PRAGMA(omp atomic capture)
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
         got = r[t].next++;
         if (got < end) {
             *q = got;
