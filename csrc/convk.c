@@ -249,9 +249,10 @@ static void gemm_source(in_convk_gemm *g, size_t M, size_t B, size_t C, size_t H
  * row panels), such that the tasks (chunks per block times the blocks) come in a multiple of
  * the threads, if one does with at most twice the blocks, else nc: the last tasks go out one at
  * a time, and an odd count on 2 threads leaves one idle for a task's time. Blocks of whole
- * panels keep each pixel's sums as they were (only the map's last panel is partial). With the rows split first below, GoogLeNet's frozen forward at
- * batch 1 on 2 threads took 16.7 ms against 17.3 (medians of 6 interleaved processes; the rows
- * alone 17.0; batch 16 within the noise). */
+ * panels keep each pixel's sums as they were (only the map's last panel is partial). With the
+ * rows split first below, GoogLeNet's frozen forward at batch 1 on 2 threads took 16.7 ms
+ * against 17.3 (medians of 6 interleaved processes; the rows alone 17.0; batch 16 within the
+ * noise). */
 static size_t balanced_blocks(size_t n, size_t nc, size_t unit, size_t chunks, size_t threads)
 {
     size_t blocks = cdiv(n, nc);
